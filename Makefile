@@ -1,0 +1,39 @@
+# Verbs for the project. On a fresh clone `make walkthrough` and `make test` are
+# each one command: both run `setup` first when .venv is missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup walkthrough notebooks test unit lab bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+# Runs every notebook in notebooks/ in order on the local cloud (started, then
+# stopped); executed copies and figures land in build/walkthrough/.
+walkthrough: setup
+	$(BIN)/python -m tools.walkthrough --out build/walkthrough
+
+# Same run, written back into notebooks/ (outputs kept, counts 1..N): do this
+# before committing a changed notebook.
+notebooks: setup
+	$(BIN)/python -m tools.walkthrough --in-place
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build .pytest_cache .localcloud
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
