@@ -1,0 +1,168 @@
+"""Run the numbered notebooks in order, top to bottom, each in a fresh kernel.
+
+    python -m tools.walkthrough --out build/walkthrough   # executed copies + figures there
+    python -m tools.walkthrough --in-place                # write outputs back into notebooks/
+
+On the local target it starts a local cloud for the run (or reuses one that
+already answers on LOCALCLOUD_PORT) and stops what it started at the end. It stops
+at the first cell error with a non-zero exit, saying which notebook and cell, and
+closes with a summary: seconds per notebook, model versions and their holdout
+metrics, the API URL.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+
+def notebook_paths(pattern: str = "[0-9][0-9]_*.ipynb") -> list[Path]:
+    return sorted(NOTEBOOKS.glob(pattern))
+
+
+def execute_notebook(path: Path, timeout: int = 900):
+    """Execute one notebook in a fresh kernel; returns the executed NotebookNode.
+
+    Raises CellExecutionError (with the notebook still returned on .nb) on the
+    first failing cell. Execution counts come out 1..N in order.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    return nb
+
+
+def _start_cloud_if_local(stack: ExitStack) -> str | None:
+    """On the local target: reuse a local cloud that answers, else start one here."""
+    if os.environ.get("MLPIPE_TARGET", "local") != "local":
+        return None
+    from localcloud import LocalCloud, is_running
+
+    port = int(os.environ.get("LOCALCLOUD_PORT", "4566"))
+    endpoint = f"http://127.0.0.1:{port}"
+    if is_running(endpoint):
+        print(f"walkthrough: using the local cloud already running at {endpoint}")
+    else:
+        cloud = stack.enter_context(LocalCloud(port=port))
+        endpoint = cloud.endpoint_url
+        print(f"walkthrough: started a local cloud at {endpoint} (stopped at the end)")
+    os.environ["LOCALCLOUD_PORT"] = str(port)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    return endpoint
+
+
+def _collect_summary() -> dict:
+    """What the pipeline produced, read before teardown removes it."""
+    try:
+        from mlpipe.config import load_settings
+        from mlpipe.runs import list_runs
+        from mlpipe.status import outputs
+
+        settings = load_settings()
+        out = outputs(settings)
+        runs = list_runs(settings)
+    except Exception as exc:  # the summary must never hide the run's own result
+        return {"error": f"could not read the stack: {exc}"}
+    return {
+        "api_url": out.get("api_url"),
+        "models": [
+            {"version": r.get("model_version"), "status": r.get("status"), **(r.get("metrics") or {})}
+            for r in runs
+            if r.get("model_version")
+        ],
+    }
+
+
+def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | None) -> None:
+    print("\n== walkthrough summary ==")
+    for name, seconds in timings.items():
+        print(f"  {name:<40} {seconds:7.1f} s")
+    print(f"  {'total':<40} {sum(timings.values()):7.1f} s")
+    if summary.get("models"):
+        print("\n  model version  status     roc_auc  accuracy")
+        for m in summary["models"]:
+            print(
+                f"  {str(m['version']):<13}  {str(m['status']):<9}  "
+                f"{m.get('roc_auc', float('nan')):.4f}   {m.get('accuracy', float('nan')):.4f}"
+            )
+    if summary.get("api_url"):
+        print(f"\n  API URL: {summary['api_url']}")
+    if summary.get("error"):
+        print(f"\n  ({summary['error']})")
+    if out_dir is not None:
+        print(f"\n  executed notebooks: {out_dir}/")
+    print(f"  figures: {REPO / 'build' / 'figures'}/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="walkthrough", description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=REPO / "build" / "walkthrough",
+                       help="folder for the executed copies (default build/walkthrough)")
+    where.add_argument("--in-place", action="store_true",
+                       help="write the executed notebooks back into notebooks/")
+    parser.add_argument("--only", default="[0-9][0-9]_*.ipynb",
+                        help="glob of notebooks to run (default: all numbered ones)")
+    args = parser.parse_args(argv)
+
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    paths = notebook_paths(args.only)
+    if not paths:
+        print(f"walkthrough: no notebooks match {args.only!r} in {NOTEBOOKS}", file=sys.stderr)
+        return 2
+    out_dir = None if args.in_place else args.out.resolve()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    timings: dict[str, float] = {}
+    summary: dict = {}
+    with ExitStack() as stack:
+        _start_cloud_if_local(stack)
+        for path in paths:
+            if path.name.startswith("99") and not summary:
+                summary = _collect_summary()
+            print(f"walkthrough: running {path.name} ...", flush=True)
+            start = time.perf_counter()
+            target = path if args.in_place else out_dir / path.name
+            try:
+                nb = execute_notebook(path)
+            except CellExecutionError as exc:
+                timings[path.name] = time.perf_counter() - start
+                print(f"\nwalkthrough: {path.name} failed:\n{exc}", file=sys.stderr)
+                failed = getattr(exc, "nb", None)
+                if failed is not None and out_dir is not None:
+                    nbformat.write(failed, target)
+                    print(f"walkthrough: the partly executed notebook is {target}", file=sys.stderr)
+                return 1
+            timings[path.name] = time.perf_counter() - start
+            nbformat.write(nb, target)
+            print(f"walkthrough: {path.name} ok in {timings[path.name]:.1f} s", flush=True)
+        if not summary:
+            summary = _collect_summary()
+    _print_summary(timings, summary, out_dir)
+    report = REPO / "build" / "walkthrough-summary.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"seconds": timings, **summary}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
