@@ -1,0 +1,138 @@
+"""The one boto3 client factory of the operator side.
+
+``client("s3", settings)`` returns a client for the chosen target:
+
+- local: the local cloud's endpoint and dummy credentials ``testing`` (nothing
+  leaves the machine, whatever credentials the shell holds);
+- aws: the standard credential chain and region, no endpoint override; endpoint
+  variables such as ``AWS_ENDPOINT_URL`` are ignored so that a shell set up for
+  the local cloud cannot send "aws" calls somewhere else.
+
+Clients are built lazily and cached per (settings, service); nothing is created
+at import time.
+"""
+from __future__ import annotations
+
+import threading
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+
+from .config import MlpipeError, Settings, load_settings
+
+LOCAL_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+_lock = threading.Lock()
+_cache: dict = {}
+_accounts: dict = {}
+
+
+class CredentialsError(MlpipeError):
+    """No usable AWS credentials (or the local cloud is not reachable)."""
+
+
+def _config(settings: Settings) -> Config:
+    kwargs = dict(
+        region_name=settings.region,
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=10,
+        read_timeout=70,
+    )
+    if settings.is_aws:
+        kwargs["ignore_configured_endpoint_urls"] = True
+    return Config(**kwargs)
+
+
+def client(service: str, settings: Settings | None = None):
+    """A boto3 client for ``service`` on the target of ``settings`` (cached)."""
+    settings = settings or load_settings()
+    key = (settings, service)
+    with _lock:
+        found = _cache.get(key)
+        if found is not None:
+            return found
+        if settings.is_local:
+            session = boto3.session.Session(region_name=settings.region, **LOCAL_CREDENTIALS)
+            made = session.client(service, endpoint_url=settings.endpoint_url, config=_config(settings))
+        else:
+            session = boto3.session.Session(region_name=settings.region)
+            made = session.client(service, config=_config(settings))
+        _cache[key] = made
+        return made
+
+
+def clear_cache() -> None:
+    """Forget every cached client and account id (tests; after credentials change)."""
+    with _lock:
+        _cache.clear()
+        _accounts.clear()
+
+
+def check_credentials(settings: Settings | None = None) -> dict:
+    """Who are we? ``{"account": ..., "arn": ..., "user_id": ...}`` or a clear CredentialsError."""
+    settings = settings or load_settings()
+    sts = client("sts", settings)
+    try:
+        ident = sts.get_caller_identity()
+    except EndpointConnectionError:
+        if settings.is_local:
+            raise CredentialsError(
+                f"the local cloud is not reachable at {settings.endpoint_url}: start it with "
+                "`localcloud up --detach` (or set LOCALCLOUD_PORT to the port it runs on)"
+            ) from None
+        raise CredentialsError(
+            f"cannot reach AWS STS in region {settings.region}: check the network and AWS_REGION"
+        ) from None
+    except (NoCredentialsError, PartialCredentialsError):
+        raise CredentialsError(
+            "MLPIPE_TARGET=aws but no AWS credentials were found: run `aws configure` or "
+            "`aws sso login`, or set AWS_PROFILE / AWS_ACCESS_KEY_ID+AWS_SECRET_ACCESS_KEY "
+            "(or use the offline target: unset MLPIPE_TARGET)"
+        ) from None
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
+            raise CredentialsError(
+                "your AWS credentials have expired: refresh them (`aws sso login`, or new "
+                "temporary keys) and try again"
+            ) from None
+        if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
+                    "AccessDenied", "AuthFailure"):
+            raise CredentialsError(
+                f"AWS rejected your credentials ({code}): check AWS_PROFILE or the access key pair"
+            ) from None
+        raise
+    result = {"account": ident["Account"], "arn": ident["Arn"], "user_id": ident.get("UserId")}
+    with _lock:
+        _accounts[settings] = result["account"]
+    return result
+
+
+def account_id(settings: Settings | None = None) -> str:
+    """The 12-digit account id of the target (one STS call, then cached)."""
+    settings = settings or load_settings()
+    with _lock:
+        found = _accounts.get(settings)
+    if found:
+        return found
+    return check_credentials(settings)["account"]
+
+
+def describe_target(settings: Settings | None = None) -> str:
+    """One line every entry point shows first: which account and region we act on."""
+    settings = settings or load_settings()
+    acct = account_id(settings)
+    line = f"target={settings.target} account={acct} region={settings.region} stack={settings.stack}"
+    if settings.is_local:
+        line += f" endpoint={settings.endpoint_url}"
+    return line
