@@ -195,9 +195,8 @@ def _unpickle(fileobj_or_path, where: str):
         built = getattr(w.message, "original_sklearn_version", None)
         if built and _major_minor(built) != _major_minor(sklearn.__version__):
             raise IncompatibleModelError(built, sklearn.__version__, where)
-    for w in caught:  # anything else (a patch-level difference) goes on as a warning
-        if not getattr(w.message, "original_sklearn_version", None):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for w in caught:  # the rest (e.g. a patch-level difference) goes on as warnings
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return model
 
 
