@@ -1,14 +1,515 @@
-"""Lambda execution (skeleton: being written)."""
+"""Lambda execution: every invoke (Invoke API, S3 events, API Gateway, schedules) runs here.
+
+- Code: the function's zip and its layers, read from moto's backend (`LambdaFunction.code_bytes`,
+  `LayerVersion.code_bytes`), extracted once per code sha under state_dir/lambda/.
+- Worker: `python -I -S _lambda_worker.py`, sys.path = [code dir, layers' python/ dirs (a later
+  layer first, as a later layer overwrites an earlier one in /opt), a runtime dir that exposes
+  only what AWS's Python runtime provides: boto3, botocore and their dependencies].
+- Warm reuse per (function version, code sha, configuration); a busy worker is never shared.
+- Timeout: the worker is killed; the invoke reports `Task timed out after N.00 seconds`.
+- Logs: START / the function's output / END / REPORT in CloudWatch Logs /aws/lambda/<name>.
+
+The moto hook: `moto.awslambda.models.LambdaFunction.invoke` (the Invoke API path) is replaced
+by `_patched_invoke`, which routes to the running LocalCloud.
+"""
 from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import logs
+from .core import InvokeResult, active_cloud
+
+log = logging.getLogger("localcloud")
+
+WORKER_SCRIPT = Path(__file__).with_name("_lambda_worker.py")
+# What AWS's Python runtime itself provides besides the standard library.
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+LOG_TAIL_BYTES = 4096
+INIT_TIMEOUT_S = 10.0
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+class WorkerTimeout(RuntimeError):
+    pass
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _extract_zip(data: bytes, dest: Path) -> Path:
+    """Extract a zip once into dest (atomic: a temp dir renamed into place)."""
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + f".tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            zf.extractall(tmp)
+    except zipfile.BadZipFile as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"the deployment package is not a valid zip file: {exc}") from exc
+    try:
+        os.rename(tmp, dest)
+    except OSError:  # another thread won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def build_runtime_dir(dest: Path) -> Path:
+    """A directory exposing only the host's boto3, botocore and their dependencies (symlinks)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            log.warning("runtime module %s not found on the host; Lambdas will lack it", name)
+            continue
+        origin = Path(spec.origin)
+        src = origin.parent if origin.name == "__init__.py" else origin
+        link = dest / src.name
+        if not link.exists():
+            try:
+                link.symlink_to(src)
+            except FileExistsError:
+                pass
+    return dest
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything a worker is started with; `key` decides warm reuse."""
+    key: tuple
+    function_name: str
+    function_arn: str
+    version: str
+    region: str
+    account_id: str
+    handler: str
+    timeout: float
+    memory_size: int
+    code_dir: Path
+    sys_path: tuple
+    env: tuple  # sorted (name, value) pairs
+
+    @property
+    def log_group(self) -> str:
+        return logs.lambda_log_group(self.function_name)
+
+
+class Worker:
+    """One execution environment: a `python -I -S` process talking JSON lines over pipes."""
+
+    def __init__(self, spec: FunctionSpec, stderr_path: Path):
+        self.spec = spec
+        now = datetime.now(timezone.utc)
+        self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        env = dict(spec.env)
+        env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
+        self._stderr = open(stderr_path, "ab")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(WORKER_SCRIPT)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            cwd=str(spec.code_dir), env=env, close_fds=True, bufsize=0)
+        self.pid = self.proc.pid
+        self._out_fd = self.proc.stdout.fileno()
+        self._buf = b""
+        self.init_ms: float | None = None  # set until the first invoke reports it
+        self.invocations = 0
+        self._send({"init": {"sys_path": list(spec.sys_path), "handler": spec.handler}})
+        self._spawned_at = t0
+
+    def finish_init(self) -> dict:
+        """Wait for the worker's init reply (imports the handler module)."""
+        reply = self._read(max(INIT_TIMEOUT_S, self.spec.timeout))
+        self.init_ms = (time.perf_counter() - self._spawned_at) * 1000
+        return reply
+
+    def _send(self, obj: dict) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerDied(str(exc)) from exc
+
+    def _read(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerTimeout()
+            ready, _, _ = select.select([self._out_fd], [], [], remaining)
+            if not ready:
+                raise WorkerTimeout()
+            chunk = os.read(self._out_fd, 1 << 16)
+            if not chunk:
+                raise WorkerDied(f"worker exited with status {self.proc.wait()}")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        return json.loads(line)
+
+    def invoke(self, request_id: str, payload: bytes, arn: str, timeout: float) -> dict:
+        deadline_ms = time.time() * 1000 + timeout * 1000
+        self._send({"id": request_id, "payload": payload.decode("utf-8", "replace"),
+                    "deadline_ms": deadline_ms, "arn": arn})
+        self.invocations += 1
+        return self._read(timeout)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self._stderr.close()
 
 
 class LambdaRuntime:
-    def __init__(self, cloud):
+    def __init__(self, cloud: Any):
         self.cloud = cloud
+        self.root = Path(cloud.state_dir) / "lambda"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.runtime_dir = build_runtime_dir(self.root / "runtime")
+        self.worker_log = self.root / "workers.stderr.log"
+        self.max_idle = int(cloud.options.get("lambda_idle_workers", 4))
+        self._lock = threading.Lock()
+        self._idle: dict[tuple, list[Worker]] = {}
+        self._busy: set[Worker] = set()
+        self._current_key: dict[str, tuple] = {}
+        self._dirs: dict[tuple, Path] = {}
+        self._closed = False
+        self._async = ThreadPoolExecutor(max_workers=int(cloud.options.get("async_workers", 8)),
+                                         thread_name_prefix="localcloud-async")
 
-    def invoke_by_name(self, name, payload, **kw):
-        raise NotImplementedError("lambda runtime not written yet")
+    # ---- code and configuration -------------------------------------------------------
+    def _code_dir(self, kind: str, sha: str, data_fn) -> Path:
+        key = (kind, sha)
+        d = self._dirs.get(key)
+        if d is None:
+            name = hashlib.sha256(sha.encode()).hexdigest()[:32]
+            d = _extract_zip(data_fn(), self.root / kind / name)
+            self._dirs[key] = d
+        return d
+
+    def spec_for(self, fn: Any) -> FunctionSpec:
+        """The worker spec of a moto LambdaFunction (extracting code and layers if new)."""
+        from moto.awslambda.utils import get_backend
+
+        if getattr(fn, "package_type", "Zip") != "Zip":
+            raise ValueError(f"function {fn.function_name}: only Zip packages run locally")
+        if not fn.code_bytes:
+            raise ValueError(f"function {fn.function_name} has no code (S3 object missing?)")
+        code_dir = self._code_dir("code", fn.code_sha_256, lambda: fn.code_bytes)
+        layer_paths: list[str] = []
+        layer_ids = []
+        backend = get_backend(fn.account_id, fn.region)
+        for layer in fn.layers:
+            lv = backend.layers_versions_by_arn(layer["Arn"])
+            if lv is None:
+                raise ValueError(f"layer version {layer['Arn']} no longer exists")
+            ldir = self._code_dir("layers", f"{lv.arn}|{lv.code_sha_256}", lambda lv=lv: lv.code_bytes)
+            layer_ids.append((lv.arn, lv.code_sha_256))
+            py = ldir / "python"
+            site = py / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+            # AWS merges layers into /opt in order (a later one overwrites): later first here.
+            layer_paths[:0] = [str(site), str(py)]
+        qualifier = fn.function_arn.split(":")[-1]
+        version = qualifier if qualifier.isdigit() else "$LATEST"
+        region, account = fn.region, fn.account_id
+        reserved = {
+            "_HANDLER": fn.handler or "",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time or 'python3'}",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
+            "AWS_LAMBDA_LOG_GROUP_NAME": logs.lambda_log_group(fn.function_name),
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
+               "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+               **self.cloud.env_for_compute(region)}
+        env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
+        env.update(reserved)
+        env_items = tuple(sorted(env.items()))
+        sys_path = (str(code_dir), *layer_paths, str(self.runtime_dir))
+        key = (fn.function_arn, fn.code_sha_256, tuple(layer_ids), fn.handler, fn.timeout,
+               fn.memory_size, env_items)
+        return FunctionSpec(key=key, function_name=fn.function_name, function_arn=fn.function_arn,
+                            version=version, region=region, account_id=account,
+                            handler=fn.handler or "", timeout=float(fn.timeout),
+                            memory_size=int(fn.memory_size), code_dir=code_dir,
+                            sys_path=sys_path, env=env_items)
+
+    # ---- worker pool ------------------------------------------------------------------
+    def _acquire(self, spec: FunctionSpec) -> tuple[Worker, bool]:
+        stale: list[Worker] = []
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the local cloud is stopping")
+            previous = self._current_key.get(spec.function_arn)
+            if previous is not None and previous != spec.key:
+                stale = self._idle.pop(previous, [])  # code or configuration changed
+            self._current_key[spec.function_arn] = spec.key
+            idle = self._idle.get(spec.key)
+            worker = idle.pop() if idle else None
+            if worker is not None:
+                self._busy.add(worker)
+        for w in stale:
+            w.kill()
+        if worker is not None:
+            return worker, False
+        worker = Worker(spec, self.worker_log)
+        with self._lock:
+            self._busy.add(worker)
+        return worker, True
+
+    def _release(self, worker: Worker, reusable: bool) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            keep = (reusable and not self._closed and worker.alive()
+                    and self._current_key.get(worker.spec.function_arn) == worker.spec.key)
+            if keep:
+                idle = self._idle.setdefault(worker.spec.key, [])
+                keep = len(idle) < self.max_idle
+                if keep:
+                    idle.append(worker)
+        if not keep:
+            worker.kill()
+
+    def worker_pids(self) -> list[int]:
+        with self._lock:
+            return [w.pid for ws in self._idle.values() for w in ws] + [w.pid for w in self._busy]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = [w for ws in self._idle.values() for w in ws] + list(self._busy)
+            self._idle.clear()
+            self._busy.clear()
+        self._async.shutdown(wait=False, cancel_futures=True)
+        for w in workers:
+            w.kill()
+
+    # ---- invoking ---------------------------------------------------------------------
+    def invoke(self, fn: Any, payload: bytes, *, invocation_type: str = "RequestResponse",
+               source: str | None = None) -> InvokeResult:
+        if invocation_type == "Event":
+            self.invoke_async(fn, payload, source=source)
+            return InvokeResult(202, b"", None, "")
+        if invocation_type == "DryRun":
+            return InvokeResult(204, b"", None, "")
+        if invocation_type != "RequestResponse":
+            raise ValueError(f"unknown invocation type {invocation_type!r}")
+        return self.invoke_sync(fn, payload, source=source)
+
+    def invoke_sync(self, fn: Any, payload: bytes, source: str | None = None) -> InvokeResult:
+        try:
+            spec = self.spec_for(fn)
+        except ValueError as exc:
+            doc = {"errorMessage": str(exc), "errorType": "Runtime.InvalidEntrypoint", "stackTrace": []}
+            log.warning("lambda %s cannot run: %s", fn.function_name, exc)
+            return InvokeResult(200, json.dumps(doc).encode(), "Unhandled", "")
+        request_id = str(uuid.uuid4())
+        worker, cold = self._acquire(spec)
+        lines: list[str] = []
+        init_ms = None
+        reusable = False
+        status = None
+        try:
+            if cold:
+                init = worker.finish_init()
+                init_ms = worker.init_ms
+                lines.extend(_split_logs(init.get("logs", "")))
+                if not init.get("init_ok"):
+                    doc = init["error"]
+                    lines.insert(0, f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {doc['errorType']}")
+                    return self._finish(worker, spec, request_id, lines, doc, None, init_ms,
+                                        0.0, 0, source, status="error")
+            reply = worker.invoke(request_id, payload, spec.function_arn, spec.timeout)
+            reusable = True
+            lines.extend(_split_logs(reply.get("logs", "")))
+            return self._finish(worker, spec, request_id, lines, reply.get("error"),
+                                reply.get("result"), init_ms, reply.get("duration_ms", 0.0),
+                                reply.get("max_rss_mb", 0), source)
+        except WorkerTimeout:
+            worker.kill()
+            msg = f"{_now_iso()} {request_id} Task timed out after {spec.timeout:.2f} seconds"
+            lines.append(msg)
+            doc = {"errorMessage": msg, "errorType": "Sandbox.Timedout"}
+            return self._finish(worker, spec, request_id, lines, doc, None, init_ms,
+                                spec.timeout * 1000, 0, source, status="timeout")
+        except WorkerDied as exc:
+            worker.kill()
+            doc = {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                                   f"exit status {worker.proc.returncode}",
+                   "errorType": "Runtime.ExitError"}
+            lines.append(doc["errorMessage"])
+            log.warning("lambda %s worker died: %s", spec.function_name, exc)
+            return self._finish(worker, spec, request_id, lines, doc, None, init_ms, 0.0, 0,
+                                source, status="error")
+        finally:
+            self._release(worker, reusable)
+
+    def _finish(self, worker: Worker, spec: FunctionSpec, request_id: str, lines: list[str],
+                error: dict | None, result: str | None, init_ms: float | None,
+                duration_ms: float, max_rss_mb: int, source: str | None,
+                status: str | None = None) -> InvokeResult:
+        report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+                  f"Billed Duration: {max(1, int(-(-duration_ms // 1)))} ms\t"
+                  f"Memory Size: {spec.memory_size} MB\tMax Memory Used: {max_rss_mb} MB")
+        if init_ms is not None:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+        if status:
+            report += f"\tStatus: {status}"
+        all_lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines,
+                     f"END RequestId: {request_id}", report]
+        try:
+            logs.put_lines(spec.account_id, spec.region, spec.log_group, worker.log_stream, all_lines)
+        except Exception:  # noqa: BLE001 - logging must not fail the invoke
+            log.exception("writing logs of %s failed", spec.function_name)
+        tail = "\n".join(all_lines) + "\n"
+        tail_bytes = tail.encode()[-LOG_TAIL_BYTES:]
+        if error is not None:
+            return InvokeResult(200, json.dumps(error).encode(), "Unhandled",
+                                tail_bytes.decode("utf-8", "ignore"))
+        return InvokeResult(200, (result if result is not None else "null").encode(), None,
+                            tail_bytes.decode("utf-8", "ignore"))
+
+    # ---- async (Event) invokes --------------------------------------------------------
+    def invoke_async(self, fn: Any, payload: bytes, source: str | None = None,
+                     on_done: Any = None) -> None:
+        """Queue an Event invoke: retried (default twice, with backoff) on a function error."""
+        retries = 2
+        for cfg in getattr(fn, "event_invoke_config", []) or []:
+            cfg_doc = getattr(cfg, "config", cfg)
+            if isinstance(cfg_doc, dict) and "MaximumRetryAttempts" in cfg_doc:
+                retries = int(cfg_doc["MaximumRetryAttempts"])
+        self._async.submit(self._run_async, fn, payload, retries, source, on_done)
+
+    def _run_async(self, fn: Any, payload: bytes, retries: int, source: str | None,
+                   on_done: Any) -> None:
+        delays = list(self.cloud.async_retry_delays) or [1.0]
+        result = None
+        for attempt in range(retries + 1):
+            if self._closed:
+                return
+            try:
+                result = self.invoke_sync(fn, payload, source=source)
+            except Exception:  # noqa: BLE001
+                log.exception("async invoke of %s failed", fn.function_name)
+                result = None
+            if result is not None and result.function_error is None:
+                break
+            if attempt < retries:
+                delay = delays[min(attempt, len(delays) - 1)]
+                log.info("async invoke of %s (%s) failed (attempt %d); retrying in %.1fs",
+                         fn.function_name, source or "Event", attempt + 1, delay)
+                time.sleep(delay)
+        else:
+            log.warning("async invoke of %s (%s) failed after %d attempts: %s",
+                        fn.function_name, source or "Event", retries + 1,
+                        result.payload[:500] if result else "internal error")
+        if on_done is not None:
+            on_done(result)
+
+    def invoke_by_name(self, function_name_or_arn: str, payload: bytes, *,
+                       invocation_type: str = "RequestResponse", region: str = "us-east-1",
+                       account_id: str = "123456789012", source: str | None = None) -> InvokeResult:
+        from moto.awslambda.utils import get_backend
+
+        qualifier = None
+        if function_name_or_arn.startswith("arn:"):
+            parts = function_name_or_arn.split(":")
+            region, account_id = parts[3], parts[4]
+        try:
+            fn = get_backend(account_id, region).get_function(function_name_or_arn, qualifier)
+        except Exception as exc:  # noqa: BLE001 - moto raises its own not-found types
+            doc = {"Type": "User", "Message": f"Function not found: {function_name_or_arn} ({exc})"}
+            return InvokeResult(404, json.dumps(doc).encode(), None, "")
+        if isinstance(payload, str):
+            payload = payload.encode()
+        return self.invoke(fn, payload, invocation_type=invocation_type, source=source)
 
 
-def install(cloud):
-    return None
+def _split_logs(text: str) -> list[str]:
+    return text.splitlines() if text else []
+
+
+# ---- the moto hook ------------------------------------------------------------------------
+def _original_invoke():
+    from moto.awslambda.models import LambdaFunction
+    return getattr(LambdaFunction, "_localcloud_original_invoke", LambdaFunction.invoke)
+
+
+def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+    cloud = active_cloud()
+    if cloud is None or cloud.runtime is None:
+        return _original_invoke()(self, body, request_headers, response_headers)
+    if body is None:
+        body = b""
+    if isinstance(body, str):
+        body = body.encode()
+    inv_type = (request_headers or {}).get("x-amz-invocation-type") or "RequestResponse"
+    res = cloud.runtime.invoke(self, body, invocation_type=inv_type, source="Invoke")
+    if res.function_error:
+        response_headers["x-amz-function-error"] = res.function_error
+    if inv_type == "RequestResponse":
+        response_headers["x-amz-log-result"] = base64.b64encode(res.log_tail.encode()).decode()
+    return res.payload
+
+
+def install(cloud: Any):
+    """Route moto's LambdaFunction.invoke to the cloud's runtime. Returns the uninstall."""
+    from moto.awslambda.models import LambdaFunction
+
+    if not hasattr(LambdaFunction, "_localcloud_original_invoke"):
+        LambdaFunction._localcloud_original_invoke = LambdaFunction.invoke
+        LambdaFunction.invoke = _patched_invoke
+    runtime = cloud.runtime
+
+    def uninstall() -> None:
+        runtime.close()
+        # The class patch stays: it falls back to moto's own invoke when no cloud runs.
+
+    return uninstall
