@@ -1,0 +1,139 @@
+"""Plots for the notebooks. Each function returns a matplotlib ``Figure`` and, given
+``path``, also saves it as PNG (parent folders created).
+
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so this module
+sets no backend, leaks no open figures, and works under ``Agg`` (tests, CI) as well as
+in Jupyter (``%matplotlib inline`` shows a Figure that is a cell's last expression).
+
+Sections: the model (notebook 01). Add later plots (metrics per model version, latency
+histograms, layer sizes, ...) as new sections, with the same signature habits:
+data in, ``*, path=None, title=None`` keywords, a Figure out.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+DPI = 100
+CLASS_COLORS = {0: "#d62728", 1: "#1f77b4"}  # malignant red, benign blue
+CLASS_NAMES = {0: "malignant (0)", 1: "benign (1)"}
+
+
+def save(fig: Figure, path: str | os.PathLike | None) -> Figure:
+    """Save ``fig`` as PNG at ``path`` (if given) and return it."""
+    if path is not None:
+        path = os.fspath(path)
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        fig.savefig(path, dpi=DPI, format="png", bbox_inches="tight")
+    return fig
+
+
+def _figure(ncols: int = 1, width: float = 5.0, height: float = 4.0):
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, axes
+
+
+# --- the model (notebook 01) -------------------------------------------------------
+
+
+def plot_feature_distributions(
+    dataset,
+    features: Sequence[str] = ("mean radius", "worst concave points"),
+    *,
+    bins: int = 30,
+    path=None,
+    title: str | None = None,
+) -> Figure:
+    """Histograms of ``features`` by class. ``dataset`` has ``.X`` (n, 30) and ``.y``."""
+    from model_code.schema import FEATURE_NAMES
+
+    unknown = [f for f in features if f not in FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown feature {unknown[0]!r}")
+    X, y = np.asarray(dataset.X), np.asarray(dataset.y)
+    fig, axes = _figure(len(features), width=4.5, height=3.5)
+    for ax, name in zip(axes, features):
+        col = X[:, FEATURE_NAMES.index(name)]
+        edges = np.histogram_bin_edges(col, bins=bins)
+        for label in (0, 1):
+            ax.hist(col[y == label], bins=edges, alpha=0.6, color=CLASS_COLORS[label],
+                    label=f"{CLASS_NAMES[label]}: {(y == label).sum()}")
+        ax.set_xlabel(name)
+        ax.set_ylabel("rows")
+        ax.legend(fontsize="small")
+    fig.suptitle(title or f"Feature distributions by class ({len(y)} rows)")
+    return save(fig, path)
+
+
+def plot_roc(model, X, y, *, label: str | None = None, path=None, title: str | None = None) -> Figure:
+    """The ROC curve of ``model`` on (X, y), with its AUC in the legend."""
+    from model_code.evaluate import roc_points
+
+    r = roc_points(model, X, y)
+    fig, (ax,) = _figure(1, width=4.5, height=4.5)
+    ax.plot(r["fpr"], r["tpr"], lw=2, label=f"{label or 'model'} (AUC = {r['auc']:.4f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate (benign = positive)")
+    ax.set_title(title or f"ROC curve on the holdout ({len(np.asarray(y))} rows)")
+    ax.legend(loc="lower right")
+    return save(fig, path)
+
+
+def plot_confusion(metrics: Mapping, *, path=None, title: str | None = None) -> Figure:
+    """The confusion matrix from an ``evaluate()`` dict (rows: true label, cols: predicted)."""
+    cm = np.asarray(metrics["confusion_matrix"], dtype=int)
+    if cm.shape != (2, 2):
+        raise ValueError(f"confusion_matrix must be 2x2, got shape {cm.shape}")
+    fig, (ax,) = _figure(1, width=4.2, height=3.8)
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    names = [CLASS_NAMES[0], CLASS_NAMES[1]]
+    ax.set_xticks([0, 1], labels=names)
+    ax.set_yticks([0, 1], labels=names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = cm.max() / 2 if cm.max() else 0.5
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=14,
+                    color="white" if cm[i, j] > threshold else "black")
+    ax.set_title(title or f"Confusion matrix ({cm.sum()} rows)")
+    return save(fig, path)
+
+
+def plot_learning_curve(
+    points: Iterable[Mapping],
+    *,
+    metrics: Sequence[str] = ("roc_auc", "accuracy", "f1"),
+    path=None,
+    title: str | None = None,
+) -> Figure:
+    """Holdout metrics vs. rows trained on, from ``learning_curve_over_batches``'s points
+    (``{"batch": i, "rows": n, <metric>: value, ...}``)."""
+    points = list(points)
+    if not points:
+        raise ValueError("no points to plot")
+    rows = [p["rows"] for p in points]
+    fig, (ax,) = _figure(1, width=6.0, height=4.0)
+    for name in metrics:
+        values = [p.get(name) for p in points]
+        ax.plot(rows, [np.nan if v is None else v for v in values], marker="o", label=name)
+    for p in points:
+        ax.annotate(f"batch {p['batch']}", (p["rows"], ax.get_ylim()[0]), textcoords="offset points",
+                    xytext=(0, 4), ha="center", fontsize="x-small", color="grey")
+    ax.set_xlabel("rows trained on (arrival batches so far)")
+    ax.set_ylabel("holdout metric")
+    ax.set_xticks(rows)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title or "Learning curve over the arrival batches")
+    return save(fig, path)
