@@ -1,11 +1,191 @@
-"""S3 event delivery (skeleton: being written)."""
+"""S3 event notifications -> Lambda, delivered asynchronously as AWS does.
+
+moto builds the event inside the request (`moto.s3.notifications.send_event`, called by
+S3Backend.put_object, copy_object, complete_multipart_upload, ...) and, per matching
+CloudFunction configuration (prefix/suffix filters and event names already applied),
+calls `moto.s3.notifications._invoke_awslambda`, which runs the function synchronously and
+swallows errors. We replace `_invoke_awslambda` with an enqueue: a delivery thread checks the
+function's resource policy (s3.amazonaws.com must be allowed) and hands the event to the
+Lambda runtime's async invoke (two retries with backoff on a function error).
+
+moto's complete_multipart_upload stores the object through put_object, which sends an
+ObjectCreated:Put before the CompleteMultipartUpload event; we drop that extra Put so one
+object write gives one delivery per matching configuration.
+"""
 from __future__ import annotations
+
+import fnmatch
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from typing import Any
+
+from .core import active_cloud
+
+log = logging.getLogger("localcloud")
+
+_tls = threading.local()
+_sequence = itertools.count(1)
+
+
+def _sequencer() -> str:
+    return f"{time.time_ns():016X}{next(_sequence) & 0xFFFF:04X}"
+
+
+def complete_event_shape(event_body: dict, account_id: str) -> dict:
+    """Add the fields AWS sends that moto's event lacks (sequencer, identities, ids)."""
+    for record in event_body.get("Records", []):
+        record.setdefault("userIdentity", {"principalId": f"AWS:{account_id}"})
+        record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+        record.setdefault("responseElements", {
+            "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+            "x-amz-id-2": uuid.uuid4().hex})
+        s3 = record.setdefault("s3", {})
+        s3.setdefault("bucket", {}).setdefault("ownerIdentity", {"principalId": account_id})
+        s3.setdefault("object", {}).setdefault("sequencer", _sequencer())
+    return event_body
+
+
+def s3_may_invoke(fn: Any, bucket_arn: str, account_id: str) -> bool:
+    """Does the function's resource policy let s3.amazonaws.com invoke it for this bucket?"""
+    for st in getattr(fn.policy, "statements", []) or []:
+        if st.get("Effect", "Allow") != "Allow":
+            continue
+        principal = st.get("Principal")
+        services = principal.get("Service") if isinstance(principal, dict) else principal
+        if isinstance(services, str):
+            services = [services]
+        if "s3.amazonaws.com" not in (services or []) and "*" not in (services or []):
+            continue
+        actions = st.get("Action")
+        actions = [actions] if isinstance(actions, str) else (actions or [])
+        if not any(a in ("lambda:InvokeFunction", "lambda:*", "*") for a in actions):
+            continue
+        if not _conditions_hold(st.get("Condition") or {}, bucket_arn, account_id):
+            continue
+        return True
+    return False
+
+
+def _conditions_hold(conditions: dict, bucket_arn: str, account_id: str) -> bool:
+    values = {"aws:sourcearn": bucket_arn, "aws:sourceaccount": account_id}
+    for op, block in conditions.items():
+        for key, expected in (block or {}).items():
+            actual = values.get(key.lower())
+            if actual is None:
+                continue
+            expected_list = expected if isinstance(expected, list) else [expected]
+            if op in ("ArnLike", "StringLike"):
+                ok = any(fnmatch.fnmatchcase(actual, e) for e in expected_list)
+            else:
+                ok = actual in expected_list
+            if not ok:
+                return False
+    return True
 
 
 class S3EventDelivery:
-    def __init__(self, cloud):
+    """The queue between an S3 write and the notified Lambda's async invoke."""
+
+    def __init__(self, cloud: Any):
         self.cloud = cloud
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="localcloud-s3-events",
+                                        daemon=True)
+        self._stopping = False
+        self.delivered = 0
+        self.refused = 0
+        self._thread.start()
+
+    def enqueue(self, account_id: str, event_body: dict, fn_arn: str, region: str) -> None:
+        self._queue.put((account_id, event_body, fn_arn, region))
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._stopping:
+                return
+            try:
+                self._deliver(*item)
+            except Exception:  # noqa: BLE001 - one bad delivery must not stop the others
+                log.exception("S3 event delivery failed")
+
+    def _deliver(self, account_id: str, event_body: dict, fn_arn: str, region: str) -> None:
+        from moto.awslambda.utils import get_backend
+
+        record = event_body["Records"][0]
+        where = f"s3://{record['s3']['bucket']['name']}/{record['s3']['object']['key']}"
+        try:
+            fn = get_backend(account_id, region).get_function(fn_arn)
+        except Exception:  # noqa: BLE001 - moto's not-found types vary
+            log.warning("S3 event %s for %s not delivered: function %s does not exist",
+                        record["eventName"], where, fn_arn)
+            self.refused += 1
+            return
+        if not s3_may_invoke(fn, record["s3"]["bucket"]["arn"], account_id):
+            log.warning("S3 event %s for %s REFUSED: function %s has no resource policy "
+                        "statement allowing s3.amazonaws.com to invoke it (add it with "
+                        "lambda add-permission --principal s3.amazonaws.com)",
+                        record["eventName"], where, fn.function_name)
+            self.refused += 1
+            return
+        self.delivered += 1
+        log.info("S3 event %s for %s -> %s", record["eventName"], where, fn.function_name)
+        self.cloud.runtime.invoke_async(fn, json.dumps(event_body).encode(), source="s3")
+
+    def close(self) -> None:
+        self._stopping = True
+        self._queue.put(None)
+        self._thread.join(timeout=5)
 
 
-def install(cloud):
+# ---- the moto hooks ---------------------------------------------------------------------
+def _patched_invoke_awslambda(account_id: str, event_body: Any, fn_arn: str,
+                              region_name: str) -> None:
+    cloud = active_cloud()
+    if cloud is None or cloud.s3_events is None:
+        from moto.s3 import notifications
+        return notifications._localcloud_original_invoke_awslambda(
+            account_id, event_body, fn_arn, region_name)
+    complete_event_shape(event_body, account_id)
+    cloud.s3_events.enqueue(account_id, event_body, fn_arn, region_name)
     return None
+
+
+def _patched_send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+    from moto.s3 import notifications
+    if getattr(_tls, "in_multipart_complete", False) and \
+            event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT:
+        return None  # the CompleteMultipartUpload event follows; AWS sends only that one
+    return notifications._localcloud_original_send_event(account_id, event_name, bucket, key)
+
+
+def _patched_complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+    from moto.s3.models import S3Backend
+    _tls.in_multipart_complete = True
+    try:
+        result = S3Backend._localcloud_original_complete_multipart_upload(self, *args, **kwargs)
+    finally:
+        _tls.in_multipart_complete = False
+    return result
+
+
+def install(cloud: Any):
+    """Patch moto's S3 -> Lambda delivery (idempotent). Returns the uninstall."""
+    from moto.s3 import notifications
+    from moto.s3.models import S3Backend
+
+    if not hasattr(notifications, "_localcloud_original_invoke_awslambda"):
+        notifications._localcloud_original_invoke_awslambda = notifications._invoke_awslambda
+        notifications._invoke_awslambda = _patched_invoke_awslambda
+        notifications._localcloud_original_send_event = notifications.send_event
+        notifications.send_event = _patched_send_event
+        S3Backend._localcloud_original_complete_multipart_upload = \
+            S3Backend.complete_multipart_upload
+        S3Backend.complete_multipart_upload = _patched_complete_multipart_upload
+    delivery = cloud.s3_events
+    return delivery.close

@@ -1,0 +1,54 @@
+"""pytest fixture `local_cloud`: one LocalCloud per test session, on a free port.
+
+Enable it with `pytest_plugins = ["localcloud.pytest_plugin"]` in a conftest.py, or import
+the fixture into a test module (`from localcloud.pytest_plugin import local_cloud`): the
+cloud is shared either way (moto's state is process-wide), and stopped at session end.
+For the session it sets AWS_ENDPOINT_URL and LOCALCLOUD_PORT, so plain boto3 reaches it.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from .core import LocalCloud
+
+_lock = threading.Lock()
+_shared: dict = {"cloud": None, "users": 0, "saved_env": None}
+
+
+def acquire_shared_cloud(**options) -> LocalCloud:
+    with _lock:
+        if _shared["cloud"] is None:
+            cloud = LocalCloud(port=0, **options).start()
+            _shared["saved_env"] = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "LOCALCLOUD_PORT")}
+            os.environ["AWS_ENDPOINT_URL"] = cloud.endpoint_url
+            os.environ["LOCALCLOUD_PORT"] = str(cloud.port)
+            _shared["cloud"] = cloud
+        _shared["users"] += 1
+        return _shared["cloud"]
+
+
+def release_shared_cloud() -> None:
+    with _lock:
+        _shared["users"] -= 1
+        if _shared["users"] > 0 or _shared["cloud"] is None:
+            return
+        cloud, _shared["cloud"] = _shared["cloud"], None
+        for k, v in (_shared["saved_env"] or {}).items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    cloud.stop()
+
+
+@pytest.fixture(scope="session")
+def local_cloud():
+    """A running LocalCloud (session-scoped); AWS_ENDPOINT_URL points at it."""
+    cloud = acquire_shared_cloud(async_retry_delays=(0.2, 0.4))
+    try:
+        yield cloud
+    finally:
+        release_shared_cloud()

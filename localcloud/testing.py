@@ -1,0 +1,29 @@
+"""Small helpers for tests and examples that deploy functions to the local cloud."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+LAMBDA_TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                   "Action": "sts:AssumeRole"}],
+})
+
+
+def zip_bytes(files: dict[str, str | bytes]) -> bytes:
+    """An in-memory zip of {path: content}."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def lambda_role(iam, name: str = "localcloud-test-lambda-role") -> str:
+    """The ARN of an IAM role Lambda can assume (created if missing)."""
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
