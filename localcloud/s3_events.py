@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 from .core import active_cloud
 
@@ -46,7 +47,10 @@ def complete_event_shape(event_body: dict, account_id: str) -> dict:
             "x-amz-id-2": uuid.uuid4().hex})
         s3 = record.setdefault("s3", {})
         s3.setdefault("bucket", {}).setdefault("ownerIdentity", {"principalId": account_id})
-        s3.setdefault("object", {}).setdefault("sequencer", _sequencer())
+        obj = s3.setdefault("object", {})
+        obj.setdefault("sequencer", _sequencer())
+        if "key" in obj:  # moto's quote_plus also encodes "/", which AWS leaves as is
+            obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
     return event_body
 
 
