@@ -1,0 +1,183 @@
+"""Run records: build and write ``runs/<run_id>.json`` in the output bucket.
+
+Standard library + boto3 only (no model_code): ``run_training.sh``'s exit trap calls
+this module even when importing the training stack is what failed.
+
+    python3 -m ec2_scripts.record ensure --output-bucket B --run-id R --exit-code 1 \
+        [--stderr-file F] [--started-at T] [--instance-id I]
+
+``ensure`` writes a ``failed`` record only when the run wrote none (checked in S3),
+so it is safe to call on every exit. A run record's arrival fires the Stop-EC2 Lambda.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import sys
+
+RECORD_PREFIX = "runs/"
+STATUSES = ("succeeded", "failed", "rejected")
+STDERR_TAIL_LINES = 20
+STDERR_TAIL_CHARS = 2000
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def iso(t: _dt.datetime | None = None) -> str:
+    """ISO 8601 UTC with a Z, to the second: ``2024-05-01T12:00:00Z``."""
+    t = t or utcnow()
+    return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_key(run_id: str) -> str:
+    return f"{RECORD_PREFIX}{run_id}.json"
+
+
+def build_record(
+    run_id: str,
+    status: str,
+    *,
+    started_at: str,
+    finished_at: str | None = None,
+    inputs=(),
+    model_version: str | None = None,
+    metrics: dict | None = None,
+    error: str | None = None,
+    **extra,
+) -> dict:
+    """A run record with every field of the contract (ARCHITECTURE "Continuous training"),
+    plus ``extra`` fields (instance_id, timings, promoted, previous_version, ...)."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    record = {
+        "run_id": run_id,
+        "status": status,
+        "started_at": started_at,
+        "finished_at": finished_at or iso(),
+        "inputs": list(inputs),
+        "model_version": model_version,
+        "metrics": dict(metrics or {}),
+        "error": error,
+    }
+    record.update(extra)
+    return record
+
+
+def _json_default(value):
+    # numpy scalars and arrays, without importing numpy here
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default).encode("utf-8")
+
+
+def record_exists(s3, bucket: str, run_id: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=record_key(run_id))
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+
+
+def write_record(s3, bucket: str, record: dict) -> str:
+    """Write the record (JSON) and return its key."""
+    key = record_key(record["run_id"])
+    s3.put_object(Bucket=bucket, Key=key, Body=dumps(record), ContentType="application/json")
+    return key
+
+
+def stderr_tail(path: str | None, lines: int = STDERR_TAIL_LINES, chars: int = STDERR_TAIL_CHARS) -> str:
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, "rb") as fh:
+        text = fh.read().decode("utf-8", "replace")
+    tail = "\n".join(text.strip().splitlines()[-lines:])
+    return tail[-chars:]
+
+
+def failed_after_exit(exit_code: int, tail: str) -> str:
+    if exit_code == 0:
+        head = "the training step exited 0 without writing a run record"
+    elif exit_code >= 128:
+        head = f"the training step was killed by signal {exit_code - 128} (exit code {exit_code})"
+    else:
+        head = f"the training step failed with exit code {exit_code}"
+    return f"{head}; last lines of stderr:\n{tail}" if tail else f"{head} (no stderr)"
+
+
+def ensure_record(
+    s3,
+    bucket: str,
+    run_id: str,
+    *,
+    exit_code: int,
+    stderr_file: str | None = None,
+    started_at: str | None = None,
+    instance_id: str | None = None,
+    trigger_keys=(),
+) -> dict | None:
+    """Write a ``failed`` record unless ``runs/<run_id>.json`` exists. Returns what it wrote."""
+    if record_exists(s3, bucket, run_id):
+        return None
+    record = build_record(
+        run_id,
+        "failed",
+        started_at=started_at or iso(),
+        error=failed_after_exit(exit_code, stderr_tail(stderr_file)),
+        instance_id=instance_id,
+        exit_code=exit_code,
+        trigger_keys=list(trigger_keys),
+        source="run_training.sh",
+    )
+    write_record(s3, bucket, record)
+    return record
+
+
+def main(argv: list | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m ec2_scripts.record", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("ensure", help="write a failed record unless the run wrote one")
+    e.add_argument("--output-bucket", required=True)
+    e.add_argument("--run-id", required=True)
+    e.add_argument("--exit-code", type=int, required=True)
+    e.add_argument("--stderr-file")
+    e.add_argument("--started-at")
+    e.add_argument("--instance-id")
+    e.add_argument("--trigger-keys", default="", help="space-separated S3 keys")
+    args = p.parse_args(argv)
+
+    import boto3
+
+    s3 = boto3.client("s3")
+    wrote = ensure_record(
+        s3,
+        args.output_bucket,
+        args.run_id,
+        exit_code=args.exit_code,
+        stderr_file=args.stderr_file,
+        started_at=args.started_at,
+        instance_id=args.instance_id,
+        trigger_keys=args.trigger_keys.split(),
+    )
+    if wrote:
+        print(f"wrote failed run record s3://{args.output_bucket}/{record_key(args.run_id)}", file=sys.stderr)
+    else:
+        print(f"run record s3://{args.output_bucket}/{record_key(args.run_id)} exists", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
