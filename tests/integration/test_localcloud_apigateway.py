@@ -1,0 +1,235 @@
+"""The API Gateway REST data plane of the local cloud, tried with plain boto3 + urllib."""
+import base64
+import datetime as dt
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import pytest
+
+from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from localcloud.testing import lambda_role, zip_bytes
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+
+ECHO = """
+import base64, json
+def handler(event, context):
+    body = event.get("body")
+    if body == "crash":
+        raise RuntimeError("boom")
+    if body == "malformed":
+        return {"statusCode": 200, "body": {"not": "a string"}}
+    if body == "bare":
+        return "just a string"
+    if body == "binary":
+        return {"statusCode": 201, "headers": {"Content-Type": "application/octet-stream"},
+                "body": base64.b64encode(b"\\x00\\x01\\xff").decode(), "isBase64Encoded": True}
+    return {"statusCode": 200,
+            "headers": {"Content-Type": "application/json", "X-Echo": "yes"},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+            "body": json.dumps({"event": event})}
+"""
+
+SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "type": "object",
+    "required": ["instances"],
+    "additionalProperties": False,
+    "properties": {"instances": {"type": "array", "minItems": 1, "maxItems": 3,
+                                 "items": {"type": "object"}}},
+}
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud):  # noqa: F811
+    kw = dict(endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    return {n: boto3.client(n, **kw) for n in ("lambda", "iam", "apigateway")}
+
+
+def make_api(aws, local_cloud, *, throttle=None, quota=None, validate=False):  # noqa: F811
+    """An API like the pipeline's: POST /predict (key required), GET /items/{id}, ANY /{proxy+}."""
+    lam, apigw = aws["lambda"], aws["apigateway"]
+    fn = f"echo-{uuid.uuid4().hex[:8]}"
+    arn = lam.create_function(FunctionName=fn, Runtime="python3.11", Role=lambda_role(aws["iam"]),
+                              Handler="handler.handler", Code={"ZipFile": zip_bytes({"handler.py": ECHO})},
+                              Timeout=5)["FunctionArn"]
+    uri = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"
+    api = apigw.create_rest_api(name=f"api-{fn}")["id"]
+    root = [r for r in apigw.get_resources(restApiId=api)["items"] if r["path"] == "/"][0]["id"]
+    extra = {}
+    if validate:
+        apigw.create_model(restApiId=api, name="Instances", contentType="application/json",
+                           schema=json.dumps(SCHEMA))
+        v = apigw.create_request_validator(restApiId=api, name="body", validateRequestBody=True,
+                                           validateRequestParameters=False)["id"]
+        extra = dict(requestValidatorId=v, requestModels={"application/json": "Instances"})
+    predict = apigw.create_resource(restApiId=api, parentId=root, pathPart="predict")["id"]
+    apigw.put_method(restApiId=api, resourceId=predict, httpMethod="POST", authorizationType="NONE",
+                     apiKeyRequired=True, **extra)
+    apigw.put_integration(restApiId=api, resourceId=predict, httpMethod="POST", type="AWS_PROXY",
+                          integrationHttpMethod="POST", uri=uri)
+    items = apigw.create_resource(restApiId=api, parentId=root, pathPart="items")["id"]
+    item = apigw.create_resource(restApiId=api, parentId=items, pathPart="{id}")["id"]
+    apigw.put_method(restApiId=api, resourceId=item, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=item, httpMethod="GET", type="AWS_PROXY",
+                          integrationHttpMethod="POST", uri=uri)
+    proxy = apigw.create_resource(restApiId=api, parentId=root, pathPart="{proxy+}")["id"]
+    apigw.put_method(restApiId=api, resourceId=proxy, httpMethod="ANY", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=proxy, httpMethod="ANY", type="AWS_PROXY",
+                          integrationHttpMethod="POST", uri=uri)
+    apigw.create_deployment(restApiId=api, stageName="production")
+    key = apigw.create_api_key(name=f"key-{fn}", enabled=True)
+    plan_kw = {}
+    if throttle:
+        plan_kw["throttle"] = throttle
+    if quota:
+        plan_kw["quota"] = quota
+    plan = apigw.create_usage_plan(name=f"plan-{fn}",
+                                   apiStages=[{"apiId": api, "stage": "production"}], **plan_kw)["id"]
+    apigw.create_usage_plan_key(usagePlanId=plan, keyId=key["id"], keyType="API_KEY")
+    base = f"{local_cloud.endpoint_url}/restapis/{api}/production/_user_request_"
+    return {"api": api, "base": base, "key": key["value"], "key_id": key["id"], "plan": plan,
+            "fn": fn}
+
+
+def call(url, *, method="POST", body=None, key=None, headers=None):
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if key:
+        req.add_header("x-api-key", key)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.fixture(scope="module")
+def api(aws, local_cloud):  # noqa: F811
+    return make_api(aws, local_cloud)
+
+
+def test_happy_path_builds_the_rest_v1_proxy_event(api):
+    status, headers, body = call(api["base"] + "/predict?a=1&a=2&b=x", body={"instances": [{}]},
+                                 key=api["key"], headers={"X-Trace": "t1"})
+    assert status == 200, body
+    assert headers["X-Echo"] == "yes" and headers["x-amzn-RequestId"]
+    ev = json.loads(body)["event"]
+    assert ev["resource"] == "/predict" and ev["path"] == "/predict" and ev["httpMethod"] == "POST"
+    assert json.loads(ev["body"]) == {"instances": [{}]} and ev["isBase64Encoded"] is False
+    assert ev["queryStringParameters"] == {"a": "2", "b": "x"}
+    assert ev["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": ["x"]}
+    assert ev["headers"]["X-Trace"] == "t1" and ev["multiValueHeaders"]["X-Trace"] == ["t1"]
+    assert ev["pathParameters"] is None and ev["stageVariables"] is None
+    ctx = ev["requestContext"]
+    assert ctx["apiId"] == api["api"] and ctx["stage"] == "production"
+    assert ctx["resourcePath"] == "/predict" and ctx["httpMethod"] == "POST"
+    assert ctx["path"] == "/production/predict" and ctx["accountId"] == "123456789012"
+    assert ctx["identity"]["apiKey"] == api["key"] and ctx["identity"]["sourceIp"] == "127.0.0.1"
+    assert ctx["requestId"] == headers["x-amzn-RequestId"]
+    assert abs(ctx["requestTimeEpoch"] / 1000 - dt.datetime.now().timestamp()) < 60
+
+
+def test_multi_value_headers_and_binary_responses(api):
+    status, headers, body = call(api["base"] + "/predict", body={"instances": [{}]}, key=api["key"])
+    assert status == 200
+    status, headers, body = call(api["base"] + "/predict", body=b"binary", key=api["key"])
+    assert status == 201 and body == b"\x00\x01\xff"
+    assert headers["Content-Type"] == "application/octet-stream"
+
+
+def test_path_parameters_and_greedy_proxy(api):
+    status, _, body = call(api["base"] + "/items/42", method="GET")
+    assert status == 200
+    ev = json.loads(body)["event"]
+    assert ev["resource"] == "/items/{id}" and ev["pathParameters"] == {"id": "42"}
+    status, _, body = call(api["base"] + "/a/b/c", method="DELETE")
+    ev = json.loads(body)["event"]
+    assert status == 200 and ev["resource"] == "/{proxy+}"
+    assert ev["pathParameters"] == {"proxy": "a/b/c"} and ev["httpMethod"] == "DELETE"
+
+
+def test_unknown_path_or_method_is_missing_authentication_token(aws, local_cloud, api):  # noqa: F811
+    status, headers, body = call(api["base"] + "/items/42", method="POST")  # only GET on it
+    assert status == 403 and json.loads(body) == {"message": "Missing Authentication Token"}
+    assert headers["x-amzn-RequestId"]
+    status, _, body = call(api["base"] + "/", method="GET")  # root has no method
+    assert status == 403 and json.loads(body) == {"message": "Missing Authentication Token"}
+    status, _, body = call(f"{local_cloud.endpoint_url}/restapis/{api['api']}/nostage/_user_request_/predict")
+    assert status == 403 and json.loads(body) == {"message": "Forbidden"}
+
+
+def test_api_key_checks(aws, api):
+    forbidden = {"message": "Forbidden"}
+    status, _, body = call(api["base"] + "/predict", body={"instances": [{}]})
+    assert (status, json.loads(body)) == (403, forbidden)
+    status, _, body = call(api["base"] + "/predict", body={"instances": [{}]}, key="x" * 40)
+    assert (status, json.loads(body)) == (403, forbidden)
+    # an enabled key that is in no plan for this API
+    loose = aws["apigateway"].create_api_key(name=f"loose-{uuid.uuid4().hex[:6]}", enabled=True)
+    status, _, body = call(api["base"] + "/predict", body={"instances": [{}]}, key=loose["value"])
+    assert (status, json.loads(body)) == (403, forbidden)
+    # a disabled key that is in the plan
+    off = aws["apigateway"].create_api_key(name=f"off-{uuid.uuid4().hex[:6]}", enabled=False)
+    aws["apigateway"].create_usage_plan_key(usagePlanId=api["plan"], keyId=off["id"], keyType="API_KEY")
+    status, _, body = call(api["base"] + "/predict", body={"instances": [{}]}, key=off["value"])
+    assert (status, json.loads(body)) == (403, forbidden)
+
+
+def test_lambda_error_and_malformed_response_are_502(api):
+    for payload in (b"crash", b"malformed", b"bare"):
+        status, headers, body = call(api["base"] + "/predict", body=payload, key=api["key"])
+        assert status == 502, payload
+        assert json.loads(body) == {"message": "Internal server error"}
+
+
+def test_body_over_10_mb_is_413(api):
+    status, _, body = call(api["base"] + "/predict", body=b"x" * (10 * 1024 * 1024 + 1),
+                           key=api["key"])
+    assert status == 413
+
+
+def test_request_validator_rejects_bad_bodies_before_the_lambda(aws, local_cloud):  # noqa: F811
+    a = make_api(aws, local_cloud, validate=True)
+    ok = call(a["base"] + "/predict", body={"instances": [{"x": 1}]}, key=a["key"])
+    assert ok[0] == 200
+    for bad in ({"instances": []}, {"instances": [1]}, {"rows": []},
+                {"instances": [{}], "extra": 1}, {"instances": [{}, {}, {}, {}]}, [1], b"not json"):
+        status, _, body = call(a["base"] + "/predict", body=bad, key=a["key"])
+        assert status == 400, bad
+        assert json.loads(body) == {"message": "Invalid request body"}
+    # the Lambda never ran for the bad ones: only the one good call is in its logs
+    logs = boto3.client("logs", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{a['fn']}")["events"]
+    assert sum(1 for e in events if e["message"].startswith("START")) == 1
+
+
+def test_throttle_is_a_token_bucket_per_key(aws, local_cloud):  # noqa: F811
+    a = make_api(aws, local_cloud, throttle={"rateLimit": 1.0, "burstLimit": 2})
+    codes = [call(a["base"] + "/predict", body={"instances": [{}]}, key=a["key"])[0] for _ in range(4)]
+    assert codes[:2] == [200, 200] and codes[2:] == [429, 429]
+    status, _, body = call(a["base"] + "/predict", body={"instances": [{}]}, key=a["key"])
+    assert status == 429 and json.loads(body) == {"message": "Too Many Requests"}
+
+
+def test_quota_and_get_usage(aws, local_cloud):  # noqa: F811
+    a = make_api(aws, local_cloud, quota={"limit": 3, "period": "DAY"})
+    codes = [call(a["base"] + "/predict", body={"instances": [{}]}, key=a["key"])[0] for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    status, _, body = call(a["base"] + "/predict", body={"instances": [{}]}, key=a["key"])
+    assert json.loads(body) == {"message": "Limit Exceeded"}
+    today = dt.datetime.now(dt.timezone.utc).date()
+    usage = aws["apigateway"].get_usage(usagePlanId=a["plan"], keyId=a["key_id"],
+                                        startDate=(today - dt.timedelta(days=1)).isoformat(),
+                                        endDate=today.isoformat())
+    assert usage["usagePlanId"] == a["plan"]
+    assert usage["items"][a["key_id"]] == [[0, 3], [3, 0]]
