@@ -177,8 +177,10 @@ class Names:
 
     @property
     def ssm_document_arn(self) -> str:
-        # AWS-owned documents have no account in their ARN.
-        return f"arn:{self.partition}:ssm:{self.region}::document/{SSM_DOCUMENT}"
+        # AWS-owned documents have an empty account field (arn:aws:ssm:R::document/...);
+        # IAM's "*" matches it, and linters (parliament) reject the empty field, so policies
+        # use "*". Only AWS can own a document named "AWS-...", so the scope is the same.
+        return f"arn:{self.partition}:ssm:{self.region}:*:document/{SSM_DOCUMENT}"
 
 
 def names_for(settings: Settings | None = None) -> Names:

@@ -1,0 +1,363 @@
+"""The input and output buckets, and the uploads the operator makes into them.
+
+Both buckets: public access blocked, default encryption (SSE-S3), a policy that
+denies any request not made over TLS, and the ``stack`` tag. The output bucket is
+versioned (models and run records are history worth keeping). Input and output are
+separate buckets and the notification filters are tight (``data/*.csv`` on input,
+``runs/*.json`` on output), so nothing the pipeline writes can fire its own trigger.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+from botocore.exceptions import ClientError
+
+from .clients import client
+from .config import MlpipeError, Settings
+from .names import Names, names_for
+from .report import Report
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CODE_ARCHIVE_DIRS = ("model_code", "ec2_scripts")
+_EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ipynb_checkpoints"}
+_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+
+
+class UploadError(MlpipeError):
+    """A file refused before upload (it does not follow the data contract)."""
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def tls_only_policy(names: Names, bucket: str) -> dict:
+    """Deny every request to ``bucket`` that is not made over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [names.bucket_arn(bucket), names.objects_arn(bucket)],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }],
+    }
+
+
+def tls_policy_applies(settings: Settings) -> bool:
+    """The deny-non-TLS policy is applied on aws only.
+
+    The local cloud is plain HTTP on 127.0.0.1 (no TLS to require), and moto ignores
+    policy conditions (its docs: "Conditions are not taken into account"), so there
+    the statement would deny every object request.
+    """
+    return settings.is_aws
+
+
+def bucket_exists(settings: Settings, bucket: str) -> bool:
+    s3 = client("s3", settings)
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except ClientError as exc:
+        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if _code(exc) in ("403", "AccessDenied", "Forbidden"):
+            raise MlpipeError(
+                f"bucket {bucket} exists but belongs to another account (or you may not read it): "
+                "choose another MLPIPE_STACK"
+            ) from None
+        raise
+
+
+def _get_or_none(call, *missing_codes, **kwargs):
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if _code(exc) in missing_codes:
+            return None
+        raise
+
+
+def _bucket_settings_changes(settings: Settings, names: Names, bucket: str, versioned: bool) -> list:
+    """Apply every setting that differs from the wanted one; return what changed."""
+    s3 = client("s3", settings)
+    changes = []
+
+    got = _get_or_none(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=bucket)
+    if not got or got.get("PublicAccessBlockConfiguration") != PUBLIC_ACCESS_BLOCK:
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
+        changes.append("public access block")
+
+    got = _get_or_none(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
+                       Bucket=bucket)
+    algo = None
+    if got:
+        rules = got["ServerSideEncryptionConfiguration"].get("Rules", [])
+        algo = rules[0].get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") if rules else None
+    if algo != "AES256":
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=ENCRYPTION)
+        changes.append("encryption")
+
+    if tls_policy_applies(settings):
+        wanted = tls_only_policy(names, bucket)
+        got = _get_or_none(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket)
+        if not got or json.loads(got["Policy"]) != wanted:
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(wanted))
+            changes.append("TLS-only policy")
+
+    if versioned:
+        status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+        if status != "Enabled":
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            changes.append("versioning")
+
+    got = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
+    tags = {t["Key"]: t["Value"] for t in (got or {}).get("TagSet", [])}
+    if any(tags.get(k) != v for k, v in names.tags.items()):
+        tags.update(names.tags)
+        s3.put_bucket_tagging(Bucket=bucket,
+                              Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        changes.append("tags")
+    return changes
+
+
+def ensure_bucket(settings: Settings, names: Names, bucket: str, *, versioned: bool = False) -> Report:
+    s3 = client("s3", settings)
+    created = False
+    if not bucket_exists(settings, bucket):
+        kwargs = {"Bucket": bucket}
+        if settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        try:
+            s3.create_bucket(**kwargs)
+            created = True
+        except ClientError as exc:
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                if _code(exc) == "BucketAlreadyExists":
+                    raise MlpipeError(f"bucket name {bucket} is taken by another account: "
+                                      "choose another MLPIPE_STACK") from None
+                raise
+    changes = _bucket_settings_changes(settings, names, bucket, versioned)
+    action = "created" if created else ("updated" if changes else "found")
+    return Report(action, "s3 bucket", bucket, names.bucket_arn(bucket),
+                  {"changes": [] if created else changes, "versioned": versioned})
+
+
+def ensure_buckets(settings: Settings, names: Names | None = None) -> list:
+    names = names or names_for(settings)
+    return [
+        ensure_bucket(settings, names, names.input_bucket, versioned=False),
+        ensure_bucket(settings, names, names.output_bucket, versioned=True),
+    ]
+
+
+def bucket_settings(settings: Settings, bucket: str) -> dict:
+    """The settings of a bucket as a plain dict (for notebooks and tests)."""
+    s3 = client("s3", settings)
+    pab = _get_or_none(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=bucket)
+    enc = _get_or_none(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
+                       Bucket=bucket)
+    pol = _get_or_none(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket)
+    tags = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
+    rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+    return {
+        "bucket": bucket,
+        "public_access_block": (pab or {}).get("PublicAccessBlockConfiguration"),
+        "encryption": rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None,
+        "policy": json.loads(pol["Policy"]) if pol else None,
+        "versioning": s3.get_bucket_versioning(Bucket=bucket).get("Status", "Disabled"),
+        "tags": {t["Key"]: t["Value"] for t in (tags or {}).get("TagSet", [])},
+    }
+
+
+def empty_bucket(settings: Settings, bucket: str) -> int:
+    """Delete every object version and delete marker; return how many were deleted."""
+    s3 = client("s3", settings)
+    deleted = 0
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for i in range(0, len(batch), 1000):
+            chunk = batch[i:i + 1000]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+            deleted += len(chunk)
+    # Unversioned leftovers (a bucket whose versioning was never enabled lists them above
+    # with VersionId "null"; this is a safety net).
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    return deleted
+
+
+def delete_bucket(settings: Settings, names: Names, bucket: str) -> Report:
+    """Empty and delete ``bucket`` if it exists and carries this stack's tag (or has our name)."""
+    if not bucket_exists(settings, bucket):
+        return Report("absent", "s3 bucket", bucket)
+    s3 = client("s3", settings)
+    tags = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
+    stack_tag = {t["Key"]: t["Value"] for t in (tags or {}).get("TagSet", [])}.get("stack")
+    if stack_tag not in (None, names.stack):
+        raise MlpipeError(f"bucket {bucket} is tagged stack={stack_tag}, not {names.stack}: left alone")
+    n = empty_bucket(settings, bucket)
+    s3.delete_bucket(Bucket=bucket)
+    return Report("deleted", "s3 bucket", bucket, names.bucket_arn(bucket), {"objects_deleted": n})
+
+
+def delete_buckets(settings: Settings, names: Names | None = None) -> list:
+    names = names or names_for(settings)
+    return [delete_bucket(settings, names, b) for b in names.buckets]
+
+
+# --- uploads ----------------------------------------------------------------------------
+
+def _validate_csv(path: str) -> str | None:
+    """None if ``path`` follows the data contract, else the reason it does not."""
+    from model_code.data import DataError, load_csv
+
+    try:
+        load_csv(path)
+    except DataError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{path}: cannot read it ({exc.strerror or exc})"
+    return None
+
+
+def upload_data(settings: Settings, paths: Iterable, *, force: bool = False,
+                names: Names | None = None, progress: Callable | None = None) -> list:
+    """Validate then upload data files as ``data/<basename>``; return the keys uploaded.
+
+    Every file is checked with ``model_code.data.load_csv`` before anything is uploaded;
+    if one fails, nothing is uploaded and UploadError names the file and the problem.
+    ``force=True`` uploads failing files anyway (to watch the pipeline reject them).
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise UploadError("no files given: name one or more CSV data files")
+    problems = []
+    for p in paths:
+        if not os.path.basename(p).endswith(".csv"):
+            problems.append(f"{p}: the name must end in .csv (only data/*.csv fires training)")
+            continue
+        if not os.path.isfile(p):
+            problems.append(f"{p}: no such file")
+            continue
+        reason = _validate_csv(p)
+        if reason:
+            problems.append(reason)
+    hard = [m for m in problems if m.endswith("no such file") or "must end in .csv" in m]
+    if hard or (problems and not force):
+        hint = "" if hard else " (use --force to upload it anyway and watch the pipeline reject it)"
+        raise UploadError("refused, nothing uploaded: " + "; ".join(problems) + hint)
+    names = names or names_for(settings)
+    s3 = client("s3", settings)
+    keys = []
+    for p in paths:
+        key = names.data_prefix + os.path.basename(p)
+        s3.upload_file(p, names.input_bucket, key)
+        keys.append(key)
+        if progress:
+            progress(f"uploaded {p} -> s3://{names.input_bucket}/{key}")
+    return keys
+
+
+def upload_holdout(settings: Settings, path, *, names: Names | None = None) -> Report:
+    """Upload the fixed holdout to ``holdout/holdout.csv`` (validated; skipped if unchanged)."""
+    reason = _validate_csv(str(path))
+    if reason:
+        raise UploadError(f"holdout refused: {reason}")
+    names = names or names_for(settings)
+    data = Path(path).read_bytes()
+    return _put_if_changed(settings, names.input_bucket, names.holdout_key, data, "holdout")
+
+
+def ensure_holdout(settings: Settings, names: Names, path=None) -> Report:
+    """The fixed holdout: uploaded from ``path``, or, when none is given and the bucket has
+    none yet, made by ``model_code.dataset.write_split`` (seeded, so always the same rows)."""
+    if path:
+        return upload_holdout(settings, path, names=names)
+    s3 = client("s3", settings)
+    try:
+        s3.head_object(Bucket=names.input_bucket, Key=names.holdout_key)
+        return Report("found", "holdout", f"s3://{names.input_bucket}/{names.holdout_key}")
+    except ClientError as exc:
+        if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    import tempfile
+
+    from model_code.dataset import write_split
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return upload_holdout(settings, write_split(tmp)["holdout"], names=names)
+
+
+def _put_if_changed(settings: Settings, bucket: str, key: str, data: bytes, kind: str) -> Report:
+    s3 = client("s3", settings)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        existing = head.get("Metadata", {}).get("sha256")
+    except ClientError as exc:
+        if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        existing = None
+        head = None
+    if existing == digest:
+        return Report("found", kind, f"s3://{bucket}/{key}", None, {"sha256": digest, "bytes": len(data)})
+    s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": digest})
+    return Report("updated" if head else "created", kind, f"s3://{bucket}/{key}", None,
+                  {"sha256": digest, "bytes": len(data)})
+
+
+def build_code_archive(root: Path | str = REPO_ROOT, dirs=CODE_ARCHIVE_DIRS) -> bytes:
+    """A deterministic zip of ``model_code/`` and ``ec2_scripts/`` (same files -> same bytes)."""
+    root = Path(root)
+    files = []
+    for d in dirs:
+        base = root / d
+        if not base.is_dir():
+            raise MlpipeError(f"cannot build the code archive: {base} is missing")
+        for path in base.rglob("*"):
+            rel = path.relative_to(root)
+            if any(part in _EXCLUDED_DIRS for part in rel.parts):
+                continue
+            if path.is_file() and not path.name.endswith(_EXCLUDED_SUFFIXES):
+                files.append((rel.as_posix(), path))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for arcname, path in sorted(files):
+            info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
+            mode = 0o755 if path.suffix == ".sh" or os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    return buf.getvalue()
+
+
+def upload_code_archive(settings: Settings, *, names: Names | None = None,
+                        root: Path | str = REPO_ROOT) -> Report:
+    """Ship model_code + ec2_scripts to ``code/mlpipe-code.zip`` (skipped when unchanged)."""
+    names = names or names_for(settings)
+    return _put_if_changed(settings, names.input_bucket, names.code_key,
+                           build_code_archive(root), "code archive")

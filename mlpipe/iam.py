@@ -1,0 +1,295 @@
+"""IAM: one role per Lambda, a role + instance profile for the training instance.
+
+Least privilege: every statement names this stack's buckets (and prefixes), its
+instance, its functions, its log groups and the one SSM document it runs. A few
+actions do not support resource-level permissions at all (AWS's "Actions, resources,
+and condition keys" tables list no resource type for them), so ``*`` is the only
+valid resource there; those statements say so in their Sid ("...NoResourceLevel").
+
+``policy_documents(names, instance_arn)`` is pure, so tests lint every policy with
+parliament without touching AWS.
+"""
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from .clients import client
+from .config import Settings
+from .names import FUNCTION_KEYS, Names, names_for
+from .report import Report
+
+INLINE_POLICY = "least-privilege"
+
+
+def _trust(service: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def trust_policy(role_key: str) -> dict:
+    return _trust("ec2.amazonaws.com" if role_key == "ec2" else "lambda.amazonaws.com")
+
+
+def _logs(names: Names, fn: str) -> dict:
+    return {
+        "Sid": "OwnLogGroup",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [names.log_group_arn(fn)],
+    }
+
+
+def _list_bucket(names: Names, bucket: str, prefixes, sid: str) -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [names.bucket_arn(bucket)],
+        "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in prefixes]}},
+    }
+
+
+def _objects(names: Names, bucket: str, prefixes, actions, sid: str) -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": list(actions),
+        "Resource": [names.objects_arn(bucket, p) for p in prefixes],
+    }
+
+
+def _describe_instances() -> dict:
+    # ec2:DescribeInstances supports no resource-level permissions: "*" is the only option.
+    return {"Sid": "DescribeInstancesNoResourceLevel", "Effect": "Allow",
+            "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus"], "Resource": "*"}
+
+
+def _ssm_read() -> dict:
+    # ssm:ListCommands, ListCommandInvocations, GetCommandInvocation and
+    # DescribeInstanceInformation support no resource-level permissions: "*" only.
+    return {"Sid": "SsmCommandStatusNoResourceLevel", "Effect": "Allow",
+            "Action": ["ssm:ListCommands", "ssm:ListCommandInvocations",
+                       "ssm:GetCommandInvocation", "ssm:DescribeInstanceInformation"],
+            "Resource": "*"}
+
+
+def _instance_resource(names: Names, instance_arn: str | None) -> str:
+    # Before the instance exists, scope to the account's instances in this region;
+    # deploy re-applies the policies with the instance's own ARN once it exists.
+    return instance_arn or f"arn:{names.partition}:ec2:{names.region}:{names.account_id}:instance/*"
+
+
+def _doc(*statements) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
+    """The inline policy of every role: ``{"trigger": {...}, ..., "ec2": {...}}``."""
+    inst = _instance_resource(names, instance_arn)
+    inp, out = names.input_bucket, names.output_bucket
+    start = {"Sid": "StartTheTrainer", "Effect": "Allow", "Action": ["ec2:StartInstances"], "Resource": [inst]}
+    stop = {"Sid": "StopTheTrainer", "Effect": "Allow", "Action": ["ec2:StopInstances"], "Resource": [inst]}
+    invoke_worker = {"Sid": "InvokeWorker", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                     "Resource": [names.function_arn("worker")]}
+    return {
+        "trigger": _doc(
+            _logs(names, "trigger"), start, _describe_instances(), invoke_worker,
+        ),
+        "worker": _doc(
+            _logs(names, "worker"),
+            _describe_instances(),
+            _ssm_read(),
+            {"Sid": "RunTrainingCommand", "Effect": "Allow", "Action": ["ssm:SendCommand"],
+             "Resource": [names.ssm_document_arn, inst]},
+            _list_bucket(names, inp, ["data/", "code/", "holdout/", "rejected/"], "ListInput"),
+            _objects(names, inp, ["data/", "code/", "holdout/"], ["s3:GetObject"], "ReadInput"),
+            _list_bucket(names, out, ["runs/", "models/"], "ListOutput"),
+            _objects(names, out, ["runs/"], ["s3:GetObject", "s3:PutObject"], "RunRecords"),
+            _objects(names, out, ["models/"], ["s3:GetObject"], "ReadModels"),
+        ),
+        "stop_ec2": _doc(
+            _logs(names, "stop_ec2"), stop, _describe_instances(), _ssm_read(), invoke_worker,
+            _list_bucket(names, inp, ["data/"], "ListInputData"),
+            _list_bucket(names, out, ["runs/"], "ListRuns"),
+            _objects(names, out, ["runs/"], ["s3:GetObject"], "ReadRunRecords"),
+        ),
+        "reaper": _doc(
+            _logs(names, "reaper"), stop, _describe_instances(), _ssm_read(),
+            _list_bucket(names, out, ["runs/"], "ListRuns"),
+            _objects(names, out, ["runs/"], ["s3:GetObject", "s3:PutObject"], "RunRecords"),
+        ),
+        "predict": _doc(
+            _logs(names, "predict"),
+            _list_bucket(names, out, ["models/"], "ListModels"),
+            _objects(names, out, ["models/"], ["s3:GetObject"], "ReadModels"),
+        ),
+        "ec2": _doc(
+            _list_bucket(names, inp, ["data/", "holdout/", "code/", "rejected/"], "ListInput"),
+            _objects(names, inp, ["data/", "holdout/", "code/"], ["s3:GetObject"], "ReadInput"),
+            # Set a bad file aside: copy data/x.csv -> rejected/x.csv, then delete data/x.csv.
+            _objects(names, inp, ["data/"], ["s3:DeleteObject"], "MoveBadDataOut"),
+            _objects(names, inp, ["rejected/"], ["s3:PutObject", "s3:GetObject"], "MoveBadDataIn"),
+            _list_bucket(names, out, ["models/", "runs/"], "ListOutput"),
+            _objects(names, out, ["models/", "runs/"], ["s3:GetObject", "s3:PutObject"], "WriteOutput"),
+            # What AmazonSSMManagedInstanceCore grants for Run Command: the agent registers
+            # (scoped to instances) and polls its message channels (no resource-level support).
+            {"Sid": "SsmAgentRegister", "Effect": "Allow",
+             "Action": ["ssm:UpdateInstanceInformation", "ssm:ListInstanceAssociations"],
+             "Resource": [f"arn:{names.partition}:ec2:{names.region}:{names.account_id}:instance/*"]},
+            {"Sid": "SsmAgentChannelsNoResourceLevel", "Effect": "Allow",
+             "Action": ["ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
+                        "ec2messages:FailMessage", "ec2messages:GetEndpoint",
+                        "ec2messages:GetMessages", "ec2messages:SendReply",
+                        "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                        "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"],
+             "Resource": "*"},
+            {"Sid": "SsmAgentDocument", "Effect": "Allow",
+             "Action": ["ssm:GetDocument", "ssm:DescribeDocument"],
+             "Resource": [names.ssm_document_arn]},
+        ),
+    }
+
+
+ROLE_KEYS = (*FUNCTION_KEYS, "ec2")
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def ensure_role(settings: Settings, names: Names, role_key: str, policy: dict) -> Report:
+    iam = client("iam", settings)
+    role = names.role(role_key)
+    trust = trust_policy(role_key)
+    created = False
+    changes = []
+    try:
+        got = iam.get_role(RoleName=role)["Role"]
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+        got = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
+                              Description=f"{names.stack}: {role_key} (mlpipe)",
+                              Tags=names.tag_list())["Role"]
+        created = True
+    if not created:
+        doc = got.get("AssumeRolePolicyDocument")
+        if isinstance(doc, str):
+            from urllib.parse import unquote
+            doc = json.loads(unquote(doc))
+        if doc != trust:
+            iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(trust))
+            changes.append("trust policy")
+        tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role).get("Tags", [])}
+        if tags.get("stack") != names.stack:
+            iam.tag_role(RoleName=role, Tags=names.tag_list())
+            changes.append("tags")
+    try:
+        current = iam.get_role_policy(RoleName=role, PolicyName=INLINE_POLICY)["PolicyDocument"]
+        if isinstance(current, str):
+            from urllib.parse import unquote
+            current = json.loads(unquote(current))
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+        current = None
+    if current != policy:
+        iam.put_role_policy(RoleName=role, PolicyName=INLINE_POLICY, PolicyDocument=json.dumps(policy))
+        if not created:
+            changes.append("policy")
+    action = "created" if created else ("updated" if changes else "found")
+    return Report(action, "iam role", role, got["Arn"], {"changes": changes})
+
+
+def ensure_roles(settings: Settings, names: Names | None = None, *, instance_id: str | None = None,
+                 keys=ROLE_KEYS) -> list:
+    """Ensure the roles ``keys`` with their inline policies (instance ARN when known)."""
+    names = names or names_for(settings)
+    docs = policy_documents(names, names.instance_arn(instance_id) if instance_id else None)
+    return [ensure_role(settings, names, k, docs[k]) for k in keys]
+
+
+def ensure_instance_profile(settings: Settings, names: Names | None = None) -> Report:
+    """The instance profile holding the EC2 role (the role must exist)."""
+    names = names or names_for(settings)
+    iam = client("iam", settings)
+    profile, role = names.instance_profile, names.role("ec2")
+    created = False
+    try:
+        got = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+        got = iam.create_instance_profile(InstanceProfileName=profile, Tags=names.tag_list())["InstanceProfile"]
+        created = True
+    roles = [r["RoleName"] for r in got.get("Roles", [])]
+    changes = []
+    if role not in roles:
+        for other in roles:
+            iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=other)
+        iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
+        changes.append("role")
+    action = "created" if created else ("updated" if changes else "found")
+    return Report(action, "instance profile", profile, got["Arn"], {"changes": [] if created else changes})
+
+
+def role_arn(settings: Settings, names: Names, role_key: str) -> str:
+    return client("iam", settings).get_role(RoleName=names.role(role_key))["Role"]["Arn"]
+
+
+def delete_role(settings: Settings, role: str) -> Report:
+    """Detach managed policies, delete inline ones, leave instance profiles, delete the role."""
+    iam = client("iam", settings)
+    try:
+        iam.get_role(RoleName=role)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            return Report("absent", "iam role", role)
+        raise
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+        for p in page.get("AttachedPolicies", []):
+            iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+        for name in page.get("PolicyNames", []):
+            iam.delete_role_policy(RoleName=role, PolicyName=name)
+    for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=role):
+        for prof in page.get("InstanceProfiles", []):
+            iam.remove_role_from_instance_profile(InstanceProfileName=prof["InstanceProfileName"],
+                                                  RoleName=role)
+    iam.delete_role(RoleName=role)
+    return Report("deleted", "iam role", role)
+
+
+def delete_instance_profile(settings: Settings, profile: str) -> Report:
+    iam = client("iam", settings)
+    try:
+        got = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            return Report("absent", "instance profile", profile)
+        raise
+    for r in got.get("Roles", []):
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=r["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=profile)
+    return Report("deleted", "instance profile", profile)
+
+
+def stack_roles(settings: Settings, names: Names) -> list:
+    """Role names of this stack: by name, plus any role tagged ``stack=<stack>`` under our prefix."""
+    iam = client("iam", settings)
+    found = set()
+    for page in iam.get_paginator("list_roles").paginate():
+        for r in page.get("Roles", []):
+            name = r["RoleName"]
+            if name in names.roles:
+                found.add(name)
+            elif name.startswith(names.stack + "-"):
+                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
+                if tags.get("stack") == names.stack:
+                    found.add(name)
+    return sorted(found)
+

@@ -1,0 +1,77 @@
+"""The reaper's schedule: EventBridge rule ``<stack>-reaper-schedule`` at rate(1 minute).
+
+The reaper is the backstop of "no path leaves the instance running": every minute it
+stops an instance with no command in flight for longer than IDLE_GRACE_SECONDS and
+records a crashed worker or a hung command as a failed run.
+"""
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from .clients import client
+from .config import MlpipeError, Settings
+from .functions import ensure_permission, function_arn
+from .names import Names, names_for
+from .report import Report
+
+SCHEDULE = "rate(1 minute)"
+TARGET_ID = "reaper"
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def ensure_schedule(settings: Settings, names: Names | None = None) -> list:
+    names = names or names_for(settings)
+    events = client("events", settings)
+    rule = names.reaper_rule
+    arn = function_arn(settings, names.reaper_function)
+    if arn is None:
+        raise MlpipeError(f"function {names.reaper_function} does not exist: deploy the functions first")
+    try:
+        got = events.describe_rule(Name=rule)
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise
+        got = None
+    changes = []
+    if got is None or got.get("ScheduleExpression") != SCHEDULE or got.get("State") != "ENABLED":
+        put = events.put_rule(Name=rule, ScheduleExpression=SCHEDULE, State="ENABLED",
+                              Description=f"{names.stack}: stop an idle or stuck training instance",
+                              Tags=names.tag_list())
+        rule_arn = put["RuleArn"]
+        if got is not None:
+            changes.append("schedule")
+    else:
+        rule_arn = got["Arn"]
+    targets = events.list_targets_by_rule(Rule=rule).get("Targets", [])
+    if [(t["Id"], t["Arn"]) for t in targets] != [(TARGET_ID, arn)]:
+        stale = [t["Id"] for t in targets if t["Id"] != TARGET_ID]
+        if stale:
+            events.remove_targets(Rule=rule, Ids=stale)
+        events.put_targets(Rule=rule, Targets=[{"Id": TARGET_ID, "Arn": arn}])
+        if got is not None:
+            changes.append("target")
+    action = "created" if got is None else ("updated" if changes else "found")
+    return [
+        Report(action, "schedule rule", rule, rule_arn, {"changes": changes, "schedule": SCHEDULE}),
+        ensure_permission(settings, names.reaper_function, "events-invoke-reaper",
+                          "events.amazonaws.com", rule_arn),
+    ]
+
+
+def delete_schedule(settings: Settings, names: Names | None = None) -> Report:
+    names = names or names_for(settings)
+    events = client("events", settings)
+    rule = names.reaper_rule
+    try:
+        targets = events.list_targets_by_rule(Rule=rule).get("Targets", [])
+    except ClientError as exc:
+        if _code(exc) == "ResourceNotFoundException":
+            return Report("absent", "schedule rule", rule)
+        raise
+    if targets:
+        events.remove_targets(Rule=rule, Ids=[t["Id"] for t in targets])
+    events.delete_rule(Name=rule)
+    return Report("deleted", "schedule rule", rule)
