@@ -166,6 +166,23 @@ def function_env(settings: Settings, names: Names) -> dict:
     }
 
 
+def published_layer_arns(settings: Settings, names: Names) -> Optional[list]:
+    """The newest version ARN of each of the stack's layers, or None if one is missing."""
+    lam = client("lambda", settings)
+    arns = []
+    for layer in names.layers:
+        try:
+            versions = lam.list_layer_versions(LayerName=layer).get("LayerVersions", [])
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        if not versions:
+            return None
+        arns.append(max(versions, key=lambda v: v["Version"])["LayerVersionArn"])
+    return arns
+
+
 def ensure_predict_function(settings: Settings, names: Names, layer_arns: Iterable[str],
                             progress: Progress = None) -> Report:
     from . import functions, iam
@@ -300,9 +317,30 @@ def ensure_api(settings: Settings, names: Names, function_arn: str, progress: Pr
         reports.append(Report("updated", "api method", f"{names.api_name} {HTTP_METHOD} {path}",
                               details={"changes": changes}))
 
+    if _ensure_bad_body_response(apigw, api_id):
+        changes.append("bad-body response")
     reports.append(_ensure_permission(settings, names, api_id))
     reports.append(_ensure_stage(apigw, names, api_id, redeploy=bool(changes)))
     return reports
+
+
+# API Gateway's own 400 for a body the request model rejects says only "Invalid request
+# body"; this template adds the validator's reason (e.g. which property is missing).
+BAD_BODY_TEMPLATE = '{"message": "Invalid request body: $context.error.validationErrorString"}'
+
+
+def _ensure_bad_body_response(apigw, api_id: str) -> bool:
+    templates = {"application/json": BAD_BODY_TEMPLATE}
+    try:
+        got = apigw.get_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY")
+        if (got.get("responseTemplates") or {}) == templates and str(got.get("statusCode")) == "400":
+            return False
+    except ClientError as exc:
+        if not _missing(exc):
+            raise
+    apigw.put_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY", statusCode="400",
+                               responseTemplates=templates)
+    return True
 
 
 def _ensure_permission(settings: Settings, names: Names, api_id: str) -> Report:
@@ -452,6 +490,8 @@ def ensure_backend(settings: Settings, names: Names, progress: Progress = None, 
         )
     reports = list(iam.ensure_roles(settings, names, keys=("predict",)))
     if layer_arns is None:
+        layer_arns = published_layer_arns(settings, names)
+    if layer_arns is None:  # not published yet (deploy runs mlpipe.layers first; alone, we do)
         from . import layers
 
         layer_reports = list(layers.ensure_layers(settings, names, progress))

@@ -216,3 +216,20 @@ def test_invoke_urls():
     assert api.invoke_url(local, "abc123") == "http://127.0.0.1:4566/restapis/abc123/production/_user_request_/predict"
     aws = Settings(target="aws", region="eu-west-1", endpoint_url=None)
     assert api.invoke_url(aws, "abc123") == "https://abc123.execute-api.eu-west-1.amazonaws.com/production/predict"
+
+
+def test_published_layers_are_found_without_a_rebuild(cloud, layer_arns):
+    settings, names = cloud
+    # `mlpipe deploy --part backend` publishes the layers first; the backend then finds them.
+    reports = by_kind(api.ensure_backend(settings, names))
+    cfg = clients.client("lambda", settings).get_function_configuration(FunctionName=names.predict_function)
+    assert [lay["Arn"] for lay in cfg["Layers"]] == layer_arns
+    assert reports["lambda function"].action == "created"
+
+
+def test_bad_body_gateway_response_carries_the_validator_reason(cloud, layer_arns):
+    settings, names = cloud
+    api_id = by_kind(api.ensure_backend(settings, names, layer_arns=layer_arns))["rest api"].arn
+    got = clients.client("apigateway", settings).get_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY")
+    assert "$context.error.validationErrorString" in got["responseTemplates"]["application/json"]
+    assert str(got["statusCode"]) == "400"
