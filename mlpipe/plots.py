@@ -127,12 +127,10 @@ def plot_learning_curve(
     for name in metrics:
         values = [p.get(name) for p in points]
         ax.plot(rows, [np.nan if v is None else v for v in values], marker="o", label=name)
-    for p in points:
-        ax.annotate(f"batch {p['batch']}", (p["rows"], ax.get_ylim()[0]), textcoords="offset points",
-                    xytext=(0, 4), ha="center", fontsize="x-small", color="grey")
-    ax.set_xlabel("rows trained on (arrival batches so far)")
+    ax.set_xlabel("rows trained on / batches trained on")
     ax.set_ylabel("holdout metric")
-    ax.set_xticks(rows)
+    ax.set_xticks(rows, labels=[f"{p['rows']}\n1-{p['batch']}" if p["batch"] > 1 else f"{p['rows']}\n1"
+                                for p in points])
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title(title or "Learning curve over the arrival batches")

@@ -1,6 +1,7 @@
 """Evaluation on the holdout, as JSON-ready dicts (plain floats and ints)."""
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 import numpy as np
@@ -64,6 +65,14 @@ def roc_points(model, X, y) -> dict:
 def rounded(metrics: dict, digits: int = 4) -> dict:
     """A copy with floats rounded (for display and stable notebook output)."""
     return {k: round(v, digits) if isinstance(v, float) else v for k, v in metrics.items()}
+
+
+def format_metrics(metrics: dict, digits: int | None = 4) -> str:
+    """Metrics as JSON text, one key per line (lists kept on their line), floats
+    rounded to ``digits`` (``None``: as is). What the CLI and the notebook print."""
+    shown = rounded(metrics, digits) if digits is not None else metrics
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in shown.items())
+    return "{\n" + body + "\n}"
 
 
 def learning_curve_over_batches(

@@ -11,7 +11,6 @@ Bad data files exit with status 2 and a message naming file, column and row.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -115,6 +114,7 @@ def main(argv: list | None = None) -> int:
     args = p.parse_args(argv)
 
     from .data import DataError
+    from .evaluate import format_metrics
 
     try:
         if args.data_dir:
@@ -131,7 +131,7 @@ def main(argv: list | None = None) -> int:
     metrics = res["metrics"]
     if args.json:
         print(_summary(args.model, res["train"], res["holdout"], metrics), file=sys.stderr)
-        print(json.dumps(metrics, indent=2))
+        print(format_metrics(metrics, digits=None))
     else:
         print(_summary(args.model, res["train"], res["holdout"], metrics))
         for k, v in metrics.items():

@@ -121,3 +121,13 @@ def test_cli_forest_with_data_dir_and_out(tmp_path):
     assert json.loads((tmp_path / "model" / "metrics.json").read_text()) == m
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
     assert card["model_kind"] == "forest" and len(card["inputs"]) == 5
+
+
+def test_format_metrics_is_json_one_key_per_line(split, train_xy):
+    from model_code.evaluate import format_metrics
+
+    m = evaluate(train(*train_xy), split.holdout.X, split.holdout.y)
+    text = format_metrics(m)
+    assert json.loads(text) == rounded(m)
+    assert len(text.splitlines()) == len(m) + 2
+    assert json.loads(format_metrics(m, digits=None)) == m
