@@ -1,0 +1,284 @@
+"""Worker Lambda: waits until the training instance can take commands, then sends the SSM Run
+Command that fetches the code archive from S3 and runs ``ec2_scripts/run_training.sh``.
+
+Environment: ``INSTANCE_ID``, ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``CODE_KEY``,
+``COMMAND_TIMEOUT`` (s, the command's executionTimeout), ``READY_TIMEOUT`` (s, default 300),
+``PROMOTION_TOLERANCE``, ``MODEL_KIND``.
+Event (asynchronous, from Trigger or Stop-EC2): ``{"instance_id", "trigger_keys", "requested_at"}``.
+
+- Coalescing: when two or more pipeline commands are already Pending/InProgress on the
+  instance (one training, one queued on the instance's lock), no third is sent: the queued
+  one lists the data when it starts, so it sees this upload (Stop-EC2's leftover check is
+  the safety net).
+- Any failure before the command is sent writes a ``failed`` run record
+  (``runs/<run_id>.json``, which fires Stop-EC2, so the instance is stopped) and re-raises.
+
+Only the standard library and boto3.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import secrets
+import shlex
+import time
+
+logger = logging.getLogger("mlpipe.worker")
+logger.setLevel(logging.INFO)
+
+PIPELINE_COMMENT = "mlpipe training"
+ACTIVE_STATUSES = ("Pending", "InProgress", "Delayed", "Cancelling")
+COALESCE_AT = 2
+POLL_S = 3.0
+DEFAULT_READY_TIMEOUT = 300
+DEFAULT_COMMAND_TIMEOUT = 3600
+DEFAULT_CODE_KEY = "code/mlpipe-code.zip"
+DELIVERY_TIMEOUT = 600  # s: SSM's delivery timeout (the instance already accepts commands)
+_CLIENTS: dict = {}
+
+
+def log(event: str, **fields) -> None:
+    logger.info(json.dumps({"event": event, **fields}, default=str))
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def iso(t: _dt.datetime | None = None) -> str:
+    return (t or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    """``run-<YYYYmmddTHHMMSSZ>-<8 hex>`` (docs/CONTRACTS.md)."""
+    return f"run-{(now or utcnow()).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
+def _error_code(exc) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+# ---- configuration -------------------------------------------------------------------------
+
+def config_from_env(env=os.environ) -> dict:
+    missing = [k for k in ("INSTANCE_ID", "INPUT_BUCKET", "OUTPUT_BUCKET") if not env.get(k)]
+    if missing:
+        raise RuntimeError(f"worker misconfigured: environment variable(s) {', '.join(missing)} not set")
+    return {
+        "instance_id": env["INSTANCE_ID"],
+        "input_bucket": env["INPUT_BUCKET"],
+        "output_bucket": env["OUTPUT_BUCKET"],
+        "code_key": env.get("CODE_KEY") or DEFAULT_CODE_KEY,
+        "command_timeout": int(env.get("COMMAND_TIMEOUT") or DEFAULT_COMMAND_TIMEOUT),
+        "ready_timeout": float(env.get("READY_TIMEOUT") or DEFAULT_READY_TIMEOUT),
+        "tolerance": float(env.get("PROMOTION_TOLERANCE") or 0.0),
+        "model_kind": env.get("MODEL_KIND") or "logreg",
+        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+    }
+
+
+# ---- instance and commands -----------------------------------------------------------------
+
+def instance_state(ec2, instance_id: str) -> str:
+    resp = ec2.describe_instances(InstanceIds=[instance_id])
+    return resp["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sleep, clock=time.monotonic,
+                       poll_s: float = POLL_S) -> str:
+    """Poll until ``running``; start it if it is ``stopped`` (e.g. stopped by Stop-EC2 between
+    Trigger and now), wait through ``stopping``/``pending``. TimeoutError at ``deadline``."""
+    from botocore.exceptions import ClientError
+
+    t0 = clock()
+    while True:
+        state = instance_state(ec2, instance_id)
+        if state == "running":
+            log("instance_running", instance_id=instance_id, waited_s=round(clock() - t0, 1))
+            return state
+        if state in ("terminated", "shutting-down"):
+            raise RuntimeError(f"training instance {instance_id} is {state}: redeploy the stack (mlpipe deploy)")
+        if state == "stopped":
+            try:
+                ec2.start_instances(InstanceIds=[instance_id])
+                log("instance_started", instance_id=instance_id)
+            except ClientError as exc:
+                if _error_code(exc) != "IncorrectInstanceState":
+                    raise
+        if clock() >= deadline:
+            raise TimeoutError(
+                f"instance {instance_id} not running after {clock() - t0:.0f} s (state {state!r})"
+            )
+        log("waiting_for_instance", instance_id=instance_id, state=state, waited_s=round(clock() - t0, 1))
+        sleep(poll_s)
+
+
+def pipeline_commands(ssm, instance_id: str) -> list:
+    """This pipeline's SSM commands on the instance (Comment starts with 'mlpipe training')."""
+    out, kwargs = [], {"InstanceId": instance_id}
+    while True:
+        resp = ssm.list_commands(**kwargs)
+        out += [c for c in resp.get("Commands", []) if (c.get("Comment") or "").startswith(PIPELINE_COMMENT)]
+        if not resp.get("NextToken"):
+            return out
+        kwargs["NextToken"] = resp["NextToken"]
+
+
+def active_pipeline_commands(ssm, instance_id: str) -> list:
+    return [c for c in pipeline_commands(ssm, instance_id) if c.get("Status") in ACTIVE_STATUSES]
+
+
+def command_comment(run_id: str, trigger_keys) -> str:
+    """'mlpipe training <run_id>: <keys>' cut to SSM's 100-character limit."""
+    text = f"{PIPELINE_COMMENT} {run_id}: {' '.join(trigger_keys) or '-'}"
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_key: str, tolerance: float,
+                   model_kind: str, instance_id: str, trigger_keys, region: str) -> list:
+    """The AWS-RunShellScript lines: fetch the code archive with python3+boto3 (no aws CLI
+    needed), unzip it into a per-run dir under $HOME/mlpipe, run ec2_scripts/run_training.sh."""
+    q = shlex.quote
+    env = {
+        "MLPIPE_RUN_ID": run_id,
+        "MLPIPE_INPUT_BUCKET": input_bucket,
+        "MLPIPE_OUTPUT_BUCKET": output_bucket,
+        "MLPIPE_CODE_KEY": code_key,
+        "MLPIPE_PROMOTION_TOLERANCE": repr(float(tolerance)),
+        "MLPIPE_MODEL_KIND": model_kind,
+        "MLPIPE_INSTANCE_ID": instance_id,
+        "MLPIPE_TRIGGER_KEYS": " ".join(trigger_keys),
+    }
+    fetch = (
+        "import boto3, os; boto3.client('s3').download_file("
+        "os.environ['MLPIPE_INPUT_BUCKET'], os.environ['MLPIPE_CODE_KEY'], 'mlpipe-code.zip')"
+    )
+    return [
+        "set -euo pipefail",
+        'export HOME="${HOME:-/root}"',
+        'export PATH="/opt/mlpipe/venv/bin:$PATH"',
+        f'export AWS_DEFAULT_REGION="${{AWS_DEFAULT_REGION:-{region}}}"',
+        *[f"export {k}={q(v)}" for k, v in env.items()],
+        'export MLPIPE_HOME="$HOME/mlpipe"',
+        # runs older than a day are removed, so the disk does not fill up
+        'mkdir -p "$MLPIPE_HOME/runs"',
+        'find "$MLPIPE_HOME/runs" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + || true',
+        'cd "$MLPIPE_HOME/runs" && mkdir "$MLPIPE_RUN_ID" && cd "$MLPIPE_RUN_ID"',
+        f"python3 -c {q(fetch)}",
+        "python3 -m zipfile -e mlpipe-code.zip .",
+        "bash ec2_scripts/run_training.sh",
+    ]
+
+
+def send_training_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int,
+                          deadline: float, sleep=time.sleep, clock=time.monotonic, poll_s: float = POLL_S) -> str:
+    """SendCommand, retrying InvalidInstanceId (what SSM answers until the instance's agent
+    has registered) until ``deadline``. Returns the command id."""
+    t0 = clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            resp = ssm.send_command(
+                InstanceIds=[instance_id],
+                DocumentName="AWS-RunShellScript",
+                Comment=comment,
+                Parameters={"commands": commands, "executionTimeout": [str(int(execution_timeout))]},
+                TimeoutSeconds=DELIVERY_TIMEOUT,
+            )
+            return resp["Command"]["CommandId"]
+        except Exception as exc:  # botocore ClientError
+            if _error_code(exc) != "InvalidInstanceId":
+                raise
+            if clock() >= deadline:
+                raise TimeoutError(
+                    f"SSM did not accept commands for {instance_id} within {clock() - t0:.0f} s "
+                    f"({attempt} attempts; is the SSM agent running and the instance profile attached?)"
+                ) from exc
+            log("waiting_for_ssm", instance_id=instance_id, attempt=attempt, waited_s=round(clock() - t0, 1))
+            sleep(poll_s)
+
+
+def failure_record(run_id: str, *, started_at: str, error: str, instance_id: str, trigger_keys) -> dict:
+    return {
+        "run_id": run_id,
+        "status": "failed",
+        "started_at": started_at,
+        "finished_at": iso(),
+        "inputs": [],
+        "model_version": None,
+        "metrics": {},
+        "error": error,
+        "instance_id": instance_id,
+        "trigger_keys": list(trigger_keys),
+        "timings": {},
+        "promoted": False,
+        "previous_version": None,
+        "rejected_files": [],
+        "source": "worker",
+    }
+
+
+def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = None, sleep=time.sleep,
+           clock=time.monotonic) -> dict:
+    """Wait for the instance, coalesce, send. Returns what it did; on failure records it and raises."""
+    run_id = new_run_id()
+    started_at = iso()
+    instance_id = event.get("instance_id") or config["instance_id"]
+    trigger_keys = list(event.get("trigger_keys") or [])
+    if deadline is None:
+        deadline = clock() + config["ready_timeout"]
+    log("request", run_id=run_id, instance_id=instance_id, trigger_keys=trigger_keys,
+        requested_at=event.get("requested_at"))
+    try:
+        wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock)
+        active = active_pipeline_commands(ssm, instance_id)
+        if len(active) >= COALESCE_AT:
+            log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys,
+                active=[c["CommandId"] for c in active],
+                reason=f"{len(active)} pipeline commands already pending/in progress; the queued one will see this data")
+            return {"action": "coalesced", "run_id": None, "active": [c["CommandId"] for c in active]}
+        commands = build_commands(
+            run_id=run_id, input_bucket=config["input_bucket"], output_bucket=config["output_bucket"],
+            code_key=config["code_key"], tolerance=config["tolerance"], model_kind=config["model_kind"],
+            instance_id=instance_id, trigger_keys=trigger_keys, region=config["region"],
+        )
+        command_id = send_training_command(
+            ssm, instance_id, commands, comment=command_comment(run_id, trigger_keys),
+            execution_timeout=config["command_timeout"], deadline=deadline, sleep=sleep, clock=clock,
+        )
+    except Exception as exc:
+        error = f"worker could not start the training run: {type(exc).__name__}: {exc}"
+        log("failed", run_id=run_id, error=error)
+        try:
+            s3.put_object(
+                Bucket=config["output_bucket"], Key=f"runs/{run_id}.json", ContentType="application/json",
+                Body=json.dumps(failure_record(run_id, started_at=started_at, error=error, instance_id=instance_id,
+                                               trigger_keys=trigger_keys), indent=2).encode(),
+            )
+        except Exception as exc2:  # noqa: BLE001 - the reaper stops the instance anyway
+            log("record_write_failed", run_id=run_id, error=str(exc2))
+        raise
+    log("command_sent", run_id=run_id, command_id=command_id, instance_id=instance_id,
+        execution_timeout=config["command_timeout"])
+    return {"action": "sent", "run_id": run_id, "command_id": command_id}
+
+
+# ---- the handler ---------------------------------------------------------------------------
+
+def _client(name: str):
+    if name not in _CLIENTS:
+        import boto3
+
+        _CLIENTS[name] = boto3.client(name)
+    return _CLIENTS[name]
+
+
+def handler(event, context):
+    config = config_from_env()
+    deadline = time.monotonic() + config["ready_timeout"]
+    if context is not None:  # leave time to write the failure record before Lambda's timeout
+        deadline = min(deadline, time.monotonic() + context.get_remaining_time_in_millis() / 1000.0 - 10.0)
+    return handle(event, ec2=_client("ec2"), ssm=_client("ssm"), s3=_client("s3"), config=config, deadline=deadline)

@@ -1,0 +1,157 @@
+"""Trigger Lambda: starts the instance (any state) and invokes the Worker asynchronously."""
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+
+from lambda_code.trigger import handler as trigger
+
+EVENTS = Path(trigger.__file__).parent / "events"
+AMI = "ami-12c6146b"  # moto's built-in example AMI
+
+
+class FakeLambda:
+    def __init__(self):
+        self.calls = []
+
+    def invoke(self, **kw):
+        self.calls.append(kw)
+        return {"StatusCode": 202}
+
+
+class FakeTime:
+    """A clock whose sleep advances it and runs an optional hook (to change the world)."""
+
+    def __init__(self, on_sleep=None):
+        self.t = 0.0
+        self.on_sleep = on_sleep
+
+    def clock(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+        if self.on_sleep:
+            self.on_sleep(self.t)
+
+
+def event(name):
+    return json.loads((EVENTS / name).read_text())
+
+
+def set_state(instance_id, name, code):
+    inst = ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_instance(instance_id)
+    inst._state.name, inst._state.code = name, code
+
+
+@pytest.fixture
+def ec2(aws_credentials):
+    with mock_aws():
+        client = boto3.client("ec2", region_name="us-east-1")
+        iid = client.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        client.stop_instances(InstanceIds=[iid])
+        yield client, iid
+
+
+def state(ec2, iid):
+    return trigger.instance_state(ec2, iid)
+
+
+def test_sample_event_starts_a_stopped_instance_and_invokes_the_worker(ec2):
+    client, iid = ec2
+    lam = FakeLambda()
+    out = trigger.handle(event("s3_put.json"), ec2=client, lam=lam, instance_id=iid, worker_function="mlpipe-worker")
+    assert out["started"] is True and state(client, iid) == "running"
+    assert len(lam.calls) == 1
+    call = lam.calls[0]
+    assert call["FunctionName"] == "mlpipe-worker" and call["InvocationType"] == "Event"
+    payload = json.loads(call["Payload"])
+    assert payload["instance_id"] == iid and payload["trigger_keys"] == ["data/batch_01.csv"]
+    assert payload["requested_at"].endswith("Z")
+
+
+def test_running_instance_is_fine(ec2):
+    client, iid = ec2
+    client.start_instances(InstanceIds=[iid])
+    lam = FakeLambda()
+    out = trigger.handle(event("s3_put.json"), ec2=client, lam=lam, instance_id=iid, worker_function="w")
+    assert out["started"] is False and out["instance"]["before"] == "running"
+    assert len(lam.calls) == 1
+
+
+def test_keys_are_url_decoded_and_all_records_go_in_one_invoke(ec2):
+    client, iid = ec2
+    lam = FakeLambda()
+    trigger.handle(event("s3_put_two_records.json"), ec2=client, lam=lam, instance_id=iid, worker_function="w")
+    assert json.loads(lam.calls[0]["Payload"])["trigger_keys"] == ["data/batch_01.csv", "data/new batch (2).csv"]
+
+
+def test_stopping_instance_waits_until_stopped_then_starts(ec2):
+    client, iid = ec2
+    client.start_instances(InstanceIds=[iid])
+    set_state(iid, "stopping", 64)
+    fake = FakeTime(on_sleep=lambda t: t >= 6 and set_state(iid, "stopped", 80))
+    lam = FakeLambda()
+    out = trigger.handle(event("s3_put.json"), ec2=client, lam=lam, instance_id=iid, worker_function="w",
+                         sleep=fake.sleep, clock=fake.clock)
+    assert out["instance"]["before"] == "stopping" and out["instance"]["action"] == "started"
+    assert out["instance"]["waited_s"] == 6.0
+    assert state(client, iid) == "running" and len(lam.calls) == 1
+
+
+def test_stopping_wait_is_bounded_and_the_worker_still_gets_the_keys(ec2):
+    client, iid = ec2
+    set_state(iid, "stopping", 64)
+    fake = FakeTime()
+    lam = FakeLambda()
+    out = trigger.handle(event("s3_put.json"), ec2=client, lam=lam, instance_id=iid, worker_function="w",
+                         max_wait_s=30, sleep=fake.sleep, clock=fake.clock)
+    assert out["instance"]["action"] == "gave_up" and 30 <= fake.t <= 32
+    assert len(lam.calls) == 1  # the Worker repeats the start while it waits
+
+
+def test_terminated_instance_is_an_error_that_says_what_to_do(ec2):
+    client, iid = ec2
+    client.terminate_instances(InstanceIds=[iid])
+    with pytest.raises(RuntimeError, match="terminated.*mlpipe deploy"):
+        trigger.handle(event("s3_put.json"), ec2=client, lam=FakeLambda(), instance_id=iid, worker_function="w")
+
+
+def test_non_data_keys_do_nothing(ec2):
+    client, iid = ec2
+    ev = event("s3_put.json")
+    ev["Records"][0]["s3"]["object"]["key"] = "holdout/holdout.csv"
+    lam = FakeLambda()
+    out = trigger.handle(ev, ec2=client, lam=lam, instance_id=iid, worker_function="w")
+    assert out["invoked"] is False and lam.calls == [] and state(client, iid) == "stopped"
+
+
+def test_handler_builds_clients_lazily_from_the_environment(ec2, monkeypatch):
+    client, iid = ec2
+    monkeypatch.setattr(trigger, "_CLIENTS", {})
+    assert trigger._CLIENTS == {}  # nothing built at import time
+    lam = FakeLambda()
+    monkeypatch.setenv("INSTANCE_ID", iid)
+    monkeypatch.setenv("WORKER_FUNCTION", "mlpipe-worker")
+    trigger._CLIENTS["lambda"] = lam  # the rest (ec2) is built on first use, inside mock_aws
+
+    class Ctx:
+        def get_remaining_time_in_millis(self):
+            return 60_000
+
+    out = trigger.handler(event("s3_put.json"), Ctx())
+    assert out["invoked"] and set(trigger._CLIENTS) == {"ec2", "lambda"}
+    assert state(client, iid) == "running" and len(lam.calls) == 1
+
+
+def test_handler_imports_only_stdlib_and_boto3():
+    import ast
+
+    src = Path(trigger.__file__).read_text()
+    mods = {n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import)}
+    mods |= {n.module.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom) and n.module}
+    assert mods <= {"__future__", "datetime", "json", "logging", "os", "time", "urllib", "boto3", "botocore"}

@@ -1,0 +1,245 @@
+"""Worker Lambda: waits for the instance, coalesces, sends the SSM command; records failures.
+The last test runs the command it sends with bash against a moto server: a real training run."""
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.ssm.models import ssm_backends
+
+from lambda_code.worker import handler as worker
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = Path(worker.__file__).parent / "events"
+AMI = "ami-12c6146b"
+IN, OUT = "mlpipe-input-t", "mlpipe-output-t"
+
+
+class FakeTime:
+    def __init__(self, on_sleep=None):
+        self.t = 0.0
+        self.on_sleep = on_sleep
+
+    def clock(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+        if self.on_sleep:
+            self.on_sleep(self.t)
+
+
+class FlakySSM:
+    """Answers InvalidInstanceId (agent not registered yet) ``failures`` times, then delegates."""
+
+    def __init__(self, real, failures):
+        self.real, self.failures, self.sends = real, failures, 0
+
+    def send_command(self, **kw):
+        self.sends += 1
+        if self.sends <= self.failures:
+            raise ClientError({"Error": {"Code": "InvalidInstanceId", "Message": "Instances not in a valid state"}},
+                              "SendCommand")
+        return self.real.send_command(**kw)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def set_state(instance_id, name, code):
+    inst = ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_instance(instance_id)
+    inst._state.name, inst._state.code = name, code
+
+
+def set_command_status(command_id, status):
+    for c in ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._commands:
+        if c.command_id == command_id:
+            c.status = status
+
+
+@pytest.fixture
+def aws(aws_credentials):
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=OUT)
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        config = worker.config_from_env({
+            "INSTANCE_ID": iid, "INPUT_BUCKET": IN, "OUTPUT_BUCKET": OUT, "CODE_KEY": "code/mlpipe-code.zip",
+            "COMMAND_TIMEOUT": "900", "READY_TIMEOUT": "60", "PROMOTION_TOLERANCE": "0.01", "MODEL_KIND": "logreg",
+        })
+        yield {"ec2": ec2, "ssm": ssm, "s3": s3, "iid": iid, "config": config}
+
+
+def sample_event():
+    return json.loads((EVENTS / "from_trigger.json").read_text())
+
+
+def run(aws, ev=None, ssm=None, fake=None, **kw):
+    fake = fake or FakeTime()
+    ev = ev or {**sample_event(), "instance_id": aws["iid"]}
+    return worker.handle(ev, ec2=aws["ec2"], ssm=ssm or aws["ssm"], s3=aws["s3"], config=aws["config"],
+                         deadline=fake.clock() + aws["config"]["ready_timeout"], sleep=fake.sleep,
+                         clock=fake.clock, **kw)
+
+
+def records(s3):
+    return [json.loads(s3.get_object(Bucket=OUT, Key=o["Key"])["Body"].read())
+            for o in s3.list_objects_v2(Bucket=OUT, Prefix="runs/").get("Contents", [])]
+
+
+def test_sends_the_training_command(aws):
+    out = run(aws)
+    assert out["action"] == "sent" and out["run_id"].startswith("run-")
+    [cmd] = aws["ssm"].list_commands(InstanceId=aws["iid"])["Commands"]
+    assert cmd["CommandId"] == out["command_id"] and cmd["DocumentName"] == "AWS-RunShellScript"
+    assert cmd["Comment"].startswith(f"mlpipe training {out['run_id']}: data/batch_01.csv")
+    assert len(cmd["Comment"]) <= 100
+    assert cmd["Parameters"]["executionTimeout"] == ["900"]
+    script = "\n".join(cmd["Parameters"]["commands"])
+    assert script.startswith("set -euo pipefail")
+    for needle in (f"MLPIPE_RUN_ID={out['run_id']}", f"MLPIPE_INPUT_BUCKET={IN}", f"MLPIPE_OUTPUT_BUCKET={OUT}",
+                   "MLPIPE_PROMOTION_TOLERANCE=0.01", "MLPIPE_MODEL_KIND=logreg", f"MLPIPE_INSTANCE_ID={aws['iid']}",
+                   "python3 -m zipfile -e mlpipe-code.zip .", "bash ec2_scripts/run_training.sh",
+                   "/opt/mlpipe/venv/bin"):
+        assert needle in script
+    assert "aws s3" not in script and "ssh" not in script
+    assert records(aws["s3"]) == []
+
+
+def test_long_trigger_key_lists_are_cut_in_the_comment(aws):
+    ev = {**sample_event(), "instance_id": aws["iid"], "trigger_keys": [f"data/batch_{i:03d}.csv" for i in range(20)]}
+    out = run(aws, ev)
+    [cmd] = aws["ssm"].list_commands(InstanceId=aws["iid"])["Commands"]
+    assert len(cmd["Comment"]) == 100 and cmd["Comment"].endswith("...") and out["run_id"] in cmd["Comment"]
+
+
+def test_a_stopped_instance_is_started_and_waited_for(aws):
+    aws["ec2"].stop_instances(InstanceIds=[aws["iid"]])
+    out = run(aws)
+    assert out["action"] == "sent"
+    assert worker.instance_state(aws["ec2"], aws["iid"]) == "running"
+
+
+def test_waits_through_pending_then_sends(aws):
+    set_state(aws["iid"], "pending", 0)
+    fake = FakeTime(on_sleep=lambda t: t >= 9 and set_state(aws["iid"], "running", 16))
+    out = run(aws, fake=fake)
+    assert out["action"] == "sent" and fake.t >= 9
+
+
+def test_retries_send_while_ssm_says_invalid_instance_id(aws):
+    flaky = FlakySSM(aws["ssm"], failures=3)
+    fake = FakeTime()
+    out = run(aws, ssm=flaky, fake=fake)
+    assert out["action"] == "sent" and flaky.sends == 4 and fake.t == pytest.approx(3 * worker.POLL_S)
+
+
+def test_ssm_never_ready_records_a_failed_run_and_reraises(aws):
+    flaky = FlakySSM(aws["ssm"], failures=10**6)
+    fake = FakeTime()
+    with pytest.raises(TimeoutError, match="SSM did not accept commands"):
+        run(aws, ssm=flaky, fake=fake)
+    assert fake.t <= aws["config"]["ready_timeout"] + worker.POLL_S
+    [rec] = records(aws["s3"])
+    assert rec["status"] == "failed" and rec["source"] == "worker" and rec["model_version"] is None
+    assert "SSM did not accept commands" in rec["error"] and rec["trigger_keys"] == ["data/batch_01.csv"]
+    assert {"run_id", "status", "started_at", "finished_at", "inputs", "model_version", "metrics", "error"} <= set(rec)
+
+
+def test_instance_that_never_runs_records_a_failed_run(aws):
+    set_state(aws["iid"], "pending", 0)
+    with pytest.raises(TimeoutError, match="not running"):
+        run(aws)
+    assert records(aws["s3"])[0]["status"] == "failed"
+
+
+def test_any_other_error_is_recorded_too(aws):
+    aws["ec2"].terminate_instances(InstanceIds=[aws["iid"]])
+    with pytest.raises(RuntimeError, match="terminated"):
+        run(aws)
+    assert "terminated" in records(aws["s3"])[0]["error"]
+
+
+def test_coalesces_when_two_runs_are_already_pending_or_in_progress(aws):
+    first, second = run(aws), run(aws)
+    set_command_status(first["command_id"], "InProgress")
+    set_command_status(second["command_id"], "Pending")
+    out = run(aws)
+    assert out["action"] == "coalesced" and set(out["active"]) == {first["command_id"], second["command_id"]}
+    assert len(aws["ssm"].list_commands(InstanceId=aws["iid"])["Commands"]) == 2
+
+
+def test_one_run_in_progress_still_queues_the_next(aws):
+    first = run(aws)
+    set_command_status(first["command_id"], "InProgress")
+    assert run(aws)["action"] == "sent"
+    # commands that are not the pipeline's do not count
+    for _ in range(2):
+        c = aws["ssm"].send_command(InstanceIds=[aws["iid"]], DocumentName="AWS-RunShellScript",
+                                    Comment="someone else", Parameters={"commands": ["true"]})
+        set_command_status(c["Command"]["CommandId"], "InProgress")
+    assert len(worker.active_pipeline_commands(aws["ssm"], aws["iid"])) == 1
+
+
+def test_config_says_what_is_missing():
+    with pytest.raises(RuntimeError, match="INPUT_BUCKET, OUTPUT_BUCKET"):
+        worker.config_from_env({"INSTANCE_ID": "i-1"})
+
+
+# ---- the command itself, run as the instance host runs it --------------------------------------
+
+def test_the_command_runs_a_real_training_run(aws_credentials, tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    from model_code.dataset import write_split
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=IN)
+        s3.create_bucket(Bucket=OUT)
+        split = write_split(tmp_path / "split", n_batches=3)
+        s3.upload_file(split["holdout"], IN, "holdout/holdout.csv")
+        s3.upload_file(split["batches"][0], IN, "data/batch_1.csv")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:  # the code archive: model_code/ + ec2_scripts/ at the root
+            for pkg in ("model_code", "ec2_scripts"):
+                for p in (ROOT / pkg).rglob("*"):
+                    if p.is_file() and "__pycache__" not in p.parts:
+                        z.write(p, p.relative_to(ROOT).as_posix())
+        s3.put_object(Bucket=IN, Key="code/mlpipe-code.zip", Body=buf.getvalue())
+
+        commands = worker.build_commands(
+            run_id="run-20240501T120000Z-abcdef01", input_bucket=IN, output_bucket=OUT,
+            code_key="code/mlpipe-code.zip", tolerance=0.0, model_kind="logreg", instance_id="i-host",
+            trigger_keys=["data/batch_1.csv"], region="us-east-1")
+        home = tmp_path / "host"
+        home.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLPIPE_") and k != "PYTHONPATH"}
+        env.update(HOME=str(home), AWS_ENDPOINT_URL=endpoint,
+                   PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}")
+        p = subprocess.run(["bash", "-c", "\n".join(commands)], cwd=home, env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-3000:]
+        rec = json.loads(s3.get_object(Bucket=OUT, Key="runs/run-20240501T120000Z-abcdef01.json")["Body"].read())
+        assert rec["status"] == "succeeded" and rec["model_version"] == "v001", rec["error"]
+        assert rec["inputs"] == ["data/batch_1.csv"] and rec["trigger_keys"] == ["data/batch_1.csv"]
+        assert rec["instance_id"] == "i-host"
+        assert json.loads(s3.get_object(Bucket=OUT, Key="models/latest.json")["Body"].read())["version"] == "v001"
+        assert (home / "mlpipe" / "runs" / "run-20240501T120000Z-abcdef01" / "ec2_scripts").is_dir()
+    finally:
+        server.stop()
