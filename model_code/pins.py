@@ -3,7 +3,7 @@
 The scikit-learn that trains (in the notebook and on the EC2 instance) must be the
 one the predict layer carries, or a pickled model may not load where it is served.
 pyproject.toml, environment.yml, the EC2 user data and the AWS layer build all
-follow this file; tests/test_pins.py keeps them in step.
+follow this file; tests/unit/test_pins.py keeps them in step.
 """
 
 SKLEARN_VERSION = "1.9.1"
