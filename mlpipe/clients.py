@@ -44,7 +44,9 @@ class CredentialsError(MlpipeError):
 def _config(settings: Settings) -> Config:
     kwargs = dict(
         region_name=settings.region,
-        retries={"mode": "standard", "max_attempts": 5},
+        # The local cloud is on this machine: a refused connection means it is not
+        # running, and retrying for long would only delay the message that says so.
+        retries={"mode": "standard", "max_attempts": 5 if settings.is_aws else 2},
         connect_timeout=10,
         read_timeout=70,
     )

@@ -1,0 +1,168 @@
+"""The ``mlpipe`` command: deploy, outputs, status, upload-data, runs, destroy.
+
+Every command first prints the target line (``target=... account=... region=...``) so
+nobody acts on an account by mistake. Errors print one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from .config import MlpipeError, load_settings
+
+EXIT_ERROR = 2
+
+
+def _print(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def _target(settings) -> None:
+    from .clients import describe_target
+
+    _print(describe_target(settings))
+
+
+def cmd_deploy(args, settings) -> int:
+    from .deploy import deploy
+
+    _target(settings)
+    deploy(settings, part=args.part, plan=args.plan, progress=_print)
+    return 0
+
+
+def cmd_outputs(args, settings) -> int:
+    from .status import mask, outputs
+
+    if args.json:
+        # Machine-readable: the whole key, since tools and notebooks read it from here.
+        _print(json.dumps(outputs(settings), indent=2, sort_keys=True))
+        return 0
+    _target(settings)
+    out = outputs(settings)
+    for key in sorted(out):
+        value = out[key]
+        if key == "api_key":
+            value = mask(value)
+        if key == "functions":
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        _print(f"{key:<14} {value}")
+    return 0
+
+
+def cmd_status(args, settings) -> int:
+    from .status import format_status, status
+
+    if args.json:
+        _print(json.dumps(status(settings), indent=2, default=str))
+        return 0
+    _target(settings)
+    _print(format_status(status(settings)))
+    return 0
+
+
+def cmd_upload_data(args, settings) -> int:
+    from .buckets import upload_data
+
+    _target(settings)
+    keys = upload_data(settings, args.files, force=args.force, progress=_print)
+    _print(f"uploaded {len(keys)} file(s); each fires a training run (watch with `mlpipe status`)")
+    return 0
+
+
+def cmd_runs(args, settings) -> int:
+    from .runs import format_runs, list_rejected, list_runs
+
+    if args.json:
+        _print(json.dumps({"runs": list_runs(settings), "rejected": list_rejected(settings)},
+                          indent=2, default=str))
+        return 0
+    _target(settings)
+    _print(format_runs(list_runs(settings)))
+    rejected = list_rejected(settings)
+    if rejected:
+        _print("\nset aside after failing validation (kept, not trained on):")
+        for r in rejected:
+            _print(f"  {r['key']}  ({r['size']} bytes, {r['last_modified']})")
+    return 0
+
+
+def cmd_destroy(args, settings) -> int:
+    from .teardown import destroy
+
+    _target(settings)
+    if settings.is_aws and not args.yes:
+        if not sys.stdin.isatty():
+            raise MlpipeError("destroy on aws needs --yes (or run it in a terminal to confirm)")
+        typed = input(f"This deletes every resource of stack {settings.stack!r} in this AWS account. "
+                      f"Type the stack name to confirm: ").strip()
+        if typed != settings.stack:
+            raise MlpipeError("not confirmed: nothing was deleted")
+    destroy(settings, progress=_print)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlpipe",
+        description="Deploy and operate the ML pipeline (MLPIPE_TARGET=local|aws, MLPIPE_STACK=name).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("deploy", help="create what is missing (idempotent)")
+    d.add_argument("--part", choices=("glue", "backend", "all"), default="all",
+                   help="glue: buckets, IAM, instance, training Lambdas; backend: layers and the API")
+    d.add_argument("--plan", action="store_true", help="only list what would be created, and its cost")
+    d.set_defaults(func=cmd_deploy)
+
+    o = sub.add_parser("outputs", help="the stack's names, ids and URLs")
+    o.add_argument("--json", action="store_true", help="JSON for tools (includes the API key)")
+    o.set_defaults(func=cmd_outputs)
+
+    s = sub.add_parser("status", help="instance state, last runs, current model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    u = sub.add_parser("upload-data", help="validate and upload data CSVs (each fires a run)")
+    u.add_argument("files", nargs="+", metavar="FILE")
+    u.add_argument("--force", action="store_true",
+                   help="upload files that fail validation anyway (to watch the pipeline reject them)")
+    u.set_defaults(func=cmd_upload_data)
+
+    r = sub.add_parser("runs", help="the run records as a table, and set-aside files")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs)
+
+    x = sub.add_parser("destroy", help="delete everything the stack owns")
+    x.add_argument("--yes", action="store_true", help="do not ask (required on aws when not in a terminal)")
+    x.set_defaults(func=cmd_destroy)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return args.func(args, settings)
+    except MlpipeError as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr, flush=True)
+    except EndpointConnectionError as exc:
+        print(f"mlpipe: error: cannot connect to {exc.kwargs.get('endpoint_url')}: is the local cloud "
+              "running? (`localcloud up --detach`)", file=sys.stderr, flush=True)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        print(f"mlpipe: error: {exc.operation_name} failed: {err.get('Code')}: {err.get('Message')}",
+              file=sys.stderr, flush=True)
+    except BotoCoreError as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("mlpipe: interrupted", file=sys.stderr, flush=True)
+        return 130
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
