@@ -1,0 +1,185 @@
+"""Stop-EC2 Lambda: a run record landed (``runs/*.json`` in the output bucket); stop the training
+instance unless more work is pending.
+
+Environment: ``INSTANCE_ID``, ``INPUT_BUCKET``, ``WORKER_FUNCTION``.
+Event: an S3 ``ObjectCreated`` notification (see events/s3_run_record.json).
+
+Decision, per record (one structured JSON log line each):
+1. another pipeline command is Pending/InProgress on the instance -> ``keep_running``
+   (that run writes its own record later, which comes back here);
+2. the run listed its inputs and ``data/*.csv`` now holds keys (or new versions of keys) it did
+   not train on (they arrived during the run) -> ``rerun``: invoke the Worker, don't stop;
+3. otherwise -> ``stop`` (already stopped/stopping: nothing to do; ``pending``: someone
+   just started it for new data, leave it).
+
+Only the standard library and boto3.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import time
+from urllib.parse import unquote_plus
+
+logger = logging.getLogger("mlpipe.stop_ec2")
+logger.setLevel(logging.INFO)
+
+PIPELINE_COMMENT = "mlpipe training"
+ACTIVE_STATUSES = ("Pending", "InProgress", "Delayed", "Cancelling")
+DATA_PREFIX = "data/"
+DATA_SUFFIX = ".csv"
+OWN_COMMAND_WAIT_S = 20.0  # let the run's own command finish reporting before stopping
+_CLIENTS: dict = {}
+
+
+def log(event: str, **fields) -> None:
+    logger.info(json.dumps({"event": event, **fields}, default=str))
+
+
+def s3_records(event: dict) -> list:
+    out = []
+    for r in event.get("Records") or []:
+        s3 = r.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        obj = s3.get("object") or {}
+        if bucket and "key" in obj:
+            out.append((bucket, unquote_plus(obj["key"])))
+    return out
+
+
+def read_json(s3, bucket: str, key: str) -> dict:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def pipeline_commands(ssm, instance_id: str) -> list:
+    out, kwargs = [], {"InstanceId": instance_id}
+    while True:
+        resp = ssm.list_commands(**kwargs)
+        out += [c for c in resp.get("Commands", []) if (c.get("Comment") or "").startswith(PIPELINE_COMMENT)]
+        if not resp.get("NextToken"):
+            return out
+        kwargs["NextToken"] = resp["NextToken"]
+
+
+def is_own(command: dict, run_id: str | None) -> bool:
+    """The command that ran ``run_id`` (the Worker puts the run id in the Comment)."""
+    return bool(run_id) and run_id in (command.get("Comment") or "")
+
+
+def other_active(commands: list, run_id: str | None) -> list:
+    return [c for c in commands if c.get("Status") in ACTIVE_STATUSES and not is_own(c, run_id)]
+
+
+def data_objects(s3, bucket: str) -> dict:
+    """``{key: etag}`` of every ``data/*.csv`` now in the input bucket."""
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=DATA_PREFIX):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(DATA_SUFFIX):
+                out[obj["Key"]] = obj.get("ETag", "").strip('"')
+    return out
+
+
+def leftovers(record: dict, current: dict) -> list:
+    """Data keys the run did not train on: new keys, or keys whose ETag changed since it listed them."""
+    inputs = set(record.get("inputs") or [])
+    etags = record.get("input_etags") or {}
+    out = []
+    for key, etag in sorted(current.items()):
+        if key not in inputs or (key in etags and etags[key] and etag and etags[key] != etag):
+            out.append(key)
+    return out
+
+
+def checks_leftovers(record: dict) -> bool:
+    """Only a training run that listed its inputs can have left data out. Records written by the
+    Worker, the reaper or the shell trap list none; re-running on them could loop on a failure
+    that repeats, so the next upload (or the reaper) takes over instead."""
+    return record.get("source", "training") == "training" and bool(record.get("inputs"))
+
+
+def wait_own_command(ssm, instance_id: str, run_id: str, *, max_wait_s: float, sleep=time.sleep,
+                     clock=time.monotonic) -> list:
+    """Poll (bounded) until the run's own command has finished; returns the last listing."""
+    t0 = clock()
+    while True:
+        commands = pipeline_commands(ssm, instance_id)
+        own_active = [c for c in commands if is_own(c, run_id) and c.get("Status") in ACTIVE_STATUSES]
+        if not own_active or clock() - t0 >= max_wait_s:
+            return commands
+        sleep(1.0)
+
+
+def instance_state(ec2, instance_id: str) -> str:
+    resp = ec2.describe_instances(InstanceIds=[instance_id])
+    return resp["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def decide(record: dict, *, commands: list, current_data: dict | None) -> tuple:
+    """``(action, reason, details)`` with action in keep_running | rerun | stop. Pure."""
+    run_id = record.get("run_id")
+    busy = other_active(commands, run_id)
+    if busy:
+        ids = [c.get("CommandId") for c in busy]
+        return "keep_running", f"{len(busy)} other training command(s) pending or in progress", {"commands": ids}
+    if current_data is not None and checks_leftovers(record):
+        left = leftovers(record, current_data)
+        if left:
+            return "rerun", f"{len(left)} data file(s) arrived during run {run_id} and were not trained on", {
+                "leftovers": left}
+    return "stop", f"run {run_id} ended {record.get('status')}; no other run pending", {}
+
+
+def handle_record(bucket: str, key: str, *, s3, ec2, ssm, lam, instance_id: str, input_bucket: str,
+                  worker_function: str, own_wait_s: float = OWN_COMMAND_WAIT_S, sleep=time.sleep,
+                  clock=time.monotonic) -> dict:
+    record = read_json(s3, bucket, key)
+    run_id = record.get("run_id")
+    commands = wait_own_command(ssm, instance_id, run_id, max_wait_s=own_wait_s, sleep=sleep, clock=clock)
+    current = data_objects(s3, input_bucket) if checks_leftovers(record) else None
+    action, reason, details = decide(record, commands=commands, current_data=current)
+    result = {"record": key, "run_id": run_id, "status": record.get("status"), "action": action,
+              "reason": reason, **details}
+    if action == "rerun":
+        payload = {"instance_id": instance_id, "trigger_keys": details["leftovers"],
+                   "requested_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "reason": f"leftovers after {run_id}"}
+        lam.invoke(FunctionName=worker_function, InvocationType="Event", Payload=json.dumps(payload).encode())
+        result["worker_invoked"] = worker_function
+    elif action == "stop":
+        state = instance_state(ec2, instance_id)
+        result["state_before"] = state
+        if state == "running":
+            ec2.stop_instances(InstanceIds=[instance_id])
+            result["stopped"] = True
+        else:
+            result["stopped"] = False
+            result["note"] = {
+                "stopped": "already stopped", "stopping": "already stopping",
+                "pending": "starting for new data: left running",
+            }.get(state, f"state {state}: nothing to stop")
+    log("decision", **result)
+    return result
+
+
+def handle(event: dict, **kwargs) -> dict:
+    results = [handle_record(b, k, **kwargs) for b, k in s3_records(event) if k.startswith("runs/")]
+    return {"decisions": results}
+
+
+def _client(name: str):
+    if name not in _CLIENTS:
+        import boto3
+
+        _CLIENTS[name] = boto3.client(name)
+    return _CLIENTS[name]
+
+
+def handler(event, context):
+    return handle(
+        event, s3=_client("s3"), ec2=_client("ec2"), ssm=_client("ssm"), lam=_client("lambda"),
+        instance_id=os.environ["INSTANCE_ID"], input_bucket=os.environ["INPUT_BUCKET"],
+        worker_function=os.environ["WORKER_FUNCTION"],
+    )
