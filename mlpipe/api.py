@@ -2,7 +2,9 @@
 
 ``ensure_backend`` (``mlpipe deploy --part backend``) creates, or finds, in order:
 
-1. the predict role (``mlpipe.iam``) and the two layers (``mlpipe.layers``);
+1. the output bucket (as the foundation makes it; found when Part 1 is deployed), the
+   predict role (``mlpipe.iam``) and the two layers (``mlpipe.layers``: the newest
+   published versions, built and published first if missing);
 2. a served model: when ``models/latest.json`` is absent (Part 1 not deployed or not
    run yet) ``seed_model_if_missing`` trains one with ``model_code`` on the dataset's
    batches, uploads it as the next ``models/vNNN/`` and writes the pointer;
@@ -481,14 +483,11 @@ def ensure_backend(settings: Settings, names: Names, progress: Progress = None, 
     """Everything of Part 2, created or found. ``layer_arns`` skips the layer build (tests)."""
     from . import iam
 
-    from .buckets import bucket_exists
+    from .buckets import ensure_bucket
 
-    if not bucket_exists(settings, names.output_bucket):
-        raise MlpipeError(
-            f"the output bucket {names.output_bucket} does not exist: the predict function serves "
-            "models from it. Deploy the foundation first (`mlpipe deploy`), then `--part backend`."
-        )
-    reports = list(iam.ensure_roles(settings, names, keys=("predict",)))
+    # The backend stands alone (Part 1 not deployed): the models live in the output bucket.
+    reports = [ensure_bucket(settings, names, names.output_bucket, versioned=True)]
+    reports += iam.ensure_roles(settings, names, keys=("predict",))
     if layer_arns is None:
         layer_arns = published_layer_arns(settings, names)
     if layer_arns is None:  # not published yet (deploy runs mlpipe.layers first; alone, we do)

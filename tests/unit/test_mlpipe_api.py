@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from mlpipe import api, clients
-from mlpipe.config import MlpipeError, Settings
+from mlpipe.config import Settings
 from mlpipe.names import Names
 from model_code.schema import json_schema
 
@@ -17,8 +17,12 @@ ACCOUNT = "123456789012"
 
 
 @pytest.fixture
-def cloud(aws_credentials):
+def cloud(aws_credentials, monkeypatch):
     """Settings aimed at moto's in-process mock (target aws: no endpoint, dummy credentials)."""
+    from moto.s3.models import FakeBucket
+    from test_mlpipe_support import _tls_aware_get_permission  # moto reads deny-non-TLS as deny
+
+    monkeypatch.setattr(FakeBucket, "get_permission", _tls_aware_get_permission)
     clients.clear_cache()
     with mock_aws():
         settings = Settings(target="aws", region="us-east-1", endpoint_url=None, stack="apit",
@@ -204,11 +208,13 @@ def test_delete_after_a_partial_deploy(cloud):
     assert apigw.get_rest_apis()["items"] == [] and apigw.get_api_keys()["items"] == []
 
 
-def test_missing_output_bucket_is_a_clear_error(cloud, layer_arns):
+def test_backend_alone_creates_the_output_bucket(cloud, layer_arns):
     settings, names = cloud
     clients.client("s3", settings).delete_bucket(Bucket=names.output_bucket)
-    with pytest.raises(MlpipeError, match="output bucket .* does not exist"):
-        api.ensure_backend(settings, names, layer_arns=layer_arns)
+    reports = by_kind(api.ensure_backend(settings, names, layer_arns=layer_arns))
+    assert reports["s3 bucket"].action == "created" and reports["model"].action == "created"
+    versioning = clients.client("s3", settings).get_bucket_versioning(Bucket=names.output_bucket)
+    assert versioning["Status"] == "Enabled"
 
 
 def test_invoke_urls():
