@@ -1,0 +1,159 @@
+"""Reaper Lambda: stops an idle running instance, recording failures nobody recorded."""
+import datetime as dt
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.ssm.models import ssm_backends
+
+from lambda_code.reaper import handler as reaper
+
+AMI = "ami-12c6146b"
+OUT = "mlpipe-output-t"
+GRACE = 120
+UTC = dt.timezone.utc
+
+
+def backend_command(command_id):
+    return next(c for c in ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._commands if c.command_id == command_id)
+
+
+@pytest.fixture
+def aws(aws_credentials):
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        launch = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+        ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_instance(iid).launch_time = launch.replace(tzinfo=None)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=OUT)
+        yield {"ec2": ec2, "ssm": boto3.client("ssm", region_name="us-east-1"), "s3": s3, "iid": iid,
+               "launch": launch}
+
+
+def command(aws, run_id, status, *, requested, ended=None, stderr="", timeout="900", response_code=0):
+    """A pipeline command with the given status and times (moto's backend, edited)."""
+    cid = aws["ssm"].send_command(
+        InstanceIds=[aws["iid"]], DocumentName="AWS-RunShellScript", Comment=f"mlpipe training {run_id}: data/a.csv",
+        Parameters={"commands": ["true"], "executionTimeout": [timeout]})["Command"]["CommandId"]
+    c = backend_command(cid)
+    c.status = status
+    c.requested_date_time = requested.replace(tzinfo=None)
+    inv = c.invocations[0]
+    inv.update(Status=status, ExecutionStartDateTime=requested.isoformat(), ResponseCode=response_code,
+               ExecutionEndDateTime=ended.isoformat() if ended else "", StandardErrorContent=stderr)
+    return cid
+
+
+def handle(aws, now):
+    return reaper.handle(ec2=aws["ec2"], ssm=aws["ssm"], s3=aws["s3"], instance_id=aws["iid"],
+                         output_bucket=OUT, grace_s=GRACE, now=now)
+
+
+def state(aws):
+    return reaper.describe_instance(aws["ec2"], aws["iid"])["state"]
+
+
+def records(aws):
+    return {o["Key"]: json.loads(aws["s3"].get_object(Bucket=OUT, Key=o["Key"])["Body"].read())
+            for o in aws["s3"].list_objects_v2(Bucket=OUT, Prefix="runs/").get("Contents", [])}
+
+
+def at(aws, seconds):
+    return aws["launch"] + dt.timedelta(seconds=seconds)
+
+
+def test_a_hung_command_that_timed_out_is_recorded_and_the_instance_stopped(aws):
+    run_id = "run-20240501T120010Z-0000aaaa"
+    command(aws, run_id, "TimedOut", requested=at(aws, 10), ended=at(aws, 910), timeout="900",
+            stderr="epoch 1\nstill training")
+    assert handle(aws, at(aws, 910 + GRACE - 5))["action"] == "wait"
+    assert state(aws) == "running"
+    out = handle(aws, at(aws, 910 + GRACE + 5))
+    assert out["action"] == "stop" and state(aws) == "stopped"
+    rec = records(aws)[f"runs/{run_id}.json"]
+    assert rec["status"] == "failed" and rec["source"] == "reaper"
+    assert rec["error"].startswith("command timed out after 900 s") and "still training" in rec["error"]
+    assert {"run_id", "status", "started_at", "finished_at", "inputs", "model_version", "metrics", "error"} <= set(rec)
+
+
+def test_a_failed_command_that_wrote_a_record_gets_no_second_one(aws):
+    run_id = "run-20240501T120010Z-0000bbbb"
+    aws["s3"].put_object(Bucket=OUT, Key=f"runs/{run_id}.json", Body=b'{"status": "failed"}')
+    command(aws, run_id, "Failed", requested=at(aws, 10), ended=at(aws, 30), response_code=3)
+    out = handle(aws, at(aws, 30 + GRACE + 1))
+    assert out["action"] == "stop" and "record" not in out and state(aws) == "stopped"
+    assert list(records(aws)) == [f"runs/{run_id}.json"]
+
+
+def test_a_failed_command_without_a_record_is_recorded_with_its_exit_code(aws):
+    run_id = "run-20240501T120010Z-0000cccc"
+    command(aws, run_id, "Failed", requested=at(aws, 10), ended=at(aws, 30), response_code=2,
+            stderr="python3: command not found")
+    handle(aws, at(aws, 30 + GRACE + 1))
+    rec = records(aws)[f"runs/{run_id}.json"]
+    assert "exit code 2" in rec["error"] and "command not found" in rec["error"]
+
+
+def test_a_succeeded_run_whose_stop_was_missed_is_stopped_without_a_new_record(aws):
+    run_id = "run-20240501T120010Z-0000dddd"
+    aws["s3"].put_object(Bucket=OUT, Key=f"runs/{run_id}.json", Body=b'{"status": "succeeded"}')
+    command(aws, run_id, "Success", requested=at(aws, 10), ended=at(aws, 20))
+    assert handle(aws, at(aws, 20 + GRACE + 1))["action"] == "stop"
+    assert list(records(aws)) == [f"runs/{run_id}.json"]
+
+
+def test_a_crashed_worker_no_command_since_launch(aws):
+    # an old command from before this start does not count
+    command(aws, "run-20240430T100000Z-00000000", "Success",
+            requested=at(aws, -86400), ended=at(aws, -86000))
+    assert handle(aws, at(aws, GRACE - 1))["action"] == "wait" and state(aws) == "running"
+    out = handle(aws, at(aws, GRACE + 1))
+    assert out["action"] == "stop" and state(aws) == "stopped"
+    [rec] = [r for k, r in records(aws).items() if k == out["record"]]
+    assert rec["status"] == "failed" and "no training command was sent" in rec["error"]
+    assert rec["run_id"].startswith("run-") and rec["started_at"] == "2024-05-01T12:00:00Z"
+
+
+def test_busy_or_stopped_instances_are_left_alone(aws):
+    command(aws, "run-20240501T120010Z-0000eeee", "InProgress", requested=at(aws, 10))
+    out = handle(aws, at(aws, 100000))
+    assert out["action"] == "none" and "in progress" in out["reason"] and state(aws) == "running"
+    aws["ec2"].stop_instances(InstanceIds=[aws["iid"]])
+    assert handle(aws, at(aws, 100000))["action"] == "none"
+    assert records(aws) == {}
+
+
+@pytest.mark.parametrize("status,end_s,now_s,action", [
+    ("Success", 100, 100 + GRACE - 1, "wait"),
+    ("Success", 100, 100 + GRACE + 1, "stop"),
+    ("InProgress", None, 10**6, "none"),
+    ("Pending", None, 10**6, "none"),
+    ("TimedOut", 1000, 1000 + GRACE + 1, "stop"),
+])
+def test_decide(status, end_s, now_s, action):
+    launch = dt.datetime(2024, 5, 1, tzinfo=UTC)
+    cmd = {"CommandId": "c1", "Status": status, "RequestedDateTime": launch + dt.timedelta(seconds=5)}
+    end = {"c1": launch + dt.timedelta(seconds=end_s)} if end_s else {}
+    got = reaper.decide(state="running", launch_time=launch, commands=[cmd], end_times=end,
+                        now=launch + dt.timedelta(seconds=now_s), grace_s=GRACE)
+    assert got[0] == action
+
+
+def test_parses_ssm_times():
+    assert reaper.as_utc("2024-05-01T12:00:03.597Z") == dt.datetime(2024, 5, 1, 12, 0, 3, 597000, tzinfo=UTC)
+    assert reaper.as_utc("") is None and reaper.as_utc("garbage") is None
+
+
+def test_handler_uses_the_environment(aws, monkeypatch):
+    monkeypatch.setattr(reaper, "_CLIENTS", {})
+    monkeypatch.setenv("INSTANCE_ID", aws["iid"])
+    monkeypatch.setenv("OUTPUT_BUCKET", OUT)
+    monkeypatch.setenv("IDLE_GRACE_SECONDS", "60")
+    event = json.loads((Path(reaper.__file__).parent / "events" / "scheduled.json").read_text())
+    out = reaper.handler(event, None)  # launched in 2024: long idle, no command
+    assert out["action"] == "stop" and state(aws) == "stopped"
