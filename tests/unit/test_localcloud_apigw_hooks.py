@@ -1,0 +1,78 @@
+"""Guards for the moto internals that localcloud.ec2_ssm, .schedules and .apigateway hook.
+
+Each test names one hook point; a moto upgrade that moves one fails here by name, before
+any integration test shows a confusing symptom.
+"""
+import inspect
+
+import pytest
+
+
+def params(fn):
+    return list(inspect.signature(fn).parameters)
+
+
+def test_hook_ec2_instance_transitions():
+    from moto.ec2.models.instances import Instance, InstanceBackend, InstanceState
+    for name in ("start", "stop", "terminate"):
+        assert params(getattr(Instance, name)) == ["self"], name
+    assert "run_instances" in vars(InstanceBackend)
+    s = InstanceState("running", 16)
+    assert (s.name, s.code) == ("running", 16)
+
+
+def test_hook_ssm_send_command_and_command_model():
+    from moto.ssm.models import Command, SimpleSystemManagerBackend
+    p = params(SimpleSystemManagerBackend.send_command)
+    for name in ("instance_ids", "document_name", "parameters", "targets"):
+        assert name in p, name
+    for name in ("list_commands", "get_command_by_id", "get_command_invocation"):
+        assert hasattr(SimpleSystemManagerBackend, name), name
+    assert "invocation_response" in vars(Command) and "response_object" in vars(Command)
+
+
+def test_hook_ssm_targets_moto_does_not_serve():
+    # ec2_ssm serves these itself; if moto starts serving them, revisit the middleware.
+    from moto.ssm.responses import SimpleSystemManagerResponse
+    assert not hasattr(SimpleSystemManagerResponse, "list_command_invocations")
+    assert not hasattr(SimpleSystemManagerResponse, "cancel_command")
+
+
+def test_hook_events_rules():
+    from moto.events.models import EventsBackend, Rule, events_backends  # noqa: F401
+    src = inspect.getsource(Rule.__init__)
+    for attr in ("self.scheduled_expression", "self.state", "self.targets"):
+        assert attr in src, attr
+    assert "event_buses" in inspect.getsource(EventsBackend.__init__)
+
+
+def test_hook_apigateway_models():
+    from moto.apigateway.models import APIGatewayBackend, Method, RestAPI, apigateway_backends  # noqa: F401
+    assert params(RestAPI.create_deployment)[:2] == ["self", "name"]
+    src = inspect.getsource(RestAPI.__init__)
+    for attr in ("self.resources", "self.stages", "self.models", "self.request_validators"):
+        assert attr in src, attr
+    src = inspect.getsource(APIGatewayBackend.__init__)
+    for attr in ("self.keys", "self.usage_plans", "self.usage_plan_keys", "self.apis"):
+        assert attr in src, attr
+    m = Method("POST", "NONE", api_key_required=True, request_models={"application/json": "M"},
+               request_validator_id="v")
+    assert m.api_key_required and m.request_models and m.request_validator_id == "v"
+
+
+def test_hook_apigateway_get_usage_not_in_moto():
+    # apigateway serves GET /usageplans/{id}/usage itself.
+    from moto.apigateway.models import APIGatewayBackend
+    assert not hasattr(APIGatewayBackend, "get_usage")
+
+
+def test_hook_moto_error_serialization_for_foreign_exceptions():
+    from moto.core.errors import get_exception_service_model
+    from localcloud.ec2_ssm import _service_error
+    assert get_exception_service_model(_service_error("InvalidInstanceId", "x")) is None
+
+
+@pytest.mark.parametrize("module", ["localcloud.ec2_ssm", "localcloud.schedules", "localcloud.apigateway"])
+def test_extensions_have_install(module):
+    import importlib
+    assert callable(importlib.import_module(module).install)
