@@ -173,9 +173,13 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
 
 
 def send_training_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int,
-                          deadline: float, sleep=time.sleep, clock=time.monotonic, poll_s: float = POLL_S) -> str:
+                          deadline: float, sleep=time.sleep, clock=time.monotonic, poll_s: float = POLL_S,
+                          ensure_running=None) -> str:
     """SendCommand, retrying InvalidInstanceId (what SSM answers until the instance's agent
-    has registered) until ``deadline``. Returns the command id."""
+    has registered) until ``deadline``. Returns the command id.
+
+    ``ensure_running()`` is called before each retry: if the instance was stopped meanwhile
+    (a Stop-EC2 or reaper decision that raced with this run), it is started again."""
     t0 = clock()
     attempt = 0
     while True:
@@ -199,6 +203,8 @@ def send_training_command(ssm, instance_id: str, commands: list, *, comment: str
                 ) from exc
             log("waiting_for_ssm", instance_id=instance_id, attempt=attempt, waited_s=round(clock() - t0, 1))
             sleep(poll_s)
+            if ensure_running is not None:
+                ensure_running()
 
 
 def failure_record(run_id: str, *, started_at: str, error: str, instance_id: str, trigger_keys) -> dict:
@@ -248,6 +254,7 @@ def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = 
         command_id = send_training_command(
             ssm, instance_id, commands, comment=command_comment(run_id, trigger_keys),
             execution_timeout=config["command_timeout"], deadline=deadline, sleep=sleep, clock=clock,
+            ensure_running=lambda: wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock),
         )
     except Exception as exc:
         error = f"worker could not start the training run: {type(exc).__name__}: {exc}"

@@ -145,6 +145,19 @@ def test_retries_send_while_ssm_says_invalid_instance_id(aws):
     assert out["action"] == "sent" and flaky.sends == 4 and fake.t == pytest.approx(3 * worker.POLL_S)
 
 
+def test_an_instance_stopped_while_waiting_for_ssm_is_started_again(aws):
+    class StoppedUnderneath(FlakySSM):
+        def send_command(self, **kw):
+            if self.sends == 0:  # a racing stop: the instance goes away before the agent answers
+                aws["ec2"].stop_instances(InstanceIds=[aws["iid"]])
+            return super().send_command(**kw)
+
+    flaky = StoppedUnderneath(aws["ssm"], failures=1)
+    out = run(aws, ssm=flaky)
+    assert out["action"] == "sent" and flaky.sends == 2
+    assert worker.instance_state(aws["ec2"], aws["iid"]) == "running"
+
+
 def test_ssm_never_ready_records_a_failed_run_and_reraises(aws):
     flaky = FlakySSM(aws["ssm"], failures=10**6)
     fake = FakeTime()
