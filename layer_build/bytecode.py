@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+LAYER_MOUNT = "/opt/python"   # where Lambda puts a layer's python/ dir
+
+
 @dataclass(frozen=True)
 class BytecodeResult:
     compiled: bool
@@ -73,7 +76,9 @@ def compile_tree(root: Path, python_version: str, *, python: str | None = None,
     if found != python_version:
         raise ValueError(f"{python} is Python {found}, not the target {python_version}")
     # -I: ignore PYTHONPYCACHEPREFIX and friends, which would put the .pyc elsewhere.
-    cmd = [python, "-I", "-m", "compileall", "-q", "-j", str(workers),
+    # -d: the path recorded in the code objects is where Lambda mounts the layer, not the
+    # scratch dir of this build (which would also make every build's bytes differ).
+    cmd = [python, "-I", "-m", "compileall", "-q", "-j", str(workers), "-d", LAYER_MOUNT,
            "--invalidation-mode", "unchecked-hash", *(["-b"] if sourceless else []), str(root)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
