@@ -193,14 +193,7 @@ class LocalCloud:
 
     def _install_extensions(self) -> None:
         for name in self._extensions:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                # TODO(lead): remove this tolerance once ec2_ssm, schedules and apigateway land.
-                if exc.name != name:
-                    raise
-                log.warning("extension %s not available yet; skipped", name)
-                continue
+            module = importlib.import_module(name)
             uninstall = module.install(self)
             if uninstall is not None:
                 self._uninstalls.append(uninstall)

@@ -3,6 +3,9 @@ import os
 
 import pytest
 
+# The `local_cloud` fixture (one real local cloud per test session, on a free port).
+pytest_plugins = ["localcloud.pytest_plugin"]
+
 # Set at import time too, before any test module builds a boto3 client.
 _DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
