@@ -131,6 +131,11 @@ def publish(settings: Settings, names: Names, layer: str, artifact, *, needs_s3:
                   details | {"version": made["Version"]})
 
 
+def build_target(settings: Settings) -> str:
+    """The local cloud runs layers on this machine's Python; AWS needs Lambda's manylinux wheels."""
+    return "local" if settings.is_local else "aws"
+
+
 def ensure_layers(settings: Settings, names: Names, progress: Progress = print, *,
                   layers: Iterable[str] = LAYER_NAMES, out: Path | None = None,
                   function_dir: Path | None = None) -> list[Report]:
@@ -138,8 +143,7 @@ def ensure_layers(settings: Settings, names: Names, progress: Progress = print, 
 
     Raises LayerLimitError (nothing published) when AWS would refuse the sizes.
     """
-    target = "local" if settings.is_local else "aws"
-    result = build_layers(target, out, layers=tuple(layers), function_dir=function_dir, progress=progress)
+    result = build_layers(build_target(settings), out, layers=tuple(layers), function_dir=function_dir, progress=progress)
     report = result.report
     for line in report.table().splitlines():
         progress(line)
