@@ -148,6 +148,21 @@ def test_handler_builds_clients_lazily_from_the_environment(ec2, monkeypatch):
     assert state(client, iid) == "running" and len(lam.calls) == 1
 
 
+@pytest.mark.parametrize("fn", ["trigger", "worker", "stop_ec2", "reaper"])
+def test_glue_handlers_import_in_an_isolated_interpreter_without_site_packages(fn):
+    """As Lambda (and localcloud's `python -I`) loads them: handler.py on its own, nothing of
+    ours, and not even boto3 at import time (clients are built lazily, on first use)."""
+    import subprocess
+    import sys
+
+    code_dir = Path(trigger.__file__).parents[1] / fn
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import handler; assert callable(handler.handler); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'model_code')))")
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(code_dir)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
 def test_handler_imports_only_stdlib_and_boto3():
     import ast
 
