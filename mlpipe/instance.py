@@ -72,7 +72,12 @@ def resolve_ami(settings: Settings) -> str:
                 f"cannot read the Amazon Linux 2023 AMI id from SSM parameter {AL2023_AMI_PARAMETER} "
                 f"in {settings.region} ({_code(exc)}): check the region and ssm:GetParameter permission"
             ) from None
-    images = client("ec2", settings).describe_images(Owners=["amazon"]).get("Images", [])
+    ec2 = client("ec2", settings)
+    images = ec2.describe_images(Owners=["amazon"], Filters=[
+        {"Name": "name", "Values": ["al2023-ami-*"]}, {"Name": "architecture", "Values": ["x86_64"]},
+    ]).get("Images", [])
+    if not images:  # an older moto catalogue: take any of its AMIs
+        images = ec2.describe_images(Owners=["amazon"]).get("Images", [])
     if not images:
         raise MlpipeError("the local cloud lists no AMIs (describe_images returned none)")
     preferred = [i for i in images if "al2023" in (i.get("Name") or "").lower()
