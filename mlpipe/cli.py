@@ -20,10 +20,11 @@ def _print(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def _target(settings) -> None:
+def _target(settings, stream=None) -> None:
+    """The target line; to stderr for --json output, so stdout stays machine-readable."""
     from .clients import describe_target
 
-    _print(describe_target(settings))
+    print(describe_target(settings), file=stream or sys.stdout, flush=True)
 
 
 def cmd_deploy(args, settings) -> int:
@@ -39,6 +40,7 @@ def cmd_outputs(args, settings) -> int:
 
     if args.json:
         # Machine-readable: the whole key, since tools and notebooks read it from here.
+        _target(settings, sys.stderr)
         _print(json.dumps(outputs(settings), indent=2, sort_keys=True))
         return 0
     _target(settings)
@@ -57,6 +59,7 @@ def cmd_status(args, settings) -> int:
     from .status import format_status, status
 
     if args.json:
+        _target(settings, sys.stderr)
         _print(json.dumps(status(settings), indent=2, default=str))
         return 0
     _target(settings)
@@ -77,6 +80,7 @@ def cmd_runs(args, settings) -> int:
     from .runs import format_runs, list_rejected, list_runs
 
     if args.json:
+        _target(settings, sys.stderr)
         _print(json.dumps({"runs": list_runs(settings), "rejected": list_rejected(settings)},
                           indent=2, default=str))
         return 0
