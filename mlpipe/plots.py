@@ -135,3 +135,73 @@ def plot_learning_curve(
     ax.legend(loc="lower right")
     ax.set_title(title or "Learning curve over the arrival batches")
     return save(fig, path)
+
+# --- serving (notebooks 03 and 06): layer sizes against AWS's limits, API latency ------------
+
+MIB = 1024 * 1024
+ARTIFACT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+
+
+def plot_layer_sizes(report, *, path=None, title: str | None = None) -> Figure:
+    """Two panels from a ``layer_build`` SizeReport (or its ``to_dict()``): left, the function
+    and its layers unzipped, stacked in one bar against the 250 MB limit for all of them
+    together; right, each zip against the 50 MB direct-upload limit (larger ones go through S3)."""
+    d = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    arts = list(d.get("artifacts") or [])
+    if not arts:
+        raise ValueError("the size report has no artifacts to plot")
+    limits = d["limits"]
+    unzip_limit = limits["max_unzipped_bytes"] / MIB
+    zip_limit = limits["max_direct_upload_bytes"] / MIB
+    fig, (ax_u, ax_z) = _figure(2, width=5.0, height=4.2)
+
+    bottom = 0.0
+    for i, a in enumerate(arts):
+        mib = a["unzipped_bytes"] / MIB
+        ax_u.bar([0], [mib], bottom=bottom, width=0.5, color=ARTIFACT_COLORS[i % len(ARTIFACT_COLORS)],
+                 label=f"{a['name']} ({mib:.1f})")
+        bottom += mib
+    ax_u.axhline(unzip_limit, color="#d62728", linestyle="--", label=f"AWS limit ({unzip_limit:.0f})")
+    ax_u.annotate(f"{bottom:.1f} MiB", (0, bottom), textcoords="offset points", xytext=(0, 4),
+                  ha="center", fontsize=9)
+    ax_u.set_xticks([0], labels=["function + layers"])
+    ax_u.set_xlim(-0.8, 0.8)
+    ax_u.set_ylim(0, max(unzip_limit, bottom) * 1.35)
+    ax_u.set_ylabel("MiB")
+    ax_u.set_title("unzipped (limit for all together)", fontsize=10)
+    ax_u.legend(loc="upper right", fontsize=8)
+
+    xs = np.arange(len(arts))
+    zipped = [a["zipped_bytes"] / MIB for a in arts]
+    colors = [ARTIFACT_COLORS[i % len(ARTIFACT_COLORS)] for i in range(len(arts))]
+    ax_z.bar(xs, zipped, width=0.6, color=colors)
+    for x, z in zip(xs, zipped):
+        via = " (S3)" if z > zip_limit else ""
+        ax_z.annotate(f"{z:.1f}{via}", (x, z), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
+    ax_z.axhline(zip_limit, color="#ff7f0e", linestyle="--", label=f"direct upload limit ({zip_limit:.0f})")
+    ax_z.set_xticks(xs, labels=[a["name"] for a in arts], rotation=15, fontsize=8)
+    ax_z.set_ylim(0, max(zip_limit, max(zipped)) * 1.35)
+    ax_z.set_ylabel("MiB")
+    ax_z.set_title("zipped (limit per zip uploaded directly)", fontsize=10)
+    ax_z.legend(loc="upper right", fontsize=8)
+    fig.suptitle(title or "Lambda deployment sizes against AWS's limits")
+    return save(fig, path)
+
+
+def plot_latency_histogram(seconds: Iterable[float], *, percentiles: Sequence[float] = (50, 99),
+                           bins: int = 30, path=None, title: str | None = None) -> Figure:
+    """A histogram of round-trip latencies (seconds in, milliseconds drawn) with a vertical
+    line per percentile."""
+    ms = np.asarray(list(seconds), dtype=float) * 1000.0
+    if ms.size == 0:
+        raise ValueError("no latencies to plot")
+    fig, (ax,) = _figure(1, width=7.0, height=3.8)
+    ax.hist(ms, bins=bins, color="#1f77b4", alpha=0.8)
+    for q, color in zip(percentiles, ("#2ca02c", "#d62728", "#9467bd", "#8c564b")):
+        v = float(np.percentile(ms, q))
+        ax.axvline(v, color=color, linestyle="--", label=f"p{q:g} = {v:.1f} ms")
+    ax.set_xlabel("round trip (ms)")
+    ax.set_ylabel("requests")
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title(title or f"Latency of {ms.size} requests through the API")
+    return save(fig, path)
