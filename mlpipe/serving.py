@@ -1,0 +1,359 @@
+"""Helpers for the Part 2 notebooks (03 layers, 05 API, 06 predict): call the API, show what was built.
+
+The HTTP side uses only ``urllib`` (what a student's own client would use), so a notebook
+cell shows exactly one request and its answer:
+
+- ``post_predict(url, key, instances)`` -> ``Reply(status, body, seconds)``; never raises for
+  an HTTP error status (a 400, 403 or 429 is an answer to look at, not an exception).
+- ``probe_table(url, key, cases)``: one request per named body, status and message.
+- ``burst_until_429(url, key, instances)``: back-to-back requests until the usage plan says 429.
+- ``latency_sample(url, key, instances, n, rate=...)``: ``n`` requests paced under the usage
+  plan's rate (so none is throttled), their round-trip seconds.
+
+The tables read the stack through the control-plane APIs (``apigateway``, ``lambda``) and
+return pandas DataFrames: ``api_methods_table``, ``usage_plan_table``,
+``layer_versions_table``; ``layer_sizes_table`` and ``trim_table`` show a layer build.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .clients import client
+from .config import Settings
+from .names import Names
+
+MIB = 1024 * 1024
+CLASS_NAMES = {0: "malignant (0)", 1: "benign (1)"}
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class Reply(NamedTuple):
+    status: int
+    body: Any          # the parsed JSON body, or the text when it is not JSON
+    seconds: float     # round trip, as the client sees it
+
+    @property
+    def message(self) -> str:
+        """The ``message`` of an error body (API Gateway's and the handler's), else ''."""
+        if isinstance(self.body, dict):
+            return str(self.body.get("message", ""))
+        return str(self.body or "")
+
+
+def instances_from(X, feature_names: Optional[Sequence[str]] = None) -> list[dict]:
+    """Rows of a feature matrix as the API's ``instances``: one {feature: float} dict per row."""
+    if feature_names is None:
+        from model_code.schema import FEATURE_NAMES
+
+        feature_names = FEATURE_NAMES
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != len(feature_names):
+        raise ValueError(f"expected a matrix with {len(feature_names)} columns (one per feature), "
+                         f"got shape {X.shape}")
+    return [{name: float(v) for name, v in zip(feature_names, row)} for row in X]
+
+
+def _encode(instances=None, body=None) -> bytes:
+    if body is not None:
+        if instances is not None:
+            raise ValueError("give instances or a raw body, not both")
+        return body if isinstance(body, bytes) else str(body).encode("utf-8")
+    if instances is None:
+        raise ValueError("nothing to send: give instances (a list of rows) or a raw body")
+    # allow_nan: a careless client does send NaN; the API must refuse it, so let it through here.
+    return json.dumps({"instances": instances}, allow_nan=True).encode("utf-8")
+
+
+def post_predict(url: str, key: Optional[str], instances: Optional[list] = None, *,
+                 body: bytes | str | None = None, timeout: float = 30.0) -> Reply:
+    """POST ``{"instances": instances}`` (or a raw ``body``) to ``url`` with ``x-api-key: key``.
+
+    ``key=None`` sends no key. Returns the status, the body (parsed JSON when it is JSON)
+    and the round-trip seconds; HTTP error statuses are returned, not raised. Network
+    failures (nothing listening, timeout) raise ``OSError`` subclasses as urllib does.
+    """
+    if not url:
+        raise ValueError("no invoke URL: deploy the backend first (notebook 05, `mlpipe deploy --part backend`)")
+    data = _encode(instances, body)
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["x-api-key"] = key
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    seconds = time.perf_counter() - start
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = text
+    return Reply(status, parsed, seconds)
+
+
+def probe_table(url: str, key: Optional[str], cases: Mapping[str, Any], *, timeout: float = 30.0) -> pd.DataFrame:
+    """One request per case: ``{name: instances (a list) or a raw body (str/bytes)}`` ->
+    a table of case, status and the message the API answered with."""
+    rows = []
+    for name, case in cases.items():
+        if isinstance(case, (str, bytes)):
+            reply = post_predict(url, key, body=case, timeout=timeout)
+        else:
+            reply = post_predict(url, key, case, timeout=timeout)
+        rows.append({"case": name, "status": reply.status, "message": reply.message})
+    return pd.DataFrame(rows, columns=["case", "status", "message"])
+
+
+@dataclass
+class Burst:
+    """What ``burst_until_429`` saw: the statuses in order and the first 429's message."""
+    statuses: list = field(default_factory=list)
+    seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def ok_before_429(self) -> int:
+        """How many 200s came before the first 429 (all of them if none came)."""
+        n = 0
+        for s in self.statuses:
+            if s == 429:
+                break
+            n += s == 200
+        return n
+
+    @property
+    def got_429(self) -> bool:
+        return 429 in self.statuses
+
+    def summary(self) -> str:
+        if not self.got_429:
+            return (f"{len(self.statuses)} requests in {self.seconds:.2f} s, no 429: "
+                    "the usage plan let every one through")
+        return (f"{self.ok_before_429} x 200, then 429 {self.message!r} "
+                f"(request {self.statuses.index(429) + 1}, {self.seconds:.2f} s after the first)")
+
+
+def burst_until_429(url: str, key: Optional[str], instances: list, *, max_requests: int = 200,
+                    timeout: float = 30.0) -> Burst:
+    """Send the same request back to back, as fast as one client can, until the first 429
+    (or ``max_requests``). A non-200, non-429 status stops the loop too: it is a problem
+    to look at, not throttling."""
+    if max_requests < 1:
+        raise ValueError(f"max_requests must be >= 1, got {max_requests}")
+    burst = Burst()
+    start = time.perf_counter()
+    for _ in range(max_requests):
+        reply = post_predict(url, key, instances, timeout=timeout)
+        burst.statuses.append(reply.status)
+        if reply.status != 200:
+            burst.message = reply.message
+            break
+    burst.seconds = time.perf_counter() - start
+    return burst
+
+
+@dataclass
+class LatencySample:
+    """Round-trip seconds of the 200 answers of ``latency_sample``, and every status seen."""
+    seconds: list
+    statuses: Counter
+    elapsed: float
+
+    def percentile(self, q: float) -> float:
+        if not self.seconds:
+            raise ValueError("no successful requests to take a percentile of")
+        return float(np.percentile(self.seconds, q))
+
+    def summary(self) -> str:
+        if not self.seconds:
+            return f"no 200 answers: {dict(self.statuses)}"
+        ms = [1000 * s for s in self.seconds]
+        return (f"{len(ms)} requests answered 200 in {self.elapsed:.1f} s: "
+                f"p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "
+                f"max {max(ms):.1f} ms; statuses {dict(sorted(self.statuses.items()))}")
+
+
+def latency_sample(url: str, key: Optional[str], instances: list, n: int = 50, *,
+                   rate: Optional[float] = None, headroom: float = 0.8, timeout: float = 30.0,
+                   clock: Callable[[], float] = time.perf_counter,
+                   sleep: Callable[[float], None] = time.sleep,
+                   send: Optional[Callable[..., Reply]] = None) -> LatencySample:
+    """``n`` requests, started no faster than ``headroom * rate`` a second (the usage plan's
+    throttle rate; None or <= 0: back to back), so the plan does not throttle them. Only
+    the 200 answers' seconds are kept; ``statuses`` counts everything (a 429 here means
+    the pacing was too fast for the plan)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0 < headroom <= 1:
+        raise ValueError(f"headroom must be in (0, 1], got {headroom}")
+    send = send or post_predict
+    interval = 1.0 / (rate * headroom) if rate and rate > 0 else 0.0
+    seconds, statuses = [], Counter()
+    start = clock()
+    next_at = start + interval  # the plan's bucket may be empty (a burst just before): wait one slot
+    for _ in range(n):
+        if interval:
+            wait = next_at - clock()
+            if wait > 0:
+                sleep(wait)
+            next_at = max(next_at, clock()) + interval
+        reply = send(url, key, instances, timeout=timeout)
+        statuses[reply.status] += 1
+        if reply.status == 200:
+            seconds.append(reply.seconds)
+    return LatencySample(seconds, statuses, clock() - start)
+
+
+# --------------------------------------------------------------------------- predictions vs truth
+
+
+def accuracy(y_true, predictions) -> float:
+    y_true, predictions = np.asarray(y_true), np.asarray(predictions)
+    if y_true.shape != predictions.shape or y_true.size == 0:
+        raise ValueError(f"need as many predictions as labels (got {predictions.shape} and {y_true.shape})")
+    return float(np.mean(y_true == predictions))
+
+
+def confusion_table(y_true, predictions, labels: Mapping[int, str] = CLASS_NAMES) -> pd.DataFrame:
+    """Counts of truth (rows) by prediction (columns), with the class names."""
+    y_true, predictions = np.asarray(y_true), np.asarray(predictions)
+    accuracy(y_true, predictions)  # same shape checks
+    keys = list(labels)
+    table = pd.DataFrame(0, index=[f"true {labels[k]}" for k in keys],
+                         columns=[f"predicted {labels[k]}" for k in keys])
+    for t, p in zip(y_true.tolist(), predictions.tolist()):
+        if t not in labels or p not in labels:
+            raise ValueError(f"label {t if t not in labels else p!r} is not one of {keys}")
+        table.iloc[keys.index(t), keys.index(p)] += 1
+    return table
+
+
+# --------------------------------------------------------------------------- the API as built
+
+
+def _api_id(settings: Settings, names: Names) -> str:
+    from .api import find_api
+
+    api = find_api(settings, names)
+    if api is None:
+        raise LookupError(f"no REST API {names.api_name} in this stack yet: run notebook 05 "
+                          "(or `mlpipe deploy --part backend`) first")
+    return api["id"]
+
+
+def api_methods_table(settings: Settings, names: Names) -> pd.DataFrame:
+    """Every method of the stack's REST API: path, method, key required, validator, request
+    model, integration type and what it calls."""
+    apigw = client("apigateway", settings)
+    api_id = _api_id(settings, names)
+    validators = {v["id"]: v.get("name") for v in apigw.get_request_validators(restApiId=api_id).get("items", [])}
+    rows = []
+    for page in apigw.get_paginator("get_resources").paginate(restApiId=api_id):
+        for res in page.get("items", []):
+            for verb in sorted(res.get("resourceMethods") or {}):
+                m = apigw.get_method(restApiId=api_id, resourceId=res["id"], httpMethod=verb)
+                integ = m.get("methodIntegration") or {}
+                uri = integ.get("uri", "")
+                target = uri.split(":function:")[-1].split("/")[0] if ":function:" in uri else uri
+                rows.append({
+                    "path": res["path"], "method": verb,
+                    "apiKeyRequired": bool(m.get("apiKeyRequired")),
+                    "authorization": m.get("authorizationType"),
+                    "validator": validators.get(m.get("requestValidatorId"), m.get("requestValidatorId")),
+                    "request model": ", ".join(f"{ct}: {name}" for ct, name in (m.get("requestModels") or {}).items()),
+                    "integration": integ.get("type"),
+                    "calls": target,
+                })
+    return pd.DataFrame(rows, columns=["path", "method", "apiKeyRequired", "authorization", "validator",
+                                       "request model", "integration", "calls"])
+
+
+def usage_plan_table(settings: Settings, names: Names) -> pd.DataFrame:
+    """The stack's usage plan: throttle, quota, the stages it covers and its keys (names only)."""
+    from .api import find_usage_plan
+
+    plan = find_usage_plan(settings, names)
+    if plan is None:
+        raise LookupError(f"no usage plan {names.usage_plan} yet: run notebook 05 first")
+    apigw = client("apigateway", settings)
+    throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
+    keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"]).get("items", [])
+    row = {
+        "usage plan": plan.get("name"),
+        "rate limit (req/s)": throttle.get("rateLimit"),
+        "burst limit": throttle.get("burstLimit"),
+        "quota": quota.get("limit"),
+        "quota period": quota.get("period"),
+        "stages": ", ".join(f"{s.get('apiId')}/{s.get('stage')}" for s in plan.get("apiStages") or []),
+        "keys": ", ".join(k.get("name", k.get("id", "?")) for k in keys),
+    }
+    return pd.DataFrame([row]).set_index("usage plan")
+
+
+def layer_versions_table(settings: Settings, names: Names, *, last: int = 3) -> pd.DataFrame:
+    """The newest ``last`` published versions of each of the stack's layers."""
+    lam = client("lambda", settings)
+    rows = []
+    for layer in names.layers:
+        try:
+            versions = lam.list_layer_versions(LayerName=layer).get("LayerVersions", [])
+        except lam.exceptions.ResourceNotFoundException:
+            versions = []
+        for v in sorted(versions, key=lambda v: -v["Version"])[:last]:
+            got = lam.get_layer_version(LayerName=layer, VersionNumber=v["Version"])
+            content = got.get("Content") or {}
+            rows.append({
+                "layer": layer, "version": v["Version"],
+                "zipped MiB": round(content.get("CodeSize", 0) / MIB, 1),
+                "runtimes": ", ".join(v.get("CompatibleRuntimes") or []),
+                "description": v.get("Description", ""),
+            })
+    return pd.DataFrame(rows, columns=["layer", "version", "zipped MiB", "runtimes", "description"])
+
+
+# --------------------------------------------------------------------------- layer builds
+
+
+def _report_dict(report) -> dict:
+    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+
+
+def layer_sizes_table(report) -> pd.DataFrame:
+    """A ``layer_build`` SizeReport (or its ``to_dict()``) as a table in MiB, with the totals
+    and AWS's limits as the last rows."""
+    d = _report_dict(report)
+    limits = d["limits"]
+    rows = [{"artifact": a["name"], "kind": a["kind"],
+             "unzipped MiB": round(a["unzipped_bytes"] / MIB, 1),
+             "zipped MiB": round(a["zipped_bytes"] / MIB, 1),
+             "upload": "via S3 (> 50 MiB)" if a["zipped_bytes"] > limits["max_direct_upload_bytes"] else "direct"}
+            for a in d["artifacts"]]
+    rows.append({"artifact": "total", "kind": "", "unzipped MiB": round(d["total_unzipped_bytes"] / MIB, 1),
+                 "zipped MiB": None, "upload": ""})
+    rows.append({"artifact": "AWS limit", "kind": f"max {limits['max_layers']} layers",
+                 "unzipped MiB": round(limits["max_unzipped_bytes"] / MIB, 1),
+                 "zipped MiB": round(limits["max_direct_upload_bytes"] / MIB, 1), "upload": "direct upload"})
+    return pd.DataFrame(rows, columns=["artifact", "kind", "unzipped MiB", "zipped MiB", "upload"]).set_index("artifact")
+
+
+def trim_table(artifact) -> pd.DataFrame:
+    """What the trimming of a built layer removed, by rule (files, MiB), biggest first."""
+    trimmed = getattr(artifact, "trimmed", None) or {}
+    rows = [{"trimmed by": rule, "files": info.get("files", 0), "MiB": round(info.get("bytes", 0) / MIB, 1)}
+            for rule, info in trimmed.items()]
+    df = pd.DataFrame(rows, columns=["trimmed by", "files", "MiB"])
+    return df.sort_values("MiB", ascending=False, kind="stable").set_index("trimmed by")
