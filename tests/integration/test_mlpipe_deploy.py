@@ -1,0 +1,125 @@
+"""`mlpipe deploy` twice then `mlpipe destroy`, on the local cloud, as a new user runs them.
+
+Also: destroy after a deploy interrupted halfway leaves nothing, and another stack in
+the same cloud is left alone. Then one training run through the whole glue chain.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from mlpipe import cli, clients, functions, status, teardown
+from mlpipe import deploy as deploy_mod
+from mlpipe.config import load_settings
+from mlpipe.names import names_for
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(endpoint: str, stack: str):
+    return load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": endpoint, "MLPIPE_STACK": stack,
+                          "MLPIPE_IDLE_GRACE_SECONDS": "60", "MLPIPE_READY_TIMEOUT": "60",
+                          "MLPIPE_COMMAND_TIMEOUT": "120"})
+
+
+@pytest.fixture
+def cli_env(local_cloud, monkeypatch):  # noqa: F811
+    def use(stack):
+        monkeypatch.setenv("MLPIPE_TARGET", "local")
+        monkeypatch.setenv("MLPIPE_STACK", stack)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", local_cloud.endpoint_url)
+        clients.clear_cache()
+    return use
+
+
+def test_deploy_twice_then_destroy_with_the_cli(local_cloud, cli_env, capsys):  # noqa: F811
+    settings = _settings(local_cloud.endpoint_url, "itdeploy")
+    cli_env("itdeploy")
+    t0 = time.monotonic()
+    assert cli.main(["deploy", "--part", "glue"]) == 0
+    first_s = time.monotonic() - t0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("target=local account=")
+    assert "created  ec2 instance" in out and "created  lambda function  itdeploy-worker" in out
+
+    t0 = time.monotonic()
+    assert cli.main(["deploy", "--part", "glue"]) == 0
+    second_s = time.monotonic() - t0
+    out = capsys.readouterr().out
+    assert "created " not in out and "updated " not in out
+    assert out.strip().splitlines()[-1].startswith("nothing changed")
+    assert cli.main(["outputs", "--json"]) == 0
+    outs = json.loads(capsys.readouterr().out)
+    names = names_for(settings)
+    assert outs["target"] == "local" and outs["input_bucket"] == names.input_bucket
+    assert outs["functions"]["trigger"] == "itdeploy-trigger" and outs["instance_id"]
+    with capsys.disabled():
+        print(f"\ndeploy glue: first {first_s:.1f}s, second {second_s:.1f}s")
+    state = status.status(settings)["instance"]["state"]
+    assert state == "stopped"
+
+    assert cli.main(["destroy"]) == 0
+    assert "nothing of stack itdeploy is left" in capsys.readouterr().out
+    assert teardown.verify_destroyed(settings) == []
+
+
+def test_destroy_after_interrupted_deploy_spares_another_stack(local_cloud, monkeypatch):  # noqa: F811
+    keep = _settings(local_cloud.endpoint_url, "itkeep")
+    broken = _settings(local_cloud.endpoint_url, "itbroken")
+    monkeypatch.setattr(deploy_mod, "_optional", lambda m, a: None)
+    deploy_mod.deploy(keep, part="glue", progress=lambda m: None)
+
+    real, calls = functions.ensure_function, []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("interrupted halfway")
+        return real(*a, **k)
+    monkeypatch.setattr(functions, "ensure_function", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        deploy_mod.deploy(broken, part="glue", progress=lambda m: None)
+    assert teardown.verify_destroyed(broken)
+    teardown.destroy(broken, progress=lambda m: None)
+    assert teardown.verify_destroyed(broken) == []
+
+    left = teardown.verify_destroyed(keep)
+    assert any("s3 bucket itkeep-input" in x for x in left)
+    assert any("itkeep-worker" in x for x in left) and any("ec2 instance" in x for x in left)
+    teardown.destroy(keep, progress=lambda m: None)
+    assert teardown.verify_destroyed(keep) == []
+
+
+def test_an_upload_trains_a_model_and_the_instance_stops(local_cloud, tmp_path):  # noqa: F811
+    """The whole glue chain (trigger -> worker -> SSM -> ec2_scripts -> stop_ec2)."""
+    from mlpipe import buckets
+    from model_code.dataset import write_split
+
+    settings = _settings(local_cloud.endpoint_url, "itchain")
+    names = names_for(settings)
+    split = write_split(tmp_path, n_batches=3)
+    try:
+        deploy_mod.deploy(settings, part="glue", progress=lambda m: None)
+        t0 = time.monotonic()
+        buckets.upload_data(settings, [split["batches"][0]], names=names)
+        deadline = time.monotonic() + 240
+        done = None
+        while time.monotonic() < deadline:
+            st = status.status(settings, names)
+            finished = [r for r in st["last_runs"] if r.get("status") in ("succeeded", "failed", "rejected")]
+            if finished and st["instance"]["state"] == "stopped":
+                done = (finished[-1], st)
+                break
+            time.sleep(1)
+        assert done, f"no finished run with the instance stopped within 240 s: {status.status(settings, names)}"
+        record, st = done
+        assert record["status"] == "succeeded", record
+        assert record["model_version"] and record["metrics"]["f1"] > 0.8
+        assert st["current_model"]["version"] == record["model_version"]
+        print(f"upload -> model promoted and instance stopped: {time.monotonic() - t0:.1f}s")
+    finally:
+        teardown.destroy(settings, progress=lambda m: None)
+    assert teardown.verify_destroyed(settings) == []
