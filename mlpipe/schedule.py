@@ -3,6 +3,16 @@
 The reaper is the backstop of "no path leaves the instance running": every minute it
 stops an instance with no command in flight for longer than IDLE_GRACE_SECONDS and
 records a crashed worker or a hung command as a failed run.
+
+How long the instance can run after each failure (defaults; see mlpipe/config.py):
+
+- training error or bad CSV: the EC2 script's exit trap writes the run record, whose
+  arrival fires stop_ec2 at once -> stopped within seconds of the failure;
+- hung command: SSM kills it at executionTimeout (COMMAND_TIMEOUT, 900 s), the trap
+  writes the record -> stop_ec2; if even that fails, the reaper's rule below applies;
+- worker crashed before sending the command (or any other path that writes no record):
+  the reaper stops an instance idle for IDLE_GRACE_SECONDS (300 s), checked every
+  minute -> stopped at most ~6 minutes after it last had a command in flight.
 """
 from __future__ import annotations
 
