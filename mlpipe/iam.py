@@ -237,6 +237,15 @@ def ensure_instance_profile(settings: Settings, names: Names | None = None) -> R
     return Report(action, "instance profile", profile, got["Arn"], {"changes": [] if created else changes})
 
 
+def deployed_policy(settings: Settings, names: Names, role_key: str) -> dict:
+    """The inline policy of a deployed role, as IAM returns it (for people to read)."""
+    from urllib.parse import unquote
+
+    doc = client("iam", settings).get_role_policy(
+        RoleName=names.role(role_key), PolicyName=INLINE_POLICY)["PolicyDocument"]
+    return json.loads(unquote(doc)) if isinstance(doc, str) else doc
+
+
 def role_arn(settings: Settings, names: Names, role_key: str) -> str:
     return client("iam", settings).get_role(RoleName=names.role(role_key))["Role"]["Arn"]
 

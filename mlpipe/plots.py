@@ -136,6 +136,74 @@ def plot_learning_curve(
     ax.set_title(title or "Learning curve over the arrival batches")
     return save(fig, path)
 
+
+# --- the pipeline (notebooks 04 and 07) ----------------------------------------------
+
+STATUS_COLORS = {"succeeded": "#2ca02c", "rejected": "#ff7f0e", "failed": "#d62728"}
+
+
+def plot_run_timeline(moments: Sequence[tuple], *, path=None, title: str | None = None) -> Figure:
+    """One run as a timeline: ``moments`` are ``(label, seconds from upload)`` from
+    ``mlpipe.watch.run_timeline``. The span between 'instance running' (or the first
+    moment) and the last moment is drawn as the instance's bar."""
+    moments = list(moments)
+    if not moments:
+        raise ValueError("no moments to plot")
+    fig, (ax,) = _figure(1, width=8.0, height=0.45 * len(moments) + 1.2)
+    labels = [m[0] for m in moments]
+    times = [m[1] for m in moments]
+    ys = list(range(len(moments)))[::-1]
+    start = next((t for label, t in moments if "running" in label), times[0])
+    ax.axvspan(start, times[-1], color="#1f77b4", alpha=0.08, label="instance on (approx.)")
+    for y, label, t in zip(ys, labels, times):
+        color = "#d62728" if "failed" in label else "#333333"
+        ax.plot([t], [y], marker="o", color=color)
+        ax.annotate(f"{t:.1f} s", (t, y), textcoords="offset points", xytext=(6, -3), fontsize=8)
+    ax.set_yticks(ys, labels=labels)
+    ax.set_xlabel("seconds since the data was uploaded")
+    ax.set_xlim(left=min(0.0, times[0]) - 0.2, right=times[-1] * 1.12 + 0.5)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or "One training run, upload to instance stopped")
+    return save(fig, path)
+
+
+def plot_metrics_per_version(
+    runs: Iterable[Mapping],
+    *,
+    metric: str = "roc_auc",
+    reference: Iterable[Mapping] | None = None,
+    path=None,
+    title: str | None = None,
+) -> Figure:
+    """Holdout ``metric`` of every model the pipeline trained, by number of data files
+    trained on, coloured by run status; ``reference`` (notebook 01's learning-curve
+    points) is drawn as a line, so the pipeline-made curve can be compared with it."""
+    runs = [r for r in runs if r.get("model_version") and (r.get("metrics") or {}).get(metric) is not None]
+    if not runs:
+        raise ValueError(f"no runs with a model and a {metric} to plot")
+    fig, (ax,) = _figure(1, width=7.0, height=4.0)
+    if reference is not None:
+        ref = list(reference)
+        ax.plot([p["batch"] for p in ref], [p[metric] for p in ref], color="#999999", linestyle="--",
+                marker=".", label="notebook 01 (trained locally)")
+    for status, color in STATUS_COLORS.items():
+        sel = [r for r in runs if r.get("status") == status]
+        if sel:
+            ax.scatter([len(r.get("inputs") or []) for r in sel], [r["metrics"][metric] for r in sel],
+                       color=color, s=60, zorder=3, label=f"pipeline: {status}")
+    for r in runs:
+        ax.annotate(r["model_version"], (len(r.get("inputs") or []), r["metrics"][metric]),
+                    textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("data files trained on")
+    ax.set_ylabel(f"holdout {metric}")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or f"Holdout {metric} per model version")
+    return save(fig, path)
+
+
 # --- serving (notebooks 03 and 06): layer sizes against AWS's limits, API latency ------------
 
 MIB = 1024 * 1024

@@ -52,11 +52,12 @@ def _start_cloud_if_local(stack: ExitStack) -> str | None:
     """On the local target: reuse a local cloud that answers, else start one here."""
     if os.environ.get("MLPIPE_TARGET", "local") != "local":
         return None
-    from localcloud import LocalCloud, is_running
+    from localcloud import LocalCloud, default_port
+    from localcloud.core import endpoint_for, health
 
-    port = int(os.environ.get("LOCALCLOUD_PORT", "4566"))
-    endpoint = f"http://127.0.0.1:{port}"
-    if is_running(endpoint):
+    port = default_port()
+    endpoint = endpoint_for(port)
+    if health(endpoint) is not None:
         print(f"walkthrough: using the local cloud already running at {endpoint}")
     else:
         cloud = stack.enter_context(LocalCloud(port=port))
