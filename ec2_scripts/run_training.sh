@@ -13,6 +13,8 @@
 # - An EXIT trap ALWAYS leaves a run record: if `python3 -m ec2_scripts.train_run` wrote
 #   none (crash, import error, killed), it writes a `failed` one with the exit code and the
 #   last lines of stderr (ec2_scripts/record.py). The record fires the Stop-EC2 Lambda.
+#   When train_run says (marker file) that its record is in S3, the trap ends at once, so
+#   the command ends right after the record and Stop-EC2 need not wait for it.
 set -uo pipefail
 
 : "${MLPIPE_INPUT_BUCKET:?MLPIPE_INPUT_BUCKET is not set}"
@@ -31,11 +33,16 @@ work="$root/work"
 mkdir -p "$work"
 stderr_file="$work/train.stderr"
 : >"$stderr_file"
+record_marker="$work/record-written"  # train_run writes the run id here once its record is in S3
+rm -f "$record_marker"
 started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 on_exit() {
     rc=$?
     trap - EXIT
+    if [ -f "$record_marker" ] && [ "$(cat "$record_marker")" = "$MLPIPE_RUN_ID" ]; then
+        exit "$rc"  # the run wrote its record: nothing to check
+    fi
     python3 -m ec2_scripts.record ensure \
         --output-bucket "$MLPIPE_OUTPUT_BUCKET" --run-id "$MLPIPE_RUN_ID" --exit-code "$rc" \
         --stderr-file "$stderr_file" --started-at "$started_at" \
@@ -58,7 +65,7 @@ python3 -m ec2_scripts.train_run \
     --input-bucket "$MLPIPE_INPUT_BUCKET" --output-bucket "$MLPIPE_OUTPUT_BUCKET" \
     --run-id "$MLPIPE_RUN_ID" --tolerance "$TOLERANCE" --model "$MODEL_KIND" \
     --instance-id "${MLPIPE_INSTANCE_ID:-}" --trigger-keys "${MLPIPE_TRIGGER_KEYS:-}" \
-    --work-dir "$work" 2>"$stderr_file"
+    --work-dir "$work" --record-marker "$record_marker" 2>"$stderr_file"
 rc=$?
 cat "$stderr_file" >&2
 exit "$rc"

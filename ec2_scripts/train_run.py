@@ -281,6 +281,7 @@ def main(argv: list | None = None) -> int:
     p.add_argument("--instance-id")
     p.add_argument("--trigger-keys", default="", help="space-separated keys that triggered this run")
     p.add_argument("--work-dir", help="scratch dir (default: a temporary one)")
+    p.add_argument("--record-marker", help="file to write the run id to once the run record is in S3")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -311,7 +312,9 @@ def main(argv: list | None = None) -> int:
             instance_id=args.instance_id or None, trigger_keys=args.trigger_keys.split(), source="training",
         )
         rec.write_record(s3, args.output_bucket, record)  # if this raises too, the shell trap writes one
+        rec.mark_written(args.record_marker, args.run_id)
         return 1
+    rec.mark_written(args.record_marker, args.run_id)
     print(json.dumps({k: record[k] for k in ("run_id", "status", "model_version", "error")}))
     return 0 if record["status"] in ("succeeded", "rejected") else 3
 

@@ -31,6 +31,11 @@ ACTIVE_STATUSES = ("Pending", "InProgress", "Delayed", "Cancelling")
 DATA_PREFIX = "data/"
 DATA_SUFFIX = ".csv"
 OWN_COMMAND_WAIT_S = 20.0  # let the run's own command finish reporting before stopping
+# Polls for that: the record is the run's last step, so its command usually ends within a
+# fraction of a second (locally) or a few seconds (SSM's status lag on AWS): start short,
+# double up to the cap.
+OWN_POLL_FIRST_S = 0.1
+OWN_POLL_MAX_S = 1.0
 _CLIENTS: dict = {}
 
 
@@ -104,12 +109,14 @@ def wait_own_command(ssm, instance_id: str, run_id: str, *, max_wait_s: float, s
                      clock=time.monotonic) -> list:
     """Poll (bounded) until the run's own command has finished; returns the last listing."""
     t0 = clock()
+    delay = OWN_POLL_FIRST_S
     while True:
         commands = pipeline_commands(ssm, instance_id)
         own_active = [c for c in commands if is_own(c, run_id) and c.get("Status") in ACTIVE_STATUSES]
         if not own_active or clock() - t0 >= max_wait_s:
             return commands
-        sleep(1.0)
+        sleep(delay)
+        delay = min(delay * 2, OWN_POLL_MAX_S)
 
 
 def instance_state(ec2, instance_id: str) -> str:

@@ -31,7 +31,8 @@ logger.setLevel(logging.INFO)
 PIPELINE_COMMENT = "mlpipe training"
 ACTIVE_STATUSES = ("Pending", "InProgress", "Delayed", "Cancelling")
 COALESCE_AT = 2
-POLL_S = 3.0
+POLL_S = 3.0        # the longest pause between two polls (instance state, SSM registration)
+FIRST_POLL_S = 0.25  # the first pause: polls start short and double up to POLL_S
 DEFAULT_READY_TIMEOUT = 300
 DEFAULT_COMMAND_TIMEOUT = 3600
 DEFAULT_CODE_KEY = "code/mlpipe-code.zip"
@@ -54,6 +55,18 @@ def iso(t: _dt.datetime | None = None) -> str:
 def new_run_id(now: _dt.datetime | None = None) -> str:
     """``run-<YYYYmmddTHHMMSSZ>-<8 hex>`` (docs/CONTRACTS.md)."""
     return f"run-{(now or utcnow()).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
+def poll_delays(first: float = FIRST_POLL_S, cap: float = POLL_S):
+    """Pauses between polls: ``first``, doubling, then ``cap`` forever (0.25, 0.5, 1, 2, 3, 3...).
+
+    A warm instance (or the local cloud) answers within a second, so short first polls
+    cut the wait there; a cold boot on AWS (tens of seconds) soon polls every ``cap``,
+    so the number of API calls stays about what a fixed ``cap`` would make."""
+    delay = min(first, cap)
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
 
 
 def _error_code(exc) -> str:
@@ -93,6 +106,7 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
     from botocore.exceptions import ClientError
 
     t0 = clock()
+    delays = poll_delays(cap=poll_s)
     while True:
         state = instance_state(ec2, instance_id)
         if state == "running":
@@ -112,7 +126,7 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
                 f"instance {instance_id} not running after {clock() - t0:.0f} s (state {state!r})"
             )
         log("waiting_for_instance", instance_id=instance_id, state=state, waited_s=round(clock() - t0, 1))
-        sleep(poll_s)
+        sleep(next(delays))
 
 
 def pipeline_commands(ssm, instance_id: str) -> list:
@@ -138,8 +152,8 @@ def command_comment(run_id: str, trigger_keys) -> str:
 
 def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_key: str, tolerance: float,
                    model_kind: str, instance_id: str, trigger_keys, region: str) -> list:
-    """The AWS-RunShellScript lines: fetch the code archive with python3+boto3 (no aws CLI
-    needed), unzip it into a per-run dir under $HOME/mlpipe, run ec2_scripts/run_training.sh."""
+    """The AWS-RunShellScript lines: fetch and unzip the code archive with python3+boto3 (no
+    aws CLI needed) into a per-run dir under $HOME/mlpipe, run ec2_scripts/run_training.sh."""
     q = shlex.quote
     env = {
         "MLPIPE_RUN_ID": run_id,
@@ -151,9 +165,11 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
         "MLPIPE_INSTANCE_ID": instance_id,
         "MLPIPE_TRIGGER_KEYS": " ".join(trigger_keys),
     }
+    # One python process fetches and unpacks (each python3 + boto3 start costs ~0.5 s).
     fetch = (
-        "import boto3, os; boto3.client('s3').download_file("
-        "os.environ['MLPIPE_INPUT_BUCKET'], os.environ['MLPIPE_CODE_KEY'], 'mlpipe-code.zip')"
+        "import boto3, os, zipfile; boto3.client('s3').download_file("
+        "os.environ['MLPIPE_INPUT_BUCKET'], os.environ['MLPIPE_CODE_KEY'], 'mlpipe-code.zip'); "
+        "zipfile.ZipFile('mlpipe-code.zip').extractall('.')"
     )
     return [
         "set -euo pipefail",
@@ -167,7 +183,6 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
         'find "$MLPIPE_HOME/runs" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + || true',
         'cd "$MLPIPE_HOME/runs" && mkdir "$MLPIPE_RUN_ID" && cd "$MLPIPE_RUN_ID"',
         f"python3 -c {q(fetch)}",
-        "python3 -m zipfile -e mlpipe-code.zip .",
         "bash ec2_scripts/run_training.sh",
     ]
 
@@ -182,6 +197,7 @@ def send_training_command(ssm, instance_id: str, commands: list, *, comment: str
     (a Stop-EC2 or reaper decision that raced with this run), it is started again."""
     t0 = clock()
     attempt = 0
+    delays = poll_delays(cap=poll_s)
     while True:
         attempt += 1
         try:
@@ -202,7 +218,7 @@ def send_training_command(ssm, instance_id: str, commands: list, *, comment: str
                     f"({attempt} attempts; is the SSM agent running and the instance profile attached?)"
                 ) from exc
             log("waiting_for_ssm", instance_id=instance_id, attempt=attempt, waited_s=round(clock() - t0, 1))
-            sleep(poll_s)
+            sleep(next(delays))
             if ensure_running is not None:
                 ensure_running()
 

@@ -101,7 +101,7 @@ def test_the_runs_own_command_still_reporting_does_not_keep_it_running(aws):
     [d] = stop.handle(EVENT, s3=aws["s3"], ec2=aws["ec2"], ssm=aws["ssm"], lam=aws["lam"], instance_id=aws["iid"],
                       input_bucket=IN, worker_function="w", own_wait_s=3,
                       sleep=lambda s: (slept.append(s), set_command_status(own, "Success")))["decisions"]
-    assert slept == [1.0]  # waited for its own command to finish
+    assert slept == [stop.OWN_POLL_FIRST_S]  # waited (briefly) for its own command to finish
     assert d["action"] == "stop" and state(aws) == "stopped"
 
 

@@ -1,6 +1,7 @@
 """Worker Lambda: waits for the instance, coalesces, sends the SSM command; records failures.
 The last test runs the command it sends with bash against a moto server: a real training run."""
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -110,7 +111,7 @@ def test_sends_the_training_command(aws):
     assert script.startswith("set -euo pipefail")
     for needle in (f"MLPIPE_RUN_ID={out['run_id']}", f"MLPIPE_INPUT_BUCKET={IN}", f"MLPIPE_OUTPUT_BUCKET={OUT}",
                    "MLPIPE_PROMOTION_TOLERANCE=0.01", "MLPIPE_MODEL_KIND=logreg", f"MLPIPE_INSTANCE_ID={aws['iid']}",
-                   "python3 -m zipfile -e mlpipe-code.zip .", "bash ec2_scripts/run_training.sh",
+                   "zipfile.ZipFile(", "extractall(", "bash ec2_scripts/run_training.sh",
                    "/opt/mlpipe/venv/bin"):
         assert needle in script
     assert "aws s3" not in script and "ssh" not in script
@@ -138,11 +139,23 @@ def test_waits_through_pending_then_sends(aws):
     assert out["action"] == "sent" and fake.t >= 9
 
 
+def test_polls_start_short_and_back_off_to_the_cap():
+    assert list(itertools.islice(worker.poll_delays(), 7)) == [0.25, 0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    assert list(itertools.islice(worker.poll_delays(cap=0.1), 3)) == [0.1, 0.1, 0.1]
+
+
+def test_waits_for_pending_with_short_first_polls(aws):
+    set_state(aws["iid"], "pending", 0)
+    fake = FakeTime(on_sleep=lambda t: t >= 0.7 and set_state(aws["iid"], "running", 16))
+    out = run(aws, fake=fake)
+    assert out["action"] == "sent" and fake.t == pytest.approx(0.75)  # 0.25 + 0.5, not one 3 s pause
+
+
 def test_retries_send_while_ssm_says_invalid_instance_id(aws):
     flaky = FlakySSM(aws["ssm"], failures=3)
     fake = FakeTime()
     out = run(aws, ssm=flaky, fake=fake)
-    assert out["action"] == "sent" and flaky.sends == 4 and fake.t == pytest.approx(3 * worker.POLL_S)
+    assert out["action"] == "sent" and flaky.sends == 4 and fake.t == pytest.approx(sum(itertools.islice(worker.poll_delays(), 3)))
 
 
 def test_an_instance_stopped_while_waiting_for_ssm_is_started_again(aws):
