@@ -97,7 +97,7 @@ class Settings:
     # Training run: SSM executionTimeout (a hung command is killed after this).
     command_timeout_seconds: int = 900
     # Worker: how long to wait for the instance to be running and registered with SSM.
-    ready_timeout_seconds: int = 600
+    ready_timeout_seconds: int = 300
     # Promotion gate: a new model may be at most this much worse (holdout, absolute).
     promotion_tolerance: float = 0.01
     model_kind: str = "logreg"
@@ -105,7 +105,7 @@ class Settings:
     model_refresh_seconds: int = 30
     max_rows: int = 1000
     # Reaper: a running instance with no command in flight for this long is stopped.
-    idle_grace_seconds: int = 300
+    idle_grace_seconds: int = 420
     # EC2 waiters (deploy/destroy): give up after this many seconds.
     waiter_timeout_seconds: int = 600
     # API usage plan.
@@ -169,6 +169,15 @@ def _validate(s: Settings) -> None:
         raise ConfigError("the aws target talks to real AWS endpoints: endpoint_url must be None")
     if s.is_local and not s.endpoint_url:
         raise ConfigError("the local target needs an endpoint_url (the local cloud)")
+    if s.idle_grace_seconds <= s.ready_timeout_seconds:
+        raise ConfigError(
+            f"MLPIPE_IDLE_GRACE_SECONDS ({s.idle_grace_seconds}) must be longer than "
+            f"MLPIPE_READY_TIMEOUT ({s.ready_timeout_seconds}): otherwise the reaper may stop an "
+            "instance the worker is still waiting for")
+    if s.ready_timeout_seconds > 840:
+        raise ConfigError(
+            f"MLPIPE_READY_TIMEOUT={s.ready_timeout_seconds}: the worker Lambda waits this long and "
+            "Lambda's maximum timeout is 900 s; use at most 840")
 
 
 def _aws_region(env: Mapping[str, str]) -> str:

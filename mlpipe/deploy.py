@@ -129,6 +129,9 @@ def deploy_backend(settings: Settings, names: Names, progress: Callable = print)
         reason = f"{' and '.join(missing)} not available yet: the serving part is not deployed"
         progress(f"backend skipped: {reason}")
         return [Report("skipped", "backend", names.api_name, None, {"reason": reason})]
+    # The layers go through the input bucket when large; the model lives in the output one.
+    progress("buckets")
+    _emit(progress, reports, buckets.ensure_buckets(settings, names))
     progress("layers")
     _emit(progress, reports, _as_list(ensure_layers(settings, names, progress)))
     progress("API (predict function, REST API, key, usage plan)")

@@ -11,8 +11,11 @@ How long the instance can run after each failure (defaults; see mlpipe/config.py
 - hung command: SSM kills it at executionTimeout (COMMAND_TIMEOUT, 900 s), the trap
   writes the record -> stop_ec2; if even that fails, the reaper's rule below applies;
 - worker crashed before sending the command (or any other path that writes no record):
-  the reaper stops an instance idle for IDLE_GRACE_SECONDS (300 s), checked every
-  minute -> stopped at most ~6 minutes after it last had a command in flight.
+  the reaper stops an instance idle for IDLE_GRACE_SECONDS (420 s), checked every
+  minute -> stopped at most ~8 minutes after it last had a command in flight. The grace
+  is longer than the worker's READY_TIMEOUT (300 s: how long it waits for a booting
+  instance to register with SSM), so the reaper never stops an instance the worker is
+  still waiting for.
 """
 from __future__ import annotations
 

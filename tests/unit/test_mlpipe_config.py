@@ -164,3 +164,12 @@ def test_longest_stack_fits_every_aws_name_limit():
     assert all(len(r) <= 64 for r in n.roles)
     assert all(len(f) <= 64 for f in n.functions.values())
     assert len(n.reaper_rule) <= 64 and len(n.instance_profile) <= 128
+
+
+def test_idle_grace_must_outlast_the_workers_wait():
+    from mlpipe.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="IDLE_GRACE"):
+        load_settings({"MLPIPE_IDLE_GRACE_SECONDS": "100", "MLPIPE_READY_TIMEOUT": "200"})
+    with pytest.raises(ConfigError, match="900 s"):
+        load_settings({"MLPIPE_READY_TIMEOUT": "870", "MLPIPE_IDLE_GRACE_SECONDS": "1000"})

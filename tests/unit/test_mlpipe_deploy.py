@@ -117,7 +117,8 @@ def test_backend_calls_layers_then_api(aws, monkeypatch):
     }
     monkeypatch.setattr(deploy_mod, "_optional", lambda m, a: fakes.get((m, a)))
     reps = deploy_mod.deploy_backend(settings, names, quiet)
-    assert calls == ["layers", "api"] and [r.action for r in reps] == ["created", "found"]
+    assert calls == ["layers", "api"] and [r.action for r in reps][-2:] == ["created", "found"]
+    assert {r.kind for r in reps[:-2]} == {"s3 bucket"}
 
 
 def test_destroy_after_full_deploy_leaves_nothing_and_spares_another_stack(aws):
