@@ -342,8 +342,9 @@ def layer_sizes_table(report) -> pd.DataFrame:
              "zipped MiB": round(a["zipped_bytes"] / MIB, 1),
              "upload": "via S3 (> 50 MiB)" if a["zipped_bytes"] > limits["max_direct_upload_bytes"] else "direct"}
             for a in d["artifacts"]]
-    rows.append({"artifact": "total", "kind": "", "unzipped MiB": round(d["total_unzipped_bytes"] / MIB, 1),
-                 "zipped MiB": None, "upload": ""})
+    rows.append({"artifact": "total", "kind": f"{sum(a['kind'] == 'layer' for a in d['artifacts'])} layers",
+                 "unzipped MiB": round(d["total_unzipped_bytes"] / MIB, 1),
+                 "zipped MiB": round(sum(a["zipped_bytes"] for a in d["artifacts"]) / MIB, 1), "upload": ""})
     rows.append({"artifact": "AWS limit", "kind": f"max {limits['max_layers']} layers",
                  "unzipped MiB": round(limits["max_unzipped_bytes"] / MIB, 1),
                  "zipped MiB": round(limits["max_direct_upload_bytes"] / MIB, 1), "upload": "direct upload"})
@@ -357,3 +358,42 @@ def trim_table(artifact) -> pd.DataFrame:
             for rule, info in trimmed.items()]
     df = pd.DataFrame(rows, columns=["trimmed by", "files", "MiB"])
     return df.sort_values("MiB", ascending=False, kind="stable").set_index("trimmed by")
+
+
+def publish_table(reports) -> pd.DataFrame:
+    """``mlpipe.layers.ensure_layers``'s reports: per layer, whether a version was published
+    (``created``) or the newest one already had this content (``found``), its version,
+    its sizes and whether the zip went through S3."""
+    rows = [{"action": r.action, "layer": r.name, "version": r.details.get("version"),
+             "unzipped MiB": round(r.details.get("unzipped_bytes", 0) / MIB, 1),
+             "zipped MiB": round(r.details.get("zipped_bytes", 0) / MIB, 1),
+             "upload": "via S3" if r.details.get("via_s3") else "direct",
+             "sha256": (r.details.get("sha256") or "")[:12]}
+            for r in reports]
+    return pd.DataFrame(rows, columns=["action", "layer", "version", "unzipped MiB", "zipped MiB", "upload", "sha256"])
+
+
+def request_model_table(settings: Settings, names: Names) -> pd.DataFrame:
+    """The request model API Gateway validates bodies against (read back from the API), as
+    rules a person reads: what the body, ``instances`` and each row must be."""
+    from .api import MODEL_NAME
+
+    apigw = client("apigateway", settings)
+    schema = json.loads(apigw.get_model(restApiId=_api_id(settings, names), modelName=MODEL_NAME)["schema"])
+    inst = (schema.get("properties") or {}).get("instances") or {}
+    row = inst.get("items") or {}
+    props = row.get("properties") or {}
+    types = sorted({(p or {}).get("type", "any") for p in props.values()})
+
+    def _rows(lo, hi):
+        return f"{lo if lo is not None else 0} to {hi if hi is not None else 'any number of'} rows"
+
+    rules = [
+        ("body", f"a JSON {schema.get('type', 'value')} with the field(s) {', '.join(schema.get('required') or []) or '-'}"),
+        ("instances", f"a JSON {inst.get('type', 'value')} of {_rows(inst.get('minItems'), inst.get('maxItems'))}"),
+        ("each row", f"a JSON {row.get('type', 'value')} with {len(row.get('required') or [])} required features"
+                     f"{', and no other key' if row.get('additionalProperties') is False else ''}"),
+        ("each feature", f"of type {' or '.join(types) if types else 'any'}"
+                         f" (e.g. {next(iter(props), '?')!r})"),
+    ]
+    return pd.DataFrame(rules, columns=["part", "must be"]).set_index("part")

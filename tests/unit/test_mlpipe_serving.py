@@ -319,3 +319,29 @@ def test_tables_of_the_deployed_backend(cloud):
     versions = serving.layer_versions_table(settings, names, last=1)
     assert list(versions["layer"]) == list(names.layers)
     assert list(versions["version"]) == [2, 2]
+
+
+def test_publish_table_from_layer_reports():
+    from mlpipe.report import Report
+
+    reports = [Report("created", "lambda layer", "s-python-packages", "arn:1",
+                      {"version": 3, "unzipped_bytes": 160 * 2**20, "zipped_bytes": 55 * 2**20, "via_s3": True,
+                       "sha256": "ab" * 32}),
+               Report("found", "lambda layer", "s-model-code", "arn:2",
+                      {"version": 1, "unzipped_bytes": 2**20, "zipped_bytes": 2**19, "via_s3": False, "sha256": "cd" * 32})]
+    table = serving.publish_table(reports)
+    assert list(table["action"]) == ["created", "found"] and list(table["version"]) == [3, 1]
+    assert list(table["upload"]) == ["via S3", "direct"] and table.loc[0, "sha256"] == "ab" * 6
+    assert table.loc[0, "zipped MiB"] == 55.0
+
+
+def test_request_model_table_reads_the_deployed_model(cloud):
+    from mlpipe import api
+
+    settings, names = cloud
+    api.ensure_backend(settings, names, layer_arns=_publish_layers(settings, names))
+    table = serving.request_model_table(settings, names)
+    assert table.loc["body", "must be"] == "a JSON object with the field(s) instances"
+    assert table.loc["instances", "must be"] == f"a JSON array of 1 to {settings.max_rows} rows"
+    assert table.loc["each row", "must be"] == "a JSON object with 30 required features, and no other key"
+    assert table.loc["each feature", "must be"].startswith("of type number")
