@@ -96,6 +96,9 @@ def deploy_glue(settings: Settings, names: Names, progress: Callable = print, *,
             timeout=function_timeout(settings, fn), memory=FUNCTION_SPECS[fn]["memory"],
             names=names, progress=progress,
         ))
+    # The worker records its own failures (a failed run record): a retry would only wait
+    # READY_TIMEOUT again and write a second record.
+    _emit(progress, reports, functions.ensure_event_invoke_config(settings, names.worker_function, 0))
     progress("notifications")
     _emit(progress, reports, notifications.ensure_notifications(settings, names))
     progress("reaper schedule")

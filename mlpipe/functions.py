@@ -164,6 +164,28 @@ def ensure_function(settings: Settings, name: str, source_dir: Path | str, role_
                   {"changes": changes, "code_sha256": sha})
 
 
+def ensure_event_invoke_config(settings: Settings, name: str, max_retries: int) -> Report:
+    """Asynchronous invokes of ``name`` are retried at most ``max_retries`` times (0-2;
+    Lambda's default is 2). Replaces a different existing config."""
+    if not 0 <= int(max_retries) <= 2:
+        raise MlpipeError(f"{name}: MaximumRetryAttempts must be 0, 1 or 2, not {max_retries}")
+    lam = client("lambda", settings)
+    try:
+        current = lam.get_function_event_invoke_config(FunctionName=name)
+    except ClientError as exc:
+        if _code(exc) != "ResourceNotFoundException":
+            raise
+        current = None
+    details = {"max_retries": int(max_retries)}
+    if current is not None and current.get("MaximumRetryAttempts") == int(max_retries):
+        return Report("found", "async invoke config", name, None, details)
+    if current is not None:
+        lam.delete_function_event_invoke_config(FunctionName=name)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=int(max_retries))
+    return Report("updated" if current is not None else "created", "async invoke config", name, None,
+                  {**details, "changes": ["max_retries"]} if current is not None else details)
+
+
 def _statement_ids(settings: Settings, function: str) -> dict:
     lam = client("lambda", settings)
     try:
