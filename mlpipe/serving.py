@@ -105,6 +105,20 @@ def post_predict(url: str, key: Optional[str], instances: Optional[list] = None,
     return Reply(status, parsed, seconds)
 
 
+def raw_body(instances: list, *, row: int, feature: str, raw: str) -> str:
+    """The JSON body of ``instances`` with ``instances[row][feature]`` written as the literal
+    text ``raw`` (say ``1e999``, which every JSON parser reads as infinity): what no
+    ``json.dumps`` of Python values produces, but a client in another language may send."""
+    if not 0 <= row < len(instances):
+        raise ValueError(f"row {row} is not in 0..{len(instances) - 1}")
+    if feature not in instances[row]:
+        raise ValueError(f"row {row} has no feature {feature!r}")
+    marker = "__RAW_VALUE__"
+    rows = [dict(r) for r in instances]
+    rows[row][feature] = marker
+    return json.dumps({"instances": rows}, allow_nan=True).replace(json.dumps(marker), raw, 1)
+
+
 def probe_table(url: str, key: Optional[str], cases: Mapping[str, Any], *, timeout: float = 30.0) -> pd.DataFrame:
     """One request per case: ``{name: instances (a list) or a raw body (str/bytes)}`` ->
     a table of case, status and the message the API answered with."""
@@ -148,12 +162,18 @@ class Burst:
 
 
 def burst_until_429(url: str, key: Optional[str], instances: list, *, max_requests: int = 200,
-                    timeout: float = 30.0) -> Burst:
+                    settle: float = 0.0, timeout: float = 30.0,
+                    sleep: Callable[[float], None] = time.sleep) -> Burst:
     """Send the same request back to back, as fast as one client can, until the first 429
     (or ``max_requests``). A non-200, non-429 status stops the loop too: it is a problem
-    to look at, not throttling."""
+    to look at, not throttling. ``settle`` seconds are waited first, so a usage plan's
+    bucket emptied by earlier requests can refill (``burst / rate`` refills it entirely)."""
     if max_requests < 1:
         raise ValueError(f"max_requests must be >= 1, got {max_requests}")
+    if settle < 0:
+        raise ValueError(f"settle must be >= 0 seconds, got {settle}")
+    if settle:
+        sleep(settle)
     burst = Burst()
     start = time.perf_counter()
     for _ in range(max_requests):

@@ -345,3 +345,23 @@ def test_request_model_table_reads_the_deployed_model(cloud):
     assert table.loc["instances", "must be"] == f"a JSON array of 1 to {settings.max_rows} rows"
     assert table.loc["each row", "must be"] == "a JSON object with 30 required features, and no other key"
     assert table.loc["each feature", "must be"].startswith("of type number")
+
+
+def test_raw_body_writes_a_literal_value_in_one_cell():
+    rows = [dict(ROW), dict(ROW)]
+    body = serving.raw_body(rows, row=1, feature="mean area", raw="1e999")
+    doc = json.loads(body)
+    assert doc["instances"][1]["mean area"] == float("inf") and doc["instances"][0]["mean area"] == 1.0
+    assert rows[1]["mean area"] == 1.0  # the caller's rows are not changed
+    with pytest.raises(ValueError, match="row 2"):
+        serving.raw_body(rows, row=2, feature="mean area", raw="1")
+    with pytest.raises(ValueError, match="no feature"):
+        serving.raw_body(rows, row=0, feature="mean radios", raw="1")
+
+
+def test_burst_settles_first(api_url):
+    waited = []
+    burst = serving.burst_until_429(api_url + "/limited", KEY, [ROW], settle=2.0, sleep=waited.append)
+    assert waited == [2.0] and burst.ok_before_429 == BURST
+    with pytest.raises(ValueError, match="settle"):
+        serving.burst_until_429(api_url + "/limited", KEY, [ROW], settle=-1)
