@@ -140,14 +140,13 @@ def _load_handler(handler_spec):
 
 
 def _max_rss_mb():
+    """Peak resident memory (VmHWM) in MB: getrusage's ru_maxrss (KiB on Linux), a syscall,
+    instead of reading /proc/self/status on every invoke."""
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return 0
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    except (ImportError, OSError):
+        return 0
 
 
 def main():

@@ -169,6 +169,7 @@ class LocalCloud:
         self._moto_app = make_moto_app()
         self._server = make_server(self.host, self._requested_port, self._dispatch,
                                    threaded=True, request_handler=QuietRequestHandler)
+        self._server._localcloud_connections = set()  # keep-alive connections, closed by stop()
         self.port = self._server.server_port
 
         # Own hooks first, then the extensions.
@@ -229,7 +230,9 @@ class LocalCloud:
             self._running = False
             self._stop_backgrounds()
             if self._server is not None:
+                from .server import close_connections
                 self._server.shutdown()
+                close_connections(self._server)
                 self._server.server_close()
                 self._server = None
             if self._thread is not None:

@@ -15,12 +15,14 @@ by `_patched_invoke`, which routes to the running LocalCloud.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import importlib.util
 import io
 import json
 import logging
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -29,7 +31,7 @@ import threading
 import time
 import uuid
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +47,8 @@ WORKER_SCRIPT = Path(__file__).with_name("_lambda_worker.py")
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 LOG_TAIL_BYTES = 4096
 INIT_TIMEOUT_S = 10.0
+CODE_CACHE_MAX_AGE_S = 14 * 86400  # an extracted package unused this long is removed
+LOG_FLUSH_INTERVAL_S = 0.02  # Lambda log lines reach CloudWatch Logs within about this
 
 
 class WorkerDied(RuntimeError):
@@ -60,7 +64,8 @@ def _now_iso() -> str:
 
 
 def _extract_zip(data: bytes, dest: Path) -> Path:
-    """Extract a zip once into dest (atomic: a temp dir renamed into place)."""
+    """Extract a zip once into dest (atomic: a temp dir renamed into place, so concurrent
+    extractions, even by two local clouds sharing the cache, never see a half-written dir)."""
     if dest.is_dir():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -71,11 +76,38 @@ def _extract_zip(data: bytes, dest: Path) -> Path:
     except zipfile.BadZipFile as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"the deployment package is not a valid zip file: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         os.rename(tmp, dest)
-    except OSError:  # another thread won the race
+    except OSError:  # another thread or process won the race
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def default_code_cache() -> Path:
+    """Where extracted function and layer zips are kept across local cloud restarts:
+    $LOCALCLOUD_HOME/code (default ~/.cache/localcloud/code), one dir per content hash."""
+    return Path(os.environ.get("LOCALCLOUD_HOME") or Path.home() / ".cache" / "localcloud") / "code"
+
+
+def prune_code_cache(root: Path, max_age_s: float = CODE_CACHE_MAX_AGE_S) -> int:
+    """Remove extracted packages unused (mtime, touched on use) for max_age_s; returns count."""
+    removed = 0
+    cutoff = time.time() - max_age_s
+    for kind in ("code", "layers"):
+        d = root / kind
+        if not d.is_dir():
+            continue
+        for entry in d.iterdir():
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def build_runtime_dir(dest: Path) -> Path:
@@ -197,6 +229,73 @@ class Worker:
         self._stderr.close()
 
 
+class LogShipper:
+    """Lambda log lines to CloudWatch Logs (moto's backend) off the invoke's path.
+
+    `put` queues an invoke's lines (timestamped when queued); a background thread writes
+    what has queued every LOG_FLUSH_INTERVAL_S, in order. `flush` writes everything queued
+    now: the runtime calls it before any CloudWatch Logs API request is served, so a reader
+    always sees the lines of every invoke that has returned.
+    """
+
+    def __init__(self, interval: float = LOG_FLUSH_INTERVAL_S):
+        self.interval = interval
+        self._pending: list[tuple] = []
+        self._cv = threading.Condition()
+        self._flush_lock = threading.Lock()  # keeps batches in order
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="localcloud-lambda-logs",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, account_id: str, region: str, group: str, stream: str,
+            lines: list[str]) -> None:
+        item = (account_id, region, group, stream, lines, int(time.time() * 1000))
+        with self._cv:
+            if self._closed:
+                self._write([item])
+                return
+            self._pending.append(item)
+            if len(self._pending) == 1:
+                self._cv.notify()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._cv:
+                batch, self._pending = self._pending, []
+            if batch:
+                self._write(batch)
+
+    @staticmethod
+    def _write(batch: list[tuple]) -> None:
+        for account, region, group, stream, lines, ts in batch:
+            try:
+                logs.put_lines(account, region, group, stream, lines, timestamp_ms=ts)
+            except Exception:  # noqa: BLE001 - logging must not fail anything else
+                log.exception("writing Lambda logs to %s failed", group)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+            time.sleep(self.interval)  # let an invoke burst gather into one batch
+            self.flush()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join(timeout=5)
+        self.flush()
+
+
 class LambdaRuntime:
     def __init__(self, cloud: Any):
         self.cloud = cloud
@@ -205,24 +304,79 @@ class LambdaRuntime:
         self.runtime_dir = build_runtime_dir(self.root / "runtime")
         self.worker_log = self.root / "workers.stderr.log"
         self.max_idle = int(cloud.options.get("lambda_idle_workers", 4))
+        cache = cloud.options.get("code_cache_dir")
+        self.code_cache = Path(cache) if cache else default_code_cache()
         self._lock = threading.Lock()
         self._idle: dict[tuple, list[Worker]] = {}
         self._busy: set[Worker] = set()
         self._current_key: dict[str, tuple] = {}
-        self._dirs: dict[tuple, Path] = {}
+        self._dirs: dict[str, Future] = {}
+        # One record per package this runtime made ready: kind, code sha, bytes zipped,
+        # seconds spent extracting (0.0 when found in the cache), cached, path.
+        self.extractions: list[dict] = []
         self._closed = False
+        self.logs = LogShipper()
         self._async = ThreadPoolExecutor(max_workers=int(cloud.options.get("async_workers", 8)),
                                          thread_name_prefix="localcloud-async")
+        self._prepare = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localcloud-extract")
+        self._prepare.submit(prune_code_cache, self.code_cache)
 
     # ---- code and configuration -------------------------------------------------------
     def _code_dir(self, kind: str, sha: str, data_fn) -> Path:
-        key = (kind, sha)
-        d = self._dirs.get(key)
-        if d is None:
-            name = hashlib.sha256(sha.encode()).hexdigest()[:32]
-            d = _extract_zip(data_fn(), self.root / kind / name)
-            self._dirs[key] = d
-        return d
+        """The extracted package of this content (sha), extracting it on first use.
+
+        Content-addressed under the code cache, so a package is extracted once per content,
+        not per function, invoke or restart; a concurrent caller waits for the one
+        extraction in flight (a layer published a moment ago is being extracted already).
+        """
+        if not sha:
+            sha = base64.b64encode(hashlib.sha256(data_fn()).digest()).decode()
+        name = hashlib.sha256(sha.encode()).hexdigest()[:32]
+        with self._lock:
+            fut = self._dirs.get(name)
+            owner = fut is None
+            if owner:
+                fut = self._dirs[name] = Future()
+        if not owner:
+            return fut.result()
+        try:
+            dest = self.code_cache / kind / name
+            cached = dest.is_dir()
+            t0 = time.perf_counter()
+            data = data_fn()
+            _extract_zip(data, dest)
+            seconds = 0.0 if cached else time.perf_counter() - t0
+            try:
+                os.utime(dest)  # last use, for prune_code_cache
+            except OSError:
+                pass
+            self.extractions.append({"kind": kind, "sha": sha, "zipped_bytes": len(data),
+                                     "seconds": round(seconds, 3), "cached": cached,
+                                     "path": str(dest)})
+            if not cached:
+                log.info("extracted %s %s (%d bytes zipped) in %.2fs", kind, sha,
+                         len(data), seconds)
+        except BaseException as exc:
+            with self._lock:
+                self._dirs.pop(name, None)  # let a later call try again
+            fut.set_exception(exc)
+            raise
+        fut.set_result(dest)
+        return dest
+
+    def prepare_layer(self, lv: Any) -> None:
+        """Extract a just-published layer version in the background (a deploy-time cost,
+        as on AWS, rather than the first invoke's)."""
+        if self._closed or not getattr(lv, "code_bytes", b""):
+            return
+
+        def work() -> None:
+            try:
+                self._code_dir("layers", lv.code_sha_256, lambda: lv.code_bytes)
+            except Exception as exc:  # noqa: BLE001 - the invoke reports it if it matters
+                log.warning("could not extract layer %s: %s", getattr(lv, "arn", "?"), exc)
+
+        self._prepare.submit(work)
 
     def spec_for(self, fn: Any) -> FunctionSpec:
         """The worker spec of a moto LambdaFunction (extracting code and layers if new)."""
@@ -240,7 +394,7 @@ class LambdaRuntime:
             lv = backend.layers_versions_by_arn(layer["Arn"])
             if lv is None:
                 raise ValueError(f"layer version {layer['Arn']} no longer exists")
-            ldir = self._code_dir("layers", f"{lv.arn}|{lv.code_sha_256}", lambda lv=lv: lv.code_bytes)
+            ldir = self._code_dir("layers", lv.code_sha_256, lambda lv=lv: lv.code_bytes)
             layer_ids.append((lv.arn, lv.code_sha_256))
             py = ldir / "python"
             site = py / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
@@ -328,8 +482,10 @@ class LambdaRuntime:
             self._idle.clear()
             self._busy.clear()
         self._async.shutdown(wait=False, cancel_futures=True)
+        self._prepare.shutdown(wait=False, cancel_futures=True)
         for w in workers:
             w.kill()
+        self.logs.close()
 
     # ---- invoking ---------------------------------------------------------------------
     def invoke(self, fn: Any, payload: bytes, *, invocation_type: str = "RequestResponse",
@@ -404,10 +560,7 @@ class LambdaRuntime:
             report += f"\tStatus: {status}"
         all_lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines,
                      f"END RequestId: {request_id}", report]
-        try:
-            logs.put_lines(spec.account_id, spec.region, spec.log_group, worker.log_stream, all_lines)
-        except Exception:  # noqa: BLE001 - logging must not fail the invoke
-            log.exception("writing logs of %s failed", spec.function_name)
+        self.logs.put(spec.account_id, spec.region, spec.log_group, worker.log_stream, all_lines)
         tail = "\n".join(all_lines) + "\n"
         tail_bytes = tail.encode()[-LOG_TAIL_BYTES:]
         if error is not None:
@@ -499,16 +652,148 @@ def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers
     return res.payload
 
 
+# ---- the Invoke API without moto's request dispatch ---------------------------------------
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([A-Za-z0-9_-]+)/invocations/?$")
+_FAST_TYPES = {"RequestResponse": "200 OK", "Event": "202 Accepted", "DryRun": "204 No Content"}
+MAX_SYNC_RESPONSE = 6_000_000  # moto's limit for a RequestResponse payload
+
+
+def _access_key(environ: dict) -> str:
+    """The request's access key id, as moto's BaseResponse.get_access_key finds it."""
+    from moto.core.responses import BaseResponse
+
+    match = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "AKIAEXAMPLE"
+
+
+def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
+    """(function name, account, region) when moto would add nothing to this Invoke; else None.
+
+    Mirrors what moto's dispatch decides for `POST /2015-03-31/functions/NAME/invocations`:
+    the region from the URL host, the User-Agent or the SigV4 scope (moto's own regexes);
+    the account from MOTO_ACCOUNT_ID, `x-moto-account-id` or the access key (moto's own
+    `BaseResponse.get_current_account`). Anything unusual (an ARN or qualifier, a compressed
+    body, IAM auth or the request recorder switched on) is left to moto.
+    """
+    if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
+        return None
+    m = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+    if m is None:
+        return None
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "/lambda/aws4_request" not in auth or environ.get("HTTP_CONTENT_ENCODING"):
+        return None
+    if environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse") not in _FAST_TYPES:
+        return None
+    from moto import settings
+    from moto.core.responses import BaseResponse
+    from moto.moto_api import recorder
+
+    if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or recorder._user_enabled:
+        return None
+    full_url = f"http://{environ.get('HTTP_HOST', '')}{environ['PATH_INFO']}"
+    url_match = BaseResponse.region_regex.search(full_url)
+    ua_match = BaseResponse.region_from_useragent_regex.search(environ.get("HTTP_USER_AGENT", ""))
+    if url_match:
+        region = url_match.group(1)
+    elif ua_match:
+        region = ua_match.group(1)
+    elif "AWS4" in auth:
+        region = auth.split(",")[0].split("/")[2]
+    else:
+        region = BaseResponse.default_region
+    # moto's BaseResponse.get_current_account, in its order of priority.
+    account = os.environ.get("MOTO_ACCOUNT_ID") or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+    if not account:
+        from moto.iam.models import get_account_id_from
+        account = get_account_id_from(_access_key(environ))
+    return m.group(1), account, region
+
+
+def _invoke_middleware(app: Any, cloud: Any) -> Any:
+    """Serve Lambda Invoke straight from the runtime; moto's dispatch (Flask, request
+    parsing, response serialisation: about 1 ms) adds nothing to it. The answer is the one
+    moto's route gives with our invoke hook: same status, headers and payload."""
+
+    def middleware(environ: dict, start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith("/2015-03-31/functions/"):
+            runtime = cloud.runtime
+            if runtime is not None and runtime.logs.pending and \
+                    environ.get("HTTP_X_AMZ_TARGET", "").startswith("Logs_"):
+                runtime.logs.flush()  # a CloudWatch Logs reader sees every finished invoke
+            return app(environ, start_response)
+        target = _fast_invoke_target(environ)
+        if target is None:
+            return app(environ, start_response)
+        name, account, region = target
+        from moto.awslambda.utils import get_backend
+        from moto.iam.models import mark_account_as_visited
+
+        try:
+            fn = get_backend(account, region).get_function(name)
+        except Exception:  # noqa: BLE001 - not found etc.: moto answers with its own error
+            return app(environ, start_response)
+        runtime = cloud.runtime
+        if runtime is None:
+            return app(environ, start_response)
+        stream = environ["wsgi.input"]
+        length = environ.get("CONTENT_LENGTH") or ""
+        if environ.get("wsgi.input_terminated"):
+            body = stream.read()
+        else:
+            body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
+        mark_account_as_visited(account_id=account, access_key=_access_key(environ),
+                                service="awslambda", region=region)
+        inv_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
+        res = runtime.invoke(fn, body, invocation_type=inv_type, source="Invoke")
+        payload = res.payload
+        headers = [("Content-Type", "application/json"),
+                   ("x-amzn-RequestId", str(uuid.uuid4())),
+                   ("Access-Control-Allow-Origin", "*")]
+        if inv_type == "RequestResponse":
+            headers.append(("X-Amz-Executed-Version", fn.version))
+            if sys.getsizeof(payload) > MAX_SYNC_RESPONSE:
+                payload = json.dumps({
+                    "errorMessage": "Response payload size exceeded maximum allowed payload "
+                                    "size (6291556 bytes).",
+                    "errorType": "Function.ResponseSizeTooLarge"}).encode()
+                headers.append(("x-amz-function-error", "Unhandled"))
+            elif res.function_error:
+                headers.append(("x-amz-function-error", res.function_error))
+            if environ.get("HTTP_X_AMZ_LOG_TYPE") == "Tail":
+                headers.append(("x-amz-log-result",
+                                base64.b64encode(res.log_tail.encode()).decode()))
+        headers.append(("x-amz-crc32", str(binascii.crc32(payload))))
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(_FAST_TYPES[inv_type], headers)
+        return [payload]
+
+    return middleware
+
+
 def install(cloud: Any):
-    """Route moto's LambdaFunction.invoke to the cloud's runtime. Returns the uninstall."""
+    """Route moto's LambdaFunction.invoke to the cloud's runtime, serve the Invoke API
+    directly (`_invoke_middleware`). Returns the uninstall."""
     from moto.awslambda.models import LambdaFunction
 
     if not hasattr(LambdaFunction, "_localcloud_original_invoke"):
         LambdaFunction._localcloud_original_invoke = LambdaFunction.invoke
         LambdaFunction.invoke = _patched_invoke
     runtime = cloud.runtime
+    cloud.add_middleware(_invoke_middleware)
+    from moto.awslambda.models import LambdaBackend
+
+    orig_publish = LambdaBackend.publish_layer_version
+
+    def publish_layer_version(self: Any, spec: dict) -> Any:
+        lv = orig_publish(self, spec)
+        runtime.prepare_layer(lv)
+        return lv
+
+    LambdaBackend.publish_layer_version = publish_layer_version
 
     def uninstall() -> None:
+        LambdaBackend.publish_layer_version = orig_publish
         runtime.close()
         # The class patch stays: it falls back to moto's own invoke when no cloud runs.
 

@@ -5,9 +5,12 @@ Routes under /_localcloud/ (health, reset, shutdown) serve the CLI; a POST to mo
 """
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
+import socket
 import threading
+import time
 from typing import Any, Callable
 
 from moto.moto_server.werkzeug_app import (
@@ -45,15 +48,237 @@ def make_moto_app() -> DomainDispatcherApplication:
     return DomainDispatcherApplication(create_backend_app)
 
 
+_CONNECTION_DROPPED = (ConnectionError, BrokenPipeError, TimeoutError, socket.timeout)
+# Bytes of an unread request body drained after the response to keep a connection alive;
+# beyond this the connection is closed instead (after reading what was sent, as werkzeug does).
+_MAX_DRAIN = 64 << 20
+IDLE_TIMEOUT_S = 75.0  # an idle keep-alive connection is closed after this (ALB's default 60)
+
+
+class _BodyReader:
+    """`wsgi.input` of a keep-alive connection: never reads past Content-Length (an app that
+    reads "everything" must not swallow the next request), and remembers what is unread."""
+
+    __slots__ = ("_f", "remaining")
+
+    def __init__(self, rfile: Any, length: int):
+        self._f = rfile
+        self.remaining = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        if size is None or size < 0 or size > self.remaining:
+            size = self.remaining
+        data = self._f.read(size)
+        self.remaining = self.remaining - len(data) if data else 0
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        if size is None or size < 0 or size > self.remaining:
+            size = self.remaining
+        data = self._f.readline(size)
+        self.remaining = self.remaining - len(data) if data else 0
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(iter(self.readline, b""))
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+    def drain(self, limit: int) -> bool:
+        """Read and drop the unread rest; False if it was over `limit` or the peer went away."""
+        if self.remaining > limit:
+            return False
+        while self.remaining > 0:
+            if not self.read(min(self.remaining, 1 << 20)):
+                return False
+        return True
+
+
+_date_cache: list = [0, ""]
+
+
+def _http_date() -> str:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[1] = email.utils.formatdate(now, usegmt=True)
+        _date_cache[0] = now
+    return _date_cache[1]
+
+
 class QuietRequestHandler(MotoRequestHandler):
-    """moto's handler without werkzeug's per-request log line; errors go to our log."""
+    """moto's request handler (its environ keeps underscored header names) with HTTP/1.1
+    keep-alive that works, no per-request log line, and errors sent to our log.
+
+    werkzeug >= 2.1 answers every request with `Connection: close`, so each request pays a
+    TCP connect, an accept and a new server thread (about 1.5 ms here). This handler keeps
+    the connection open: the body is read through a Content-Length-bounded reader and any
+    unread rest is drained after the response; the status line, headers and a body of known
+    length go out in one send with TCP_NODELAY. A request with `Connection: close`, an
+    HTTP/1.0 request, an undrainable body or an error after the headers went out closes it.
+    """
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        conns = getattr(self.server, "_localcloud_connections", None)
+        if conns is not None:
+            conns.add(self.connection)
+
+    def finish(self) -> None:
+        conns = getattr(self.server, "_localcloud_connections", None)
+        if conns is not None:
+            conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:  # noqa: D102
         return
 
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
-        if type == "error":
+        if type == "error" and not message.startswith("Request timed out"):
             log.warning("http: " + message, *args)
+
+    def run_wsgi(self) -> None:  # noqa: C901 - one request, start to end
+        environ = self.make_environ()
+        self.environ = environ
+        body: _BodyReader | None = None
+        if not environ.get("wsgi.input_terminated"):  # chunked bodies are dechunked by werkzeug
+            raw_length = environ.get("CONTENT_LENGTH") or "0"
+            try:
+                length = int(raw_length)
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                length = 0
+                self.close_connection = True
+            body = _BodyReader(self.rfile, length)
+            environ["wsgi.input"] = body
+        is_head = environ["REQUEST_METHOD"] == "HEAD"
+        state: dict[str, Any] = {"status": None, "headers": None, "sent": False, "chunked": False}
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if exc_info:
+                try:
+                    if state["sent"]:
+                        raise exc_info[1].with_traceback(exc_info[2])
+                finally:
+                    exc_info = None
+            elif state["headers"] is not None:
+                raise AssertionError("Headers already set")
+            state["status"], state["headers"] = status, headers
+            return write
+
+        def head_bytes() -> bytes:
+            status = state["status"]
+            code = int(status.split(None, 1)[0])
+            lines = [f"{self.protocol_version} {status}", f"Server: {self.version_string()}",
+                     f"Date: {_http_date()}"]
+            has_length = False
+            for key, value in state["headers"]:
+                lines.append(f"{key}: {value}")
+                if key.lower() == "content-length":
+                    has_length = True
+            if not (has_length or is_head or 100 <= code < 200 or code in (204, 304)):
+                if self.request_version >= "HTTP/1.1":
+                    state["chunked"] = True
+                    lines.append("Transfer-Encoding: chunked")
+                else:
+                    self.close_connection = True
+            if self.close_connection:
+                lines.append("Connection: close")
+            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+        def write(data: bytes) -> None:
+            assert state["status"] is not None, "write() before start_response"
+            if not isinstance(data, (bytes, bytearray)):
+                raise TypeError("applications must write bytes")
+            out = b""
+            if not state["sent"]:
+                out = head_bytes()
+                state["sent"] = True
+            if data and not is_head:
+                if state["chunked"]:
+                    out += b"%x\r\n" % len(data) + data + b"\r\n"
+                else:
+                    out += data
+            if out:
+                self.wfile.write(out)
+
+        app_iter = None
+        try:
+            app_iter = self.server.app(environ, start_response)
+            for data in app_iter:
+                write(data)
+            if not state["sent"]:
+                write(b"")
+            if state["chunked"]:
+                self.wfile.write(b"0\r\n\r\n")
+        except _CONNECTION_DROPPED:
+            self.close_connection = True
+            return
+        except Exception:  # noqa: BLE001 - a bug below us: a 500, or a closed connection
+            log.exception("http: error on %s %s", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"))
+            self.close_connection = True
+            if not state["sent"]:
+                msg = b"Internal Server Error"
+                state.update(status="500 INTERNAL SERVER ERROR", chunked=False, headers=[
+                    ("Content-Type", "text/plain"), ("Content-Length", str(len(msg)))])
+                try:
+                    write(msg)
+                except _CONNECTION_DROPPED:
+                    pass
+            return
+        finally:
+            if hasattr(app_iter, "close"):
+                try:
+                    app_iter.close()
+                except Exception:  # noqa: BLE001
+                    log.exception("http: closing the response failed")
+        # What the app left unread must go before the next request line can be read.
+        try:
+            if body is not None:
+                if not body.drain(_MAX_DRAIN):
+                    self.close_connection = True
+            else:
+                stream = environ["wsgi.input"]
+                drained = 0
+                while drained <= _MAX_DRAIN:
+                    chunk = stream.read(1 << 20)
+                    if not chunk:
+                        break
+                    drained += len(chunk)
+                else:
+                    self.close_connection = True
+        except (OSError, ValueError):
+            self.close_connection = True
+
+
+def close_connections(server: Any) -> None:
+    """End every open keep-alive connection of a server (its threads then exit)."""
+    for conn in list(getattr(server, "_localcloud_connections", ())):
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _json(start_response: Callable, status: str, doc: dict) -> list[bytes]:
