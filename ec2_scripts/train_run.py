@@ -166,11 +166,13 @@ def run(
     instance_id: str | None = None,
     trigger_keys=(),
     started_at: str | None = None,
+    seen: dict | None = None,
 ) -> dict:
     """Do one run and write its record (last). Returns the record.
 
     Data and gate outcomes (bad file, not promoted) give a record, not an exception;
-    an unexpected error propagates (``main`` records it as ``failed``).
+    an unexpected error propagates (``main`` records it as ``failed``, with the inputs this
+    run listed, which it finds in ``seen``).
     """
     from model_code import artifacts
     from model_code.data import DataError, load_csv, load_many
@@ -202,6 +204,8 @@ def run(
     objects = list_data_objects(s3, input_bucket)
     inputs = [o["key"] for o in objects]
     base["input_etags"] = {o["key"]: o["etag"] for o in objects}
+    if seen is not None:
+        seen.update(inputs=inputs, input_etags=base["input_etags"])
     if not objects:
         return finish("failed", inputs=[], error=f"no data files: s3://{input_bucket}/{DATA_PREFIX}*.csv is empty")
     data_dir = os.path.join(work_dir, "inputs")
@@ -291,6 +295,7 @@ def main(argv: list | None = None) -> int:
     started_at = rec.iso()
     work = args.work_dir or tempfile.mkdtemp(prefix=f"mlpipe-{args.run_id}-")
     os.makedirs(work, exist_ok=True)
+    seen: dict = {}
     try:
         record = run(
             s3,
@@ -303,13 +308,15 @@ def main(argv: list | None = None) -> int:
             instance_id=args.instance_id or None,
             trigger_keys=args.trigger_keys.split(),
             started_at=started_at,
+            seen=seen,
         )
     except Exception as exc:  # noqa: BLE001 - every failure must end in a record
         traceback.print_exc()
         error = f"training error: {type(exc).__name__}: {exc}"
         record = rec.build_record(
-            args.run_id, "failed", started_at=started_at, error=error,
-            instance_id=args.instance_id or None, trigger_keys=args.trigger_keys.split(), source="training",
+            args.run_id, "failed", started_at=started_at, error=error, inputs=seen.get("inputs", []),
+            input_etags=seen.get("input_etags", {}), instance_id=args.instance_id or None,
+            trigger_keys=args.trigger_keys.split(), source="training",
         )
         rec.write_record(s3, args.output_bucket, record)  # if this raises too, the shell trap writes one
         rec.mark_written(args.record_marker, args.run_id)

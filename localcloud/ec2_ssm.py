@@ -9,6 +9,7 @@ This module adds what an outside user of EC2 + SSM sees:
 * **Real transitions**: run/start keep the instance `pending`, stop keeps it `stopping`,
   terminate keeps it `shutting-down` for `instance_transition_seconds` (LocalCloud option,
   default 0.5 s) before moto's final state, so waiters and pollers see what they see on AWS.
+  A start (from stopped) sets `LaunchTime` to now, as AWS does (moto keeps the first one).
 * **SendCommand with AWS-RunShellScript** runs the `commands` lines as one bash script with
   `set -e` (stops at the first failing line) on the host: cwd = the host dir (or
   `workingDirectory`, relative to it, if that exists), env = the cloud's compute env
@@ -355,6 +356,9 @@ class InstanceHosts:
             self._bump(instance.id)
             _set_state(instance, "running")
             return
+        if previous != "pending":
+            # AWS sets LaunchTime anew on every start (moto keeps the first launch's).
+            _set_launch_time(instance, _now())
         self.transition(instance, "pending", "running")
 
     def stopped(self, instance: Any, previous: str) -> None:
@@ -452,6 +456,16 @@ class InstanceHosts:
             t.cancel()
         for inv in running:
             inv.kill("stopped")
+
+
+def _set_launch_time(instance: Any, when: _dt.datetime) -> None:
+    """moto keeps ``launch_time`` as a naive UTC datetime; keep its type."""
+    current = getattr(instance, "launch_time", None)
+    if isinstance(current, _dt.datetime) and current.tzinfo is None:
+        when = when.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    elif isinstance(current, str):
+        when = when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    instance.launch_time = when
 
 
 def _set_state(instance: Any, name: str) -> None:

@@ -178,6 +178,11 @@ def test_main_records_an_unexpected_error(s3, split, tmp_path):
     r = get_json(s3, OUT, "runs/run-x.json")
     assert r["status"] == "failed" and "unknown model 'bogus'" in r["error"]
     assert CONTRACT_FIELDS <= set(r)
+    assert r["inputs"] == ["data/batch_01.csv"]  # what the failed run was training on
+    marker = tmp_path / "marker"
+    rc = train_run.main(["--input-bucket", IN, "--output-bucket", OUT, "--run-id", "run-y",
+                         "--model", "bogus", "--work-dir", str(tmp_path / "w2"), "--record-marker", str(marker)])
+    assert rc == 1 and marker.read_text().strip() == "run-y"  # the exit trap may skip its check
 
 
 # ---- run_training.sh, as SSM runs it ----------------------------------------------------------
