@@ -70,7 +70,8 @@ def wait_for_run(settings: Settings, since: datetime, *, expect_inputs: list[str
         elapsed = time.monotonic() - t0
         state = instance_state(settings, instance_id)
         records = runs_since(settings, since, names)
-        done = [r for r in records if wanted <= set(r.get("inputs") or [])]
+        # a run that failed before listing the data (worker, crash) names its trigger keys only
+        done = [r for r in records if wanted <= set(r.get("inputs") or []) | set(r.get("trigger_keys") or [])]
         newest = done[-1] if done else None
         line = f"instance {state:<8}  runs finished since upload: {len(records)}"
         if newest:
