@@ -41,6 +41,7 @@ def _time_ms(fn, n: int) -> list[float]:
 
 
 def _rows(label: str, samples: list[float], goal50: str = "") -> list[dict]:
+    label = "API: " + label
     return [{"name": f"{label} p50", "value": round(_pct(samples, 0.5), 3), "unit": "ms",
              "goal": goal50},
             {"name": f"{label} p99", "value": round(_pct(samples, 0.99), 3), "unit": "ms",
@@ -153,10 +154,10 @@ def run(n: int = 300) -> list[dict]:
                 + _rows("cloud.invoke_function in-process relay (warm)", relay_ms)
                 + _rows("in-process handler call", local_ms)
                 + _rows("data plane handle() in-process, incl. relay", plane_ms))
-        rows.append({"name": "data plane's own cost (handle p50 - relay p50)",
+        rows.append({"name": "API: data plane's own cost (handle p50 - relay p50)",
                      "value": round(statistics.median(plane_ms) - statistics.median(relay_ms), 3),
                      "unit": "ms", "goal": "< 1 ms"})
-        rows.append({"name": "API p50 - direct Invoke p50 (both over HTTP)",
+        rows.append({"name": "API: API p50 - direct Invoke p50 (both over HTTP)",
                      "value": round(statistics.median(api_ms) - statistics.median(inv_ms), 3),
                      "unit": "ms", "goal": ""})
         lam.delete_function(FunctionName=name)

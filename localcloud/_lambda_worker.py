@@ -144,7 +144,8 @@ def _max_rss_mb():
     instead of reading /proc/self/status on every invoke."""
     try:
         import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak // (1 << 20) if sys.platform == "darwin" else peak // 1024  # bytes there
     except (ImportError, OSError):
         return 0
 

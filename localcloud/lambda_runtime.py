@@ -153,12 +153,20 @@ class FunctionSpec:
 class Worker:
     """One execution environment: a `python -I -S` process talking JSON lines over pipes."""
 
-    def __init__(self, spec: FunctionSpec, stderr_path: Path):
+    def __init__(self, spec: FunctionSpec, stderr_path: Path, tmp_root: Path | None = None):
         self.spec = spec
         now = datetime.now(timezone.utc)
-        self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        env_id = uuid.uuid4().hex
+        self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{env_id}"
         env = dict(spec.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
+        # Each execution environment has its own /tmp on AWS: never share the host's, where
+        # two workers (or two clouds) would overwrite each other's files.
+        self.tmp_dir: Path | None = None
+        if tmp_root is not None:
+            self.tmp_dir = tmp_root / env_id
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(self.tmp_dir)
         self._stderr = open(stderr_path, "ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -227,6 +235,8 @@ class Worker:
             except OSError:
                 pass
         self._stderr.close()
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
 
 class LogShipper:
@@ -453,7 +463,7 @@ class LambdaRuntime:
             w.kill()
         if worker is not None:
             return worker, False
-        worker = Worker(spec, self.worker_log)
+        worker = Worker(spec, self.worker_log, self.root / "tmp")
         with self._lock:
             self._busy.add(worker)
         return worker, True
