@@ -169,9 +169,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("the aws target talks to real AWS endpoints: endpoint_url must be None")
     if s.is_local and not s.endpoint_url:
         raise ConfigError("the local target needs an endpoint_url (the local cloud)")
-    if s.idle_grace_seconds <= s.ready_timeout_seconds:
+    if s.idle_grace_seconds < s.ready_timeout_seconds:
         raise ConfigError(
-            f"MLPIPE_IDLE_GRACE_SECONDS ({s.idle_grace_seconds}) must be longer than "
+            f"MLPIPE_IDLE_GRACE_SECONDS ({s.idle_grace_seconds}) must be at least "
             f"MLPIPE_READY_TIMEOUT ({s.ready_timeout_seconds}): otherwise the reaper may stop an "
             "instance the worker is still waiting for")
     if s.ready_timeout_seconds > 840:

@@ -28,3 +28,13 @@ def aws_credentials(monkeypatch):
     """Dummy credentials for moto (already set globally; explicit for readability)."""
     for k, v in _DUMMY_ENV.items():
         monkeypatch.setenv(k, v)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Unit tests first, then integration tests. The local cloud hooks moto's classes for the
+    whole process while it runs (moto's state is process-wide), so in-process mock_aws unit
+    tests must all have run before the first integration test starts it."""
+    def kind(item):
+        return 1 if "/integration/" in str(item.path).replace("\\", "/") else 0
+
+    items.sort(key=kind)  # stable: keeps each group's own order
