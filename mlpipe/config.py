@@ -31,6 +31,8 @@ DEFAULT_LOCAL_PORT = 4566
 LOCAL_REGION = "us-east-1"
 MAX_STACK_LEN = 20
 MODEL_KINDS = ("logreg", "forest")
+# The Lambda runtime on AWS (layer_build's aws target builds for the same Python).
+AWS_LAMBDA_RUNTIME = "python3.12"
 
 # On-demand Linux prices, USD per hour, us-east-1 (used for estimates only).
 INSTANCE_HOURLY_USD = {
@@ -121,6 +123,16 @@ class Settings:
     @property
     def is_aws(self) -> bool:
         return self.target == "aws"
+
+    @property
+    def lambda_runtime(self) -> str:
+        """The functions' and layers' runtime: Lambda's python3.12 on aws; on the local
+        cloud, the Python that actually runs them (this interpreter), named honestly."""
+        if self.is_aws:
+            return AWS_LAMBDA_RUNTIME
+        import sys
+
+        return f"python{sys.version_info.major}.{sys.version_info.minor}"
 
     @property
     def instance_hourly_usd(self) -> float | None:

@@ -109,7 +109,7 @@ def _code_args(settings: Settings, names: Names | None, name: str, data: bytes) 
 
 def ensure_function(settings: Settings, name: str, source_dir: Path | str, role_arn: str, env: dict,
                     layers=(), timeout: int = 60, memory: int = 256, handler: str = "handler.handler",
-                    runtime: str = "python3.12", *, tags: dict | None = None, names: Names | None = None,
+                    runtime: str | None = None, *, tags: dict | None = None, names: Names | None = None,
                     progress: Callable = _quiet) -> Report:
     """Create the function, or update its code/configuration where they differ."""
     lam = client("lambda", settings)
@@ -118,7 +118,7 @@ def ensure_function(settings: Settings, name: str, source_dir: Path | str, role_
     env = {k: str(v) for k, v in env.items()}
     tags = tags or (names.tags if names else {})
     wanted = {
-        "Role": role_arn, "Handler": handler, "Runtime": runtime, "Timeout": int(timeout),
+        "Role": role_arn, "Handler": handler, "Runtime": runtime or settings.lambda_runtime, "Timeout": int(timeout),
         "MemorySize": int(memory), "Environment": {"Variables": env}, "Layers": list(layers),
     }
     try:

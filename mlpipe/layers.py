@@ -26,7 +26,6 @@ from .report import Report
 Progress = Callable[[str], None]
 
 S3_PREFIX = "layers/"
-COMPATIBLE_RUNTIMES = ["python3.12"]
 COMPATIBLE_ARCHITECTURES = ["x86_64"]
 LICENSE_INFO = "BSD-3-Clause (scikit-learn, numpy, scipy, joblib, threadpoolctl)"
 
@@ -125,7 +124,7 @@ def publish(settings: Settings, names: Names, layer: str, artifact, *, needs_s3:
              f"{artifact.unzipped_bytes / MIB:.1f} MiB unzipped)")
     made = lam.publish_layer_version(
         LayerName=name, Description=description(artifact), Content=content,
-        CompatibleRuntimes=COMPATIBLE_RUNTIMES, CompatibleArchitectures=COMPATIBLE_ARCHITECTURES,
+        CompatibleRuntimes=[settings.lambda_runtime], CompatibleArchitectures=COMPATIBLE_ARCHITECTURES,
         LicenseInfo=LICENSE_INFO)
     return Report("created", "lambda layer", name, made["LayerVersionArn"],
                   details | {"version": made["Version"]})

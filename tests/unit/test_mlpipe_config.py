@@ -173,3 +173,14 @@ def test_idle_grace_must_outlast_the_workers_wait():
         load_settings({"MLPIPE_IDLE_GRACE_SECONDS": "100", "MLPIPE_READY_TIMEOUT": "200"})
     with pytest.raises(ConfigError, match="900 s"):
         load_settings({"MLPIPE_READY_TIMEOUT": "870", "MLPIPE_IDLE_GRACE_SECONDS": "1000"})
+
+
+def test_runtime_is_lambdas_on_aws_and_this_python_locally():
+    import sys
+
+    from layer_build import sources
+    from mlpipe.config import AWS_LAMBDA_RUNTIME
+
+    assert AWS_LAMBDA_RUNTIME == f"python{sources.AWS_PYTHON_VERSION}"  # layer built for it
+    assert Settings(target="aws", endpoint_url=None).lambda_runtime == AWS_LAMBDA_RUNTIME
+    assert Settings().lambda_runtime == f"python{sys.version_info[0]}.{sys.version_info[1]}"
