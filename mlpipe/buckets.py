@@ -9,10 +9,8 @@ separate buckets and the notification filters are tight (``data/*.csv`` on input
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -22,12 +20,12 @@ from .clients import client
 from .config import MlpipeError, Settings
 from .names import Names, names_for
 from .report import Report
+from .zips import deterministic_zip
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_ARCHIVE_DIRS = ("model_code", "ec2_scripts")
 _EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ipynb_checkpoints"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
@@ -344,15 +342,7 @@ def build_code_archive(root: Path | str = REPO_ROOT, dirs=CODE_ARCHIVE_DIRS) -> 
                 continue
             if path.is_file() and not path.name.endswith(_EXCLUDED_SUFFIXES):
                 files.append((rel.as_posix(), path))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for arcname, path in sorted(files):
-            info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
-            mode = 0o755 if path.suffix == ".sh" or os.access(path, os.X_OK) else 0o644
-            info.external_attr = (0o100000 | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
-    return buf.getvalue()
+    return deterministic_zip(files)
 
 
 def upload_code_archive(settings: Settings, *, names: Names | None = None,

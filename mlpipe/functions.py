@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -19,12 +17,12 @@ from .clients import client
 from .config import MlpipeError, Settings
 from .names import Names
 from .report import Report
+from .zips import deterministic_zip
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
 _EXCLUDED_DIRS = {"events", "tests", "__pycache__", ".pytest_cache"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must go through S3
 
 
@@ -48,14 +46,7 @@ def build_zip(source_dir: Path | str) -> bytes:
             continue
         if path.is_file() and not path.name.endswith(_EXCLUDED_SUFFIXES):
             files.append((rel.as_posix(), path))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for arcname, path in sorted(files):
-            info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE)
-            info.external_attr = (0o100644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
-    return buf.getvalue()
+    return deterministic_zip(files)
 
 
 def code_sha256(data: bytes) -> str:
