@@ -321,6 +321,7 @@ class LambdaRuntime:
         self._busy: set[Worker] = set()
         self._current_key: dict[str, tuple] = {}
         self._dirs: dict[str, Future] = {}
+        self._specs: dict[int, tuple] = {}  # id(fn) -> (fn, fingerprint, FunctionSpec)
         # One record per package this runtime made ready: kind, code sha, bytes zipped,
         # seconds spent extracting (0.0 when found in the cache), cached, path.
         self.extractions: list[dict] = []
@@ -389,7 +390,26 @@ class LambdaRuntime:
         self._prepare.submit(work)
 
     def spec_for(self, fn: Any) -> FunctionSpec:
-        """The worker spec of a moto LambdaFunction (extracting code and layers if new)."""
+        """The worker spec of a moto LambdaFunction (extracting code and layers if new).
+
+        Cached per function object while everything the spec is built from is unchanged
+        (moto updates a function's configuration in place)."""
+        layers = getattr(fn, "layers", None) or []
+        env_vars = getattr(fn, "environment_vars", None) or {}
+        fingerprint = (fn.function_arn, fn.code_sha_256, len(fn.code_bytes or b""), fn.handler,
+                       fn.timeout, fn.memory_size, fn.run_time,
+                       getattr(fn, "package_type", "Zip"), tuple(env_vars.items()),
+                       tuple(layer.get("Arn") for layer in layers))
+        hit = self._specs.get(id(fn))
+        if hit is not None and hit[0] is fn and hit[1] == fingerprint:
+            return hit[2]
+        spec = self._build_spec(fn)
+        if len(self._specs) > 512:
+            self._specs.clear()
+        self._specs[id(fn)] = (fn, fingerprint, spec)
+        return spec
+
+    def _build_spec(self, fn: Any) -> FunctionSpec:
         from moto.awslambda.utils import get_backend
 
         if getattr(fn, "package_type", "Zip") != "Zip":
