@@ -35,7 +35,7 @@ OWN_COMMAND_WAIT_S = 20.0  # let the run's own command finish reporting before s
 # fraction of a second (locally) or a few seconds (SSM's status lag on AWS): start short,
 # double up to the cap.
 OWN_POLL_FIRST_S = 0.1
-OWN_POLL_MAX_S = 1.0
+OWN_POLL_MAX_S = 0.5
 _CLIENTS: dict = {}
 
 

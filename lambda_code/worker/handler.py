@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import time
@@ -150,27 +151,68 @@ def command_comment(run_id: str, trigger_keys) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
+# Runs on the instance: fetch the code archive and unpack it into the run dir; with an ETag,
+# fetch exactly that object (If-Match) and keep an unpacked copy in $MLPIPE_HOME/code/<etag>,
+# so later runs of the same code skip this python + boto3 start (~0.5-2 s) and the download.
+FETCH_CODE = """\
+import os, shutil, tempfile, zipfile
+import boto3
+from botocore.exceptions import ClientError
+bucket, key = os.environ['MLPIPE_INPUT_BUCKET'], os.environ['MLPIPE_CODE_KEY']
+etag = os.environ.get('MLPIPE_CODE_ETAG', '')
+s3 = boto3.client('s3')
+try:
+    body = s3.get_object(Bucket=bucket, Key=key, **({'IfMatch': '"%s"' % etag} if etag else {}))['Body'].read()
+except ClientError as exc:
+    if exc.response.get('Error', {}).get('Code') not in ('PreconditionFailed', '412'):
+        raise
+    body, etag = s3.get_object(Bucket=bucket, Key=key)['Body'].read(), ''  # replaced meanwhile: no cache
+with open('mlpipe-code.zip', 'wb') as fh:
+    fh.write(body)
+zipfile.ZipFile('mlpipe-code.zip').extractall('.')
+if etag:
+    cache = os.path.join(os.environ['MLPIPE_HOME'], 'code')
+    os.makedirs(cache, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=cache, prefix='.partial-')
+    zipfile.ZipFile('mlpipe-code.zip').extractall(tmp)
+    try:
+        os.rename(tmp, os.path.join(cache, etag))
+    except OSError:  # another run cached it first
+        shutil.rmtree(tmp, ignore_errors=True)
+"""
+_ETAG_RE = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+
+
+def code_etag(s3, bucket: str, key: str) -> str:
+    """The code archive's ETag (no quotes), or "" when it cannot be read (then the instance
+    downloads the archive without caching it)."""
+    try:
+        etag = s3.head_object(Bucket=bucket, Key=key).get("ETag", "").strip('"')
+    except Exception as exc:  # noqa: BLE001 - caching is an optimisation; the fetch reports real errors
+        log("code_etag_unavailable", bucket=bucket, key=key, error=str(exc))
+        return ""
+    return etag if _ETAG_RE.match(etag) else ""
+
+
 def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_key: str, tolerance: float,
-                   model_kind: str, instance_id: str, trigger_keys, region: str) -> list:
-    """The AWS-RunShellScript lines: fetch and unzip the code archive with python3+boto3 (no
-    aws CLI needed) into a per-run dir under $HOME/mlpipe, run ec2_scripts/run_training.sh."""
+                   model_kind: str, instance_id: str, trigger_keys, region: str, code_etag: str = "") -> list:
+    """The AWS-RunShellScript lines: into a per-run dir under $HOME/mlpipe, copy the unpacked
+    code archive cached for ``code_etag`` or fetch and unzip it with python3+boto3 (no aws CLI
+    needed); then run ec2_scripts/run_training.sh."""
     q = shlex.quote
+    if code_etag and not _ETAG_RE.match(code_etag):
+        raise ValueError(f"code_etag {code_etag!r} is not an S3 ETag")
     env = {
         "MLPIPE_RUN_ID": run_id,
         "MLPIPE_INPUT_BUCKET": input_bucket,
         "MLPIPE_OUTPUT_BUCKET": output_bucket,
         "MLPIPE_CODE_KEY": code_key,
+        "MLPIPE_CODE_ETAG": code_etag,
         "MLPIPE_PROMOTION_TOLERANCE": repr(float(tolerance)),
         "MLPIPE_MODEL_KIND": model_kind,
         "MLPIPE_INSTANCE_ID": instance_id,
         "MLPIPE_TRIGGER_KEYS": " ".join(trigger_keys),
     }
-    # One python process fetches and unpacks (each python3 + boto3 start costs ~0.5 s).
-    fetch = (
-        "import boto3, os, zipfile; boto3.client('s3').download_file("
-        "os.environ['MLPIPE_INPUT_BUCKET'], os.environ['MLPIPE_CODE_KEY'], 'mlpipe-code.zip'); "
-        "zipfile.ZipFile('mlpipe-code.zip').extractall('.')"
-    )
     return [
         "set -euo pipefail",
         'export HOME="${HOME:-/root}"',
@@ -178,11 +220,17 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
         f'export AWS_DEFAULT_REGION="${{AWS_DEFAULT_REGION:-{region}}}"',
         *[f"export {k}={q(v)}" for k, v in env.items()],
         'export MLPIPE_HOME="$HOME/mlpipe"',
-        # runs older than a day are removed, so the disk does not fill up
-        'mkdir -p "$MLPIPE_HOME/runs"',
+        # runs and cached code older than a day are removed, so the disk does not fill up
+        'mkdir -p "$MLPIPE_HOME/runs" "$MLPIPE_HOME/code"',
         'find "$MLPIPE_HOME/runs" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + || true',
+        'find "$MLPIPE_HOME/code" -mindepth 1 -maxdepth 1 ! -name "${MLPIPE_CODE_ETAG:-.}" -mmin +1440 '
+        '-exec rm -rf {} + || true',
         'cd "$MLPIPE_HOME/runs" && mkdir "$MLPIPE_RUN_ID" && cd "$MLPIPE_RUN_ID"',
-        f"python3 -c {q(fetch)}",
+        'if [ -n "$MLPIPE_CODE_ETAG" ] && [ -d "$MLPIPE_HOME/code/$MLPIPE_CODE_ETAG" ]; then',
+        '  cp -R "$MLPIPE_HOME/code/$MLPIPE_CODE_ETAG/." .',
+        "else",
+        f"  python3 -c {q(FETCH_CODE)}",
+        "fi",
         "bash ec2_scripts/run_training.sh",
     ]
 
@@ -266,6 +314,7 @@ def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = 
             run_id=run_id, input_bucket=config["input_bucket"], output_bucket=config["output_bucket"],
             code_key=config["code_key"], tolerance=config["tolerance"], model_kind=config["model_kind"],
             instance_id=instance_id, trigger_keys=trigger_keys, region=config["region"],
+            code_etag=code_etag(s3, config["input_bucket"], config["code_key"]),
         )
         command_id = send_training_command(
             ssm, instance_id, commands, comment=command_comment(run_id, trigger_keys),

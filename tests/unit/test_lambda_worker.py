@@ -267,5 +267,26 @@ def test_the_command_runs_a_real_training_run(aws_credentials, tmp_path):
         assert rec["instance_id"] == "i-host"
         assert json.loads(s3.get_object(Bucket=OUT, Key="models/latest.json")["Body"].read())["version"] == "v001"
         assert (home / "mlpipe" / "runs" / "run-20240501T120000Z-abcdef01" / "ec2_scripts").is_dir()
+
+        # With the archive's ETag, the first run caches the unpacked code; the next run of the
+        # same code copies it (works even with the archive gone from S3).
+        etag = worker.code_etag(s3, IN, "code/mlpipe-code.zip")
+        assert etag and worker.code_etag(s3, IN, "code/missing.zip") == ""
+        for run_id in ("run-20240501T120100Z-abcdef02", "run-20240501T120200Z-abcdef03"):
+            commands = worker.build_commands(
+                run_id=run_id, input_bucket=IN, output_bucket=OUT, code_key="code/mlpipe-code.zip",
+                tolerance=0.0, model_kind="logreg", instance_id="i-host", trigger_keys=["data/batch_1.csv"],
+                region="us-east-1", code_etag=etag)
+            p = subprocess.run(["bash", "-c", "\n".join(commands)], cwd=home, env=env, capture_output=True,
+                               text=True, timeout=300)
+            assert p.returncode == 0, p.stderr[-3000:]
+            assert (home / "mlpipe" / "code" / etag / "ec2_scripts" / "run_training.sh").is_file()
+            s3.delete_object(Bucket=IN, Key="code/mlpipe-code.zip")  # the 2nd run must use the cache
+        rec = json.loads(s3.get_object(Bucket=OUT, Key=f"runs/{run_id}.json")["Body"].read())
+        assert rec["status"] in ("succeeded", "rejected"), rec["error"]
+        with pytest.raises(ValueError, match="not an S3 ETag"):
+            worker.build_commands(run_id="r", input_bucket=IN, output_bucket=OUT, code_key="k", tolerance=0,
+                                  model_kind="logreg", instance_id="i", trigger_keys=[], region="us-east-1",
+                                  code_etag="../../etc")
     finally:
         server.stop()
