@@ -20,13 +20,21 @@ stores, in AWS's order:
    the response (statusCode, headers, multiValueHeaders, body, isBase64Encoded); a function
    error or malformed result -> 502 `{"message": "Internal server error"}`.
 
+Gateway responses (PutGatewayResponse) customise these errors as on AWS: BAD_REQUEST_BODY,
+MISSING_AUTHENTICATION_TOKEN, INVALID_API_KEY (a missing key too), THROTTLED, QUOTA_EXCEEDED,
+REQUEST_TOO_LARGE, API_CONFIGURATION_ERROR (500s), and DEFAULT_4XX / DEFAULT_5XX for every type
+without its own (the 502s have no type of their own: DEFAULT_5XX). statusCode,
+`gatewayresponse.header.*` and the templates' `$context.error.*` substitution apply; with no
+customisation the built-in `{"message": ...}` bodies above are sent unchanged. Like the routes,
+they are frozen per deployment: a change needs a new deployment, as on AWS.
+
 Every response carries `x-amzn-RequestId`. What is served is the API as it was when its stage's
 deployment was created (as on AWS): `RestAPI.create_deployment` is hooked to compile the route
 table once; an unseen deployment is compiled on first use and cached by deployment id.
 Keys and usage plans are read live (a disabled key stops working at once, as on AWS).
 
 Hook points (moto 5.2): `moto.apigateway.models.apigateway_backends`, `RestAPI.create_deployment`,
-`RestAPI.resources/stages/models/request_validators`, `APIGatewayBackend.keys/usage_plans/
+`RestAPI.resources/stages/models/request_validators/gateway_responses`, `APIGatewayBackend.keys/usage_plans/
 usage_plan_keys`.
 """
 from __future__ import annotations
@@ -43,8 +51,10 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
 from .apigateway_logic import (
-    MAX_BODY_BYTES, MalformedProxyResponse, Route, RouteTable, TokenBucket, compile_schema,
-    lambda_arn_from_uri, map_proxy_response, proxy_event, quota_window_start,
+    MAX_BODY_BYTES, GatewayResponse, MalformedProxyResponse, Route, RouteTable, TokenBucket,
+    _compile_one, compile_gateway_responses, compile_schema, find_gateway_response,
+    gateway_template_vars, lambda_arn_from_uri, map_proxy_response, proxy_event,
+    quota_window_start, render_gateway_response, validation_error_string,
 )
 
 log = logging.getLogger("localcloud.apigateway")
@@ -107,6 +117,31 @@ def compile_api(api: Any) -> RouteTable:
                 body_checks=checks, resource_path=path, resource_id=res.id)
         routes.append(Route(path=path, segments=(), methods=methods, resource_id=res.id))
     return RouteTable(routes)
+
+
+@dataclass
+class Deployment:
+    """What one deployment serves: its routes and its gateway responses (both frozen then)."""
+    routes: RouteTable
+    responses: dict[str, GatewayResponse] = field(default_factory=dict)
+
+
+def compile_responses(api: Any) -> dict[str, GatewayResponse]:
+    raw = {}
+    for rtype, r in list((getattr(api, "gateway_responses", {}) or {}).items()):
+        doc = {"statusCode": r.status_code, "responseParameters": r.response_parameters,
+               "responseTemplates": r.response_templates}
+        try:
+            _compile_one(str(rtype).upper(), doc)
+        except ValueError as exc:
+            log.error("API %s: gateway response ignored: %s", api.id, exc)
+            continue
+        raw[str(rtype).upper()] = doc
+    return compile_gateway_responses(raw)
+
+
+def compile_deployment(api: Any) -> Deployment:
+    return Deployment(compile_api(api), compile_responses(api))
 
 
 def _truthy(v: Any) -> bool:
@@ -208,7 +243,7 @@ class DataPlane:
     def __init__(self, cloud: Any):
         self.cloud = cloud
         self.usage = Usage()
-        self._tables: dict[tuple[str, str], RouteTable] = {}
+        self._tables: dict[tuple[str, str], Deployment] = {}
         self._api_home: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
@@ -232,18 +267,18 @@ class DataPlane:
                     return backend, api
         return None
 
-    def table(self, api: Any, deployment_id: str) -> RouteTable:
+    def deployment(self, api: Any, deployment_id: str) -> Deployment:
         key = (api.id, deployment_id)
         t = self._tables.get(key)
         if t is None:
-            t = compile_api(api)
+            t = compile_deployment(api)
             with self._lock:
                 self._tables[key] = t
         return t
 
     def snapshot(self, api: Any, deployment_id: str) -> None:
         try:
-            t = compile_api(api)
+            t = compile_deployment(api)
         except Exception:  # noqa: BLE001 - compile lazily on first use instead
             log.exception("could not compile API %s deployment %s", api.id, deployment_id)
             return
@@ -257,45 +292,66 @@ class DataPlane:
         base = [("x-amzn-RequestId", request_id),
                 ("x-amz-apigw-id", request_id[:8].upper() + "=")]
 
-        def msg(status: int, message: str, extra: list | None = None) -> tuple:
-            body = json.dumps({"message": message}).encode()
-            return (status, base + [("Content-Type", "application/json"),
-                                    ("x-amzn-ErrorType", _error_type(status, message))]
-                    + (extra or []), body)
+        verb = environ.get("REQUEST_METHOD", "GET").upper()
+        at: dict[str, Any] = {"dep": None, "stage_vars": {}, "resource": "", "params": {}}
+
+        def msg(rtype: str, status: int, message: str, validation: str = "") -> tuple:
+            """An error API Gateway produces: the deployment's gateway response, else AWS's
+            built-in `{"message": ...}`."""
+            etype = ("x-amzn-ErrorType", _error_type(rtype, status))
+            dep = at["dep"]
+            custom = find_gateway_response(dep.responses, rtype, status) if dep else None
+            if custom is None:
+                return (status, base + [("Content-Type", "application/json"), etype],
+                        json.dumps({"message": message}).encode())
+            variables = gateway_template_vars(
+                response_type=rtype, message=message, request_id=request_id,
+                validation_error=validation, api_id=api_id, stage=stage_name,
+                http_method=verb, resource_path=at["resource"], path=path,
+                stage_vars=at["stage_vars"])
+            code, hdrs, body = render_gateway_response(
+                custom, status=status, variables=variables, accept=environ.get("HTTP_ACCEPT"),
+                request_headers=dict(_request_headers(environ)),
+                query={k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()},
+                path_params=at["params"], stage_vars=at["stage_vars"])
+            return code, base + hdrs + [etype], body
 
         length = environ.get("CONTENT_LENGTH") or ""
         try:
             n = int(length) if length else 0
         except ValueError:
             n = 0
-        if n > MAX_BODY_BYTES:
-            return msg(413, MSG_TOO_LARGE)
+        too_large = n > MAX_BODY_BYTES
         stream = environ.get("wsgi.input")
-        if n:
+        body = b""
+        if too_large:
+            pass
+        elif n:
             body = stream.read(n)
         elif environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" and stream:
             body = stream.read(MAX_BODY_BYTES + 1)
-            if len(body) > MAX_BODY_BYTES:
-                return msg(413, MSG_TOO_LARGE)
-        else:
-            body = b""
+            too_large = len(body) > MAX_BODY_BYTES
 
         found = self.find_api(api_id)
-        if found is None:
-            return msg(403, MSG_FORBIDDEN)
-        backend, api = found
-        stage = api.stages.get(stage_name)
+        stage = found[1].stages.get(stage_name) if found is not None else None
         if stage is None or not stage.deployment_id:
-            return msg(403, MSG_FORBIDDEN)
-        table = self.table(api, stage.deployment_id)
-        hit = table.match(path)
-        verb = environ.get("REQUEST_METHOD", "GET").upper()
+            if too_large:
+                return msg("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
+            return msg("FORBIDDEN", 403, MSG_FORBIDDEN)
+        backend, api = found
+        dep = at["dep"] = self.deployment(api, stage.deployment_id)
+        at["stage_vars"] = stage_vars = dict(stage.variables or {})
+        if too_large:
+            return msg("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
+        hit = dep.routes.match(path)
         if hit is None:
-            return msg(403, MSG_MISSING_TOKEN)
+            return msg("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
         route, path_params = hit
+        at["params"] = path_params
         method = route.methods.get(verb) or route.methods.get("ANY")
         if method is None:
-            return msg(403, MSG_MISSING_TOKEN)
+            return msg("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
+        at["resource"] = route.path
 
         api_key = environ.get("HTTP_X_API_KEY")
         if method.api_key_required:
@@ -310,24 +366,25 @@ class DataPlane:
             if check is not None:
                 try:
                     doc = json.loads(body) if body else None
-                except ValueError:
-                    return msg(400, MSG_BAD_BODY)
+                except ValueError as exc:
+                    return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
+                               validation_error_string([f"request body is not JSON: {exc}"]))
                 problems = check(doc)
                 if problems:
                     log.info("API %s %s %s: invalid body: %s", api_id, verb, path,
                              "; ".join(problems[:3]))
-                    return msg(400, MSG_BAD_BODY)
+                    return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
+                               validation_error_string(problems))
 
         if (method.integration_type or "").upper() != "AWS_PROXY":
             log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY is)",
                       api_id, verb, route.path, method.integration_type)
-            return msg(500, MSG_INTERNAL)
-        stage_vars = dict(stage.variables or {})
+            return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
         try:
             arn = lambda_arn_from_uri(method.integration_uri or "", stage_vars)
         except ValueError as exc:
             log.error("API %s: %s", api_id, exc)
-            return msg(500, MSG_INTERNAL)
+            return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
 
         headers = _request_headers(environ)
         event = proxy_event(
@@ -345,33 +402,35 @@ class DataPlane:
                 region=region, account_id=backend.account_id, source="apigateway")
         except Exception as exc:  # noqa: BLE001 - no such function etc.
             log.error("API %s %s %s: invoking %s failed: %s", api_id, verb, path, arn, exc)
-            return msg(500, MSG_INTERNAL)
+            return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
         if result.function_error or result.status_code >= 300:
             log.info("API %s %s %s: function error %s: %s", api_id, verb, path,
                      result.function_error, result.payload[:500])
-            return msg(502, MSG_INTERNAL)
+            return msg("DEFAULT_5XX", 502, MSG_INTERNAL)
         try:
             resp = map_proxy_response(json.loads(result.payload or b"null"))
         except (ValueError, MalformedProxyResponse) as exc:
             log.error("API %s %s %s: malformed Lambda proxy response: %s", api_id, verb, path,
                       exc)
-            return msg(502, MSG_INTERNAL)
+            return msg("DEFAULT_5XX", 502, MSG_INTERNAL)
         hdrs = base + resp.headers
         if not any(k.lower() == "content-type" for k, _ in resp.headers):
             hdrs.append(("Content-Type", "application/json"))
         return resp.status, hdrs, resp.body
 
     def _check_key(self, backend: Any, api_id: str, stage: str,
-                   value: str | None) -> tuple[int, str] | None:
+                   value: str | None) -> tuple[str, int, str] | None:
+        """None if let through, else (gateway response type, status, message). AWS answers a
+        missing key and a wrong one alike: INVALID_API_KEY, 403 Forbidden."""
         if not value:
-            return 403, MSG_FORBIDDEN
+            return "INVALID_API_KEY", 403, MSG_FORBIDDEN
         key = None
         for k in list(backend.keys.values()):
             if k.value == value:
                 key = k
                 break
         if key is None or not _truthy(key.enabled):
-            return 403, MSG_FORBIDDEN
+            return "INVALID_API_KEY", 403, MSG_FORBIDDEN
         for plan in list(backend.usage_plans.values()):
             if not any(s.get("apiId") == api_id and s.get("stage") == stage
                        for s in (plan.api_stages or [])):
@@ -380,19 +439,24 @@ class DataPlane:
                 continue
             refused = self.usage.admit(plan, key.id)
             if refused is not None:
-                return 429, refused
+                return ("THROTTLED" if refused == MSG_THROTTLED else "QUOTA_EXCEEDED"), 429, \
+                    refused
             return None
-        return 403, MSG_FORBIDDEN
+        return "INVALID_API_KEY", 403, MSG_FORBIDDEN
 
 
-def _error_type(status: int, message: str) -> str:
-    return {403: "ForbiddenException" if message == MSG_FORBIDDEN
-            else "MissingAuthenticationTokenException",
-            429: "TooManyRequestsException" if message == MSG_THROTTLED
-            else "LimitExceededException",
-            400: "BadRequestException", 413: "RequestTooLargeException",
-            502: "InternalServerErrorException",
-            500: "InternalServerErrorException"}.get(status, "Exception")
+_ERROR_TYPES = {
+    "FORBIDDEN": "ForbiddenException", "INVALID_API_KEY": "ForbiddenException",
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    "THROTTLED": "TooManyRequestsException", "QUOTA_EXCEEDED": "LimitExceededException",
+    "BAD_REQUEST_BODY": "BadRequestException", "REQUEST_TOO_LARGE": "RequestTooLargeException",
+}
+
+
+def _error_type(response_type: str, status: int) -> str:
+    """`x-amzn-ErrorType` for an error of this gateway response type."""
+    return _ERROR_TYPES.get(response_type) or \
+        ("InternalServerErrorException" if status >= 500 else "Exception")
 
 
 def _request_headers(environ: dict) -> list[tuple[str, str]]:

@@ -8,6 +8,11 @@
   required, additionalProperties, items, minItems, maxItems, enum, minimum, maximum,
   exclusiveMinimum/Maximum (draft-4 booleans), minLength, maxLength, pattern).
 - `proxy_event` / `map_proxy_response`: the REST (v1) AWS_PROXY event and response mapping.
+- `compile_gateway_responses` / `find_gateway_response` / `render_gateway_response`:
+  PutGatewayResponse customisations (own type, else DEFAULT_4XX/5XX), statusCode,
+  `gatewayresponse.header.*` parameters and the templates' simple `$context...` substitution;
+  `describe_schema_error` / `validation_error_string`: the validator's wording
+  (`[object has missing required properties (["a"])]`).
 """
 from __future__ import annotations
 
@@ -164,7 +169,15 @@ def compile_schema(schema: dict, use_jsonschema: bool = True) -> Callable[[Any],
             validator = jsonschema.Draft4Validator(schema)
 
             def check(doc: Any) -> list[str]:
-                return [e.message for e in validator.iter_errors(doc)]
+                out: list[str] = []
+                seen = set()
+                for e in validator.iter_errors(doc):
+                    text = describe_schema_error(e)
+                    key = (tuple(e.absolute_path), text)
+                    if key not in seen:   # `required` reports each missing name: one line
+                        seen.add(key)
+                        out.append(text)
+                return out
             return check
     return lambda doc: schema_errors(schema, doc)
 
@@ -400,3 +413,292 @@ def lambda_arn_from_uri(uri: str, stage_vars: dict[str, str] | None = None) -> s
     for k, v in (stage_vars or {}).items():
         arn = arn.replace("${stageVariables." + k + "}", v)
     return arn
+
+
+# ---------------------------------------------------------------------------------------
+# Gateway responses (PutGatewayResponse): AWS's customisable error responses
+# ---------------------------------------------------------------------------------------
+# Each type's own status when neither it nor its DEFAULT_4XX/5XX sets one (AWS's table
+# "Gateway response types"). DEFAULT_4XX / DEFAULT_5XX have none: they are fallbacks.
+GATEWAY_RESPONSE_STATUS = {
+    "ACCESS_DENIED": 403, "API_CONFIGURATION_ERROR": 500, "AUTHORIZER_CONFIGURATION_ERROR": 500,
+    "AUTHORIZER_FAILURE": 500, "BAD_REQUEST_PARAMETERS": 400, "BAD_REQUEST_BODY": 400,
+    "EXPIRED_TOKEN": 403, "INTEGRATION_FAILURE": 504, "INTEGRATION_TIMEOUT": 504,
+    "INVALID_API_KEY": 403, "INVALID_SIGNATURE": 403, "MISSING_AUTHENTICATION_TOKEN": 403,
+    "QUOTA_EXCEEDED": 429, "REQUEST_TOO_LARGE": 413, "RESOURCE_NOT_FOUND": 404,
+    "THROTTLED": 429, "UNAUTHORIZED": 401, "UNSUPPORTED_MEDIA_TYPE": 415, "WAF_FILTERED": 403,
+}
+DEFAULT_GATEWAY_TEMPLATE = '{"message":$context.error.messageString}'
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """One response type as it applies in a deployment (its own, or its DEFAULT_xXX)."""
+    response_type: str
+    status: int | None                   # None: the error's own status
+    headers: tuple = ()                  # ((name, source kind, key or static value), ...)
+    templates: tuple = ()                # ((content type, template), ...), first = fallback
+
+
+def _fallback_type(response_type: str, status: int | None = None) -> str:
+    code = GATEWAY_RESPONSE_STATUS.get(response_type, status or 500)
+    return "DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX"
+
+
+_PARAM_SOURCES = (("method.request.header.", "header"), ("method.request.querystring.", "query"),
+                  ("method.request.path.", "path"), ("stageVariables.", "stage"),
+                  ("context.", "context"))
+
+
+def _compile_one(rtype: str, raw: dict, status_from: dict | None = None) -> GatewayResponse:
+    def status_of(doc: dict | None) -> int | None:
+        code = (doc or {}).get("statusCode")
+        if code in (None, ""):
+            return None
+        try:
+            code = int(code)
+        except (TypeError, ValueError):
+            raise ValueError(f"gateway response {rtype}: statusCode {code!r} is not a number") \
+                from None
+        if not 100 <= code <= 599:
+            raise ValueError(f"gateway response {rtype}: statusCode {code} is not an HTTP status")
+        return code
+
+    status = status_of(raw)
+    if status is None and status_from is not None:
+        status = status_of(status_from)
+    if status is None:
+        status = GATEWAY_RESPONSE_STATUS.get(rtype)
+    headers = []
+    for key, value in (raw.get("responseParameters") or {}).items():
+        if not key.startswith("gatewayresponse.header."):
+            raise ValueError(f"gateway response {rtype}: parameter {key!r} is not "
+                             "gatewayresponse.header.<name>")
+        name = key[len("gatewayresponse.header."):]
+        value = str(value)
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            headers.append((name, "static", value[1:-1]))
+            continue
+        for prefix, kind in _PARAM_SOURCES:
+            if value.startswith(prefix):
+                headers.append((name, kind, value[len(prefix):]))
+                break
+        else:
+            raise ValueError(f"gateway response {rtype}: header {name} value {value!r} is neither "
+                             "'static' nor method.request.header|querystring|path.X, "
+                             "stageVariables.X or context.X")
+    templates = tuple((k.strip().lower(), v) for k, v in
+                      (raw.get("responseTemplates") or {}).items() if v is not None)
+    if not templates:
+        templates = (("application/json", DEFAULT_GATEWAY_TEMPLATE),)
+    return GatewayResponse(rtype, status, tuple(headers), templates)
+
+
+def compile_gateway_responses(raw: dict[str, dict]) -> dict[str, GatewayResponse]:
+    """The API's customised gateway responses -> the response for every type they affect.
+
+    A type with its own customisation uses it; any other type uses DEFAULT_4XX or
+    DEFAULT_5XX (by its default status) when that is customised, keeping its own status
+    unless the fallback sets one. Types not in the result keep API Gateway's built-in
+    response. Raises ValueError for a customisation AWS would refuse.
+    """
+    raw = {k.upper(): v for k, v in (raw or {}).items() if v is not None}
+    out: dict[str, GatewayResponse] = {}
+    for fallback in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        if fallback in raw:
+            out[fallback] = _compile_one(fallback, raw[fallback])
+    for rtype in GATEWAY_RESPONSE_STATUS:
+        if rtype in raw:
+            out[rtype] = _compile_one(rtype, raw[rtype])
+            continue
+        fb = raw.get(_fallback_type(rtype))
+        if fb is not None:
+            out[rtype] = _compile_one(rtype, {"responseParameters": fb.get("responseParameters"),
+                                              "responseTemplates": fb.get("responseTemplates")},
+                                      status_from=fb)
+    return out
+
+
+def find_gateway_response(responses: dict[str, GatewayResponse], response_type: str,
+                          status: int) -> GatewayResponse | None:
+    """The customisation for an error of `response_type` (None: the built-in response).
+
+    An error with no type of its own (e.g. a 502 for a bad Lambda result) is DEFAULT_5XX or
+    DEFAULT_4XX by its status.
+    """
+    if not responses:
+        return None
+    hit = responses.get(response_type)
+    if hit is None and response_type not in GATEWAY_RESPONSE_STATUS:
+        hit = responses.get("DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX")
+    return hit
+
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][\w.]*)\}|([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*))")
+
+
+def _json_escape(text: str) -> str:
+    import json
+    return json.dumps(text)[1:-1]
+
+
+def gateway_template_vars(*, response_type: str, message: str, request_id: str,
+                          validation_error: str = "", api_id: str = "", stage: str = "",
+                          http_method: str = "", resource_path: str = "", path: str = "",
+                          stage_vars: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables a gateway response template may use, already in their text form.
+
+    `$context.error.messageString` is the message as a quoted JSON string;
+    `$context.error.validationErrorString` is the validator's description, JSON-escaped
+    (no quotes added) so that `"...$context.error.validationErrorString..."` stays JSON.
+    """
+    import json
+    out = {
+        "context.error.message": message,
+        "context.error.messageString": json.dumps(message),
+        "context.error.responseType": response_type,
+        "context.error.validationErrorString": _json_escape(validation_error),
+        "context.requestId": request_id, "context.extendedRequestId": request_id,
+        "context.apiId": api_id, "context.stage": stage, "context.httpMethod": http_method,
+        "context.resourcePath": resource_path, "context.path": f"/{stage}{path}" if stage else path,
+    }
+    for k, v in (stage_vars or {}).items():
+        out[f"stageVariables.{k}"] = v
+    return out
+
+
+def render_gateway_template(template: str, variables: dict[str, str]) -> str:
+    """API Gateway's simple variable substitution (no VTL): `$a.b.c` and `${a.b.c}`.
+
+    An unknown `$context.*` / `$stageVariables.*` renders empty (as AWS renders an unset
+    variable); any other `$word` stays as written. A longer dotted run than any variable
+    keeps its tail (`$context.requestId.x` -> `<id>.x`).
+    """
+    def sub(m: re.Match) -> str:
+        name = m.group(1) or m.group(2)
+        if name in variables:
+            return variables[name]
+        parts = name.split(".")
+        for n in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:n])
+            if head in variables:
+                return variables[head] + "." + ".".join(parts[n:]) if m.group(2) else \
+                    variables[head]
+        if parts[0] in ("context", "stageVariables"):
+            return ""
+        return m.group(0)
+    return _VAR.sub(sub, template)
+
+
+def render_gateway_response(resp: GatewayResponse, *, status: int, variables: dict[str, str],
+                            accept: str | None = None,
+                            request_headers: dict[str, str] | None = None,
+                            query: dict[str, str] | None = None,
+                            path_params: dict[str, str] | None = None,
+                            stage_vars: dict[str, str] | None = None,
+                            ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """-> (status, headers (Content-Type first), body) for an error of `status`."""
+    ctype, template = resp.templates[0]
+    if accept:
+        wanted = [a.split(";")[0].strip().lower() for a in accept.split(",")]
+        for ct, tpl in resp.templates:
+            if ct in wanted:
+                ctype, template = ct, tpl
+                break
+    body = render_gateway_template(template, variables).encode("utf-8")
+    headers = [("Content-Type", ctype)]
+    lower_req = {k.lower(): v for k, v in (request_headers or {}).items()}
+    for name, kind, key in resp.headers:
+        if kind == "static":
+            value = key
+        elif kind == "header":
+            value = lower_req.get(key.lower())
+        elif kind == "query":
+            value = (query or {}).get(key)
+        elif kind == "path":
+            value = (path_params or {}).get(key)
+        elif kind == "stage":
+            value = (stage_vars or {}).get(key)
+        else:
+            value = variables.get(f"context.{key}")
+        if value is not None:
+            headers = [h for h in headers if h[0].lower() != name.lower()] + [(name, value)]
+    return (resp.status if resp.status is not None else status), headers, body
+
+
+# ---------------------------------------------------------------------------------------
+# Validation error text, as API Gateway's validator (a Java draft-4 validator) words it
+# ---------------------------------------------------------------------------------------
+def _compact(v: Any) -> str:
+    import json
+    return json.dumps(v, separators=(",", ":"), sort_keys=False, default=str)
+
+
+def _instance_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    if isinstance(v, float):
+        return "integer" if v.is_integer() and math.isfinite(v) else "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def describe_schema_error(err: Any) -> str:
+    """One `jsonschema.ValidationError` -> the sentence AWS's validator uses for it."""
+    kw, want, inst = err.validator, err.validator_value, err.instance
+    if kw == "required":
+        missing = [p for p in want if isinstance(inst, dict) and p not in inst]
+        return f"object has missing required properties ({_compact(missing)})"
+    if kw == "type":
+        allowed = sorted(want if isinstance(want, list) else [want])
+        return (f"instance type ({_instance_type(inst)}) does not match any allowed primitive "
+                f"type (allowed: {_compact(allowed)})")
+    if kw == "additionalProperties":
+        props = set((err.schema or {}).get("properties") or {})
+        pats = list(((err.schema or {}).get("patternProperties") or {}).keys())
+        extra = sorted(k for k in inst if k not in props
+                       and not any(re.search(p, k) for p in pats))
+        return f"object instance has properties which are not allowed by the schema: {_compact(extra)}"
+    if kw == "minimum":
+        if (err.schema or {}).get("exclusiveMinimum") is True:
+            return f"numeric instance is not strictly greater than the required minimum {want}"
+        return f"numeric instance is lower than the required minimum (minimum: {want}, found: {inst})"
+    if kw == "maximum":
+        if (err.schema or {}).get("exclusiveMaximum") is True:
+            return f"numeric instance is not strictly lower than the required maximum {want}"
+        return f"numeric instance is greater than the required maximum (maximum: {want}, found: {inst})"
+    if kw == "minItems":
+        return (f"array is too short: must have at least {want} elements but instance has "
+                f"{len(inst)} elements")
+    if kw == "maxItems":
+        return (f"array is too long: must have at most {want} elements but instance has "
+                f"{len(inst)} elements")
+    if kw == "enum":
+        return f"instance value ({_compact(inst)}) not found in enum (possible values: {_compact(want)})"
+    if kw == "minLength":
+        return f"string {_compact(inst)} is too short (length: {len(inst)}, required minimum: {want})"
+    if kw == "maxLength":
+        return f"string {_compact(inst)} is too long (length: {len(inst)}, maximum allowed: {want})"
+    if kw == "pattern":
+        return f"ECMA 262 regex {_compact(want)} does not match input string {_compact(inst)}"
+    if kw == "minProperties":
+        return (f"object has too few properties (found {len(inst)} but schema requires at least "
+                f"{want})")
+    if kw == "maxProperties":
+        return (f"object has too many properties (found {len(inst)} but schema requires at most "
+                f"{want})")
+    if kw in ("anyOf", "oneOf"):
+        return f"instance failed to match at least one required schema among {len(want)}"
+    return str(err.message)
+
+
+def validation_error_string(problems: list[str]) -> str:
+    """`$context.error.validationErrorString`: the problems as a bracketed list, as AWS prints it."""
+    return "[" + ", ".join(problems) + "]"

@@ -233,3 +233,50 @@ def test_quota_and_get_usage(aws, local_cloud):  # noqa: F811
                                         endDate=today.isoformat())
     assert usage["usagePlanId"] == a["plan"]
     assert usage["items"][a["key_id"]] == [[0, 3], [3, 0]]
+
+
+def test_gateway_responses_apply_after_a_new_deployment(aws, local_cloud):  # noqa: F811
+    a = make_api(aws, local_cloud, validate=True)
+    apigw = aws["apigateway"]
+    apigw.put_gateway_response(
+        restApiId=a["api"], responseType="BAD_REQUEST_BODY", statusCode="400",
+        responseTemplates={"application/json":
+                           '{"message": "Invalid request body: $context.error.validationErrorString"}'})
+    apigw.put_gateway_response(
+        restApiId=a["api"], responseType="DEFAULT_4XX",
+        responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+        responseTemplates={"application/json": '{"error": $context.error.messageString, '
+                           '"type": "$context.error.responseType", "id": "$context.requestId"}'})
+    bad = {"rows": []}
+    # not deployed yet: AWS still serves the built-in responses
+    status, headers, body = call(a["base"] + "/predict", body=bad, key=a["key"])
+    assert (status, json.loads(body)) == (400, {"message": "Invalid request body"})
+    assert "Access-Control-Allow-Origin" not in headers
+
+    apigw.create_deployment(restApiId=a["api"], stageName="production")
+    status, headers, body = call(a["base"] + "/predict", body=bad, key=a["key"])
+    assert status == 400 and headers["x-amzn-ErrorType"] == "BadRequestException"
+    assert json.loads(body) == {"message": "Invalid request body: ["
+                                "object has missing required properties ([\"instances\"]), "
+                                "object instance has properties which are not allowed by the "
+                                "schema: [\"rows\"]]"}
+    assert "Access-Control-Allow-Origin" not in headers   # own type: no DEFAULT_4XX headers
+
+    # DEFAULT_4XX covers the 4xx types without their own: wrong or no key, unknown method
+    for url, method, key, rtype, message in (
+            ("/predict", "POST", "wrong" * 8, "INVALID_API_KEY", "Forbidden"),
+            ("/predict", "POST", None, "INVALID_API_KEY", "Forbidden"),
+            ("/items/1", "POST", None, "MISSING_AUTHENTICATION_TOKEN",
+             "Missing Authentication Token")):
+        status, headers, body = call(a["base"] + url, method=method, body={"instances": [{}]},
+                                     key=key)
+        assert status == 403, (rtype, body)
+        assert json.loads(body) == {"error": message, "type": rtype,
+                                    "id": headers["x-amzn-RequestId"]}
+        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert headers["Content-Type"] == "application/json"
+    # 5xx are untouched by DEFAULT_4XX ({proxy+} has no validator, so the Lambda runs and fails)
+    status, _, body = call(a["base"] + "/any/path", method="PUT", body=b"crash")
+    assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+    # a good body still reaches the Lambda
+    assert call(a["base"] + "/predict", body={"instances": [{"x": 1}]}, key=a["key"])[0] == 200
