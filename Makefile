@@ -25,11 +25,12 @@ walkthrough: setup
 notebooks: setup
 	$(BIN)/python -m tools.walkthrough --in-place
 
-# Unit tests, integration tests (against a real local cloud), then every notebook through nbval (in order, on a
+# Unit tests, integration tests (against a real local cloud; one per test worker
+# process), then every notebook through nbval (in order, on a
 # local cloud of their own; outputs checked where a cell is marked).
 test: setup
-	$(BIN)/python -m pytest tests/unit
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest -n 2 tests/unit
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
