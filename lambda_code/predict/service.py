@@ -310,8 +310,9 @@ class ModelStore:
 def _predict(served: Served, X):
     import sklearn
 
-    # Rows are already checked finite by the schema, so skip sklearn's own re-check.
-    with sklearn.config_context(assume_finite=True):
+    # Rows are already checked finite by the schema and the model's parameters were checked
+    # when it was fitted: skip sklearn's own re-checks (~0.15 ms of ~0.65 ms for one row).
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         proba = served.model.predict_proba(X)
     labels = served.classes[proba.argmax(axis=1)]
     return labels.tolist(), proba[:, served.positive].tolist()
