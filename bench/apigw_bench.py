@@ -21,23 +21,11 @@ import time
 import uuid
 from urllib.parse import urlparse
 
+from bench._timing import pct as _pct, time_ms as _time_ms
+
 HANDLER = ("import json\n"
            "def handler(event, context):\n"
            "    return {'statusCode': 200, 'body': json.dumps({'ok': True})}\n")
-
-
-def _pct(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def _time_ms(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def _rows(label: str, samples: list[float], goal50: str = "") -> list[dict]:

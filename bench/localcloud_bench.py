@@ -18,22 +18,10 @@ import sys
 import time
 import uuid
 
+from bench._timing import pct as _pct, time_ms as _time_ms
+
 HANDLER = "def handler(event, context):\n    return {'ok': True}\n"
 P = "localcloud: "
-
-
-def _pct(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def _time_ms(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def _row(name: str, value: float, unit: str = "ms", goal: str = "") -> dict:

@@ -30,22 +30,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench._timing import pct as _pct, time_ms as _time_ms
+
 STACK = "bench"
 P = "predict: "
-
-
-def _pct(samples, q):
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def _time_ms(fn, n):
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def _row(name, value, unit="ms", goal=""):
