@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import statistics
-import time
 import uuid
 from urllib.parse import urlparse
 

@@ -56,6 +56,7 @@ from .apigateway_logic import (
     gateway_template_vars, lambda_arn_from_uri, map_proxy_response, proxy_event,
     quota_window_start, render_gateway_response, validation_error_string,
 )
+from .moto_request import backend_for
 
 log = logging.getLogger("localcloud.apigateway")
 
@@ -491,18 +492,8 @@ def _status_line(code: int) -> str:
 # ---------------------------------------------------------------------------------------
 def _backend_for(environ: dict) -> Any:
     from moto.apigateway.models import apigateway_backends
-    region, access_key = "us-east-1", "testing"
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 3:
-            access_key, region = scope[0], scope[2]
-    try:
-        from moto.iam.models import get_account_id_from
-        account = get_account_id_from(access_key)
-    except Exception:  # noqa: BLE001
-        account = "123456789012"
-    return apigateway_backends[account][region]
+
+    return backend_for(apigateway_backends, environ)
 
 
 def get_usage(plane: DataPlane, environ: dict, plan_id: str) -> tuple[int, dict]:

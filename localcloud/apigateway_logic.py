@@ -278,14 +278,15 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
     qs, mqs = _multi(parse_qsl(query_string, keep_blank_values=True)) if query_string \
         else (None, None)
     if body:
-        if binary is None:
+        text = None
+        if not binary:
             try:
                 text = body.decode("utf-8")
-                binary = False
             except UnicodeDecodeError:
-                binary = True
-        body_value: str | None = base64.b64encode(body).decode() if binary else \
-            body.decode("utf-8")
+                if binary is False:
+                    raise
+        binary = text is None
+        body_value: str | None = base64.b64encode(body).decode() if binary else text
     else:
         body_value, binary = None, False
     ts = _dt.datetime.fromtimestamp(now, _dt.timezone.utc)

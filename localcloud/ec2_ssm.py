@@ -47,9 +47,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
+
+from .moto_request import backend_for
 
 log = logging.getLogger("localcloud.ec2_ssm")
 
@@ -478,19 +479,8 @@ def _set_state(instance: Any, name: str) -> None:
 # ---------------------------------------------------------------------------------------
 def _ssm_backend_for(environ: dict) -> Any:
     from moto.ssm.models import ssm_backends
-    region = "us-east-1"
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    access_key = "testing"
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 3:
-            access_key, region = scope[0], scope[2]
-    try:
-        from moto.iam.models import get_account_id_from
-        account = get_account_id_from(access_key)
-    except Exception:  # noqa: BLE001
-        account = "123456789012"
-    return ssm_backends[account][region]
+
+    return backend_for(ssm_backends, environ)
 
 
 def _epoch(value: Any) -> float | None:

@@ -39,6 +39,7 @@ from typing import Any
 
 from . import logs
 from .core import InvokeResult, active_cloud
+from .moto_request import access_key, account_of, region_of
 
 log = logging.getLogger("localcloud")
 
@@ -541,7 +542,6 @@ class LambdaRuntime:
         lines: list[str] = []
         init_ms = None
         reusable = False
-        status = None
         try:
             if cold:
                 init = worker.finish_init()
@@ -688,14 +688,6 @@ _FAST_TYPES = {"RequestResponse": "200 OK", "Event": "202 Accepted", "DryRun": "
 MAX_SYNC_RESPONSE = 6_000_000  # moto's limit for a RequestResponse payload
 
 
-def _access_key(environ: dict) -> str:
-    """The request's access key id, as moto's BaseResponse.get_access_key finds it."""
-    from moto.core.responses import BaseResponse
-
-    match = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return match.group(1) if match else "AKIAEXAMPLE"
-
-
 def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
     """(function name, account, region) when moto would add nothing to this Invoke; else None.
 
@@ -716,28 +708,11 @@ def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
     if environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse") not in _FAST_TYPES:
         return None
     from moto import settings
-    from moto.core.responses import BaseResponse
     from moto.moto_api import recorder
 
     if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or recorder._user_enabled:
         return None
-    full_url = f"http://{environ.get('HTTP_HOST', '')}{environ['PATH_INFO']}"
-    url_match = BaseResponse.region_regex.search(full_url)
-    ua_match = BaseResponse.region_from_useragent_regex.search(environ.get("HTTP_USER_AGENT", ""))
-    if url_match:
-        region = url_match.group(1)
-    elif ua_match:
-        region = ua_match.group(1)
-    elif "AWS4" in auth:
-        region = auth.split(",")[0].split("/")[2]
-    else:
-        region = BaseResponse.default_region
-    # moto's BaseResponse.get_current_account, in its order of priority.
-    account = os.environ.get("MOTO_ACCOUNT_ID") or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-    if not account:
-        from moto.iam.models import get_account_id_from
-        account = get_account_id_from(_access_key(environ))
-    return m.group(1), account, region
+    return m.group(1), account_of(environ), region_of(environ)
 
 
 def _invoke_middleware(app: Any, cloud: Any) -> Any:
@@ -772,7 +747,7 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
             body = stream.read()
         else:
             body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
-        mark_account_as_visited(account_id=account, access_key=_access_key(environ),
+        mark_account_as_visited(account_id=account, access_key=access_key(environ),
                                 service="awslambda", region=region)
         inv_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
         res = runtime.invoke(fn, body, invocation_type=inv_type, source="Invoke")

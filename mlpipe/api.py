@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Optional
 from botocore.exceptions import ClientError
 
 from .clients import client
-from .config import MlpipeError, Settings
+from .config import Settings
 from .names import Names
 from .report import Report
 
