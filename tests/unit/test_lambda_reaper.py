@@ -8,18 +8,13 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
-from moto.ssm.models import ssm_backends
 
+from glue_fakes import AMI, backend_command
 from lambda_code.reaper import handler as reaper
 
-AMI = "ami-12c6146b"
 OUT = "mlpipe-output-t"
 GRACE = 120
 UTC = dt.timezone.utc
-
-
-def backend_command(command_id):
-    return next(c for c in ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._commands if c.command_id == command_id)
 
 
 @pytest.fixture

@@ -6,32 +6,16 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ssm.models import ssm_backends
 
+from glue_fakes import AMI, FakeLambda, set_command_status
 from lambda_code.stop_ec2 import handler as stop
 
 EVENTS = Path(stop.__file__).parent / "events"
-AMI = "ami-12c6146b"
 EVENT = json.loads((EVENTS / "s3_run_record.json").read_text())
 OUT = EVENT["Records"][0]["s3"]["bucket"]["name"]
 KEY = EVENT["Records"][0]["s3"]["object"]["key"]
 RUN_ID = KEY[len("runs/"):-len(".json")]
 IN = "mlpipe-input-123456789012-us-east-1"
-
-
-class FakeLambda:
-    def __init__(self):
-        self.calls = []
-
-    def invoke(self, **kw):
-        self.calls.append(kw)
-        return {"StatusCode": 202}
-
-
-def set_command_status(command_id, status):
-    for c in ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._commands:
-        if c.command_id == command_id:
-            c.status = status
 
 
 @pytest.fixture

@@ -5,47 +5,15 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ec2.models import ec2_backends
 
+from glue_fakes import AMI, FakeLambda, FakeTime, set_state
 from lambda_code.trigger import handler as trigger
 
 EVENTS = Path(trigger.__file__).parent / "events"
-AMI = "ami-12c6146b"  # moto's built-in example AMI
-
-
-class FakeLambda:
-    def __init__(self):
-        self.calls = []
-
-    def invoke(self, **kw):
-        self.calls.append(kw)
-        return {"StatusCode": 202}
-
-
-class FakeTime:
-    """A clock whose sleep advances it and runs an optional hook (to change the world)."""
-
-    def __init__(self, on_sleep=None):
-        self.t = 0.0
-        self.on_sleep = on_sleep
-
-    def clock(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
-        if self.on_sleep:
-            self.on_sleep(self.t)
 
 
 def event(name):
     return json.loads((EVENTS / name).read_text())
-
-
-def set_state(instance_id, name, code):
-    inst = ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_instance(instance_id)
-    inst._state.name, inst._state.code = name, code
 
 
 @pytest.fixture

@@ -13,30 +13,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ec2.models import ec2_backends
-from moto.ssm.models import ssm_backends
 
+from glue_fakes import AMI, FakeTime, set_command_status, set_state
 from lambda_code.worker import handler as worker
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = Path(worker.__file__).parent / "events"
-AMI = "ami-12c6146b"
 IN, OUT = "mlpipe-input-t", "mlpipe-output-t"
-
-
-class FakeTime:
-    def __init__(self, on_sleep=None):
-        self.t = 0.0
-        self.on_sleep = on_sleep
-
-    def clock(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
-        if self.on_sleep:
-            self.on_sleep(self.t)
 
 
 class FlakySSM:
@@ -54,17 +37,6 @@ class FlakySSM:
 
     def __getattr__(self, name):
         return getattr(self.real, name)
-
-
-def set_state(instance_id, name, code):
-    inst = ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_instance(instance_id)
-    inst._state.name, inst._state.code = name, code
-
-
-def set_command_status(command_id, status):
-    for c in ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]._commands:
-        if c.command_id == command_id:
-            c.status = status
 
 
 @pytest.fixture
