@@ -27,29 +27,6 @@ def current_model(settings: Settings, names: Names) -> dict | None:
     return json.loads(body)
 
 
-def find_api(settings: Settings, names: Names) -> dict | None:
-    for api in client("apigateway", settings).get_rest_apis(limit=500).get("items", []):
-        if api["name"] == names.api_name:
-            return api
-    return None
-
-
-def find_api_key(settings: Settings, names: Names) -> str | None:
-    keys = client("apigateway", settings).get_api_keys(
-        nameQuery=names.api_key_name, includeValues=True, limit=500).get("items", [])
-    for key in keys:
-        if key["name"] == names.api_key_name:
-            return key.get("value")
-    return None
-
-
-def invoke_url(settings: Settings, names: Names, api_id: str) -> str:
-    if settings.is_local:
-        return (f"{settings.endpoint_url}/restapis/{api_id}/{names.api_stage}"
-                f"/_user_request_/{names.api_resource}")
-    return f"https://{api_id}.execute-api.{settings.region}.amazonaws.com/{names.api_stage}/{names.api_resource}"
-
-
 def outputs(settings: Settings, names: Names | None = None) -> dict:
     """The stack's outputs (ARCHITECTURE "Targets"); None for what is not deployed."""
     names = names or names_for(settings)
@@ -58,7 +35,8 @@ def outputs(settings: Settings, names: Names | None = None) -> dict:
     inst = instance.find_instance(settings, names)
     fns = {fn: (names.function(fn) if functions.function_arn(settings, names.function(fn)) else None)
            for fn in ("trigger", "worker", "stop_ec2", "reaper", "predict")}
-    api = find_api(settings, names)
+    from .api import backend_outputs
+
     return {
         "target": settings.target,
         "region": settings.region,
@@ -69,9 +47,7 @@ def outputs(settings: Settings, names: Names | None = None) -> dict:
         "output_bucket": names.output_bucket if bucket_exists(settings, names.output_bucket) else None,
         "instance_id": inst["InstanceId"] if inst else None,
         "functions": fns,
-        "api_id": api["id"] if api else None,
-        "api_url": invoke_url(settings, names, api["id"]) if api else None,
-        "api_key": find_api_key(settings, names) if api else None,
+        **backend_outputs(settings, names),  # api_id, api_url, api_key
     }
 
 

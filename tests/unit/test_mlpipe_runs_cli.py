@@ -4,7 +4,7 @@ import json
 import boto3
 import pytest
 
-from mlpipe import buckets, cli, runs, status
+from mlpipe import api, buckets, cli, runs, status
 from mlpipe import deploy as deploy_mod
 
 from test_mlpipe_support import aws, quiet  # noqa: F401  (fixture)
@@ -84,13 +84,14 @@ def test_outputs_keys_and_api_urls(aws):
     assert set(out["functions"]) >= {"trigger", "worker", "stop_ec2", "predict"}
     assert out["api_id"] is None and out["api_url"] is None and out["api_key"] is None
     apigw = boto3.client("apigateway", region_name="us-east-1")
-    api_id = apigw.create_rest_api(name="mlpipe-api")["id"]
-    apigw.create_api_key(name="mlpipe-key", enabled=True, value="abcdefghijklmnopqrstuvwxyz0123")
+    api_id = apigw.create_rest_api(name="mlpipe-api", tags={"stack": "mlpipe"})["id"]
+    apigw.create_api_key(name="mlpipe-key", enabled=True, value="abcdefghijklmnopqrstuvwxyz0123",
+                         tags={"stack": "mlpipe"})
     out = status.outputs(settings, names)
     assert out["api_url"] == f"https://{api_id}.execute-api.us-east-1.amazonaws.com/production/predict"
     assert out["api_key"] == "abcdefghijklmnopqrstuvwxyz0123"
     local = settings.__class__(target="local", endpoint_url="http://127.0.0.1:4566")
-    assert status.invoke_url(local, names, "abc123") == \
+    assert api.invoke_url(local, "abc123") == \
         "http://127.0.0.1:4566/restapis/abc123/production/_user_request_/predict"
     assert status.mask("abcdefghijkl") == "abcd********"
 
@@ -105,8 +106,9 @@ def cli_env(aws, monkeypatch):
 
 def test_cli_outputs_json_and_table_masks_the_key(cli_env, capsys):
     apigw = boto3.client("apigateway", region_name="us-east-1")
-    apigw.create_rest_api(name="mlpipe-api")
-    apigw.create_api_key(name="mlpipe-key", enabled=True, value="secretvalue1234567890")
+    apigw.create_rest_api(name="mlpipe-api", tags={"stack": "mlpipe"})
+    apigw.create_api_key(name="mlpipe-key", enabled=True, value="secretvalue1234567890",
+                         tags={"stack": "mlpipe"})
     assert cli.main(["outputs", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["api_key"] == "secretvalue1234567890" and out["target"] == "aws"
