@@ -96,7 +96,7 @@ def run(n: int = 300) -> list[dict]:
                 raise RuntimeError(f"Invoke answered {r.status}: {data[:200]!r}")
 
         payload = body.encode()
-        from localcloud.apigateway_logic import proxy_event
+        from localcloud.apigateway.logic import proxy_event
         proxy_payload = json.dumps(proxy_event(
             method="POST", path="/predict", resource_path="/predict",
             headers=[("Content-Type", "application/json"), ("x-api-key", key["value"])],

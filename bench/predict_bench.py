@@ -63,7 +63,7 @@ def _report_of(logs_client, group: str, since_ms: int) -> dict:
 
 def _layer_extraction_s(lam, layer_name: str) -> tuple[float, int]:
     """Seconds to extract the latest version of a layer into a fresh dir, and its size."""
-    from localcloud.lambda_runtime import _extract_zip
+    from localcloud.awslambda.runtime import _extract_zip
     from moto.awslambda.utils import get_backend
 
     arn = lam.list_layer_versions(LayerName=layer_name)["LayerVersions"][0]["LayerVersionArn"]

@@ -4,7 +4,7 @@ S3 event delivery, instance hosts with SSM Run Command, schedules, the API Gatew
 Public API: `LocalCloud`, `InvokeResult`, `ensure_running`; CLI `localcloud`; pytest fixture
 `local_cloud` in `localcloud.pytest_plugin`. Imports nothing else of this project.
 """
-from .core import InvokeResult, LocalCloud, active_cloud, default_port
+from .core.cloud import InvokeResult, LocalCloud, active_cloud, default_port
 from .cli import ensure_running
 
 __all__ = ["LocalCloud", "InvokeResult", "ensure_running", "active_cloud", "default_port"]

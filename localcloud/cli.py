@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .core import (RESET_PATH, SHUTDOWN_PATH, LocalCloud, default_port, endpoint_for, health)
+from .core.cloud import (RESET_PATH, SHUTDOWN_PATH, LocalCloud, default_port, endpoint_for, health)
 
 START_TIMEOUT_S = 60.0
 
@@ -114,7 +114,7 @@ def _alive(pid: int) -> bool:
 
 
 def _serve(port: int) -> int:
-    from .logs import quiet_third_party
+    from .logs.cloudwatch import quiet_third_party
 
     quiet_third_party()
     state = run_dir(port) / "state"

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from .core import LocalCloud
+from .core.cloud import LocalCloud
 
 _lock = threading.Lock()
 _shared: dict = {"cloud": None, "users": 0, "saved_env": None}

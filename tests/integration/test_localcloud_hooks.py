@@ -63,7 +63,7 @@ def test_hook_LambdaFunction_invoke():
 
 def test_hook_LambdaFunction_invoke_is_routed_to_localcloud(local_cloud):  # noqa: F811
     from moto.awslambda.models import LambdaFunction
-    from localcloud.lambda_runtime import _patched_invoke
+    from localcloud.awslambda.runtime import _patched_invoke
     assert LambdaFunction.invoke is _patched_invoke, "hook not installed: LambdaFunction.invoke"
 
 

@@ -219,7 +219,7 @@ def test_hook_moto_internals_used_by_the_fast_invoke():
 def test_hook_werkzeug_request_handler_used_by_the_keep_alive_server():
     from werkzeug.serving import DechunkedInput, WSGIRequestHandler
 
-    from localcloud.server import QuietRequestHandler
+    from localcloud.core.server import QuietRequestHandler
 
     assert issubclass(QuietRequestHandler, WSGIRequestHandler)
     assert callable(WSGIRequestHandler.make_environ) and callable(DechunkedInput.read)

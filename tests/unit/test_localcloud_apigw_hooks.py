@@ -1,4 +1,4 @@
-"""Guards for the moto internals that localcloud.ec2_ssm, .schedules and .apigateway hook.
+"""Guards for the moto internals that localcloud.ssm.commands, .events.schedules and .apigateway.dataplane hook.
 
 Each test names one hook point; a moto upgrade that moves one fails here by name, before
 any integration test shows a confusing symptom.
@@ -68,11 +68,12 @@ def test_hook_apigateway_get_usage_not_in_moto():
 
 def test_hook_moto_error_serialization_for_foreign_exceptions():
     from moto.core.errors import get_exception_service_model
-    from localcloud.ec2_ssm import _service_error
+    from localcloud.ssm.commands import _service_error
     assert get_exception_service_model(_service_error("InvalidInstanceId", "x")) is None
 
 
-@pytest.mark.parametrize("module", ["localcloud.ec2_ssm", "localcloud.schedules", "localcloud.apigateway"])
+@pytest.mark.parametrize("module", ["localcloud.ssm.commands", "localcloud.events.schedules",
+                                    "localcloud.apigateway.dataplane"])
 def test_extensions_have_install(module):
     import importlib
     assert callable(importlib.import_module(module).install)

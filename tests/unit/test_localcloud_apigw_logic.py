@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from localcloud.apigateway_logic import (
+from localcloud.apigateway.logic import (
     MalformedProxyResponse, Route, RouteTable, TokenBucket, compile_schema,
     lambda_arn_from_uri, map_proxy_response, proxy_event, quota_window_start, schema_errors,
 )

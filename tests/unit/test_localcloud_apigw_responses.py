@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from localcloud.apigateway_logic import (
+from localcloud.apigateway.logic import (
     DEFAULT_GATEWAY_TEMPLATE, compile_gateway_responses, compile_schema, find_gateway_response,
     gateway_template_vars, render_gateway_response, render_gateway_template,
     validation_error_string,

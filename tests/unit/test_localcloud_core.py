@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from localcloud import core
-from localcloud.lambda_runtime import RUNTIME_MODULES, build_runtime_dir
-from localcloud.s3_events import complete_event_shape, s3_may_invoke
+from localcloud.awslambda.runtime import RUNTIME_MODULES, build_runtime_dir
+from localcloud.s3.notifications import complete_event_shape, s3_may_invoke
 
 
 class _Policy:

@@ -1,10 +1,10 @@
-"""Pure logic of localcloud.schedules: rate/cron parsing, cron matching, due times, payloads."""
+"""Pure logic of localcloud.events.schedules: rate/cron parsing, cron matching, due times, payloads."""
 import datetime as dt
 import json
 
 import pytest
 
-from localcloud.schedules import (
+from localcloud.events.schedules import (
     RuleTimer, ScheduleError, ScheduledClock, parse_cron, parse_rate, parse_schedule,
     scheduled_event, target_payload,
 )

@@ -50,7 +50,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from .moto_request import backend_for
+from ..core.moto_request import backend_for
 
 log = logging.getLogger("localcloud.ec2_ssm")
 

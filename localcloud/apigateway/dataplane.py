@@ -50,13 +50,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
-from .apigateway_logic import (
+from .logic import (
     MAX_BODY_BYTES, GatewayResponse, MalformedProxyResponse, Route, RouteTable, TokenBucket,
     _compile_one, compile_gateway_responses, compile_schema, find_gateway_response,
     gateway_template_vars, lambda_arn_from_uri, map_proxy_response, proxy_event,
     quota_window_start, render_gateway_response, validation_error_string,
 )
-from .moto_request import backend_for
+from ..core.moto_request import backend_for
 
 log = logging.getLogger("localcloud.apigateway")
 

@@ -2,7 +2,7 @@
 
 `LocalCloud` owns the HTTP server (moto's WSGI app, wrapped by middlewares), the Lambda
 runtime (worker processes), the S3 event delivery queue and the extensions
-(`localcloud.ec2_ssm`, `localcloud.schedules`, `localcloud.apigateway`), each of which gets
+(`localcloud.ssm.commands`, `localcloud.events.schedules`, `localcloud.apigateway.dataplane`), each of which gets
 `install(cloud)` during `start()` and may return an uninstall callable.
 
 moto's backends are process-global, so one process hosts at most one running LocalCloud.
@@ -41,9 +41,9 @@ RESET_PATH = "/_localcloud/reset"
 # Extensions installed by start(), in this order, after the core's own hooks. Each module
 # has `install(cloud) -> Callable[[], None] | None` (the optional uninstall).
 _EXTENSIONS = [
-    "localcloud.ec2_ssm",
-    "localcloud.schedules",
-    "localcloud.apigateway",
+    "localcloud.ssm.commands",
+    "localcloud.events.schedules",
+    "localcloud.apigateway.dataplane",
 ]
 
 _ACTIVE: "LocalCloud | None" = None
@@ -121,8 +121,8 @@ class LocalCloud:
         self._lock = threading.RLock()
         self._running = False
         self._stopped = threading.Event()
-        self.runtime = None  # localcloud.lambda_runtime.LambdaRuntime, set in start()
-        self.s3_events = None  # localcloud.s3_events.S3EventDelivery, set in start()
+        self.runtime = None  # localcloud.awslambda.runtime.LambdaRuntime, set in start()
+        self.s3_events = None  # localcloud.s3.notifications.S3EventDelivery, set in start()
         self._log_handler: logging.Handler | None = None
 
     # ---- properties -------------------------------------------------------------------
@@ -156,7 +156,9 @@ class LocalCloud:
     def _start(self) -> None:
         from werkzeug.serving import make_server
 
-        from . import lambda_runtime, logs, s3_events
+        from ..awslambda import runtime as lambda_runtime
+        from ..logs import cloudwatch as logs
+        from ..s3 import notifications as s3_events
         from .server import QuietRequestHandler, make_moto_app
 
         if self.state_dir is None:
@@ -243,7 +245,7 @@ class LocalCloud:
             self._middlewares.clear()
             self._wsgi = None
             if self._log_handler is not None:
-                from . import logs
+                from ..logs import cloudwatch as logs
                 logs.detach_file_log(self._log_handler)
                 self._log_handler = None
             if self._own_state_dir and self.state_dir is not None:
@@ -264,7 +266,8 @@ class LocalCloud:
             self._wsgi = None
             from moto.moto_api._internal.models import moto_api_backend
             moto_api_backend.reset()
-            from . import lambda_runtime, s3_events
+            from ..awslambda import runtime as lambda_runtime
+            from ..s3 import notifications as s3_events
             self.runtime = lambda_runtime.LambdaRuntime(self)
             self._uninstalls.append(lambda_runtime.install(self))
             self.s3_events = s3_events.S3EventDelivery(self)

@@ -2,7 +2,7 @@
 
 - Code: the function's zip and its layers, read from moto's backend (`LambdaFunction.code_bytes`,
   `LayerVersion.code_bytes`), extracted once per code sha under state_dir/lambda/.
-- Worker: `python -I -S _lambda_worker.py`, sys.path = [code dir, layers' python/ dirs (a later
+- Worker: `python -I -S _worker.py`, sys.path = [code dir, layers' python/ dirs (a later
   layer first, as a later layer overwrites an earlier one in /opt), a runtime dir that exposes
   only what AWS's Python runtime provides: boto3, botocore and their dependencies].
 - Warm reuse per (function version, code sha, configuration); a busy worker is never shared.
@@ -37,13 +37,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import logs
-from .core import InvokeResult, active_cloud
-from .moto_request import access_key, account_of, region_of
+from ..core.cloud import InvokeResult, active_cloud
+from ..core.moto_request import access_key, account_of, region_of
+from ..logs import cloudwatch as logs
 
 log = logging.getLogger("localcloud")
 
-WORKER_SCRIPT = Path(__file__).with_name("_lambda_worker.py")
+WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 # What AWS's Python runtime itself provides besides the standard library.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 LOG_TAIL_BYTES = 4096

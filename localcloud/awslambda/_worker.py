@@ -1,4 +1,4 @@
-"""The Lambda execution environment: run as `python -I -S _lambda_worker.py` by lambda_runtime.
+"""The Lambda execution environment: run as `python -I -S _worker.py` by awslambda.runtime.
 
 Standard library only (it runs before sys.path holds anything else). Protocol, JSON lines:
   stdin  <- {"init": {...}} once, then {"id", "payload", "deadline_ms", "arn"} per invoke

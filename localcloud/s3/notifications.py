@@ -25,7 +25,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-from .core import active_cloud
+from ..core.cloud import active_cloud
 
 log = logging.getLogger("localcloud")
 

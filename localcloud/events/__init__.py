@@ -1,0 +1,1 @@
+"""EventBridge: schedule rules fired at their targets (`schedules`)."""

@@ -1,0 +1,1 @@
+"""CloudWatch Logs: Lambda output written into moto's logs backend (`cloudwatch`)."""

@@ -1,0 +1,1 @@
+"""SSM Run Command on instance hosts (`commands`)."""
