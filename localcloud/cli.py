@@ -21,7 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .core.cloud import (RESET_PATH, SHUTDOWN_PATH, LocalCloud, default_port, endpoint_for, health)
+from .core.cloud import LocalCloud, default_port, endpoint_for, health
+from .core.paths import RESET_PATH, SHUTDOWN_PATH
 
 START_TIMEOUT_S = 60.0
 
@@ -114,7 +115,7 @@ def _alive(pid: int) -> bool:
 
 
 def _serve(port: int) -> int:
-    from .logs.cloudwatch import quiet_third_party
+    from .core.logfile import quiet_third_party
 
     quiet_third_party()
     state = run_dir(port) / "state"

@@ -777,10 +777,12 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
 
 
 def install(cloud: Any):
-    """Route moto's LambdaFunction.invoke to the cloud's runtime, serve the Invoke API
-    directly (`_invoke_middleware`). Returns the uninstall."""
+    """Give the cloud its Lambda runtime (`cloud.runtime`), route moto's
+    LambdaFunction.invoke to it, serve the Invoke API directly (`_invoke_middleware`).
+    Returns the uninstall."""
     from moto.awslambda.models import LambdaFunction
 
+    cloud.runtime = LambdaRuntime(cloud)
     if not hasattr(LambdaFunction, "_localcloud_original_invoke"):
         LambdaFunction._localcloud_original_invoke = LambdaFunction.invoke
         LambdaFunction.invoke = _patched_invoke

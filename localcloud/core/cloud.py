@@ -1,9 +1,10 @@
 """The local cloud's core: moto's server hosted in our process, plus the execution parts.
 
-`LocalCloud` owns the HTTP server (moto's WSGI app, wrapped by middlewares), the Lambda
-runtime (worker processes), the S3 event delivery queue and the extensions
-(`localcloud.ssm.commands`, `localcloud.events.schedules`, `localcloud.apigateway.dataplane`), each of which gets
-`install(cloud)` during `start()` and may return an uninstall callable.
+`LocalCloud` owns the HTTP server (moto's WSGI app, wrapped by middlewares) and the extension
+points; every service is a package (`localcloud.awslambda`, `.s3`, `.ssm`, `.events`,
+`.apigateway`) whose module listed in `_EXTENSIONS` gets `install(cloud)` during `start()` and
+may return an uninstall callable. The core imports no service package: the Lambda runtime
+sets `cloud.runtime`, S3 event delivery `cloud.s3_events` when installed.
 
 moto's backends are process-global, so one process hosts at most one running LocalCloud.
 """
@@ -24,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import logfile
+from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH  # noqa: F401 - re-exported
+
 log = logging.getLogger("localcloud")
 
 DEFAULT_PORT = 4566
@@ -34,13 +38,13 @@ DUMMY_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
-HEALTH_PATH = "/_localcloud/health"
-SHUTDOWN_PATH = "/_localcloud/shutdown"
-RESET_PATH = "/_localcloud/reset"
 
-# Extensions installed by start(), in this order, after the core's own hooks. Each module
-# has `install(cloud) -> Callable[[], None] | None` (the optional uninstall).
+# Service modules installed by start() (and again by reset()), in this order; uninstalled in
+# the reverse order. Each has `install(cloud) -> Callable[[], None] | None` (the optional
+# uninstall). The Lambda runtime comes first: the others invoke functions through it.
 _EXTENSIONS = [
+    "localcloud.awslambda.runtime",
+    "localcloud.s3.notifications",
     "localcloud.ssm.commands",
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
@@ -156,15 +160,12 @@ class LocalCloud:
     def _start(self) -> None:
         from werkzeug.serving import make_server
 
-        from ..awslambda import runtime as lambda_runtime
-        from ..logs import cloudwatch as logs
-        from ..s3 import notifications as s3_events
         from .server import QuietRequestHandler, make_moto_app
 
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="localcloud-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._log_handler = logs.attach_file_log(
+        self._log_handler = logfile.attach_file_log(
             Path(self.options.get("log_file") or self.state_dir / "localcloud.log"))
         self._stopped.clear()
 
@@ -174,11 +175,6 @@ class LocalCloud:
         self._server._localcloud_connections = set()  # keep-alive connections, closed by stop()
         self.port = self._server.server_port
 
-        # Own hooks first, then the extensions.
-        self.runtime = lambda_runtime.LambdaRuntime(self)
-        self._uninstalls.append(lambda_runtime.install(self))
-        self.s3_events = s3_events.S3EventDelivery(self)
-        self._uninstalls.append(s3_events.install(self))
         self._install_extensions()
 
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -245,8 +241,7 @@ class LocalCloud:
             self._middlewares.clear()
             self._wsgi = None
             if self._log_handler is not None:
-                from ..logs import cloudwatch as logs
-                logs.detach_file_log(self._log_handler)
+                logfile.detach_file_log(self._log_handler)
                 self._log_handler = None
             if self._own_state_dir and self.state_dir is not None:
                 shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -266,12 +261,6 @@ class LocalCloud:
             self._wsgi = None
             from moto.moto_api._internal.models import moto_api_backend
             moto_api_backend.reset()
-            from ..awslambda import runtime as lambda_runtime
-            from ..s3 import notifications as s3_events
-            self.runtime = lambda_runtime.LambdaRuntime(self)
-            self._uninstalls.append(lambda_runtime.install(self))
-            self.s3_events = s3_events.S3EventDelivery(self)
-            self._uninstalls.append(s3_events.install(self))
             self._install_extensions()
             self._start_backgrounds()
         log.info("local cloud reset")

@@ -19,7 +19,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 
-from .cloud import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH
+from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH
 
 log = logging.getLogger("localcloud")
 

@@ -179,7 +179,8 @@ def _patched_complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> 
 
 
 def install(cloud: Any):
-    """Patch moto's S3 -> Lambda delivery (idempotent). Returns the uninstall."""
+    """Give the cloud its S3 event delivery (`cloud.s3_events`), patch moto's S3 -> Lambda
+    delivery (idempotent). Returns the uninstall."""
     from moto.s3 import notifications
     from moto.s3.models import S3Backend
 
@@ -191,5 +192,5 @@ def install(cloud: Any):
         S3Backend._localcloud_original_complete_multipart_upload = \
             S3Backend.complete_multipart_upload
         S3Backend.complete_multipart_upload = _patched_complete_multipart_upload
-    delivery = cloud.s3_events
+    delivery = cloud.s3_events = S3EventDelivery(cloud)
     return delivery.close

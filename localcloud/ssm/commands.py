@@ -52,7 +52,7 @@ from typing import Any, Callable
 
 from ..core.moto_request import backend_for
 
-log = logging.getLogger("localcloud.ec2_ssm")
+log = logging.getLogger("localcloud.ssm")
 
 OUTPUT_LIMIT = 24000          # GetCommandInvocation StandardOutputContent/StandardErrorContent
 PLUGIN_OUTPUT_LIMIT = 2500    # ListCommandInvocations CommandPlugins[].Output

@@ -1,0 +1,4 @@
+"""The local cloud's own HTTP routes (served by `server.core_middleware`, used by the CLI)."""
+HEALTH_PATH = "/_localcloud/health"
+SHUTDOWN_PATH = "/_localcloud/shutdown"
+RESET_PATH = "/_localcloud/reset"
