@@ -6,7 +6,15 @@ The model card records what a model is and what it was built from::
      "feature_names": [...30...], "label": "target",
      "data_fingerprint": "<sha256>", "inputs": [{"name": "batch_01.csv", "sha256": ..., "bytes": ...}],
      "libraries": {"scikit-learn": "1.9.1", "numpy": ..., "scipy": ..., "joblib": ..., "python": ...},
-     "created_at": "2025-01-01T12:00:00Z", "metrics": {...}}
+     "created_at": "2025-01-01T12:00:00Z", "metrics": {...},
+     "export": {"file": "model_export.json", "format": "mlpipe-export", "format_version": 1,
+                "kind": "logreg", "sha256": ..., "bytes": ..., "max_abs_diff": 2.2e-16,
+                "tolerance": 1e-9, "verified_rows": 114}}
+
+``save(..., holdout_X=X)`` also writes the serving export (``model_code.export``) beside
+``model.joblib``, only once it reproduces ``predict_proba`` on those rows within 1e-9;
+when it cannot, the card's ``export`` is ``{"error": "..."}`` and no export file is
+written (such a model must not be promoted: ``export_error(card)`` says why).
 
 A pickled scikit-learn model is only safe to load with the scikit-learn major.minor
 that built it, so ``load`` refuses any other with ``IncompatibleModelError`` (before
@@ -139,17 +147,28 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save(model, out_dir: str | os.PathLike, *, version: str, metrics: Mapping, inputs: Iterable | Mapping = (), extra: Mapping | None = None) -> dict:
+def save(model, out_dir: str | os.PathLike, *, version: str, metrics: Mapping, inputs: Iterable | Mapping = (),
+         extra: Mapping | None = None, holdout_X=None) -> dict:
     """Write ``model.joblib``, ``metrics.json`` and ``model_card.json`` into ``out_dir``.
 
     ``inputs`` are the data files trained on (paths, or {name: path} to record e.g.
-    S3 keys as names). Returns ``{"model": path, "metrics": path, "card": path}``.
+    S3 keys as names). Returns ``{"model": path, "metrics": path, "card": path}``, plus
+    ``"export": path`` when ``holdout_X`` is given and the serving export verified on it.
     """
     import joblib
+
+    from . import export
 
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     card = model_card(model, version=version, metrics=metrics, inputs=inputs, extra=extra)
+    export_path = None
+    if holdout_X is not None:
+        try:
+            card["export"] = export.write_verified(model, out_dir, holdout_X, FEATURE_NAMES)
+            export_path = os.path.join(out_dir, card["export"]["file"])
+        except export.ExportError as exc:
+            card["export"] = {"error": str(exc)}
     buf = io.BytesIO()
     joblib.dump(model, buf, compress=3)
     paths = {
@@ -160,7 +179,32 @@ def save(model, out_dir: str | os.PathLike, *, version: str, metrics: Mapping, i
     _write_atomic(paths["model"], buf.getvalue())
     _write_atomic(paths["metrics"], (json.dumps(_jsonable(dict(metrics)), indent=2) + "\n").encode())
     _write_atomic(paths["card"], (json.dumps(card, indent=2) + "\n").encode())
+    if export_path:
+        paths["export"] = export_path
     return paths
+
+
+def export_error(card: Mapping) -> str | None:
+    """Why a model (its card) has no verified serving export, or None when it has one."""
+    info = card.get("export")
+    if not isinstance(info, Mapping):
+        return "the model card records no serving export"
+    if info.get("error"):
+        return str(info["error"])
+    return None
+
+
+def pointer_fields(paths: Mapping, prefix: str) -> dict:
+    """The export's entries of ``models/latest.json`` for a model saved under S3 ``prefix``
+    (``models/v003/``): see ``model_code.export.pointer_fields``. Raises ``ValueError``
+    when the model has no verified export (it must not be promoted)."""
+    from . import export
+
+    card = read_card(paths["card"])
+    problem = export_error(card)
+    if problem or not paths.get("export"):
+        raise export.ExportError(f"no verified serving export: {problem or 'not written'}")
+    return export.pointer_fields(card["export"], prefix, paths["export"])
 
 
 def check_compatible(card: Mapping, where: str = "model") -> None:
