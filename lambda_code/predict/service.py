@@ -2,44 +2,56 @@
 
 Everything the predict Lambda does lives here; ``handler.py`` only forwards the event.
 Pure functions (``parse_body``, ``respond``) need no AWS; ``ModelStore`` takes its S3
-client factory, clock and loader as arguments, so tests pass fakes and no flag.
+reader factory and clock as arguments, so tests pass fakes and no flag.
 
 Request:  ``{"instances": [{feature: number, ...}, ...]}`` (API Gateway REST proxy event).
 Response: 200 ``{"predictions": [0|1, ...], "probabilities": [P(class 1), ...],
 "model_version": "v003"}``. ``probabilities[i]`` is the probability of class 1
 (``benign`` in scikit-learn's encoding) for row i; ``predictions[i]`` is the class
-the model's ``predict_proba`` ranks first (what ``model.predict`` returns).
-Bad input -> 400 ``{"message": ...}`` naming the field, row or limit; no model yet,
-or a model this runtime cannot load -> 503 ``{"message": ...}``. Never a 5xx for bad input.
+ranked first by the same probabilities (what ``model.predict`` returns).
+Bad input -> 400 ``{"message": ..., "model_version": ...}`` naming the field, row or limit;
+no model promoted, or one that cannot be loaded -> 503 ``{"message": ..., "model_version":
+...}``. Every response names ``model_version`` (null while this environment has none).
 
-The model: ``models/latest.json`` in ``OUTPUT_BUCKET`` names it (``version``,
-``model_key``). It is downloaded (``model.joblib`` + ``model_card.json``) to the temp
-dir and loaded with ``model_code.artifacts.load`` once per execution environment; the
-pointer is re-read at most every ``MODEL_REFRESH_SECONDS`` (default 30), so a newly
-promoted model is served without a redeploy. While no model is loaded the pointer is
-re-read on every request, so the first promotion is served at once.
+The model: ``models/latest.json`` in ``OUTPUT_BUCKET`` names it (``version``, ``export``,
+and for a small linear model the export itself, ``export_inline``: one S3 read at a cold
+start). The export (``model_code.export``) is predicted with numpy alone: no scikit-learn,
+scipy or joblib is imported on any path. S3 is read with botocore's signer over plain
+HTTP (``s3read.py``), not a boto3 client. See ``ModelStore`` for when the pointer is
+re-read and what happens when a version fails to load or the pointer disappears.
 
 Environment: ``OUTPUT_BUCKET`` (required), ``MODEL_REFRESH_SECONDS`` (30),
-``MAX_ROWS`` (``model_code.schema.MAX_ROWS_PER_REQUEST``), ``LOG_LEVEL`` (INFO),
-``MODEL_CACHE_DIR`` (``<tempdir>/mlpipe-models``).
+``MAX_ROWS`` (``model_code.schema.MAX_ROWS_PER_REQUEST``), ``LOG_LEVEL`` (INFO).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import logging
 import os
-import shutil
-import sys
-import tempfile
-import time
-from typing import Any, Callable, NamedTuple, Optional
 
-from model_code import schema
+# numpy's BLAS runs one thread per environment: a Lambda has about one vCPU per 1769 MB,
+# and for rows x 30 features a thread pool only adds start-up and contention. Set before
+# numpy is first imported (below, through model_code.schema).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import base64  # noqa: E402
+import binascii  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Callable, NamedTuple, Optional  # noqa: E402
+
+from model_code import schema  # noqa: E402
+
+try:  # imported as lambda_code.predict.service (tests, tools)
+    from . import s3read
+except ImportError:  # in Lambda the zip's root is on sys.path
+    import s3read
 
 POINTER_KEY = "models/latest.json"
 DEFAULT_REFRESH_SECONDS = 30.0
+DEFAULT_RETRY_BASE = 1.0
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 log = logging.getLogger("mlpipe.predict")
@@ -137,65 +149,65 @@ def respond(status: int, payload: dict) -> dict:
 
 
 class Served(NamedTuple):
-    model: Any
+    model: Any      # a model_code.export predictor (LinearExport or ForestExport)
     version: str
-    classes: Any  # the model's classes_, so predictions come from one predict_proba
-    positive: int  # column of class 1 in predict_proba's output
+    classes: Any    # the model's classes, so predictions come from one predict_proba
+    positive: int   # column of class 1 in predict_proba's output
 
 
-def _default_loader(directory: str):
-    from model_code import artifacts
-
-    return artifacts.load(directory)
-
-
-def _incompatible_errors() -> tuple:
-    from model_code.artifacts import IncompatibleModelError
-
-    return (IncompatibleModelError,)
-
-
-def _is_missing(exc: Exception) -> bool:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in ("NoSuchKey", "404", "NotFound")
+class _Pending(NamedTuple):
+    """A promoted version this environment could not load (yet)."""
+    version: str
+    message: str
+    attempts: int
+    first_seen: float   # when this environment first learned of it (clock seconds)
+    next_retry: float
 
 
 class ModelStore:
-    """The model named by ``models/latest.json``, loaded once, re-checked every N seconds.
+    """The promoted model: what ``models/latest.json`` names, as a numpy-only export.
 
-    ``s3_factory()`` returns an S3 client (called once, on first use: no client at
-    import time). ``clock`` is monotonic seconds. ``loader(dir)`` loads a model folder.
+    ``reader_factory()`` returns an S3 reader (``s3read.SignedS3Reader`` in Lambda,
+    ``s3read.Boto3Reader`` in tests), called once, on first use. ``clock`` is monotonic
+    seconds. One model at a time (docs/CONTRACTS.md, "Serving: one model at a time"):
+
+    - the pointer is re-read (``If-None-Match``: usually a 304) at most every
+      ``refresh_seconds``, and on every request while nothing can be served;
+    - a new version is loaded and swapped in at once; a version that fails to load is
+      retried with backoff (``retry_base`` s, doubling, at most ``refresh_seconds``), never
+      refused for good; meanwhile the previous version answers for at most
+      ``refresh_seconds`` after the promotion was seen, then 503 names the version and why;
+    - a missing (or invalid) pointer means no model is promoted: 503, the old model dropped;
+    - a pointer that cannot be read (network, S3 5xx, access) keeps the version last
+      confirmed and is retried with backoff: a read error says nothing about what is promoted.
     """
 
-    def __init__(
-        self,
-        s3_factory: Callable[[], Any],
-        bucket: str,
-        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        cache_dir: Optional[str] = None,
-        loader: Callable[[str], Any] = _default_loader,
-    ):
+    def __init__(self, reader_factory: Callable[[], Any], bucket: str,
+                 refresh_seconds: float = DEFAULT_REFRESH_SECONDS, *,
+                 clock: Callable[[], float] = time.monotonic, retry_base: float = DEFAULT_RETRY_BASE):
         if not bucket:
             raise ValueError("OUTPUT_BUCKET is not set: the predict function needs the output bucket's name")
-        self._s3_factory = s3_factory
-        self._s3 = None
+        self._reader_factory = reader_factory
+        self._reader = None
         self.bucket = bucket
         self.refresh_seconds = float(refresh_seconds)
+        self.retry_base = float(retry_base)
         self._clock = clock
-        self.cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "mlpipe-models")
-        self._loader = loader
         self._served: Optional[Served] = None
-        self._checked_at: Optional[float] = None
-        self._failed: Optional[tuple] = None  # (pointer version, message) of a refused model
-        self.loads = 0  # how many models this environment has loaded (tests, logs)
+        self._pointer: Optional[dict] = None      # the last pointer read (None: none promoted)
+        self._pointer_etag: Optional[str] = None
+        self._no_pointer = "no model is loaded yet"
+        self._pending: Optional[_Pending] = None
+        self._read_errors = 0
+        self._next_check: Optional[float] = None
+        self.loads = 0          # models this environment has loaded (tests, logs)
+        self.pointer_reads = 0  # GETs of the pointer (tests, logs)
 
     @property
-    def s3(self):
-        if self._s3 is None:
-            self._s3 = self._s3_factory()
-        return self._s3
+    def reader(self):
+        if self._reader is None:
+            self._reader = self._reader_factory()
+        return self._reader
 
     @property
     def version(self) -> Optional[str]:
@@ -204,116 +216,162 @@ class ModelStore:
     def get(self) -> Served:
         """The model to serve now; raises ``ModelUnavailable`` when there is none."""
         now = self._clock()
-        due = (
-            self._served is None
-            or self._checked_at is None
-            or now - self._checked_at >= self.refresh_seconds
-        )
-        if due:
+        if self._next_check is None or now >= self._next_check or self._current(now) is None:
             self._refresh(now)
-        if self._served is None:
-            raise ModelUnavailable(self._failed[1] if self._failed else "no model is loaded")
-        return self._served
+        served = self._current(now)
+        if served is None:
+            raise ModelUnavailable(self._why_not(now))
+        return served
 
-    # The slow path: at most once per refresh interval (or per request while no model).
+    def _current(self, now: float) -> Optional[Served]:
+        if self._served is None or self._pointer is None:
+            return None
+        if self._served.version == self._pointer["version"]:
+            return self._served
+        p = self._pending
+        if p is not None and p.version == self._pointer["version"] and now - p.first_seen < self.refresh_seconds:
+            return self._served  # the previous version, while the new one is retried (bounded)
+        return None
+
+    def _why_not(self, now: float) -> str:
+        if self._pointer is None:
+            return self._no_pointer
+        p = self._pending
+        if p is not None:
+            wait = max(0.0, p.next_retry - now)
+            return f"{p.message} (attempt {p.attempts}; retrying in {wait:.1f} s)"
+        return f"model {self._pointer['version']} is not loaded"
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.refresh_seconds, self.retry_base * 2 ** max(0, attempts - 1)) if self.refresh_seconds else 0.0
+
+    # The slow path: at most once per refresh interval (or per request while nothing is served).
     def _refresh(self, now: float) -> None:
         try:
             pointer = self._read_pointer()
-        except ModelUnavailable as exc:
-            self._checked_at = now
+        except _PointerGone as exc:
             if self._served is not None:
-                log.warning(json.dumps({"event": "pointer_unreadable", "error": str(exc),
-                                        "serving": self._served.version}))
-                return
-            self._failed = (None, str(exc))
-            raise
-        self._checked_at = now
-        version = pointer["version"]
-        if self._served is not None and self._served.version == version:
+                log.warning(json.dumps({"event": "model_dropped", "model_version": self._served.version,
+                                        "reason": str(exc)}))
+            self._served, self._pointer, self._pending, self._pointer_etag = None, None, None, None
+            self._no_pointer, self._read_errors = str(exc), 0
+            self._next_check = now + self.refresh_seconds
             return
-        if self._failed is not None and self._failed[0] == version:
-            return  # already refused this version; keep what we serve (or nothing)
-        try:
-            self._served = self._load(version, pointer["model_key"])
-            self._failed = None
         except ModelUnavailable as exc:
-            self._failed = (version, str(exc))
-            log.error(json.dumps({"event": "model_refused", "model_version": version, "error": str(exc),
+            self._read_errors += 1
+            self._next_check = now + self._backoff(self._read_errors)
+            if self._pointer is None:
+                self._no_pointer = str(exc)
+            log.warning(json.dumps({"event": "pointer_unreadable", "error": str(exc), "serving": self.version}))
+            return
+        self._read_errors = 0
+        if pointer is not None:  # None: 304, the pointer we have is still current
+            self._pointer = pointer
+        version = self._pointer["version"]
+        self._next_check = now + self.refresh_seconds
+        if self._served is not None and self._served.version == version:
+            self._pending = None
+            return
+        p = self._pending if self._pending is not None and self._pending.version == version else None
+        if p is not None and now < p.next_retry:
+            self._next_check = p.next_retry
+            return
+        try:
+            served = self._load(self._pointer)
+        except ModelUnavailable as exc:
+            attempts = (p.attempts if p else 0) + 1
+            retry = now + self._backoff(attempts)
+            self._pending = _Pending(version, str(exc), attempts, p.first_seen if p else now, retry)
+            self._next_check = retry
+            log.error(json.dumps({"event": "model_load_failed", "model_version": version, "error": str(exc),
+                                  "attempt": attempts, "retry_in_s": round(retry - now, 3),
                                   "serving": self.version}))
-            if self._served is None:
-                raise
+            return
+        previous = self.version
+        self._served, self._pending = served, None
+        if previous and previous != version:
+            log.info(json.dumps({"event": "model_swapped", "from": previous, "to": version}))
 
-    def _read_pointer(self) -> dict:
+    def _get(self, key: str, etag: Optional[str] = None):
+        self.pointer_reads += key == POINTER_KEY
+        return self.reader.get(self.bucket, key, etag)
+
+    def _read_pointer(self) -> Optional[dict]:
+        """The pointer (None when unchanged since the last read); ``_PointerGone`` when absent or
+        invalid; ``ModelUnavailable`` when it cannot be read now."""
+        where = f"s3://{self.bucket}/{POINTER_KEY}"
         try:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=POINTER_KEY)
-            raw = obj["Body"].read()
-        except Exception as exc:  # botocore ClientError / endpoint errors
-            if _is_missing(exc):
-                raise ModelUnavailable(
-                    f"no model has been promoted yet: s3://{self.bucket}/{POINTER_KEY} does not exist. "
-                    "Run a training (upload data) or `mlpipe deploy --part backend` to seed one."
-                ) from None
-            raise ModelUnavailable(f"cannot read s3://{self.bucket}/{POINTER_KEY}: {exc}") from None
+            got = self._get(POINTER_KEY, self._pointer_etag if self._pointer is not None else None)
+        except s3read.S3ReadError as exc:
+            if exc.missing:
+                raise _PointerGone(
+                    f"no model is promoted: {where} does not exist. Run a training (upload data) or "
+                    "`mlpipe deploy --part backend` to promote one.") from None
+            raise ModelUnavailable(f"cannot read {where}: {exc}") from None
+        if got.status == 304:
+            return None
         try:
-            pointer = json.loads(raw)
+            pointer = json.loads(got.body)
             version, key = pointer["version"], pointer["model_key"]
             if not isinstance(version, str) or not isinstance(key, str) or not version or not key:
                 raise TypeError("version and model_key must be non-empty strings")
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelUnavailable(f"s3://{self.bucket}/{POINTER_KEY} is not a valid pointer: {exc}") from None
+            raise _PointerGone(f"{where} is not a valid pointer: {exc}") from None
+        self._pointer_etag = got.etag
         return pointer
 
-    def _download(self, key: str, path: str, required: bool) -> bool:
-        try:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
-            with open(path, "wb") as fh:
-                shutil.copyfileobj(obj["Body"], fh, 1 << 20)
-            return True
-        except Exception as exc:
-            if not required and _is_missing(exc):
-                return False
-            raise ModelUnavailable(f"cannot download s3://{self.bucket}/{key}: {exc}") from None
+    def _load(self, pointer: dict) -> Served:
+        from model_code import export
 
-    def _load(self, version: str, model_key: str) -> Served:
         started = time.perf_counter()
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in version)
-        directory = os.path.join(self.cache_dir, safe)
-        shutil.rmtree(directory, ignore_errors=True)
-        os.makedirs(directory, exist_ok=True)
-        prefix = model_key.rsplit("/", 1)[0] + "/" if "/" in model_key else ""
-        self._download(model_key, os.path.join(directory, "model.joblib"), required=True)
-        self._download(prefix + "model_card.json", os.path.join(directory, "model_card.json"), required=False)
+        version = pointer["version"]
+        info = pointer.get("export")
+        if not isinstance(info, dict) or not isinstance(info.get("key"), str):
+            raise ModelUnavailable(
+                f"model {version} has no serving export (models/latest.json names none): it was promoted "
+                "by a trainer without exports; train again (upload data) to promote one")
         try:
-            model = self._loader(directory)
-        except _incompatible_errors() as exc:
-            raise ModelUnavailable(f"model {version} cannot be served: {exc}") from None
-        except Exception as exc:  # a corrupt pickle or card: refuse, never crash
-            raise ModelUnavailable(f"model {version} could not be loaded: {type(exc).__name__}: {exc}") from None
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)  # loaded into memory; keep /tmp small
-        classes = getattr(model, "classes_", None)
-        if classes is None or not hasattr(model, "predict_proba"):
-            raise ModelUnavailable(f"model {version} is not a classifier with predict_proba")
+            inline = pointer.get("export_inline")
+            if inline is not None:
+                model = export.from_document(inline, where=f"{version} (inline)")
+                data = model.to_bytes()
+            else:
+                try:
+                    data = self._get(info["key"]).body
+                except s3read.S3ReadError as exc:
+                    raise ModelUnavailable(f"model {version}: cannot read s3://{self.bucket}/{info['key']}: "
+                                           f"{exc}") from None
+                model = None
+            if info.get("sha256") and hashlib.sha256(data).hexdigest() != info["sha256"]:
+                raise ModelUnavailable(f"model {version}: the export's sha256 is not the one models/latest.json "
+                                       "names (a partial or replaced file)")
+            if model is None:
+                model = export.from_bytes(data, where=info["key"])
+        except export.ExportError as exc:
+            raise ModelUnavailable(f"model {version} could not be loaded: {exc}") from None
+        if tuple(model.feature_names) != tuple(schema.FEATURE_NAMES):
+            raise ModelUnavailable(f"model {version} expects other features than this API's schema")
+        classes = model.classes
         try:
-            positive = list(classes).index(1)
+            positive = classes.tolist().index(1)
         except ValueError:
-            raise ModelUnavailable(f"model {version} has classes {list(classes)}; class 1 is missing") from None
+            raise ModelUnavailable(f"model {version} has classes {classes.tolist()}; class 1 is missing") from None
         self.loads += 1
-        log.info(json.dumps({"event": "model_loaded", "model_version": version, "model_key": model_key,
+        log.info(json.dumps({"event": "model_loaded", "model_version": version, "kind": model.kind,
+                             "export_key": info["key"], "inline": pointer.get("export_inline") is not None,
                              "load_ms": round((time.perf_counter() - started) * 1000, 1)}))
         return Served(model, version, classes, positive)
+
+
+class _PointerGone(Exception):
+    """models/latest.json is absent or not a pointer: no model is promoted."""
 
 
 # --------------------------------------------------------------------------- service
 
 
 def _predict(served: Served, X):
-    import sklearn
-
-    # Rows are already checked finite by the schema and the model's parameters were checked
-    # when it was fitted: skip sklearn's own re-checks (~0.15 ms of ~0.65 ms for one row).
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        proba = served.model.predict_proba(X)
+    proba = served.model.predict_proba(X)
     labels = served.classes[proba.argmax(axis=1)]
     return labels.tolist(), proba[:, served.positive].tolist()
 
@@ -339,12 +397,13 @@ class PredictService:
                 "model_version": served.version,
             }
         except RequestError as exc:
-            status, payload = 400, {"message": str(exc)}
+            status, payload = 400, {"message": str(exc), "model_version": self.store.version}
         except ModelUnavailable as exc:
-            status, payload = 503, {"message": str(exc)}
+            status, payload = 503, {"message": str(exc), "model_version": self.store.version}
         except Exception:  # a bug of ours: log it with its traceback, answer 500 with no internals
             log.exception(json.dumps({"event": "internal_error", "request_id": _request_id(event, context)}))
-            status, payload = 500, {"message": "internal error; see the function's logs"}
+            status, payload = 500, {"message": "internal error; see the function's logs",
+                                    "model_version": self.store.version}
         response = respond(status, payload)
         _log_request(event, context, status, n_rows, self.store.version, started, payload)
         return response
@@ -405,20 +464,17 @@ def _env_number(name: str, default, cast):
     return value
 
 
-def _s3_client():
-    import boto3
-
-    return boto3.client("s3")
+def _s3_reader():
+    return s3read.SignedS3Reader()
 
 
 def from_environment() -> PredictService:
     """The service as the Lambda runs it, configured from its environment variables."""
     configure_logging()
     store = ModelStore(
-        _s3_client,
+        _s3_reader,
         os.environ.get("OUTPUT_BUCKET", ""),
         _env_number("MODEL_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS, float),
-        cache_dir=os.environ.get("MODEL_CACHE_DIR") or None,
     )
     max_rows = _env_number("MAX_ROWS", schema.MAX_ROWS_PER_REQUEST, int)
     return PredictService(store, max_rows=max_rows or schema.MAX_ROWS_PER_REQUEST)
@@ -446,5 +502,5 @@ def handle(event: Any, context: Any = None) -> dict:
     except ValueError as exc:
         configure_logging()
         log.error(json.dumps({"event": "misconfigured", "error": str(exc)}))
-        return respond(503, {"message": f"the predict function is misconfigured: {exc}"})
+        return respond(503, {"message": f"the predict function is misconfigured: {exc}", "model_version": None})
     return service.handle(event, context)
