@@ -11,9 +11,10 @@ Steps (ARCHITECTURE "Continuous training"):
    record names the file and the problem, and the file is moved to ``rejected/`` (copied,
    then the original deleted: kept, never lost) so it does not poison later runs;
 3. train (``model_code.train``), evaluate on the holdout, write
-   ``models/<version>/model.joblib|metrics.json|model_card.json`` (next ``vNNN``);
+   ``models/<version>/model.joblib|metrics.json|model_card.json`` (next ``vNNN``) and the
+   serving export (``model_export.json|.npz``, verified on the holdout within 1e-9);
 4. promotion gate: the new model's holdout ``roc_auc`` must be >= the current one's minus
-   the tolerance (no current model: promote). Promoted -> ``models/latest.json`` and status
+   the tolerance (no current model: promote), and it must have a verified export. Promoted -> ``models/latest.json`` and status
    ``succeeded``; otherwise status ``rejected`` and ``latest.json`` untouched;
 5. write ``runs/<run_id>.json`` LAST (its arrival fires the Stop-EC2 Lambda).
 
@@ -255,7 +256,8 @@ def run(
     t2 = time.monotonic()
     version = next_version(s3, output_bucket)
     out_dir = os.path.join(work_dir, "model", version)
-    paths = artifacts.save(model, out_dir, version=version, metrics=metrics, inputs={k: local[k] for k in inputs})
+    paths = artifacts.save(model, out_dir, version=version, metrics=metrics, inputs={k: local[k] for k in inputs},
+                           holdout_X=holdout.X)
     prefix = f"{MODELS_PREFIX}{version}/"
     for path in sorted(set(paths.values())):
         s3.upload_file(path, output_bucket, prefix + os.path.basename(path))
@@ -263,9 +265,13 @@ def run(
     current = read_latest(s3, output_bucket)
     base["previous_version"] = (current or {}).get("version")
     promote, reason = gate(metrics, current, tolerance)
+    no_export = artifacts.export_error(artifacts.read_card(paths["card"]))
+    if promote and no_export:  # the API serves the export: a model without a verified one is never promoted
+        promote, reason = False, f"not promoted: no verified serving export: {no_export}"
     base["gate"] = {"metric": GATE_METRIC, "tolerance": tolerance, "reason": reason}
     if promote:
-        latest = {"version": version, "model_key": model_key, "metrics": metrics, "promoted_at": rec.iso(), "run_id": run_id}
+        latest = {"version": version, "model_key": model_key, "metrics": metrics, "promoted_at": rec.iso(), "run_id": run_id,
+                  **artifacts.pointer_fields(paths, prefix)}
         s3.put_object(Bucket=output_bucket, Key=LATEST_KEY, Body=rec.dumps(latest), ContentType="application/json")
     timings["upload_s"] = round(time.monotonic() - t2, 3)
     base["promoted"] = promote
