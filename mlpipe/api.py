@@ -124,7 +124,7 @@ def seed_model_if_missing(settings: Settings, names: Names, progress: Progress =
     to the next free ``models/vNNN/`` (never overwriting a version Part 1 wrote).
     """
     pointer = latest_pointer(settings, names)
-    if pointer is not None:
+    if pointer is not None and pointer.get("export"):  # a pointer without a serving export cannot be served
         return Report("found", "model", pointer.get("version", "?"),
                       details={"model_key": pointer.get("model_key")})
     from model_code import artifacts, dataset, evaluate, train
@@ -140,9 +140,11 @@ def seed_model_if_missing(settings: Settings, names: Names, progress: Progress =
         fitted = train.train(data.X, data.y, model=settings.model_kind)
         metrics = evaluate.evaluate(fitted, holdout.X, holdout.y)
         paths = artifacts.save(fitted, os.path.join(tmp, "model"), version=version, metrics=metrics,
-                               inputs=files["batches"], extra={"seeded_by": "mlpipe deploy --part backend"})
+                               inputs=files["batches"], extra={"seeded_by": "mlpipe deploy --part backend"},
+                               holdout_X=holdout.X)
         prefix = f"{names.models_prefix}{version}/"
-        for path in (paths["model"], paths["metrics"], paths["card"]):
+        served = artifacts.pointer_fields(paths, prefix)  # raises when the export did not verify
+        for path in sorted(set(paths.values())):
             s3.upload_file(path, bucket, prefix + os.path.basename(path))
     model_key = prefix + artifacts.MODEL_FILE
     pointer = {
@@ -150,6 +152,7 @@ def seed_model_if_missing(settings: Settings, names: Names, progress: Progress =
         "model_key": model_key,
         "metrics": {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc") if k in metrics},
         "promoted_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        **served,
     }
     # Written last: the predict function only ever sees a pointer to a complete model.
     s3.put_object(Bucket=bucket, Key=names.latest_key, Body=json.dumps(pointer, indent=2).encode(),
