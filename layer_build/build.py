@@ -26,7 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "build" / "layers"
 PACKAGES = "python-packages"
 MODEL_CODE = "model-code"
-LAYER_NAMES = (PACKAGES, MODEL_CODE)
+LAYER_NAMES = (PACKAGES, MODEL_CODE)   # what the predict function is deployed with
+SKLEARN_STACK = "sklearn-stack"        # the scikit-learn stack as a layer: built to be measured
 TARGETS = ("local", "aws")
 
 Progress = Callable[[str], None]
@@ -153,22 +154,27 @@ def _effective_bytecode(target: str, bytecode_on: bool, python: str | None) -> t
 def build_packages_layer(target: str = "local", out: Path | str | None = None, *, bytecode_on: bool = True,
                          force: bool = False, progress: Progress = _quiet, python: str | None = None,
                          requirements: Sequence[str] | None = None,
-                         roots: Iterable[str] = sources.PACKAGE_ROOTS,
+                         stack: str = sources.SERVING_STACK, roots: Iterable[str] | None = None,
                          rules: Sequence[trim.Rule] = trim.RULES, strip: bool = True,
                          keep_sources: bool = False) -> LayerArtifact:
-    """The python-packages layer: scikit-learn, numpy, scipy, joblib, threadpoolctl and their deps.
+    """A python-packages layer: the ``stack``'s roots (``sources.STACKS``) and their run-time deps.
 
-    With bytecode, the third-party ``.py`` are replaced by their ``.pyc`` (sourceless) unless
-    ``keep_sources``: that saves ~27 MB (the layer meets the 170 MB goal) at the cost of source
-    text in tracebacks from inside these packages (file and line numbers remain).
+    ``stack="numpy"`` (default) is what the predict function carries, named ``python-packages``;
+    ``stack="scikit-learn"`` (scikit-learn, numpy, scipy, joblib, threadpoolctl), named
+    ``sklearn-stack``, is what serving the pickled model would need (built to be measured,
+    never published). With bytecode, the third-party ``.py`` are replaced by their ``.pyc``
+    (sourceless) unless ``keep_sources``: smaller, at the cost of source text in tracebacks
+    from inside these packages (file and line numbers remain).
     """
     _check_target(target)
+    roots = tuple(roots) if roots is not None else sources.stack_roots(stack)
+    name = PACKAGES if stack == sources.SERVING_STACK else SKLEARN_STACK
     out = Path(out or DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
     version = target_python_version(target)
     can_compile, interp = _effective_bytecode(target, bytecode_on, python)
     sourceless = can_compile and not keep_sources
-    parts = {"layer": PACKAGES, "target": target, "python": version, "bytecode": can_compile,
+    parts = {"layer": name, "roots": sorted(roots), "target": target, "python": version, "bytecode": can_compile,
              "sourceless": sourceless,
              "builder": builder_fingerprint(), "rules": [r.name for r in rules], "strip": strip}
     dists: list[sources.InstalledDist] = []
@@ -179,29 +185,29 @@ def build_packages_layer(target: str = "local", out: Path | str | None = None, *
     else:
         if requirements is None:
             from model_code.pins import RUNTIME_REQUIREMENTS   # the one place the stack is pinned
-            requirements = RUNTIME_REQUIREMENTS
+            requirements = sources.requirements_for(roots, RUNTIME_REQUIREMENTS)
         parts.update(platforms=list(sources.AWS_PLATFORMS), requirements=list(requirements),
                      excluded=sorted(sources.EXCLUDED_DISTRIBUTIONS))
     key = _key(parts)
-    if not force and (hit := _cached(out, key, PACKAGES)):
-        progress(f"{PACKAGES}: cache hit {hit.zip_path}")
+    if not force and (hit := _cached(out, key, name)):
+        progress(f"{name}: cache hit {hit.zip_path}")
         return hit
     with tempfile.TemporaryDirectory(prefix=".stage-", dir=out) as stage:
         python_dir = Path(stage) / "python"
         python_dir.mkdir()
         if target == "local":
-            progress(f"{PACKAGES}: copying {len(dists)} installed distributions "
+            progress(f"{name}: copying {len(dists)} installed distributions "
                      f"({', '.join(f'{d.name}=={d.version}' for d in dists)})")
             sources.copy_installed(dists, python_dir)
             versions = {d.name: d.version for d in dists}
         else:
-            progress(f"{PACKAGES}: pip install for {', '.join(sources.AWS_PLATFORMS)}, cp{version}")
+            progress(f"{name}: pip install for {', '.join(sources.AWS_PLATFORMS)}, cp{version}")
             sources.pip_install(python_dir, list(requirements), python_version=version)
             removed = sources.remove_excluded(python_dir)
             if removed:
-                progress(f"{PACKAGES}: removed excluded distributions pulled in by pip: {removed}")
+                progress(f"{name}: removed excluded distributions pulled in by pip: {removed}")
             versions = sources.pip_target_versions(python_dir)
-        progress(f"{PACKAGES}: trimming")
+        progress(f"{name}: trimming")
         trimmed = trim.trim_tree(python_dir, rules)
         if strip:
             trimmed["strip-extensions"] = trim.strip_extensions(python_dir)
@@ -214,8 +220,8 @@ def build_packages_layer(target: str = "local", out: Path | str | None = None, *
         meta = {"target": target, "python_version": version, "bytecode": compiled,
                 "sourceless": sourceless and compiled,
                 "versions": versions, "trimmed": trimmed, "warnings": warnings}
-        progress(f"{PACKAGES}: writing zip")
-        return _finish(out, key, PACKAGES, Path(stage), meta)
+        progress(f"{name}: writing zip")
+        return _finish(out, key, name, Path(stage), meta)
 
 
 def model_code_dir() -> Path:

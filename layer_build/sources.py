@@ -20,8 +20,34 @@ from typing import Iterable, Sequence
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-# The packages layer's roots (ARCHITECTURE "Layers"); their runtime deps follow from metadata.
-PACKAGE_ROOTS = ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl")
+# The package stacks a layer can carry (ARCHITECTURE "Layers"): their roots; runtime deps follow
+# from metadata. Train heavy, serve light: the predict function's packages layer is ``numpy``
+# (the model comes as a numpy export); ``scikit-learn`` is the stack serving the pickled model
+# would need, still buildable to see (and teach, notebook 03) what it weighs.
+STACKS = {
+    "numpy": ("numpy",),
+    "scikit-learn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
+}
+SERVING_STACK = "numpy"
+PACKAGE_ROOTS = STACKS[SERVING_STACK]
+
+
+def stack_roots(stack: str) -> tuple[str, ...]:
+    try:
+        return STACKS[stack]
+    except KeyError:
+        raise ValueError(f"unknown package stack {stack!r}: use one of {', '.join(STACKS)}") from None
+
+
+def requirements_for(roots: Iterable[str], requirements: Iterable[str]) -> list[str]:
+    """The pinned requirements (``model_code.pins``) of the distributions ``roots`` names, in
+    the pins' order; a root without a pin is an error (the AWS build installs pinned only)."""
+    wanted = {canonical(r) for r in roots}
+    picked = [r for r in requirements if canonical(Requirement(r).name) in wanted]
+    missing = wanted - {canonical(Requirement(r).name) for r in picked}
+    if missing:
+        raise SourceError(f"no pin in model_code/pins.py for {sorted(missing)}")
+    return picked
 
 # Never in the layer: pandas (scikit-learn imports it whenever it is importable, which costs
 # every cold start) and what Lambda's Python runtime already provides.

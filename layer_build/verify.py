@@ -1,5 +1,9 @@
 """Import and predict from built layer zips alone, in an isolated interpreter.
 
+Two smoke scripts: ``numpy`` (the predict function's layers: import numpy and the export
+loader, predict a linear and a forest export, and report that no scikit-learn, scipy or
+joblib was imported) and ``scikit-learn`` (the heavy stack: fit and predict a pipeline).
+
 The zips are extracted as Lambda would (``<dir>/python/...``) and a fresh ``python -I -S`` runs
 with ``sys.path`` = the stdlib plus only those ``python/`` dirs: nothing of the build machine's
 site-packages can fill a gap a trimming rule left. This is how every trimming rule is verified.
@@ -71,6 +75,57 @@ print(json.dumps({
 """
 
 
+# The numpy stack serves: what the predict handler imports (numpy, the model-code layer's
+# export loader and schema), a linear and a forest export built by hand, one prediction each.
+SERVING_SMOKE_SCRIPT = r"""
+import json, sys, time
+sys.path[:0] = LAYER_DIRS
+t0 = time.perf_counter()
+import numpy as np
+from model_code import export, schema
+t_import = time.perf_counter() - t0
+n = len(schema.FEATURE_NAMES)
+lin = export.LinearExport([0, 1], schema.FEATURE_NAMES, np.zeros(n), np.ones(n), np.full((1, n), 0.01), [0.0])
+lin = export.from_bytes(lin.to_bytes())
+proba = lin.predict_proba(np.ones((5, n)))
+t_total = time.perf_counter() - t0
+forest = export.ForestExport([0, 1], schema.FEATURE_NAMES, np.zeros(n), np.ones(n), feature=[0, -2, -2],
+                             threshold=[0.5, -2.0, -2.0], left=[1, 1, 2], right=[2, 1, 2],
+                             value=[[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]], roots=[0])
+forest = export.from_bytes(forest.to_bytes())
+fp = forest.predict_proba(np.vstack([np.zeros(n), np.ones(n)]))
+for mod in EXTRA_IMPORTS:
+    __import__(mod)
+import importlib.metadata as md
+import os, sysconfig
+stdlib = sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]
+outside, without_bytecode = [], []
+for name, m in list(sys.modules.items()):
+    f = getattr(m, "__file__", None)
+    if not f:
+        continue
+    if not any(f.startswith(d) for d in LAYER_DIRS):
+        if not f.startswith(stdlib):
+            outside.append(f)
+        continue
+    if f.endswith(".py"):
+        cached = getattr(m, "__cached__", None)
+        if not cached or not os.path.exists(cached):
+            without_bytecode.append(f)
+heavy = sorted({k.split(".")[0] for k in sys.modules} & {"sklearn", "scipy", "joblib", "pandas"})
+print(json.dumps({
+    "python": "%d.%d" % sys.version_info[:2],
+    "import_seconds": t_import, "import_predict_seconds": t_total,
+    "proba_rows": len(proba), "proba_sums": [round(float(s), 6) for s in proba.sum(axis=1)],
+    "forest_proba": fp.tolist(), "numpy_version": md.version("numpy"), "heavy_modules": heavy,
+    "outside_modules": sorted(outside), "modules_without_bytecode": sorted(without_bytecode),
+    "modules_from_layers": sum(1 for m in sys.modules.values()
+                               if any(str(getattr(m, "__file__", "") or "").startswith(d) for d in LAYER_DIRS)),
+}))
+"""
+SCRIPTS = {"numpy": SERVING_SMOKE_SCRIPT, "scikit-learn": SMOKE_SCRIPT}
+
+
 class SmokeTestError(RuntimeError):
     pass
 
@@ -97,9 +152,10 @@ def remove_bytecode(dirs: Sequence[Path]) -> None:
 
 
 def run_isolated(layer_dirs: Sequence[Path], *, python: str | None = None, extra_imports: Sequence[str] = (),
-                 write_bytecode: bool = False, timeout: float = 300) -> dict:
-    """Run the smoke script with only ``layer_dirs`` (and the stdlib) importable; returns its JSON."""
-    script = (SMOKE_SCRIPT.replace("LAYER_DIRS", repr([str(d) for d in layer_dirs]))
+                 write_bytecode: bool = False, timeout: float = 300, stack: str = "scikit-learn") -> dict:
+    """Run the ``stack``'s smoke script (``numpy``: the serving export; ``scikit-learn``: fit and
+    predict a pipeline) with only ``layer_dirs`` (and the stdlib) importable; returns its JSON."""
+    script = (SCRIPTS[stack].replace("LAYER_DIRS", repr([str(d) for d in layer_dirs]))
               .replace("EXTRA_IMPORTS", repr(list(extra_imports))))
     cmd = [python or sys.executable, "-I", "-S", *([] if write_bytecode else ["-B"]), "-c", script]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(layer_dirs[0].parent))
@@ -109,10 +165,10 @@ def run_isolated(layer_dirs: Sequence[Path], *, python: str | None = None, extra
 
 
 def smoke_test(zips: Sequence[Path], *, python: str | None = None, extra_imports: Sequence[str] = (),
-               strip_bytecode: bool = False) -> dict:
-    """Extract ``zips`` to a scratch dir and run the smoke script against them alone."""
+               strip_bytecode: bool = False, stack: str = "numpy") -> dict:
+    """Extract ``zips`` to a scratch dir and run the ``stack``'s smoke script against them alone."""
     with tempfile.TemporaryDirectory(prefix="layer-smoke-") as tmp:
         dirs = extract_layers([Path(z) for z in zips], Path(tmp))
         if strip_bytecode:
             remove_bytecode(dirs)
-        return run_isolated(dirs, python=python, extra_imports=extra_imports)
+        return run_isolated(dirs, python=python, extra_imports=extra_imports, stack=stack)

@@ -273,3 +273,32 @@ def plot_latency_histogram(seconds: Iterable[float], *, percentiles: Sequence[fl
     ax.legend(loc="upper right", fontsize=9)
     ax.set_title(title or f"Latency of {ms.size} requests through the API")
     return save(fig, path)
+
+
+def plot_layer_stacks(comparison, *, path=None, title: str | None = None) -> Figure:
+    """``layer_build.compare.compare_stacks``'s result (or its ``to_dict()``) as two panels, one bar
+    per package stack: left, function + layers unzipped against the 250 MB limit; right, the
+    packages layer's zip against the 50 MB direct-upload limit."""
+    d = comparison.to_dict() if hasattr(comparison, "to_dict") else dict(comparison)
+    rows = list(d.get("stacks") or [])
+    if not rows:
+        raise ValueError("the comparison has no stacks to plot")
+    limits = d["limits"]
+    fig, (ax_u, ax_z) = _figure(2, width=5.0, height=4.2)
+    xs = np.arange(len(rows))
+    colors = [ARTIFACT_COLORS[i % len(ARTIFACT_COLORS)] for i in range(len(rows))]
+    for ax, key, limit, label in ((ax_u, "total_unzipped_bytes", limits["max_unzipped_bytes"], "unzipped limit"),
+                                  (ax_z, "layer_zipped_bytes", limits["max_direct_upload_bytes"], "direct upload limit")):
+        vals = [r[key] / MIB for r in rows]
+        ax.bar(xs, vals, width=0.6, color=colors)
+        for x, v in zip(xs, vals):
+            ax.annotate(f"{v:.1f}", (x, v), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
+        ax.axhline(limit / MIB, color="#d62728", linestyle="--", label=f"{label} ({limit / MIB:.0f})")
+        ax.set_xticks(xs, labels=[r["stack"] for r in rows])
+        ax.set_ylim(0, max(limit / MIB, max(vals)) * 1.3)
+        ax.set_ylabel("MiB")
+        ax.legend(loc="upper left", fontsize=8)
+    ax_u.set_title("function + layers, unzipped", fontsize=10)
+    ax_z.set_title("packages layer, zipped", fontsize=10)
+    fig.suptitle(title or "What serving carries: numpy export vs. scikit-learn stack")
+    return save(fig, path)
