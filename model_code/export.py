@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -267,7 +268,7 @@ def from_bytes(data: bytes, where: str = "export") -> LinearExport | ForestExpor
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
-        except (ValueError, KeyError, OSError, UnicodeDecodeError) as exc:
+        except (ValueError, KeyError, OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
             raise ExportError(f"{where} is not a readable npz export: {exc}") from None
         kind = _check_header(meta, where)
         if kind != "forest":

@@ -383,6 +383,14 @@ class PredictService:
         self.store = store
         self.max_rows = int(max_rows)
 
+    def _version(self) -> Optional[str]:
+        """The version this environment serves now (loading it if due), or None: a bad
+        request still names the model it would have been answered by."""
+        try:
+            return self.store.get().version
+        except ModelUnavailable:
+            return None
+
     def handle(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
         status, payload, n_rows = 500, None, 0
@@ -397,7 +405,7 @@ class PredictService:
                 "model_version": served.version,
             }
         except RequestError as exc:
-            status, payload = 400, {"message": str(exc), "model_version": self.store.version}
+            status, payload = 400, {"message": str(exc), "model_version": self._version()}
         except ModelUnavailable as exc:
             status, payload = 503, {"message": str(exc), "model_version": self.store.version}
         except Exception:  # a bug of ours: log it with its traceback, answer 500 with no internals

@@ -61,7 +61,8 @@ def test_good_run_writes_model_pointer_and_record(s3, split, tmp_path):
 
     assert record["status"] == "succeeded", record["error"]
     assert keys(s3, OUT, "models/v001/") == [
-        "models/v001/metrics.json", "models/v001/model.joblib", "models/v001/model_card.json"]
+        "models/v001/metrics.json", "models/v001/model.joblib", "models/v001/model_card.json",
+        "models/v001/model_export.json"]
     latest = get_json(s3, OUT, "models/latest.json")
     assert latest["version"] == "v001" and latest["model_key"] == "models/v001/model.joblib"
     assert set(latest) >= {"version", "model_key", "metrics", "promoted_at"}

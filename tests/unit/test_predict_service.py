@@ -1,4 +1,5 @@
-"""The predict service against moto's S3 and a real model trained with model_code."""
+"""The predict service against moto's S3 and real models (logreg and forest) trained with
+model_code and served from their numpy exports."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from lambda_code.predict import service
+from lambda_code.predict import s3read, service
 from model_code import artifacts, dataset, schema, train
 
 BUCKET = "test-output-bucket"
@@ -34,15 +35,17 @@ def split():
 
 @pytest.fixture(scope="module")
 def model_dirs(split, tmp_path_factory):
-    """Two different real models saved as artifacts (v001: logreg C=1, v002: logreg C=0.01)."""
+    """Real models saved as artifacts with their verified exports (v001: logreg C=1,
+    v002: logreg C=0.01, f001: a forest): {version: (dir, fitted, paths)}."""
     X = np.vstack([b.X for b in split.batches])
     y = np.concatenate([b.y for b in split.batches])
     out = {}
-    for version, params in (("v001", {}), ("v002", {"C": 0.01})):
-        fitted = train.train(X, y, **params)
+    for version, kind, params in (("v001", "logreg", {}), ("v002", "logreg", {"C": 0.01}),
+                                  ("f001", "forest", {"n_estimators": 50})):
+        fitted = train.train(X, y, model=kind, **params)
         d = tmp_path_factory.mktemp(version)
-        artifacts.save(fitted, d, version=version, metrics={"accuracy": 1.0})
-        out[version] = (str(d), fitted)
+        paths = artifacts.save(fitted, d, version=version, metrics={"accuracy": 1.0}, holdout_X=split.holdout.X)
+        out[version] = (str(d), fitted, paths)
     return out
 
 
@@ -54,16 +57,31 @@ def s3(aws_credentials):
         yield client
 
 
-def promote(s3, version, model_dir, card_edit=None):
+def pointer_for(version, paths, inline=True):
     prefix = f"models/{version}/"
-    s3.put_object(Bucket=BUCKET, Key=prefix + "model.joblib", Body=open(os.path.join(model_dir, "model.joblib"), "rb").read())
-    card = json.load(open(os.path.join(model_dir, "model_card.json")))
-    if card_edit:
-        card_edit(card)
-    s3.put_object(Bucket=BUCKET, Key=prefix + "model_card.json", Body=json.dumps(card).encode())
-    s3.put_object(Bucket=BUCKET, Key="models/latest.json", Body=json.dumps(
-        {"version": version, "model_key": prefix + "model.joblib", "metrics": {}, "promoted_at": "2025-01-01T00:00:00Z"}
-    ).encode())
+    pointer = {"version": version, "model_key": prefix + "model.joblib", "metrics": {},
+               "promoted_at": "2025-01-01T00:00:00Z", **artifacts.pointer_fields(paths, prefix)}
+    if not inline:
+        pointer.pop("export_inline", None)
+    return pointer
+
+
+def promote(s3, version, model_dir, *, inline=True, upload=True, pointer_edit=None):
+    """What a training run does: the artifacts, then the pointer last."""
+    prefix = f"models/{version}/"
+    names = [n for n in os.listdir(model_dir) if not n.startswith(".")]
+    if upload:
+        for name in names:
+            s3.put_object(Bucket=BUCKET, Key=prefix + name, Body=open(os.path.join(model_dir, name), "rb").read())
+    files = {"card": os.path.join(model_dir, "model_card.json")}
+    export_file = [n for n in names if n.startswith("model_export.")]
+    if export_file:
+        files["export"] = os.path.join(model_dir, export_file[0])
+    pointer = pointer_for(version, files, inline=inline)
+    if pointer_edit:
+        pointer_edit(pointer)
+    s3.put_object(Bucket=BUCKET, Key="models/latest.json", Body=json.dumps(pointer).encode())
+    return pointer
 
 
 @pytest.fixture
@@ -72,8 +90,8 @@ def clock():
 
 
 @pytest.fixture
-def svc(s3, clock, tmp_path):
-    store = service.ModelStore(lambda: s3, BUCKET, refresh_seconds=30, clock=clock, cache_dir=str(tmp_path / "cache"))
+def svc(s3, clock):
+    store = service.ModelStore(lambda: s3read.Boto3Reader(s3), BUCKET, refresh_seconds=30, clock=clock)
     return service.PredictService(store)
 
 
@@ -95,15 +113,33 @@ def call(svc, body, b64=False):
 # --------------------------------------------------------------------------- happy path
 
 
-def test_predicts_with_the_promoted_model(svc, s3, split, model_dirs):
-    promote(s3, "v001", model_dirs["v001"][0])
-    status, body = call(svc, json.dumps({"instances": rows(split, 5)}))
+@pytest.mark.parametrize("version", ["v001", "f001"])
+@pytest.mark.parametrize("inline", [True, False])
+def test_predicts_the_holdout_as_scikit_learn_does(svc, s3, split, model_dirs, version, inline):
+    promote(s3, version, model_dirs[version][0], inline=inline)
+    status, body = call(svc, json.dumps({"instances": rows(split, len(split.holdout.X))}))
     assert status == 200, body
-    fitted = model_dirs["v001"][1]
-    assert body["model_version"] == "v001"
-    assert body["predictions"] == fitted.predict(split.holdout.X[:5]).tolist()
-    assert np.allclose(body["probabilities"], fitted.predict_proba(split.holdout.X[:5])[:, 1])
+    fitted = model_dirs[version][1]
+    assert body["model_version"] == version
+    assert body["predictions"] == fitted.predict(split.holdout.X).tolist()
+    assert np.max(np.abs(np.array(body["probabilities"]) - fitted.predict_proba(split.holdout.X)[:, 1])) <= 1e-9
     assert all(isinstance(p, int) for p in body["predictions"])
+
+
+def test_a_small_linear_export_rides_inline_and_costs_one_read(svc, s3, split, model_dirs):
+    pointer = promote(s3, "v001", model_dirs["v001"][0])
+    assert pointer["export_inline"]["kind"] == "logreg" and pointer["export"]["key"] == "models/v001/model_export.json"
+    s3.delete_object(Bucket=BUCKET, Key="models/v001/model_export.json")  # not needed: it is inline
+    assert call(svc, json.dumps({"instances": rows(split, 1)}))[0] == 200
+    assert svc.store.pointer_reads == 1
+
+
+def test_the_forest_export_is_read_from_s3_and_checked_against_its_sha256(svc, s3, split, model_dirs):
+    pointer = promote(s3, "f001", model_dirs["f001"][0])
+    assert "export_inline" not in pointer and pointer["export"]["key"].endswith(".npz")
+    s3.put_object(Bucket=BUCKET, Key=pointer["export"]["key"], Body=b"PK replaced")
+    status, body = call(svc, json.dumps({"instances": rows(split, 1)}))
+    assert status == 503 and "sha256" in body["message"] and body["model_version"] is None
 
 
 def test_model_is_loaded_once_and_cached(svc, s3, split, model_dirs, clock):
@@ -112,8 +148,6 @@ def test_model_is_loaded_once_and_cached(svc, s3, split, model_dirs, clock):
         clock.now += 1
         assert call(svc, json.dumps({"instances": rows(split, 1)}))[0] == 200
     assert svc.store.loads == 1
-    # the temp copy is removed once the model is in memory
-    assert not os.listdir(svc.store.cache_dir)
 
 
 def test_base64_encoded_body(svc, s3, split, model_dirs):
@@ -124,19 +158,19 @@ def test_base64_encoded_body(svc, s3, split, model_dirs):
 
 
 def test_max_rows_accepted(svc, s3, split, model_dirs):
-    promote(s3, "v001", model_dirs["v001"][0])
+    promote(s3, "f001", model_dirs["f001"][0])
     many = (rows(split, 100) * 10)[: schema.MAX_ROWS_PER_REQUEST]
     status, body = call(svc, json.dumps({"instances": many}))
     assert status == 200 and len(body["probabilities"]) == schema.MAX_ROWS_PER_REQUEST
 
 
-# --------------------------------------------------------------------------- no model / refresh
+# --------------------------------------------------------------------------- one model at a time
 
 
 def test_503_while_no_model_is_promoted(svc, split):
     status, body = call(svc, json.dumps({"instances": rows(split, 1)}))
-    assert status == 503
-    assert "no model has been promoted yet" in body["message"]
+    assert status == 503 and body["model_version"] is None
+    assert "no model is promoted" in body["message"]
     assert "models/latest.json" in body["message"]
 
 
@@ -162,63 +196,128 @@ def test_refresh_picks_up_a_new_version_after_the_interval(svc, s3, split, model
     assert svc.store.loads == 2
 
 
-def test_pointer_read_at_most_once_per_interval(svc, s3, split, model_dirs, clock):
+def test_switching_model_kind_is_a_promotion_like_any_other(svc, s3, split, model_dirs, clock):
     promote(s3, "v001", model_dirs["v001"][0])
+    assert call(svc, json.dumps({"instances": rows(split, 3)}))[1]["model_version"] == "v001"
+    promote(s3, "f001", model_dirs["f001"][0])
+    clock.now += 30
+    status, body = call(svc, json.dumps({"instances": rows(split, 3)}))
+    assert status == 200 and body["model_version"] == "f001"
+    assert body["probabilities"] == model_dirs["f001"][1].predict_proba(split.holdout.X[:3])[:, 1].tolist()
+
+
+def test_pointer_read_at_most_once_per_interval(svc, s3, split, model_dirs, clock):
+    promote(s3, "f001", model_dirs["f001"][0])
     gets = []
-    real = s3.get_object
-    svc.store._s3 = type("Counting", (), {"get_object": lambda self, **kw: (gets.append(kw["Key"]), real(**kw))[1]})()
+    real = s3read.Boto3Reader(s3)
+    svc.store._reader = type("Counting", (), {"get": lambda self, b, k, e=None: (gets.append((k, e)), real.get(b, k, e))[1]})()
     for _ in range(10):
         clock.now += 2.0
         call(svc, json.dumps({"instances": rows(split, 1)}))
-    # first call loads (pointer + model + card); then one pointer read after 30 s have passed
-    assert gets.count("models/latest.json") == 1 + 0  # 10 calls x 2 s = 20 s < 30 s
+    assert [k for k, _ in gets].count("models/latest.json") == 1  # 10 calls x 2 s = 20 s < 30 s
     clock.now += 15
     call(svc, json.dumps({"instances": rows(split, 1)}))
-    assert gets.count("models/latest.json") == 2
-    assert gets.count("models/v001/model.joblib") == 1
+    pointer_gets = [e for k, e in gets if k == "models/latest.json"]
+    assert len(pointer_gets) == 2 and pointer_gets[1]  # the re-read is conditional (If-None-Match)
+    assert [k for k, _ in gets].count("models/f001/model_export.npz") == 1
 
 
-def test_old_model_kept_when_pointer_disappears_or_breaks(svc, s3, split, model_dirs, clock):
+def test_a_deleted_pointer_means_no_model_everywhere_within_the_interval(svc, s3, split, model_dirs, clock):
+    promote(s3, "v001", model_dirs["v001"][0])
+    body = json.dumps({"instances": rows(split, 1)})
+    assert call(svc, body)[0] == 200
+    s3.delete_object(Bucket=BUCKET, Key="models/latest.json")
+    clock.now += 29
+    assert call(svc, body)[1]["model_version"] == "v001"  # not re-read yet
+    clock.now += 1
+    status, out = call(svc, body)
+    assert status == 503 and "no model is promoted" in out["message"] and out["model_version"] is None
+    promote(s3, "v002", model_dirs["v002"][0], upload=True)
+    assert call(svc, body)[1]["model_version"] == "v002"  # nothing served: re-read at once
+
+
+def test_a_broken_pointer_is_no_model_not_the_old_one(svc, s3, split, model_dirs, clock):
     promote(s3, "v001", model_dirs["v001"][0])
     body = json.dumps({"instances": rows(split, 1)})
     assert call(svc, body)[0] == 200
     s3.put_object(Bucket=BUCKET, Key="models/latest.json", Body=b"{broken")
     clock.now += 31
     status, out = call(svc, body)
-    assert status == 200 and out["model_version"] == "v001"
+    assert status == 503 and "not a valid pointer" in out["message"]
 
 
-def test_incompatible_model_is_refused_with_503(svc, s3, split, model_dirs):
-    def older(card):
-        card["libraries"]["scikit-learn"] = "1.2.2"
-
-    promote(s3, "v009", model_dirs["v001"][0], card_edit=older)
-    status, body = call(svc, json.dumps({"instances": rows(split, 1)}))
-    assert status == 503
-    assert "v009" in body["message"] and "1.2.2" in body["message"]
-    assert "scikit-learn" in body["message"]
-
-
-def test_incompatible_new_version_keeps_serving_the_old_one(svc, s3, split, model_dirs, clock):
+def test_an_unreadable_pointer_keeps_the_confirmed_version_and_retries(svc, s3, split, model_dirs, clock):
     promote(s3, "v001", model_dirs["v001"][0])
     body = json.dumps({"instances": rows(split, 1)})
+    assert call(svc, body)[0] == 200
+    real = svc.store.reader
+
+    class Down:
+        def get(self, *a):
+            raise s3read.S3ReadError("SlowDown", 503, "Please reduce your request rate.")
+
+    svc.store._reader = Down()
+    clock.now += 31
     assert call(svc, body)[1]["model_version"] == "v001"
-    promote(s3, "v002", model_dirs["v002"][0], card_edit=lambda c: c["libraries"].update({"scikit-learn": "0.24.2"}))
-    clock.now += 31
+    svc.store._reader = real
+    promote(s3, "v002", model_dirs["v002"][0])
+    clock.now += 1.1  # the first retry comes after 1 s, not a whole interval
+    assert call(svc, body)[1]["model_version"] == "v002"
+
+
+def test_a_version_that_failed_to_load_is_retried_with_backoff_never_refused_for_good(svc, s3, split, model_dirs, clock):
+    body = json.dumps({"instances": rows(split, 1)})
+    promote(s3, "f001", model_dirs["f001"][0], upload=False)  # pointer first, export not there yet
     status, out = call(svc, body)
-    assert status == 200 and out["model_version"] == "v001"
-    loads = svc.store.loads
-    clock.now += 31
-    call(svc, body)
-    assert svc.store.loads == loads  # the refused version is not downloaded again
+    assert status == 503 and "f001" in out["message"] and "attempt 1" in out["message"]
+    clock.now += 0.5
+    assert call(svc, body)[0] == 503 and svc.store.loads == 0  # backing off: no reload yet
+    for name in os.listdir(model_dirs["f001"][0]):
+        s3.put_object(Bucket=BUCKET, Key=f"models/f001/{name}",
+                      Body=open(os.path.join(model_dirs["f001"][0], name), "rb").read())
+    clock.now += 0.6
+    status, out = call(svc, body)
+    assert status == 200 and out["model_version"] == "f001"
 
 
-def test_corrupt_model_is_a_503_not_a_crash(svc, s3, split):
-    s3.put_object(Bucket=BUCKET, Key="models/v001/model.joblib", Body=b"not a pickle")
-    s3.put_object(Bucket=BUCKET, Key="models/latest.json",
-                  Body=json.dumps({"version": "v001", "model_key": "models/v001/model.joblib"}).encode())
+def test_backoff_doubles_up_to_the_refresh_interval(svc, s3, split, model_dirs, clock):
+    promote(s3, "f001", model_dirs["f001"][0], upload=False)
+    body = json.dumps({"instances": rows(split, 1)})
+    waits = []
+    for _ in range(8):
+        call(svc, body)
+        waits.append(round(svc.store._pending.next_retry - clock.now, 3))
+        clock.now = svc.store._pending.next_retry
+    assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert svc.store._pending.attempts == 8
+
+
+def test_a_new_version_that_fails_keeps_the_old_one_only_for_one_interval(svc, s3, split, model_dirs, clock):
+    body = json.dumps({"instances": rows(split, 1)})
+    promote(s3, "v001", model_dirs["v001"][0])
+    assert call(svc, body)[1]["model_version"] == "v001"
+    promote(s3, "f001", model_dirs["f001"][0], upload=False)
+    clock.now += 30
+    assert call(svc, body)[1]["model_version"] == "v001"  # f001 failed: v001 while it is retried
+    clock.now += 29.9
+    assert call(svc, body)[1]["model_version"] == "v001"
+    clock.now += 0.2
+    status, out = call(svc, body)  # never the old one next to the new one indefinitely
+    assert status == 503 and "f001" in out["message"] and out["model_version"] == "v001"
+
+
+def test_a_pointer_without_an_export_is_a_503_naming_why(svc, s3, split, model_dirs):
+    promote(s3, "v001", model_dirs["v001"][0],
+            pointer_edit=lambda p: (p.pop("export"), p.pop("export_inline")))
     status, body = call(svc, json.dumps({"instances": rows(split, 1)}))
-    assert status == 503 and "v001 could not be loaded" in body["message"]
+    assert status == 503 and "no serving export" in body["message"]
+
+
+def test_corrupt_export_is_a_503_not_a_crash(svc, s3, split, model_dirs):
+    promote(s3, "f001", model_dirs["f001"][0], pointer_edit=lambda p: p["export"].pop("sha256"))
+    s3.put_object(Bucket=BUCKET, Key="models/f001/model_export.npz", Body=b"not an export")
+    status, body = call(svc, json.dumps({"instances": rows(split, 1)}))
+    assert status == 503 and "f001 could not be loaded" in body["message"]
 
 
 def test_pointer_without_model_key_is_a_503(svc, s3, split):
@@ -239,6 +338,7 @@ def test_malformed_body_is_a_400_with_a_message(svc, s3, model_dirs, case):
     promote(s3, "v001", model_dirs["v001"][0])
     status, body = call(svc, case["body"], b64=case["isBase64Encoded"])
     assert status == 400, (case["name"], body)
+    assert body["model_version"] == "v001"
     assert case["expect"].lower() in body["message"].lower(), (case["name"], body["message"])
 
 
@@ -262,7 +362,7 @@ def test_the_corpus_good_row_is_valid(svc, s3, model_dirs):
 
 def test_max_rows_is_configurable(s3, clock, model_dirs, tmp_path):
     promote(s3, "v001", model_dirs["v001"][0])
-    store = service.ModelStore(lambda: s3, BUCKET, clock=clock, cache_dir=str(tmp_path))
+    store = service.ModelStore(lambda: s3read.Boto3Reader(s3), BUCKET, clock=clock)
     small = service.PredictService(store, max_rows=2)
     status, body = call(small, json.dumps({"instances": [CORPUS["good_row"]] * 3}))
     assert status == 400 and "at most 2" in body["message"]
