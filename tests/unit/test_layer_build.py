@@ -195,7 +195,7 @@ def test_find_interpreter_checks_what_it_finds(monkeypatch, tmp_path):
 # --- sources ----------------------------------------------------------------------------------
 
 def test_resolve_installed_follows_requires_dist_and_skips_pandas_and_the_runtime():
-    dists = {d.name: d for d in sources.resolve_installed()}
+    dists = {d.name: d for d in sources.resolve_installed(sources.STACKS["scikit-learn"])}
     assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"} <= set(dists)
     assert not set(dists) & {"pandas", "boto3", "botocore", "python-dateutil", "six", "urllib3"}
     import sklearn
@@ -240,10 +240,21 @@ def test_aws_build_uses_the_pins_and_reports_pip_failure(tmp_path, monkeypatch):
         raise sources.SourceError("pip could not install (offline)")
 
     monkeypatch.setattr(sources, "pip_install", fake_install)
+    from model_code.pins import RUNTIME_REQUIREMENTS
     with pytest.raises(sources.SourceError, match="offline"):
         build.build_packages_layer("aws", tmp_path, bytecode_on=False)
-    from model_code.pins import RUNTIME_REQUIREMENTS
+    # the predict layer: numpy alone, at its pin
+    assert seen["requirements"] == [r for r in RUNTIME_REQUIREMENTS if r.startswith("numpy")]
+    with pytest.raises(sources.SourceError, match="offline"):
+        build.build_packages_layer("aws", tmp_path, bytecode_on=False, stack="scikit-learn")
     assert seen["requirements"] == list(RUNTIME_REQUIREMENTS)
+
+
+def test_a_stack_without_a_pin_is_refused():
+    with pytest.raises(sources.SourceError, match="no pin"):
+        sources.requirements_for(["numpy", "pandas"], ["numpy==2.0.0"])
+    with pytest.raises(ValueError, match="unknown package stack"):
+        sources.stack_roots("tensorflow")
 
 
 # --- cache ------------------------------------------------------------------------------------

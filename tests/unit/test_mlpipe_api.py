@@ -131,7 +131,9 @@ def test_seeded_model_is_promoted(cloud, layer_arns):
     assert pointer["version"] == "v001" and pointer["model_key"] == "models/v001/model.joblib"
     assert pointer["metrics"]["accuracy"] > 0.9 and pointer["promoted_at"].endswith("Z")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=names.output_bucket, Prefix="models/v001/")["Contents"]}
-    assert keys == {"models/v001/model.joblib", "models/v001/metrics.json", "models/v001/model_card.json"}
+    assert keys == {"models/v001/model.joblib", "models/v001/metrics.json", "models/v001/model_card.json",
+                    "models/v001/model_export.json"}
+    assert pointer["export"]["key"] == "models/v001/model_export.json" and pointer["export_inline"]["kind"] == "logreg"
 
 
 def test_seed_takes_the_next_free_version_and_keeps_a_promoted_one(cloud):
