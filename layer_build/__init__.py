@@ -4,7 +4,9 @@
     result = build_layers("local")          # or "aws" (Lambda's manylinux wheels; needs PyPI)
     print(result.report.table())
 
-CLI: ``python -m layer_build [--target local|aws] [--out DIR] [--json]``.
+CLI: ``python -m layer_build [--target local|aws] [--stack numpy|scikit-learn] [--out DIR] [--json]``.
+The predict function's packages layer is numpy alone (it serves a numpy export of the model);
+``layer_build.compare.compare_stacks`` measures it beside the scikit-learn stack (notebook 03).
 """
 from .build import (LAYER_NAMES, MODEL_CODE, PACKAGES, BuildResult, LayerArtifact, build_layers,
                     build_model_code_layer, build_packages_layer)

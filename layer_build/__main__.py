@@ -1,4 +1,4 @@
-"""`python -m layer_build [--target local|aws] [--out DIR] [--json] [--no-bytecode] [--force]`
+"""`python -m layer_build [--target local|aws] [--stack numpy|scikit-learn] [--out DIR] [--json] [--no-bytecode] [--force]`
 
 Builds (or finds in the cache) the layer zips and prints their sizes against AWS's limits.
 Exit status 0 within limits, 2 over a limit, 1 on a build error.
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .build import DEFAULT_OUT, LAYER_NAMES, TARGETS, build_layers
-from .sources import SourceError
+from .sources import SERVING_STACK, STACKS, SourceError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="local: this interpreter and platform, offline; aws: Lambda's manylinux wheels (needs PyPI)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"cache/output dir (default {DEFAULT_OUT})")
     ap.add_argument("--layer", action="append", choices=LAYER_NAMES, help="build only this layer (repeatable)")
+    ap.add_argument("--stack", choices=tuple(STACKS), default=SERVING_STACK,
+                    help="packages layer content: numpy (what predict serves with) or scikit-learn (to measure it)")
     ap.add_argument("--function-dir", type=Path, help="the function's code dir, counted in the size report")
     ap.add_argument("--no-bytecode", action="store_true", help="leave out .pyc (slower cold starts)")
     ap.add_argument("--keep-sources", action="store_true",
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_layers(args.target, args.out, layers=args.layer or LAYER_NAMES,
                               bytecode_on=not args.no_bytecode, force=args.force,
-                              keep_sources=args.keep_sources,
+                              keep_sources=args.keep_sources, stack=args.stack,
                               function_dir=args.function_dir, progress=progress)
     except (SourceError, ValueError, FileNotFoundError) as e:
         print(f"layer_build: {e}", file=sys.stderr)

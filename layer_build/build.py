@@ -300,9 +300,12 @@ def default_function_dir() -> Path:
 
 def build_layers(target: str = "local", out: Path | str | None = None, *,
                  layers: Sequence[str] = LAYER_NAMES, bytecode_on: bool = True, force: bool = False,
-                 keep_sources: bool = False,
+                 keep_sources: bool = False, stack: str = sources.SERVING_STACK,
                  function_dir: Path | None = None, progress: Progress = _quiet) -> BuildResult:
-    """Build (or take from the cache) the named layers and report their sizes against AWS's limits."""
+    """Build (or take from the cache) the named layers and report their sizes against AWS's limits.
+
+    ``stack`` picks the packages layer's content (``sources.STACKS``): ``numpy`` is what the
+    predict function is deployed with; ``scikit-learn`` builds the heavy stack to measure it."""
     unknown = [n for n in layers if n not in LAYER_NAMES]
     if unknown:
         raise ValueError(f"unknown layer(s) {unknown}: use {', '.join(LAYER_NAMES)}")
@@ -311,7 +314,7 @@ def build_layers(target: str = "local", out: Path | str | None = None, *,
     for name in layers:
         if name == PACKAGES:
             built.append(build_packages_layer(target, out, bytecode_on=bytecode_on, force=force,
-                                              progress=progress, keep_sources=keep_sources))
+                                              progress=progress, keep_sources=keep_sources, stack=stack))
         else:
             built.append(build_model_code_layer(target, out, bytecode_on=bytecode_on, force=force,
                                                 progress=progress))

@@ -113,11 +113,21 @@ for name, m in list(sys.modules.items()):
         if not cached or not os.path.exists(cached):
             without_bytecode.append(f)
 heavy = sorted({k.split(".")[0] for k in sys.modules} & {"sklearn", "scipy", "joblib", "pandas"})
+try:
+    sklearn_version = md.version("scikit-learn")
+except md.PackageNotFoundError:
+    sklearn_version = None   # the point: serving needs no scikit-learn
+try:
+    import pandas
+    pandas_importable = True
+except ImportError:
+    pandas_importable = False
 print(json.dumps({
     "python": "%d.%d" % sys.version_info[:2],
     "import_seconds": t_import, "import_predict_seconds": t_total,
     "proba_rows": len(proba), "proba_sums": [round(float(s), 6) for s in proba.sum(axis=1)],
     "forest_proba": fp.tolist(), "numpy_version": md.version("numpy"), "heavy_modules": heavy,
+    "sklearn_version": sklearn_version, "pandas_importable": pandas_importable,
     "outside_modules": sorted(outside), "modules_without_bytecode": sorted(without_bytecode),
     "modules_from_layers": sum(1 for m in sys.modules.values()
                                if any(str(getattr(m, "__file__", "") or "").startswith(d) for d in LAYER_DIRS)),

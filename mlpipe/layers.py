@@ -27,7 +27,7 @@ Progress = Callable[[str], None]
 
 S3_PREFIX = "layers/"
 COMPATIBLE_ARCHITECTURES = ["x86_64"]
-LICENSE_INFO = "BSD-3-Clause (scikit-learn, numpy, scipy, joblib, threadpoolctl)"
+LICENSE_INFO = "BSD-3-Clause (numpy; bundled libraries' licenses in its dist-info)"
 
 
 class LayerLimitError(MlpipeError):

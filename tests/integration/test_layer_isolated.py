@@ -50,6 +50,7 @@ def test_imports_and_predicts_from_the_layers_alone(smoke):
     assert smoke["numpy_version"] == md.version("numpy")     # importlib.metadata works from the layer
     assert smoke["outside_modules"] == []                    # nothing but stdlib and the layers
     assert smoke["heavy_modules"] == []                      # no scikit-learn, scipy, joblib, pandas
+    assert smoke["sklearn_version"] is None and smoke["pandas_importable"] is False
 
 
 def test_the_scikit_learn_stack_still_builds_and_predicts(sklearn_zips):
@@ -115,3 +116,19 @@ def test_rebuild_with_nothing_changed_is_a_cache_hit(built):
 def test_versions_in_the_layer_are_the_installed_ones(built):
     versions = built.layer(PACKAGES).versions
     assert versions == {"numpy": md.version("numpy")}
+
+
+def test_compare_stacks_puts_the_serving_layer_beside_the_scikit_learn_stack(tmp_path):
+    from layer_build.compare import compare_stacks
+    from mlpipe.plots import plot_layer_stacks
+
+    cmp = compare_stacks("local", runs=1)
+    light, heavy = cmp.stack("numpy"), cmp.stack("scikit-learn")
+    assert set(light.packages) == {"numpy"} and {"scikit-learn", "scipy", "joblib"} <= set(heavy.packages)
+    assert light.layer.unzipped_bytes * 2 < heavy.layer.unzipped_bytes
+    assert light.row()["upload"] == "direct" and light.row()["within_limits"]
+    assert 0 < light.cold_import_s < heavy.cold_import_s
+    table = cmp.table()
+    assert "numpy" in table and "scikit-learn" in table and "250" in table
+    fig = plot_layer_stacks(cmp, path=tmp_path / "stacks.png")
+    assert (tmp_path / "stacks.png").stat().st_size > 1000 and len(fig.axes) == 2
