@@ -120,6 +120,8 @@ class ForestExport:
         if self.feature[~leaf].size and (self.feature[~leaf].min() < 0 or self.feature[~leaf].max() >= n_feat):
             raise ExportError("a forest export splits on a feature it does not have")
         self._feature_safe = np.where(leaf, 0, self.feature).astype(np.intp)
+        self._children = np.empty(2 * n_nodes, dtype=np.intp)  # [left, right] of node i at 2i, 2i+1
+        self._children[0::2], self._children[1::2] = self.left, self.right
         self._depth = _depth(self.left, self.right, self.roots)
 
     def apply(self, X: np.ndarray) -> np.ndarray:
@@ -129,9 +131,10 @@ class ForestExport:
         flat = Xs.ravel()
         base = (np.arange(n, dtype=np.intp) * n_feat)[None, :]
         node = np.broadcast_to(self.roots[:, None], (len(self.roots), n)).astype(np.intp)
-        for _ in range(self._depth):
-            go_left = flat[base + self._feature_safe[node]] <= self.threshold[node]
-            node = np.where(go_left, self.left[node], self.right[node])
+        for _ in range(self._depth):  # every tree one level down; a leaf stays where it is
+            # rows are finite (the schema refuses NaN), so "not x <= threshold" is "x > threshold"
+            go_right = np.take(flat, base + np.take(self._feature_safe, node)) > np.take(self.threshold, node)
+            node = np.take(self._children, 2 * node + go_right)
         return node
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
