@@ -195,6 +195,26 @@ def test_predictions_through_the_api_equal_scikit_learn_on_the_holdout(backend, 
     assert np.max(np.abs(np.array(body["probabilities"]) - fitted.predict_proba(holdout.X)[:, 1])) <= 1e-9
 
 
+def test_a_deleted_pointer_is_a_503_within_the_interval_and_a_promotion_serves_at_once(backend, holdout):
+    settings, names, out = backend
+    s3 = clients.client("s3", settings)
+    saved = s3.get_object(Bucket=names.output_bucket, Key=names.latest_key)["Body"].read()
+    request = body_for(holdout.X[:1])
+    assert post(out["api_url"], request, out["api_key"])[0] == 200
+    s3.delete_object(Bucket=names.output_bucket, Key=names.latest_key)
+    deadline = time.monotonic() + REFRESH_SECONDS + 10
+    while True:
+        status, body = post(out["api_url"], request, out["api_key"])
+        if status == 503:
+            break
+        assert status == 200 and time.monotonic() < deadline, "the old model was still served"
+        time.sleep(0.2)
+    assert "no model is promoted" in body["message"] and body["model_version"] is None
+    s3.put_object(Bucket=names.output_bucket, Key=names.latest_key, Body=saved)
+    status, body = post(out["api_url"], request, out["api_key"])  # nothing served: re-read at once
+    assert status == 200 and body["model_version"] == json.loads(saved)["version"]
+
+
 def test_every_error_response_names_the_model_version(backend):
     _, _, out = backend
     (case,) = [c for c in CORPUS["cases"] if c["name"] == "nan"]  # passes the gateway, not the function
