@@ -349,6 +349,8 @@ class ModelStore:
                 model = export.from_bytes(data, where=info["key"])
         except export.ExportError as exc:
             raise ModelUnavailable(f"model {version} could not be loaded: {exc}") from None
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # a damaged file: 503, never a crash
+            raise ModelUnavailable(f"model {version} could not be loaded: {type(exc).__name__}: {exc}") from None
         if tuple(model.feature_names) != tuple(schema.FEATURE_NAMES):
             raise ModelUnavailable(f"model {version} expects other features than this API's schema")
         classes = model.classes
