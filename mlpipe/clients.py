@@ -24,6 +24,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from . import calls
 from .config import MlpipeError, Settings, load_settings
 
 LOCAL_CREDENTIALS = {
@@ -69,6 +70,7 @@ def client(service: str, settings: Settings | None = None):
         else:
             session = boto3.session.Session(region_name=settings.region)
             made = session.client(service, config=_config(settings))
+        calls.attach(made)  # records its calls while a mlpipe.calls.record() is active
         _cache[key] = made
         return made
 
