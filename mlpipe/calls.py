@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
-import pprint
+import keyword
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -89,26 +89,46 @@ class Call:
         """The boto3 method: ``put_bucket_notification_configuration``."""
         return xform_name(self.operation)
 
-    def code(self) -> str:
+    @property
+    def variable(self) -> str:
+        """The client's variable name in the code: the service, unless that is a keyword."""
+        name = self.service.replace("-", "_")
+        return f"{name}_client" if keyword.iskeyword(name) else name
+
+    def code(self, max_answer_lines: int = 24) -> str:
         """The call as Python a student could type, with its answer as a comment."""
-        lines = [f'{self.service} = boto3.client("{self.service}")']
+        var = self.variable
+        lines = [f'{var} = boto3.client("{self.service}")']
         if self.params:
-            lines.append(f"{self.service}.{self.method}(")
+            lines.append(f"{var}.{self.method}(")
             for k, v in self.params.items():
-                text = pprint.pformat(v, indent=1, width=88, sort_dicts=False)
-                text = text.replace("\n", "\n    ")
-                lines.append(f"    {k}={text},")
+                lines.append(f"    {k}={_literal(v, 4)},")
             lines.append(")")
         else:
-            lines.append(f"{self.service}.{self.method}()")
+            lines.append(f"{var}.{self.method}()")
         if self.error:
             lines.append(f"# -> error {self.error}")
         elif self.answer:
-            shown = json.dumps(self.answer, indent=1, default=str)
-            lines.append("# -> " + shown.replace("\n", "\n#    "))
+            shown = _literal(self.answer, 0, width=84).splitlines()
+            if len(shown) > max_answer_lines:
+                shown = shown[:max_answer_lines] + [f"... ({len(shown) - max_answer_lines} more lines)"]
+            lines.append("# -> " + "\n#    ".join(shown))
         else:
             lines.append(f"# -> HTTP {self.status}, empty answer")
         return "\n".join(lines)
+
+
+def _literal(value: Any, indent: int, width: int = 88) -> str:
+    """``value`` as a Python literal, one item per line where it does not fit on one."""
+    flat = repr(value)
+    if indent + len(flat) <= width or not isinstance(value, (dict, list, tuple)) or not value:
+        return flat
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        items = [f"{pad}{k!r}: {_literal(v, indent + 4, width)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    items = [f"{pad}{_literal(v, indent + 4, width)}," for v in value]
+    return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
 
 
 def _short(value: Any, width: int) -> str:
@@ -248,3 +268,16 @@ def attach(client) -> None:
     events.register("provide-client-params.*.*", _on_params, unique_id="mlpipe-calls-params")
     events.register("after-call.*.*", _on_after_call, unique_id="mlpipe-calls-after")
     events.register("after-call-error.*.*", _on_after_call_error, unique_id="mlpipe-calls-error")
+
+
+def sent_command(command: dict) -> Call:
+    """The SendCommand call behind one command of ``ssm.list_commands`` (as SSM stored it).
+
+    The worker Lambda makes that call in AWS, out of the operator's sight; SSM keeps its
+    parameters, so the call can be shown as the worker made it."""
+    params = {"InstanceIds": command.get("InstanceIds"), "DocumentName": command.get("DocumentName"),
+              "Comment": command.get("Comment"), "Parameters": command.get("Parameters")}
+    if command.get("TimeoutSeconds") is not None:
+        params["TimeoutSeconds"] = command["TimeoutSeconds"]
+    answer = {"Command": {"CommandId": command.get("CommandId"), "Status": command.get("Status")}}
+    return Call("ssm", "SendCommand", clean({k: v for k, v in params.items() if v is not None}), 200, answer)

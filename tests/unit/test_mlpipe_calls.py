@@ -72,3 +72,13 @@ def test_an_api_key_value_never_reaches_the_record(aws):
         apigw.get_api_keys(includeValues=True)
     assert made["value"] not in repr(rec.calls)
     assert rec.find("CreateApiKey").answer["value"].endswith("****")
+
+
+def test_code_for_every_service_compiles_even_when_the_service_name_is_a_keyword():
+    call = calls.Call("lambda", "PublishLayerVersion",
+                      {"LayerName": "x", "Content": {"S3Bucket": "b" * 40, "S3Key": "k" * 60},
+                       "CompatibleRuntimes": ["python3.12"]}, 201, {"Version": 1})
+    code = call.code()
+    assert code.splitlines()[0] == 'lambda_client = boto3.client("lambda")'
+    compile(code, "<call>", "exec")
+    assert "    Content={\n        'S3Bucket': " in code
