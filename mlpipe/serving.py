@@ -105,6 +105,109 @@ def post_predict(url: str, key: Optional[str], instances: Optional[list] = None,
     return Reply(status, parsed, seconds)
 
 
+LABELS = {0: "malignant", 1: "benign"}
+
+
+@dataclass
+class Exchange:
+    """One request a client sends and the reply it gets, as a student should see it."""
+
+    url: str
+    key: Optional[str]
+    instances: list
+    reply: "Reply"
+    raw: str                      # the reply body exactly as received
+    true_labels: Optional[list] = None
+
+    @property
+    def labels(self) -> list:
+        """The predictions as words, each with the model's probability of that class."""
+        body = self.reply.body if isinstance(self.reply.body, dict) else {}
+        out = []
+        for pred, p_benign in zip(body.get("predictions") or [], body.get("probabilities") or []):
+            p = float(p_benign) if int(pred) == 1 else 1.0 - float(p_benign)
+            out.append((LABELS.get(int(pred), str(pred)), p))
+        return out
+
+    def __str__(self) -> str:
+        from .status import mask
+
+        body = json.dumps({"instances": self.instances}, indent=1)
+        lines = [f"POST {self.url}",
+                 "Content-Type: application/json",
+                 f"x-api-key: {mask(self.key) if self.key else '(none)'}",
+                 "",
+                 body,
+                 "",
+                 f"-> HTTP {self.reply.status} in {self.reply.seconds * 1000:.0f} ms",
+                 self.raw]
+        for i, (label, p) in enumerate(self.labels):
+            truth = ""
+            if self.true_labels is not None and i < len(self.true_labels):
+                t = int(self.true_labels[i])
+                truth = f"; true label: {LABELS.get(t, t)} ({'right' if LABELS.get(t) == label else 'wrong'})"
+            version = self.reply.body.get("model_version") if isinstance(self.reply.body, dict) else None
+            lines.append(f"prediction: {label} (probability {p:.3f}) by model {version}{truth}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def exchange(url: str, key: Optional[str], instances: list, *, true_labels=None,
+             timeout: float = 30.0) -> Exchange:
+    """POST ``instances`` and keep everything a client sees: URL, headers (key masked when
+    shown), body, the raw reply and the prediction as a label with its probability."""
+    if not url:
+        raise ValueError("no invoke URL: deploy the backend first (notebook 05, `mlpipe deploy --part backend`)")
+    data = _encode(instances)
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["x-api-key"] = key
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    seconds = time.perf_counter() - start
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = text
+    labels = None if true_labels is None else [int(v) for v in true_labels]
+    return Exchange(url, key, list(instances), Reply(status, parsed, seconds), text, labels)
+
+
+def until_served(url: str, key: Optional[str], instances: list, version: str, *, timeout: float = 45.0,
+                 every: float = 1.0, true_labels=None) -> tuple:
+    """Send ``instances`` every ``every`` seconds until the reply names model ``version``
+    (the predict Lambda re-reads ``models/latest.json`` at most every MODEL_REFRESH_SECONDS).
+    Returns ``(exchange, seconds waited)``; the last exchange if ``timeout`` passed first."""
+    start = time.perf_counter()
+    while True:
+        ex = exchange(url, key, instances, true_labels=true_labels)
+        served = ex.reply.body.get("model_version") if isinstance(ex.reply.body, dict) else None
+        waited = time.perf_counter() - start
+        if served == version or waited >= timeout:
+            return ex, waited
+        time.sleep(every)
+
+
+def deployed_throttle(settings: Settings, names: Names) -> dict:
+    """The usage plan as deployed (not as the settings say): rate, burst, quota, period."""
+    from .api import find_usage_plan
+
+    plan = find_usage_plan(settings, names)
+    if plan is None:
+        raise LookupError(f"no usage plan {names.usage_plan} yet: run notebook 05 first")
+    throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
+    return {"rate": float(throttle.get("rateLimit") or 0), "burst": int(throttle.get("burstLimit") or 0),
+            "quota": quota.get("limit"), "period": quota.get("period")}
+
+
 def raw_body(instances: list, *, row: int, feature: str, raw: str) -> str:
     """The JSON body of ``instances`` with ``instances[row][feature]`` written as the literal
     text ``raw`` (say ``1e999``, which every JSON parser reads as infinity): what no

@@ -1,0 +1,256 @@
+"""What the notebooks' first cells and re-runs need: is what this notebook builds on there?
+
+- ``require(settings, names, "api", ...)`` checks each need against the cloud (and the
+  local files of notebook 01) and, when one is missing, stops the notebook with ONE line
+  that names the notebooks to run first (``NotReady``: Jupyter shows its message, not a
+  traceback). Needs: ``cloud`` (00), ``data`` (01), ``buckets`` (02), ``layers`` (03),
+  ``glue`` (04), ``api`` (05), ``model`` (04 or 05).
+- ``inventory`` / ``describe_inventory``: what the cloud holds for this stack (notebook 00).
+- ``data_keys``, ``trained_on``: what a re-run finds, so it uploads only what is new.
+- ``policy_table``, ``destroy_summary``, ``show_full_text``: tables that read well.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .clients import client
+from .config import MlpipeError, Settings
+from .names import Names
+
+# need -> (the notebook that provides it, what it is)
+NEEDS = {
+    "cloud": ("00", "a reachable cloud"),
+    "data": ("01", "the data files in build/data"),
+    "buckets": ("02", "the input and output buckets"),
+    "layers": ("03", "the published layers"),
+    "glue": ("04", "the Part 1 functions and instance"),
+    "api": ("05", "the REST API"),
+    "model": ("05", "a promoted model"),
+}
+DATA_DIR = Path(__file__).resolve().parent.parent / "build" / "data"
+
+
+class NotReady(MlpipeError):
+    """A notebook's prerequisites are missing; shown as one line in Jupyter."""
+
+    def _render_traceback_(self):  # IPython shows this instead of a traceback
+        return [f"NotReady: {self}"]
+
+
+def show_full_text() -> None:
+    """pandas shows every cell's full text (its default cuts at 50 characters)."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_rows", 200)
+
+
+def _exists(call, *args, **kwargs) -> bool:
+    try:
+        call(*args, **kwargs)
+        return True
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 404 or code in ("404", "NoSuchBucket", "ResourceNotFoundException", "NotFoundException",
+                                      "NoSuchKey", "NoSuchEntity"):
+            return False
+        raise
+
+
+def _check(settings: Settings, names: Names, need: str, data_dir: Path) -> bool:
+    if need == "data":
+        return (data_dir / "holdout.csv").is_file() and (data_dir / "batch_01.csv").is_file()
+    if need == "buckets":
+        s3 = client("s3", settings)
+        return all(_exists(s3.head_bucket, Bucket=b) for b in names.buckets)
+    if need == "layers":
+        lam = client("lambda", settings)
+        return all(lam.list_layer_versions(LayerName=layer).get("LayerVersions") for layer in names.layers)
+    if need == "glue":
+        lam = client("lambda", settings)
+        fns = all(_exists(lam.get_function, FunctionName=names.function(fn)) for fn in ("trigger", "worker", "stop_ec2"))
+        from .instance import find_instance
+
+        return fns and find_instance(settings, names) is not None
+    if need == "api":
+        from .api import backend_outputs
+
+        return bool(backend_outputs(settings, names).get("api_url"))
+    if need == "model":
+        from .status import current_model
+
+        return _exists(client("s3", settings).head_bucket, Bucket=names.output_bucket) and \
+            current_model(settings, names) is not None
+    raise ValueError(f"unknown need {need!r}: one of {', '.join(NEEDS)}")
+
+
+def missing(settings: Settings, names: Names, needs: Iterable[str], *, data_dir: Path = DATA_DIR) -> list:
+    """The needs that are not met, in the order given (the cloud first)."""
+    from .clients import check_credentials
+
+    try:
+        check_credentials(settings)
+    except MlpipeError as exc:
+        raise NotReady(f"{exc} (notebook 00 starts or finds the cloud)") from None
+    out = []
+    for need in needs:
+        if need == "cloud":
+            continue
+        try:
+            ok = _check(settings, names, need, data_dir)
+        except (ClientError, BotoCoreError) as exc:
+            raise NotReady(f"could not check {NEEDS[need][1]}: {exc}") from None
+        if not ok:
+            out.append(need)
+    return out
+
+
+def require(settings: Settings, names: Names, *needs: str, data_dir: Path = DATA_DIR) -> str:
+    """Return one line saying all is there, or raise NotReady naming the notebooks to run."""
+    gone = missing(settings, names, needs, data_dir=data_dir)
+    where = f"stack {names.stack} on the {settings.target} cloud"
+    if gone:
+        what = "; ".join(NEEDS[n][1] for n in gone)
+        run = sorted({NEEDS[n][0] for n in gone})
+        raise NotReady(f"{where} lacks {what}: run notebook{'s' if len(run) > 1 else ''} "
+                       f"{', '.join(run)} first (in order), then this one")
+    have = [NEEDS[n][1] for n in needs if n != "cloud"]
+    return f"ready: {where} answers" + (" and has " + ", ".join(have) if have else "")
+
+
+def inventory(settings: Settings, names: Names) -> dict:
+    """What the cloud holds for this stack: resources found, data files, runs, the model."""
+    from .api import backend_outputs
+    from .instance import find_instance
+    from .runs import list_runs
+    from .status import current_model
+
+    s3 = client("s3", settings)
+    lam = client("lambda", settings)
+    have_buckets = [b for b in names.buckets if _exists(s3.head_bucket, Bucket=b)]
+    data = data_keys(settings, names) if names.input_bucket in have_buckets else []
+    functions = [fn for fn in ("trigger", "worker", "stop_ec2", "reaper", "predict")
+                 if _exists(lam.get_function, FunctionName=names.function(fn))]
+    inst = find_instance(settings, names)
+    runs = list_runs(settings, names) if names.output_bucket in have_buckets else []
+    model = current_model(settings, names) if names.output_bucket in have_buckets else None
+    all_buckets = len(s3.list_buckets().get("Buckets", []))
+    return {
+        "buckets": len(have_buckets), "data files": len(data), "functions": len(functions),
+        "instance": inst["State"]["Name"] if inst else None,
+        "api": bool(backend_outputs(settings, names).get("api_url")),
+        "runs": len(runs), "model": model.get("version") if model else None,
+        "buckets of any stack": all_buckets,
+    }
+
+
+def describe_inventory(inv: dict, stack: str) -> str:
+    if not any(inv[k] for k in ("buckets", "functions", "instance", "api")):
+        other = inv.get("buckets of any stack") or 0
+        return (f"it holds nothing of stack {stack}" + (f" ({other} buckets of other stacks)" if other else "")
+                + ": start with notebook 01")
+    parts = [f"{inv['buckets']} buckets", f"{inv['data files']} data files",
+             f"{inv['functions']} functions", f"instance {inv['instance'] or 'none'}",
+             "the API" if inv["api"] else "no API", f"{inv['runs']} runs",
+             f"model {inv['model']}" if inv["model"] else "no model yet"]
+    return f"it holds stack {stack}: " + ", ".join(parts)
+
+
+def data_keys(settings: Settings, names: Names) -> list:
+    """The keys under ``data/`` of the input bucket (what the next run trains on)."""
+    s3 = client("s3", settings)
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.input_bucket, Prefix=names.data_prefix):
+        keys.extend(o["Key"] for o in page.get("Contents", []))
+    return keys
+
+
+def trained_on(settings: Settings, names: Names, key: str, *, first: bool = True) -> dict | None:
+    """The first (or newest) run record that trained on ``key`` (succeeded or rejected), or None."""
+    from .runs import list_runs
+
+    found = [r for r in list_runs(settings, names)
+             if key in (r.get("inputs") or []) and r.get("status") in ("succeeded", "rejected")]
+    if not found:
+        return None
+    return found[0] if first else found[-1]
+
+
+def policy_table(document: dict):
+    """An IAM policy document as a table: Sid, effect, actions, resources, condition."""
+    import json
+
+    import pandas as pd
+
+    def _list(v):
+        return v if isinstance(v, list) else [v] if v else []
+
+    rows = []
+    for st in document.get("Statement", []):
+        rows.append({
+            "Sid": st.get("Sid", ""),
+            "Effect": st.get("Effect"),
+            "Actions": ", ".join(_list(st.get("Action"))),
+            "Resources": ", ".join(_list(st.get("Resource"))),
+            "Condition": json.dumps(st["Condition"]) if st.get("Condition") else "",
+        })
+    return pd.DataFrame(rows, columns=["Sid", "Effect", "Actions", "Resources", "Condition"])
+
+
+def destroy_summary(reports):
+    """Counts per action and kind, each resource counted once: a resource that a step deleted
+    and a later step found already gone counts as ``deleted`` only."""
+    import pandas as pd
+
+    deleted = {(r.kind, r.name) for r in reports if r.action == "deleted"}
+    seen, rows = set(), []
+    for r in reports:
+        key = (r.kind, r.name)
+        if r.action == "absent" and key in deleted:
+            continue
+        if (r.action, key) in seen:
+            continue
+        seen.add((r.action, key))
+        rows.append({"action": r.action, "kind": r.kind})
+    table = pd.DataFrame(rows, columns=["action", "kind"])
+    return table.groupby(["action", "kind"]).size().rename("count").to_frame()
+
+
+def cloud_answers(settings: Settings) -> bool:
+    """True if the target answers (for local: a local cloud runs on the port)."""
+    from .clients import check_credentials
+
+    try:
+        check_credentials(settings)
+        return True
+    except MlpipeError:
+        return False
+
+
+def training_command(settings: Settings, names: Names, *, comment_prefix: str = "mlpipe"):
+    """The newest training command SSM ran on the stack's instance, as the worker's
+    SendCommand call (boto3 code), read back with ``ssm.list_commands``."""
+    from .calls import Code, sent_command
+    from .instance import find_instance
+
+    inst = find_instance(settings, names)
+    if inst is None:
+        return Code("# no training instance: run notebook 04 first")
+    ssm = client("ssm", settings)
+    found = []
+    for page in ssm.get_paginator("list_commands").paginate(InstanceId=inst["InstanceId"]):
+        found += [c for c in page.get("Commands", []) if (c.get("Comment") or "").startswith(comment_prefix)]
+    if not found:
+        return Code(f"# SSM holds no command for {inst['InstanceId']} yet")
+    newest = max(found, key=lambda c: c.get("RequestedDateTime") or 0)
+    return Code(sent_command(newest).code())
+
+
+def changes_only(line: str) -> None:
+    """A progress callback for a re-deploy: prints what was created, updated or deleted."""
+    if line.lstrip().startswith(("created", "updated", "deleted")):
+        print(line)
