@@ -3,7 +3,7 @@
 Each bench module exposes `run() -> list[dict]` with keys name, value, unit, goal
 (a string such as "<= 2 ms", or "" for context rows). This runs them in one
 process, one after another, prints one table, saves it as JSON
-(build/bench.json) and rewrites the table in README.md between the
+(build/bench.json) and rewrites the table in docs/BENCHMARKS.md between the
 BENCH markers.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MODULES = ("layers_bench", "localcloud_bench", "apigw_bench", "predict_bench", "pipeline_bench")
 BEGIN, END = "<!-- BENCH:BEGIN -->", "<!-- BENCH:END -->"
+BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 
 
 def _fmt(value) -> str:
@@ -35,22 +36,23 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(table: str, meta: str) -> None:
-    readme = REPO / "README.md"
-    if not readme.exists():
-        return
-    text = readme.read_text()
+def update_table(table: str, meta: str, path: Path = BENCHMARKS) -> None:
+    """Replace what is between the BENCH markers of ``path`` (docs/BENCHMARKS.md)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it holds the benchmark table `make bench` rewrites")
+    text = path.read_text()
     if BEGIN not in text or END not in text:
-        return
+        raise ValueError(f"{path} lacks the {BEGIN} / {END} markers around the benchmark table")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{meta}\n\n{table}\n{END}{tail}")
+    path.write_text(f"{head}{BEGIN}\n{meta}\n\n{table}\n{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description="Measure every figure in one run.")
     parser.add_argument("--only", nargs="*", default=list(MODULES), help="bench modules to run")
-    parser.add_argument("--no-readme", action="store_true", help="don't rewrite README's table")
+    parser.add_argument("--no-write", "--no-readme", dest="no_write", action="store_true",
+                        help="don't rewrite the table in docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
 
     rows: list[dict] = []
@@ -76,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str))
     print(f"\nbench: saved {out}")
-    if not args.no_readme:
-        update_readme(table, meta)
+    if not args.no_write:
+        update_table(table, meta)
+        print(f"bench: rewrote {BENCHMARKS.relative_to(REPO)}")
     return 1 if failures else 0
 
 
