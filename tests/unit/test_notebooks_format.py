@@ -69,3 +69,36 @@ def test_no_api_key_printed_whole(path):
             text = "".join(text) if isinstance(text, list) else text
             match = SECRET.search(text)
             assert match is None, f"an API key is printed whole: {match.group(0)[:30]}..."
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+FIGURE = re.compile(r"`(\d\d_[a-z0-9_]+\.png)`")
+
+
+def _look_at_figures():
+    """{notebook stem: [figure file names]} from the README's course table ("look at" column)."""
+    found = {}
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"`\d\d_\w+`", cells[0]):
+            found[cells[0].strip("`")] = FIGURE.findall(cells[3])
+    return found
+
+
+def test_the_readme_names_the_figures_students_look_at():
+    figures = _look_at_figures()
+    assert set(figures) == set(EXPECTED), "the README's course table lists every notebook"
+    named = [f for fs in figures.values() for f in fs]
+    for wanted in ("01_learning_curve.png", "04_run_timeline.png", "07_metrics_per_version.png"):
+        assert wanted in named
+
+
+@pytest.mark.parametrize("stem,figure", [(s, f) for s, fs in _look_at_figures().items() for f in fs])
+def test_each_figure_the_readme_names_is_an_image_in_the_committed_notebook(stem, figure):
+    path = NOTEBOOKS[EXPECTED.index(stem)]
+    cells = [c for c in _load(path)["cells"] if c["cell_type"] == "code" and figure in _text(c)]
+    assert cells, f"{path.name} has no cell that makes {figure}"
+    for cell in cells:
+        kinds = [k for o in cell.get("outputs", []) for k in (o.get("data") or {})]
+        assert "image/png" in kinds, (f"{path.name}: the cell that makes {figure} shows no image "
+                                      f"(outputs: {kinds or 'none'}); is the inline backend on?")
