@@ -1,6 +1,6 @@
 """What the notebooks' first cells and re-runs need: is what this notebook builds on there?
 
-- ``require(settings, names, "api", ...)`` checks each need against the cloud (and the
+- ``require(settings, "api", ...)`` checks each need against the cloud (and the
   local files of notebook 01) and, when one is missing, stops the notebook with ONE line
   that names the notebooks to run first (``NotReady``: Jupyter shows its message, not a
   traceback). Needs: ``cloud`` (00), ``data`` (01), ``buckets`` (02), ``layers`` (03),
@@ -30,6 +30,10 @@ NEEDS = {
     "api": ("05", "the REST API"),
     "model": ("05", "a promoted model"),
 }
+# what each need is built on: when a need is missing, these are checked too, so the message
+# names every notebook to run (06 on an empty cloud: 02, 03, 05, not only 05)
+BUILT_ON = {"layers": ("buckets",), "glue": ("data", "buckets"), "api": ("buckets", "layers"),
+            "model": ("buckets",)}
 DATA_DIR = Path(__file__).resolve().parent.parent / "build" / "data"
 
 
@@ -88,33 +92,42 @@ def _check(settings: Settings, names: Names, need: str, data_dir: Path) -> bool:
     raise ValueError(f"unknown need {need!r}: one of {', '.join(NEEDS)}")
 
 
-def missing(settings: Settings, names: Names, needs: Iterable[str], *, data_dir: Path = DATA_DIR) -> list:
+def missing(settings: Settings, needs: Iterable[str], *, names: Names | None = None,
+            data_dir: Path = DATA_DIR) -> list:
     """The needs that are not met, in the order given (the cloud first)."""
     from .clients import check_credentials
+    from .names import names_for
 
     try:
         check_credentials(settings)
     except MlpipeError as exc:
         raise NotReady(f"{exc} (notebook 00 starts or finds the cloud)") from None
-    out = []
-    for need in needs:
-        if need == "cloud":
+    names = names or names_for(settings)
+    out, todo, seen = [], list(needs), set()
+    while todo:
+        need = todo.pop(0)
+        if need == "cloud" or need in seen:
             continue
+        seen.add(need)
         try:
             ok = _check(settings, names, need, data_dir)
         except (ClientError, BotoCoreError) as exc:
             raise NotReady(f"could not check {NEEDS[need][1]}: {exc}") from None
         if not ok:
             out.append(need)
+            todo.extend(BUILT_ON.get(need, ()))
     return out
 
 
-def require(settings: Settings, names: Names, *needs: str, data_dir: Path = DATA_DIR) -> str:
-    """Return one line saying all is there, or raise NotReady naming the notebooks to run."""
-    gone = missing(settings, names, needs, data_dir=data_dir)
-    where = f"stack {names.stack} on the {settings.target} cloud"
+def require(settings: Settings, *needs: str, names: Names | None = None, data_dir: Path = DATA_DIR) -> str:
+    """Return one line saying all is there, or raise NotReady naming the notebooks to run.
+
+    Call it first: it checks that the cloud answers before anything else talks to it."""
+    gone = missing(settings, needs, names=names, data_dir=data_dir)
+    where = f"stack {settings.stack} on the {settings.target} cloud"
     if gone:
-        what = "; ".join(NEEDS[n][1] for n in gone)
+        parts = [NEEDS[n][1] for n in gone]
+        what = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         run = sorted({NEEDS[n][0] for n in gone})
         raise NotReady(f"{where} lacks {what}: run notebook{'s' if len(run) > 1 else ''} "
                        f"{', '.join(run)} first (in order), then this one")

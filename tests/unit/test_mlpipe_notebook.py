@@ -22,19 +22,28 @@ def _data_dir(tmp_path):
 def test_require_names_the_notebooks_to_run_first_in_one_line(aws, tmp_path):
     settings, names = aws
     with pytest.raises(notebook.NotReady) as err:
-        notebook.require(settings, names, "cloud", "data", "buckets", "api", data_dir=tmp_path)
+        notebook.require(settings, "cloud", "data", "buckets", "api", data_dir=tmp_path)
     msg = str(err.value)
     assert "\n" not in msg
-    assert msg.endswith("run notebooks 01, 02, 05 first (in order), then this one")
+    assert msg.endswith("run notebooks 01, 02, 03, 05 first (in order), then this one")
     assert "the REST API" in msg and "the input and output buckets" in msg
     # Jupyter shows the one line, not a traceback
     assert err.value._render_traceback_() == [f"NotReady: {msg}"]
 
     buckets.ensure_buckets(settings, names)
-    line = notebook.require(settings, names, "cloud", "data", "buckets", data_dir=_data_dir(tmp_path))
+    line = notebook.require(settings, "cloud", "data", "buckets", data_dir=_data_dir(tmp_path))
     assert line.startswith("ready: stack mlpipe on the aws cloud answers and has the data files")
     with pytest.raises(notebook.NotReady, match="lacks the published layers: run notebook 03 first"):
-        notebook.require(settings, names, "buckets", "layers", data_dir=tmp_path)
+        notebook.require(settings, "buckets", "layers", data_dir=tmp_path)
+
+
+def test_on_an_empty_cloud_every_notebook_to_run_is_named(aws, tmp_path):
+    settings, names = aws
+    with pytest.raises(notebook.NotReady) as err:
+        notebook.require(settings, "cloud", "api", "model", data_dir=_data_dir(tmp_path))
+    assert str(err.value) == (
+        "stack mlpipe on the aws cloud lacks the REST API, a promoted model, the input and output buckets "
+        "and the published layers: run notebooks 02, 03, 05 first (in order), then this one")
 
 
 def test_require_says_when_the_cloud_does_not_answer(monkeypatch):
@@ -42,9 +51,8 @@ def test_require_says_when_the_cloud_does_not_answer(monkeypatch):
 
     settings = load_settings({"LOCALCLOUD_PORT": "9"})  # nothing listens on port 9
     clients.clear_cache()
-    names = Names.for_stack(settings, "123456789012")
     with pytest.raises(notebook.NotReady, match=r"not reachable .*notebook 00 starts or finds the cloud"):
-        notebook.require(settings, names, "cloud", "api")
+        notebook.require(settings, "cloud", "api")
     assert notebook.cloud_answers(settings) is False
     clients.clear_cache()
 
