@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .core.cloud import LocalCloud, default_port, endpoint_for, health
 from .core.paths import RESET_PATH, SHUTDOWN_PATH
+from .core.guard import CONTROL_HEADER
 
 START_TIMEOUT_S = 60.0
 
@@ -36,7 +37,8 @@ def run_dir(port: int) -> Path:
 
 
 def _post(endpoint: str, path: str, timeout: float = 30.0) -> dict:
-    req = urllib.request.Request(endpoint + path, data=b"", method="POST")
+    req = urllib.request.Request(endpoint + path, data=b"", method="POST",
+                                 headers={CONTROL_HEADER: "1"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"{}")
 

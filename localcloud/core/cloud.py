@@ -86,8 +86,11 @@ def endpoint_for(port: int, host: str = "127.0.0.1") -> str:
 
 def health(endpoint_url: str, timeout: float = 1.0) -> dict | None:
     """The health document of a local cloud answering at endpoint_url, else None."""
+    from .guard import CONTROL_HEADER
+
+    req = urllib.request.Request(endpoint_url + HEALTH_PATH, headers={CONTROL_HEADER: "1"})
     try:
-        with urllib.request.urlopen(endpoint_url + HEALTH_PATH, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             doc = json.loads(resp.read())
             return doc if isinstance(doc, dict) and doc.get("localcloud") else None
     except (OSError, ValueError, urllib.error.URLError):
@@ -318,7 +321,8 @@ class LocalCloud:
         app = core_middleware(self._moto_app, self)
         for factory in self._middlewares:
             app = factory(app, self)
-        return app
+        from .guard import guard_middleware
+        return guard_middleware(app, self)  # outermost: Host, cross-site and control checks
 
     def _dispatch(self, environ: dict, start_response: Callable) -> Any:
         app = self._wsgi

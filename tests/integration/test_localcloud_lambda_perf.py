@@ -16,6 +16,9 @@ import pytest
 from localcloud.awslambda import runtime as lambda_runtime
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 from localcloud.testing import lambda_role, zip_bytes
+from localcloud.core.guard import CONTROL_HEADER
+
+CONTROL = {CONTROL_HEADER: "1"}
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +63,7 @@ def test_connections_are_kept_alive_and_close_is_honoured(local_cloud, echo):  #
     assert resp.status == 200 and resp.getheader("Connection") is None
     for _ in range(3):  # moto's own routes and ours, on one connection
         resp, _ = _post(conn, path)
-        conn.request("GET", "/_localcloud/health")
+        conn.request("GET", "/_localcloud/health", headers=CONTROL)
         health = conn.getresponse()
         assert json.loads(health.read())["localcloud"] is True
     assert conn.sock is sock, "the server closed a keep-alive connection"
@@ -73,10 +76,10 @@ def test_an_unread_body_is_drained_before_the_next_request(local_cloud):  # noqa
     # The health route never reads the body: the next request must still parse.
     conn = http.client.HTTPConnection("127.0.0.1", local_cloud.port, timeout=10)
     conn.request("GET", "/_localcloud/health", body=b"x" * 200_000,
-                 headers={"Content-Type": "application/octet-stream"})
+                 headers={"Content-Type": "application/octet-stream", **CONTROL})
     assert conn.getresponse().read()
     sock = conn.sock
-    conn.request("GET", "/_localcloud/health")
+    conn.request("GET", "/_localcloud/health", headers=CONTROL)
     assert json.loads(conn.getresponse().read())["localcloud"] is True
     assert conn.sock is sock
     conn.close()
@@ -84,7 +87,8 @@ def test_an_unread_body_is_drained_before_the_next_request(local_cloud):  # noqa
 
 def test_http_1_0_client_gets_connection_close(local_cloud):  # noqa: F811
     with socket.create_connection(("127.0.0.1", local_cloud.port), timeout=10) as s:
-        s.sendall(b"GET /_localcloud/health HTTP/1.0\r\n\r\n")
+        s.sendall(b"GET /_localcloud/health HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                  b"X-Localcloud-Control: 1\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk
