@@ -367,10 +367,13 @@ class DataPlane:
             if check is not None:
                 try:
                     doc = json.loads(body) if body else None
+                    problems = check(doc)
                 except ValueError as exc:
                     return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
                                validation_error_string([f"request body is not JSON: {exc}"]))
-                problems = check(doc)
+                except RecursionError:  # a client's fault: never a 500
+                    return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
+                               validation_error_string(["request body is nested too deeply"]))
                 if problems:
                     log.info("API %s %s %s: invalid body: %s", api_id, verb, path,
                              "; ".join(problems[:3]))
@@ -537,7 +540,14 @@ def install(cloud: Any) -> Callable[[], None]:
             path = environ.get("PATH_INFO", "")
             if path.startswith("/restapis/") and "/_user_request_" in path:
                 m = _INVOKE_RE.match(path)
-                if m:
+                if m is None:  # e.g. a `..` segment before the stage: no route, as on AWS
+                    body = json.dumps({"message": MSG_MISSING_TOKEN}).encode()
+                    start_response(_status_line(403), [
+                        ("Content-Type", "application/json"),
+                        ("x-amzn-ErrorType", "MissingAuthenticationTokenException"),
+                        ("Content-Length", str(len(body)))])
+                    return [body]
+                else:
                     try:
                         status, headers, body = plane.handle(
                             environ, m.group(1), m.group(2), unquote(m.group(3) or "/"))

@@ -715,6 +715,20 @@ def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
     return m.group(1), account_of(environ), region_of(environ)
 
 
+def payload_error(body: bytes) -> str | None:
+    """None if an Invoke payload is JSON (or empty), else AWS's InvalidRequestContentException
+    message. A payload nested too deeply to parse is the client's fault too (400, not 500)."""
+    if not body or not body.strip():
+        return None
+    try:
+        json.loads(body)
+    except RecursionError:
+        return "Could not parse request body into json: nesting too deep"
+    except ValueError as exc:
+        return f"Could not parse request body into json: {exc}"
+    return None
+
+
 def _invoke_middleware(app: Any, cloud: Any) -> Any:
     """Serve Lambda Invoke straight from the runtime; moto's dispatch (Flask, request
     parsing, response serialisation: about 1 ms) adds nothing to it. The answer is the one
@@ -749,6 +763,14 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
             body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
         mark_account_as_visited(account_id=account, access_key=access_key(environ),
                                 service="awslambda", region=region)
+        bad = payload_error(body)
+        if bad is not None:  # AWS refuses a payload that is not JSON before running anything
+            doc = json.dumps({"Type": "User", "message": bad}).encode()
+            start_response("400 Bad Request", [
+                ("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
+                ("x-amzn-ErrorType", "InvalidRequestContentException"),
+                ("Content-Length", str(len(doc)))])
+            return [doc]
         inv_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
         res = runtime.invoke(fn, body, invocation_type=inv_type, source="Invoke")
         payload = res.payload

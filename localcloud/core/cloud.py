@@ -317,8 +317,9 @@ class LocalCloud:
 
     # ---- WSGI -------------------------------------------------------------------------
     def _build_wsgi(self) -> Callable:
+        from .client_errors import client_errors_middleware
         from .server import core_middleware
-        app = core_middleware(self._moto_app, self)
+        app = core_middleware(client_errors_middleware(self._moto_app), self)
         for factory in self._middlewares:
             app = factory(app, self)
         from .guard import guard_middleware

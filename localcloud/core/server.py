@@ -152,6 +152,34 @@ class QuietRequestHandler(MotoRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:  # noqa: D102
         return
 
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """Errors found before the app runs (a header line over 64 KB or more than 100
+        headers -> 431, a bad request line -> 400, 414) as JSON `{"message": ...}`, the shape
+        of every other error here, never http.server's HTML page. The connection is closed:
+        what follows a malformed request cannot be trusted."""
+        try:
+            short, _ = self.responses[code]
+        except KeyError:
+            short = "Error"
+        text = message or short
+        if code == 431:
+            text = "Request Header Fields Too Large"
+        body = json.dumps({"message": text}).encode()
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        try:
+            self.send_response(code, short)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            if 200 <= code and code not in (204, 304):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
+
     def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002
         if type == "error" and not message.startswith("Request timed out"):
             log.warning("http: " + message, *args)
@@ -239,9 +267,9 @@ class QuietRequestHandler(MotoRequestHandler):
                           environ.get("PATH_INFO"))
             self.close_connection = True
             if not state["sent"]:
-                msg = b"Internal Server Error"
+                msg = b'{"message": "Internal server error"}'
                 state.update(status="500 INTERNAL SERVER ERROR", chunked=False, headers=[
-                    ("Content-Type", "text/plain"), ("Content-Length", str(len(msg)))])
+                    ("Content-Type", "application/json"), ("Content-Length", str(len(msg)))])
                 try:
                     write(msg)
                 except _CONNECTION_DROPPED:

@@ -1,0 +1,132 @@
+"""A client's fault is a JSON 4xx: on the Lambda data plane (`/2015-03-31/functions/...`), the
+part of moto's API that function callers (and the fuzz test) reach with arbitrary input, and
+for any path moto has no route for.
+
+moto answers some malformed requests there with a 500 (a credential scope naming a region
+that does not exist raises KeyError in its backend lookup) or with Flask's HTML 404/405
+page (a path or method it has no route for). Here, before moto: an unknown region in the request
+is refused as AWS refuses it (403 `InvalidSignatureException`, "Credential should be scoped
+to a valid region."); after moto: an HTML error page becomes `{"message": ...}` JSON with the
+same status.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any, Callable
+
+from .moto_request import account_of, region_of
+
+LAMBDA_PREFIX = "/2015-03-31/functions/"
+
+
+def _json(start_response: Callable, status: str, doc: dict, error_type: str) -> list[bytes]:
+    body = json.dumps(doc).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("x-amzn-ErrorType", error_type),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def region_known(environ: dict) -> bool:
+    from moto.awslambda.models import lambda_backends
+
+    try:
+        return region_of(environ) in lambda_backends[account_of(environ)]
+    except Exception:  # noqa: BLE001 - an unreadable credential is not a known region
+        return False
+
+
+# AWS's pattern for Invoke's FunctionName (name, partial or full ARN, optional qualifier).
+_FUNCTION_NAME = re.compile(
+    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+    r"([a-zA-Z0-9-_\.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$")
+_INVOCATIONS = re.compile(r"^/2015-03-31/functions/([^/]*)/invocations/?$")
+_SIGV4 = re.compile(r"^AWS4-HMAC-SHA256 Credential=[^/,\s]+/\d{8}/[^/,\s]+/[^/,\s]+/aws4_request")
+
+
+def lambda_request_error(environ: dict) -> tuple[str, dict, str] | None:
+    """(status, body, error type) when a Lambda data-plane request is malformed, else None."""
+    auth = environ.get("HTTP_AUTHORIZATION")
+    if auth is None:  # moto would route it by Host to S3
+        return ("403 Forbidden", {"message": "Missing Authentication Token"},
+                "MissingAuthenticationTokenException")
+    if not _SIGV4.match(auth):
+        return ("403 Forbidden", {"message": "Authorization header requires 'Credential', "
+                                  "'Signature' and 'SignedHeaders' parameters (SigV4)."},
+                "IncompleteSignatureException")
+    if auth.split(",")[0].split("/")[3] != "lambda":
+        return ("403 Forbidden", {"message": "Credential should be scoped to correct service: "
+                                  "'lambda'."}, "InvalidSignatureException")
+    if not region_known(environ):
+        return ("403 Forbidden", {"message": "Credential should be scoped to a valid region."},
+                "InvalidSignatureException")
+    m = _INVOCATIONS.match(environ.get("PATH_INFO", ""))
+    if m is None:
+        return None
+    if environ.get("REQUEST_METHOD") != "POST":
+        return ("404 Not Found", {"Type": "User", "message": "Unknown operation"},
+                "UnknownOperationException")
+    name = m.group(1)
+    if not _FUNCTION_NAME.match(name) or len(name) > 170:
+        return ("400 Bad Request", {"Type": "User", "message": (
+            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            + _FUNCTION_NAME.pattern)}, "ValidationException")
+    return None
+
+
+def _read_body(environ: dict) -> bytes:
+    """Read the request body and put it back as a fresh stream for the app."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    if environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        length = environ.get("CONTENT_LENGTH") or ""
+        body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def client_errors_middleware(app: Callable) -> Callable:
+    def middleware(environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(LAMBDA_PREFIX):
+            bad = lambda_request_error(environ)
+            if bad is not None:
+                return _json(start_response, *bad)
+            if path.endswith(("/invocations", "/invocations/")) and \
+                    not environ.get("HTTP_CONTENT_ENCODING"):
+                from .lambda_runtime import payload_error
+
+                message = payload_error(_read_body(environ))
+                if message is not None:
+                    return _json(start_response, "400 Bad Request",
+                                 {"Type": "User", "message": message},
+                                 "InvalidRequestContentException")
+        seen: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+            ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+            code = int(status.split(None, 1)[0])
+            if code >= 400 and "html" in ctype.lower():
+                seen["status"] = status
+                return lambda data: None
+            return start_response(status, headers, exc_info)
+
+        result = app(environ, capture)
+        if "status" not in seen:
+            return result
+        if hasattr(result, "close"):
+            result.close()
+        status = seen["status"]
+        reason = status.split(None, 1)[1] if " " in status else "Error"
+        error_type = {"404 ": "ResourceNotFoundException",
+                      "405 ": "UnsupportedOperationException"}.get(status[:4], "ClientException")
+        return _json(start_response, status, {"Type": "User", "message": reason}, error_type)
+
+    return middleware
