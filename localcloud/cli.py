@@ -1,13 +1,15 @@
 """The `localcloud` CLI and `ensure_running()`.
 
-  localcloud up [--port P] [--detach]   serve on 127.0.0.1:P (default 4566 or $LOCALCLOUD_PORT)
-  localcloud status [--port P]          is one answering? (exit 0 yes, 1 no)
-  localcloud down [--port P]            stop a detached one (and its worker processes)
-  localcloud reset [--port P]           wipe every resource, end workers and instance hosts
+  localcloud up [--port P] [--detach] [--fresh]
+                                        serve on 127.0.0.1:P (default 4566 or $LOCALCLOUD_PORT),
+                                        restoring what the cloud on that port held (--fresh: empty)
+  localcloud status [--port P]          is one answering, what does it hold? (exit 0 yes, 1 no)
+  localcloud down [--port P]            stop it (its state is saved; workers and hosts end)
+  localcloud reset [--port P]           wipe every resource and the saved state
   localcloud logs FUNCTION [--follow]   print CloudWatch Logs of /aws/lambda/FUNCTION
 
-A detached cloud keeps its pid file, log file and state under $LOCALCLOUD_HOME/<port>/
-(default ~/.cache/localcloud).
+A cloud keeps its pid file, log file and state under $LOCALCLOUD_HOME/<port>/ (default
+~/.cache/localcloud): state/saved/ holds the snapshot (localcloud.state).
 """
 from __future__ import annotations
 
@@ -43,17 +45,47 @@ def _post(endpoint: str, path: str, timeout: float = 30.0) -> dict:
         return json.loads(resp.read() or b"{}")
 
 
-def start_detached(port: int) -> str:
+# The operator's AWS credentials and profiles never reach the cloud's process (nor,
+# through it, a function or an instance host: /proc/<pid>/environ is readable by them).
+_OPERATOR_AWS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_CREDENTIAL_EXPIRATION")
+
+
+def server_env(environ: dict | None = None) -> dict[str, str]:
+    """The environment a cloud's server process starts from: the caller's without any AWS_*
+    variable (credentials, profiles, endpoints, regions), with AWS config and credential
+    files pointed at /dev/null so no profile is read, and `LOCALCLOUD_CLEAN_ENV=1`."""
+    environ = dict(os.environ if environ is None else environ)
+    env = {k: v for k, v in environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+               AWS_EC2_METADATA_DISABLED="true", LOCALCLOUD_CLEAN_ENV="1")
+    return env
+
+
+def _holds_operator_credentials() -> bool:
+    return any(k in os.environ for k in _OPERATOR_AWS) or \
+        os.environ.get("LOCALCLOUD_CLEAN_ENV") != "1"
+
+
+def saved_dir(port: int) -> Path:
+    return run_dir(port) / "state" / "saved"
+
+
+def start_detached(port: int, fresh: bool = False) -> str:
     """Start `localcloud up` in the background; return its endpoint once it answers."""
     endpoint = endpoint_for(port)
     d = run_dir(port)
     d.mkdir(parents=True, exist_ok=True)
     log_path = d / "localcloud.log"
+    args = ["up", "--port", str(port)] + (["--fresh"] if fresh else [])
     with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-c", "import sys; from localcloud.cli import main; "
-             f"sys.exit(main(['up', '--port', '{port}']))"],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+             f"sys.exit(main({args!r}))"],
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=server_env(),
             start_new_session=True, close_fds=True)
     (d / "pid").write_text(str(proc.pid))
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -116,21 +148,28 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _serve(port: int) -> int:
+def _serve(port: int, fresh: bool = False) -> int:
+    import shutil
+
     from .core.logfile import quiet_third_party
 
     quiet_third_party()
     state = run_dir(port) / "state"
-    if state.exists():
-        import shutil
-        shutil.rmtree(state, ignore_errors=True)
-    cloud = LocalCloud(port=port, state_dir=state)
+    # what ran in the last process (execution environments' /tmp) never outlives it
+    shutil.rmtree(state / "lambda" / "tmp", ignore_errors=True)
+    cloud = LocalCloud(port=port, state_dir=state, persist=True, fresh=fresh)
     try:
         cloud.start()
     except OSError as exc:
         print(f"localcloud: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
         return 1
     print(f"localcloud up at {cloud.endpoint_url} (pid {os.getpid()}, state {state})")
+    if cloud.state.notice:
+        print(f"localcloud: {cloud.state.notice}")
+    if cloud.state.restored:
+        print("localcloud: holds " + _counts_line(cloud.state.restored))
+    elif not fresh:
+        print("localcloud: nothing saved on this port; starting empty")
     print(f"export AWS_ENDPOINT_URL={cloud.endpoint_url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: cloud.stop())
     try:
@@ -140,6 +179,37 @@ def _serve(port: int) -> int:
         pass
     finally:
         cloud.stop()
+    return 0
+
+
+def _counts_line(counts: dict) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing"
+
+
+def _status(port: int) -> int:
+    endpoint = endpoint_for(port)
+    doc = health(endpoint)
+    if doc is None:
+        print(f"localcloud: nothing answers at {endpoint}")
+        meta_path = saved_dir(port) / "meta.json"
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text())
+            except ValueError:
+                meta = {}
+            print(f"saved state {saved_dir(port)} (saved {meta.get('saved_at')}): "
+                  f"{_counts_line(meta.get('counts') or {})}; `localcloud up` restores it")
+        return 1
+    print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')})")
+    st = doc.get("state")
+    if st:
+        print(f"saved state {st['path']} (last saved {st.get('saved_at') or 'not yet'}"
+              f"{', changes pending' if st.get('dirty') else ''}): "
+              f"{_counts_line(st.get('counts') or {})}")
+        if st.get("notice"):
+            print(f"  {st['notice']}")
+    else:
+        print("state: not kept (this cloud was started without persist)")
     return 0
 
 
@@ -180,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="serve the local cloud")
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--fresh", action="store_true",
+                    help="start empty: forget what this port's cloud held")
     for name in ("status", "down", "reset"):
         sub.add_parser(name)
     logs_p = sub.add_parser("logs", help="print a function's CloudWatch Logs")
@@ -195,21 +267,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "up":
         if health(endpoint) is not None:
             print(f"localcloud already up at {endpoint}")
+            if args.fresh:
+                _post(endpoint, RESET_PATH)
+                print("localcloud: --fresh: reset, it holds nothing now")
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
         if args.detach:
-            start_detached(port)
+            start_detached(port, fresh=args.fresh)
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
-        return _serve(port)
+        if _holds_operator_credentials():
+            # Serve from a clean environment: this process's own environ block (readable
+            # at /proc/<pid>/environ) must not hold the operator's credentials.
+            sys.stdout.flush()
+            argv = ["up", "--port", str(port)] + (["--fresh"] if args.fresh else [])
+            os.execve(sys.executable, [sys.executable, "-c",
+                                       "import sys; from localcloud.cli import main; "
+                                       f"sys.exit(main({argv!r}))"], server_env())
+        return _serve(port, fresh=args.fresh)
     if args.cmd == "status":
-        doc = health(endpoint)
-        if doc is None:
-            print(f"localcloud: nothing answers at {endpoint}")
-            return 1
-        print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')})")
-        return 0
+        return _status(port)
     if args.cmd == "down":
         if stop_detached(port):
             print(f"localcloud at {endpoint} stopped")
@@ -221,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"localcloud: nothing answers at {endpoint}", file=sys.stderr)
             return 1
         _post(endpoint, RESET_PATH)
-        print(f"localcloud at {endpoint} reset: all resources, workers and hosts gone")
+        print(f"localcloud at {endpoint} reset: all resources, workers, hosts and the saved "
+              "state gone")
         return 0
     if args.cmd == "logs":
         return _logs(args.function, args.follow, port)

@@ -193,6 +193,17 @@ class Usage:
             per_day[day] = per_day.get(day, 0) + 1
         return None
 
+    def dump(self) -> dict:
+        """The counters that survive a restart (throttle buckets refill anyway)."""
+        with self._lock:
+            return {"daily": {k: dict(v) for k, v in self._daily.items()},
+                    "window": dict(self._window)}
+
+    def load(self, doc: dict) -> None:
+        with self._lock:
+            self._daily = {k: dict(v) for k, v in doc.get("daily", {}).items()}
+            self._window = dict(doc.get("window", {}))
+
     def report(self, plan: Any, key_ids: list[str], start: str, end: str) -> dict:
         """GetUsage's `values`: key id -> [[used, remaining], ...] one per day start..end."""
         d0 = _dt.date.fromisoformat(start)
@@ -526,6 +537,8 @@ def install(cloud: Any) -> Callable[[], None]:
 
     plane = DataPlane(cloud)
     cloud.apigateway = plane
+    if hasattr(cloud, "register_state"):
+        cloud.register_state("apigateway.usage", plane.usage.dump, plane.usage.load)
     orig_create_deployment = RestAPI.create_deployment
 
     def create_deployment(self: Any, *args: Any, **kwargs: Any) -> Any:

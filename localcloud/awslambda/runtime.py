@@ -39,6 +39,7 @@ from typing import Any
 
 from ..core.cloud import InvokeResult, active_cloud
 from ..core.moto_request import access_key, account_of, region_of
+from .client_errors import client_errors_middleware, payload_error
 from ..logs import cloudwatch as logs
 
 log = logging.getLogger("localcloud")
@@ -715,20 +716,6 @@ def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
     return m.group(1), account_of(environ), region_of(environ)
 
 
-def payload_error(body: bytes) -> str | None:
-    """None if an Invoke payload is JSON (or empty), else AWS's InvalidRequestContentException
-    message. A payload nested too deeply to parse is the client's fault too (400, not 500)."""
-    if not body or not body.strip():
-        return None
-    try:
-        json.loads(body)
-    except RecursionError:
-        return "Could not parse request body into json: nesting too deep"
-    except ValueError as exc:
-        return f"Could not parse request body into json: {exc}"
-    return None
-
-
 def _invoke_middleware(app: Any, cloud: Any) -> Any:
     """Serve Lambda Invoke straight from the runtime; moto's dispatch (Flask, request
     parsing, response serialisation: about 1 ms) adds nothing to it. The answer is the one
@@ -809,6 +796,8 @@ def install(cloud: Any):
         LambdaFunction._localcloud_original_invoke = LambdaFunction.invoke
         LambdaFunction.invoke = _patched_invoke
     runtime = cloud.runtime
+    # first, so it wraps moto directly: a client's fault is a JSON 4xx (client_errors)
+    cloud.add_middleware(lambda app, _cloud: client_errors_middleware(app))
     cloud.add_middleware(_invoke_middleware)
     from moto.awslambda.models import LambdaBackend
 

@@ -59,6 +59,14 @@ def active_cloud() -> "LocalCloud | None":
     return _ACTIVE
 
 
+def state_changed() -> None:
+    """Something the durable state holds changed outside a request (an instance or command
+    transition, Lambda log lines): the next snapshot includes it."""
+    cloud = _ACTIVE
+    if cloud is not None and cloud.state is not None:
+        cloud.state.mark_dirty()
+
+
 @dataclass
 class InvokeResult:
     status_code: int
@@ -68,6 +76,17 @@ class InvokeResult:
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None
+
+
+def _skip_unused_imports() -> None:
+    """moto's apigateway imports jsonschema, which imports `rfc3987_syntax` (when installed)
+    only for the optional `iri` format checks; that module compiles 39 lark grammars at
+    import (1-5 s, most of a start). Nothing here checks formats, so it is not imported:
+    jsonschema treats it as absent (its own ImportError path)."""
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def default_port() -> int:
@@ -103,8 +122,10 @@ class LocalCloud:
     Options (keyword): `async_retry_delays` (seconds between the two async retries,
     default (1.0, 2.0)), `lambda_idle_workers` (idle warm workers kept per function
     version, default 4), `log_file` (the localcloud log; default state_dir/localcloud.log),
-    `extensions` (module names, default `_EXTENSIONS`); anything else is kept in
-    `self.options` for the extensions to read.
+    `extensions` (module names, default `_EXTENSIONS`), `persist` (keep the state in
+    state_dir/saved across restarts, `localcloud.core.state`; default False), `fresh` (with
+    persist: forget what was saved), `state_interval` (seconds between snapshots, default 1);
+    anything else is kept in `self.options` for the extensions to read.
     """
 
     def __init__(self, port: int = 0, state_dir: str | Path | None = None,
@@ -131,6 +152,7 @@ class LocalCloud:
         self.runtime = None  # localcloud.awslambda.runtime.LambdaRuntime, set in start()
         self.s3_events = None  # localcloud.s3.notifications.S3EventDelivery, set in start()
         self._log_handler: logging.Handler | None = None
+        self.state = None  # localcloud.core.state.StateKeeper when persist=True
 
     # ---- properties -------------------------------------------------------------------
     @property
@@ -165,6 +187,7 @@ class LocalCloud:
 
         from .server import QuietRequestHandler, make_moto_app
 
+        _skip_unused_imports()
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="localcloud-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -172,6 +195,15 @@ class LocalCloud:
             Path(self.options.get("log_file") or self.state_dir / "localcloud.log"))
         self._stopped.clear()
 
+        if self.options.get("persist"):
+            from .state import DEFAULT_INTERVAL_S, StateKeeper
+            self.state = StateKeeper(self.state_dir / "saved",
+                                     float(self.options.get("state_interval",
+                                                            DEFAULT_INTERVAL_S)))
+            if self.options.get("fresh"):
+                self.state.wipe()
+            else:
+                self.state.load()  # before any hook or extension looks at moto's backends
         self._moto_app = make_moto_app()
         self._server = make_server(self.host, self._requested_port, self._dispatch,
                                    threaded=True, request_handler=QuietRequestHandler)
@@ -186,6 +218,9 @@ class LocalCloud:
         self._thread.start()
         self._running = True
         self._start_backgrounds()
+        if self.state is not None:
+            self.state.forget_loaded_parts()  # parts nobody registered: not ours to keep
+            self.state.start()
         deadline = time.monotonic() + 10
         while health(self.endpoint_url, timeout=1.0) is None:
             if time.monotonic() > deadline:
@@ -240,6 +275,8 @@ class LocalCloud:
                 self._thread.join(timeout=5)
                 self._thread = None
             self._run_uninstalls()  # extensions first (LIFO), then S3 delivery, then Lambda
+            if self.state is not None:
+                self.state.stop(final=True)  # the last changes, after workers and hosts ended
             self._backgrounds.clear()
             self._middlewares.clear()
             self._wsgi = None
@@ -256,7 +293,9 @@ class LocalCloud:
 
     def reset(self) -> None:
         """Wipe every resource (moto reset), end all workers and hosts, reinstall extensions."""
-        with self._lock:
+        import contextlib
+        keeping = self.state._lock if self.state is not None else contextlib.nullcontext()
+        with self._lock, keeping:
             self._stop_backgrounds()
             self._run_uninstalls()
             self._backgrounds.clear()
@@ -264,6 +303,9 @@ class LocalCloud:
             self._wsgi = None
             from moto.moto_api._internal.models import moto_api_backend
             moto_api_backend.reset()
+            if self.state is not None:
+                self.state.wipe()
+                self.state.mark_dirty()  # the next snapshot is the empty cloud
             self._install_extensions()
             self._start_backgrounds()
         log.info("local cloud reset")
@@ -283,6 +325,13 @@ class LocalCloud:
         with self._lock:
             self._middlewares.append(wsgi_middleware_factory)
             self._wsgi = None
+
+    def register_state(self, name: str, dump: Callable[[], Any],
+                       load: Callable[[Any], None]) -> None:
+        """Keep a part of localcloud's own state across restarts (with persist=True):
+        `dump()` -> a picklable value, taken at every snapshot; `load(value)` at restore."""
+        if self.state is not None:
+            self.state.register(name, dump, load)
 
     def add_background(self, start_fn: Callable[[], None], stop_fn: Callable[[], None]) -> None:
         """A background task started with the cloud (or at once if running) and stopped with it."""
@@ -317,12 +366,16 @@ class LocalCloud:
 
     # ---- WSGI -------------------------------------------------------------------------
     def _build_wsgi(self) -> Callable:
-        from .client_errors import client_errors_middleware
+        from .guard import guard_middleware
         from .server import core_middleware
-        app = core_middleware(client_errors_middleware(self._moto_app), self)
+        moto_app = self._moto_app
+        if self.state is not None:
+            moto_app = self.state.gate_middleware(moto_app)
+        app = core_middleware(moto_app, self)
         for factory in self._middlewares:
             app = factory(app, self)
-        from .guard import guard_middleware
+        if self.state is not None:
+            app = self.state.mark_middleware(app)
         return guard_middleware(app, self)  # outermost: Host, cross-site and control checks
 
     def _dispatch(self, environ: dict, start_response: Callable) -> Any:
@@ -336,7 +389,8 @@ class LocalCloud:
 
     def health_doc(self) -> dict:
         return {"localcloud": True, "pid": os.getpid(), "port": self.port,
-                "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir)}
+                "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
+                "state": self.state.describe() if self.state is not None else None}
 
 
 def free_port(host: str = "127.0.0.1") -> int:

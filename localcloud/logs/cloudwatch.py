@@ -29,3 +29,5 @@ def put_lines(account_id: str, region: str, group: str, stream: str,
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     backend = _logs_backend(account_id, region)
     backend.put_log_events(group, stream, [{"timestamp": ts, "message": line} for line in lines])
+    from ..core.cloud import state_changed
+    state_changed()

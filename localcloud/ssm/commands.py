@@ -50,6 +50,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.cloud import state_changed
 from ..core.moto_request import backend_for
 
 log = logging.getLogger("localcloud.ssm")
@@ -124,6 +125,7 @@ class Invocation:
     def _set(self, **fields: Any) -> None:
         for k, v in fields.items():
             self.record[k] = v
+        state_changed()
 
     def kill(self, reason: str) -> None:
         with self.lock:
@@ -277,8 +279,13 @@ class InstanceHosts:
 
     # -- host dirs ---------------------------------------------------------------------
     def prepare(self) -> None:
-        # moto keeps no state across processes or resets: a leftover host belongs to nobody.
-        shutil.rmtree(self.root, ignore_errors=True)
+        # A host dir outlives a restart only with its instance (a restored state keeps it);
+        # a leftover of an instance moto no longer has belongs to nobody.
+        alive = _instance_ids()
+        if self.root.is_dir():
+            for d in self.root.iterdir():
+                if d.name not in alive:
+                    shutil.rmtree(d, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         self.bin_dir.mkdir(parents=True, exist_ok=True)
         for name in ("python3", "python"):
@@ -469,9 +476,21 @@ def _set_launch_time(instance: Any, when: _dt.datetime) -> None:
     instance.launch_time = when
 
 
+def _instance_ids() -> set[str]:
+    """Ids of every instance moto holds (all accounts and regions), terminated ones aside."""
+    from moto.ec2.models import ec2_backends
+
+    ids = set()
+    for _account, _region, backend in list(ec2_backends.iter_backends()):
+        for reservation in list(backend.reservations.values()):
+            ids.update(i.id for i in reservation.instances if i._state.name != "terminated")
+    return ids
+
+
 def _set_state(instance: Any, name: str) -> None:
     instance._state.name = name
     instance._state.code = _STATE_CODES[name]
+    state_changed()
 
 
 # ---------------------------------------------------------------------------------------

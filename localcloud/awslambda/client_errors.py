@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any, Callable
 
-from .moto_request import account_of, region_of
+from ..core.moto_request import account_of, region_of
 
 LAMBDA_PREFIX = "/2015-03-31/functions/"
 
@@ -92,6 +92,20 @@ def _read_body(environ: dict) -> bytes:
     return body
 
 
+def payload_error(body: bytes) -> str | None:
+    """None if an Invoke payload is JSON (or empty), else AWS's InvalidRequestContentException
+    message. A payload nested too deeply to parse is the client's fault too (400, not 500)."""
+    if not body or not body.strip():
+        return None
+    try:
+        json.loads(body)
+    except RecursionError:
+        return "Could not parse request body into json: nesting too deep"
+    except ValueError as exc:
+        return f"Could not parse request body into json: {exc}"
+    return None
+
+
 def client_errors_middleware(app: Callable) -> Callable:
     def middleware(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -101,8 +115,6 @@ def client_errors_middleware(app: Callable) -> Callable:
                 return _json(start_response, *bad)
             if path.endswith(("/invocations", "/invocations/")) and \
                     not environ.get("HTTP_CONTENT_ENCODING"):
-                from .lambda_runtime import payload_error
-
                 message = payload_error(_read_body(environ))
                 if message is not None:
                     return _json(start_response, "400 Bad Request",

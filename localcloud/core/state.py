@@ -1,0 +1,663 @@
+"""Durable state: what a local cloud holds survives `localcloud down`/`up` and a crash.
+
+moto keeps every resource in process memory (`BackendDict`s: service -> account -> region ->
+backend object). `StateKeeper` pickles all of them, plus the parts localcloud keeps itself
+(registered with `LocalCloud.register_state`, e.g. API Gateway usage counters), into
+`<dir>/snapshot.pickle`; large byte strings (S3 object bodies, function and layer zips) go
+to `<dir>/blobs/<sha256>` once per content, so a snapshot of a walkthrough-sized cloud is a
+few MB however large the layers are.
+
+- **When**: a background thread writes a snapshot at most every `interval` (1 s) and only if
+  something changed (`mark_dirty`: every request that may mutate, instance and command
+  transitions, Lambda log lines), and once more at a clean stop. A mutating call pays one
+  flag write, never a snapshot.
+- **Crash-safe**: blobs and the snapshot are written to a temp file, fsynced and renamed
+  into place (atomic on POSIX), then the directory is fsynced; `meta.json` (format, moto
+  and Python versions, counts per kind, time) is written the same way after the snapshot.
+  A `kill -9` loses at most the changes of the last interval, never leaves a half-written
+  file in use.
+- **Consistency**: moto's request handling runs inside a `Gate`; a snapshot waits (up to
+  `GATE_WAIT_S`) for the requests in flight to finish and holds new ones back while it
+  pickles (tens of ms), so it never sees half of a request's change. A background change
+  racing the pickler ("dictionary changed size") makes it retry.
+- **Versions**: a state written by another format, moto version or Python minor version is
+  not loaded: it is moved aside to `<dir>.incompatible-<time>/` with a message that says
+  so (kept, never dropped), and the cloud starts empty.
+- **On restore**: ids, ARNs, keys and timestamps are moto's own objects, unchanged. Nothing
+  runs after a restart, so instances that were pending/running/stopping come back
+  `stopped` (their host directories kept), and SSM commands still in flight end `Failed`.
+
+The pickle hooks (moto 5.2): `moto.core.base_backend.BackendDict` (and `._instances`),
+`moto.s3.models.FakeKey` (its value buffer), `weakref.WeakValueDictionary` (Lambda's ARN
+index), `defaultdict(lambda: ...)` (SSM tags), thread locks.
+"""
+from __future__ import annotations
+
+import copyreg
+import datetime as _dt
+import hashlib
+import importlib
+import io
+import json
+import logging
+import os
+import pickle
+import shutil
+import sys
+import threading
+import time
+import weakref
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("localcloud.state")
+
+FORMAT = 1
+SNAPSHOT = "snapshot.pickle"
+META = "meta.json"
+BLOB_MIN = 64 * 1024          # byte strings at least this long are stored once, as blobs
+DEFAULT_INTERVAL_S = 1.0
+GATE_WAIT_S = 2.0
+_LOCK_TYPE = type(threading.Lock())
+_RLOCK_TYPE = type(threading.RLock())
+
+_READ_PREFIXES = ("Describe", "List", "Get", "Head", "Filter", "Lookup", "Search", "Query",
+                  "Batch Get", "Scan", "Test", "Simulate", "Preview", "Check")
+
+
+class IncompatibleState(RuntimeError):
+    pass
+
+
+def version_doc() -> dict:
+    import moto
+
+    return {"format": FORMAT, "moto": moto.__version__,
+            "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
+
+
+# ---------------------------------------------------------------------------------------
+# Files: atomic writes
+# ---------------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes | memoryview) -> None:
+    """Write `data` to `path` so a crash leaves either the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------
+# Pickling moto's backends
+# ---------------------------------------------------------------------------------------
+class _BlobRef:
+    __slots__ = ("sha",)
+
+    def __init__(self, sha: str):
+        self.sha = sha
+
+
+def _weak_value_dict(items: dict) -> weakref.WeakValueDictionary:
+    return weakref.WeakValueDictionary(items)
+
+
+def _nested_defaultdict_dict() -> defaultdict:
+    return defaultdict(dict)
+
+
+def _defaultdict_of(factory: Callable | None, items: dict) -> defaultdict:
+    d = defaultdict(factory)
+    d.update(items)
+    return d
+
+
+def _restore_dd_subclass(cls: type, factory: Callable | None, attrs: dict,
+                         items: dict) -> defaultdict:
+    obj = cls.__new__(cls)
+    defaultdict.__init__(obj, factory)
+    obj.__dict__.update(attrs)
+    dict.update(obj, items)
+    return obj
+
+
+def _restore_fake_key(cls: type, state: dict) -> Any:
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
+
+
+def _backend_dicts() -> list:
+    from moto.core.base_backend import BackendDict
+
+    return [bd for bd in list(BackendDict._instances) if len(bd)]
+
+
+def _module_home(bd: Any, cache: dict) -> tuple[str, str]:
+    """(module, attribute) of a BackendDict: where to find the live one after a restart."""
+    hit = cache.get(id(bd))
+    if hit is not None:
+        return hit
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("moto.") or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is bd:
+                cache[id(bd)] = (name, attr)
+                return name, attr
+    raise pickle.PicklingError(f"BackendDict {bd.service_name} has no module home")
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: Any, keeper: "StateKeeper"):
+        super().__init__(file, protocol=5)
+        self.keeper = keeper
+        from moto.core.base_backend import BackendDict
+        from moto.s3.models import FakeKey
+
+        self._bd_type = BackendDict
+        self._fake_key = FakeKey
+
+    def persistent_id(self, obj: Any) -> Any:
+        t = type(obj)
+        if t is bytes:
+            if len(obj) >= BLOB_MIN:
+                return ("blob", self.keeper.blob_for(obj), "b")
+            return None
+        if t is str:
+            if len(obj) >= BLOB_MIN:
+                return ("blob", self.keeper.blob_for(obj), "s")
+            return None
+        if t is _BlobRef:
+            return ("blob", obj.sha, "b")
+        if t is self._bd_type:
+            return ("bd",) + _module_home(obj, self.keeper.homes)
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        t = type(obj)
+        if t is _LOCK_TYPE:
+            return threading.Lock, ()
+        if t is _RLOCK_TYPE:
+            return threading.RLock, ()
+        if t is weakref.WeakValueDictionary:
+            return _weak_value_dict, (dict(obj.items()),)
+        if t is not defaultdict and isinstance(obj, defaultdict):
+            # a subclass (moto's ssm ParameterDict): defaultdict's own reduce would call
+            # its __init__ with the factory alone
+            return _restore_dd_subclass, (t, obj.default_factory, dict(vars(obj)), dict(obj))
+        if t is defaultdict and getattr(obj.default_factory, "__name__", "") == "<lambda>":
+            probe = obj.default_factory()
+            if type(probe) is dict and not probe:   # defaultdict(lambda: {}) (Lambda aliases)
+                return _defaultdict_of, (dict, dict(obj))
+            if isinstance(probe, defaultdict) and probe.default_factory is dict:
+                return _defaultdict_of, (_nested_defaultdict_dict, dict(obj))
+            raise pickle.PicklingError(f"defaultdict with an unknown lambda factory: "
+                                       f"{obj.default_factory}")
+        if isinstance(obj, self._fake_key):
+            state = {k: v for k, v in obj.__dict__.items()
+                     if k not in ("_value_buffer", "lock")}
+            state["value"] = self.keeper.fake_key_value(obj)
+            return _restore_fake_key, (t, state)
+        return NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, blobs: Path):
+        super().__init__(file)
+        self.blobs = blobs
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid[0] == "blob":
+            data = (self.blobs / pid[1]).read_bytes()
+            return data.decode("utf-8") if pid[2] == "s" else data
+        if pid[0] == "bd":
+            return getattr(importlib.import_module(pid[1]), pid[2])
+        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# The gate: snapshots never see half of a request
+# ---------------------------------------------------------------------------------------
+class Gate:
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._active = 0
+        self._closed = False
+
+    def enter(self) -> None:
+        with self._cv:
+            while self._closed:
+                self._cv.wait()
+            self._active += 1
+
+    def exit(self) -> None:
+        with self._cv:
+            self._active -= 1
+            if self._active == 0:
+                self._cv.notify_all()
+
+    def close(self, wait_s: float) -> bool:
+        """Hold new requests back; True once none is in flight (False after wait_s)."""
+        deadline = time.monotonic() + wait_s
+        with self._cv:
+            self._closed = True
+            while self._active > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            return True
+
+    def open(self) -> None:
+        with self._cv:
+            self._closed = False
+            self._cv.notify_all()
+
+
+def _op_name(environ: dict) -> str | None:
+    """The AWS operation of a JSON- or query-protocol request, when cheap to tell."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rpartition(".")[2]
+    qs = environ.get("QUERY_STRING", "")
+    if "Action=" in qs:
+        for part in qs.split("&"):
+            if part.startswith("Action="):
+                return part[7:]
+    ctype = environ.get("CONTENT_TYPE", "")
+    length = environ.get("CONTENT_LENGTH") or ""
+    if ctype.startswith("application/x-www-form-urlencoded") and length.isdigit() and \
+            0 < int(length) <= 65536:
+        body = environ["wsgi.input"].read(int(length))
+        environ["wsgi.input"] = io.BytesIO(body)
+        for part in body.split(b"&"):
+            if part.startswith(b"Action="):
+                return part[7:].decode("latin-1")
+    return None
+
+
+def may_mutate(environ: dict) -> bool:
+    """False for requests that only read (GET/HEAD/OPTIONS outside the API data plane, and
+    Describe*/List*/Get*... operations), True for everything else."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return "/_user_request_" in path  # API data plane: usage counters move
+    if path.startswith("/_localcloud/"):
+        return False
+    op = _op_name(environ)
+    return not (op and op.startswith(_READ_PREFIXES))
+
+
+# ---------------------------------------------------------------------------------------
+# The keeper
+# ---------------------------------------------------------------------------------------
+class StateKeeper:
+    def __init__(self, directory: Path, interval: float = DEFAULT_INTERVAL_S):
+        self.dir = Path(directory)
+        self.blobs = self.dir / "blobs"
+        self.interval = interval
+        self.gate = Gate()
+        self.homes: dict[int, tuple[str, str]] = {}
+        self._dirty = False
+        self._lock = threading.RLock()        # one snapshot at a time; reset holds it
+        self._blob_cache: dict[int, tuple[Any, str]] = {}
+        self._key_cache: dict[int, tuple[Any, tuple, Any]] = {}
+        self._seen_blobs: set[str] = set()
+        self._new_blobs: dict[str, Any] = {}
+        self._seen_ids: set[int] = set()
+        self._parts: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
+        self._loaded_parts: dict[str, Any] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.paused = False
+        self.last_saved: dict | None = None
+        self.notice: str | None = None        # what happened to the saved state at start
+        self.restored: dict | None = None     # counts restored at start
+        self.snapshot_seconds: list[float] = []
+
+    # -- dirty marking -------------------------------------------------------------------
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def mark_middleware(self, app: Callable) -> Callable:
+        def middleware(environ: dict, start_response: Callable) -> Any:
+            if may_mutate(environ):
+                self._dirty = True
+            return app(environ, start_response)
+        return middleware
+
+    def gate_middleware(self, app: Callable) -> Callable:
+        """Around moto's own request handling (not around Lambda runs or the data plane)."""
+        gate = self.gate
+
+        def middleware(environ: dict, start_response: Callable) -> Any:
+            gate.enter()
+            try:
+                return app(environ, start_response)
+            finally:
+                gate.exit()
+        return middleware
+
+    # -- parts kept by localcloud itself ------------------------------------------------
+    def register(self, name: str, dump: Callable[[], Any], load: Callable[[Any], None]) -> None:
+        self._parts[name] = (dump, load)
+        if name in self._loaded_parts:
+            try:
+                load(self._loaded_parts.pop(name))
+            except Exception:  # noqa: BLE001 - a part that cannot load starts empty
+                log.exception("restoring %s failed; it starts empty", name)
+
+    def forget_loaded_parts(self) -> None:
+        self._loaded_parts.clear()
+
+    # -- blobs -----------------------------------------------------------------------------
+    def blob_for(self, obj: bytes | str) -> str:
+        hit = self._blob_cache.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            sha = hit[1]
+        else:
+            data = obj.encode("utf-8") if isinstance(obj, str) else obj
+            sha = hashlib.sha256(data).hexdigest()
+            self._blob_cache[id(obj)] = (obj, sha)
+        self._seen_ids.add(id(obj))
+        self._note_blob(sha, obj)
+        return sha
+
+    def _note_blob(self, sha: str, obj: Any) -> None:
+        self._seen_blobs.add(sha)
+        if sha not in self._new_blobs and not (self.blobs / sha).exists():
+            self._new_blobs[sha] = obj
+
+    def fake_key_value(self, key: Any) -> Any:
+        """An S3 object's body for the pickle: the bytes, or a blob reference if large.
+        Read from its buffer only when the object is new or changed."""
+        fingerprint = (getattr(key, "_etag", None), getattr(key, "contentsize", None),
+                       getattr(key, "last_modified", None))
+        hit = self._key_cache.get(id(key))
+        self._seen_ids.add(id(key))
+        if hit is not None and hit[0] is key and hit[1] == fingerprint:
+            ref = hit[2]
+            if isinstance(ref, _BlobRef):
+                self._note_blob(ref.sha, None)
+                return ref
+        try:
+            value = key.value
+        except ValueError:  # its buffer is closed: a deleted key (moto's __getstate__ too)
+            return b""
+        if len(value) < BLOB_MIN:
+            return value
+        sha = hashlib.sha256(value).hexdigest()
+        ref = _BlobRef(sha)
+        self._key_cache[id(key)] = (key, fingerprint, ref)
+        self._note_blob(sha, value)
+        return ref
+
+    # -- saving ----------------------------------------------------------------------------
+    def _collect(self) -> dict:
+        backends = {}
+        for bd in _backend_dicts():
+            home = _module_home(bd, self.homes)
+            backends[home] = {account: asb for account, asb in list(bd.items())}
+        parts = {}
+        for name, (dump, _load) in list(self._parts.items()):
+            try:
+                parts[name] = dump()
+            except Exception:  # noqa: BLE001
+                log.exception("saving %s failed; left out of this snapshot", name)
+        return {"backends": backends, "parts": parts}
+
+    def _pickle(self) -> tuple[bytes, dict]:
+        self._seen_blobs = set()
+        self._new_blobs = {}
+        self._seen_ids = set()
+        buf = io.BytesIO()
+        doc = self._collect()
+        _Pickler(buf, self).dump(doc)
+        return buf.getvalue(), counts(doc["backends"])
+
+    def save(self) -> dict | None:
+        """Write a snapshot now (if not paused). Returns the meta doc written."""
+        with self._lock:
+            if self.paused:
+                return None
+            self._dirty = False
+            t0 = time.perf_counter()
+            data = kinds = None
+            held = self.gate.close(GATE_WAIT_S)
+            try:
+                if not held:
+                    log.info("state: requests still in flight after %.1fs; snapshot taken "
+                             "beside them", GATE_WAIT_S)
+                for attempt in range(5):
+                    try:
+                        data, kinds = self._pickle()
+                        break
+                    except RuntimeError as exc:  # a background change raced the pickler
+                        if attempt == 4:
+                            raise
+                        log.debug("state: retrying snapshot (%s)", exc)
+            finally:
+                self.gate.open()
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.blobs.mkdir(exist_ok=True)
+            for sha, obj in list(self._new_blobs.items()):
+                if obj is None or (self.blobs / sha).exists():
+                    continue
+                atomic_write(self.blobs / sha,
+                             obj.encode("utf-8") if isinstance(obj, str) else obj)
+            _fsync_dir(self.blobs)
+            atomic_write(self.dir / SNAPSHOT, data)
+            meta = {**version_doc(), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                    "bytes": len(data), "blobs": len(self._seen_blobs), "counts": kinds}
+            atomic_write(self.dir / META, json.dumps(meta, indent=1).encode())
+            _fsync_dir(self.dir)
+            self._prune(self._seen_blobs)
+            self.last_saved = meta
+            self.snapshot_seconds.append(time.perf_counter() - t0)
+            del self.snapshot_seconds[:-50]
+            return meta
+
+    def _prune(self, keep: set[str]) -> None:
+        for cache in (self._blob_cache, self._key_cache):
+            for k in [k for k in cache if k not in self._seen_ids]:
+                del cache[k]
+        try:
+            for f in self.blobs.iterdir():
+                if f.name not in keep and not f.name.startswith("."):
+                    f.unlink()
+        except OSError:
+            pass
+
+    # -- loading ---------------------------------------------------------------------------
+    def saved_meta(self) -> dict | None:
+        try:
+            return json.loads((self.dir / META).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def move_aside(self, reason: str) -> Path:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        dest = self.dir.with_name(f"{self.dir.name}.incompatible-{stamp}")
+        os.replace(self.dir, dest)
+        self.notice = (f"saved state NOT loaded: {reason}. It was moved to {dest} "
+                       "(kept, not deleted); this cloud starts empty.")
+        log.warning("state: %s", self.notice)
+        return dest
+
+    def load(self) -> dict | None:
+        """Restore a saved state into moto's backends (before the cloud serves).
+        Returns the counts restored, or None when there was nothing (or nothing usable)."""
+        snap = self.dir / SNAPSHOT
+        if not snap.exists():
+            return None
+        meta = self.saved_meta() or {}
+        want = version_doc()
+        for field in ("format", "moto", "python"):
+            if meta.get(field) != want[field]:
+                self.move_aside(f"it was written by {field} {meta.get(field)!r}, this is "
+                                f"{field} {want[field]!r}")
+                return None
+        t0 = time.perf_counter()
+        try:
+            with open(snap, "rb") as f:
+                doc = _Unpickler(f, self.blobs).load()
+        except Exception as exc:  # noqa: BLE001 - unreadable: keep it, start empty
+            self.move_aside(f"it could not be read ({type(exc).__name__}: {exc})")
+            return None
+        from moto.core.base_backend import BackendDict
+
+        for (module, attr), accounts in doc["backends"].items():
+            bd = getattr(importlib.import_module(module), attr)
+            for account, asb in accounts.items():
+                dict.__setitem__(bd, account, asb)
+            if bd not in BackendDict._instances:
+                BackendDict._instances.append(bd)
+        self._loaded_parts = dict(doc.get("parts") or {})
+        settle_after_restart()
+        restored = counts(doc["backends"])
+        self.restored = restored
+        self.last_saved = meta
+        self.notice = (f"restored the state saved at {meta.get('saved_at')} from {self.dir} "
+                       f"in {time.perf_counter() - t0:.2f}s")
+        log.info("state: %s", self.notice)
+        return restored
+
+    def wipe(self) -> None:
+        """Forget the saved state (`up --fresh`, `reset`)."""
+        with self._lock:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self._blob_cache.clear()
+            self._key_cache.clear()
+            self._loaded_parts.clear()
+
+    # -- the background writer -----------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="localcloud-state",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self._dirty:
+                try:
+                    self.save()
+                except Exception:  # noqa: BLE001 - keep trying; the log says why
+                    log.exception("state: snapshot failed")
+
+    def stop(self, final: bool = True) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        if final and self._dirty:
+            try:
+                self.save()
+            except Exception:  # noqa: BLE001
+                log.exception("state: final snapshot failed")
+
+    def describe(self) -> dict:
+        meta = self.last_saved or self.saved_meta() or {}
+        return {"path": str(self.dir), "saved_at": meta.get("saved_at"),
+                "counts": meta.get("counts") or {}, "notice": self.notice,
+                "dirty": self._dirty}
+
+
+# ---------------------------------------------------------------------------------------
+# What a restart means for things that ran
+# ---------------------------------------------------------------------------------------
+_STOPPED = {"pending", "running", "stopping"}
+
+
+def settle_after_restart() -> None:
+    """Nothing runs across a restart: running instances are stopped, commands end Failed."""
+    from moto.ec2.models import ec2_backends
+    from moto.ssm.models import ssm_backends
+
+    for _account, _region, backend in list(ec2_backends.iter_backends()):
+        for reservation in list(backend.reservations.values()):
+            for inst in reservation.instances:
+                name = inst._state.name
+                if name in _STOPPED:
+                    inst._state.name, inst._state.code = "stopped", 80
+                elif name == "shutting-down":
+                    inst._state.name, inst._state.code = "terminated", 48
+    for _account, _region, backend in list(ssm_backends.iter_backends()):
+        for cmd in list(getattr(backend, "_commands", [])):
+            ended = False
+            for inv in getattr(cmd, "invocations", []) or []:
+                if inv.get("Status") in ("Pending", "InProgress", "Delayed", "Cancelling"):
+                    inv.update(Status="Failed", StatusDetails="Failed", ResponseCode=-1)
+                    inv["StandardErrorContent"] = (inv.get("StandardErrorContent") or "") + \
+                        "\nlocalcloud: the local cloud stopped while the command ran\n"
+                    ended = True
+            if ended or getattr(cmd, "status", "") in ("Pending", "InProgress"):
+                cmd.status = "Failed"
+                cmd.status_details = "Failed"
+
+
+def counts(backends: dict) -> dict:
+    """Resources per kind in a {(module, attr): {account: {region: backend}}} mapping."""
+    out: dict[str, int] = {}
+
+    def add(kind: str, n: int) -> None:
+        if n:
+            out[kind] = out.get(kind, 0) + n
+
+    for (module, _attr), accounts in backends.items():
+        service = module.split(".")[1]
+        for _account, regions in accounts.items():
+            for _region, b in list(regions.items()):
+                if service == "s3":
+                    buckets = list(getattr(b, "buckets", {}).values())
+                    add("s3 buckets", len(buckets))
+                    add("s3 object versions", sum(
+                        sum(len(v) for v in bk.keys.lists()) if hasattr(bk.keys, "lists")
+                        else len(bk.keys) for bk in buckets))
+                elif service == "awslambda":
+                    add("lambda functions", len(getattr(b, "_lambdas", None)._functions
+                                                if hasattr(b, "_lambdas") else []))
+                    layers = getattr(b, "_layers", None)
+                    add("lambda layer versions", sum(
+                        len(layer.layer_versions) for layer in
+                        getattr(layers, "_layers", {}).values()) if layers else 0)
+                elif service == "ec2":
+                    add("ec2 instances", sum(len(r.instances) for r in b.reservations.values()))
+                elif service == "iam":
+                    add("iam roles", len(getattr(b, "roles", {})))
+                elif service == "apigateway":
+                    add("api gateway rest apis", len(getattr(b, "apis", {})))
+                    add("api keys", len(getattr(b, "keys", {})))
+                    add("usage plans", len(getattr(b, "usage_plans", {})))
+                elif service == "events":
+                    add("eventbridge rules", sum(len(bus.rules) for bus in
+                                                 getattr(b, "event_buses", {}).values()))
+                elif service == "logs":
+                    groups = getattr(b, "groups", {})
+                    add("log groups", len(groups))
+                    add("log events", sum(len(s.events) for g in groups.values()
+                                          for s in g.streams.values()))
+                elif service == "ssm":
+                    add("ssm commands", len(getattr(b, "_commands", [])))
+    return out
