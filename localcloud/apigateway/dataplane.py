@@ -418,6 +418,12 @@ class DataPlane:
         except Exception as exc:  # noqa: BLE001 - no such function etc.
             log.error("API %s %s %s: invoking %s failed: %s", api_id, verb, path, arn, exc)
             return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+        if result.status_code == 429:
+            # the function is throttled (no environment freed up within the integration
+            # timeout): AWS's proxy integration answers 500 Internal server error
+            log.warning("API %s %s %s: %s throttled: %s", api_id, verb, path, arn,
+                        result.payload[:200])
+            return msg("DEFAULT_5XX", 500, MSG_INTERNAL)
         if result.function_error or result.status_code >= 300:
             log.info("API %s %s %s: function error %s: %s", api_id, verb, path,
                      result.function_error, result.payload[:500])

@@ -40,6 +40,7 @@ from typing import Any
 from ..core.cloud import InvokeResult, active_cloud
 from ..core.moto_request import access_key, account_of, region_of
 from .client_errors import client_errors_middleware, payload_error
+from .concurrency import THROTTLE_MESSAGE, Concurrency, Throttled
 from ..logs import cloudwatch as logs
 
 log = logging.getLogger("localcloud")
@@ -48,7 +49,12 @@ WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 # What AWS's Python runtime itself provides besides the standard library.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 LOG_TAIL_BYTES = 4096
-INIT_TIMEOUT_S = 10.0
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, apart from the function's timeout
+# How long an invoke may wait for a free execution environment, by who invokes: the Invoke
+# API never waits (429 at once, as on AWS), API Gateway up to its integration timeout,
+# asynchronous sources (Event, S3, schedules) as long as AWS's event queue would retry.
+WAIT_FOR_CAPACITY_S = {"Invoke": 0.0, "apigateway": 29.0}
+ASYNC_WAIT_FOR_CAPACITY_S = 900.0
 CODE_CACHE_MAX_AGE_S = 14 * 86400  # an extracted package unused this long is removed
 LOG_FLUSH_INTERVAL_S = 0.02  # Lambda log lines reach CloudWatch Logs within about this
 
@@ -180,12 +186,25 @@ class Worker:
         self._buf = b""
         self.init_ms: float | None = None  # set until the first invoke reports it
         self.invocations = 0
+        self.holds_init_slot = False  # set by LambdaRuntime._acquire for a cold start
+        self.init_overrun_s = 0.0
         self._send({"init": {"sys_path": list(spec.sys_path), "handler": spec.handler}})
         self._spawned_at = t0
 
     def finish_init(self) -> dict:
-        """Wait for the worker's init reply (imports the handler module)."""
-        reply = self._read(max(INIT_TIMEOUT_S, self.spec.timeout))
+        """Wait for the worker's init reply (imports the handler module): INIT_TIMEOUT_S for
+        the init phase; past it, as AWS does, init goes on inside the invoke phase, within
+        the function's timeout (`init_overrun_s` says how much of it init took)."""
+        self.init_overrun_s = 0.0
+        try:
+            reply = self._read(INIT_TIMEOUT_S)
+        except WorkerTimeout:
+            t0 = time.perf_counter()
+            try:
+                reply = self._read(self.spec.timeout)
+            finally:
+                self.init_overrun_s = time.perf_counter() - t0
+            reply["init_timed_out"] = True
         self.init_ms = (time.perf_counter() - self._spawned_at) * 1000
         return reply
 
@@ -329,6 +348,8 @@ class LambdaRuntime:
         self.extractions: list[dict] = []
         self._closed = False
         self.logs = LogShipper()
+        self.concurrency = Concurrency(cloud.options.get("lambda_concurrency"),
+                                       cloud.options.get("lambda_init_slots"))
         self._async = ThreadPoolExecutor(max_workers=int(cloud.options.get("async_workers", 8)),
                                          thread_name_prefix="localcloud-async")
         self._prepare = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localcloud-extract")
@@ -485,10 +506,26 @@ class LambdaRuntime:
             w.kill()
         if worker is not None:
             return worker, False
-        worker = Worker(spec, self.worker_log, self.root / "tmp")
+        # a cold start: at most `init_slots` environments start at once (released by
+        # invoke_sync once init is over); waiting here is bounded and never counted
+        # against the function's timeout
+        slot = self.concurrency.init_slot()
+        got = slot.acquire(timeout=INIT_TIMEOUT_S + spec.timeout)
+        try:
+            worker = Worker(spec, self.worker_log, self.root / "tmp")
+        except BaseException:
+            if got:
+                slot.release()
+            raise
+        worker.holds_init_slot = got
         with self._lock:
             self._busy.add(worker)
         return worker, True
+
+    def _end_init(self, worker: Worker) -> None:
+        if getattr(worker, "holds_init_slot", False):
+            worker.holds_init_slot = False
+            self.concurrency.init_slot().release()
 
     def _release(self, worker: Worker, reusable: bool) -> None:
         with self._lock:
@@ -531,7 +568,23 @@ class LambdaRuntime:
             raise ValueError(f"unknown invocation type {invocation_type!r}")
         return self.invoke_sync(fn, payload, source=source)
 
-    def invoke_sync(self, fn: Any, payload: bytes, source: str | None = None) -> InvokeResult:
+    def invoke_sync(self, fn: Any, payload: bytes, source: str | None = None,
+                    wait_s: float | None = None) -> InvokeResult:
+        wait = WAIT_FOR_CAPACITY_S.get(source or "Invoke", ASYNC_WAIT_FOR_CAPACITY_S) \
+            if wait_s is None else wait_s
+        try:
+            token = self.concurrency.acquire(fn, wait)
+        except Throttled as exc:
+            log.info("lambda %s throttled (%s, source %s)", fn.function_name, exc.reason,
+                     source or "Invoke")
+            doc = {"Reason": exc.reason, "Type": "User", "message": THROTTLE_MESSAGE}
+            return InvokeResult(429, json.dumps(doc).encode(), None, "")
+        try:
+            return self._invoke_in_slot(fn, payload, source)
+        finally:
+            self.concurrency.release(token)
+
+    def _invoke_in_slot(self, fn: Any, payload: bytes, source: str | None) -> InvokeResult:
         try:
             spec = self.spec_for(fn)
         except ValueError as exc:
@@ -544,16 +597,24 @@ class LambdaRuntime:
         init_ms = None
         reusable = False
         try:
+            timeout = spec.timeout
             if cold:
-                init = worker.finish_init()
+                try:
+                    init = worker.finish_init()
+                finally:
+                    self._end_init(worker)
                 init_ms = worker.init_ms
+                if init.get("init_timed_out"):
+                    lines.append(f"INIT_REPORT Init Duration: {INIT_TIMEOUT_S * 1000:.2f} ms\t"
+                                 "Phase: init\tStatus: timeout")
+                    timeout = max(spec.timeout - worker.init_overrun_s, 0.001)
                 lines.extend(_split_logs(init.get("logs", "")))
                 if not init.get("init_ok"):
                     doc = init["error"]
                     lines.insert(0, f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {doc['errorType']}")
                     return self._finish(worker, spec, request_id, lines, doc, None, init_ms,
                                         0.0, 0, source, status="error")
-            reply = worker.invoke(request_id, payload, spec.function_arn, spec.timeout)
+            reply = worker.invoke(request_id, payload, spec.function_arn, timeout)
             reusable = True
             lines.extend(_split_logs(reply.get("logs", "")))
             return self._finish(worker, spec, request_id, lines, reply.get("error"),
@@ -576,6 +637,7 @@ class LambdaRuntime:
             return self._finish(worker, spec, request_id, lines, doc, None, init_ms, 0.0, 0,
                                 source, status="error")
         finally:
+            self._end_init(worker)
             self._release(worker, reusable)
 
     def _finish(self, worker: Worker, spec: FunctionSpec, request_id: str, lines: list[str],
@@ -619,7 +681,8 @@ class LambdaRuntime:
             if self._closed:
                 return
             try:
-                result = self.invoke_sync(fn, payload, source=source)
+                result = self.invoke_sync(fn, payload, source=source,
+                                          wait_s=ASYNC_WAIT_FOR_CAPACITY_S)
             except Exception:  # noqa: BLE001
                 log.exception("async invoke of %s failed", fn.function_name)
                 result = None
@@ -666,6 +729,16 @@ def _original_invoke():
     return getattr(LambdaFunction, "_localcloud_original_invoke", LambdaFunction.invoke)
 
 
+def _too_many_requests() -> Exception:
+    """Invoke's throttle, for moto's own dispatch (the fast path answers it itself)."""
+    from moto.awslambda.exceptions import LambdaClientError
+
+    class TooManyRequests(LambdaClientError):
+        code = 429
+
+    return TooManyRequests("TooManyRequestsException", THROTTLE_MESSAGE)
+
+
 def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
     cloud = active_cloud()
     if cloud is None or cloud.runtime is None:
@@ -676,6 +749,8 @@ def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers
         body = body.encode()
     inv_type = (request_headers or {}).get("x-amz-invocation-type") or "RequestResponse"
     res = cloud.runtime.invoke(self, body, invocation_type=inv_type, source="Invoke")
+    if res.status_code == 429:
+        raise _too_many_requests()
     if res.function_error:
         response_headers["x-amz-function-error"] = res.function_error
     if inv_type == "RequestResponse":
@@ -761,6 +836,12 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
         inv_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
         res = runtime.invoke(fn, body, invocation_type=inv_type, source="Invoke")
         payload = res.payload
+        if res.status_code == 429:
+            start_response("429 Too Many Requests", [
+                ("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
+                ("x-amzn-ErrorType", "TooManyRequestsException"),
+                ("Content-Length", str(len(payload)))])
+            return [payload]
         headers = [("Content-Type", "application/json"),
                    ("x-amzn-RequestId", str(uuid.uuid4())),
                    ("Access-Control-Allow-Origin", "*")]
@@ -801,6 +882,23 @@ def install(cloud: Any):
     cloud.add_middleware(_invoke_middleware)
     from moto.awslambda.models import LambdaBackend
 
+    orig_concurrency = (LambdaBackend.put_function_concurrency,
+                        LambdaBackend.delete_function_concurrency)
+
+    def put_function_concurrency(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return orig_concurrency[0](self, *args, **kwargs)
+        finally:
+            runtime.concurrency.changed()
+
+    def delete_function_concurrency(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return orig_concurrency[1](self, *args, **kwargs)
+        finally:
+            runtime.concurrency.changed()
+
+    LambdaBackend.put_function_concurrency = put_function_concurrency
+    LambdaBackend.delete_function_concurrency = delete_function_concurrency
     orig_publish = LambdaBackend.publish_layer_version
 
     def publish_layer_version(self: Any, spec: dict) -> Any:
@@ -812,6 +910,8 @@ def install(cloud: Any):
 
     def uninstall() -> None:
         LambdaBackend.publish_layer_version = orig_publish
+        (LambdaBackend.put_function_concurrency,
+         LambdaBackend.delete_function_concurrency) = orig_concurrency
         runtime.close()
         # The class patch stays: it falls back to moto's own invoke when no cloud runs.
 
