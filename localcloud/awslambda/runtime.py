@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.cloud import InvokeResult, active_cloud
+from ..core import sandbox
 from ..core.moto_request import access_key, account_of, region_of
 from .client_errors import client_errors_middleware, payload_error
 from .concurrency import THROTTLE_MESSAGE, Concurrency, Throttled
@@ -161,7 +162,8 @@ class FunctionSpec:
 class Worker:
     """One execution environment: a `python -I -S` process talking JSON lines over pipes."""
 
-    def __init__(self, spec: FunctionSpec, stderr_path: Path, tmp_root: Path | None = None):
+    def __init__(self, spec: FunctionSpec, stderr_path: Path, tmp_root: Path | None = None,
+                 isolate: bool = False):
         self.spec = spec
         now = datetime.now(timezone.utc)
         env_id = uuid.uuid4().hex
@@ -177,8 +179,12 @@ class Worker:
             env["TMPDIR"] = str(self.tmp_dir)
         self._stderr = open(stderr_path, "ab")
         t0 = time.perf_counter()
+        argv = [sys.executable, "-I", "-S", str(WORKER_SCRIPT)]
+        if isolate:  # private /tmp, the operator's home hidden (localcloud.core.sandbox)
+            argv = sandbox.wrap(argv, [*spec.sys_path, WORKER_SCRIPT.parent,
+                                       *([self.tmp_dir] if self.tmp_dir else [])])
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WORKER_SCRIPT)],
+            argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             cwd=str(spec.code_dir), env=env, close_fds=True, bufsize=0)
         self.pid = self.proc.pid
@@ -348,6 +354,7 @@ class LambdaRuntime:
         self.extractions: list[dict] = []
         self._closed = False
         self.logs = LogShipper()
+        self.isolate = sandbox.available(cloud.options.get("isolation", "auto"))
         self.concurrency = Concurrency(cloud.options.get("lambda_concurrency"),
                                        cloud.options.get("lambda_init_slots"))
         self._async = ThreadPoolExecutor(max_workers=int(cloud.options.get("async_workers", 8)),
@@ -512,7 +519,7 @@ class LambdaRuntime:
         slot = self.concurrency.init_slot()
         got = slot.acquire(timeout=INIT_TIMEOUT_S + spec.timeout)
         try:
-            worker = Worker(spec, self.worker_log, self.root / "tmp")
+            worker = Worker(spec, self.worker_log, self.root / "tmp", isolate=self.isolate)
         except BaseException:
             if got:
                 slot.release()

@@ -390,7 +390,12 @@ class LocalCloud:
     def health_doc(self) -> dict:
         return {"localcloud": True, "pid": os.getpid(), "port": self.port,
                 "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
-                "state": self.state.describe() if self.state is not None else None}
+                "state": self.state.describe() if self.state is not None else None,
+                "isolation": self._isolation()}
+
+    def _isolation(self) -> bool:
+        from . import sandbox
+        return sandbox.available(self.options.get("isolation", "auto"))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

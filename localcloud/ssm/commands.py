@@ -50,6 +50,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core import sandbox
 from ..core.cloud import state_changed
 from ..core.moto_request import backend_for
 
@@ -182,8 +183,11 @@ class Invocation:
                 self._set(Status="InProgress", StatusDetails="InProgress",
                           ExecutionStartDateTime=_iso(self.started_at))
                 self.hosts._command_changed(self.command)
+                argv = ["bash", str(script)]
+                if self.hosts.isolate:  # private /tmp, the operator's home hidden
+                    argv = sandbox.wrap(argv, [host, self.hosts.bin_dir])
                 self.proc = subprocess.Popen(
-                    ["bash", str(script)], cwd=str(cwd), env=env,
+                    argv, cwd=str(cwd), env=env,
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     start_new_session=True)
         if reason is not None:
@@ -276,6 +280,7 @@ class InstanceHosts:
         self._running: dict[str, set[Invocation]] = {}
         self._invocations: dict[tuple[str, str], Invocation] = {}
         self._closed = False
+        self.isolate = sandbox.available(cloud.options.get("isolation", "auto"))
 
     # -- host dirs ---------------------------------------------------------------------
     def prepare(self) -> None:
