@@ -5,7 +5,11 @@ run() -> [{"name", "value", "unit", "goal"}], side by side for one trivial handl
   boto3's Invoke (adds botocore's client cost), the in-process relay to the warm worker
   (`cloud.invoke_function`, no HTTP) and an in-process call of the handler (the floor);
 - cold vs. warm invoke (a configuration change forces a new execution environment);
-- S3 PUT latency with vs. without a Lambda notification configured (interleaved).
+- S3 PUT latency with vs. without a Lambda notification configured (interleaved);
+- durable state (`state_rows`): `localcloud up` restoring a walkthrough-sized state
+  (subprocess, as a student runs it), and what state-keeping adds to a mutating call and
+  to a warm invoke (the same cloud's request path with and without the state layers,
+  interleaved batches over HTTP, plus the layers alone in-process).
 The API Gateway rows are in bench/apigw_bench.py, the predict rows in bench/predict_bench.py.
 """
 from __future__ import annotations
@@ -127,6 +131,145 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
     finally:
         if own:
             cloud.stop()
+    return rows + state_rows()
+
+
+def _cli(home: str, port: int, *args: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "LOCALCLOUD_HOME": home, "LOCALCLOUD_PORT": str(port)}
+    subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=env, check=True,
+                   capture_output=True, timeout=300)
+
+
+def _walkthrough_state(home: str, port: int) -> dict:
+    """A subprocess cloud holding what the walkthrough builds: the whole stack deployed and
+    one training run (model, metrics, run record, logs, the stopped instance)."""
+    import tempfile
+
+    from mlpipe import clients, deploy, watch
+    from mlpipe.config import load_settings
+    from model_code.dataset import write_split
+
+    _cli(home, port, "up", "--detach")
+    endpoint = f"http://127.0.0.1:{port}"
+    settings = load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": endpoint,
+                              "MLPIPE_STACK": "benchstate", "MLPIPE_READY_TIMEOUT": "60"})
+    clients.clear_cache()
+    deploy.deploy(settings, part="all", progress=lambda m: None)
+    split = write_split(tempfile.mkdtemp(), n_batches=8)
+    watch.upload_and_wait(settings, split["batches"][:2], timeout=180, progress=lambda m: None)
+    _cli(home, port, "down")
+    meta = json.load(open(os.path.join(home, str(port), "state", "saved", "meta.json")))
+    return meta
+
+
+def _time_up(home: str, port: int, *extra: str) -> float:
+    t0 = time.perf_counter()
+    _cli(home, port, "up", "--detach", *extra)
+    seconds = time.perf_counter() - t0
+    _cli(home, port, "down")
+    return seconds
+
+
+def state_rows(n: int = 800, batches: int = 40, n_up: int = 3) -> list[dict]:
+    import shutil
+    import tempfile
+
+    from localcloud import LocalCloud, active_cloud
+    from localcloud.core.cloud import free_port
+
+    rows: list[dict] = []
+    # 1. `localcloud up` with the walkthrough's state restored, beside an empty one.
+    home = tempfile.mkdtemp(prefix="bench-state-")
+    port = free_port()
+    try:
+        meta = _walkthrough_state(home, port)
+        restored = [_time_up(home, port) for _ in range(n_up)]
+        fresh_home = tempfile.mkdtemp(prefix="bench-empty-")
+        empty = [_time_up(fresh_home, port) for _ in range(n_up)]
+        shutil.rmtree(fresh_home, ignore_errors=True)
+        kinds = sum(meta["counts"].values())
+        rows += [_row(f"`localcloud up` restoring the walkthrough's state ({kinds} resources, "
+                      f"{meta['bytes'] / 1e6:.1f} MB + {meta['blobs']} blobs), median of {n_up}",
+                      statistics.median(restored), "s", "<= 2 s"),
+                 _row(f"`localcloud up` empty, median of {n_up}", statistics.median(empty), "s")]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    # 2./3. the request path with and without the state layers, in one cloud, interleaved.
+    if active_cloud() is not None:
+        return rows
+    state_dir = tempfile.mkdtemp(prefix="bench-state-cost-")
+    cloud = LocalCloud(port=0, state_dir=state_dir, persist=True).start()
+    try:
+        import boto3
+
+        from localcloud.testing import lambda_role, zip_bytes
+
+        kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        lam, iam, s3 = (boto3.client(x, **kw) for x in ("lambda", "iam", "s3"))
+        lam.create_function(FunctionName="bench-state", Runtime="python3.11",
+                            Role=lambda_role(iam), Handler="handler.handler",
+                            Code={"ZipFile": zip_bytes({"handler.py": HANDLER})})
+        lam.invoke(FunctionName="bench-state", Payload=b"{}")
+        s3.create_bucket(Bucket="bench-state")
+        with_state = cloud._build_wsgi()
+        keeping, cloud.state = cloud.state, None
+        without_state = cloud._build_wsgi()
+        cloud.state = keeping
+        conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
+        inv_headers = {"Content-Type": "application/json", "Authorization":
+                       "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/"
+                       "aws4_request, SignedHeaders=host, Signature=0"}
+        counter = iter(range(10 ** 9))
+
+        def put():
+            conn.request("PUT", f"/bench-state/k{next(counter) % 50}", body=b"x" * 100)
+            conn.getresponse().read()
+
+        def invoke():
+            conn.request("POST", "/2015-03-31/functions/bench-state/invocations", body=b"{}",
+                         headers=inv_headers)
+            conn.getresponse().read()
+
+        samples: dict[tuple[str, bool], list[float]] = {}
+        for _ in range(batches):
+            for on in (True, False):
+                cloud._wsgi = with_state if on else without_state
+                for label, fn in (("put", put), ("invoke", invoke)):
+                    samples.setdefault((label, on), []).extend(_time_ms(fn, n // batches))
+        cloud._wsgi = with_state
+        snaps = list(cloud.state.snapshot_seconds)
+
+        def cost(label: str) -> tuple[float, float, float]:
+            a = statistics.median(samples[(label, True)])
+            b = statistics.median(samples[(label, False)])
+            return a, b, a - b
+
+        a, b, d = cost("put")
+        rows += [_row("S3 PutObject p50 with state-keeping (HTTP keep-alive)", a),
+                 _row("S3 PutObject p50 without state-keeping", b),
+                 _row("state-keeping added to a mutating call (p50 diff)", d, goal="<= 1 ms")]
+        a, b, d = cost("invoke")
+        rows += [_row("warm Invoke p50 with state-keeping (HTTP keep-alive)", a),
+                 _row("warm Invoke p50 without state-keeping", b),
+                 _row("state-keeping added to a warm invoke (p50 diff)", d, goal="<= 0.1 ms")]
+        # the state layers alone, in-process (mark + gate around a no-op app)
+        noop = lambda environ, start_response: [b""]  # noqa: E731
+        app = cloud.state.mark_middleware(cloud.state.gate_middleware(noop))
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/2015-03-31/functions/x/invocations",
+                   "QUERY_STRING": "", "CONTENT_TYPE": "application/json"}
+        layer = _time_ms(lambda: app(environ, None), 20000)
+        rows.append(_row("state layers per request, in-process (mark + gate) p50",
+                         statistics.median(layer), goal="<= 0.1 ms"))
+        if snaps:
+            rows.append(_row(f"background snapshot while under load, median of {len(snaps)}",
+                             statistics.median(snaps) * 1000))
+    finally:
+        cloud.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
     return rows
 
 

@@ -210,6 +210,10 @@ def _status(port: int) -> int:
             print(f"  {st['notice']}")
     else:
         print("state: not kept (this cloud was started without persist)")
+    if "isolation" in doc:
+        print("isolation: " + ("functions and instance hosts get a private /tmp and an empty "
+                               "home (user namespaces)" if doc["isolation"] else
+                               "environment only (no user namespaces here; see README)"))
     return 0
 
 
