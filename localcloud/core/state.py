@@ -53,7 +53,7 @@ from typing import Any, Callable
 
 log = logging.getLogger("localcloud.state")
 
-FORMAT = 1
+FORMAT = 2  # 2: S3 bodies restored lazily from blob files; helpers in localcloud.core.state
 SNAPSHOT = "snapshot.pickle"
 META = "meta.json"
 BLOB_MIN = 64 * 1024          # byte strings at least this long are stored once, as blobs
@@ -136,8 +136,73 @@ def _restore_dd_subclass(cls: type, factory: Callable | None, attrs: dict,
     return obj
 
 
+class _LazyValue:
+    """An S3 object's body in a snapshot, restored without reading it (a blob file)."""
+    __slots__ = ("path", "sha")
+
+    def __init__(self, path: Path, sha: str):
+        self.path, self.sha = path, sha
+
+
+class _BlobBuffer:
+    """A restored S3 object's `_value_buffer`: reads come from its blob file (opened at
+    restore, so pruning the file later cannot pull it away); the first write turns it into
+    the SpooledTemporaryFile moto uses. Restoring a large object costs no copy."""
+
+    def __init__(self, path: Path, max_size: int):
+        self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the object
+        self._max = max_size
+        self._spool: Any = None
+
+    def _writable(self) -> Any:
+        if self._spool is None:
+            import tempfile
+
+            self._f.seek(0)
+            self._spool = tempfile.SpooledTemporaryFile(max_size=self._max)
+            shutil.copyfileobj(self._f, self._spool)
+            self._f.close()
+        return self._spool
+
+    def _current(self) -> Any:
+        return self._spool if self._spool is not None else self._f
+
+    def seek(self, *args: Any) -> int:
+        return self._current().seek(*args)
+
+    def tell(self) -> int:
+        return self._current().tell()
+
+    def read(self, *args: Any) -> bytes:
+        return self._current().read(*args)
+
+    def write(self, data: bytes) -> int:
+        return self._writable().write(data)
+
+    def truncate(self, *args: Any) -> int:
+        return self._writable().truncate(*args)
+
+    def close(self) -> None:
+        self._current().close()
+
+    @property
+    def closed(self) -> bool:
+        return self._current().closed
+
+
+_restored_keys: list[tuple[Any, str]] = []
+
+
 def _restore_fake_key(cls: type, state: dict) -> Any:
     obj = cls.__new__(cls)
+    value = state.get("value")
+    if isinstance(value, _LazyValue):
+        obj.__dict__.update({k: v for k, v in state.items() if k != "value"})
+        obj._value_buffer = _BlobBuffer(value.path, getattr(obj, "_max_buffer_size",
+                                                             16 * 1024 * 1024))
+        obj.lock = threading.Lock()
+        _restored_keys.append((obj, value.sha))
+        return obj
     obj.__setstate__(state)
     return obj
 
@@ -146,6 +211,11 @@ def _backend_dicts() -> list:
     from moto.core.base_backend import BackendDict
 
     return [bd for bd in list(BackendDict._instances) if len(bd)]
+
+
+def _fingerprint(key: Any) -> tuple:
+    return (getattr(key, "_etag", None), getattr(key, "contentsize", None),
+            getattr(key, "last_modified", None))
 
 
 def _module_home(bd: Any, cache: dict) -> tuple[str, str]:
@@ -184,7 +254,7 @@ class _Pickler(pickle.Pickler):
                 return ("blob", self.keeper.blob_for(obj), "s")
             return None
         if t is _BlobRef:
-            return ("blob", obj.sha, "b")
+            return ("blob", obj.sha, "k")
         if t is self._bd_type:
             return ("bd",) + _module_home(obj, self.keeper.homes)
         return None
@@ -224,6 +294,8 @@ class _Unpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         if pid[0] == "blob":
+            if pid[2] == "k":  # an S3 object's body: read on demand
+                return _LazyValue(self.blobs / pid[1], pid[1])
             data = (self.blobs / pid[1]).read_bytes()
             return data.decode("utf-8") if pid[2] == "s" else data
         if pid[0] == "bd":
@@ -392,8 +464,7 @@ class StateKeeper:
     def fake_key_value(self, key: Any) -> Any:
         """An S3 object's body for the pickle: the bytes, or a blob reference if large.
         Read from its buffer only when the object is new or changed."""
-        fingerprint = (getattr(key, "_etag", None), getattr(key, "contentsize", None),
-                       getattr(key, "last_modified", None))
+        fingerprint = _fingerprint(key)
         hit = self._key_cache.get(id(key))
         self._seen_ids.add(id(key))
         if hit is not None and hit[0] is key and hit[1] == fingerprint:
@@ -519,6 +590,7 @@ class StateKeeper:
                                 f"{field} {want[field]!r}")
                 return None
         t0 = time.perf_counter()
+        _restored_keys.clear()
         try:
             with open(snap, "rb") as f:
                 doc = _Unpickler(f, self.blobs).load()
@@ -527,6 +599,9 @@ class StateKeeper:
             return None
         from moto.core.base_backend import BackendDict
 
+        for key, sha in _restored_keys:  # known bodies: no re-read, no re-hash at next save
+            self._key_cache[id(key)] = (key, _fingerprint(key), _BlobRef(sha))
+        _restored_keys.clear()
         for (module, attr), accounts in doc["backends"].items():
             bd = getattr(importlib.import_module(module), attr)
             for account, asb in accounts.items():
