@@ -181,8 +181,8 @@ class Worker:
         t0 = time.perf_counter()
         argv = [sys.executable, "-I", "-S", str(WORKER_SCRIPT)]
         if isolate:  # private /tmp, the operator's home hidden (localcloud.core.sandbox)
-            argv = sandbox.wrap(argv, [*spec.sys_path, WORKER_SCRIPT.parent,
-                                       *([self.tmp_dir] if self.tmp_dir else [])])
+            env["LOCALCLOUD_SANDBOX"] = json.dumps(sandbox.plan(
+                [*spec.sys_path, WORKER_SCRIPT.parent, *([self.tmp_dir] if self.tmp_dir else [])]))
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,

@@ -17,6 +17,10 @@ the cloud's included, as on AWS), other processes (same pid namespace: /proc/<pi
 user's processes stays readable, which is why the cloud's own process holds no operator
 credentials), and files outside the home directory and /tmp that the user can read.
 
+Lambda workers enter the namespace themselves at start (`plan()` -> `_worker._enter_sandbox`,
+unshare(2)/mount(2) through ctypes: ~10 ms on a cold start); instance hosts' bash commands
+are wrapped with `wrap()` (unshare(1) and a small shell script).
+
 Where `unshare` is missing or the kernel refuses user namespaces, processes run without it
 (`available()` is False; the README says what then holds). LocalCloud option `isolation`
 (`"auto"` default, `"off"`), or `$LOCALCLOUD_ISOLATION=off`.
@@ -107,6 +111,12 @@ def python_paths() -> list[str]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(exe.parent),
              str(exe.resolve().parent.parent)}
     return sorted(paths)
+
+
+def plan(keep: list[str | os.PathLike]) -> dict:
+    """What a Lambda worker needs to isolate itself in-process (`_worker._enter_sandbox`,
+    no shell or mount(8) to start: about 1 ms instead of ~100)."""
+    return {"home": str(Path.home().resolve()), "keep": keep_paths(list(keep) + python_paths())}
 
 
 def wrap(argv: list[str], keep: list[str | os.PathLike]) -> list[str]:
