@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..core import hooks
 from ..core.cloud import InvokeResult, active_cloud
 from ..core.moto_request import access_key, account_of, region_of
 from ..logs import cloudwatch as logs
@@ -662,7 +663,7 @@ def _split_logs(text: str) -> list[str]:
 # ---- the moto hook ------------------------------------------------------------------------
 def _original_invoke():
     from moto.awslambda.models import LambdaFunction
-    return getattr(LambdaFunction, "_localcloud_original_invoke", LambdaFunction.invoke)
+    return hooks.original(LambdaFunction, "invoke")
 
 
 def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
@@ -782,26 +783,18 @@ def install(cloud: Any):
     Returns the uninstall."""
     from moto.awslambda.models import LambdaFunction
 
-    cloud.runtime = LambdaRuntime(cloud)
-    if not hasattr(LambdaFunction, "_localcloud_original_invoke"):
-        LambdaFunction._localcloud_original_invoke = LambdaFunction.invoke
-        LambdaFunction.invoke = _patched_invoke
-    runtime = cloud.runtime
-    cloud.add_middleware(_invoke_middleware)
     from moto.awslambda.models import LambdaBackend
 
-    orig_publish = LambdaBackend.publish_layer_version
+    runtime = cloud.runtime = LambdaRuntime(cloud)
+    cloud.hook(LambdaFunction, "invoke", lambda _: _patched_invoke)
 
-    def publish_layer_version(self: Any, spec: dict) -> Any:
-        lv = orig_publish(self, spec)
-        runtime.prepare_layer(lv)
-        return lv
+    def publish_layer_version(original: Any) -> Any:
+        def patched(self: Any, spec: dict) -> Any:
+            lv = original(self, spec)
+            runtime.prepare_layer(lv)
+            return lv
+        return patched
 
-    LambdaBackend.publish_layer_version = publish_layer_version
-
-    def uninstall() -> None:
-        LambdaBackend.publish_layer_version = orig_publish
-        runtime.close()
-        # The class patch stays: it falls back to moto's own invoke when no cloud runs.
-
-    return uninstall
+    cloud.hook(LambdaBackend, "publish_layer_version", publish_layer_version)
+    cloud.add_middleware(_invoke_middleware)
+    return runtime.close

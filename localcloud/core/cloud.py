@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import logfile
+from .hooks import Hook, install_hook
 from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH  # noqa: F401 - re-exported
 
 log = logging.getLogger("localcloud")
@@ -275,6 +276,14 @@ class LocalCloud:
         self.stop()
 
     # ---- extension points -------------------------------------------------------------
+    def hook(self, owner: Any, name: str, make: Callable[[Any], Any]) -> Hook:
+        """Patch moto's `owner.name` with `make(original)` until this cloud stops or resets
+        (the one way services hook moto: `localcloud.core.hooks`)."""
+        with self._lock:
+            hook = install_hook(owner, name, make)
+            self._uninstalls.append(hook.remove)
+            return hook
+
     def add_middleware(self, wsgi_middleware_factory: Callable[[Callable, "LocalCloud"], Callable]) -> None:
         """Wrap the WSGI app: `factory(app, cloud) -> app`. Later middlewares wrap earlier ones."""
         with self._lock:

@@ -605,13 +605,7 @@ def install(cloud: Any) -> Callable[[], None]:
     hosts.prepare()
     cloud.ec2_hosts = hosts  # for tests and the CLI: cloud.ec2_hosts.host_dir(id)
 
-    orig = {
-        "run_instances": InstanceBackend.run_instances,
-        "start": Instance.start,
-        "stop": Instance.stop,
-        "terminate": Instance.terminate,
-        "send_command": SimpleSystemManagerBackend.send_command,
-    }
+    orig: dict[str, Callable] = {}  # what each hooked attribute held before (set below)
 
     def run_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
         reservation = orig["run_instances"](self, *args, **kwargs)
@@ -676,19 +670,12 @@ def install(cloud: Any) -> Callable[[], None]:
         hosts.launch(command, instances)
         return command
 
-    InstanceBackend.run_instances = run_instances
-    Instance.start = start
-    Instance.stop = stop
-    Instance.terminate = terminate
-    SimpleSystemManagerBackend.send_command = send_command
+    for owner, fn in ((InstanceBackend, run_instances), (Instance, start), (Instance, stop),
+                      (Instance, terminate), (SimpleSystemManagerBackend, send_command)):
+        orig[fn.__name__] = cloud.hook(owner, fn.__name__, lambda _, fn=fn: fn).original
     cloud.add_middleware(_ssm_middleware_factory(hosts))
 
     def uninstall() -> None:
-        InstanceBackend.run_instances = orig["run_instances"]
-        Instance.start = orig["start"]
-        Instance.stop = orig["stop"]
-        Instance.terminate = orig["terminate"]
-        SimpleSystemManagerBackend.send_command = orig["send_command"]
         hosts.close()
         if getattr(cloud, "ec2_hosts", None) is hosts:
             cloud.ec2_hosts = None
