@@ -82,13 +82,14 @@ def _moto_hook_points():
     from moto.ec2.models.instances import Instance, InstanceBackend
     from moto.s3 import notifications
     from moto.s3.models import S3Backend
-    from moto.ssm.models import SimpleSystemManagerBackend
+    from moto.ssm.models import Command, SimpleSystemManagerBackend
 
     return [(LambdaFunction, "invoke"), (LambdaBackend, "publish_layer_version"),
             (notifications, "_invoke_awslambda"), (notifications, "send_event"),
             (S3Backend, "complete_multipart_upload"), (InstanceBackend, "run_instances"),
             (Instance, "start"), (Instance, "stop"), (Instance, "terminate"),
-            (SimpleSystemManagerBackend, "send_command"), (RestAPI, "create_deployment")]
+            (SimpleSystemManagerBackend, "send_command"), (Command, "get_invocation"),
+            (RestAPI, "create_deployment")]
 
 
 def test_every_service_hook_is_installed_with_the_cloud_and_restored_on_stop(tmp_path):
