@@ -532,7 +532,15 @@ def _error_type(response_type: str, status: int) -> str:
         ("InternalServerErrorException" if status >= 500 else "Exception")
 
 
+RAW_HEADERS = "localcloud.raw_headers"  # environ key: [(name as sent, value)] from the server
+
+
 def _request_headers(environ: dict) -> list[tuple[str, str]]:
+    """The request's headers with their names as the client sent them (the REST proxy event
+    keeps them so); a WSGI environ without the server's raw list falls back to CGI names."""
+    raw = environ.get(RAW_HEADERS)
+    if raw is not None:
+        return [(str(k), str(v)) for k, v in raw]
     out = []
     for k, v in environ.items():
         if k.startswith("HTTP_"):
