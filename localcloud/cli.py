@@ -1,6 +1,8 @@
 """The `localcloud` CLI and `ensure_running()`.
 
-  localcloud up [--port P] [--detach]   serve on 127.0.0.1:P (default 4566 or $LOCALCLOUD_PORT)
+  localcloud up [--port P] [--detach] [--like-aws] [--no-default-vpc]
+                                        serve on 127.0.0.1:P (default 4566 or $LOCALCLOUD_PORT);
+                                        --like-aws adds AWS's delays (LOCALCLOUD_PROFILE=aws)
   localcloud status [--port P]          is one answering? (exit 0 yes, 1 no)
   localcloud down [--port P]            stop a detached one (and its worker processes)
   localcloud reset [--port P]           wipe every resource, end workers and instance hosts
@@ -41,8 +43,9 @@ def _post(endpoint: str, path: str, timeout: float = 30.0) -> dict:
         return json.loads(resp.read() or b"{}")
 
 
-def start_detached(port: int) -> str:
-    """Start `localcloud up` in the background; return its endpoint once it answers."""
+def start_detached(port: int, up_args: list[str] | None = None) -> str:
+    """Start `localcloud up` in the background; return its endpoint once it answers.
+    `up_args`: more `up` options (e.g. ["--like-aws"])."""
     endpoint = endpoint_for(port)
     d = run_dir(port)
     d.mkdir(parents=True, exist_ok=True)
@@ -50,7 +53,7 @@ def start_detached(port: int) -> str:
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from localcloud.cli import main; "
-             f"sys.exit(main(['up', '--port', '{port}']))"],
+             "sys.exit(main(sys.argv[1:]))", "up", "--port", str(port), *(up_args or [])],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True, close_fds=True)
     (d / "pid").write_text(str(proc.pid))
@@ -114,21 +117,27 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _serve(port: int) -> int:
+def _serve(port: int, options: dict | None = None) -> int:
     from .core.logfile import quiet_third_party
+    from .core.profile import describe
 
     quiet_third_party()
     state = run_dir(port) / "state"
     if state.exists():
         import shutil
         shutil.rmtree(state, ignore_errors=True)
-    cloud = LocalCloud(port=port, state_dir=state)
+    try:
+        cloud = LocalCloud(port=port, state_dir=state, **(options or {}))
+    except ValueError as exc:  # a bad LOCALCLOUD_* setting
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return 2
     try:
         cloud.start()
     except OSError as exc:
         print(f"localcloud: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
         return 1
     print(f"localcloud up at {cloud.endpoint_url} (pid {os.getpid()}, state {state})")
+    print(f"localcloud {describe(cloud.profile)}")
     print(f"export AWS_ENDPOINT_URL={cloud.endpoint_url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: cloud.stop())
     try:
@@ -178,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="serve the local cloud")
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--like-aws", action="store_true",
+                    help="AWS's delays: IAM propagation, instance start/stop, SSM registration "
+                         "(same as LOCALCLOUD_PROFILE=aws)")
+    up.add_argument("--no-default-vpc", action="store_true",
+                    help="an account without a default VPC: RunInstances needs a subnet")
     for name in ("status", "down", "reset"):
         sub.add_parser(name)
     logs_p = sub.add_parser("logs", help="print a function's CloudWatch Logs")
@@ -191,22 +205,40 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = endpoint_for(port)
 
     if args.cmd == "up":
-        if health(endpoint) is not None:
+        running = health(endpoint)
+        if running is not None:
             print(f"localcloud already up at {endpoint}")
+            name = (running.get("profile") or {}).get("name", "default")
+            if (args.like_aws and name != "aws") or \
+                    (args.no_default_vpc and (running.get("profile") or {}).get("default_vpc", True)):
+                print(f"localcloud: it runs with profile {name}; `localcloud down --port {port}` "
+                      "first to start it with other options", file=sys.stderr)
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
+        options: dict = {}
+        up_args: list[str] = []
+        if args.like_aws:
+            options["profile"] = "aws"
+            up_args.append("--like-aws")
+        if args.no_default_vpc:
+            options["default_vpc"] = False
+            up_args.append("--no-default-vpc")
         if args.detach:
-            start_detached(port)
+            start_detached(port, up_args)
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
-        return _serve(port)
+        return _serve(port, options)
     if args.cmd == "status":
         doc = health(endpoint)
         if doc is None:
             print(f"localcloud: nothing answers at {endpoint}")
             return 1
         print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')})")
+        if doc.get("profile"):
+            prof = dict(doc["profile"])
+            name = prof.pop("name", "default")
+            print(f"profile {name}: " + ", ".join(f"{k}={v}" for k, v in prof.items()))
         return 0
     if args.cmd == "down":
         if stop_detached(port):

@@ -28,6 +28,7 @@ from typing import Any, Callable
 from . import logfile
 from .hooks import Hook, install_hook
 from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH  # noqa: F401 - re-exported
+from .profile import Profile, resolve_profile
 
 log = logging.getLogger("localcloud")
 
@@ -45,8 +46,10 @@ DUMMY_CREDENTIALS = {
 # uninstall). The Lambda runtime comes first: the others invoke functions through it.
 _EXTENSIONS = [
     "localcloud.awslambda.runtime",
+    "localcloud.awslambda.roles",
     "localcloud.s3.notifications",
     "localcloud.ssm.commands",
+    "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
 ]
@@ -101,7 +104,8 @@ class LocalCloud:
     Options (keyword): `async_retry_delays` (seconds between the two async retries,
     default (1.0, 2.0)), `lambda_idle_workers` (idle warm workers kept per function
     version, default 4), `log_file` (the localcloud log; default state_dir/localcloud.log),
-    `extensions` (module names, default `_EXTENSIONS`); anything else is kept in
+    `extensions` (module names, default `_EXTENSIONS`), `profile` (`default` or `aws`) and
+    the profile's fields (`localcloud.core.profile`); anything else is kept in
     `self.options` for the extensions to read.
     """
 
@@ -113,6 +117,8 @@ class LocalCloud:
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else None  # set in start()
         self.options = options
+        # AWS's delays and account shapes on demand (`localcloud up --like-aws`): core/profile.
+        self.profile: Profile = resolve_profile(options)
         self.async_retry_delays = tuple(options.get("async_retry_delays", (1.0, 2.0)))
         self._extensions = list(options.get("extensions", _EXTENSIONS))
         self._middlewares: list[Callable] = []
@@ -340,7 +346,8 @@ class LocalCloud:
 
     def health_doc(self) -> dict:
         return {"localcloud": True, "pid": os.getpid(), "port": self.port,
-                "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir)}
+                "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
+                "profile": self.profile.as_dict()}
 
 
 def free_port(host: str = "127.0.0.1") -> int:

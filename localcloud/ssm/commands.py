@@ -7,16 +7,16 @@ This module adds what an outside user of EC2 + SSM sees:
   kept while it exists (stopped included), deleted when it is terminated. It runs commands
   only while the instance is `running`.
 * **Real transitions**: run/start keep the instance `pending`, stop keeps it `stopping`,
-  terminate keeps it `shutting-down` for `instance_transition_seconds` (LocalCloud option,
-  default 0.5 s) before moto's final state, so waiters and pollers see what they see on AWS.
+  terminate keeps it `shutting-down` for the profile's `ec2_transition_seconds` (default
+  0.5 s; `LOCALCLOUD_EC2_TRANSITION_SECONDS`, `--like-aws`: localcloud.core.profile) before moto's final state, so waiters and pollers see what they see on AWS.
   A start (from stopped) sets `LaunchTime` to now, as AWS does (moto keeps the first one).
 * **SendCommand runs on exactly the instances it names**: its InstanceIds (each must be a
   managed node that is online, else `InvalidInstanceId` and nothing runs) and the online
   managed nodes its Targets select (`InstanceIds`, `tag:<key>`, `tag-key`; moto alone turns
   empty Targets into "every instance"). ListCommands, ListCommandInvocations and
   GetCommandInvocation list those and only those.
-* **Managed nodes**: an instance's SSM agent registers `ssm_registration_seconds` (LocalCloud
-  option or `LOCALCLOUD_SSM_REGISTRATION_SECONDS`, default 0.5 s) after it reaches running,
+* **Managed nodes**: an instance's SSM agent registers the profile's `ssm_registration_seconds`
+  (default 0.5 s; `LOCALCLOUD_SSM_REGISTRATION_SECONDS`, `--like-aws`) after it reaches running,
   and only if it has an instance profile; DescribeInstanceInformation (served here; moto lacks
   it) lists it `Online`, `ConnectionLost` once stopped, and no more once terminated.
 * **Documents** (`documents.py`): AWS-RunShellScript and the account's own Command documents
@@ -73,8 +73,6 @@ log = logging.getLogger("localcloud.ssm")
 
 OUTPUT_LIMIT = 24000          # GetCommandInvocation StandardOutputContent/StandardErrorContent
 PLUGIN_OUTPUT_LIMIT = 2500    # ListCommandInvocations CommandPlugins[].Output
-DEFAULT_TRANSITION_SECONDS = 0.5
-DEFAULT_REGISTRATION_SECONDS = 0.5  # running -> SSM agent Online (LocalCloud option / env)
 TERMINAL = ("Success", "Failed", "TimedOut", "Cancelled")
 
 _STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -322,13 +320,6 @@ class InstanceHosts:
         self.cloud = cloud
         self.root = Path(cloud.state_dir) / "instances"
         self.bin_dir = Path(cloud.state_dir) / "instance-bin"
-        self._delay = float(cloud.options.get("instance_transition_seconds",
-                                              DEFAULT_TRANSITION_SECONDS))
-        # The SSM agent registers this long after its instance reaches running (and only
-        # if the instance has an instance profile); until then it is not a managed node.
-        self.registration_seconds = float(cloud.options.get(
-            "ssm_registration_seconds",
-            os.environ.get("LOCALCLOUD_SSM_REGISTRATION_SECONDS") or DEFAULT_REGISTRATION_SECONDS))
         self._online_at: dict[str, float] = {}     # instance id -> monotonic time it registers
         self._registered: dict[str, _dt.datetime] = {}  # instance id -> when it first did
         self._lock = threading.RLock()
@@ -406,9 +397,17 @@ class InstanceHosts:
             self._timers[instance.id] = t
         t.start()
 
+    # Timing comes from the cloud's profile (localcloud.core.profile: defaults, --like-aws,
+    # environment, options), read when used.
     @property
     def transition_seconds(self) -> float:
-        return self._delay
+        return self.cloud.profile.ec2_transition_seconds
+
+    @property
+    def registration_seconds(self) -> float:
+        """The SSM agent registers this long after its instance reaches running (and only
+        if the instance has an instance profile); until then it is not a managed node."""
+        return self.cloud.profile.ssm_registration_seconds
 
     def created(self, instance: Any) -> None:
         self.host_dir(instance.id).mkdir(parents=True, exist_ok=True)

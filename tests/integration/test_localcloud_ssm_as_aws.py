@@ -3,6 +3,7 @@ a command runs on exactly the instances it names (two stacks never run each othe
 commands), ListCommandInvocations and GetCommandInvocation agree, the user's own Command
 documents run with parameters substituted, and DescribeInstanceInformation lists an instance
 with an instance profile as Online once its agent has registered."""
+import dataclasses
 import json
 import time
 
@@ -213,9 +214,8 @@ def test_schema_1_2_document_and_parameter_errors(aws, two_stacks):
 
 
 def test_instance_information_online_after_registration(aws, local_cloud):  # noqa: F811
-    hosts = local_cloud.ec2_hosts
-    saved = hosts.registration_seconds
-    hosts.registration_seconds = 1.5
+    saved = local_cloud.profile
+    local_cloud.profile = dataclasses.replace(saved, ssm_registration_seconds=1.5)
     try:
         iid = launch(aws, "stack-info")
         t_running = time.monotonic()
@@ -225,7 +225,7 @@ def test_instance_information_online_after_registration(aws, local_cloud):  # no
         online(aws, iid)
         assert time.monotonic() - t_running >= 1.0
     finally:
-        hosts.registration_seconds = saved
+        local_cloud.profile = saved
     item = info(aws, iid)
     assert item["PingStatus"] == "Online" and item["ResourceType"] == "EC2Instance"
     assert item["PlatformType"] == "Linux" and item["AgentVersion"]
