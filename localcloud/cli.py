@@ -208,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         running = health(endpoint)
         if running is not None:
             print(f"localcloud already up at {endpoint}")
-            name = (running.get("profile") or {}).get("name", "default")
+            prof = running.get("profile") or {}
+            name = prof.get("name", "default")
             if (args.like_aws and name != "aws") or \
-                    (args.no_default_vpc and (running.get("profile") or {}).get("default_vpc", True)):
+                    (args.no_default_vpc and prof.get("default_vpc", True)):
                 print(f"localcloud: it runs with profile {name}; `localcloud down --port {port}` "
                       "first to start it with other options", file=sys.stderr)
             print(f"export AWS_ENDPOINT_URL={endpoint}")

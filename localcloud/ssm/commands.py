@@ -8,7 +8,8 @@ This module adds what an outside user of EC2 + SSM sees:
   only while the instance is `running`.
 * **Real transitions**: run/start keep the instance `pending`, stop keeps it `stopping`,
   terminate keeps it `shutting-down` for the profile's `ec2_transition_seconds` (default
-  0.5 s; `LOCALCLOUD_EC2_TRANSITION_SECONDS`, `--like-aws`: localcloud.core.profile) before moto's final state, so waiters and pollers see what they see on AWS.
+  0.5 s; `LOCALCLOUD_EC2_TRANSITION_SECONDS`, `--like-aws`: localcloud.core.profile) before
+  moto's final state, so waiters and pollers see what they see on AWS.
   A start (from stopped) sets `LaunchTime` to now, as AWS does (moto keeps the first one).
 * **SendCommand runs on exactly the instances it names**: its InstanceIds (each must be a
   managed node that is online, else `InvalidInstanceId` and nothing runs) and the online
