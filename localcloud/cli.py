@@ -70,14 +70,15 @@ def start_detached(port: int, up_args: list[str] | None = None) -> str:
     return endpoint
 
 
-def ensure_running(port: int | None = None) -> str:
+def ensure_running(port: int | None = None, *, like_aws: bool = False) -> str:
     """The endpoint of a local cloud on `port` (default $LOCALCLOUD_PORT or 4566): reuse one
-    that answers, else start a detached one. For notebooks."""
+    that answers, else start a detached one (`like_aws=True`: with AWS's delays, as
+    `localcloud up --like-aws`; $LOCALCLOUD_PROFILE=aws does the same). For notebooks."""
     port = default_port() if port is None else int(port)
     endpoint = endpoint_for(port)
     if health(endpoint) is not None:
         return endpoint
-    return start_detached(port)
+    return start_detached(port, ["--like-aws"] if like_aws else None)
 
 
 def stop_detached(port: int, timeout: float = 15.0) -> bool:

@@ -90,3 +90,17 @@ def test_cli_refuses_a_bad_profile(tmp_path):
            "LOCALCLOUD_PROFILE": "azure"}
     out = _cli("up", env=env)
     assert out.returncode == 2 and "LOCALCLOUD_PROFILE must be one of" in out.stderr
+
+
+def test_ensure_running_like_aws_starts_the_aws_profile(tmp_path, monkeypatch):
+    from localcloud import ensure_running
+    from localcloud.cli import stop_detached
+
+    monkeypatch.setenv("LOCALCLOUD_HOME", str(tmp_path))
+    monkeypatch.delenv("LOCALCLOUD_PROFILE", raising=False)
+    port = free_port()
+    try:
+        endpoint = ensure_running(port, like_aws=True)
+        assert health(endpoint)["profile"]["name"] == "aws"
+    finally:
+        stop_detached(port)
