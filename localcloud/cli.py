@@ -1,8 +1,9 @@
 """The `localcloud` CLI and `ensure_running()`.
 
-  localcloud up [--port P] [--detach] [--fresh]
+  localcloud up [--port P] [--detach] [--fresh] [--like-aws] [--no-default-vpc]
                                         serve on 127.0.0.1:P (default 4566 or $LOCALCLOUD_PORT),
-                                        restoring what the cloud on that port held (--fresh: empty)
+                                        restoring what the cloud on that port held (--fresh: empty);
+                                        --like-aws adds AWS's delays (LOCALCLOUD_PROFILE=aws)
   localcloud status [--port P]          is one answering, what does it hold? (exit 0 yes, 1 no)
   localcloud down [--port P]            stop it (its state is saved; workers and hosts end)
   localcloud reset [--port P]           wipe every resource and the saved state
@@ -74,17 +75,17 @@ def saved_dir(port: int) -> Path:
     return run_dir(port) / "state" / "saved"
 
 
-def start_detached(port: int, fresh: bool = False) -> str:
-    """Start `localcloud up` in the background; return its endpoint once it answers."""
+def start_detached(port: int, up_args: list[str] | None = None) -> str:
+    """Start `localcloud up` in the background; return its endpoint once it answers.
+    `up_args`: more `up` options (e.g. ["--like-aws"], ["--fresh"])."""
     endpoint = endpoint_for(port)
     d = run_dir(port)
     d.mkdir(parents=True, exist_ok=True)
     log_path = d / "localcloud.log"
-    args = ["up", "--port", str(port)] + (["--fresh"] if fresh else [])
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-c", "import sys; from localcloud.cli import main; "
-             f"sys.exit(main({args!r}))"],
+             "sys.exit(main(sys.argv[1:]))", "up", "--port", str(port), *(up_args or [])],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=server_env(),
             start_new_session=True, close_fds=True)
     (d / "pid").write_text(str(proc.pid))
@@ -101,14 +102,15 @@ def start_detached(port: int, fresh: bool = False) -> str:
     return endpoint
 
 
-def ensure_running(port: int | None = None) -> str:
+def ensure_running(port: int | None = None, *, like_aws: bool = False) -> str:
     """The endpoint of a local cloud on `port` (default $LOCALCLOUD_PORT or 4566): reuse one
-    that answers, else start a detached one. For notebooks."""
+    that answers, else start a detached one (`like_aws=True`: with AWS's delays, as
+    `localcloud up --like-aws`; $LOCALCLOUD_PROFILE=aws does the same). For notebooks."""
     port = default_port() if port is None else int(port)
     endpoint = endpoint_for(port)
     if health(endpoint) is not None:
         return endpoint
-    return start_detached(port)
+    return start_detached(port, ["--like-aws"] if like_aws else None)
 
 
 def stop_detached(port: int, timeout: float = 15.0) -> bool:
@@ -148,22 +150,29 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _serve(port: int, fresh: bool = False) -> int:
+def _serve(port: int, fresh: bool = False, options: dict | None = None) -> int:
     import shutil
 
     from .core.logfile import quiet_third_party
+    from .core.profile import describe
 
     quiet_third_party()
     state = run_dir(port) / "state"
     # what ran in the last process (execution environments' /tmp) never outlives it
     shutil.rmtree(state / "lambda" / "tmp", ignore_errors=True)
-    cloud = LocalCloud(port=port, state_dir=state, persist=True, fresh=fresh)
+    try:
+        cloud = LocalCloud(port=port, state_dir=state, persist=True, fresh=fresh,
+                           **(options or {}))
+    except ValueError as exc:  # a bad LOCALCLOUD_* setting
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return 2
     try:
         cloud.start()
     except OSError as exc:
         print(f"localcloud: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
         return 1
     print(f"localcloud up at {cloud.endpoint_url} (pid {os.getpid()}, state {state})")
+    print(f"localcloud {describe(cloud.profile)}")
     if cloud.state.notice:
         print(f"localcloud: {cloud.state.notice}")
     if cloud.state.restored:
@@ -201,6 +210,10 @@ def _status(port: int) -> int:
                   f"{_counts_line(meta.get('counts') or {})}; `localcloud up` restores it")
         return 1
     print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')})")
+    if doc.get("profile"):
+        prof = dict(doc["profile"])
+        name = prof.pop("name", "default")
+        print(f"profile {name}: " + ", ".join(f"{k}={v}" for k, v in prof.items()))
     st = doc.get("state")
     if st:
         print(f"saved state {st['path']} (last saved {st.get('saved_at') or 'not yet'}"
@@ -256,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument("--fresh", action="store_true",
                     help="start empty: forget what this port's cloud held")
+    up.add_argument("--like-aws", action="store_true",
+                    help="AWS's delays: IAM propagation, instance start/stop, SSM registration "
+                         "(same as LOCALCLOUD_PROFILE=aws)")
+    up.add_argument("--no-default-vpc", action="store_true",
+                    help="an account without a default VPC: RunInstances needs a subnet")
     for name in ("status", "down", "reset"):
         sub.add_parser(name)
     logs_p = sub.add_parser("logs", help="print a function's CloudWatch Logs")
@@ -269,15 +287,30 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = endpoint_for(port)
 
     if args.cmd == "up":
-        if health(endpoint) is not None:
+        running = health(endpoint)
+        if running is not None:
             print(f"localcloud already up at {endpoint}")
             if args.fresh:
                 _post(endpoint, RESET_PATH)
                 print("localcloud: --fresh: reset, it holds nothing now")
+            prof = running.get("profile") or {}
+            name = prof.get("name", "default")
+            if (args.like_aws and name != "aws") or \
+                    (args.no_default_vpc and prof.get("default_vpc", True)):
+                print(f"localcloud: it runs with profile {name}; `localcloud down --port {port}` "
+                      "first to start it with other options", file=sys.stderr)
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
+        options: dict = {}
+        up_args: list[str] = []
+        if args.like_aws:
+            options["profile"] = "aws"
+            up_args.append("--like-aws")
+        if args.no_default_vpc:
+            options["default_vpc"] = False
+            up_args.append("--no-default-vpc")
         if args.detach:
-            start_detached(port, fresh=args.fresh)
+            start_detached(port, up_args + (["--fresh"] if args.fresh else []))
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
@@ -285,11 +318,11 @@ def main(argv: list[str] | None = None) -> int:
             # Serve from a clean environment: this process's own environ block (readable
             # at /proc/<pid>/environ) must not hold the operator's credentials.
             sys.stdout.flush()
-            argv = ["up", "--port", str(port)] + (["--fresh"] if args.fresh else [])
+            argv = ["up", "--port", str(port)] + (["--fresh"] if args.fresh else []) + up_args
             os.execve(sys.executable, [sys.executable, "-c",
                                        "import sys; from localcloud.cli import main; "
                                        f"sys.exit(main({argv!r}))"], server_env())
-        return _serve(port, fresh=args.fresh)
+        return _serve(port, fresh=args.fresh, options=options)
     if args.cmd == "status":
         return _status(port)
     if args.cmd == "down":

@@ -73,7 +73,8 @@ def wait_until_ready(settings: Settings, name: str, *, timeout: float = 300) -> 
 
 def _with_role_retry(settings: Settings, call, progress: Callable, **kwargs):
     """A new role is not assumable by Lambda for a few seconds on aws: retry that error."""
-    attempts = 15 if settings.is_aws else 2
+    # The same budget on both targets: `localcloud up --like-aws` has AWS's propagation delay.
+    attempts = 15
     for attempt in range(1, attempts + 1):
         try:
             return call(**kwargs)
@@ -84,7 +85,7 @@ def _with_role_retry(settings: Settings, call, progress: Callable, **kwargs):
             if not propagating or attempt == attempts:
                 raise
             progress(f"  role not assumable yet, retrying ({attempt}/{attempts})")
-            time.sleep(3 if settings.is_aws else 0.1)
+            time.sleep(3 if settings.is_aws else 1.0)
 
 
 def _code_args(settings: Settings, names: Names | None, name: str, data: bytes) -> dict:

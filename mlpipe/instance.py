@@ -195,7 +195,8 @@ def _run_instance(settings: Settings, names: Names, ami: str, user_data: str, pr
     )
     # A brand-new instance profile takes a few seconds to be usable by EC2 (IAM is
     # eventually consistent): AWS answers InvalidParameterValue until then.
-    attempts = 12 if settings.is_aws else 3
+    # The same budget on both targets: `localcloud up --like-aws` has AWS's propagation delay.
+    attempts = 12
     for attempt in range(1, attempts + 1):
         try:
             return ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
@@ -205,7 +206,7 @@ def _run_instance(settings: Settings, names: Names, ami: str, user_data: str, pr
             if not propagating or attempt == attempts:
                 raise
             progress(f"  instance profile not visible to EC2 yet, retrying ({attempt}/{attempts})")
-            time.sleep(5 if settings.is_aws else 0.2)
+            time.sleep(5 if settings.is_aws else 1.0)
     raise AssertionError("unreachable")
 
 

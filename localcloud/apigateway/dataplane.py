@@ -1,7 +1,9 @@
 """API Gateway REST data plane: `/restapis/{api_id}/{stage}/_user_request_/{path}`.
 
 A WSGI middleware in front of moto serves invoke URLs from what moto's apigateway backend
-stores, in AWS's order:
+stores. `DataPlane.handle` runs named steps, route -> key -> throttle -> validate -> invoke ->
+map, each of which refuses with one `GatewayError` (gateway response type, status, message),
+in AWS's order:
 
 1. body over 10 MB -> 413 `{"message": "Request Too Long"}`;
 2. unknown API or stage -> 403 `{"message": "Forbidden"}`; no resource+method for the path
@@ -297,117 +299,122 @@ class DataPlane:
         with self._lock:
             self._tables[(api.id, deployment_id)] = t
 
-    # -- the request --------------------------------------------------------------------
+    # -- the request: route -> key -> throttle -> validate -> invoke -> map --------------
     def handle(self, environ: dict, api_id: str, stage_name: str, path: str) -> tuple:
-        """-> (status int, headers list, body bytes)."""
-        request_id = str(uuid.uuid4())
-        base = [("x-amzn-RequestId", request_id),
-                ("x-amz-apigw-id", request_id[:8].upper() + "=")]
-
-        verb = environ.get("REQUEST_METHOD", "GET").upper()
-        at: dict[str, Any] = {"dep": None, "stage_vars": {}, "resource": "", "params": {}}
-
-        def msg(rtype: str, status: int, message: str, validation: str = "") -> tuple:
-            """An error API Gateway produces: the deployment's gateway response, else AWS's
-            built-in `{"message": ...}`."""
-            etype = ("x-amzn-ErrorType", _error_type(rtype, status))
-            dep = at["dep"]
-            custom = find_gateway_response(dep.responses, rtype, status) if dep else None
-            if custom is None:
-                return (status, base + [("Content-Type", "application/json"), etype],
-                        json.dumps({"message": message}).encode())
-            variables = gateway_template_vars(
-                response_type=rtype, message=message, request_id=request_id,
-                validation_error=validation, api_id=api_id, stage=stage_name,
-                http_method=verb, resource_path=at["resource"], path=path,
-                stage_vars=at["stage_vars"])
-            code, hdrs, body = render_gateway_response(
-                custom, status=status, variables=variables, accept=environ.get("HTTP_ACCEPT"),
-                request_headers=dict(_request_headers(environ)),
-                query={k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()},
-                path_params=at["params"], stage_vars=at["stage_vars"])
-            return code, base + hdrs + [etype], body
-
-        length = environ.get("CONTENT_LENGTH") or ""
+        """-> (status int, headers list, body bytes). Each step either fills in `req` or
+        raises GatewayError, which becomes the gateway's error response."""
+        req = read_request(environ, api_id, stage_name, path)
         try:
-            n = int(length) if length else 0
-        except ValueError:
-            n = 0
-        too_large = n > MAX_BODY_BYTES
-        stream = environ.get("wsgi.input")
-        body = b""
-        if too_large:
-            pass
-        elif n:
-            body = stream.read(n)
-        elif environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" and stream:
-            body = stream.read(MAX_BODY_BYTES + 1)
-            too_large = len(body) > MAX_BODY_BYTES
+            self.route(req)
+            self.key(req)
+            self.throttle(req)
+            self.validate(req)
+            result = self.invoke(req)
+            return self.map(req, result)
+        except GatewayError as err:
+            return self.error_response(req, err)
 
-        found = self.find_api(api_id)
-        stage = found[1].stages.get(stage_name) if found is not None else None
+    def route(self, req: "GatewayRequest") -> None:
+        """API and stage (403 Forbidden), body size (413), resource+method (403 Missing
+        Authentication Token)."""
+        found = self.find_api(req.api_id)
+        stage = found[1].stages.get(req.stage_name) if found is not None else None
         if stage is None or not stage.deployment_id:
-            if too_large:
-                return msg("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
-            return msg("FORBIDDEN", 403, MSG_FORBIDDEN)
-        backend, api = found
-        dep = at["dep"] = self.deployment(api, stage.deployment_id)
-        at["stage_vars"] = stage_vars = dict(stage.variables or {})
-        if too_large:
-            return msg("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
-        hit = dep.routes.match(path)
+            if req.too_large:
+                raise GatewayError("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
+            raise GatewayError("FORBIDDEN", 403, MSG_FORBIDDEN)
+        req.backend, api = found
+        req.deployment = self.deployment(api, stage.deployment_id)
+        req.stage_vars = dict(stage.variables or {})
+        if req.too_large:
+            raise GatewayError("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
+        hit = req.deployment.routes.match(req.path)
         if hit is None:
-            return msg("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
-        route, path_params = hit
-        at["params"] = path_params
-        method = route.methods.get(verb) or route.methods.get("ANY")
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
+        route, req.path_params = hit
+        method = route.methods.get(req.verb) or route.methods.get("ANY")
         if method is None:
-            return msg("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
-        at["resource"] = route.path
+            raise GatewayError("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
+        req.method = method
+        req.resource_path = route.path
 
-        api_key = environ.get("HTTP_X_API_KEY")
-        if method.api_key_required:
-            denied = self._check_key(backend, api_id, stage_name, api_key)
-            if denied is not None:
-                return msg(*denied)
+    def key(self, req: "GatewayRequest") -> None:
+        """`apiKeyRequired`: x-api-key must name an enabled key in a usage plan for this API
+        and stage. AWS answers a missing key and a wrong one alike: INVALID_API_KEY, 403."""
+        if not req.method.api_key_required:
+            return
+        value = req.api_key
+        if not value:
+            raise GatewayError("INVALID_API_KEY", 403, MSG_FORBIDDEN)
+        backend = req.backend
+        key = next((k for k in list(backend.keys.values()) if k.value == value), None)
+        if key is None or not _truthy(key.enabled):
+            raise GatewayError("INVALID_API_KEY", 403, MSG_FORBIDDEN)
+        for plan in list(backend.usage_plans.values()):
+            if not any(s.get("apiId") == req.api_id and s.get("stage") == req.stage_name
+                       for s in (plan.api_stages or [])):
+                continue
+            if key.id in backend.usage_plan_keys.get(plan.id, {}):
+                req.plan, req.key_id = plan, key.id
+                return
+        raise GatewayError("INVALID_API_KEY", 403, MSG_FORBIDDEN)
 
-        if method.body_checks:
-            ctype = (environ.get("CONTENT_TYPE") or "application/json").split(";")[0]
-            check = method.body_checks.get(ctype.strip().lower()) or \
-                method.body_checks.get("$default")
-            if check is not None:
-                try:
-                    doc = json.loads(body) if body else None
-                    problems = check(doc)
-                except ValueError as exc:
-                    return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
+    def throttle(self, req: "GatewayRequest") -> None:
+        """The key's usage plan: throttle (429 Too Many Requests), quota (429 Limit
+        Exceeded); a request let through is counted for GetUsage."""
+        if req.plan is None:
+            return
+        refused = self.usage.admit(req.plan, req.key_id)
+        if refused is not None:
+            raise GatewayError("THROTTLED" if refused == MSG_THROTTLED else "QUOTA_EXCEEDED",
+                               429, refused)
+
+    def validate(self, req: "GatewayRequest") -> None:
+        """A request validator with validateRequestBody: the body against the method's
+        model for its content type (400 Invalid request body), before the Lambda runs."""
+        checks = req.method.body_checks
+        if not checks:
+            return
+        ctype = (req.environ.get("CONTENT_TYPE") or "application/json").split(";")[0]
+        check = checks.get(ctype.strip().lower()) or checks.get("$default")
+        if check is None:
+            return
+        try:
+            doc = json.loads(req.body) if req.body else None
+            problems = check(doc)
+        except ValueError as exc:
+            raise GatewayError("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
                                validation_error_string([f"request body is not JSON: {exc}"]))
-                except RecursionError:  # a client's fault: never a 500
-                    return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
+        except RecursionError:  # a client's fault: never a 500
+            raise GatewayError("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
                                validation_error_string(["request body is nested too deeply"]))
-                if problems:
-                    log.info("API %s %s %s: invalid body: %s", api_id, verb, path,
-                             "; ".join(problems[:3]))
-                    return msg("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
+        if problems:
+            log.info("API %s %s %s: invalid body: %s", req.api_id, req.verb, req.path,
+                     "; ".join(problems[:3]))
+            raise GatewayError("BAD_REQUEST_BODY", 400, MSG_BAD_BODY,
                                validation_error_string(problems))
 
+    def invoke(self, req: "GatewayRequest") -> Any:
+        """AWS_PROXY: the REST proxy event to the integration's function (500 when the
+        integration cannot be served, 502 on a function error)."""
+        method = req.method
         if (method.integration_type or "").upper() != "AWS_PROXY":
             log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY is)",
-                      api_id, verb, route.path, method.integration_type)
-            return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+                      req.api_id, req.verb, req.resource_path, method.integration_type)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
         try:
-            arn = lambda_arn_from_uri(method.integration_uri or "", stage_vars)
+            arn = lambda_arn_from_uri(method.integration_uri or "", req.stage_vars)
         except ValueError as exc:
-            log.error("API %s: %s", api_id, exc)
-            return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
-
-        headers = _request_headers(environ)
+            log.error("API %s: %s", req.api_id, exc)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+        backend = req.backend
         event = proxy_event(
-            method=verb, path=path or "/", resource_path=route.path, headers=headers,
-            query_string=environ.get("QUERY_STRING", ""), path_params=path_params,
-            stage_vars=stage_vars, body=body, api_id=api_id, stage=stage_name,
-            account_id=backend.account_id, request_id=request_id,
-            source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"), api_key=api_key,
+            method=req.verb, path=req.path or "/", resource_path=req.resource_path,
+            headers=_request_headers(req.environ),
+            query_string=req.environ.get("QUERY_STRING", ""), path_params=req.path_params,
+            stage_vars=req.stage_vars, body=req.body, api_id=req.api_id, stage=req.stage_name,
+            account_id=backend.account_id, request_id=req.request_id,
+            source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"), api_key=req.api_key,
             resource_id=method.resource_id)
         parts = arn.split(":")
         region = parts[3] if len(parts) > 4 else backend.region_name
@@ -416,54 +423,119 @@ class DataPlane:
                 arn, json.dumps(event).encode(), invocation_type="RequestResponse",
                 region=region, account_id=backend.account_id, source="apigateway")
         except Exception as exc:  # noqa: BLE001 - no such function etc.
-            log.error("API %s %s %s: invoking %s failed: %s", api_id, verb, path, arn, exc)
-            return msg("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+            log.error("API %s %s %s: invoking %s failed: %s", req.api_id, req.verb, req.path,
+                      arn, exc)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
         if result.status_code == 429:
             # the function is throttled (no environment freed up within the integration
             # timeout): AWS's proxy integration answers 500 Internal server error
-            log.warning("API %s %s %s: %s throttled: %s", api_id, verb, path, arn,
+            log.warning("API %s %s %s: %s throttled: %s", req.api_id, req.verb, req.path, arn,
                         result.payload[:200])
-            return msg("DEFAULT_5XX", 500, MSG_INTERNAL)
+            raise GatewayError("DEFAULT_5XX", 500, MSG_INTERNAL)
         if result.function_error or result.status_code >= 300:
-            log.info("API %s %s %s: function error %s: %s", api_id, verb, path,
+            log.info("API %s %s %s: function error %s: %s", req.api_id, req.verb, req.path,
                      result.function_error, result.payload[:500])
-            return msg("DEFAULT_5XX", 502, MSG_INTERNAL)
+            raise GatewayError("DEFAULT_5XX", 502, MSG_INTERNAL)
+        return result
+
+    def map(self, req: "GatewayRequest", result: Any) -> tuple:
+        """The proxy result (statusCode, headers, multiValueHeaders, body, isBase64Encoded)
+        to the response; a malformed one is a 502."""
         try:
             resp = map_proxy_response(json.loads(result.payload or b"null"))
         except (ValueError, MalformedProxyResponse) as exc:
-            log.error("API %s %s %s: malformed Lambda proxy response: %s", api_id, verb, path,
-                      exc)
-            return msg("DEFAULT_5XX", 502, MSG_INTERNAL)
-        hdrs = base + resp.headers
+            log.error("API %s %s %s: malformed Lambda proxy response: %s", req.api_id,
+                      req.verb, req.path, exc)
+            raise GatewayError("DEFAULT_5XX", 502, MSG_INTERNAL) from None
+        hdrs = req.base_headers + resp.headers
         if not any(k.lower() == "content-type" for k, _ in resp.headers):
             hdrs.append(("Content-Type", "application/json"))
         return resp.status, hdrs, resp.body
 
-    def _check_key(self, backend: Any, api_id: str, stage: str,
-                   value: str | None) -> tuple[str, int, str] | None:
-        """None if let through, else (gateway response type, status, message). AWS answers a
-        missing key and a wrong one alike: INVALID_API_KEY, 403 Forbidden."""
-        if not value:
-            return "INVALID_API_KEY", 403, MSG_FORBIDDEN
-        key = None
-        for k in list(backend.keys.values()):
-            if k.value == value:
-                key = k
-                break
-        if key is None or not _truthy(key.enabled):
-            return "INVALID_API_KEY", 403, MSG_FORBIDDEN
-        for plan in list(backend.usage_plans.values()):
-            if not any(s.get("apiId") == api_id and s.get("stage") == stage
-                       for s in (plan.api_stages or [])):
-                continue
-            if key.id not in backend.usage_plan_keys.get(plan.id, {}):
-                continue
-            refused = self.usage.admit(plan, key.id)
-            if refused is not None:
-                return ("THROTTLED" if refused == MSG_THROTTLED else "QUOTA_EXCEEDED"), 429, \
-                    refused
-            return None
-        return "INVALID_API_KEY", 403, MSG_FORBIDDEN
+    def error_response(self, req: "GatewayRequest", err: "GatewayError") -> tuple:
+        """An error API Gateway produces: the deployment's gateway response for its type,
+        else AWS's built-in `{"message": ...}`."""
+        etype = ("x-amzn-ErrorType", _error_type(err.response_type, err.status))
+        dep = req.deployment
+        custom = find_gateway_response(dep.responses, err.response_type, err.status) \
+            if dep else None
+        if custom is None:
+            return (err.status, req.base_headers + [("Content-Type", "application/json"), etype],
+                    json.dumps({"message": err.message}).encode())
+        environ = req.environ
+        variables = gateway_template_vars(
+            response_type=err.response_type, message=err.message, request_id=req.request_id,
+            validation_error=err.validation, api_id=req.api_id, stage=req.stage_name,
+            http_method=req.verb, resource_path=req.resource_path, path=req.path,
+            stage_vars=req.stage_vars)
+        code, hdrs, body = render_gateway_response(
+            custom, status=err.status, variables=variables, accept=environ.get("HTTP_ACCEPT"),
+            request_headers=dict(_request_headers(environ)),
+            query={k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()},
+            path_params=req.path_params, stage_vars=req.stage_vars)
+        return code, req.base_headers + hdrs + [etype], body
+
+
+class GatewayError(Exception):
+    """What a data plane step refuses a request with: a gateway response type (AWS's names:
+    FORBIDDEN, INVALID_API_KEY, THROTTLED, ...), the status and the built-in message."""
+
+    def __init__(self, response_type: str, status: int, message: str, validation: str = ""):
+        super().__init__(f"{status} {response_type}: {message}")
+        self.response_type = response_type
+        self.status = status
+        self.message = message
+        self.validation = validation  # $context.error.validationErrorString
+
+
+@dataclass
+class GatewayRequest:
+    """One invoke-URL request as the data plane's steps fill it in."""
+    environ: dict
+    api_id: str
+    stage_name: str
+    path: str
+    verb: str
+    request_id: str
+    body: bytes
+    too_large: bool
+    api_key: str | None
+    backend: Any = None
+    deployment: Deployment | None = None
+    stage_vars: dict = field(default_factory=dict)
+    method: CompiledMethod | None = None
+    resource_path: str = ""
+    path_params: dict = field(default_factory=dict)
+    plan: Any = None
+    key_id: str | None = None
+
+    @property
+    def base_headers(self) -> list[tuple[str, str]]:
+        return [("x-amzn-RequestId", self.request_id),
+                ("x-amz-apigw-id", self.request_id[:8].upper() + "=")]
+
+
+def read_request(environ: dict, api_id: str, stage_name: str, path: str) -> GatewayRequest:
+    """The request with its body read (up to 10 MB; beyond, `too_large` and no body)."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    try:
+        n = int(length) if length else 0
+    except ValueError:
+        n = 0
+    too_large = n > MAX_BODY_BYTES
+    stream = environ.get("wsgi.input")
+    body = b""
+    if too_large:
+        pass
+    elif n:
+        body = stream.read(n)
+    elif environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" and stream:
+        body = stream.read(MAX_BODY_BYTES + 1)
+        too_large = len(body) > MAX_BODY_BYTES
+    return GatewayRequest(environ=environ, api_id=api_id, stage_name=stage_name, path=path,
+                          verb=environ.get("REQUEST_METHOD", "GET").upper(),
+                          request_id=str(uuid.uuid4()), body=body, too_large=too_large,
+                          api_key=environ.get("HTTP_X_API_KEY"))
 
 
 _ERROR_TYPES = {
@@ -480,7 +552,15 @@ def _error_type(response_type: str, status: int) -> str:
         ("InternalServerErrorException" if status >= 500 else "Exception")
 
 
+RAW_HEADERS = "localcloud.raw_headers"  # environ key: [(name as sent, value)] from the server
+
+
 def _request_headers(environ: dict) -> list[tuple[str, str]]:
+    """The request's headers with their names as the client sent them (the REST proxy event
+    keeps them so); a WSGI environ without the server's raw list falls back to CGI names."""
+    raw = environ.get(RAW_HEADERS)
+    if raw is not None:
+        return [(str(k), str(v)) for k, v in raw]
     out = []
     for k, v in environ.items():
         if k.startswith("HTTP_"):
@@ -545,14 +625,15 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.apigateway = plane
     if hasattr(cloud, "register_state"):
         cloud.register_state("apigateway.usage", plane.usage.dump, plane.usage.load)
-    orig_create_deployment = RestAPI.create_deployment
 
-    def create_deployment(self: Any, *args: Any, **kwargs: Any) -> Any:
-        deployment = orig_create_deployment(self, *args, **kwargs)
-        plane.snapshot(self, deployment.id)
-        return deployment
+    def create_deployment(original: Any) -> Any:
+        def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            deployment = original(self, *args, **kwargs)
+            plane.snapshot(self, deployment.id)
+            return deployment
+        return patched
 
-    RestAPI.create_deployment = create_deployment
+    cloud.hook(RestAPI, "create_deployment", create_deployment)
 
     def factory(app: Callable, _cloud: Any) -> Callable:
         def middleware(environ: dict, start_response: Callable) -> Any:
@@ -593,7 +674,6 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.add_middleware(factory)
 
     def uninstall() -> None:
-        RestAPI.create_deployment = orig_create_deployment
         if getattr(cloud, "apigateway", None) is plane:
             cloud.apigateway = None
 

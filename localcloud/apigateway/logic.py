@@ -268,6 +268,14 @@ def _multi(pairs: list[tuple[str, str]]) -> tuple[dict | None, dict | None]:
     return single, multi
 
 
+def _header(headers: dict | None, name: str) -> str | None:
+    """A header's value by case-insensitive name (the event keeps names as sent)."""
+    for k, v in (headers or {}).items():
+        if k.lower() == name:
+            return v
+    return None
+
+
 def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tuple[str, str]],
                 query_string: str, path_params: dict[str, str], stage_vars: dict[str, str],
                 body: bytes, api_id: str, stage: str, account_id: str, request_id: str,
@@ -318,7 +326,7 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
                 "caller": None, "sourceIp": source_ip, "principalOrgId": None,
                 "accessKey": None, "cognitoAuthenticationType": None,
                 "cognitoAuthenticationProvider": None, "userArn": None,
-                "userAgent": hdrs.get("User-Agent") if hdrs else None, "user": None,
+                "userAgent": _header(hdrs, "user-agent"), "user": None,
                 "apiKey": api_key, "apiKeyId": None,
             },
             "domainName": f"{api_id}.execute-api.localhost",

@@ -127,9 +127,10 @@ class _RequestIdFilter(logging.Filter):
 
 
 def _setup_logging():
+    # AWS's format; the handler ends each record with one newline (no blank line between).
     handler = logging.StreamHandler(_CAPTURE)
     handler.setFormatter(logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
         "%Y-%m-%dT%H:%M:%S"))
     handler.formatter.converter = time.gmtime
     handler.addFilter(_RequestIdFilter())
@@ -190,9 +191,24 @@ def _load_handler(handler_spec):
     return func, None
 
 
+_STATUS_FD = None
+
+
 def _max_rss_mb():
-    """Peak resident memory (VmHWM) in MB: getrusage's ru_maxrss (KiB on Linux), a syscall,
-    instead of reading /proc/self/status on every invoke."""
+    """Peak resident memory of this process (VmHWM) in MB, for REPORT's Max Memory Used.
+
+    Read from /proc/self/status (kept open, one pread per invoke): getrusage's ru_maxrss is
+    kept across fork+exec on Linux, so it would report the local cloud's own peak (~200 MB),
+    not the function's."""
+    global _STATUS_FD
+    try:
+        if _STATUS_FD is None:
+            _STATUS_FD = os.open("/proc/self/status", os.O_RDONLY)
+        data = os.pread(_STATUS_FD, 8192, 0)
+        start = data.index(b"VmHWM:")
+        return int(data[start + 6:data.index(b"kB", start)]) // 1024
+    except (OSError, ValueError):
+        pass
     try:
         import resource
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..core import hooks
 from ..core.cloud import InvokeResult, active_cloud
 from ..core import sandbox
 from ..core.moto_request import access_key, account_of, region_of
@@ -733,7 +734,7 @@ def _split_logs(text: str) -> list[str]:
 # ---- the moto hook ------------------------------------------------------------------------
 def _original_invoke():
     from moto.awslambda.models import LambdaFunction
-    return getattr(LambdaFunction, "_localcloud_original_invoke", LambdaFunction.invoke)
+    return hooks.original(LambdaFunction, "invoke")
 
 
 def _too_many_requests() -> Exception:
@@ -879,47 +880,31 @@ def install(cloud: Any):
     Returns the uninstall."""
     from moto.awslambda.models import LambdaFunction
 
-    cloud.runtime = LambdaRuntime(cloud)
-    if not hasattr(LambdaFunction, "_localcloud_original_invoke"):
-        LambdaFunction._localcloud_original_invoke = LambdaFunction.invoke
-        LambdaFunction.invoke = _patched_invoke
-    runtime = cloud.runtime
+    from moto.awslambda.models import LambdaBackend
+
+    runtime = cloud.runtime = LambdaRuntime(cloud)
+    cloud.hook(LambdaFunction, "invoke", lambda _: _patched_invoke)
+
+    def notify_concurrency(original: Any) -> Any:
+        def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                runtime.concurrency.changed()
+        return patched
+
+    cloud.hook(LambdaBackend, "put_function_concurrency", notify_concurrency)
+    cloud.hook(LambdaBackend, "delete_function_concurrency", notify_concurrency)
+
+    def publish_layer_version(original: Any) -> Any:
+        def patched(self: Any, spec: dict) -> Any:
+            lv = original(self, spec)
+            runtime.prepare_layer(lv)
+            return lv
+        return patched
+
+    cloud.hook(LambdaBackend, "publish_layer_version", publish_layer_version)
     # first, so it wraps moto directly: a client's fault is a JSON 4xx (client_errors)
     cloud.add_middleware(lambda app, _cloud: client_errors_middleware(app))
     cloud.add_middleware(_invoke_middleware)
-    from moto.awslambda.models import LambdaBackend
-
-    orig_concurrency = (LambdaBackend.put_function_concurrency,
-                        LambdaBackend.delete_function_concurrency)
-
-    def put_function_concurrency(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return orig_concurrency[0](self, *args, **kwargs)
-        finally:
-            runtime.concurrency.changed()
-
-    def delete_function_concurrency(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return orig_concurrency[1](self, *args, **kwargs)
-        finally:
-            runtime.concurrency.changed()
-
-    LambdaBackend.put_function_concurrency = put_function_concurrency
-    LambdaBackend.delete_function_concurrency = delete_function_concurrency
-    orig_publish = LambdaBackend.publish_layer_version
-
-    def publish_layer_version(self: Any, spec: dict) -> Any:
-        lv = orig_publish(self, spec)
-        runtime.prepare_layer(lv)
-        return lv
-
-    LambdaBackend.publish_layer_version = publish_layer_version
-
-    def uninstall() -> None:
-        LambdaBackend.publish_layer_version = orig_publish
-        (LambdaBackend.put_function_concurrency,
-         LambdaBackend.delete_function_concurrency) = orig_concurrency
-        runtime.close()
-        # The class patch stays: it falls back to moto's own invoke when no cloud runs.
-
-    return uninstall
+    return runtime.close

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import logfile
+from .hooks import Hook, install_hook
 from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH  # noqa: F401 - re-exported
+from .profile import Profile, resolve_profile
 
 log = logging.getLogger("localcloud")
 
@@ -44,8 +46,10 @@ DUMMY_CREDENTIALS = {
 # uninstall). The Lambda runtime comes first: the others invoke functions through it.
 _EXTENSIONS = [
     "localcloud.awslambda.runtime",
+    "localcloud.awslambda.roles",
     "localcloud.s3.notifications",
     "localcloud.ssm.commands",
+    "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
 ]
@@ -124,7 +128,8 @@ class LocalCloud:
     version, default 4), `log_file` (the localcloud log; default state_dir/localcloud.log),
     `extensions` (module names, default `_EXTENSIONS`), `persist` (keep the state in
     state_dir/saved across restarts, `localcloud.core.state`; default False), `fresh` (with
-    persist: forget what was saved), `state_interval` (seconds between snapshots, default 1);
+    persist: forget what was saved), `state_interval` (seconds between snapshots, default 1),
+    `profile` (`default` or `aws`) and the profile's fields (`localcloud.core.profile`);
     anything else is kept in `self.options` for the extensions to read.
     """
 
@@ -136,6 +141,8 @@ class LocalCloud:
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else None  # set in start()
         self.options = options
+        # AWS's delays and account shapes on demand (`localcloud up --like-aws`): core/profile.
+        self.profile: Profile = resolve_profile(options)
         self.async_retry_delays = tuple(options.get("async_retry_delays", (1.0, 2.0)))
         self._extensions = list(options.get("extensions", _EXTENSIONS))
         self._middlewares: list[Callable] = []
@@ -320,6 +327,14 @@ class LocalCloud:
         self.stop()
 
     # ---- extension points -------------------------------------------------------------
+    def hook(self, owner: Any, name: str, make: Callable[[Any], Any]) -> Hook:
+        """Patch moto's `owner.name` with `make(original)` until this cloud stops or resets
+        (the one way services hook moto: `localcloud.core.hooks`)."""
+        with self._lock:
+            hook = install_hook(owner, name, make)
+            self._uninstalls.append(hook.remove)
+            return hook
+
     def add_middleware(self, wsgi_middleware_factory: Callable[[Callable, "LocalCloud"], Callable]) -> None:
         """Wrap the WSGI app: `factory(app, cloud) -> app`. Later middlewares wrap earlier ones."""
         with self._lock:
@@ -391,7 +406,8 @@ class LocalCloud:
         return {"localcloud": True, "pid": os.getpid(), "port": self.port,
                 "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
                 "state": self.state.describe() if self.state is not None else None,
-                "isolation": self._isolation()}
+                "isolation": self._isolation(),
+                "profile": self.profile.as_dict()}
 
     def _isolation(self) -> bool:
         from . import sandbox

@@ -186,6 +186,8 @@ class QuietRequestHandler(MotoRequestHandler):
 
     def run_wsgi(self) -> None:  # noqa: C901 - one request, start to end
         environ = self.make_environ()
+        # Header names as the client sent them (WSGI's HTTP_* keys lose their case).
+        environ["localcloud.raw_headers"] = list(self.headers.items())
         self.environ = environ
         body: _BodyReader | None = None
         if not environ.get("wsgi.input_terminated"):  # chunked bodies are dechunked by werkzeug

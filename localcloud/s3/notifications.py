@@ -15,6 +15,7 @@ object write gives one delivery per matching configuration.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import itertools
 import json
 import logging
@@ -148,49 +149,45 @@ class S3EventDelivery:
 
 
 # ---- the moto hooks ---------------------------------------------------------------------
-def _patched_invoke_awslambda(account_id: str, event_body: Any, fn_arn: str,
+def _patched_invoke_awslambda(original: Any, account_id: str, event_body: Any, fn_arn: str,
                               region_name: str) -> None:
     cloud = active_cloud()
     if cloud is None or cloud.s3_events is None:
-        from moto.s3 import notifications
-        return notifications._localcloud_original_invoke_awslambda(
-            account_id, event_body, fn_arn, region_name)
+        return original(account_id, event_body, fn_arn, region_name)
     complete_event_shape(event_body, account_id)
     cloud.s3_events.enqueue(account_id, event_body, fn_arn, region_name)
     return None
 
 
-def _patched_send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+def _patched_send_event(original: Any, account_id: str, event_name: Any, bucket: Any,
+                        key: Any) -> None:
     from moto.s3 import notifications
     if getattr(_tls, "in_multipart_complete", False) and \
             event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT:
         return None  # the CompleteMultipartUpload event follows; AWS sends only that one
-    return notifications._localcloud_original_send_event(account_id, event_name, bucket, key)
+    return original(account_id, event_name, bucket, key)
 
 
-def _patched_complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
-    from moto.s3.models import S3Backend
-    _tls.in_multipart_complete = True
-    try:
-        result = S3Backend._localcloud_original_complete_multipart_upload(self, *args, **kwargs)
-    finally:
-        _tls.in_multipart_complete = False
-    return result
+def _complete_multipart_upload_hook(original: Any) -> Any:
+    def complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _tls.in_multipart_complete = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _tls.in_multipart_complete = False
+    return complete_multipart_upload
 
 
 def install(cloud: Any):
     """Give the cloud its S3 event delivery (`cloud.s3_events`), patch moto's S3 -> Lambda
-    delivery (idempotent). Returns the uninstall."""
+    delivery (restored when the cloud stops). Returns the uninstall."""
     from moto.s3 import notifications
     from moto.s3.models import S3Backend
 
-    if not hasattr(notifications, "_localcloud_original_invoke_awslambda"):
-        notifications._localcloud_original_invoke_awslambda = notifications._invoke_awslambda
-        notifications._invoke_awslambda = _patched_invoke_awslambda
-        notifications._localcloud_original_send_event = notifications.send_event
-        notifications.send_event = _patched_send_event
-        S3Backend._localcloud_original_complete_multipart_upload = \
-            S3Backend.complete_multipart_upload
-        S3Backend.complete_multipart_upload = _patched_complete_multipart_upload
+    cloud.hook(notifications, "_invoke_awslambda",
+               lambda original: functools.partial(_patched_invoke_awslambda, original))
+    cloud.hook(notifications, "send_event",
+               lambda original: functools.partial(_patched_send_event, original))
+    cloud.hook(S3Backend, "complete_multipart_upload", _complete_multipart_upload_hook)
     delivery = cloud.s3_events = S3EventDelivery(cloud)
     return delivery.close

@@ -7,17 +7,31 @@ This module adds what an outside user of EC2 + SSM sees:
   kept while it exists (stopped included), deleted when it is terminated. It runs commands
   only while the instance is `running`.
 * **Real transitions**: run/start keep the instance `pending`, stop keeps it `stopping`,
-  terminate keeps it `shutting-down` for `instance_transition_seconds` (LocalCloud option,
-  default 0.5 s) before moto's final state, so waiters and pollers see what they see on AWS.
+  terminate keeps it `shutting-down` for the profile's `ec2_transition_seconds` (default
+  0.5 s; `LOCALCLOUD_EC2_TRANSITION_SECONDS`, `--like-aws`: localcloud.core.profile) before
+  moto's final state, so waiters and pollers see what they see on AWS.
   A start (from stopped) sets `LaunchTime` to now, as AWS does (moto keeps the first one).
-* **SendCommand with AWS-RunShellScript** runs the `commands` lines as one bash script with
-  `set -e` (stops at the first failing line) on the host: cwd = the host dir (or
-  `workingDirectory`, relative to it, if that exists), env = the cloud's compute env
-  (`AWS_ENDPOINT_URL`, region, dummy credentials) + `HOME`=host dir + PATH whose first dir
-  holds `python3`/`python` = the Python running the cloud (the one with the training
-  dependencies, standing in for what the AMI's user data installs). `executionTimeout`
-  (default 3600 s) kills the process group -> `TimedOut`. Commands on one instance run
-  concurrently, as the SSM agent runs them.
+* **SendCommand runs on exactly the instances it names**: its InstanceIds (each must be a
+  managed node that is online, else `InvalidInstanceId` and nothing runs) and the online
+  managed nodes its Targets select (`InstanceIds`, `tag:<key>`, `tag-key`; moto alone turns
+  empty Targets into "every instance"). ListCommands, ListCommandInvocations and
+  GetCommandInvocation list those and only those.
+* **Managed nodes**: an instance's SSM agent registers the profile's `ssm_registration_seconds`
+  (default 0.5 s; `LOCALCLOUD_SSM_REGISTRATION_SECONDS`, `--like-aws`) after it reaches running,
+  and only if it has an instance profile; DescribeInstanceInformation (served here; moto lacks
+  it) lists it `Online`, `ConnectionLost` once stopped, and no more once terminated.
+* **Documents** (`documents.py`): AWS-RunShellScript and the account's own Command documents
+  (schema 1.2 / 2.x) with `aws:runShellScript` steps, parameters checked and substituted at
+  SendCommand (`InvalidParameters`, `InvalidDocument` as AWS answers). Each step's commands run
+  as one bash script with `set -e` (stops at the first failing line) on the host: cwd = the
+  host dir (or the step's `workingDirectory`, relative to it, if that exists), env = the
+  cloud's compute env (`AWS_ENDPOINT_URL`, region, dummy credentials) + `HOME`=host dir + PATH
+  whose first dir holds `python3`/`python` = the Python running the cloud (the one with the
+  training dependencies, standing in for what the AMI's user data installs). The step's
+  timeout (`executionTimeout` / `timeoutSeconds`, default 3600 s) kills the process group ->
+  `TimedOut`. Steps run in order (a failed step does not stop the next, AWS's default); each
+  is a CommandPlugin (GetCommandInvocation `PluginName`, ListCommandInvocations `Details`).
+  Commands on one instance run concurrently, as the SSM agent runs them.
 * **Statuses** as AWS reports them: Pending -> InProgress -> Success | Failed | TimedOut |
   Cancelled, ResponseCode = exit code (-1 while none), stdout/stderr (first 24000 chars, as
   GetCommandInvocation truncates), in GetCommandInvocation, ListCommands and
@@ -33,8 +47,9 @@ This module adds what an outside user of EC2 + SSM sees:
 
 Hook points (moto 5.2): `moto.ec2.models.instances.Instance.start/stop/terminate`,
 `InstanceBackend.run_instances`, `moto.ssm.models.SimpleSystemManagerBackend.send_command`,
-the `Command` object's `status`/`invocations`, and a WSGI middleware for the SSM JSON targets
-`AmazonSSM.ListCommandInvocations` and `AmazonSSM.CancelCommand`.
+`Command.get_invocation`, the `Command` object's `status`/`invocations`, and a WSGI middleware
+for the SSM JSON targets `AmazonSSM.ListCommandInvocations`, `AmazonSSM.CancelCommand` and
+`AmazonSSM.DescribeInstanceInformation`.
 """
 from __future__ import annotations
 
@@ -47,20 +62,20 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..core import sandbox
 from ..core.cloud import state_changed
 from ..core.moto_request import backend_for
+from .documents import (RUN_SHELL_ACTION, RUN_SHELL_SCRIPT, RUN_SHELL_SCRIPT_CONTENT,
+                        DocumentError, Step, build_script, steps_for)
 
 log = logging.getLogger("localcloud.ssm")
 
 OUTPUT_LIMIT = 24000          # GetCommandInvocation StandardOutputContent/StandardErrorContent
 PLUGIN_OUTPUT_LIMIT = 2500    # ListCommandInvocations CommandPlugins[].Output
-DEFAULT_EXECUTION_TIMEOUT = 3600
-DEFAULT_TRANSITION_SECONDS = 0.5
-RUN_SHELL_SCRIPT = "AWS-RunShellScript"
 TERMINAL = ("Success", "Failed", "TimedOut", "Cancelled")
 
 _STATE_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
@@ -77,12 +92,6 @@ def _iso(t: _dt.datetime) -> str:
 
 def _elapsed_iso(seconds: float) -> str:
     return f"PT{seconds:.3f}S"
-
-
-def build_script(commands: list[str]) -> str:
-    """The commands parameter as one bash script that stops at the first failing line."""
-    body = "\n".join(str(c) for c in commands)
-    return "#!/bin/bash\nset -e\n" + body + "\n"
 
 
 def plugin_output(stdout: str, stderr: str) -> str:
@@ -108,12 +117,22 @@ def _service_error(code: str, message: str) -> Exception:
 # One invocation = one command on one instance.
 # ---------------------------------------------------------------------------------------
 class Invocation:
-    def __init__(self, hosts: "InstanceHosts", command: Any, record: dict, instance: Any):
+    """One command on one instance: its document's steps run one after another on the host
+    (a failed step does not stop the next: AWS's default for Command documents)."""
+
+    def __init__(self, hosts: "InstanceHosts", command: Any, record: dict, instance: Any,
+                 steps: list[Step] | None = None):
         self.hosts = hosts
         self.command = command
         self.record = record            # moto's invocation dict, updated in place (same keys)
         self.instance = instance
         self.instance_id = instance.id
+        self.steps = list(steps or [])
+        # One result per step (CommandPlugins): Name, Status, StatusDetails, ResponseCode,
+        # Output pieces and times; written by whole-value assignment.
+        self.plugins: list[dict] = [
+            {"Name": st.name, "Status": "Pending", "StatusDetails": "Pending", "ResponseCode": -1,
+             "stdout": "", "stderr": "", "start": None, "end": None} for st in self.steps]
         self.proc: subprocess.Popen | None = None
         self.kill_reason: str | None = None  # "stopped" | "cancelled"
         self.lock = threading.Lock()
@@ -151,29 +170,12 @@ class Invocation:
             self.hosts._invocation_done(self)
 
     def _run(self) -> None:
-        params = self.command.parameters or {}
-        if self.command.document_name != RUN_SHELL_SCRIPT:
+        if not self.steps:
             self._finish("Failed", "Failed", -1, "",
-                         f"localcloud runs only {RUN_SHELL_SCRIPT}; document "
+                         f"localcloud runs {RUN_SHELL_SCRIPT} and Command documents of this "
+                         f"account with {RUN_SHELL_ACTION} steps; document "
                          f"{self.command.document_name!r} is not executed locally\n")
             return
-        commands = params.get("commands") or []
-        if isinstance(commands, str):
-            commands = [commands]
-        timeout = _first_int(params.get("executionTimeout"), DEFAULT_EXECUTION_TIMEOUT)
-        host = self.hosts.host_dir(self.instance_id)
-        cwd = host
-        wd = _first(params.get("workingDirectory"))
-        if wd:
-            candidate = (host / wd) if not os.path.isabs(wd) else Path(wd)
-            if candidate.is_dir():
-                cwd = candidate
-        run_dir = host / ".ssm" / self.command.command_id
-        run_dir.mkdir(parents=True, exist_ok=True)
-        script = run_dir / "_script.sh"
-        script.write_text(build_script(commands))
-        env = self.hosts.env_for(self.instance)
-
         with self.lock:
             if self.kill_reason is not None:  # stopped/cancelled before it began
                 reason = self.kill_reason
@@ -183,43 +185,100 @@ class Invocation:
                 self._set(Status="InProgress", StatusDetails="InProgress",
                           ExecutionStartDateTime=_iso(self.started_at))
                 self.hosts._command_changed(self.command)
-                argv = ["bash", str(script)]
-                if self.hosts.isolate:  # private /tmp, the operator's home hidden
-                    argv = sandbox.wrap(argv, [host, self.hosts.bin_dir])
-                self.proc = subprocess.Popen(
-                    argv, cwd=str(cwd), env=env,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    start_new_session=True)
         if reason is not None:
             self._finish_killed(reason, None)
             return
-        assert self.proc is not None
+        outs, errs = [], []
+        worst: tuple[str, str, int] | None = None
+        last_code = 0
+        for index, step in enumerate(self.steps):
+            if self.kill_reason is not None:
+                break
+            status, details, code, out, err = self._run_step(index, step)
+            outs.append(out)
+            errs.append(err)
+            last_code = code
+            if status != "Success" and worst is None:
+                worst = (status, details, code)
+        self.stdout, self.stderr = "".join(outs), "".join(errs)
+        if self.kill_reason is not None:
+            self._finish_killed(self.kill_reason, None)
+        elif worst is None:
+            self._finish("Success", "Success", last_code, self.stdout, self.stderr)
+        else:
+            self._finish(worst[0], worst[1], worst[2], self.stdout, self.stderr)
+
+    def _plugin(self, index: int, **fields: Any) -> None:
+        self.plugins[index] = {**self.plugins[index], **fields}
+
+    def _run_step(self, index: int, step: Step) -> tuple[str, str, int, str, str]:
+        """Run one step on the host -> (status, details, response code, stdout, stderr)."""
+        started = _now()
+        self._plugin(index, Status="InProgress", StatusDetails="InProgress", start=started)
+        if step.action != RUN_SHELL_ACTION:
+            result = ("Failed", "Failed", -1, "",
+                      f"localcloud runs only {RUN_SHELL_ACTION} steps; step {step.name!r} is "
+                      f"{step.action}\n")
+            self._plugin(index, Status="Failed", StatusDetails="Failed", ResponseCode=-1,
+                         stderr=result[4], end=_now())
+            return result
+        host = self.hosts.host_dir(self.instance_id)
+        cwd = host
+        wd = step.working_directory
+        if wd:
+            candidate = (host / wd) if not os.path.isabs(wd) else Path(wd)
+            if candidate.is_dir():
+                cwd = candidate
+        run_dir = host / ".ssm" / self.command.command_id / f"{index}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        script = run_dir / "_script.sh"
+        script.write_text(build_script(step.commands))
+        env = self.hosts.env_for(self.instance)
+        with self.lock:
+            if self.kill_reason is not None:
+                return ("Failed", "Failed", -1, "", "")
+            argv = ["bash", str(script)]
+            if self.hosts.isolate:  # private /tmp, the operator's home hidden
+                argv = sandbox.wrap(argv, [host, self.hosts.bin_dir])
+            self.proc = subprocess.Popen(
+                argv, cwd=str(cwd), env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)
         timed_out = False
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            out_b, err_b = self.proc.communicate(timeout=step.timeout_seconds)
         except subprocess.TimeoutExpired:
             timed_out = True
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            out, err = self.proc.communicate()
-        self.stdout = out.decode("utf-8", "replace")
-        self.stderr = err.decode("utf-8", "replace")
+            out_b, err_b = self.proc.communicate()
+        out = out_b.decode("utf-8", "replace")
+        err = err_b.decode("utf-8", "replace")
         code = self.proc.returncode
         if self.kill_reason is not None:
-            self._finish_killed(self.kill_reason, code)
+            status, details, code = ("Cancelled", "Cancelled", -1) \
+                if self.kill_reason == "cancelled" else ("Failed", "Failed", -1)
         elif timed_out:
-            self._finish("TimedOut", "ExecutionTimedOut", -1, self.stdout,
-                         self.stderr + f"\nfailed to run commands: exit status -1 (execution "
-                         f"timed out after {timeout} seconds)\n")
+            status, details, code = "TimedOut", "ExecutionTimedOut", -1
+            err += (f"\nfailed to run commands: exit status -1 (execution timed out after "
+                    f"{step.timeout_seconds} seconds)\n")
         elif code == 0:
-            self._finish("Success", "Success", 0, self.stdout, self.stderr)
+            status, details = "Success", "Success"
         else:
-            self._finish("Failed", "Failed", code, self.stdout,
-                         self.stderr + f"failed to run commands: exit status {code}\n")
+            status, details = "Failed", "Failed"
+            err += f"failed to run commands: exit status {code}\n"
+        self._plugin(index, Status=status, StatusDetails=details, ResponseCode=code,
+                     stdout=out, stderr=err, end=_now())
+        return status, details, code, out, err
 
     def _finish_killed(self, reason: str, code: int | None) -> None:
+        for i, plugin in enumerate(self.plugins):
+            if plugin["Status"] not in TERMINAL:
+                self._plugin(i, Status="Cancelled" if reason == "cancelled" else "Failed",
+                             StatusDetails="Cancelled" if reason == "cancelled" else "Failed",
+                             end=plugin["end"] or _now())
         if reason == "cancelled":
             self._finish("Cancelled", "Cancelled", -1, self.stdout, self.stderr)
         else:
@@ -242,26 +301,22 @@ class Invocation:
         self._set(**fields)
         self.hosts._command_changed(self.command)
 
-
-def _first(value: Any) -> str | None:
-    if value is None:
+    def plugin_record(self, name: str) -> dict | None:
+        """GetCommandInvocation for one step (PluginName): the record with that step's
+        status, code and output."""
+        for plugin in self.plugins:
+            if plugin["Name"] == name:
+                start, end = plugin["start"], plugin["end"]
+                return {**self.record, "PluginName": name, "Status": plugin["Status"],
+                        "StatusDetails": plugin["StatusDetails"],
+                        "ResponseCode": plugin["ResponseCode"],
+                        "StandardOutputContent": plugin["stdout"][:OUTPUT_LIMIT],
+                        "StandardErrorContent": plugin["stderr"][:OUTPUT_LIMIT],
+                        "ExecutionStartDateTime": _iso(start) if start else "",
+                        "ExecutionEndDateTime": _iso(end) if end else "",
+                        "ExecutionElapsedTime": _elapsed_iso((end - start).total_seconds())
+                        if start and end else ""}
         return None
-    if isinstance(value, (list, tuple)):
-        return str(value[0]) if value else None
-    return str(value)
-
-
-def _first_int(value: Any, default: int) -> int:
-    raw = _first(value)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ValueError(f"executionTimeout must be a whole number of seconds, got {raw!r}")
-    if n < 1:
-        raise ValueError(f"executionTimeout must be at least 1 second, got {n}")
-    return n
 
 
 # ---------------------------------------------------------------------------------------
@@ -272,8 +327,8 @@ class InstanceHosts:
         self.cloud = cloud
         self.root = Path(cloud.state_dir) / "instances"
         self.bin_dir = Path(cloud.state_dir) / "instance-bin"
-        self._delay = float(cloud.options.get("instance_transition_seconds",
-                                              DEFAULT_TRANSITION_SECONDS))
+        self._online_at: dict[str, float] = {}     # instance id -> monotonic time it registers
+        self._registered: dict[str, _dt.datetime] = {}  # instance id -> when it first did
         self._lock = threading.RLock()
         self._generation: dict[str, int] = {}
         self._timers: dict[str, threading.Timer] = {}
@@ -355,13 +410,21 @@ class InstanceHosts:
             self._timers[instance.id] = t
         t.start()
 
+    # Timing comes from the cloud's profile (localcloud.core.profile: defaults, --like-aws,
+    # environment, options), read when used.
     @property
     def transition_seconds(self) -> float:
-        return self._delay
+        return self.cloud.profile.ec2_transition_seconds
+
+    @property
+    def registration_seconds(self) -> float:
+        """The SSM agent registers this long after its instance reaches running (and only
+        if the instance has an instance profile); until then it is not a managed node."""
+        return self.cloud.profile.ssm_registration_seconds
 
     def created(self, instance: Any) -> None:
         self.host_dir(instance.id).mkdir(parents=True, exist_ok=True)
-        self.transition(instance, "pending", "running")
+        self.transition(instance, "pending", "running", then=lambda: self._reached_running(instance))
 
     def started(self, instance: Any, previous: str) -> None:
         self.host_dir(instance.id).mkdir(parents=True, exist_ok=True)
@@ -372,9 +435,10 @@ class InstanceHosts:
         if previous != "pending":
             # AWS sets LaunchTime anew on every start (moto keeps the first launch's).
             _set_launch_time(instance, _now())
-        self.transition(instance, "pending", "running")
+        self.transition(instance, "pending", "running", then=lambda: self._reached_running(instance))
 
     def stopped(self, instance: Any, previous: str) -> None:
+        self._online_at.pop(instance.id, None)
         self.kill_commands(instance.id, "stopped")
         if previous in ("stopped", "terminated"):
             _set_state(instance, previous)
@@ -382,12 +446,48 @@ class InstanceHosts:
         self.transition(instance, "stopping", "stopped")
 
     def terminated(self, instance: Any, previous: str) -> None:
+        self._online_at.pop(instance.id, None)
+        self._registered.pop(instance.id, None)
         self.kill_commands(instance.id, "terminated")
         if previous == "terminated":
             return
         host = self.host_dir(instance.id)
         self.transition(instance, "shutting-down", "terminated",
                         then=lambda: shutil.rmtree(host, ignore_errors=True))
+
+    # -- the SSM agent -----------------------------------------------------------------
+    def _reached_running(self, instance: Any) -> None:
+        with self._lock:
+            self._online_at[instance.id] = time.monotonic() + self.registration_seconds
+
+    @staticmethod
+    def has_instance_profile(instance: Any) -> bool:
+        assoc = getattr(instance.ec2_backend, "iam_instance_profile_associations", {})
+        return bool(assoc.get(instance.id))
+
+    def is_online(self, instance: Any) -> bool:
+        """A managed node whose agent answers: running, with an instance profile, and the
+        registration delay since it reached running has passed."""
+        at = self._online_at.get(instance.id)
+        if at is None or instance._state.name != "running" or time.monotonic() < at:
+            return False
+        if not self.has_instance_profile(instance):
+            return False
+        if instance.id not in self._registered:
+            self._registered[instance.id] = _now()
+        return True
+
+    def ping_status(self, instance: Any) -> str | None:
+        """DescribeInstanceInformation's PingStatus: Online, ConnectionLost (registered once,
+        not answering now: stopped), or None (never registered: not listed)."""
+        if self.is_online(instance):
+            return "Online"
+        if instance.id in self._registered and instance._state.name != "terminated":
+            return "ConnectionLost"
+        return None
+
+    def registered_at(self, instance_id: str) -> _dt.datetime | None:
+        return self._registered.get(instance_id)
 
     # -- commands ----------------------------------------------------------------------
     def kill_commands(self, instance_id: str, reason: str) -> None:
@@ -396,7 +496,7 @@ class InstanceHosts:
         for inv in running:
             inv.kill(reason)
 
-    def launch(self, command: Any, instances: dict[str, Any]) -> None:
+    def launch(self, command: Any, instances: dict[str, Any], steps: list[Step]) -> None:
         command.status = "Pending"
         command.status_details = "Pending"
         command.completed_count = 0
@@ -411,7 +511,9 @@ class InstanceHosts:
                           StandardErrorContent="", StandardErrorUrl="",
                           CloudWatchOutputConfig={"CloudWatchOutputEnabled": False,
                                                   "CloudWatchLogGroupName": ""})
-            inv = Invocation(self, command, record, instances[iid])
+            if steps:
+                record["PluginName"] = steps[0].name
+            inv = Invocation(self, command, record, instances[iid], steps)
             invs.append(inv)
             with self._lock:
                 self._running.setdefault(iid, set()).add(inv)
@@ -554,35 +656,120 @@ def list_command_invocations(backend: Any, hosts: InstanceHosts, req: dict) -> d
                                            "CloudWatchOutputEnabled": False},
             }
             if details:
-                plugin: dict[str, Any] = {
-                    "Name": r.get("PluginName", "aws:runShellScript"),
-                    "Status": r["Status"],
-                    "StatusDetails": r["StatusDetails"],
-                    "ResponseCode": r["ResponseCode"],
-                    "Output": plugin_output(r.get("StandardOutputContent", ""),
-                                            r.get("StandardErrorContent", "")),
-                    "StandardOutputUrl": "",
-                    "StandardErrorUrl": "",
-                    "OutputS3Region": cmd.output_s3_region or "",
-                    "OutputS3BucketName": cmd.output_s3_bucket_name or "",
-                    "OutputS3KeyPrefix": cmd.output_s3_key_prefix or "",
-                }
-                start = _epoch(r.get("ExecutionStartDateTime"))
-                end = _epoch(r.get("ExecutionEndDateTime"))
-                if start is not None:
-                    plugin["ResponseStartDateTime"] = start
-                if end is not None:
-                    plugin["ResponseFinishDateTime"] = end
-                item["CommandPlugins"] = [plugin]
+                inv = hosts.invocation(cmd.command_id, r["InstanceId"])
+                steps = inv.plugins if inv is not None and inv.plugins else [{
+                    "Name": r.get("PluginName", RUN_SHELL_ACTION), "Status": r["Status"],
+                    "StatusDetails": r["StatusDetails"], "ResponseCode": r["ResponseCode"],
+                    "stdout": r.get("StandardOutputContent", ""),
+                    "stderr": r.get("StandardErrorContent", ""),
+                    "start": r.get("ExecutionStartDateTime"),
+                    "end": r.get("ExecutionEndDateTime")}]
+                item["CommandPlugins"] = [_command_plugin(cmd, st) for st in steps]
             items.append(item)
     return {"CommandInvocations": items}
+
+
+def _command_plugin(cmd: Any, step: dict) -> dict:
+    plugin: dict[str, Any] = {
+        "Name": step["Name"],
+        "Status": step["Status"],
+        "StatusDetails": step["StatusDetails"],
+        "ResponseCode": step["ResponseCode"],
+        "Output": plugin_output(step["stdout"], step["stderr"]),
+        "StandardOutputUrl": "",
+        "StandardErrorUrl": "",
+        "OutputS3Region": cmd.output_s3_region or "",
+        "OutputS3BucketName": cmd.output_s3_bucket_name or "",
+        "OutputS3KeyPrefix": cmd.output_s3_key_prefix or "",
+    }
+    start, end = _epoch(step["start"]), _epoch(step["end"])
+    if start is not None:
+        plugin["ResponseStartDateTime"] = start
+    if end is not None:
+        plugin["ResponseFinishDateTime"] = end
+    return plugin
+
+
+# DescribeInstanceInformation: filter keys (both request shapes) -> the item field they match
+_INFO_FILTER_FIELDS = {"InstanceIds": "InstanceId", "PingStatus": "PingStatus",
+                       "PlatformTypes": "PlatformType", "ResourceType": "ResourceType",
+                       "AgentVersion": "AgentVersion", "AssociationStatus": "AssociationStatus"}
+AGENT_VERSION = "3.3.0.0"
+
+
+def describe_instance_information(ec2: Any, hosts: InstanceHosts, req: dict) -> dict:
+    """The managed nodes of this account and region: every instance whose agent registered
+    (running with an instance profile, after the registration delay), Online while it runs,
+    ConnectionLost once stopped. Filters by InstanceInformationFilterList or Filters
+    (InstanceIds, PingStatus, PlatformTypes, ResourceType, AgentVersion, tag:<key>, tag-key);
+    MaxResults (5-50) and NextToken."""
+    if req.get("InstanceInformationFilterList") and req.get("Filters"):
+        raise _service_error("InvalidFilter", "You can't use InstanceInformationFilterList "
+                             "and Filters together.")
+    filters = [(f.get("key"), f.get("valueSet") or [])
+               for f in req.get("InstanceInformationFilterList") or []]
+    filters += [(f.get("Key"), f.get("Values") or []) for f in req.get("Filters") or []]
+    for key, values in filters:
+        if not key or not values or (key not in _INFO_FILTER_FIELDS and
+                                     not key.startswith("tag:") and key != "tag-key"):
+            raise _service_error("InvalidInstanceInformationFilterValue",
+                                 f"{key} is not a valid filter key with values {values}")
+    max_results = req.get("MaxResults")
+    if max_results is not None and not 5 <= int(max_results) <= 50:
+        raise _service_error("ValidationException",
+                             f"1 validation error detected: Value '{max_results}' at "
+                             "'maxResults' failed to satisfy constraint: Member must have value "
+                             "less than or equal to 50 and greater than or equal to 5")
+    items = []
+    for reservation in ec2.all_reservations():
+        for inst in reservation.instances:
+            status = hosts.ping_status(inst)
+            if status is None:
+                continue
+            registered = hosts.registered_at(inst.id) or _now()
+            item = {
+                "InstanceId": inst.id, "PingStatus": status,
+                "LastPingDateTime": (_now() if status == "Online" else registered).timestamp(),
+                "AgentVersion": AGENT_VERSION, "IsLatestVersion": True,
+                "PlatformType": "Linux", "PlatformName": "Amazon Linux",
+                "PlatformVersion": "2023", "ResourceType": "EC2Instance",
+                "IPAddress": getattr(inst, "private_ip", "") or "",
+                "ComputerName": getattr(inst, "private_dns", "") or inst.id,
+                "AssociationStatus": "Success", "SourceId": inst.id,
+                "SourceType": "AWS::EC2::Instance",
+            }
+            tags = _instance_tags(ec2, inst.id)
+            ok = True
+            for key, values in filters:
+                if key.startswith("tag:"):
+                    ok = tags.get(key[4:]) in values
+                elif key == "tag-key":
+                    ok = bool(set(tags) & set(values))
+                else:
+                    ok = str(item[_INFO_FILTER_FIELDS[key]]) in [str(v) for v in values]
+                if not ok:
+                    break
+            if ok:
+                items.append(item)
+    items.sort(key=lambda i: i["InstanceId"])
+    start = int(req.get("NextToken") or 0) if str(req.get("NextToken") or "0").isdigit() else 0
+    size = int(max_results) if max_results is not None else 50
+    page = items[start:start + size]
+    doc: dict[str, Any] = {"InstanceInformationList": page}
+    if start + size < len(items):
+        doc["NextToken"] = str(start + size)
+    return doc
+
+
+_SERVED_TARGETS = ("AmazonSSM.ListCommandInvocations", "AmazonSSM.CancelCommand",
+                   "AmazonSSM.DescribeInstanceInformation")
 
 
 def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
     def factory(app: Callable, cloud: Any) -> Callable:
         def middleware(environ: dict, start_response: Callable) -> Any:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
-            if target not in ("AmazonSSM.ListCommandInvocations", "AmazonSSM.CancelCommand"):
+            if target not in _SERVED_TARGETS:
                 return app(environ, start_response)
             length = int(environ.get("CONTENT_LENGTH") or 0)
             raw = environ["wsgi.input"].read(length) if length else b""
@@ -594,6 +781,10 @@ def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
             try:
                 if target == "AmazonSSM.ListCommandInvocations":
                     doc = list_command_invocations(backend, hosts, req)
+                elif target == "AmazonSSM.DescribeInstanceInformation":
+                    from moto.ec2 import ec2_backends
+                    doc = describe_instance_information(
+                        ec2_backends[backend.account_id][backend.region_name], hosts, req)
                 else:
                     cmd = backend.get_command_by_id(req.get("CommandId", ""))
                     hosts.cancel(cmd, req.get("InstanceIds"))
@@ -618,24 +809,88 @@ def _json_error(start_response: Callable, code: str, message: str) -> list[bytes
 
 
 # ---------------------------------------------------------------------------------------
+# SendCommand: the document's steps, the instances it names
+# ---------------------------------------------------------------------------------------
+def command_steps(backend: Any, name: str, parameters: dict | None) -> list[Step]:
+    """The steps SendCommand(DocumentName=name, Parameters=...) runs; DocumentError when SSM
+    refuses it. AWS-owned documents other than AWS-RunShellScript give no steps (the
+    invocation then fails, saying they are not run locally)."""
+    if name == RUN_SHELL_SCRIPT:
+        return steps_for(RUN_SHELL_SCRIPT_CONTENT, name, parameters)
+    documents = getattr(backend, "_documents", {}).get(name)
+    if documents is None:
+        if name.startswith(("AWS-", "AWSEC2-", "AWSSupport-", "AmazonCloudWatch-")):
+            return []
+        raise DocumentError("InvalidDocument", f"Document with name {name} does not exist.")
+    doc = documents.get_default_version()
+    if doc.document_type != "Command":
+        raise DocumentError("InvalidDocument", f"Document {name} is of type "
+                            f"{doc.document_type}; SendCommand runs Command documents.")
+    return steps_for(doc.content_json or {}, name, parameters)
+
+
+def _instance_tags(ec2: Any, instance_id: str) -> dict[str, str]:
+    return dict(getattr(ec2, "tags", {}).get(instance_id, {}))
+
+
+def targeted_instances(ec2: Any, hosts: "InstanceHosts", instance_ids: list[str],
+                       targets: list[dict], account_id: str) -> dict[str, Any]:
+    """instance id -> instance for exactly what the command names: its InstanceIds (each
+    must be a managed node that is online, else InvalidInstanceId and nothing runs), plus
+    the online managed nodes its Targets select (`InstanceIds`, `tag:<key>`, `tag-key`;
+    several targets must all match)."""
+    chosen: dict[str, Any] = {}
+    bad = []
+    for iid in instance_ids:
+        try:
+            inst = ec2.get_instance(iid)
+        except Exception:  # noqa: BLE001 - InvalidInstanceID.NotFound
+            inst = None
+        if inst is None or not hosts.is_online(inst):
+            bad.append(iid)
+        else:
+            chosen[iid] = inst
+    if bad:
+        raise _service_error(
+            "InvalidInstanceId",
+            f"Instances [[{', '.join(bad)}]] not in a valid state for account {account_id}")
+    if targets:
+        candidates = [i for r in ec2.all_reservations() for i in r.instances]
+        for target in targets:
+            key = str(target.get("Key") or "")
+            values = [str(v) for v in target.get("Values") or []]
+            if key == "InstanceIds":
+                candidates = [i for i in candidates if i.id in values]
+            elif key.startswith("tag:"):
+                tag = key[4:]
+                candidates = [i for i in candidates
+                              if _instance_tags(ec2, i.id).get(tag) in values]
+            elif key == "tag-key":
+                candidates = [i for i in candidates
+                              if set(_instance_tags(ec2, i.id)) & set(values)]
+            else:
+                raise _service_error("InvalidParameters",
+                                     f"localcloud resolves Targets with the keys InstanceIds, "
+                                     f"tag:<key> and tag-key, not {key!r}")
+        for inst in candidates:
+            if hosts.is_online(inst):
+                chosen.setdefault(inst.id, inst)
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------
 # install
 # ---------------------------------------------------------------------------------------
 def install(cloud: Any) -> Callable[[], None]:
     """Hook moto's EC2 instances and SSM commands; returns the uninstall."""
     from moto.ec2.models.instances import Instance, InstanceBackend
-    from moto.ssm.models import SimpleSystemManagerBackend
+    from moto.ssm.models import Command, SimpleSystemManagerBackend
 
     hosts = InstanceHosts(cloud)
     hosts.prepare()
     cloud.ec2_hosts = hosts  # for tests and the CLI: cloud.ec2_hosts.host_dir(id)
 
-    orig = {
-        "run_instances": InstanceBackend.run_instances,
-        "start": Instance.start,
-        "stop": Instance.stop,
-        "terminate": Instance.terminate,
-        "send_command": SimpleSystemManagerBackend.send_command,
-    }
+    orig: dict[str, Callable] = {}  # what each hooked attribute held before (set below)
 
     def run_instances(self: Any, *args: Any, **kwargs: Any) -> Any:
         reservation = orig["run_instances"](self, *args, **kwargs)
@@ -664,55 +919,39 @@ def install(cloud: Any) -> Callable[[], None]:
     def send_command(self: Any, **kwargs: Any) -> Any:
         from moto.ec2 import ec2_backends
         ec2 = ec2_backends[self.account_id][self.region_name]
-        explicit = list(kwargs.get("instance_ids") or [])
-        bad = []
-        for iid in explicit:
-            try:
-                inst = ec2.get_instance(iid)
-            except Exception:  # noqa: BLE001 - InvalidInstanceID.NotFound
-                inst = None
-            if inst is None or inst._state.name != "running":
-                bad.append(iid)
-        if bad:
-            raise _service_error(
-                "InvalidInstanceId",
-                f"Instances [[{', '.join(bad)}]] not in a valid state for account "
-                f"{self.account_id}")
         try:
-            _first_int((kwargs.get("parameters") or {}).get("executionTimeout"),
-                       DEFAULT_EXECUTION_TIMEOUT)
-        except ValueError as exc:
-            raise _service_error("InvalidParameters", str(exc)) from None
-        command = orig["send_command"](self, **kwargs)
-        instances = {}
-        keep = []
-        for iid in command.instance_ids:
-            try:
-                inst = ec2.get_instance(iid)
-            except Exception:  # noqa: BLE001
-                inst = None
-            if inst is not None and inst._state.name == "running":
-                instances[iid] = inst
-                keep.append(iid)
-        # Instances picked by Targets that are not running are not targeted (agent offline).
-        command.instance_ids = keep
-        command.invocations = [r for r in command.invocations if r["InstanceId"] in instances]
-        hosts.launch(command, instances)
+            steps = command_steps(self, kwargs.get("document_name") or "",
+                                  kwargs.get("parameters"))
+        except DocumentError as exc:
+            raise _service_error(exc.code, exc.message) from None
+        chosen = targeted_instances(ec2, hosts, list(kwargs.get("instance_ids") or []),
+                                    list(kwargs.get("targets") or []), self.account_id)
+        # moto turns empty Targets into a filter matching every instance: give it none and
+        # set what the command targets ourselves.
+        command = orig["send_command"](self, **{**kwargs, "instance_ids": list(chosen),
+                                                "targets": []})
+        command.targets = list(kwargs.get("targets") or [])
+        command.instance_ids = list(chosen)
+        plugin = steps[0].name if steps else RUN_SHELL_ACTION
+        command.invocations = [command.invocation_response(iid, plugin) for iid in chosen]
+        hosts.launch(command, chosen, steps)
         return command
 
-    InstanceBackend.run_instances = run_instances
-    Instance.start = start
-    Instance.stop = stop
-    Instance.terminate = terminate
-    SimpleSystemManagerBackend.send_command = send_command
+    def get_invocation(self: Any, instance_id: str, plugin_name: str | None) -> Any:
+        inv = hosts.invocation(self.command_id, instance_id)
+        if plugin_name is not None and inv is not None:
+            record = inv.plugin_record(plugin_name)
+            if record is not None:
+                return record
+        return orig["get_invocation"](self, instance_id, plugin_name)
+
+    for owner, fn in ((InstanceBackend, run_instances), (Instance, start), (Instance, stop),
+                      (Instance, terminate), (SimpleSystemManagerBackend, send_command),
+                      (Command, get_invocation)):
+        orig[fn.__name__] = cloud.hook(owner, fn.__name__, lambda _, fn=fn: fn).original
     cloud.add_middleware(_ssm_middleware_factory(hosts))
 
     def uninstall() -> None:
-        InstanceBackend.run_instances = orig["run_instances"]
-        Instance.start = orig["start"]
-        Instance.stop = orig["stop"]
-        Instance.terminate = orig["terminate"]
-        SimpleSystemManagerBackend.send_command = orig["send_command"]
         hosts.close()
         if getattr(cloud, "ec2_hosts", None) is hosts:
             cloud.ec2_hosts = None

@@ -280,3 +280,27 @@ def test_gateway_responses_apply_after_a_new_deployment(aws, local_cloud):  # no
     assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
     # a good body still reaches the Lambda
     assert call(a["base"] + "/predict", body={"instances": [{"x": 1}]}, key=a["key"])[0] == 200
+
+
+def test_proxy_event_keeps_header_names_as_sent(api):
+    """REST proxy: `headers` and `multiValueHeaders` carry the names as the client wrote them."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(api["base"] + "/items/7")
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.putrequest("GET", url.path, skip_accept_encoding=True)
+    conn.putheader("x-day", "mon")
+    conn.putheader("X-Mixed-Case", "kept")
+    conn.putheader("x-multi", "1")
+    conn.putheader("x-multi", "2")
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 200
+    event = json.loads(resp.read())["event"]
+    conn.close()
+    headers, multi = event["headers"], event["multiValueHeaders"]
+    assert headers["x-day"] == "mon" and "X-Day" not in headers
+    assert headers["X-Mixed-Case"] == "kept" and "X-Mixed-case" not in headers
+    assert headers["x-multi"] == "2" and multi["x-multi"] == ["1", "2"]
+    assert multi["x-day"] == ["mon"] and multi["X-Mixed-Case"] == ["kept"]

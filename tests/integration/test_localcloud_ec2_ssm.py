@@ -1,4 +1,5 @@
 """EC2 instance hosts and SSM Run Command in the local cloud, tried with plain boto3."""
+import json
 import sys
 import time
 
@@ -17,7 +18,44 @@ TERMINAL = ("Success", "Failed", "TimedOut", "Cancelled")
 @pytest.fixture(scope="module")
 def aws(local_cloud):  # noqa: F811
     kw = dict(endpoint_url=local_cloud.endpoint_url, region_name=REGION)
-    return {n: boto3.client(n, **kw) for n in ("ec2", "ssm")}
+    return {n: boto3.client(n, **kw) for n in ("ec2", "ssm", "iam")}
+
+
+EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+@pytest.fixture(scope="module")
+def profile(aws):
+    """An instance profile whose role the SSM agent uses (AWS's managed-instance setup)."""
+    iam = aws["iam"]
+    iam.create_role(RoleName="lc-ssm-test-role", AssumeRolePolicyDocument=EC2_TRUST)
+    iam.create_instance_profile(InstanceProfileName="lc-ssm-test-profile")
+    iam.add_role_to_instance_profile(InstanceProfileName="lc-ssm-test-profile",
+                                     RoleName="lc-ssm-test-role")
+    return "lc-ssm-test-profile"
+
+
+def run_managed(aws, profile, **kw):
+    """A running instance with an instance profile, once its SSM agent is Online."""
+    iid = aws["ec2"].run_instances(ImageId=AMI, MinCount=1, MaxCount=1,
+                                   IamInstanceProfile={"Name": profile}, **kw)["Instances"][0]["InstanceId"]
+    wait_state(aws, iid, "running")
+    wait_online(aws, iid)
+    return iid
+
+
+def ping_status(aws, iid):
+    info = aws["ssm"].describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [iid]}])["InstanceInformationList"]
+    return info[0]["PingStatus"] if info else None
+
+
+def wait_online(aws, iid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while ping_status(aws, iid) != "Online":
+        assert time.monotonic() < deadline, f"{iid} never registered with SSM"
+        time.sleep(0.05)
 
 
 def state(aws, iid):
@@ -34,9 +72,8 @@ def wait_state(aws, iid, want, timeout=10):
 
 
 @pytest.fixture
-def instance(aws):
-    iid = aws["ec2"].run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    wait_state(aws, iid, "running")
+def instance(aws, profile):
+    iid = run_managed(aws, profile)
     yield iid
     aws["ec2"].terminate_instances(InstanceIds=[iid])
 

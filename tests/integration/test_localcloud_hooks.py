@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _original(owner, name):
-    return getattr(owner, f"_localcloud_original_{name}", getattr(owner, name))
+    from localcloud.core import hooks
+    return hooks.original(owner, name)
 
 
 def _params(fn):
@@ -101,12 +102,12 @@ def test_hook_LambdaFunction_configuration_attributes(local_cloud):  # noqa: F81
 
 def test_hook_s3_notifications_invoke_awslambda():
     from moto.s3 import notifications
-    fn = getattr(notifications, "_localcloud_original_invoke_awslambda",
-                 getattr(notifications, "_invoke_awslambda", None))
-    assert fn is not None, "hook moved: moto.s3.notifications._invoke_awslambda"
+    assert hasattr(notifications, "_invoke_awslambda"), \
+        "hook moved: moto.s3.notifications._invoke_awslambda"
+    fn = _original(notifications, "_invoke_awslambda")
     assert _params(fn) == ["account_id", "event_body", "fn_arn", "region_name"], \
         "hook changed: moto.s3.notifications._invoke_awslambda signature"
-    send = getattr(notifications, "_localcloud_original_send_event", notifications.send_event)
+    send = _original(notifications, "send_event")
     src = inspect.getsource(send)
     assert "_invoke_awslambda(" in src and "notification.matches(" in src, \
         "hook changed: send_event no longer filters then calls _invoke_awslambda"

@@ -211,3 +211,54 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
             return True
         time.sleep(interval)
     return False
+
+
+LOGGER = """
+import logging
+logging.getLogger().setLevel(logging.INFO)
+def handler(event, context):
+    print("first line")
+    logging.info("from logging")
+    logging.warning("second record")
+    print("last line")
+    buf = bytearray(event.get("alloc_mb", 0) << 20)
+    return len(buf)
+"""
+
+
+def _report(tail: str) -> str:
+    return [line for line in tail.splitlines() if line.startswith("REPORT ")][0]
+
+
+def test_report_shows_the_configured_memory_and_the_functions_own_peak(aws):
+    name = deploy(aws, LOGGER)
+    aws["lambda"].update_function_configuration(FunctionName=name, MemorySize=160)
+    aws["lambda"].get_waiter("function_updated").wait(FunctionName=name)
+    resp, _ = invoke(aws, name, {"alloc_mb": 40}, LogType="Tail")
+    report = _report(base64.b64decode(resp["LogResult"]).decode())
+    assert "\tMemory Size: 160 MB\t" in report
+    used = int(report.split("Max Memory Used: ")[1].split(" MB")[0])
+    assert 40 <= used < 160, report  # the worker's own peak, not the local cloud's
+    aws["lambda"].update_function_configuration(FunctionName=name, MemorySize=1024)
+    aws["lambda"].get_waiter("function_updated").wait(FunctionName=name)
+    resp, _ = invoke(aws, name, LogType="Tail")
+    assert "\tMemory Size: 1024 MB\t" in _report(base64.b64decode(resp["LogResult"]).decode())
+
+
+def test_log_lines_have_no_blank_lines_between_them(aws):
+    name = deploy(aws, LOGGER)
+    resp, _ = invoke(aws, name, LogType="Tail")
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert "\n\n" not in tail
+    deadline = time.monotonic() + 5
+    messages = []
+    while time.monotonic() < deadline and not any(m.startswith("REPORT") for m in messages):
+        events = aws["logs"].filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        messages = [e["message"] for e in events]
+        time.sleep(0.05)
+    body = [m for m in messages if not m.startswith(("START ", "END ", "REPORT "))]
+    assert "" not in messages
+    assert body[0] == "first line" and body[-1] == "last line"
+    assert body[1].startswith("[INFO]\t") and body[1].endswith("\tfrom logging")
+    assert body[2].startswith("[WARNING]\t") and body[2].endswith("\tsecond record")
+    assert len(body) == 4

@@ -36,6 +36,18 @@ def test_hook_ssm_targets_moto_does_not_serve():
     from moto.ssm.responses import SimpleSystemManagerResponse
     assert not hasattr(SimpleSystemManagerResponse, "list_command_invocations")
     assert not hasattr(SimpleSystemManagerResponse, "cancel_command")
+    assert not hasattr(SimpleSystemManagerResponse, "describe_instance_information")
+
+
+def test_hook_ssm_command_get_invocation_and_documents():
+    from moto.ssm.models import Command, Documents, SimpleSystemManagerBackend
+    assert params(Command.get_invocation) == ["self", "instance_id", "plugin_name"]
+    assert params(Command.invocation_response) == ["self", "instance_id", "plugin_name"]
+    assert "self._documents" in inspect.getsource(SimpleSystemManagerBackend.__init__)
+    assert hasattr(Documents, "get_default_version")
+    src = inspect.getsource(Command.__init__)
+    assert "_get_instance_ids_from_targets" in src, \
+        "moto no longer adds Targets' instances itself; revisit ssm.commands.send_command"
 
 
 def test_hook_events_rules():
