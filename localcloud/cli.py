@@ -5,6 +5,10 @@
   localcloud down [--port P]            stop a detached one (and its worker processes)
   localcloud reset [--port P]           wipe every resource, end workers and instance hosts
   localcloud logs FUNCTION [--follow]   print CloudWatch Logs of /aws/lambda/FUNCTION
+  localcloud iam-report [--json] [--clear]  every IAM denial (or would-be denial) and its fix
+
+`up --iam enforce|audit|off` (or $LOCALCLOUD_IAM): enforce (default) refuses what AWS's IAM
+refuses, audit lets it through and records it, off checks nothing.
 
 A detached cloud keeps its pid file, log file and state under $LOCALCLOUD_HOME/<port>/
 (default ~/.cache/localcloud).
@@ -41,7 +45,7 @@ def _post(endpoint: str, path: str, timeout: float = 30.0) -> dict:
         return json.loads(resp.read() or b"{}")
 
 
-def start_detached(port: int) -> str:
+def start_detached(port: int, iam: str | None = None) -> str:
     """Start `localcloud up` in the background; return its endpoint once it answers."""
     endpoint = endpoint_for(port)
     d = run_dir(port)
@@ -50,7 +54,7 @@ def start_detached(port: int) -> str:
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from localcloud.cli import main; "
-             f"sys.exit(main(['up', '--port', '{port}']))"],
+             f"sys.exit(main({['up', '--port', str(port)] + (['--iam', iam] if iam else [])!r}))"],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True, close_fds=True)
     (d / "pid").write_text(str(proc.pid))
@@ -114,7 +118,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _serve(port: int) -> int:
+def _serve(port: int, iam: str | None = None) -> int:
     from .core.logfile import quiet_third_party
 
     quiet_third_party()
@@ -122,7 +126,7 @@ def _serve(port: int) -> int:
     if state.exists():
         import shutil
         shutil.rmtree(state, ignore_errors=True)
-    cloud = LocalCloud(port=port, state_dir=state)
+    cloud = LocalCloud(port=port, state_dir=state, iam=iam)
     try:
         cloud.start()
     except OSError as exc:
@@ -178,6 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="serve the local cloud")
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument("--iam", choices=("enforce", "audit", "off"), default=None,
+                    help="IAM enforcement (default: $LOCALCLOUD_IAM or enforce)")
+    rep = sub.add_parser("iam-report", help="IAM denials and the statements that were lacking")
+    rep.add_argument("--json", action="store_true", help="the report as JSON")
+    rep.add_argument("--clear", action="store_true", help="empty the report after printing")
     for name in ("status", "down", "reset"):
         sub.add_parser(name)
     logs_p = sub.add_parser("logs", help="print a function's CloudWatch Logs")
@@ -196,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
         if args.detach:
-            start_detached(port)
+            start_detached(port, args.iam)
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
-        return _serve(port)
+        return _serve(port, args.iam)
     if args.cmd == "status":
         doc = health(endpoint)
         if doc is None:
@@ -223,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "logs":
         return _logs(args.function, args.follow, port)
+    if args.cmd == "iam-report":
+        from .iam.cli import iam_report
+        return iam_report(endpoint, as_json=args.json, clear=args.clear)
     return 2
 
 
