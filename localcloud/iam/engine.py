@@ -138,6 +138,8 @@ def _generic_checks(prefix: str, call: Call, account: str, region: str, action: 
                                  normalise=normalise)
     if prefix == "ssm":  # i-* are EC2 instances, mi-* managed (hybrid) instances
         arns = [a for a in arns if not (":managed-instance/i-" in a or ":instance/mi-" in a)]
+        # AWS-owned documents (only AWS may own a name "AWS-...") have no account in their ARN
+        arns = [a.replace(f":{account}:document/AWS-", "::document/AWS-") for a in arns]
     return Authz([Check(canonical, arns)])
 
 
