@@ -304,3 +304,71 @@ def test_operator_key_stays_an_administrator(aws):
     assert ident["Arn"].endswith(":user/moto")
     aws["ec2"].describe_instances()
     aws["iam"].list_roles()
+
+
+WHO_AM_I = ("python3 -c \"import boto3, botocore.exceptions as e\n"
+            "try:\n    print('ARN=' + boto3.client('sts').get_caller_identity()['Arn'])\n"
+            "except e.NoCredentialsError:\n    print('ARN=none')\"")
+
+
+def run_on(aws, iid, command):
+    ssm = boto3.client("ssm", endpoint_url=aws["ec2"].meta.endpoint_url, region_name=REGION)
+    deadline = time.monotonic() + 30
+    while True:  # SSM answers InvalidInstanceId until the instance's agent has registered
+        try:
+            cid = ssm.send_command(InstanceIds=[iid], DocumentName="AWS-RunShellScript",
+                                   Parameters={"commands": [command]})["Command"]["CommandId"]
+            break
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidInstanceId" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    while time.monotonic() < deadline:
+        try:
+            inv = ssm.get_command_invocation(CommandId=cid, InstanceId=iid)
+        except ClientError:
+            inv = {"Status": "Pending"}
+        if inv["Status"] in ("Success", "Failed", "TimedOut", "Cancelled"):
+            return inv
+        time.sleep(0.1)
+    raise AssertionError(f"command {cid} did not finish")
+
+
+def wait_running(aws, iid):
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        inst = aws["ec2"].describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        if inst["State"]["Name"] == "running":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{iid} never ran")
+
+
+def test_instance_runs_as_its_profile_role_and_without_one_has_no_credentials(aws, local_cloud):  # noqa: F811
+    name = f"prof-{uuid.uuid4().hex[:8]}"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    aws["iam"].create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+    aws["iam"].attach_role_policy(RoleName=name,
+                                  PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+    aws["iam"].create_instance_profile(InstanceProfileName=name)
+    aws["iam"].add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    with_profile = aws["ec2"].run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                            IamInstanceProfile={"Name": name})["Instances"][0]["InstanceId"]
+    bare = aws["ec2"].run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    try:
+        wait_running(aws, with_profile)
+        wait_running(aws, bare)
+        out = run_on(aws, with_profile, WHO_AM_I)
+        assert f"ARN=arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{with_profile}" in out["StandardOutputContent"], out
+        # its role (SSM's managed policy only) may not read S3
+        denied = run_on(aws, with_profile, "python3 -c \"import boto3; boto3.client('s3').list_buckets()\"")
+        assert denied["Status"] == "Failed" and "AccessDenied" in denied["StandardErrorContent"]
+        # no profile, no credentials: the host's environment carries none (and boto3 there
+        # finds none: no shared files, no metadata service)
+        from moto.ec2.models import ec2_backends
+        env = local_cloud.ec2_hosts.env_for(ec2_backends[ACCOUNT][REGION].get_instance(bare))
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(env)
+        assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+    finally:
+        aws["ec2"].terminate_instances(InstanceIds=[with_profile, bare])
