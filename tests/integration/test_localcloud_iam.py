@@ -372,3 +372,33 @@ def test_instance_runs_as_its_profile_role_and_without_one_has_no_credentials(aw
         assert env["AWS_EC2_METADATA_DISABLED"] == "true"
     finally:
         aws["ec2"].terminate_instances(InstanceIds=[with_profile, bare])
+
+
+def test_keys_of_iam_users_and_assumed_roles_are_held_to_their_policies(aws, local_cloud):  # noqa: F811
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    aws["iam"].create_user(UserName=user)
+    key = aws["iam"].create_access_key(UserName=user)["AccessKey"]
+    as_user = boto3.client("ec2", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
+                           aws_access_key_id=key["AccessKeyId"],
+                           aws_secret_access_key=key["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        as_user.describe_instances()
+    assert exc.value.response["Error"]["Code"] == "UnauthorizedOperation"
+    assert f":user/{user} is not authorized to perform: ec2:DescribeInstances" in \
+        exc.value.response["Error"]["Message"]
+    aws["iam"].put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}))
+    as_user.describe_instances()
+    # a session the operator assumed is its role's
+    name, role_arn = make_role(aws, [])
+    creds = aws["sts"].assume_role(RoleArn=role_arn, RoleSessionName="me")["Credentials"]
+    as_role = boto3.client("s3", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
+                           aws_access_key_id=creds["AccessKeyId"],
+                           aws_secret_access_key=creds["SecretAccessKey"],
+                           aws_session_token=creds["SessionToken"])
+    with pytest.raises(ClientError) as exc:
+        as_role.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    assert f"assumed-role/{name}/me is not authorized to perform: s3:ListAllMyBuckets" in \
+        exc.value.response["Error"]["Message"]
