@@ -12,6 +12,7 @@ the WSGI middleware, modes).
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +35,14 @@ def _load_managed_policies() -> Callable[[], None]:
     return restore
 
 
+def _warm_dataset() -> None:
+    """Read the IAM dataset (10 MB of JSON) in the background, not on a function's first call."""
+    from . import dataset
+    if dataset._INDEX is None:
+        threading.Thread(target=dataset.service, args=("s3",), name="localcloud-iam-dataset",
+                         daemon=True).start()
+
+
 def install(cloud: Any) -> Callable[[], None]:
     denials = getattr(cloud, "_iam_denials", None)
     if denials is None:  # kept across a reset: it is the cloud's audit trail
@@ -45,6 +54,7 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
     cloud.add_middleware(middleware_factory)
+    _warm_dataset()
 
     def uninstall() -> None:
         restore()

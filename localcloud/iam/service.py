@@ -231,13 +231,11 @@ def denial_response(service: str, call: Any, msg: str, decision: Decision) -> tu
     protocol = model.protocol if model is not None else "json"
     rid = str(uuid.uuid4())
     if service == "s3":
-        action = msg.split("perform: ", 1)[1].split(" ", 1)[0]
         s3_msg = msg.replace(f"on resource: {decision.resource} ",
                              f'on resource: "{decision.resource}" ')
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
                 f"<Message>{_xml_escape(s3_msg)}</Message><RequestId>{_rid()}</RequestId>"
                 f"<HostId>{uuid.uuid4().hex}</HostId></Error>").encode()
-        del action
         return "403 Forbidden", [("Content-Type", "application/xml"),
                                  ("x-amz-request-id", _rid())], body
     if protocol == "ec2":
