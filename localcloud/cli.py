@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if doc is None:
             print(f"localcloud: nothing answers at {endpoint}")
             return 1
-        print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')})")
+        print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')}, "
+              f"IAM {doc.get('iam', 'off')})")
         return 0
     if args.cmd == "down":
         if stop_detached(port):
