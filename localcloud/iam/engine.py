@@ -167,6 +167,10 @@ def dataset_prefix(service: str, signing: str) -> str:
     return service
 
 
+def _loopback(addr: str) -> bool:
+    return addr.startswith("127.") or addr in ("::1", "localhost")
+
+
 def base_context(identity: Identity, environ: dict, region: str) -> dict:
     now = time.time()
     p = identity.principal
@@ -176,7 +180,11 @@ def base_context(identity: Identity, environ: dict, region: str) -> dict:
         "aws:principaltype": "AssumedRole" if identity.kind == "assumed-role" else "User",
         "aws:userid": identity.user_id,
         "aws:sourceip": environ.get("REMOTE_ADDR", "127.0.0.1"),
-        "aws:securetransport": "true" if environ.get("wsgi.url_scheme") == "https" else "false",
+        # The cloud speaks plain HTTP on loopback where the SDK speaks HTTPS to AWS: a call
+        # from this machine counts as TLS, so a TLS-only bucket policy refuses nothing here
+        # that it would refuse on AWS.
+        "aws:securetransport": "true" if (environ.get("wsgi.url_scheme") == "https" or
+                                          _loopback(environ.get("REMOTE_ADDR", ""))) else "false",
         "aws:currenttime": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "aws:epochtime": str(int(now)),
         "aws:requestedregion": region,

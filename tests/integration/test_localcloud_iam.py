@@ -155,7 +155,8 @@ def test_allowed_call_succeeds_and_wildcards_notaction_conditions_apply(aws, buc
 def test_bucket_policy_deny_wins_over_an_identity_allow(aws, bucket):
     _, role_arn = make_role(aws, [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
     fn = deploy(aws, role_arn)
-    assert call(aws, fn, "s3", "get_object", Bucket=bucket, Key="data/a.csv")["ok"]
+    out = call(aws, fn, "s3", "list_objects_v2", Bucket=bucket)
+    assert out["ok"], out
     aws["s3"].put_bucket_policy(Bucket=bucket, Policy=json.dumps({
         "Version": "2012-10-17", "Statement": [{
             "Sid": "NoReads", "Effect": "Deny", "Principal": {"AWS": role_arn},
@@ -402,3 +403,19 @@ def test_keys_of_iam_users_and_assumed_roles_are_held_to_their_policies(aws, loc
     assert exc.value.response["Error"]["Code"] == "AccessDenied"
     assert f"assumed-role/{name}/me is not authorized to perform: s3:ListAllMyBuckets" in \
         exc.value.response["Error"]["Message"]
+
+
+def test_a_tls_only_bucket_policy_refuses_nothing_the_sdk_sends(aws, bucket):
+    # On AWS the SDK speaks HTTPS; here the cloud is plain HTTP on loopback and counts as TLS.
+    # (moto itself applies a bucket policy to object GETs and PUTs without that context, so
+    # this is shown on ListBucket, which only this cloud's IAM checks.)
+    _, role_arn = make_role(aws, [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                   "Resource": f"arn:aws:s3:::{bucket}"}])
+    aws["s3"].put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    fn = deploy(aws, role_arn)
+    out = call(aws, fn, "s3", "list_objects_v2", Bucket=bucket)
+    assert out["ok"], out
