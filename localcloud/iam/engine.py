@@ -60,9 +60,11 @@ _PLACEHOLDER_ALIASES = {
 
 @dataclass
 class Check:
-    """One action on its resources (a request may need several: CopyObject reads and writes)."""
+    """One action on its resources (a request may need several: CopyObject reads and writes).
+    `resource_context`: condition keys of one resource (its tags: `aws:resourcetag/<key>`)."""
     action: str
     resources: list[str]
+    resource_context: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -136,11 +138,33 @@ def _generic_checks(prefix: str, call: Call, account: str, region: str, action: 
     arns = dataset.resource_arns(prefix, canonical.split(":", 1)[1], call.params, account,
                                  region, aliases=_PLACEHOLDER_ALIASES.get(prefix),
                                  normalise=normalise)
+    if prefix == "ec2":
+        check = Check(canonical, arns, _ec2_tags(arns, account, region))
+        return Authz([check])
     if prefix == "ssm":  # i-* are EC2 instances, mi-* managed (hybrid) instances
         arns = [a for a in arns if not (":managed-instance/i-" in a or ":instance/mi-" in a)]
         # AWS-owned documents (only AWS may own a name "AWS-...") have no account in their ARN
         arns = [a.replace(f":{account}:document/AWS-", "::document/AWS-") for a in arns]
     return Authz([Check(canonical, arns)])
+
+
+def _ec2_tags(arns: list[str], account: str, region: str) -> dict:
+    """aws:ResourceTag/<key> and ec2:ResourceTag/<key> of each EC2 resource named."""
+    out = {}
+    try:
+        from moto.ec2.models import ec2_backends
+        tags = ec2_backends[account][region].tags
+    except Exception:  # noqa: BLE001 - no EC2 state for this account/region yet
+        return out
+    for arn in arns:
+        rid = arn.rsplit("/", 1)[-1]
+        if rid and rid != "*" and rid in tags:
+            ctx = {}
+            for k, v in tags[rid].items():
+                ctx[f"aws:resourcetag/{k}".lower()] = v
+                ctx[f"ec2:resourcetag/{k}".lower()] = v
+            out[arn] = ctx
+    return out
 
 
 def checks_for(call: Call, environ: dict, account: str) -> Authz | None:
@@ -233,6 +257,13 @@ def authorize(identity: Identity, authz: Authz, environ: dict, region: str) -> t
     idp = identity_policies(identity)
     res = bucket_policy(authz.bucket)
     for check in authz.checks:
+        if check.resource_context:  # per-resource condition keys: one decision per resource
+            for r in check.resources:
+                d = evaluate(check.action, [r], {**ctx, **check.resource_context.get(r, {})},
+                             identity=idp, resource_policies=res, principal=identity.principal)
+                if not d.allowed:
+                    return check, d
+            continue
         d = evaluate(check.action, check.resources, ctx, identity=idp, resource_policies=res,
                      principal=identity.principal)
         if not d.allowed:

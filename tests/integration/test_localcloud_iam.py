@@ -419,3 +419,18 @@ def test_a_tls_only_bucket_policy_refuses_nothing_the_sdk_sends(aws, bucket):
     fn = deploy(aws, role_arn)
     out = call(aws, fn, "s3", "list_objects_v2", Bucket=bucket)
     assert out["ok"], out
+
+
+def test_resource_tag_conditions_on_ec2_instances(aws):
+    ids = [aws["ec2"].run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "stack", "Value": v}]}])["Instances"][0]["InstanceId"]
+        for v in ("mine", "theirs")]
+    aws["ec2"].stop_instances(InstanceIds=ids)
+    _, role_arn = make_role(aws, [{"Effect": "Allow", "Action": "ec2:StartInstances", "Resource": "*",
+                                   "Condition": {"StringEquals": {"aws:ResourceTag/stack": "mine"}}}])
+    fn = deploy(aws, role_arn)
+    time.sleep(0.5)
+    assert call(aws, fn, "ec2", "start_instances", InstanceIds=[ids[0]])["ok"]
+    out = call(aws, fn, "ec2", "start_instances", InstanceIds=[ids[1]])
+    assert out["code"] == "UnauthorizedOperation" and ids[1] in out["message"]
+    aws["ec2"].terminate_instances(InstanceIds=ids)
