@@ -10,6 +10,9 @@ run() -> [{"name", "value", "unit", "goal"}], side by side for one trivial handl
   (subprocess, as a student runs it), and what state-keeping adds to a mutating call and
   to a warm invoke (the same cloud's request path with and without the state layers,
   interleaved batches over HTTP, plus the layers alone in-process).
+- IAM enforce vs. off (interleaved, one cloud): warm invoke by the operator, warm invoke by
+  a role session (a full policy evaluation), and an API Gateway request (the function's
+  resource policy checked for apigateway.amazonaws.com) (`iam_rows`).
 The API Gateway rows are in bench/apigw_bench.py, the predict rows in bench/predict_bench.py.
 """
 from __future__ import annotations
@@ -127,6 +130,7 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
                  _row("S3 PUT p50 with notification (boto3)", p_notif),
                  _row("S3 PUT added by notification (p50 diff)", p_notif - p_plain,
                       goal="<= 2 ms")]
+        rows += iam_rows(cloud, n)
         lam.delete_function(FunctionName=name)
     finally:
         if own:
@@ -273,8 +277,92 @@ def state_rows(n: int = 800, batches: int = 40, n_up: int = 3) -> list[dict]:
     return rows
 
 
-def main() -> int:
-    rows = run()
+def iam_rows(cloud, n: int = 300) -> list[dict]:
+    """Enforcement's cost: the same requests with IAM enforce and off, interleaved."""
+    import boto3
+
+    from localcloud.testing import lambda_role, zip_bytes
+
+    kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1")
+    lam, iam, apigw = (boto3.client(x, **kw) for x in ("lambda", "iam", "apigateway"))
+    name = f"bench-iam-{uuid.uuid4().hex[:6]}"
+    proxy = ("def handler(event, context):\n"
+             "    return {'statusCode': 200, 'body': '{\"ok\":true}'}\n")
+    arn = lam.create_function(FunctionName=name, Runtime="python3.11", Role=lambda_role(iam),
+                              Handler="handler.handler",
+                              Code={"ZipFile": zip_bytes({"handler.py": proxy})})["FunctionArn"]
+    caller_arn = lambda_role(iam, "bench-iam-caller", [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": arn}])
+    key = cloud.iam.store.issue(caller_arn, "bench", "123456789012", "us-east-1").access_key_id
+    api = apigw.create_rest_api(name=name)["id"]
+    root = [r for r in apigw.get_resources(restApiId=api)["items"] if r["path"] == "/"][0]["id"]
+    res = apigw.create_resource(restApiId=api, parentId=root, pathPart="p")["id"]
+    apigw.put_method(restApiId=api, resourceId=res, httpMethod="POST", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=res, httpMethod="POST", type="AWS_PROXY",
+                          integrationHttpMethod="POST",
+                          uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations")
+    apigw.create_deployment(restApiId=api, stageName="prod")
+    lam.add_permission(FunctionName=name, StatementId="api", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api}/*/POST/p")
+
+    conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
+    invoke_path = f"/2015-03-31/functions/{name}/invocations"
+
+    def auth(key_id: str) -> dict:
+        return {"Content-Type": "application/json", "Authorization":
+                f"AWS4-HMAC-SHA256 Credential={key_id}/20240101/us-east-1/lambda/aws4_request, "
+                "SignedHeaders=host, Signature=0"}
+
+    operator, role = auth("testing"), auth(key)
+
+    def request(method: str, path: str, headers: dict) -> None:
+        conn.request(method, path, body=b"{}", headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200 and b'ok' in body, (resp.status, body)
+
+    calls = {
+        "warm invoke (operator key)": lambda: request("POST", invoke_path, operator),
+        "warm invoke (role session, policy evaluated)": lambda: request("POST", invoke_path, role),
+        "API Gateway POST (Lambda permission checked)":
+            lambda: request("POST", f"/restapis/{api}/prod/_user_request_/p", {}),
+    }
+    before = cloud.iam.mode
+    rows: list[dict] = []
+    try:
+        for label, fn in calls.items():
+            for mode in ("enforce", "off"):
+                cloud.iam.mode = mode
+                _time_ms(fn, 20)
+            samples: dict[str, list[float]] = {"enforce": [], "off": []}
+            for _ in range(n):
+                for mode in ("enforce", "off"):
+                    cloud.iam.mode = mode
+                    samples[mode] += _time_ms(fn, 1)
+            on, off = statistics.median(samples["enforce"]), statistics.median(samples["off"])
+            rows += [_row(f"IAM {label} p50, enforce", on),
+                     _row(f"IAM {label} p50, off", off),
+                     _row(f"IAM {label}: enforce adds (p50 diff)", on - off, goal="<= 0.3 ms")]
+    finally:
+        cloud.iam.mode = before
+        conn.close()
+        lam.delete_function(FunctionName=name)
+        apigw.delete_rest_api(restApiId=api)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.localcloud_bench [--iam]` (--iam: only the IAM enforce/off rows)."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--iam" in args:
+        from localcloud import LocalCloud
+        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            os.environ.setdefault(k, v)
+        with LocalCloud(port=0) as cloud:
+            rows = iam_rows(cloud)
+    else:
+        rows = run()
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['value']:>9.3f} {r['unit']:<3} {r['goal']}")

@@ -8,6 +8,10 @@
   localcloud down [--port P]            stop it (its state is saved; workers and hosts end)
   localcloud reset [--port P]           wipe every resource and the saved state
   localcloud logs FUNCTION [--follow]   print CloudWatch Logs of /aws/lambda/FUNCTION
+  localcloud iam-report [--json] [--clear]  every IAM denial (or would-be denial) and its fix
+
+`up --iam enforce|audit|off` (or $LOCALCLOUD_IAM): enforce (default) refuses what AWS's IAM
+refuses, audit lets it through and records it, off checks nothing.
 
 A cloud keeps its pid file, log file and state under $LOCALCLOUD_HOME/<port>/ (default
 ~/.cache/localcloud): state/saved/ holds the snapshot (localcloud.state).
@@ -209,7 +213,8 @@ def _status(port: int) -> int:
             print(f"saved state {saved_dir(port)} (saved {meta.get('saved_at')}): "
                   f"{_counts_line(meta.get('counts') or {})}; `localcloud up` restores it")
         return 1
-    print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')})")
+    print(f"localcloud up at {endpoint} (pid {doc.get('pid')}, state {doc.get('state_dir')}, "
+          f"IAM {doc.get('iam', 'off')})")
     if doc.get("profile"):
         prof = dict(doc["profile"])
         name = prof.pop("name", "default")
@@ -274,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
                          "(same as LOCALCLOUD_PROFILE=aws)")
     up.add_argument("--no-default-vpc", action="store_true",
                     help="an account without a default VPC: RunInstances needs a subnet")
+    up.add_argument("--iam", choices=("enforce", "audit", "off"), default=None,
+                    help="IAM enforcement (default: $LOCALCLOUD_IAM or enforce)")
+    rep = sub.add_parser("iam-report", help="IAM denials and the statements that were lacking")
+    rep.add_argument("--json", action="store_true", help="the report as JSON")
+    rep.add_argument("--clear", action="store_true", help="empty the report after printing")
     for name in ("status", "down", "reset"):
         sub.add_parser(name)
     logs_p = sub.add_parser("logs", help="print a function's CloudWatch Logs")
@@ -309,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_default_vpc:
             options["default_vpc"] = False
             up_args.append("--no-default-vpc")
+        if args.iam:
+            options["iam"] = args.iam
+            up_args += ["--iam", args.iam]
         if args.detach:
             start_detached(port, up_args + (["--fresh"] if args.fresh else []))
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
@@ -341,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "logs":
         return _logs(args.function, args.follow, port)
+    if args.cmd == "iam-report":
+        from .iam.cli import iam_report
+        return iam_report(endpoint, as_json=args.json, clear=args.clear)
     return 2
 
 

@@ -21,9 +21,16 @@ def zip_bytes(files: dict[str, str | bytes]) -> bytes:
     return buf.getvalue()
 
 
-def lambda_role(iam, name: str = "localcloud-test-lambda-role") -> str:
-    """The ARN of an IAM role Lambda can assume (created if missing)."""
+def lambda_role(iam, name: str = "localcloud-test-lambda-role",
+                statements: list[dict] | None = None) -> str:
+    """The ARN of an IAM role Lambda can assume (created if missing). The local cloud
+    enforces IAM: a function that calls AWS needs `statements` (its inline policy, set on
+    every call) granting exactly what it calls; the default role may call nothing."""
     try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+    return arn

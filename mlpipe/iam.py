@@ -101,6 +101,8 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
         ),
         "worker": _doc(
             _logs(names, "worker"),
+            # it starts the instance again when a Stop-EC2/reaper decision raced with its run
+            start,
             _describe_instances(),
             _ssm_read(),
             {"Sid": "RunTrainingCommand", "Effect": "Allow", "Action": ["ssm:SendCommand"],

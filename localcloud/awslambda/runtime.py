@@ -427,7 +427,7 @@ class LambdaRuntime:
         (moto updates a function's configuration in place)."""
         layers = getattr(fn, "layers", None) or []
         env_vars = getattr(fn, "environment_vars", None) or {}
-        fingerprint = (fn.function_arn, fn.code_sha_256, len(fn.code_bytes or b""), fn.handler,
+        fingerprint = (fn.function_arn, fn.role, fn.code_sha_256, len(fn.code_bytes or b""), fn.handler,
                        fn.timeout, fn.memory_size, fn.run_time,
                        getattr(fn, "package_type", "Zip"), tuple(env_vars.items()),
                        tuple(layer.get("Arn") for layer in layers))
@@ -481,6 +481,9 @@ class LambdaRuntime:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
         }
+        iam = getattr(self.cloud, "iam", None)
+        if iam is not None:  # the execution role's session, as Lambda sets it
+            reserved.update(iam.function_env(fn))
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                **self.cloud.env_for_compute(region)}

@@ -52,6 +52,7 @@ _EXTENSIONS = [
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
+    "localcloud.iam",  # last: its middleware checks every request first
 ]
 
 _ACTIVE: "LocalCloud | None" = None
@@ -367,14 +368,21 @@ class LocalCloud:
     # ---- Lambda -----------------------------------------------------------------------
     def invoke_function(self, function_name_or_arn: str, payload: bytes, *,
                         invocation_type: str = "RequestResponse", region: str = DEFAULT_REGION,
-                        account_id: str = DEFAULT_ACCOUNT, source: str | None = None) -> InvokeResult:
+                        account_id: str = DEFAULT_ACCOUNT, source: str | None = None,
+                        source_arn: str | None = None) -> InvokeResult:
         """Invoke a deployed function in-process (API Gateway, schedules, S3 events use this).
 
         RequestResponse runs it and returns its result; Event queues it and returns 202 at
         once (retried twice with backoff on a function error, as AWS does for async invokes).
+        `source` "apigateway" or "events" invokes as that service principal: the function's
+        resource policy must allow it (with `source_arn`), else `localcloud.iam.InvokeDenied`.
         """
         if self.runtime is None:
             raise RuntimeError("LocalCloud is not started")
+        iam = getattr(self, "iam", None)
+        if iam is not None and source in ("apigateway", "events"):
+            iam.check_invoke(function_name_or_arn, region, account_id,
+                             f"{source}.amazonaws.com", source_arn)
         return self.runtime.invoke_by_name(function_name_or_arn, payload,
                                            invocation_type=invocation_type, region=region,
                                            account_id=account_id, source=source)
@@ -403,11 +411,13 @@ class LocalCloud:
         return app(environ, start_response)
 
     def health_doc(self) -> dict:
+        iam = getattr(self, "iam", None)
         return {"localcloud": True, "pid": os.getpid(), "port": self.port,
                 "endpoint_url": self.endpoint_url, "state_dir": str(self.state_dir),
                 "state": self.state.describe() if self.state is not None else None,
                 "isolation": self._isolation(),
-                "profile": self.profile.as_dict()}
+                "profile": self.profile.as_dict(),
+                "iam": iam.mode if iam is not None else "off"}
 
     def _isolation(self) -> bool:
         from . import sandbox

@@ -401,7 +401,7 @@ class Scheduler:
             self.cloud.invoke_function(arn, payload, invocation_type="Event",
                                        region=arn.split(":")[3] or region,
                                        account_id=arn.split(":")[4] or account,
-                                       source="events")
+                                       source="events", source_arn=rule.arn)
         except Exception as exc:  # noqa: BLE001 - one bad target must not stop the others
             log.error("rule %s target %s: invoke failed: %s", rule.name, target.get("Id"), exc)
             return 0

@@ -57,6 +57,10 @@ def complete_event_shape(event_body: dict, account_id: str) -> dict:
 
 def s3_may_invoke(fn: Any, bucket_arn: str, account_id: str) -> bool:
     """Does the function's resource policy let s3.amazonaws.com invoke it for this bucket?"""
+    cloud = active_cloud()
+    iam = getattr(cloud, "iam", None) if cloud is not None else None
+    if iam is not None:  # the IAM engine decides (and records), mode-aware
+        return iam.service_may_invoke(fn, "s3.amazonaws.com", bucket_arn, account_id)
     for st in getattr(fn.policy, "statements", []) or []:
         if st.get("Effect", "Allow") != "Allow":
             continue

@@ -372,6 +372,13 @@ class InstanceHosts:
             "PYTHONUNBUFFERED": "1",
             "INSTANCE_ID": instance.id,  # local-only convenience; real hosts read IMDS
         })
+        iam = getattr(self.cloud, "iam", None)
+        if iam is not None:  # the instance profile role's session, or no credentials at all
+            for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+                env.pop(k, None)
+            env.update(iam.instance_env(instance) or {})
+            env.update({"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+                        "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
         return env
 
     # -- transitions -------------------------------------------------------------------

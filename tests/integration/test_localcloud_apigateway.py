@@ -60,6 +60,9 @@ def make_api(aws, local_cloud, *, throttle=None, quota=None, validate=False):  #
                               Timeout=5)["FunctionArn"]
     uri = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"
     api = apigw.create_rest_api(name=f"api-{fn}")["id"]
+    lam.add_permission(FunctionName=fn, StatementId="apigateway", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:123456789012:{api}/*")
     root = [r for r in apigw.get_resources(restApiId=api)["items"] if r["path"] == "/"][0]["id"]
     extra = {}
     if validate:

@@ -37,11 +37,12 @@ def aws(local_cloud):  # noqa: F811
     return {name: boto3.client(name, **kw) for name in ("lambda", "iam", "logs", "s3")}
 
 
-def deploy(aws, code, *, handler="handler.handler", timeout=3, env=None, layers=None, files=None):
+def deploy(aws, code, *, handler="handler.handler", timeout=3, env=None, layers=None, files=None,
+           role=None):
     name = f"fn-{uuid.uuid4().hex[:8]}"
     package = {"handler.py": code, **(files or {})}
     aws["lambda"].create_function(
-        FunctionName=name, Runtime="python3.11", Role=lambda_role(aws["iam"]), Handler=handler,
+        FunctionName=name, Runtime="python3.11", Role=role or lambda_role(aws["iam"]), Handler=handler,
         Code={"ZipFile": zip_bytes(package)}, Timeout=timeout,
         Environment={"Variables": env or {}}, Layers=layers or [])
     return name
@@ -97,7 +98,9 @@ def test_boto3_is_provided_by_the_runtime(aws):
             "    s3 = boto3.client('s3')\n"
             "    return {'buckets': len(s3.list_buckets()['Buckets']),\n"
             "            'site': [p for p in sys.path if 'site-packages' in p and 'python/lib' not in p]}\n")
-    resp, out = invoke(aws, deploy(aws, code))
+    role = lambda_role(aws["iam"], "test-list-buckets", [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}])
+    resp, out = invoke(aws, deploy(aws, code, role=role))
     assert "FunctionError" not in resp, out
     assert out["buckets"] >= 0
     assert out["site"] == []  # the host's site-packages are not on the path
@@ -166,7 +169,9 @@ def test_event_invoke_returns_202_at_once_and_runs(aws):
             "def handler(event, context):\n"
             "    time.sleep(1)\n"
             "    boto3.client('s3').put_object(Bucket=event['bucket'], Key='done', Body=b'1')\n")
-    name = deploy(aws, code)
+    role = lambda_role(aws["iam"], "test-evt-writer", [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::evt-*/done"}])
+    name = deploy(aws, code, role=role)
     t0 = time.monotonic()
     resp = aws["lambda"].invoke(FunctionName=name, InvocationType="Event",
                                 Payload=json.dumps({"bucket": bucket}).encode())

@@ -31,6 +31,12 @@ def aws(local_cloud):  # noqa: F811
     return {name: boto3.client(name, **kw) for name in ("lambda", "iam", "s3")}
 
 
+def recorder_role(aws):
+    """The recorder writes its runs to a sink bucket: exactly that, nothing else."""
+    return lambda_role(aws["iam"], "test-s3-event-recorder", [
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::sink-*/runs/*"}])
+
+
 def setup_pipeline(aws, *, env=None, filters=None, permission=True, events=("s3:ObjectCreated:*",)):
     tag = uuid.uuid4().hex[:8]
     source, sink = f"src-{tag}", f"sink-{tag}"
@@ -38,19 +44,21 @@ def setup_pipeline(aws, *, env=None, filters=None, permission=True, events=("s3:
     aws["s3"].create_bucket(Bucket=sink)
     name = f"rec-{tag}"
     fn = aws["lambda"].create_function(
-        FunctionName=name, Runtime="python3.11", Role=lambda_role(aws["iam"]),
+        FunctionName=name, Runtime="python3.11", Role=recorder_role(aws),
         Handler="handler.handler", Code={"ZipFile": zip_bytes({"handler.py": RECORDER})},
         Timeout=10, Environment={"Variables": {"SINK": sink, **(env or {})}})
-    if permission:
-        aws["lambda"].add_permission(
-            FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
-            Principal="s3.amazonaws.com", SourceArn=f"arn:aws:s3:::{source}")
+    # S3 validates the destination when the configuration is put: the permission comes first.
+    aws["lambda"].add_permission(
+        FunctionName=name, StatementId="s3", Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com", SourceArn=f"arn:aws:s3:::{source}")
     config = {"LambdaFunctionArn": fn["FunctionArn"], "Events": list(events)}
     if filters:
         config["Filter"] = {"Key": {"FilterRules": [{"Name": k, "Value": v}
                                                     for k, v in filters.items()]}}
     aws["s3"].put_bucket_notification_configuration(
         Bucket=source, NotificationConfiguration={"LambdaFunctionConfigurations": [config]})
+    if not permission:  # taken away after the configuration was accepted
+        aws["lambda"].remove_permission(FunctionName=name, StatementId="s3")
     return source, sink
 
 

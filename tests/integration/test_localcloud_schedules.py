@@ -45,6 +45,11 @@ def recorder(aws):
         FunctionName=name, Runtime="python3.11", Role=lambda_role(aws["iam"]),
         Handler="handler.handler", Code={"ZipFile": zip_bytes({"handler.py": RECORDER})},
         Timeout=5)["FunctionArn"]
+    # EventBridge may invoke it only with its permission (any of this test's rules for it).
+    aws["lambda"].add_permission(
+        FunctionName=name, StatementId="events", Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=f"arn:aws:events:{REGION}:123456789012:rule/*{name}")
     return name, arn
 
 

@@ -1,0 +1,368 @@
+"""The IAM side of a running cloud: role credentials for compute, enforcement, the report.
+
+`IamService` is `cloud.iam` once `localcloud.iam.install(cloud)` ran (the last extension, so
+its WSGI middleware sees every request first, the fast Invoke path and the API Gateway data
+plane included). Modes: `enforce` (default) refuses what AWS refuses, `audit` lets it through
+and records it, `off` checks nothing. The operator's own key (any key the cloud did not issue
+to a role session or an IAM user) is an administrator.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import uuid
+from typing import Any, Callable
+from xml.etree import ElementTree
+
+from . import engine
+from .credentials import CredentialStore, Identity
+from .policy import ALLOWED, Decision, Principal, denial_message, evaluate
+from .report import DenialLog, proposals, render
+from .requests import credential_of, parse, service_model
+
+log = logging.getLogger("localcloud")
+
+MODES = ("enforce", "audit", "off")
+DEFAULT_MODE = "enforce"
+REPORT_PATH = "/_localcloud/iam-report"
+MODE_PATH = "/_localcloud/iam-mode"
+
+
+def resolve_mode(value: str | None = None) -> str:
+    """The mode from an explicit value, else LOCALCLOUD_IAM, else enforce."""
+    raw = value if value else os.environ.get("LOCALCLOUD_IAM", "")
+    mode = (raw or DEFAULT_MODE).strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"LOCALCLOUD_IAM / --iam must be one of {', '.join(MODES)}, got {raw!r}")
+    return mode
+
+
+class InvokeDenied(PermissionError):
+    """A service principal may not invoke a function (its resource policy lacks the grant)."""
+
+
+class IamService:
+    def __init__(self, cloud: Any, denials: DenialLog, mode: str):
+        self.cloud = cloud
+        self.denials = denials
+        self.mode = mode
+        self.store = CredentialStore()
+
+    # ---- credentials for compute ------------------------------------------------------
+    def function_env(self, fn: Any) -> dict[str, str]:
+        """AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN of the function's execution role, session
+        named after the function (as Lambda does)."""
+        creds = self.store.issue(fn.role, fn.function_name, fn.account_id, fn.region)
+        return creds.env()
+
+    def instance_env(self, instance: Any) -> dict[str, str] | None:
+        """The instance profile role's credentials (session = instance id), None without one."""
+        role_arn = instance_role_arn(instance)
+        if role_arn is None:
+            return None
+        account = getattr(instance, "owner_id", None) or instance.ec2_backend.account_id
+        region = getattr(instance, "region_name", None) or instance.ec2_backend.region_name
+        return self.store.issue(role_arn, instance.id, account, region).env()
+
+    # ---- service principals invoking Lambda -------------------------------------------
+    def service_may_invoke(self, fn: Any, service: str, source_arn: str | None,
+                           source_account: str | None) -> bool:
+        """Does the function's resource policy let `service` invoke it (SourceArn and
+        SourceAccount conditions applied)? Records a denial; audit lets it through."""
+        if self.mode == "off":
+            return True
+        d = service_invoke_decision(fn, service, source_arn, source_account)
+        if d.allowed:
+            return True
+        msg = (f"{service} is not authorized to perform: lambda:InvokeFunction on resource: "
+               f"{d.resource} because no resource-based policy allows it")
+        self.denials.record(mode=self.mode, principal=service, action="lambda:InvokeFunction",
+                            resource=d.resource, reason=d.reason, message=msg,
+                            service_principal=service, source_arn=source_arn)
+        log.warning("IAM %s: %s%s", self.mode, msg, " (let through: audit)" if self.mode == "audit" else "")
+        return self.mode == "audit"
+
+    def check_invoke(self, function_name_or_arn: str, region: str, account_id: str,
+                     service: str, source_arn: str | None) -> None:
+        """Raise InvokeDenied unless `service` may invoke the function."""
+        if self.mode == "off":
+            return
+        from moto.awslambda.utils import get_backend
+
+        if function_name_or_arn.startswith("arn:"):
+            parts = function_name_or_arn.split(":")
+            region, account_id = parts[3], parts[4]
+        try:
+            fn = get_backend(account_id, region).get_function(function_name_or_arn)
+        except Exception:  # noqa: BLE001 - not found: the invoke itself reports it
+            return
+        source_account = source_arn.split(":")[4] if source_arn and source_arn.count(":") >= 4 else account_id
+        if not self.service_may_invoke(fn, service, source_arn, source_account or account_id):
+            raise InvokeDenied(f"{service} may not invoke {fn.function_arn}: the function's "
+                               "resource policy has no matching lambda:InvokeFunction grant")
+
+    # ---- S3 destination validation ----------------------------------------------------
+    def notification_refusals(self, bucket: str, body: bytes) -> list[str]:
+        """Lambda destinations of a notification configuration that s3.amazonaws.com may not
+        invoke for this bucket (AWS refuses the whole configuration then)."""
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            return []
+        arns = [el.text.strip() for el in root.iter()
+                if el.tag.split("}")[-1] == "CloudFunction" and el.text]
+        if not arns:
+            return []
+        from moto.awslambda.utils import get_backend
+        from moto.s3.models import s3_backends
+
+        owner = (s3_backends.bucket_accounts.get(bucket) or ("aws", None))[1]
+        bad = []
+        for arn in arns:
+            parts = arn.split(":")
+            try:
+                fn = get_backend(parts[4], parts[3]).get_function(arn)
+            except Exception:  # noqa: BLE001 - no such function: AWS cannot validate it either
+                bad.append(arn)
+                continue
+            if not self.service_may_invoke(fn, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}",
+                                           owner or parts[4]):
+                bad.append(arn)
+        return bad
+
+    # ---- the request check --------------------------------------------------------------
+    def check_request(self, environ: dict, identity: Identity, cred: tuple) -> tuple | None:
+        """(status, headers, body) of the denial to send, or None to let the request through."""
+        body = _read_body(environ)
+        call = parse(environ, body, cred)
+        authz = engine.checks_for(call, environ, identity.principal.account)
+        if authz is None:
+            log.debug("IAM: no check for %s %s (operation unknown)", call.signing_name,
+                      environ.get("PATH_INFO"))
+            return None
+        denied = engine.authorize(identity, authz, environ, call.region)
+        if denied is None:
+            return None
+        check, decision = denied
+        msg = denial_message(identity.principal.arn, check.action, decision)
+        self.denials.record(mode=self.mode, principal=identity.principal.arn,
+                            action=check.action, resource=decision.resource,
+                            reason=decision.reason, message=msg,
+                            role_arn=identity.principal.role_arn,
+                            operation=f"{call.service}:{call.operation}", sid=decision.sid)
+        if self.mode != "enforce":
+            log.warning("IAM audit (let through): %s", msg)
+            return None
+        log.info("IAM denied: %s", msg)
+        return denial_response(call.service or "", call, msg, decision)
+
+    # ---- the report -------------------------------------------------------------------
+    def report_doc(self) -> dict:
+        entries = self.denials.entries()
+        return {"mode": self.mode, "denials": entries, "proposals": proposals(entries)}
+
+    def report_text(self) -> str:
+        return render(self.denials.entries(), self.mode)
+
+
+def instance_role_arn(instance: Any) -> str | None:
+    backend = getattr(instance, "ec2_backend", None)
+    assoc = getattr(backend, "iam_instance_profile_associations", {}).get(instance.id) if backend else None
+    profile = getattr(assoc, "iam_instance_profile", None)
+    roles = getattr(profile, "roles", None) or []
+    if not roles:
+        return None
+    role = roles[0]
+    return getattr(role, "arn", None)
+
+
+def service_invoke_decision(fn: Any, service: str, source_arn: str | None,
+                            source_account: str | None) -> Decision:
+    statements = list(getattr(getattr(fn, "policy", None), "statements", None) or [])
+    arn = fn.function_arn
+    if arn.endswith(":$LATEST"):
+        arn = arn[: -len(":$LATEST")]
+    ctx = {}
+    if source_arn:
+        ctx["aws:sourcearn"] = source_arn
+    if source_account:
+        ctx["aws:sourceaccount"] = source_account
+    principal = Principal(arn=service, account="", service=service)
+    resources = [arn]
+    d = evaluate("lambda:InvokeFunction", resources, ctx,
+                 resource_policies=[{"Statement": statements}], principal=principal)
+    if d.allowed or d.reason != "implicit-deny":
+        return d
+    # A grant on the function's "name:*" or qualified ARN also lets the unqualified call in
+    # when the statement's Resource is the function itself with a wildcard qualifier.
+    d2 = evaluate("lambda:InvokeFunction", [arn + ":$LATEST"], ctx,
+                  resource_policies=[{"Statement": statements}], principal=principal)
+    return d2 if d2.allowed else d
+
+
+def _read_body(environ: dict) -> bytes:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH") or ""
+    if environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("wsgi.input_terminated", None)
+    return body
+
+
+def _rid() -> str:
+    return uuid.uuid4().hex[:16].upper()
+
+
+def _xml_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def denial_response(service: str, call: Any, msg: str, decision: Decision) -> tuple:
+    """The denial as the service answers it on AWS."""
+    model = service_model(service) if service else None
+    protocol = model.protocol if model is not None else "json"
+    rid = str(uuid.uuid4())
+    if service == "s3":
+        s3_msg = msg.replace(f"on resource: {decision.resource} ",
+                             f'on resource: "{decision.resource}" ')
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                f"<Message>{_xml_escape(s3_msg)}</Message><RequestId>{_rid()}</RequestId>"
+                f"<HostId>{uuid.uuid4().hex}</HostId></Error>").encode()
+        return "403 Forbidden", [("Content-Type", "application/xml"),
+                                 ("x-amz-request-id", _rid())], body
+    if protocol == "ec2":
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+                f"<Code>UnauthorizedOperation</Code><Message>You are not authorized to perform "
+                f"this operation. {_xml_escape(msg)}</Message></Error></Errors>"
+                f"<RequestID>{rid}</RequestID></Response>").encode()
+        return "403 Forbidden", [("Content-Type", "text/xml")], body
+    if protocol == "query":
+        ns = f"https://{service}.amazonaws.com/doc/{model.api_version}/"
+        body = (f'<ErrorResponse xmlns="{ns}"><Error><Type>Sender</Type><Code>AccessDenied</Code>'
+                f"<Message>{_xml_escape(msg)}</Message></Error><RequestId>{rid}</RequestId>"
+                f"</ErrorResponse>").encode()
+        return "403 Forbidden", [("Content-Type", "text/xml")], body
+    if protocol == "rest-json":
+        doc = {"Type": "User", "Message": msg} if service == "lambda" else {"message": msg}
+        body = json.dumps(doc).encode()
+        return "403 Forbidden", [("Content-Type", "application/json"),
+                                 ("x-amzn-ErrorType", "AccessDeniedException"),
+                                 ("x-amzn-RequestId", rid)], body
+    body = json.dumps({"__type": "AccessDeniedException", "message": msg}).encode()
+    return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                               ("x-amzn-RequestId", rid)], body
+
+
+def notification_refused_response(arns: list[str]) -> tuple:
+    parts = "".join(
+        f"<ArgumentName{i}>{_xml_escape(a)}, null</ArgumentName{i}>"
+        f"<ArgumentValue{i}>Not authorized to invoke function [{_xml_escape(a)}]</ArgumentValue{i}>"
+        for i, a in enumerate(arns, 1))
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code>'
+            f"<Message>Unable to validate the following destination configurations</Message>"
+            f"{parts}<RequestId>{_rid()}</RequestId><HostId>{uuid.uuid4().hex}</HostId></Error>").encode()
+    return "400 Bad Request", [("Content-Type", "application/xml")], body
+
+
+def _send(start_response: Callable, status: str, headers: list, body: bytes) -> list[bytes]:
+    start_response(status, headers + [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _is_notification_put(environ: dict) -> bool:
+    if environ.get("REQUEST_METHOD") != "PUT":
+        return False
+    qs = environ.get("QUERY_STRING", "")
+    return qs == "notification" or qs.startswith("notification&") or "&notification" in qs
+
+
+def middleware_factory(app: Callable, cloud: Any) -> Callable:
+    """The WSGI middleware: control paths, then (unless off) the caller's identity check."""
+
+    def middleware(environ: dict, start_response: Callable) -> Any:
+        svc: IamService | None = getattr(cloud, "iam", None)
+        path = environ.get("PATH_INFO", "")
+        if svc is None:
+            return app(environ, start_response)
+        if path.startswith("/_localcloud/iam"):
+            return _control(svc, environ, start_response)
+        if svc.mode == "off":
+            return app(environ, start_response)
+        cred = credential_of(environ)
+        if cred is None:
+            return app(environ, start_response)
+        identity = svc.store.identity_of(cred[0])
+        if identity is not None:
+            try:
+                denial = svc.check_request(environ, identity, cred)
+            except Exception:  # noqa: BLE001 - a bug here must not pass as a denial or a 500
+                log.exception("IAM check failed for %s %s; letting it through",
+                              environ.get("REQUEST_METHOD"), path)
+                denial = None
+            if denial is not None:
+                return _send(start_response, *denial)
+        # (no identity: the operator's key, an administrator)
+        if cred[2] == "s3" and _is_notification_put(environ):
+            refusal = _validate_notification(svc, environ, cred)
+            if refusal is not None:
+                return _send(start_response, *refusal)
+        if cred[2] in ("sts", "iam"):
+            svc.store.forget_unknown()  # AssumeRole / CreateAccessKey may make a new key
+        return app(environ, start_response)
+
+    return middleware
+
+
+def _validate_notification(svc: IamService, environ: dict, cred: tuple) -> tuple | None:
+    body = _read_body(environ)
+    call = parse(environ, body, cred)
+    bucket = call.params.get("Bucket")
+    if call.operation not in ("PutBucketNotificationConfiguration", "PutBucketNotification") \
+            or not bucket:
+        return None
+    bad = svc.notification_refusals(bucket, body)
+    if bad and svc.mode == "enforce":
+        return notification_refused_response(bad)
+    return None
+
+
+def _control(svc: IamService, environ: dict, start_response: Callable) -> Any:
+    path = environ.get("PATH_INFO", "")
+    method = environ.get("REQUEST_METHOD", "GET")
+    if path == REPORT_PATH and method == "GET":
+        if "format=text" in environ.get("QUERY_STRING", ""):
+            return _send(start_response, "200 OK", [("Content-Type", "text/plain")],
+                         svc.report_text().encode())
+        return _send(start_response, "200 OK", [("Content-Type", "application/json")],
+                     json.dumps(svc.report_doc()).encode())
+    if path == REPORT_PATH and method == "DELETE":
+        n = svc.denials.clear()
+        return _send(start_response, "200 OK", [("Content-Type", "application/json")],
+                     json.dumps({"cleared": n}).encode())
+    if path == MODE_PATH and method == "GET":
+        return _send(start_response, "200 OK", [("Content-Type", "application/json")],
+                     json.dumps({"mode": svc.mode}).encode())
+    if path == MODE_PATH and method == "POST":
+        try:
+            doc = json.loads(_read_body(environ) or b"{}")
+            svc.mode = resolve_mode(str(doc.get("mode", "")) or None)
+        except (ValueError, AttributeError) as exc:
+            return _send(start_response, "400 Bad Request", [("Content-Type", "application/json")],
+                         json.dumps({"message": str(exc)}).encode())
+        log.info("IAM mode set to %s", svc.mode)
+        return _send(start_response, "200 OK", [("Content-Type", "application/json")],
+                     json.dumps({"mode": svc.mode}).encode())
+    return _send(start_response, "404 Not Found", [("Content-Type", "application/json")],
+                 json.dumps({"message": f"unknown path {path}"}).encode())
+
+
+__all__ = ["IamService", "InvokeDenied", "MODES", "resolve_mode", "middleware_factory",
+           "ALLOWED"]
