@@ -423,7 +423,7 @@ class DataPlane:
                 arn, json.dumps(event).encode(), invocation_type="RequestResponse",
                 region=region, account_id=backend.account_id, source="apigateway",
                 source_arn=f"arn:aws:execute-api:{backend.region_name}:{backend.account_id}:"
-                           f"{api_id}/{stage_name}/{verb}{route.path}")
+                           f"{req.api_id}/{req.stage_name}/{req.verb}{req.resource_path}")
         except Exception as exc:  # noqa: BLE001 - no such function etc.
             log.error("API %s %s %s: invoking %s failed: %s", req.api_id, req.verb, req.path,
                       arn, exc)
