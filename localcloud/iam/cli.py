@@ -6,16 +6,19 @@ import sys
 import urllib.error
 import urllib.request
 
+from ..core.guard import CONTROL_HEADER
 from .service import REPORT_PATH
 
 
 def fetch_report(endpoint: str, timeout: float = 10.0) -> dict:
-    with urllib.request.urlopen(endpoint + REPORT_PATH, timeout=timeout) as resp:
+    req = urllib.request.Request(endpoint + REPORT_PATH, headers={CONTROL_HEADER: "1"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
 def clear_report(endpoint: str, timeout: float = 10.0) -> int:
-    req = urllib.request.Request(endpoint + REPORT_PATH, method="DELETE")
+    req = urllib.request.Request(endpoint + REPORT_PATH, method="DELETE",
+                                 headers={CONTROL_HEADER: "1"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return int(json.loads(resp.read()).get("cleared", 0))
 

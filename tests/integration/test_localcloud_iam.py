@@ -76,8 +76,8 @@ def call(aws, fn, service, op, **args):
 
 
 def report(local_cloud):  # noqa: F811
-    with urllib.request.urlopen(local_cloud.endpoint_url + "/_localcloud/iam-report") as r:
-        return json.loads(r.read())
+    from localcloud.iam.cli import fetch_report
+    return fetch_report(local_cloud.endpoint_url)
 
 
 @pytest.fixture
