@@ -1,6 +1,6 @@
 """Run records: build and write ``runs/<run_id>.json`` in the output bucket.
 
-Standard library + boto3 only (no model_code): ``run_training.sh``'s exit trap calls
+Standard library + boto3 + glue_contract only (no model_code): ``run_training.sh``'s exit trap calls
 this module even when importing the training stack is what failed.
 
     python3 -m ec2_scripts.record ensure --output-bucket B --run-id R --exit-code 1 \
@@ -12,92 +12,14 @@ so it is safe to call on every exit. A run record's arrival fires the Stop-EC2 L
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
 import sys
 
-RECORD_PREFIX = "runs/"
-STATUSES = ("succeeded", "failed", "rejected")
+from glue_contract import runs
+from glue_contract.keys import record_key
+
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_CHARS = 2000
-
-
-def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def iso(t: _dt.datetime | None = None) -> str:
-    """ISO 8601 UTC with a Z, to the millisecond: ``2024-05-01T12:00:00.123Z`` (a run's
-    timeline is a few seconds long: whole seconds would blur it)."""
-    t = (t or utcnow()).astimezone(_dt.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def record_key(run_id: str) -> str:
-    return f"{RECORD_PREFIX}{run_id}.json"
-
-
-def build_record(
-    run_id: str,
-    status: str,
-    *,
-    started_at: str,
-    finished_at: str | None = None,
-    inputs=(),
-    model_version: str | None = None,
-    metrics: dict | None = None,
-    error: str | None = None,
-    **extra,
-) -> dict:
-    """A run record with every field of the contract (ARCHITECTURE "Continuous training"),
-    plus ``extra`` fields (instance_id, timings, promoted, previous_version, ...)."""
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-    record = {
-        "run_id": run_id,
-        "status": status,
-        "started_at": started_at,
-        "finished_at": finished_at or iso(),
-        "inputs": list(inputs),
-        "model_version": model_version,
-        "metrics": dict(metrics or {}),
-        "error": error,
-    }
-    record.update(extra)
-    return record
-
-
-def _json_default(value):
-    # numpy scalars and arrays, without importing numpy here
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def dumps(obj) -> bytes:
-    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default).encode("utf-8")
-
-
-def record_exists(s3, bucket: str, run_id: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=record_key(run_id))
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-
-
-def write_record(s3, bucket: str, record: dict) -> str:
-    """Write the record (JSON) and return its key."""
-    key = record_key(record["run_id"])
-    s3.put_object(Bucket=bucket, Key=key, Body=dumps(record), ContentType="application/json")
-    return key
 
 
 def mark_written(marker: str | None, run_id: str) -> None:
@@ -139,19 +61,14 @@ def ensure_record(
     trigger_keys=(),
 ) -> dict | None:
     """Write a ``failed`` record unless ``runs/<run_id>.json`` exists. Returns what it wrote."""
-    if record_exists(s3, bucket, run_id):
+    if runs.record_exists(s3, bucket, run_id):
         return None
-    record = build_record(
-        run_id,
-        "failed",
-        started_at=started_at or iso(),
+    record = runs.failed_record(
+        run_id, source="run_training.sh", started_at=started_at,
         error=failed_after_exit(exit_code, stderr_tail(stderr_file)),
-        instance_id=instance_id,
-        exit_code=exit_code,
-        trigger_keys=list(trigger_keys),
-        source="run_training.sh",
+        instance_id=instance_id, trigger_keys=trigger_keys, exit_code=exit_code,
     )
-    write_record(s3, bucket, record)
+    runs.write_record(s3, bucket, record)
     return record
 
 

@@ -23,7 +23,7 @@ from .report import Report
 from .zips import deterministic_zip
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CODE_ARCHIVE_DIRS = ("model_code", "ec2_scripts")
+CODE_ARCHIVE_DIRS = ("model_code", "ec2_scripts", "glue_contract")
 _EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ipynb_checkpoints"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 
@@ -162,7 +162,8 @@ def ensure_bucket(settings: Settings, names: Names, bucket: str, *, versioned: b
 def ensure_buckets(settings: Settings, names: Names | None = None) -> list:
     names = names or names_for(settings)
     return [
-        ensure_bucket(settings, names, names.input_bucket, versioned=False),
+        # versioned: a data file overwritten by a bad one (then set aside) can be restored
+        ensure_bucket(settings, names, names.input_bucket, versioned=True),
         ensure_bucket(settings, names, names.output_bucket, versioned=True),
     ]
 
@@ -329,7 +330,8 @@ def _put_if_changed(settings: Settings, bucket: str, key: str, data: bytes, kind
 
 
 def build_code_archive(root: Path | str = REPO_ROOT, dirs=CODE_ARCHIVE_DIRS) -> bytes:
-    """A deterministic zip of ``model_code/`` and ``ec2_scripts/`` (same files -> same bytes)."""
+    """A deterministic zip of ``model_code/``, ``ec2_scripts/`` and ``glue_contract/`` (same
+    files -> same bytes)."""
     root = Path(root)
     files = []
     for d in dirs:

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping
 
+from glue_contract import defaults as glue_defaults
+
 TARGETS = ("local", "aws")
 DEFAULT_STACK = "mlpipe"
 DEFAULT_LOCAL_PORT = 4566
@@ -97,17 +99,17 @@ class Settings:
     endpoint_url: str | None = f"http://127.0.0.1:{DEFAULT_LOCAL_PORT}"
     instance_type: str = "t3.small"
     # Training run: SSM executionTimeout (a hung command is killed after this).
-    command_timeout_seconds: int = 900
+    command_timeout_seconds: int = glue_defaults.COMMAND_TIMEOUT_S
     # Worker: how long to wait for the instance to be running and registered with SSM.
-    ready_timeout_seconds: int = 300
+    ready_timeout_seconds: int = glue_defaults.READY_TIMEOUT_S
     # Promotion gate: a new model may be at most this much worse (holdout, absolute).
-    promotion_tolerance: float = 0.01
-    model_kind: str = "logreg"
+    promotion_tolerance: float = glue_defaults.PROMOTION_TOLERANCE
+    model_kind: str = glue_defaults.MODEL_KIND
     # Predict: how often a warm container re-reads models/latest.json.
     model_refresh_seconds: int = 30
     max_rows: int = 1000
     # Reaper: a running instance with no command in flight for this long is stopped.
-    idle_grace_seconds: int = 420
+    idle_grace_seconds: int = glue_defaults.IDLE_GRACE_S
     # EC2 waiters (deploy/destroy): give up after this many seconds.
     waiter_timeout_seconds: int = 600
     # API usage plan.
@@ -238,7 +240,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         region = _aws_region(env)
         endpoint = None
 
-    model_kind = (env.get("MLPIPE_MODEL_KIND") or "logreg").strip()
+    model_kind = (env.get("MLPIPE_MODEL_KIND") or Settings.model_kind).strip()
     quota_period = (env.get("MLPIPE_QUOTA_PERIOD") or "DAY").strip().upper()
     if quota_period not in ("DAY", "WEEK", "MONTH"):
         raise ConfigError(f"MLPIPE_QUOTA_PERIOD={quota_period!r} must be DAY, WEEK or MONTH")

@@ -50,6 +50,7 @@ def function_env(settings: Settings, names: Names, fn: str, instance_id: str) ->
         "stop_ec2": {"INSTANCE_ID": instance_id, "INPUT_BUCKET": names.input_bucket,
                      "WORKER_FUNCTION": names.worker_function},
         "reaper": {"INSTANCE_ID": instance_id, "OUTPUT_BUCKET": names.output_bucket,
+                   "WORKER_FUNCTION": names.worker_function,  # re-runs a lost run's data once
                    "IDLE_GRACE_SECONDS": settings.idle_grace_seconds},
     }[fn]
     return {k: str(v) for k, v in env.items()}

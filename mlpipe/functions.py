@@ -21,6 +21,9 @@ from .zips import deterministic_zip
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
+# The shared contract, bundled at the root of every glue function's zip (as Chalice bundles
+# chalicelib/): the handlers import it as a top-level package.
+GLUE_CONTRACT = REPO_ROOT / "glue_contract"
 _EXCLUDED_DIRS = {"events", "tests", "__pycache__", ".pytest_cache"}
 _EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must go through S3
@@ -34,18 +37,26 @@ def _quiet(msg: str) -> None:
     pass
 
 
-def build_zip(source_dir: Path | str) -> bytes:
-    """A deterministic zip of a function folder (no events/, tests, caches)."""
-    source_dir = Path(source_dir)
-    if not (source_dir / "handler.py").is_file():
-        raise MlpipeError(f"{source_dir} has no handler.py: nothing to deploy")
+def _files(base: Path, prefix: str = "") -> list:
     files = []
-    for path in source_dir.rglob("*"):
-        rel = path.relative_to(source_dir)
+    for path in base.rglob("*"):
+        rel = path.relative_to(base)
         if any(p in _EXCLUDED_DIRS or p.startswith("test_") for p in rel.parts):
             continue
         if path.is_file() and not path.name.endswith(_EXCLUDED_SUFFIXES):
-            files.append((rel.as_posix(), path))
+            files.append((prefix + rel.as_posix(), path))
+    return files
+
+
+def build_zip(source_dir: Path | str) -> bytes:
+    """A deterministic zip of a function folder (no events/, tests, caches); a glue function
+    (one that imports ``glue_contract``) also gets ``glue_contract/`` at the zip's root."""
+    source_dir = Path(source_dir)
+    if not (source_dir / "handler.py").is_file():
+        raise MlpipeError(f"{source_dir} has no handler.py: nothing to deploy")
+    files = _files(source_dir)
+    if "glue_contract" in (source_dir / "handler.py").read_text():
+        files += _files(GLUE_CONTRACT, "glue_contract/")
     return deterministic_zip(files)
 
 

@@ -109,9 +109,11 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
              "Resource": [names.ssm_document_arn, inst]},
             _list_bucket(names, inp, ["data/", "code/", "holdout/", "rejected/"], "ListInput"),
             _objects(names, inp, ["data/", "code/", "holdout/"], ["s3:GetObject"], "ReadInput"),
-            _list_bucket(names, out, ["runs/", "models/"], "ListOutput"),
+            _list_bucket(names, out, ["runs/", "models/", "locks/"], "ListOutput"),
             _objects(names, out, ["runs/"], ["s3:GetObject", "s3:PutObject"], "RunRecords"),
             _objects(names, out, ["models/"], ["s3:GetObject"], "ReadModels"),
+            # the send lock (glue_contract.lock: conditional PutObject, never deleted)
+            _objects(names, out, ["locks/"], ["s3:GetObject", "s3:PutObject"], "SendLock"),
         ),
         "stop_ec2": _doc(
             _logs(names, "stop_ec2"), stop, _describe_instances(), _ssm_read(), invoke_worker,
@@ -121,6 +123,7 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
         ),
         "reaper": _doc(
             _logs(names, "reaper"), stop, _describe_instances(), _ssm_read(),
+            invoke_worker,  # a lost run's data is handed to the Worker once
             _list_bucket(names, out, ["runs/"], "ListRuns"),
             _objects(names, out, ["runs/"], ["s3:GetObject", "s3:PutObject"], "RunRecords"),
         ),

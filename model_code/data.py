@@ -10,6 +10,9 @@ row N is line N+1), e.g.::
 
     batch_bad.csv: row 3, column 'mean radius': 'abc' is not a number
 
+Feature values must lie in the schema's plausible ranges (``schema.FEATURES`` min/max),
+so a finite but absurd value (``1e308``) is refused here, not found later by training.
+
 Plain ``csv`` + numpy: no pandas (this module also runs on EC2 and in a layer).
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .schema import FEATURE_NAMES, LABEL, LABEL_NAMES, LABELS
+from .schema import FEATURE_NAMES, FEATURES, LABEL, LABEL_NAMES, LABELS
 
 HEADER = (*FEATURE_NAMES, LABEL)
 
@@ -53,6 +56,15 @@ class Dataset:
 
 def _fail(name: str, message: str) -> DataError:
     return DataError(f"{name}: {message}")
+
+
+def _check_range(name: str, row: int, feature, value: float) -> float:
+    """Refuse a value outside the feature's plausible range (``model_code.schema.FEATURES``):
+    a 1e308 cell is finite, yet it overflows the scaler and poisons every later run."""
+    if not feature.min <= value <= feature.max:
+        raise _fail(name, f"row {row}, column {feature.name!r}: {value!r} is outside the plausible range "
+                          f"{feature.min:g} to {feature.max:g}")
+    return value
 
 
 def _parse_number(name: str, row: int, column: str, cell: str) -> float:
@@ -113,7 +125,8 @@ def parse_csv(data: bytes, name: str = "<data>") -> Dataset:
                 continue  # blank line (e.g. a trailing newline)
             if len(cells) != len(columns):
                 raise _fail(name, f"row {row}: has {len(cells)} cells, the header has {len(columns)}")
-            values = [_parse_number(name, row, c, cells[k]) for c, k in zip(FEATURE_NAMES, order[:-1])]
+            values = [_check_range(name, row, f, _parse_number(name, row, f.name, cells[k]))
+                      for f, k in zip(FEATURES, order[:-1])]
             label_cell = cells[order[-1]]
             label = _parse_number(name, row, LABEL, label_cell)
             if label not in LABELS:

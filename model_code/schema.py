@@ -5,10 +5,10 @@ and the predict handler's validation (``validate_instances``). Imports only nump
 and the standard library, so the predict Lambda validates a request without paying
 for scikit-learn's import.
 
-The ranges in ``FEATURES`` are for display and sanity checks (plots, a form, a
-warning in a notebook): the data's min/max widened generously (min 0, max about
-twice the largest value in the dataset). Request validation does NOT reject values
-outside them: a real measurement may be unusual, and the model still answers. It
+The ranges in ``FEATURES`` are the data's min/max widened generously (min 0, max
+about twice the largest value in the dataset). Training data validation
+(``model_code.data``) refuses values outside them (a ``1e308`` cell would overflow
+training). Request validation does NOT reject values outside them: a real measurement may be unusual, and the model still answers. It
 rejects only what cannot be a feature vector: not a list, empty, too many rows,
 a row that is not an object, a missing or unknown feature, a bool, a non-number,
 a nested value, NaN or infinity.

@@ -12,60 +12,30 @@ Decision, per record (one structured JSON log line each):
 3. otherwise -> ``stop`` (already stopped/stopping: nothing to do; ``pending``: someone
    just started it for new data, leave it).
 
-Only the standard library and boto3.
+The standard library, boto3 and ``glue_contract`` (shipped at the root of this zip).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import logging
 import os
 import time
-from urllib.parse import unquote_plus
 
-logger = logging.getLogger("mlpipe.stop_ec2")
-logger.setLevel(logging.INFO)
+from glue_contract import aws, keys, logs, runs, times
 
-PIPELINE_COMMENT = "mlpipe training"
-ACTIVE_STATUSES = ("Pending", "InProgress", "Delayed", "Cancelling")
-DATA_PREFIX = "data/"
-DATA_SUFFIX = ".csv"
 OWN_COMMAND_WAIT_S = 20.0  # let the run's own command finish reporting before stopping
 # Polls for that: the record is the run's last step, so its command usually ends within a
 # fraction of a second (locally) or a few seconds (SSM's status lag on AWS): start short,
 # double up to the cap.
 OWN_POLL_FIRST_S = 0.1
 OWN_POLL_MAX_S = 0.5
-_CLIENTS: dict = {}
 
 
 def log(event: str, **fields) -> None:
-    logger.info(json.dumps({"event": event, **fields}, default=str))
-
-
-def s3_records(event: dict) -> list:
-    out = []
-    for r in event.get("Records") or []:
-        s3 = r.get("s3") or {}
-        bucket = (s3.get("bucket") or {}).get("name")
-        obj = s3.get("object") or {}
-        if bucket and "key" in obj:
-            out.append((bucket, unquote_plus(obj["key"])))
-    return out
+    logs.log(event, "mlpipe.stop_ec2", **fields)
 
 
 def read_json(s3, bucket: str, key: str) -> dict:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def pipeline_commands(ssm, instance_id: str) -> list:
-    out, kwargs = [], {"InstanceId": instance_id}
-    while True:
-        resp = ssm.list_commands(**kwargs)
-        out += [c for c in resp.get("Commands", []) if (c.get("Comment") or "").startswith(PIPELINE_COMMENT)]
-        if not resp.get("NextToken"):
-            return out
-        kwargs["NextToken"] = resp["NextToken"]
 
 
 def is_own(command: dict, run_id: str | None) -> bool:
@@ -74,15 +44,15 @@ def is_own(command: dict, run_id: str | None) -> bool:
 
 
 def other_active(commands: list, run_id: str | None) -> list:
-    return [c for c in commands if c.get("Status") in ACTIVE_STATUSES and not is_own(c, run_id)]
+    return [c for c in commands if runs.is_active(c) and not is_own(c, run_id)]
 
 
 def data_objects(s3, bucket: str) -> dict:
     """``{key: etag}`` of every ``data/*.csv`` now in the input bucket."""
     out = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=DATA_PREFIX):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=keys.DATA_PREFIX):
         for obj in page.get("Contents", []):
-            if obj["Key"].endswith(DATA_SUFFIX):
+            if keys.is_data_key(obj["Key"]):
                 out[obj["Key"]] = obj.get("ETag", "").strip('"')
     return out
 
@@ -111,17 +81,12 @@ def wait_own_command(ssm, instance_id: str, run_id: str, *, max_wait_s: float, s
     t0 = clock()
     delay = OWN_POLL_FIRST_S
     while True:
-        commands = pipeline_commands(ssm, instance_id)
-        own_active = [c for c in commands if is_own(c, run_id) and c.get("Status") in ACTIVE_STATUSES]
+        commands = runs.pipeline_commands(ssm, instance_id)
+        own_active = [c for c in commands if is_own(c, run_id) and runs.is_active(c)]
         if not own_active or clock() - t0 >= max_wait_s:
             return commands
         sleep(delay)
         delay = min(delay * 2, OWN_POLL_MAX_S)
-
-
-def instance_state(ec2, instance_id: str) -> str:
-    resp = ec2.describe_instances(InstanceIds=[instance_id])
-    return resp["Reservations"][0]["Instances"][0]["State"]["Name"]
 
 
 def decide(record: dict, *, commands: list, current_data: dict | None) -> tuple:
@@ -146,17 +111,18 @@ def handle_record(bucket: str, key: str, *, s3, ec2, ssm, lam, instance_id: str,
     run_id = record.get("run_id")
     commands = wait_own_command(ssm, instance_id, run_id, max_wait_s=own_wait_s, sleep=sleep, clock=clock)
     current = data_objects(s3, input_bucket) if checks_leftovers(record) else None
+    listed_at = times.iso()  # every leftover was in the bucket by now
     action, reason, details = decide(record, commands=commands, current_data=current)
     result = {"record": key, "run_id": run_id, "status": record.get("status"), "action": action,
               "reason": reason, **details}
     if action == "rerun":
         payload = {"instance_id": instance_id, "trigger_keys": details["leftovers"],
-                   "requested_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "requested_at": listed_at,
                    "reason": f"leftovers after {run_id}"}
         lam.invoke(FunctionName=worker_function, InvocationType="Event", Payload=json.dumps(payload).encode())
         result["worker_invoked"] = worker_function
     elif action == "stop":
-        state = instance_state(ec2, instance_id)
+        state = aws.instance_state(ec2, instance_id)
         result["state_before"] = state
         if state == "running":
             ec2.stop_instances(InstanceIds=[instance_id])
@@ -172,21 +138,14 @@ def handle_record(bucket: str, key: str, *, s3, ec2, ssm, lam, instance_id: str,
 
 
 def handle(event: dict, **kwargs) -> dict:
-    results = [handle_record(b, k, **kwargs) for b, k in s3_records(event) if k.startswith("runs/")]
+    results = [handle_record(b, k, **kwargs) for b, k, _ in runs.s3_records(event) if keys.is_record_key(k)]
     return {"decisions": results}
 
 
-def _client(name: str):
-    if name not in _CLIENTS:
-        import boto3
-
-        _CLIENTS[name] = boto3.client(name)
-    return _CLIENTS[name]
-
-
 def handler(event, context):
+    logs.bind(context, function="stop_ec2")
     return handle(
-        event, s3=_client("s3"), ec2=_client("ec2"), ssm=_client("ssm"), lam=_client("lambda"),
+        event, s3=aws.client("s3"), ec2=aws.client("ec2"), ssm=aws.client("ssm"), lam=aws.client("lambda"),
         instance_id=os.environ["INSTANCE_ID"], input_bucket=os.environ["INPUT_BUCKET"],
         worker_function=os.environ["WORKER_FUNCTION"],
     )

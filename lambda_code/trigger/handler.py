@@ -4,58 +4,22 @@ and hands over to the Worker (asynchronous invoke).
 Environment: ``INSTANCE_ID``, ``WORKER_FUNCTION``.
 Event: an S3 ``ObjectCreated`` notification (see events/s3_put.json).
 
-Only the standard library and boto3: nothing else exists in this function's runtime.
+The standard library, boto3 and ``glue_contract`` (shipped at the root of this zip).
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import logging
 import os
 import time
-from urllib.parse import unquote_plus
 
-logger = logging.getLogger("mlpipe.trigger")
-logger.setLevel(logging.INFO)
+from glue_contract import aws, keys, logs, runs, times
 
-DATA_PREFIX = "data/"
-DATA_SUFFIX = ".csv"
 STOP_WAIT_POLL_S = 2.0
 STOP_WAIT_MAX_S = 240.0  # never wait longer than this for a `stopping` instance
-_CLIENTS: dict = {}
 
 
 def log(event: str, **fields) -> None:
-    """One structured JSON log line."""
-    logger.info(json.dumps({"event": event, **fields}, default=str))
-
-
-def utcnow_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---- pure logic (clients passed in) --------------------------------------------------------
-
-def s3_records(event: dict) -> list:
-    """``[(bucket, key, etag)]`` of an S3 notification, keys URL-decoded as S3 encodes them."""
-    out = []
-    for r in event.get("Records") or []:
-        s3 = r.get("s3") or {}
-        bucket = (s3.get("bucket") or {}).get("name")
-        obj = s3.get("object") or {}
-        if not bucket or "key" not in obj:
-            continue
-        out.append((bucket, unquote_plus(obj["key"]), obj.get("eTag")))
-    return out
-
-
-def is_data_key(key: str) -> bool:
-    return key.startswith(DATA_PREFIX) and key.endswith(DATA_SUFFIX)
-
-
-def instance_state(ec2, instance_id: str) -> str:
-    resp = ec2.describe_instances(InstanceIds=[instance_id])
-    return resp["Reservations"][0]["Instances"][0]["State"]["Name"]
+    logs.log(event, "mlpipe.trigger", **fields)
 
 
 def ensure_started(ec2, instance_id: str, *, max_wait_s: float = STOP_WAIT_MAX_S, sleep=time.sleep,
@@ -67,19 +31,17 @@ def ensure_started(ec2, instance_id: str, *, max_wait_s: float = STOP_WAIT_MAX_S
     ``gave_up`` leaves the start to the Worker, which repeats this check while it waits.
     """
     t0 = clock()
-    before = state = instance_state(ec2, instance_id)
+    before = state = aws.instance_state(ec2, instance_id)
     while True:
         if state in ("running", "pending"):
             return {"before": before, "action": "none", "state": state, "waited_s": round(clock() - t0, 1)}
         if state == "stopped":
-            from botocore.exceptions import ClientError
-
             try:
                 ec2.start_instances(InstanceIds=[instance_id])
-            except ClientError as exc:  # raced with another start/stop: look again
-                if exc.response.get("Error", {}).get("Code") != "IncorrectInstanceState":
+            except Exception as exc:  # raced with another start/stop: look again
+                if aws.error_code(exc) != "IncorrectInstanceState":
                     raise
-                state = instance_state(ec2, instance_id)
+                state = aws.instance_state(ec2, instance_id)
                 continue
             return {"before": before, "action": "started", "state": "pending", "waited_s": round(clock() - t0, 1)}
         if state in ("terminated", "shutting-down"):
@@ -88,51 +50,35 @@ def ensure_started(ec2, instance_id: str, *, max_wait_s: float = STOP_WAIT_MAX_S
         if clock() - t0 >= max_wait_s:
             return {"before": before, "action": "gave_up", "state": state, "waited_s": round(clock() - t0, 1)}
         sleep(poll_s)
-        state = instance_state(ec2, instance_id)
-
-
-def invoke_worker(lam, function_name: str, payload: dict) -> int:
-    """Asynchronous invoke (InvocationType=Event); returns the HTTP status (202)."""
-    resp = lam.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode())
-    return int(resp.get("StatusCode", 0))
+        state = aws.instance_state(ec2, instance_id)
 
 
 def handle(event: dict, *, ec2, lam, instance_id: str, worker_function: str,
            max_wait_s: float = STOP_WAIT_MAX_S, sleep=time.sleep, clock=time.monotonic) -> dict:
-    records = s3_records(event)
+    records = runs.s3_records(event)
     for bucket, key, etag in records:
         log("upload", bucket=bucket, key=key, etag=etag)
-    keys = [k for _, k, _ in records if is_data_key(k)]
-    ignored = [k for _, k, _ in records if not is_data_key(k)]
+    data_keys = [k for _, k, _ in records if keys.is_data_key(k)]
+    ignored = [k for _, k, _ in records if not keys.is_data_key(k)]
     if ignored:
-        log("ignored", keys=ignored, reason=f"not {DATA_PREFIX}*{DATA_SUFFIX}")
-    if not keys:
+        log("ignored", keys=ignored, reason=f"not {keys.DATA_PREFIX}*{keys.DATA_SUFFIX}")
+    if not data_keys:
         return {"started": False, "invoked": False, "trigger_keys": []}
+    # requested_at: a time at which every trigger key was already in the bucket (the Worker
+    # coalesces with any command requested after it: that run lists these keys).
+    requested_at = times.iso()
     start = ensure_started(ec2, instance_id, max_wait_s=max_wait_s, sleep=sleep, clock=clock)
     log("instance", instance_id=instance_id, **start)
-    payload = {"instance_id": instance_id, "trigger_keys": keys, "requested_at": utcnow_iso()}
-    status = invoke_worker(lam, worker_function, payload)
-    log("worker_invoked", function=worker_function, status=status, payload=payload)
+    payload = {"instance_id": instance_id, "trigger_keys": data_keys, "requested_at": requested_at}
+    resp = lam.invoke(FunctionName=worker_function, InvocationType="Event", Payload=json.dumps(payload).encode())
+    log("worker_invoked", function=worker_function, status=int(resp.get("StatusCode", 0)), payload=payload)
     return {"started": start["action"] == "started", "instance": start, "invoked": True, **payload}
 
 
-# ---- the handler ---------------------------------------------------------------------------
-
-def _client(name: str):
-    if name not in _CLIENTS:
-        import boto3
-
-        _CLIENTS[name] = boto3.client(name)
-    return _CLIENTS[name]
-
-
 def handler(event, context):
+    logs.bind(context, function="trigger")
     remaining = context.get_remaining_time_in_millis() / 1000.0 if context is not None else STOP_WAIT_MAX_S
     return handle(
-        event,
-        ec2=_client("ec2"),
-        lam=_client("lambda"),
-        instance_id=os.environ["INSTANCE_ID"],
-        worker_function=os.environ["WORKER_FUNCTION"],
-        max_wait_s=max(0.0, min(STOP_WAIT_MAX_S, remaining - 15.0)),
+        event, ec2=aws.client("ec2"), lam=aws.client("lambda"), instance_id=os.environ["INSTANCE_ID"],
+        worker_function=os.environ["WORKER_FUNCTION"], max_wait_s=max(0.0, min(STOP_WAIT_MAX_S, remaining - 15.0)),
     )

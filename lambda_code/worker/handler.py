@@ -2,60 +2,39 @@
 Command that fetches the code archive from S3 and runs ``ec2_scripts/run_training.sh``.
 
 Environment: ``INSTANCE_ID``, ``INPUT_BUCKET``, ``OUTPUT_BUCKET``, ``CODE_KEY``,
-``COMMAND_TIMEOUT`` (s, the command's executionTimeout), ``READY_TIMEOUT`` (s, default 300),
-``PROMOTION_TOLERANCE``, ``MODEL_KIND``.
-Event (asynchronous, from Trigger or Stop-EC2): ``{"instance_id", "trigger_keys", "requested_at"}``.
+``COMMAND_TIMEOUT`` (s, the command's executionTimeout), ``READY_TIMEOUT`` (s),
+``PROMOTION_TOLERANCE``, ``MODEL_KIND`` (defaults: ``glue_contract.defaults``).
+Event (asynchronous, from Trigger, Stop-EC2 or the reaper):
+``{"instance_id", "trigger_keys", "requested_at"}``; ``requested_at`` is a time at which the
+trigger keys were already in the input bucket.
 
-- Coalescing: when two or more pipeline commands are already Pending/InProgress on the
-  instance (one training, one queued on the instance's lock), no third is sent: the queued
-  one lists the data when it starts, so it sees this upload (Stop-EC2's leftover check is
-  the safety net).
+- One decision at a time: "is a run already queued?" and the send happen under a lock in
+  the output bucket (``locks/worker-send.json``, S3 conditional writes, expiring), so ten
+  quick uploads cannot each see "nothing queued" and each send a run.
+- Coalescing: no command is sent when a pipeline command that is Pending/InProgress was
+  requested after ``requested_at`` (it lists the data when it starts, so it trains these
+  keys), nor when two are (one training, one queued on the instance's lock: the queued one
+  lists the data when it starts; Stop-EC2's leftover check is the safety net).
 - Any failure before the command is sent writes a ``failed`` run record
   (``runs/<run_id>.json``, which fires Stop-EC2, so the instance is stopped) and re-raises.
 
-Only the standard library and boto3.
+The standard library, boto3 and ``glue_contract`` (shipped at the root of this zip).
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import logging
 import os
 import re
-import secrets
 import shlex
 import time
 
-logger = logging.getLogger("mlpipe.worker")
-logger.setLevel(logging.INFO)
+from glue_contract import aws, defaults, keys, lock, logs, runs, times
 
-PIPELINE_COMMENT = "mlpipe training"
-ACTIVE_STATUSES = ("Pending", "InProgress", "Delayed", "Cancelling")
-COALESCE_AT = 2
 POLL_S = 3.0        # the longest pause between two polls (instance state, SSM registration)
 FIRST_POLL_S = 0.25  # the first pause: polls start short and double up to POLL_S
-DEFAULT_READY_TIMEOUT = 300
-DEFAULT_COMMAND_TIMEOUT = 3600
-DEFAULT_CODE_KEY = "code/mlpipe-code.zip"
-DELIVERY_TIMEOUT = 600  # s: SSM's delivery timeout (the instance already accepts commands)
-_CLIENTS: dict = {}
 
 
 def log(event: str, **fields) -> None:
-    logger.info(json.dumps({"event": event, **fields}, default=str))
-
-
-def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def iso(t: _dt.datetime | None = None) -> str:
-    return (t or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def new_run_id(now: _dt.datetime | None = None) -> str:
-    """``run-<YYYYmmddTHHMMSSZ>-<8 hex>`` (docs/CONTRACTS.md)."""
-    return f"run-{(now or utcnow()).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+    logs.log(event, "mlpipe.worker", **fields)
 
 
 def poll_delays(first: float = FIRST_POLL_S, cap: float = POLL_S):
@@ -70,10 +49,6 @@ def poll_delays(first: float = FIRST_POLL_S, cap: float = POLL_S):
         delay = min(delay * 2, cap)
 
 
-def _error_code(exc) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-
-
 # ---- configuration -------------------------------------------------------------------------
 
 def config_from_env(env=os.environ) -> dict:
@@ -84,32 +59,25 @@ def config_from_env(env=os.environ) -> dict:
         "instance_id": env["INSTANCE_ID"],
         "input_bucket": env["INPUT_BUCKET"],
         "output_bucket": env["OUTPUT_BUCKET"],
-        "code_key": env.get("CODE_KEY") or DEFAULT_CODE_KEY,
-        "command_timeout": int(env.get("COMMAND_TIMEOUT") or DEFAULT_COMMAND_TIMEOUT),
-        "ready_timeout": float(env.get("READY_TIMEOUT") or DEFAULT_READY_TIMEOUT),
-        "tolerance": float(env.get("PROMOTION_TOLERANCE") or 0.0),
-        "model_kind": env.get("MODEL_KIND") or "logreg",
+        "code_key": env.get("CODE_KEY") or keys.CODE_KEY,
+        "command_timeout": int(env.get("COMMAND_TIMEOUT") or defaults.COMMAND_TIMEOUT_S),
+        "ready_timeout": float(env.get("READY_TIMEOUT") or defaults.READY_TIMEOUT_S),
+        "tolerance": float(env.get("PROMOTION_TOLERANCE") or defaults.PROMOTION_TOLERANCE),
+        "model_kind": env.get("MODEL_KIND") or defaults.MODEL_KIND,
         "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
     }
 
 
 # ---- instance and commands -----------------------------------------------------------------
 
-def instance_state(ec2, instance_id: str) -> str:
-    resp = ec2.describe_instances(InstanceIds=[instance_id])
-    return resp["Reservations"][0]["Instances"][0]["State"]["Name"]
-
-
 def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sleep, clock=time.monotonic,
                        poll_s: float = POLL_S) -> str:
     """Poll until ``running``; start it if it is ``stopped`` (e.g. stopped by Stop-EC2 between
     Trigger and now), wait through ``stopping``/``pending``. TimeoutError at ``deadline``."""
-    from botocore.exceptions import ClientError
-
     t0 = clock()
     delays = poll_delays(cap=poll_s)
     while True:
-        state = instance_state(ec2, instance_id)
+        state = aws.instance_state(ec2, instance_id)
         if state == "running":
             log("instance_running", instance_id=instance_id, waited_s=round(clock() - t0, 1))
             return state
@@ -119,8 +87,8 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
             try:
                 ec2.start_instances(InstanceIds=[instance_id])
                 log("instance_started", instance_id=instance_id)
-            except ClientError as exc:
-                if _error_code(exc) != "IncorrectInstanceState":
+            except Exception as exc:  # botocore ClientError
+                if aws.error_code(exc) != "IncorrectInstanceState":
                     raise
         if clock() >= deadline:
             raise TimeoutError(
@@ -130,25 +98,24 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
         sleep(next(delays))
 
 
-def pipeline_commands(ssm, instance_id: str) -> list:
-    """This pipeline's SSM commands on the instance (Comment starts with 'mlpipe training')."""
-    out, kwargs = [], {"InstanceId": instance_id}
-    while True:
-        resp = ssm.list_commands(**kwargs)
-        out += [c for c in resp.get("Commands", []) if (c.get("Comment") or "").startswith(PIPELINE_COMMENT)]
-        if not resp.get("NextToken"):
-            return out
-        kwargs["NextToken"] = resp["NextToken"]
-
-
 def active_pipeline_commands(ssm, instance_id: str) -> list:
-    return [c for c in pipeline_commands(ssm, instance_id) if c.get("Status") in ACTIVE_STATUSES]
+    return [c for c in runs.pipeline_commands(ssm, instance_id) if runs.is_active(c)]
 
 
-def command_comment(run_id: str, trigger_keys) -> str:
-    """'mlpipe training <run_id>: <keys>' cut to SSM's 100-character limit."""
-    text = f"{PIPELINE_COMMENT} {run_id}: {' '.join(trigger_keys) or '-'}"
-    return text if len(text) <= 100 else text[:97] + "..."
+def coalesce_reason(active: list, requested_at) -> str | None:
+    """Why no command need be sent (None: send one). Pure.
+
+    A command requested after ``requested_at`` (when the trigger keys were in the bucket)
+    lists the data after that, so it trains them; two active commands mean one is queued."""
+    since = times.parse(requested_at)
+    if since is not None:
+        newer = [c for c in active if (times.parse(c.get("RequestedDateTime")) or since) > since]
+        if newer:
+            return (f"command {newer[0].get('CommandId')} ({runs.run_id_of(newer[0])}) was requested after "
+                    f"these keys arrived ({requested_at}): it trains them")
+    if len(active) >= defaults.COALESCE_AT:
+        return f"{len(active)} pipeline commands already pending/in progress; the queued one will see this data"
+    return None
 
 
 # Runs on the instance: fetch the code archive and unpack it into the run dir; with an ETag,
@@ -195,7 +162,8 @@ def code_etag(s3, bucket: str, key: str) -> str:
 
 
 def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_key: str, tolerance: float,
-                   model_kind: str, instance_id: str, trigger_keys, region: str, code_etag: str = "") -> list:
+                   model_kind: str, instance_id: str, trigger_keys, region: str, code_etag: str = "",
+                   retry_of: str = "") -> list:
     """The AWS-RunShellScript lines: into a per-run dir under $HOME/mlpipe, copy the unpacked
     code archive cached for ``code_etag`` or fetch and unzip it with python3+boto3 (no aws CLI
     needed); then run ec2_scripts/run_training.sh."""
@@ -212,6 +180,7 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
         "MLPIPE_MODEL_KIND": model_kind,
         "MLPIPE_INSTANCE_ID": instance_id,
         "MLPIPE_TRIGGER_KEYS": " ".join(trigger_keys),
+        "MLPIPE_RETRY_OF": retry_of,  # the lost run this one re-does (the reaper retries once)
     }
     return [
         "set -euo pipefail",
@@ -254,11 +223,11 @@ def send_training_command(ssm, instance_id: str, commands: list, *, comment: str
                 DocumentName="AWS-RunShellScript",
                 Comment=comment,
                 Parameters={"commands": commands, "executionTimeout": [str(int(execution_timeout))]},
-                TimeoutSeconds=DELIVERY_TIMEOUT,
+                TimeoutSeconds=defaults.DELIVERY_TIMEOUT_S,
             )
             return resp["Command"]["CommandId"]
         except Exception as exc:  # botocore ClientError
-            if _error_code(exc) != "InvalidInstanceId":
+            if aws.error_code(exc) != "InvalidInstanceId":
                 raise
             if clock() >= deadline:
                 raise TimeoutError(
@@ -271,65 +240,53 @@ def send_training_command(ssm, instance_id: str, commands: list, *, comment: str
                 ensure_running()
 
 
-def failure_record(run_id: str, *, started_at: str, error: str, instance_id: str, trigger_keys) -> dict:
-    return {
-        "run_id": run_id,
-        "status": "failed",
-        "started_at": started_at,
-        "finished_at": iso(),
-        "inputs": [],
-        "model_version": None,
-        "metrics": {},
-        "error": error,
-        "instance_id": instance_id,
-        "trigger_keys": list(trigger_keys),
-        "timings": {},
-        "promoted": False,
-        "previous_version": None,
-        "rejected_files": [],
-        "source": "worker",
-    }
-
-
 def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = None, sleep=time.sleep,
            clock=time.monotonic) -> dict:
-    """Wait for the instance, coalesce, send. Returns what it did; on failure records it and raises."""
-    run_id = new_run_id()
-    started_at = iso()
+    """Wait for the instance; under the send lock, coalesce or send. Returns what it did; on
+    failure records it and raises."""
+    run_id = runs.new_run_id()
+    started_at = times.iso()
     instance_id = event.get("instance_id") or config["instance_id"]
     trigger_keys = list(event.get("trigger_keys") or [])
     if deadline is None:
         deadline = clock() + config["ready_timeout"]
     log("request", run_id=run_id, instance_id=instance_id, trigger_keys=trigger_keys,
-        requested_at=event.get("requested_at"))
+        requested_at=event.get("requested_at"), retry_of=event.get("retry_of"))
     try:
         wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock)
-        active = active_pipeline_commands(ssm, instance_id)
-        if len(active) >= COALESCE_AT:
-            log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys,
-                active=[c["CommandId"] for c in active],
-                reason=f"{len(active)} pipeline commands already pending/in progress; the queued one will see this data")
-            return {"action": "coalesced", "run_id": None, "active": [c["CommandId"] for c in active]}
-        commands = build_commands(
-            run_id=run_id, input_bucket=config["input_bucket"], output_bucket=config["output_bucket"],
-            code_key=config["code_key"], tolerance=config["tolerance"], model_kind=config["model_kind"],
-            instance_id=instance_id, trigger_keys=trigger_keys, region=config["region"],
-            code_etag=code_etag(s3, config["input_bucket"], config["code_key"]),
-        )
-        command_id = send_training_command(
-            ssm, instance_id, commands, comment=command_comment(run_id, trigger_keys),
-            execution_timeout=config["command_timeout"], deadline=deadline, sleep=sleep, clock=clock,
-            ensure_running=lambda: wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock),
-        )
+        bucket = config["output_bucket"]
+        held = lock.acquire(s3, bucket, keys.SEND_LOCK_KEY, run_id, ttl_s=defaults.SEND_LOCK_TTL_S,
+                            deadline=deadline, sleep=sleep, clock=clock)
+        try:
+            active = active_pipeline_commands(ssm, instance_id)
+            reason = coalesce_reason(active, event.get("requested_at"))
+            if reason:
+                log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys,
+                    active=[c["CommandId"] for c in active], reason=reason)
+                return {"action": "coalesced", "run_id": None, "active": [c["CommandId"] for c in active],
+                        "reason": reason}
+            commands = build_commands(
+                run_id=run_id, input_bucket=config["input_bucket"], output_bucket=bucket,
+                code_key=config["code_key"], tolerance=config["tolerance"], model_kind=config["model_kind"],
+                instance_id=instance_id, trigger_keys=trigger_keys, region=config["region"],
+                code_etag=code_etag(s3, config["input_bucket"], config["code_key"]),
+                retry_of=event.get("retry_of") or "",
+            )
+            command_id = send_training_command(
+                ssm, instance_id, commands, comment=runs.command_comment(run_id, trigger_keys),
+                execution_timeout=config["command_timeout"], deadline=deadline, sleep=sleep, clock=clock,
+                ensure_running=lambda: wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep,
+                                                          clock=clock),
+            )
+        finally:
+            lock.release(s3, bucket, keys.SEND_LOCK_KEY, run_id, held)
     except Exception as exc:
         error = f"worker could not start the training run: {type(exc).__name__}: {exc}"
         log("failed", run_id=run_id, error=error)
         try:
-            s3.put_object(
-                Bucket=config["output_bucket"], Key=f"runs/{run_id}.json", ContentType="application/json",
-                Body=json.dumps(failure_record(run_id, started_at=started_at, error=error, instance_id=instance_id,
-                                               trigger_keys=trigger_keys), indent=2).encode(),
-            )
+            runs.write_record(s3, config["output_bucket"], runs.failed_record(
+                run_id, source="worker", error=error, started_at=started_at, instance_id=instance_id,
+                trigger_keys=trigger_keys))
         except Exception as exc2:  # noqa: BLE001 - the reaper stops the instance anyway
             log("record_write_failed", run_id=run_id, error=str(exc2))
         raise
@@ -338,19 +295,11 @@ def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = 
     return {"action": "sent", "run_id": run_id, "command_id": command_id}
 
 
-# ---- the handler ---------------------------------------------------------------------------
-
-def _client(name: str):
-    if name not in _CLIENTS:
-        import boto3
-
-        _CLIENTS[name] = boto3.client(name)
-    return _CLIENTS[name]
-
-
 def handler(event, context):
+    logs.bind(context, function="worker")
     config = config_from_env()
     deadline = time.monotonic() + config["ready_timeout"]
     if context is not None:  # leave time to write the failure record before Lambda's timeout
         deadline = min(deadline, time.monotonic() + context.get_remaining_time_in_millis() / 1000.0 - 10.0)
-    return handle(event, ec2=_client("ec2"), ssm=_client("ssm"), s3=_client("s3"), config=config, deadline=deadline)
+    return handle(event, ec2=aws.client("ec2"), ssm=aws.client("ssm"), s3=aws.client("s3"), config=config,
+                  deadline=deadline)

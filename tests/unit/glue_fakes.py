@@ -47,3 +47,17 @@ def backend_command(command_id):
 def set_command_status(command_id, status):
     """Give a moto SSM command any status (moto reports Success at once)."""
     backend_command(command_id).status = status
+
+
+def commands_stay_pending(monkeypatch):
+    """New moto SSM commands stay ``Pending`` (as on AWS until the agent picks them up),
+    instead of moto's instant ``Success``."""
+    from moto.ssm.models import Command
+
+    real = Command.__init__
+
+    def init(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        self.status = "Pending"
+
+    monkeypatch.setattr(Command, "__init__", init)

@@ -62,7 +62,7 @@ def test_good_run_writes_model_pointer_and_record(s3, split, tmp_path):
     assert record["status"] == "succeeded", record["error"]
     assert keys(s3, OUT, "models/v001/") == [
         "models/v001/metrics.json", "models/v001/model.joblib", "models/v001/model_card.json",
-        "models/v001/model_export.json"]
+        "models/v001/model_export.json", "models/v001/promoted.json"]
     latest = get_json(s3, OUT, "models/latest.json")
     assert latest["version"] == "v001" and latest["model_key"] == "models/v001/model.joblib"
     assert set(latest) >= {"version", "model_key", "metrics", "promoted_at"}
@@ -226,6 +226,7 @@ def fake_archive(tmp_path, train_run_source):
     for name in ("__init__.py", "record.py", "run_training.sh"):
         shutil.copy(ROOT / "ec2_scripts" / name, root / "ec2_scripts" / name)
     (root / "ec2_scripts" / "train_run.py").write_text(train_run_source)
+    shutil.copytree(ROOT / "glue_contract", root / "glue_contract", ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
@@ -250,9 +251,9 @@ def test_exit_trap_writes_a_failed_record_when_python_crashes(server_s3, moto_se
 def test_exit_trap_keeps_the_record_the_run_wrote(server_s3, moto_server, tmp_path):
     s3, bucket = server_s3
     src = (
-        "import boto3, os\nfrom ec2_scripts import record as rec\n"
-        "r = rec.build_record(os.environ['MLPIPE_RUN_ID'], 'succeeded', started_at=rec.iso(), model_version='v007')\n"
-        "rec.write_record(boto3.client('s3'), os.environ['MLPIPE_OUTPUT_BUCKET'], r)\n"
+        "import boto3, os\nfrom glue_contract import runs, times\n"
+        "r = runs.build_record(os.environ['MLPIPE_RUN_ID'], 'succeeded', started_at=times.iso(), model_version='v007')\n"
+        "runs.write_record(boto3.client('s3'), os.environ['MLPIPE_OUTPUT_BUCKET'], r)\n"
     )
     root = fake_archive(tmp_path, src)
     env = script_env(moto_server, tmp_path, MLPIPE_INPUT_BUCKET="in", MLPIPE_OUTPUT_BUCKET=bucket,
@@ -269,6 +270,7 @@ def test_real_train_run_with_a_missing_input_bucket_records_failure(server_s3, m
     root = tmp_path / "archive"
     shutil.copytree(ROOT / "ec2_scripts", root / "ec2_scripts", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "model_code", root / "model_code", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "glue_contract", root / "glue_contract", ignore=shutil.ignore_patterns("__pycache__"))
     env = script_env(moto_server, tmp_path, MLPIPE_INPUT_BUCKET="no-such-bucket-here", MLPIPE_OUTPUT_BUCKET=bucket,
                      MLPIPE_RUN_ID="run-nobucket")
     p = subprocess.run(["bash", "ec2_scripts/run_training.sh"], cwd=root, env=env, capture_output=True,
@@ -310,3 +312,99 @@ def test_user_data_installs_the_pinned_stack_and_the_ssm_agent():
     assert "systemctl enable --now amazon-ssm-agent" in text
     assert subprocess.run(["bash", "-n", str(ROOT / "ec2_scripts" / "user_data.sh")]).returncode == 0
     assert subprocess.run(["bash", "-n", str(ROOT / "ec2_scripts" / "run_training.sh")]).returncode == 0
+
+
+# ---- poison files (fault 9), colliding keys (fault 10), the registry's best model (fault 12) ----
+
+def _with_cell(split_path, value, column="mean radius", row=2):
+    lines = Path(split_path).read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[header.index(column)] = value
+    lines[row] = ",".join(cells)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_1e308_cell_is_refused_named_set_aside_and_the_next_run_trains(s3, split, tmp_path):
+    upload_split(s3, split, batches=(0,))
+    s3.put_object(Bucket=IN, Key="data/poison.csv", Body=_with_cell(split["batches"][1], "1e308"))
+    bad = do_run(s3, tmp_path, "run-poison")
+    assert bad["status"] == "failed"
+    [rej] = bad["rejected_files"]
+    assert rej["key"] == "data/poison.csv" and rej["moved_to"] == "rejected/poison.csv"
+    assert "row 2, column 'mean radius'" in rej["problem"] and "plausible range" in rej["problem"]
+    assert keys(s3, IN, "data/") == ["data/batch_01.csv"]
+    good = do_run(s3, tmp_path, "run-next")
+    assert good["status"] == "succeeded" and good["inputs"] == ["data/batch_01.csv"]
+
+
+def test_a_key_that_escapes_the_work_dir_is_refused_and_set_aside(s3, split, tmp_path):
+    upload_split(s3, split, batches=(0,))
+    body = Path(split["batches"][1]).read_bytes()
+    s3.put_object(Bucket=IN, Key="data/../../x.csv", Body=body)
+    bad = do_run(s3, tmp_path, "run-badkey")
+    assert bad["status"] == "failed" and "data/../../x.csv" in bad["error"]
+    [rej] = bad["rejected_files"]
+    assert rej["key"] == "data/../../x.csv" and rej["moved_to"] == "rejected/x.csv" and "'..'" in rej["problem"]
+    assert s3.get_object(Bucket=IN, Key="rejected/x.csv")["Body"].read() == body  # kept
+    assert keys(s3, IN, "data/") == ["data/batch_01.csv"]
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path.parent / "x.csv").exists()
+    assert do_run(s3, tmp_path, "run-after-badkey")["status"] == "succeeded"
+
+
+def test_a_file_that_makes_training_crash_is_named_and_set_aside(s3, split, tmp_path, monkeypatch):
+    """Whatever the error: a valid-looking file whose rows make the training step raise."""
+    import numpy as np
+
+    import model_code.train as mtrain
+
+    real = mtrain.train
+
+    def fragile(X, y, **kw):
+        if np.any(np.asarray(X)[:, 0] == 59.5):
+            raise ValueError("Input X contains NaN.")
+        return real(X, y, **kw)
+
+    monkeypatch.setattr(mtrain, "train", fragile)
+    upload_split(s3, split, batches=(0,))
+    s3.put_object(Bucket=IN, Key="data/crash.csv", Body=_with_cell(split["batches"][1], "59.5"))
+    bad = do_run(s3, tmp_path, "run-crash")
+    assert bad["status"] == "failed"
+    [rej] = bad["rejected_files"]
+    assert rej["key"] == "data/crash.csv" and rej["moved_to"] == "rejected/crash.csv"
+    assert "Input X contains NaN" in rej["problem"] and "data/crash.csv" in bad["error"]
+    assert do_run(s3, tmp_path, "run-after-crash")["status"] == "succeeded"
+
+
+def test_a_training_error_no_file_causes_sets_nothing_aside(s3, split, tmp_path, monkeypatch):
+    import model_code.train as mtrain
+
+    monkeypatch.setattr(mtrain, "train", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("solver blew up")))
+    upload_split(s3, split, batches=(0, 1))
+    with pytest.raises(RuntimeError, match="solver blew up"):
+        do_run(s3, tmp_path, "run-broken-code")
+    assert keys(s3, IN, "data/") == ["data/batch_01.csv", "data/batch_02.csv"] and keys(s3, IN, "rejected/") == []
+
+
+def test_two_keys_that_name_the_same_path_are_two_files(s3, split, tmp_path):
+    s3.upload_file(split["holdout"], IN, "holdout/holdout.csv")
+    a, b = Path(split["batches"][0]).read_bytes(), Path(split["batches"][1]).read_bytes()
+    s3.put_object(Bucket=IN, Key="data//x.csv", Body=a)
+    s3.put_object(Bucket=IN, Key="data/x.csv", Body=b)
+    r = do_run(s3, tmp_path, "run-collide")
+    assert r["status"] == "succeeded", r["error"]
+    assert sorted(r["inputs"]) == ["data//x.csv", "data/x.csv"]
+    rows = lambda data: len(data.decode().strip().splitlines()) - 1  # noqa: E731
+    assert r["n_train_rows"] == rows(a) + rows(b)
+
+
+def test_the_gate_compares_with_the_best_promoted_model_even_without_the_pointer(s3, split, tmp_path):
+    upload_split(s3, split, batches=(0, 1, 2))
+    first = do_run(s3, tmp_path, "run-1")
+    assert first["status"] == "succeeded"
+    s3.delete_object(Bucket=OUT, Key="models/latest.json")
+    second = do_run(s3, tmp_path, "run-2", tolerance=-0.5)  # demands +0.5 roc_auc over v001
+    assert second["status"] == "rejected" and second["gate"]["compared_with"] == "v001"
+    assert "best promoted model v001" in second["error"]
+    best = train_run.best_promoted(s3, OUT)
+    assert best["version"] == "v001"

@@ -1,7 +1,9 @@
 """Who may import whom (ARCHITECTURE.md, "Folders"), checked on the source:
 
 - model_code imports nothing of ours (it runs on EC2 and inside a layer);
-- lambda_code and ec2_scripts import only model_code (nothing else of ours exists there);
+- lambda_code and ec2_scripts import only model_code and glue_contract (the shared contract,
+  shipped in every glue function's zip and in the code archive); glue_contract imports nothing
+  of ours, and mlpipe reads its defaults from it;
 - localcloud imports nothing of ours (a stand-in for AWS knows nothing of the pipeline);
 - mlpipe and layer_build never import localcloud (the local target is only an endpoint).
 """
@@ -11,13 +13,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = {"model_code", "lambda_code", "ec2_scripts", "localcloud", "mlpipe", "layer_build", "tools", "bench"}
+OURS = {"model_code", "lambda_code", "ec2_scripts", "localcloud", "mlpipe", "layer_build", "tools", "bench",
+        "glue_contract"}
 ALLOWED = {
     "model_code": set(),
-    "lambda_code": {"model_code"},
-    "ec2_scripts": {"model_code"},
+    "glue_contract": set(),
+    "lambda_code": {"model_code", "glue_contract"},
+    "ec2_scripts": {"model_code", "glue_contract"},
     "localcloud": set(),
-    "mlpipe": {"model_code", "layer_build"},
+    "mlpipe": {"model_code", "layer_build", "glue_contract"},
     "layer_build": {"model_code"},
 }
 

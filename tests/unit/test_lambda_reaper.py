@@ -111,7 +111,7 @@ def test_a_crashed_worker_no_command_since_launch(aws):
     assert out["action"] == "stop" and state(aws) == "stopped"
     [rec] = [r for k, r in records(aws).items() if k == out["record"]]
     assert rec["status"] == "failed" and "no training command was sent" in rec["error"]
-    assert rec["run_id"].startswith("run-") and rec["started_at"] == "2024-05-01T12:00:00Z"
+    assert rec["run_id"].startswith("run-") and rec["started_at"] == "2024-05-01T12:00:00.000Z"
 
 
 def test_busy_or_stopped_instances_are_left_alone(aws):
@@ -140,12 +140,17 @@ def test_decide(status, end_s, now_s, action):
 
 
 def test_parses_ssm_times():
-    assert reaper.as_utc("2024-05-01T12:00:03.597Z") == dt.datetime(2024, 5, 1, 12, 0, 3, 597000, tzinfo=UTC)
-    assert reaper.as_utc("") is None and reaper.as_utc("garbage") is None
+    from glue_contract import times
+
+    assert times.parse("2024-05-01T12:00:03.597Z") == dt.datetime(2024, 5, 1, 12, 0, 3, 597000, tzinfo=UTC)
+    assert times.parse("") is None and times.parse("garbage") is None
 
 
 def test_handler_uses_the_environment(aws, monkeypatch):
-    monkeypatch.setattr(reaper, "_CLIENTS", {})
+    from glue_contract import aws as glue_aws
+
+    monkeypatch.setattr(glue_aws, "_CLIENTS", {})
+    monkeypatch.delenv("WORKER_FUNCTION", raising=False)
     monkeypatch.setenv("INSTANCE_ID", aws["iid"])
     monkeypatch.setenv("OUTPUT_BUCKET", OUT)
     monkeypatch.setenv("IDLE_GRACE_SECONDS", "60")

@@ -8,6 +8,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from glue_fakes import AMI, FakeLambda, set_command_status
+from glue_contract import aws as glue_aws
 from lambda_code.stop_ec2 import handler as stop
 
 EVENTS = Path(stop.__file__).parent / "events"
@@ -57,7 +58,7 @@ def handle(aws, **kw):
 
 
 def state(aws):
-    return stop.instance_state(aws["ec2"], aws["iid"])
+    return glue_aws.instance_state(aws["ec2"], aws["iid"])
 
 
 def test_stops_when_nothing_else_is_pending(aws):
@@ -151,7 +152,7 @@ def test_decide(commands, current, action):
 
 def test_handler_reads_its_environment(aws, monkeypatch):
     put_record(aws["s3"], inputs=[])
-    monkeypatch.setattr(stop, "_CLIENTS", {"lambda": aws["lam"]})
+    monkeypatch.setattr(glue_aws, "_CLIENTS", {"lambda": aws["lam"]})
     monkeypatch.setenv("INSTANCE_ID", aws["iid"])
     monkeypatch.setenv("INPUT_BUCKET", IN)
     monkeypatch.setenv("WORKER_FUNCTION", "w")

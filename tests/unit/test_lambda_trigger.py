@@ -7,6 +7,7 @@ import pytest
 from moto import mock_aws
 
 from glue_fakes import AMI, FakeLambda, FakeTime, set_state
+from glue_contract import aws as glue_aws
 from lambda_code.trigger import handler as trigger
 
 EVENTS = Path(trigger.__file__).parent / "events"
@@ -26,7 +27,7 @@ def ec2(aws_credentials):
 
 
 def state(ec2, iid):
-    return trigger.instance_state(ec2, iid)
+    return glue_aws.instance_state(ec2, iid)
 
 
 def test_sample_event_starts_a_stopped_instance_and_invokes_the_worker(ec2):
@@ -100,41 +101,53 @@ def test_non_data_keys_do_nothing(ec2):
 
 def test_handler_builds_clients_lazily_from_the_environment(ec2, monkeypatch):
     client, iid = ec2
-    monkeypatch.setattr(trigger, "_CLIENTS", {})
-    assert trigger._CLIENTS == {}  # nothing built at import time
+    monkeypatch.setattr(glue_aws, "_CLIENTS", {})
     lam = FakeLambda()
     monkeypatch.setenv("INSTANCE_ID", iid)
     monkeypatch.setenv("WORKER_FUNCTION", "mlpipe-worker")
-    trigger._CLIENTS["lambda"] = lam  # the rest (ec2) is built on first use, inside mock_aws
+    glue_aws._CLIENTS["lambda"] = lam  # the rest (ec2) is built on first use, inside mock_aws
 
     class Ctx:
         def get_remaining_time_in_millis(self):
             return 60_000
 
     out = trigger.handler(event("s3_put.json"), Ctx())
-    assert out["invoked"] and set(trigger._CLIENTS) == {"ec2", "lambda"}
+    assert out["invoked"] and set(glue_aws._CLIENTS) == {"ec2", "lambda"}
     assert state(client, iid) == "running" and len(lam.calls) == 1
 
 
 @pytest.mark.parametrize("fn", ["trigger", "worker", "stop_ec2", "reaper"])
-def test_glue_handlers_import_in_an_isolated_interpreter_without_site_packages(fn):
-    """As Lambda (and localcloud's `python -I`) loads them: handler.py on its own, nothing of
-    ours, and not even boto3 at import time (clients are built lazily, on first use)."""
+def test_glue_handlers_import_from_their_deployed_zip_in_an_isolated_interpreter(fn, tmp_path):
+    """As Lambda (and localcloud's `python -I`) loads them: the deployed zip on its own (the
+    handler and glue_contract at its root), nothing else of ours, and not even boto3 at import
+    time (clients are built lazily, on first use)."""
+    import io
     import subprocess
     import sys
+    import zipfile
 
-    code_dir = Path(trigger.__file__).parents[1] / fn
+    from mlpipe.functions import build_zip, source_dir
+
+    zipfile.ZipFile(io.BytesIO(build_zip(source_dir(fn)))).extractall(tmp_path)
+    assert (tmp_path / "glue_contract" / "runs.py").is_file()
     probe = ("import sys; sys.path.insert(0, sys.argv[1]); import handler; assert callable(handler.handler); "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'model_code')))")
-    p = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(code_dir)], capture_output=True, text=True)
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('boto3', 'botocore', 'model_code', 'mlpipe', 'lambda_code')))")
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
 
 
-def test_handler_imports_only_stdlib_and_boto3():
+@pytest.mark.parametrize("package", ["glue_contract", "lambda_code/trigger", "lambda_code/worker",
+                                     "lambda_code/stop_ec2", "lambda_code/reaper"])
+def test_glue_code_imports_only_stdlib_boto3_and_the_contract(package):
     import ast
+    import sys
 
-    src = Path(trigger.__file__).read_text()
-    mods = {n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Import)}
-    mods |= {n.module.split(".")[0] for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom) and n.module}
-    assert mods <= {"__future__", "datetime", "json", "logging", "os", "time", "urllib", "boto3", "botocore"}
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "glue_contract"}
+    for path in (Path(trigger.__file__).parents[2] / package).glob("*.py"):
+        tree = ast.parse(path.read_text())
+        mods = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
+        mods |= {n.module.split(".")[0] for n in ast.walk(tree)
+                 if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+        assert mods <= allowed, (path, mods - allowed)

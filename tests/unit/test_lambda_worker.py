@@ -1,7 +1,9 @@
 """Worker Lambda: waits for the instance, coalesces, sends the SSM command; records failures.
 The last test runs the command it sends with bash against a moto server: a real training run."""
+import datetime as dt
 import io
 import itertools
+import time
 import json
 import os
 import subprocess
@@ -14,7 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from glue_fakes import AMI, FakeTime, set_command_status, set_state
+from glue_fakes import AMI, FakeTime, commands_stay_pending, set_command_status, set_state
+from glue_contract import aws as glue_aws
+from glue_contract import keys, lock, times
 from lambda_code.worker import handler as worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +64,7 @@ def sample_event():
 
 def run(aws, ev=None, ssm=None, fake=None, **kw):
     fake = fake or FakeTime()
-    ev = ev or {**sample_event(), "instance_id": aws["iid"]}
+    ev = ev or {**sample_event(), "instance_id": aws["iid"], "requested_at": times.iso()}
     return worker.handle(ev, ec2=aws["ec2"], ssm=ssm or aws["ssm"], s3=aws["s3"], config=aws["config"],
                          deadline=fake.clock() + aws["config"]["ready_timeout"], sleep=fake.sleep,
                          clock=fake.clock, **kw)
@@ -79,6 +83,8 @@ def test_sends_the_training_command(aws):
     assert cmd["Comment"].startswith(f"mlpipe training {out['run_id']}: data/batch_01.csv")
     assert len(cmd["Comment"]) <= 100
     assert cmd["Parameters"]["executionTimeout"] == ["900"]
+    assert worker.config_from_env({"INSTANCE_ID": "i", "INPUT_BUCKET": "a", "OUTPUT_BUCKET": "b"})[
+        "command_timeout"] == 900  # the contract's default (Settings reads the same one)
     script = "\n".join(cmd["Parameters"]["commands"])
     assert script.startswith("set -euo pipefail")
     for needle in (f"MLPIPE_RUN_ID={out['run_id']}", f"MLPIPE_INPUT_BUCKET={IN}", f"MLPIPE_OUTPUT_BUCKET={OUT}",
@@ -101,7 +107,7 @@ def test_a_stopped_instance_is_started_and_waited_for(aws):
     aws["ec2"].stop_instances(InstanceIds=[aws["iid"]])
     out = run(aws)
     assert out["action"] == "sent"
-    assert worker.instance_state(aws["ec2"], aws["iid"]) == "running"
+    assert glue_aws.instance_state(aws["ec2"], aws["iid"]) == "running"
 
 
 def test_waits_through_pending_then_sends(aws):
@@ -140,7 +146,7 @@ def test_an_instance_stopped_while_waiting_for_ssm_is_started_again(aws):
     flaky = StoppedUnderneath(aws["ssm"], failures=1)
     out = run(aws, ssm=flaky)
     assert out["action"] == "sent" and flaky.sends == 2
-    assert worker.instance_state(aws["ec2"], aws["iid"]) == "running"
+    assert glue_aws.instance_state(aws["ec2"], aws["iid"]) == "running"
 
 
 def test_ssm_never_ready_records_a_failed_run_and_reraises(aws):
@@ -178,9 +184,92 @@ def test_coalesces_when_two_runs_are_already_pending_or_in_progress(aws):
     assert len(aws["ssm"].list_commands(InstanceId=aws["iid"])["Commands"]) == 2
 
 
+def test_a_command_requested_after_the_keys_arrived_trains_them(aws):
+    ev = {**sample_event(), "instance_id": aws["iid"], "requested_at": times.iso()}
+    time.sleep(0.01)
+    first = run(aws)  # requested after ev's keys were in the bucket
+    set_command_status(first["command_id"], "InProgress")
+    out = run(aws, ev)
+    assert out["action"] == "coalesced" and "was requested after these keys arrived" in out["reason"]
+    assert len(aws["ssm"].list_commands(InstanceId=aws["iid"])["Commands"]) == 1
+
+
+@pytest.fixture
+def atomic_conditional_puts(monkeypatch):
+    """S3 makes a conditional PutObject atomic (one of racing If-None-Match writers wins);
+    moto 5.2 checks and then stores without a lock, so racing threads could all "win". Give
+    moto's handler AWS's guarantee (a lock around it) for the tests that race."""
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    real, guard = S3Response.put_object, threading.Lock()
+
+    def put_object(self, *args, **kwargs):
+        with guard:
+            return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Response, "put_object", put_object)
+
+
+def test_ten_workers_at_once_send_one_command(aws, atomic_conditional_puts, monkeypatch):
+    """Fault 13: the check "is a run already queued?" and the send are one step under the S3
+    lock, so ten concurrent workers for uploads that all arrived before any command send one."""
+    import threading
+
+    commands_stay_pending(monkeypatch)
+    requested_at = times.iso()
+    time.sleep(0.01)
+    barrier = threading.Barrier(10)
+    results, errors = [], []
+
+    def one(i):
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        ev = {"instance_id": aws["iid"], "trigger_keys": [f"data/burst_{i}.csv"], "requested_at": requested_at}
+        barrier.wait()
+        try:
+            results.append(worker.handle(ev, ec2=ec2, ssm=ssm, s3=s3, config=aws["config"]))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(r["action"] for r in results) == ["coalesced"] * 9 + ["sent"]
+    assert len(aws["ssm"].list_commands(InstanceId=aws["iid"])["Commands"]) == 1
+    assert records(aws["s3"]) == []
+
+
+def test_the_send_lock_is_exclusive_expires_and_is_released(aws):
+    s3, key = aws["s3"], keys.SEND_LOCK_KEY
+    now = times.utcnow()
+    a = lock.try_acquire(s3, OUT, key, "a", ttl_s=60, now=now)
+    assert a and lock.try_acquire(s3, OUT, key, "b", ttl_s=60, now=now) is None  # held
+    later = now + dt.timedelta(seconds=61)
+    b = lock.try_acquire(s3, OUT, key, "b", ttl_s=60, now=later)  # expired: taken over (If-Match)
+    assert b and b != a
+    assert lock.release(s3, OUT, key, "a", a) is False  # a no longer holds it: b's lock stays
+    assert lock.try_acquire(s3, OUT, key, "c", ttl_s=60, now=later) is None
+    assert lock.release(s3, OUT, key, "b", b) is True
+    assert lock.try_acquire(s3, OUT, key, "c", ttl_s=60, now=later)
+
+
+def test_a_held_lock_makes_the_worker_wait_then_fail_at_its_deadline(aws):
+    assert lock.try_acquire(aws["s3"], OUT, keys.SEND_LOCK_KEY, "someone", ttl_s=3600)
+    with pytest.raises(TimeoutError, match="held by another invocation"):
+        run(aws)
+    assert records(aws["s3"])[0]["status"] == "failed"
+
+
 def test_one_run_in_progress_still_queues_the_next(aws):
     first = run(aws)
     set_command_status(first["command_id"], "InProgress")
+    time.sleep(0.01)
     assert run(aws)["action"] == "sent"
     # commands that are not the pipeline's do not count
     for _ in range(2):
@@ -215,7 +304,7 @@ def test_the_command_runs_a_real_training_run(aws_credentials, tmp_path):
         s3.upload_file(split["batches"][0], IN, "data/batch_1.csv")
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as z:  # the code archive: model_code/ + ec2_scripts/ at the root
-            for pkg in ("model_code", "ec2_scripts"):
+            for pkg in ("model_code", "ec2_scripts", "glue_contract"):
                 for p in (ROOT / pkg).rglob("*"):
                     if p.is_file() and "__pycache__" not in p.parts:
                         z.write(p, p.relative_to(ROOT).as_posix())

@@ -39,7 +39,8 @@ def test_buckets_are_created_once_with_every_setting(aws):
         assert stmt["Effect"] == "Deny" and stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert names.objects_arn(bucket) in stmt["Resource"] and names.bucket_arn(bucket) in stmt["Resource"]
     assert buckets.bucket_settings(settings, names.output_bucket)["versioning"] == "Enabled"
-    assert buckets.bucket_settings(settings, names.input_bucket)["versioning"] != "Enabled"
+    # the input bucket keeps versions too: a set-aside overwrite can be restored (restore-data)
+    assert buckets.bucket_settings(settings, names.input_bucket)["versioning"] == "Enabled"
 
 
 def test_drifted_setting_is_repaired_and_reported(aws):
@@ -112,7 +113,7 @@ def test_holdout_upload_is_skipped_when_unchanged(aws, tmp_path):
 
 
 def test_code_archive_is_deterministic_and_clean(tmp_path):
-    for d in ("model_code", "ec2_scripts"):
+    for d in ("model_code", "ec2_scripts", "glue_contract"):
         (tmp_path / d / "__pycache__").mkdir(parents=True)
         (tmp_path / d / "__init__.py").write_text("")
         (tmp_path / d / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"junk")
@@ -126,7 +127,8 @@ def test_code_archive_is_deterministic_and_clean(tmp_path):
     with zipfile.ZipFile(io.BytesIO(a)) as zf:
         names = zf.namelist()
         mode = zf.getinfo("ec2_scripts/run.sh").external_attr >> 16
-    assert names == ["ec2_scripts/__init__.py", "ec2_scripts/run.sh", "model_code/__init__.py"]
+    assert names == ["ec2_scripts/__init__.py", "ec2_scripts/run.sh", "glue_contract/__init__.py",
+                     "model_code/__init__.py"]
     assert mode & 0o111
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from model_code.data import HEADER, DataError, Dataset, load_csv, load_many, parse_csv, write_csv
-from model_code.schema import FEATURE_NAMES
+from model_code.schema import FEATURE_NAMES, FEATURES
 
-GOOD_ROW = ["1.5"] * 30 + ["1"]
+GOOD_ROW = [f"{f.max / 4:g}" for f in FEATURES] + ["1"]  # inside every plausible range
+MAXES = np.array([f.max for f in FEATURES])
 
 
 def _csv(header=HEADER, rows=(GOOD_ROW, GOOD_ROW, GOOD_ROW)):
@@ -32,7 +33,7 @@ def _write(tmp_path, data, name="batch_bad.csv"):
 
 def test_round_trip_is_exact(tmp_path):
     rng = np.random.default_rng(0)
-    X = rng.random((7, 30)) * 1000
+    X = rng.random((7, 30)) * MAXES
     y = np.array([0, 1, 1, 0, 1, 0, 1])
     path = write_csv(tmp_path / "sub" / "d.csv", X, y)
     ds = load_csv(path)
@@ -46,11 +47,11 @@ def test_round_trip_is_exact(tmp_path):
 
 def test_columns_in_any_order_bom_crlf_and_trailing_blank_lines_are_fine(tmp_path):
     order = list(reversed(HEADER))
-    row = [str(float(i)) for i in range(30)] + ["0"]
+    row = [repr(f.max / (i + 2)) for i, f in enumerate(FEATURES)] + ["0"]
     by_name = dict(zip(HEADER, row))
     text = ",".join(order) + "\r\n" + ",".join(by_name[c] for c in order) + "\r\n\r\n\n"
     ds = load_csv(_write(tmp_path, b"\xef\xbb\xbf" + text.encode()))
-    assert ds.X[0].tolist() == [float(i) for i in range(30)] and ds.y.tolist() == [0]
+    assert ds.X[0].tolist() == [f.max / (i + 2) for i, f in enumerate(FEATURES)] and ds.y.tolist() == [0]
 
 
 def test_labels_written_as_floats_are_accepted():
@@ -58,9 +59,24 @@ def test_labels_written_as_floats_are_accepted():
     assert ds.y.tolist() == [0, 1]
 
 
+@pytest.mark.parametrize("value", ["1e308", "-0.5", "61"])
+def test_values_outside_the_plausible_range_are_refused_naming_file_row_and_column(tmp_path, value):
+    path = _write(tmp_path, _csv(rows=_rows_with(2, "mean radius", value)))
+    with pytest.raises(DataError) as err:
+        load_csv(path)
+    assert str(err.value) == (f"batch_bad.csv: row 2, column 'mean radius': {float(value)!r} is outside the "
+                              "plausible range 0 to 60")
+
+
+def test_the_bounds_themselves_are_accepted():
+    lo = parse_csv(_csv(rows=[[f"{f.min:g}" for f in FEATURES] + ["0"]]))
+    hi = parse_csv(_csv(rows=[[repr(f.max) for f in FEATURES] + ["1"]]))
+    assert lo.X.min() == 0 and hi.X[0].tolist() == [f.max for f in FEATURES]
+
+
 def test_load_many_concatenates_in_order(tmp_path):
     a = write_csv(tmp_path / "a.csv", np.zeros((2, 30)), [0, 1])
-    b = write_csv(tmp_path / "b.csv", np.ones((3, 30)), [1, 1, 0])
+    b = write_csv(tmp_path / "b.csv", np.tile(MAXES / 2, (3, 1)), [1, 1, 0])
     ds = load_many([a, b])
     assert ds.n_rows == 5 and ds.y.tolist() == [0, 1, 1, 1, 0] and ds.paths == (a, b)
     with pytest.raises(DataError, match="no data files"):

@@ -1,0 +1,78 @@
+"""A lock in S3 with an expiry, built only on what S3 guarantees to be atomic: a conditional
+PutObject. ``If-None-Match: *`` creates the lock object only if there is none; a lock whose
+expiry has passed is taken over with ``If-Match: <its ETag>`` (only one of several racing
+writers wins either way: S3 answers the others 412 PreconditionFailed, or 409
+ConditionalRequestConflict while a write to the key is in flight). Releasing overwrites the
+holder's own version (``If-Match``) with an expired one, so nobody deletes a lock it no
+longer holds."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+
+from . import aws, times
+
+CONFLICT = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404")
+
+
+def _body(owner: str, expires_at: _dt.datetime) -> bytes:
+    return json.dumps({"owner": owner, "expires_at": times.iso(expires_at)}).encode()
+
+
+def try_acquire(s3, bucket: str, key: str, owner: str, *, ttl_s: float, now: _dt.datetime | None = None) -> str | None:
+    """Take the lock once: its ETag when taken, None when someone else holds it."""
+    now = now or times.utcnow()
+    body = _body(owner, now + _dt.timedelta(seconds=ttl_s))
+    try:
+        return s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*",
+                             ContentType="application/json")["ETag"]
+    except Exception as exc:  # botocore ClientError
+        if aws.error_code(exc) not in CONFLICT:
+            raise
+    try:
+        got = s3.get_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if aws.error_code(exc) in aws.NOT_FOUND:
+            return None  # released and deleted meanwhile: the next try creates it
+        raise
+    try:
+        expires = times.parse(json.loads(got["Body"].read()).get("expires_at"))
+    except ValueError:
+        expires = None  # unreadable: treat it as expired
+    if expires is not None and expires > now:
+        return None
+    try:
+        return s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=got["ETag"],
+                             ContentType="application/json")["ETag"]
+    except Exception as exc:
+        if aws.error_code(exc) in CONFLICT:
+            return None  # another writer took the expired lock first
+        raise
+
+
+def acquire(s3, bucket: str, key: str, owner: str, *, ttl_s: float, deadline: float, sleep=time.sleep,
+            clock=time.monotonic, first_s: float = 0.05, cap_s: float = 1.0) -> str:
+    """Wait (polls doubling from ``first_s`` to ``cap_s``) until the lock is ours; returns its
+    ETag. TimeoutError at ``deadline`` (``clock()`` time)."""
+    delay = first_s
+    while True:
+        etag = try_acquire(s3, bucket, key, owner, ttl_s=ttl_s)
+        if etag:
+            return etag
+        if clock() >= deadline:
+            raise TimeoutError(f"s3://{bucket}/{key} is held by another invocation (waited until the deadline)")
+        sleep(delay)
+        delay = min(delay * 2, cap_s)
+
+
+def release(s3, bucket: str, key: str, owner: str, etag: str) -> bool:
+    """Give the lock back (only if it is still this holder's version). True when released."""
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=_body(owner, _dt.datetime(1970, 1, 1, tzinfo=times.UTC)),
+                      IfMatch=etag, ContentType="application/json")
+        return True
+    except Exception as exc:
+        if aws.error_code(exc) in CONFLICT:
+            return False  # it expired and someone else holds it now
+        raise
