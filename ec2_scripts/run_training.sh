@@ -35,7 +35,7 @@ stderr_file="$work/train.stderr"
 : >"$stderr_file"
 record_marker="$work/record-written"  # train_run writes the run id here once its record is in S3
 rm -f "$record_marker"
-started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+started_at="$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)"  # ISO 8601 UTC, ms (the contract)
 
 on_exit() {
     rc=$?
@@ -59,7 +59,7 @@ exec 9>"$MLPIPE_HOME/train.lock"
 echo "run $MLPIPE_RUN_ID: waiting for the instance's training lock" >&2
 flock 9
 echo "run $MLPIPE_RUN_ID: lock held, training" >&2
-started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+started_at="$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)"  # ISO 8601 UTC, ms (the contract)
 
 python3 -m ec2_scripts.train_run \
     --input-bucket "$MLPIPE_INPUT_BUCKET" --output-bucket "$MLPIPE_OUTPUT_BUCKET" \

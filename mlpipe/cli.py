@@ -1,4 +1,4 @@
-"""The ``mlpipe`` command: deploy, outputs, status, upload-data, runs, destroy.
+"""The ``mlpipe`` command: deploy, outputs, status, upload-data, restore-data, runs, destroy.
 
 Every command first prints the target line (``target=... account=... region=...``) so
 nobody acts on an account by mistake. Errors print one line and exit with status 2.
@@ -76,6 +76,16 @@ def cmd_upload_data(args, settings) -> int:
     return 0
 
 
+def cmd_restore_data(args, settings) -> int:
+    from .restore import restore_data
+
+    _target(settings)
+    out = restore_data(settings, args.key)
+    _print(f"restored {out['key']} to version {out['restored_version']} (was {out['replaced']}); "
+           "the upload fires a training run")
+    return 0
+
+
 def cmd_runs(args, settings) -> int:
     from .runs import format_runs, list_rejected, list_runs
 
@@ -135,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--force", action="store_true",
                    help="upload files that fail validation anyway (to watch the pipeline reject them)")
     u.set_defaults(func=cmd_upload_data)
+
+    v = sub.add_parser("restore-data", help="undo a set-aside overwrite: put a data file's last valid "
+                                            "version back (the input bucket keeps versions)")
+    v.add_argument("key", metavar="KEY", help="the data key, e.g. data/batch_01.csv")
+    v.set_defaults(func=cmd_restore_data)
 
     r = sub.add_parser("runs", help="the run records as a table, and set-aside files")
     r.add_argument("--json", action="store_true")

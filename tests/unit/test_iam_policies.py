@@ -106,6 +106,13 @@ def test_each_role_gets_what_its_code_needs():
     assert {"ec2:StartInstances", "lambda:InvokeFunction"} <= actions("trigger")
     assert "ec2:StopInstances" not in actions("trigger")
     assert {"ssm:SendCommand", "s3:GetObject", "s3:PutObject"} <= actions("worker")
+    # fault 1: the worker starts an instance that was stopped between Trigger and Worker
+    assert "ec2:StartInstances" in actions("worker")
+    # the worker's send lock lives in the output bucket's locks/ prefix
+    assert any(r.endswith("/locks/*") for st in docs["worker"]["Statement"] if "s3:PutObject" in st["Action"]
+               for r in st["Resource"])
+    # the reaper hands a lost run's data to the worker
+    assert "lambda:InvokeFunction" in actions("reaper")
     assert {"ec2:StopInstances", "lambda:InvokeFunction"} <= actions("stop_ec2")
     assert {"ec2:StopInstances", "s3:PutObject"} <= actions("reaper")
     assert actions("predict") == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",

@@ -157,3 +157,60 @@ def test_handler_uses_the_environment(aws, monkeypatch):
     event = json.loads((Path(reaper.__file__).parent / "events" / "scheduled.json").read_text())
     out = reaper.handler(event, None)  # launched in 2024: long idle, no command
     assert out["action"] == "stop" and state(aws) == "stopped"
+
+
+def test_a_run_whose_instance_was_stopped_under_it_is_recorded_and_retried_once(aws):
+    """Fault 11: stopped by hand mid-run (the command never ends, no record): recorded failed
+    once the grace has passed, and its keys go back to the Worker (once: a lost retry is not
+    retried again)."""
+    from glue_fakes import FakeLambda
+
+    run_id = "run-20240501T120010Z-0000f0f0"
+    cid = command(aws, run_id, "InProgress", requested=at(aws, 10))
+    backend_command(cid).parameters["commands"] = ["export MLPIPE_TRIGGER_KEYS='data/a.csv data/b.csv'"]
+    aws["ec2"].stop_instances(InstanceIds=[aws["iid"]])
+    lam = FakeLambda()
+
+    def tick(seconds):
+        return reaper.handle(ec2=aws["ec2"], ssm=aws["ssm"], s3=aws["s3"], lam=lam, instance_id=aws["iid"],
+                             output_bucket=OUT, worker_function="mlpipe-worker", grace_s=GRACE,
+                             now=at(aws, seconds))
+
+    assert "lost_runs" not in tick(10 + GRACE - 1) and records(aws) == {}  # within the grace
+    out = tick(10 + GRACE + 1)
+    [lost] = out["lost_runs"]
+    rec = records(aws)[f"runs/{run_id}.json"]
+    assert rec["status"] == "failed" and rec["source"] == "reaper" and "stopped under run" in rec["error"]
+    assert rec["trigger_keys"] == ["data/a.csv", "data/b.csv"] and rec["started_at"].endswith("Z")
+    [call] = lam.calls
+    payload = json.loads(call["Payload"])
+    assert call["FunctionName"] == "mlpipe-worker" and payload["retry_of"] == run_id
+    assert payload["trigger_keys"] == ["data/a.csv", "data/b.csv"]
+    tick(10 + GRACE + 61)  # the next tick: recorded already, nothing again
+    assert len(lam.calls) == 1 and len(records(aws)) == 1
+
+    retry = "run-20240501T120500Z-0000f0f1"
+    cid = command(aws, retry, "Failed", requested=at(aws, 300), ended=at(aws, 310))
+    backend_command(cid).parameters["commands"] = [f"export MLPIPE_RETRY_OF={run_id}"]
+    out = tick(400)
+    assert records(aws)[f"runs/{retry}.json"]["retry_of"] == run_id
+    assert "not_retried" in out["lost_runs"][0] and len(lam.calls) == 1
+
+
+def test_a_command_that_ended_without_a_record_before_a_restart_is_recorded(aws):
+    """The instance stopped and started again (a new upload) since a run that left no record."""
+    run_id = "run-20240501T115900Z-0000abab"
+    command(aws, run_id, "Failed", requested=at(aws, -60), ended=at(aws, -30), response_code=143)
+    out = handle(aws, at(aws, 5))  # just after the launch: the instance itself is not idle yet
+    assert out["action"] == "wait" and out["lost_runs"][0]["record"] == f"runs/{run_id}.json"
+    assert "exit code 143" in records(aws)[f"runs/{run_id}.json"]["error"]
+
+
+def test_default_grace_comes_from_the_contract():
+    import inspect
+
+    from glue_contract import defaults
+    from mlpipe.config import Settings
+
+    assert inspect.signature(reaper.handle).parameters["grace_s"].default == defaults.IDLE_GRACE_S == 420
+    assert Settings().idle_grace_seconds == 420 and Settings().command_timeout_seconds == 900
