@@ -8,7 +8,8 @@ Decision, per record (one structured JSON log line each):
 1. another pipeline command is Pending/InProgress on the instance -> ``keep_running``
    (that run writes its own record later, which comes back here);
 2. the run listed its inputs and ``data/*.csv`` now holds keys (or new versions of keys) it did
-   not train on (they arrived during the run) -> ``rerun``: invoke the Worker, don't stop;
+   not train on (they arrived during the run, or the run failed by setting a bad file aside,
+   so the good files it listed were not trained) -> ``rerun``: invoke the Worker, don't stop;
 3. otherwise -> ``stop`` (already stopped/stopping: nothing to do; ``pending``: someone
    just started it for new data, leave it).
 
@@ -57,8 +58,17 @@ def data_objects(s3, bucket: str) -> dict:
     return out
 
 
+def set_files_aside(record: dict) -> bool:
+    """The run failed because it set files aside: it trained none of its other inputs."""
+    return record.get("status") == "failed" and any(r.get("moved_to") for r in record.get("rejected_files") or [])
+
+
 def leftovers(record: dict, current: dict) -> list:
-    """Data keys the run did not train on: new keys, or keys whose ETag changed since it listed them."""
+    """Data keys the run did not train on: new keys, or keys whose ETag changed since it listed
+    them; after a run that failed by setting files aside, every data key (each such re-run
+    sets at least one more file aside, so this ends)."""
+    if set_files_aside(record):
+        return sorted(current)
     inputs = set(record.get("inputs") or [])
     etags = record.get("input_etags") or {}
     out = []

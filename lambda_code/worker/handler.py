@@ -11,10 +11,11 @@ trigger keys were already in the input bucket.
 - One decision at a time: "is a run already queued?" and the send happen under a lock in
   the output bucket (``locks/worker-send.json``, S3 conditional writes, expiring), so ten
   quick uploads cannot each see "nothing queued" and each send a run.
-- Coalescing: no command is sent when a pipeline command that is Pending/InProgress was
-  requested after ``requested_at`` (it lists the data when it starts, so it trains these
-  keys), nor when two are (one training, one queued on the instance's lock: the queued one
-  lists the data when it starts; Stop-EC2's leftover check is the safety net).
+- Coalescing: no command is sent when a pipeline command (in progress or over) was
+  requested after ``requested_at`` (it listed the data after these keys arrived, so it
+  trains them), nor when two are Pending/InProgress (one training, one queued on the
+  instance's lock: the queued one lists the data when it starts; Stop-EC2's leftover check
+  is the safety net).
 - Any failure before the command is sent writes a ``failed`` run record
   (``runs/<run_id>.json``, which fires Stop-EC2, so the instance is stopped) and re-raises.
 
@@ -98,21 +99,22 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
         sleep(next(delays))
 
 
-def active_pipeline_commands(ssm, instance_id: str) -> list:
-    return [c for c in runs.pipeline_commands(ssm, instance_id) if runs.is_active(c)]
-
-
-def coalesce_reason(active: list, requested_at) -> str | None:
+def coalesce_reason(commands: list, requested_at) -> str | None:
     """Why no command need be sent (None: send one). Pure.
 
-    A command requested after ``requested_at`` (when the trigger keys were in the bucket)
-    lists the data after that, so it trains them; two active commands mean one is queued."""
+    ``commands``: the instance's pipeline commands. One requested after ``requested_at``
+    (when the trigger keys were in the bucket), running or over, listed the data after that,
+    so it trains (or trained) them: a run that ends without training them is re-run by
+    Stop-EC2 (files set aside) or the reaper (a lost run). Two active commands mean one is
+    queued, which lists the data when it starts."""
     since = times.parse(requested_at)
     if since is not None:
-        newer = [c for c in active if (times.parse(c.get("RequestedDateTime")) or since) > since]
+        newer = [c for c in commands if (times.parse(c.get("RequestedDateTime")) or since) > since]
         if newer:
-            return (f"command {newer[0].get('CommandId')} ({runs.run_id_of(newer[0])}) was requested after "
-                    f"these keys arrived ({requested_at}): it trains them")
+            c = newer[0]
+            return (f"command {c.get('CommandId')} ({runs.run_id_of(c)}, {c.get('Status')}) was requested "
+                    f"after these keys arrived ({requested_at}): it trains them")
+    active = [c for c in commands if runs.is_active(c)]
     if len(active) >= defaults.COALESCE_AT:
         return f"{len(active)} pipeline commands already pending/in progress; the queued one will see this data"
     return None
@@ -204,46 +206,70 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
     ]
 
 
-def send_training_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int,
-                          deadline: float, sleep=time.sleep, clock=time.monotonic, poll_s: float = POLL_S,
-                          ensure_running=None) -> str:
-    """SendCommand, retrying InvalidInstanceId (what SSM answers until the instance's agent
-    has registered) until ``deadline``. Returns the command id.
+def send_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int) -> str:
+    """One SendCommand (AWS-RunShellScript); returns the command id."""
+    resp = ssm.send_command(
+        InstanceIds=[instance_id],
+        DocumentName="AWS-RunShellScript",
+        Comment=comment,
+        Parameters={"commands": commands, "executionTimeout": [str(int(execution_timeout))]},
+        TimeoutSeconds=defaults.DELIVERY_TIMEOUT_S,
+    )
+    return resp["Command"]["CommandId"]
+
+
+def until_ssm_accepts(attempt, instance_id: str, *, deadline: float, sleep=time.sleep, clock=time.monotonic,
+                      poll_s: float = POLL_S, ensure_running=None):
+    """``attempt()``, repeated while SSM answers InvalidInstanceId (what it answers until the
+    instance's agent has registered), until ``deadline``; returns what ``attempt`` returns.
 
     ``ensure_running()`` is called before each retry: if the instance was stopped meanwhile
     (a Stop-EC2 or reaper decision that raced with this run), it is started again."""
     t0 = clock()
-    attempt = 0
+    tries = 0
     delays = poll_delays(cap=poll_s)
     while True:
-        attempt += 1
+        tries += 1
         try:
-            resp = ssm.send_command(
-                InstanceIds=[instance_id],
-                DocumentName="AWS-RunShellScript",
-                Comment=comment,
-                Parameters={"commands": commands, "executionTimeout": [str(int(execution_timeout))]},
-                TimeoutSeconds=defaults.DELIVERY_TIMEOUT_S,
-            )
-            return resp["Command"]["CommandId"]
+            return attempt()
         except Exception as exc:  # botocore ClientError
             if aws.error_code(exc) != "InvalidInstanceId":
                 raise
             if clock() >= deadline:
                 raise TimeoutError(
                     f"SSM did not accept commands for {instance_id} within {clock() - t0:.0f} s "
-                    f"({attempt} attempts; is the SSM agent running and the instance profile attached?)"
+                    f"({tries} attempts; is the SSM agent running and the instance profile attached?)"
                 ) from exc
-            log("waiting_for_ssm", instance_id=instance_id, attempt=attempt, waited_s=round(clock() - t0, 1))
+            log("waiting_for_ssm", instance_id=instance_id, attempt=tries, waited_s=round(clock() - t0, 1))
             sleep(next(delays))
             if ensure_running is not None:
                 ensure_running()
 
 
+def decide_and_send(*, ssm, s3, config: dict, instance_id: str, run_id: str, trigger_keys: list,
+                    requested_at, commands: list, deadline: float, sleep=time.sleep, clock=time.monotonic) -> dict:
+    """Under the send lock (held for one listing and one SendCommand): coalesce, or send."""
+    bucket = config["output_bucket"]
+    held = lock.acquire(s3, bucket, keys.SEND_LOCK_KEY, run_id, ttl_s=defaults.SEND_LOCK_TTL_S,
+                        deadline=deadline, sleep=sleep, clock=clock)
+    try:
+        commands_now = runs.pipeline_commands(ssm, instance_id)
+        reason = coalesce_reason(commands_now, requested_at)
+        if reason:
+            ids = [c["CommandId"] for c in commands_now if runs.is_active(c)]
+            log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys, active=ids, reason=reason)
+            return {"action": "coalesced", "run_id": None, "active": ids, "reason": reason}
+        command_id = send_command(ssm, instance_id, commands, comment=runs.command_comment(run_id, trigger_keys),
+                                  execution_timeout=config["command_timeout"])
+        return {"action": "sent", "run_id": run_id, "command_id": command_id}
+    finally:
+        lock.release(s3, bucket, keys.SEND_LOCK_KEY, run_id, held)
+
+
 def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = None, sleep=time.sleep,
            clock=time.monotonic) -> dict:
-    """Wait for the instance; under the send lock, coalesce or send. Returns what it did; on
-    failure records it and raises."""
+    """Wait for the instance; then coalesce or send (under the send lock), repeated until SSM
+    accepts commands. Returns what it did; on failure records it and raises."""
     run_id = runs.new_run_id()
     started_at = times.iso()
     instance_id = event.get("instance_id") or config["instance_id"]
@@ -252,34 +278,25 @@ def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = 
         deadline = clock() + config["ready_timeout"]
     log("request", run_id=run_id, instance_id=instance_id, trigger_keys=trigger_keys,
         requested_at=event.get("requested_at"), retry_of=event.get("retry_of"))
+
+    def running():
+        return wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock)
+
     try:
-        wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock)
-        bucket = config["output_bucket"]
-        held = lock.acquire(s3, bucket, keys.SEND_LOCK_KEY, run_id, ttl_s=defaults.SEND_LOCK_TTL_S,
-                            deadline=deadline, sleep=sleep, clock=clock)
-        try:
-            active = active_pipeline_commands(ssm, instance_id)
-            reason = coalesce_reason(active, event.get("requested_at"))
-            if reason:
-                log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys,
-                    active=[c["CommandId"] for c in active], reason=reason)
-                return {"action": "coalesced", "run_id": None, "active": [c["CommandId"] for c in active],
-                        "reason": reason}
-            commands = build_commands(
-                run_id=run_id, input_bucket=config["input_bucket"], output_bucket=bucket,
-                code_key=config["code_key"], tolerance=config["tolerance"], model_kind=config["model_kind"],
-                instance_id=instance_id, trigger_keys=trigger_keys, region=config["region"],
-                code_etag=code_etag(s3, config["input_bucket"], config["code_key"]),
-                retry_of=event.get("retry_of") or "",
-            )
-            command_id = send_training_command(
-                ssm, instance_id, commands, comment=runs.command_comment(run_id, trigger_keys),
-                execution_timeout=config["command_timeout"], deadline=deadline, sleep=sleep, clock=clock,
-                ensure_running=lambda: wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep,
-                                                          clock=clock),
-            )
-        finally:
-            lock.release(s3, bucket, keys.SEND_LOCK_KEY, run_id, held)
+        running()
+        commands = build_commands(
+            run_id=run_id, input_bucket=config["input_bucket"], output_bucket=config["output_bucket"],
+            code_key=config["code_key"], tolerance=config["tolerance"], model_kind=config["model_kind"],
+            instance_id=instance_id, trigger_keys=trigger_keys, region=config["region"],
+            code_etag=code_etag(s3, config["input_bucket"], config["code_key"]),
+            retry_of=event.get("retry_of") or "",
+        )
+        result = until_ssm_accepts(
+            lambda: decide_and_send(ssm=ssm, s3=s3, config=config, instance_id=instance_id, run_id=run_id,
+                                    trigger_keys=trigger_keys, requested_at=event.get("requested_at"),
+                                    commands=commands, deadline=deadline, sleep=sleep, clock=clock),
+            instance_id, deadline=deadline, sleep=sleep, clock=clock, ensure_running=running,
+        )
     except Exception as exc:
         error = f"worker could not start the training run: {type(exc).__name__}: {exc}"
         log("failed", run_id=run_id, error=error)
@@ -290,9 +307,10 @@ def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = 
         except Exception as exc2:  # noqa: BLE001 - the reaper stops the instance anyway
             log("record_write_failed", run_id=run_id, error=str(exc2))
         raise
-    log("command_sent", run_id=run_id, command_id=command_id, instance_id=instance_id,
-        execution_timeout=config["command_timeout"])
-    return {"action": "sent", "run_id": run_id, "command_id": command_id}
+    if result["action"] == "sent":
+        log("command_sent", run_id=run_id, command_id=result["command_id"], instance_id=instance_id,
+            execution_timeout=config["command_timeout"])
+    return result
 
 
 def handler(event, context):

@@ -108,10 +108,20 @@ def test_a_file_overwritten_during_the_run_is_a_leftover(aws):
     assert handle(aws)["decisions"][0]["leftovers"] == ["data/a.csv"]
 
 
-def test_rejected_bad_file_is_not_a_leftover(aws):
+def test_after_a_bad_file_was_set_aside_the_good_ones_are_trained_by_a_rerun(aws):
+    """A burst with one poison file: its run fails and sets it aside; the good files it listed
+    were not trained, so they go back to the worker (the bad one is not a leftover)."""
     put_data(aws["s3"], "data/a.csv")
     aws["s3"].put_object(Bucket=IN, Key="rejected/bad.csv", Body=b"x")
     put_record(aws["s3"], status="failed", model_version=None, inputs=["data/a.csv", "data/bad.csv"],
+               rejected_files=[{"key": "data/bad.csv", "moved_to": "rejected/bad.csv", "problem": "..."}])
+    [d] = handle(aws)["decisions"]
+    assert d["action"] == "rerun" and d["leftovers"] == ["data/a.csv"] and state(aws) == "running"
+
+
+def test_a_poison_file_alone_is_set_aside_and_the_instance_stopped(aws):
+    aws["s3"].put_object(Bucket=IN, Key="rejected/bad.csv", Body=b"x")
+    put_record(aws["s3"], status="failed", model_version=None, inputs=["data/bad.csv"],
                rejected_files=[{"key": "data/bad.csv", "moved_to": "rejected/bad.csv", "problem": "..."}])
     assert handle(aws)["decisions"][0]["action"] == "stop" and state(aws) == "stopped"
 

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from glue_fakes import AMI, FakeTime, commands_stay_pending, set_command_status, set_state
 from glue_contract import aws as glue_aws
-from glue_contract import keys, lock, times
+from glue_contract import keys, lock, runs, times
 from lambda_code.worker import handler as worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -276,7 +276,7 @@ def test_one_run_in_progress_still_queues_the_next(aws):
         c = aws["ssm"].send_command(InstanceIds=[aws["iid"]], DocumentName="AWS-RunShellScript",
                                     Comment="someone else", Parameters={"commands": ["true"]})
         set_command_status(c["Command"]["CommandId"], "InProgress")
-    assert len(worker.active_pipeline_commands(aws["ssm"], aws["iid"])) == 1
+    assert len([c for c in runs.pipeline_commands(aws["ssm"], aws["iid"]) if runs.is_active(c)]) == 1
 
 
 def test_config_says_what_is_missing():
@@ -351,3 +351,14 @@ def test_the_command_runs_a_real_training_run(aws_credentials, tmp_path):
                                   code_etag="../../etc")
     finally:
         server.stop()
+
+
+def test_a_run_that_already_ended_after_the_keys_arrived_trained_them():
+    """Workers that arrive late (a burst while the instance was stopping): the run requested
+    after their keys were in the bucket has ended already; they send nothing."""
+    base = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+    done = {"CommandId": "c1", "Status": "Success", "Comment": "mlpipe training run-20240501T120005Z-00000001: x",
+            "RequestedDateTime": base + dt.timedelta(seconds=5)}
+    assert "was requested after these keys arrived" in worker.coalesce_reason([done], times.iso(base))
+    assert worker.coalesce_reason([done], times.iso(base + dt.timedelta(seconds=6))) is None
+    assert worker.coalesce_reason([done], None) is None
