@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from glue_contract import keys as glue_keys
+
 from .config import Settings
 
 # Function keys (Python identifiers) and their name suffixes.
@@ -31,17 +33,17 @@ class Names:
     region: str
     partition: str = "aws"
 
-    # Object keys (input bucket).
-    data_prefix: str = "data/"
-    data_suffix: str = ".csv"
-    holdout_key: str = "holdout/holdout.csv"
-    code_key: str = "code/mlpipe-code.zip"
-    rejected_prefix: str = "rejected/"
+    # Object keys (input bucket), as the functions and the instance use them (glue_contract).
+    data_prefix: str = glue_keys.DATA_PREFIX
+    data_suffix: str = glue_keys.DATA_SUFFIX
+    holdout_key: str = glue_keys.HOLDOUT_KEY
+    code_key: str = glue_keys.CODE_KEY
+    rejected_prefix: str = glue_keys.REJECTED_PREFIX
     # Object keys (output bucket).
-    models_prefix: str = "models/"
-    latest_key: str = "models/latest.json"
-    runs_prefix: str = "runs/"
-    runs_suffix: str = ".json"
+    models_prefix: str = glue_keys.MODELS_PREFIX
+    latest_key: str = glue_keys.LATEST_KEY
+    runs_prefix: str = glue_keys.RUNS_PREFIX
+    runs_suffix: str = glue_keys.RUN_SUFFIX
     # API (fixed parts).
     api_resource: str = "predict"
     api_stage: str = "production"

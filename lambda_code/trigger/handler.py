@@ -53,6 +53,16 @@ def ensure_started(ec2, instance_id: str, *, max_wait_s: float = STOP_WAIT_MAX_S
         state = aws.instance_state(ec2, instance_id)
 
 
+def keys_in_bucket_at(event: dict) -> str:
+    """A time at which every object of the event was in the bucket: the latest ``eventTime``
+    (when S3 finished the PUT), else now. The Worker sends nothing when a command was
+    requested after it (that run listed these keys), so it must be tight: a Trigger that
+    runs late would otherwise make a second run of the same data."""
+    stamps = [times.parse(r.get("eventTime")) for r in event.get("Records") or []]
+    stamps = [t for t in stamps if t is not None]
+    return times.iso(max(stamps)) if stamps else times.iso()
+
+
 def handle(event: dict, *, ec2, lam, instance_id: str, worker_function: str,
            max_wait_s: float = STOP_WAIT_MAX_S, sleep=time.sleep, clock=time.monotonic) -> dict:
     records = runs.s3_records(event)
@@ -64,9 +74,7 @@ def handle(event: dict, *, ec2, lam, instance_id: str, worker_function: str,
         log("ignored", keys=ignored, reason=f"not {keys.DATA_PREFIX}*{keys.DATA_SUFFIX}")
     if not data_keys:
         return {"started": False, "invoked": False, "trigger_keys": []}
-    # requested_at: a time at which every trigger key was already in the bucket (the Worker
-    # coalesces with any command requested after it: that run lists these keys).
-    requested_at = times.iso()
+    requested_at = keys_in_bucket_at(event)
     start = ensure_started(ec2, instance_id, max_wait_s=max_wait_s, sleep=sleep, clock=clock)
     log("instance", instance_id=instance_id, **start)
     payload = {"instance_id": instance_id, "trigger_keys": data_keys, "requested_at": requested_at}

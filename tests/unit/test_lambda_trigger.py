@@ -40,7 +40,8 @@ def test_sample_event_starts_a_stopped_instance_and_invokes_the_worker(ec2):
     assert call["FunctionName"] == "mlpipe-worker" and call["InvocationType"] == "Event"
     payload = json.loads(call["Payload"])
     assert payload["instance_id"] == iid and payload["trigger_keys"] == ["data/batch_01.csv"]
-    assert payload["requested_at"].endswith("Z")
+    # when the key was in the bucket: the event's eventTime (S3 finished the PUT), in ms
+    assert payload["requested_at"] == "2024-05-01T12:00:00.000Z"
 
 
 def test_running_instance_is_fine(ec2):
@@ -151,3 +152,12 @@ def test_glue_code_imports_only_stdlib_boto3_and_the_contract(package):
         mods |= {n.module.split(".")[0] for n in ast.walk(tree)
                  if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
         assert mods <= allowed, (path, mods - allowed)
+
+
+def test_requested_at_is_the_latest_event_time_or_now():
+    ev = event("s3_put_two_records.json")
+    ev["Records"][1]["eventTime"] = "2024-05-01T12:00:02.5Z"
+    assert trigger.keys_in_bucket_at(ev) == "2024-05-01T12:00:02.500Z"
+    for r in ev["Records"]:
+        del r["eventTime"]
+    assert trigger.keys_in_bucket_at(ev)[:4] >= "2025"
