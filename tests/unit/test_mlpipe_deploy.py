@@ -59,6 +59,7 @@ def test_functions_get_the_contract_env_and_are_wired(aws):
     assert env("stop_ec2") == {"INSTANCE_ID": iid, "INPUT_BUCKET": names.input_bucket,
                                "WORKER_FUNCTION": "mlpipe-worker"}
     assert env("reaper") == {"INSTANCE_ID": iid, "OUTPUT_BUCKET": names.output_bucket,
+                             "WORKER_FUNCTION": "mlpipe-worker",
                              "IDLE_GRACE_SECONDS": str(settings.idle_grace_seconds)}
     worker = lam.get_function_configuration(FunctionName="mlpipe-worker")
     assert worker["Timeout"] > int(env("worker")["READY_TIMEOUT"])
