@@ -169,7 +169,10 @@ def test_a_run_stopped_by_hand_is_recorded_and_its_data_trained_by_a_following_r
             found = [r for r in watch.runs_since(settings, since) if r.get("source") == "reaper"]
             lost = found[-1] if found else None
             time.sleep(1)
-        assert lost is not None and lost["status"] == "failed" and "stopped under run" in lost["error"], lost
+        # the local cloud ends a command whose instance stopped as Failed (AWS reports it failed
+        # or timed out, never Success); still listed active, the reaper says "stopped under run"
+        assert lost is not None and lost["status"] == "failed", lost
+        assert "stopped under run" in lost["error"] or "wrote no run record" in lost["error"], lost
         retry = wait_record(stack, since, lambda r: r.get("source") == "training"
                             and "data/stopped_by_hand.csv" in r.get("inputs", []))
         assert retry["status"] in ("succeeded", "rejected"), retry
