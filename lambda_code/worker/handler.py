@@ -15,7 +15,8 @@ trigger keys were already in the input bucket.
   requested after ``requested_at`` (it listed the data after these keys arrived, so it
   trains them), nor when two are Pending/InProgress (one training, one queued on the
   instance's lock: the queued one lists the data when it starts; Stop-EC2's leftover check
-  is the safety net).
+  is the safety net). The first rule is checked before the instance is started too, so a
+  late Worker does not start an instance its keys no longer need.
 - Any failure before the command is sent writes a ``failed`` run record
   (``runs/<run_id>.json``, which fires Stop-EC2, so the instance is stopped) and re-raises.
 
@@ -99,6 +100,14 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
         sleep(next(delays))
 
 
+def trained_by(commands: list, requested_at) -> dict | None:
+    """A pipeline command requested after ``requested_at`` (it lists the keys), or None. Pure."""
+    since = times.parse(requested_at)
+    if since is None:
+        return None
+    return next((c for c in commands if (times.parse(c.get("RequestedDateTime")) or since) > since), None)
+
+
 def coalesce_reason(commands: list, requested_at) -> str | None:
     """Why no command need be sent (None: send one). Pure.
 
@@ -107,13 +116,10 @@ def coalesce_reason(commands: list, requested_at) -> str | None:
     so it trains (or trained) them: a run that ends without training them is re-run by
     Stop-EC2 (files set aside) or the reaper (a lost run). Two active commands mean one is
     queued, which lists the data when it starts."""
-    since = times.parse(requested_at)
-    if since is not None:
-        newer = [c for c in commands if (times.parse(c.get("RequestedDateTime")) or since) > since]
-        if newer:
-            c = newer[0]
-            return (f"command {c.get('CommandId')} ({runs.run_id_of(c)}, {c.get('Status')}) was requested "
-                    f"after these keys arrived ({requested_at}): it trains them")
+    c = trained_by(commands, requested_at)
+    if c is not None:
+        return (f"command {c.get('CommandId')} ({runs.run_id_of(c)}, {c.get('Status')}) was requested "
+                f"after these keys arrived ({requested_at}): it trains them")
     active = [c for c in commands if runs.is_active(c)]
     if len(active) >= defaults.COALESCE_AT:
         return f"{len(active)} pipeline commands already pending/in progress; the queued one will see this data"
@@ -283,6 +289,14 @@ def handle(event: dict, *, ec2, ssm, s3, config: dict, deadline: float | None = 
         return wait_until_running(ec2, instance_id, deadline=deadline, sleep=sleep, clock=clock)
 
     try:
+        # A command requested after these keys arrived stays so: decide that before starting
+        # the instance (a late Worker must not start an instance its run no longer needs).
+        commands_before = runs.pipeline_commands(ssm, instance_id)
+        early = trained_by(commands_before, event.get("requested_at")) and coalesce_reason(
+            commands_before, event.get("requested_at"))
+        if early:
+            log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys, reason=early, before_start=True)
+            return {"action": "coalesced", "run_id": None, "active": [], "reason": early}
         running()
         commands = build_commands(
             run_id=run_id, input_bucket=config["input_bucket"], output_bucket=config["output_bucket"],

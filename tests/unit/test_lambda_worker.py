@@ -362,3 +362,13 @@ def test_a_run_that_already_ended_after_the_keys_arrived_trained_them():
     assert "was requested after these keys arrived" in worker.coalesce_reason([done], times.iso(base))
     assert worker.coalesce_reason([done], times.iso(base + dt.timedelta(seconds=6))) is None
     assert worker.coalesce_reason([done], None) is None
+
+
+def test_a_late_worker_whose_keys_were_trained_does_not_start_the_stopped_instance(aws):
+    requested_at = times.iso()
+    time.sleep(0.01)
+    first = run(aws)  # the run that lists the keys
+    aws["ec2"].stop_instances(InstanceIds=[aws["iid"]])  # it ended; Stop-EC2 stopped the instance
+    out = run(aws, {"instance_id": aws["iid"], "trigger_keys": ["data/late.csv"], "requested_at": requested_at})
+    assert out["action"] == "coalesced" and first["command_id"] in out["reason"]
+    assert glue_aws.instance_state(aws["ec2"], aws["iid"]) == "stopped"
