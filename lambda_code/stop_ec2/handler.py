@@ -8,8 +8,8 @@ Decision, per record (one structured JSON log line each):
 1. another pipeline command is Pending/InProgress on the instance -> ``keep_running``
    (that run writes its own record later, which comes back here);
 2. the run listed its inputs and ``data/*.csv`` now holds keys (or new versions of keys) it did
-   not train on (they arrived during the run, or the run failed by setting a bad file aside,
-   so the good files it listed were not trained) -> ``rerun``: invoke the Worker, don't stop;
+   not train on (they arrived during the run; or the run failed by setting a bad file aside,
+   and the last model, per the newest succeeded/rejected training record, lacks them) -> ``rerun``: invoke the Worker, don't stop;
 3. otherwise -> ``stop`` (already stopped/stopping: nothing to do; ``pending``: someone
    just started it for new data, leave it).
 
@@ -63,12 +63,30 @@ def set_files_aside(record: dict) -> bool:
     return record.get("status") == "failed" and any(r.get("moved_to") for r in record.get("rejected_files") or [])
 
 
-def leftovers(record: dict, current: dict) -> list:
+LAST_TRAINED_LOOKBACK = 20  # run records read, newest first, to find the last model's inputs
+
+
+def last_trained(s3, bucket: str, before_key: str) -> dict:
+    """``{key: etag}`` the newest model (a training record ``succeeded`` or ``rejected``, older
+    than ``before_key``) was trained on; ``{}`` when none is found among the last records."""
+    names = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=keys.RUNS_PREFIX):
+        names += [o["Key"] for o in page.get("Contents", []) if keys.is_record_key(o["Key"]) and o["Key"] < before_key]
+    for name in sorted(names, reverse=True)[:LAST_TRAINED_LOOKBACK]:
+        rec = read_json(s3, bucket, name)
+        if rec.get("source", "training") == "training" and rec.get("status") in ("succeeded", "rejected"):
+            return dict(rec.get("input_etags") or {})
+    return {}
+
+
+def leftovers(record: dict, current: dict, trained: dict | None = None) -> list:
     """Data keys the run did not train on: new keys, or keys whose ETag changed since it listed
-    them; after a run that failed by setting files aside, every data key (each such re-run
-    sets at least one more file aside, so this ends)."""
+    them. After a run that failed by setting files aside (it trained none of its inputs):
+    the keys the last model (``trained``) was not trained on; each such re-run sets at least
+    one more file aside, so this ends."""
     if set_files_aside(record):
-        return sorted(current)
+        trained = trained or {}
+        return [k for k, etag in sorted(current.items()) if trained.get(k) != etag]
     inputs = set(record.get("inputs") or [])
     etags = record.get("input_etags") or {}
     out = []
@@ -99,7 +117,7 @@ def wait_own_command(ssm, instance_id: str, run_id: str, *, max_wait_s: float, s
         delay = min(delay * 2, OWN_POLL_MAX_S)
 
 
-def decide(record: dict, *, commands: list, current_data: dict | None) -> tuple:
+def decide(record: dict, *, commands: list, current_data: dict | None, trained: dict | None = None) -> tuple:
     """``(action, reason, details)`` with action in keep_running | rerun | stop. Pure."""
     run_id = record.get("run_id")
     busy = other_active(commands, run_id)
@@ -107,9 +125,11 @@ def decide(record: dict, *, commands: list, current_data: dict | None) -> tuple:
         ids = [c.get("CommandId") for c in busy]
         return "keep_running", f"{len(busy)} other training command(s) pending or in progress", {"commands": ids}
     if current_data is not None and checks_leftovers(record):
-        left = leftovers(record, current_data)
+        left = leftovers(record, current_data, trained)
         if left:
-            return "rerun", f"{len(left)} data file(s) arrived during run {run_id} and were not trained on", {
+            why = "are not in the last model (this run set a file aside)" if set_files_aside(record) else \
+                f"arrived during run {run_id} and were not trained on"
+            return "rerun", f"{len(left)} data file(s) {why}", {
                 "leftovers": left}
     return "stop", f"run {run_id} ended {record.get('status')}; no other run pending", {}
 
@@ -122,7 +142,8 @@ def handle_record(bucket: str, key: str, *, s3, ec2, ssm, lam, instance_id: str,
     commands = wait_own_command(ssm, instance_id, run_id, max_wait_s=own_wait_s, sleep=sleep, clock=clock)
     current = data_objects(s3, input_bucket) if checks_leftovers(record) else None
     listed_at = times.iso()  # every leftover was in the bucket by now
-    action, reason, details = decide(record, commands=commands, current_data=current)
+    trained = last_trained(s3, bucket, key) if current and set_files_aside(record) else None
+    action, reason, details = decide(record, commands=commands, current_data=current, trained=trained)
     result = {"record": key, "run_id": run_id, "status": record.get("status"), "action": action,
               "reason": reason, **details}
     if action == "rerun":

@@ -119,6 +119,17 @@ def test_after_a_bad_file_was_set_aside_the_good_ones_are_trained_by_a_rerun(aws
     assert d["action"] == "rerun" and d["leftovers"] == ["data/a.csv"] and state(aws) == "running"
 
 
+def test_after_a_bad_file_was_set_aside_files_the_last_model_has_are_not_rerun(aws):
+    """No duplicate run: data/a.csv (this version) is what the last model trained on."""
+    etag = put_data(aws["s3"], "data/a.csv")
+    aws["s3"].put_object(Bucket=OUT, Key="runs/run-20240501T115900Z-00000000.json", Body=json.dumps({
+        "run_id": "run-20240501T115900Z-00000000", "status": "succeeded", "source": "training",
+        "inputs": ["data/a.csv"], "input_etags": {"data/a.csv": etag}}).encode())
+    put_record(aws["s3"], status="failed", model_version=None, inputs=["data/a.csv", "data/bad.csv"],
+               rejected_files=[{"key": "data/bad.csv", "moved_to": "rejected/bad.csv", "problem": "..."}])
+    assert handle(aws)["decisions"][0]["action"] == "stop" and aws["lam"].calls == []
+
+
 def test_a_poison_file_alone_is_set_aside_and_the_instance_stopped(aws):
     aws["s3"].put_object(Bucket=IN, Key="rejected/bad.csv", Body=b"x")
     put_record(aws["s3"], status="failed", model_version=None, inputs=["data/bad.csv"],
