@@ -129,6 +129,10 @@ def _api(aws, local_cloud, name):  # noqa: F811
     apigw.put_integration(restApiId=api, resourceId=res, httpMethod="POST", type="AWS_PROXY",
                           integrationHttpMethod="POST", uri=uri)
     apigw.create_deployment(restApiId=api, stageName="production")
+    # as on AWS, API Gateway may invoke the function only with its permission
+    lam.add_permission(FunctionName=name, StatementId="apigateway", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{arn.split(':')[4]}:{api}/*")
     key = apigw.create_api_key(name=f"key-{name}", enabled=True)
     plan = apigw.create_usage_plan(name=f"plan-{name}",  # no throttle: only Lambda's limits
                                    apiStages=[{"apiId": api, "stage": "production"}])["id"]

@@ -59,6 +59,10 @@ def api(local_cloud):  # noqa: F811
     apigw.put_integration(restApiId=api_id, resourceId=proxy, httpMethod="ANY", type="AWS_PROXY",
                           integrationHttpMethod="POST", uri=uri)
     apigw.create_deployment(restApiId=api_id, stageName="production")
+    # as on AWS, API Gateway may invoke the function only with its permission
+    lam.add_permission(FunctionName=fn, StatementId="apigateway", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{REGION}:{arn.split(':')[4]}:{api_id}/*")
     key = apigw.create_api_key(name=f"key-{fn}", enabled=True)
     plan = apigw.create_usage_plan(name=f"plan-{fn}",
                                    apiStages=[{"apiId": api_id, "stage": "production"}])["id"]
