@@ -77,20 +77,25 @@ def cmd_upload_data(args, settings) -> int:
 
 
 def cmd_runs(args, settings) -> int:
-    from .runs import format_runs, list_rejected, list_runs
+    from .runs import failed_invocations, format_failures, format_runs, list_rejected, list_runs
+    from .stack import Stack
 
+    stack = Stack.load(settings)
     if args.json:
         _target(settings, sys.stderr)
-        _print(json.dumps({"runs": list_runs(settings), "rejected": list_rejected(settings)},
-                          indent=2, default=str))
+        _print(json.dumps({"runs": list_runs(stack), "rejected": list_rejected(stack),
+                           "failed_invocations": failed_invocations(stack)}, indent=2, default=str))
         return 0
     _target(settings)
-    _print(format_runs(list_runs(settings)))
-    rejected = list_rejected(settings)
+    _print(format_runs(list_runs(stack)))
+    rejected = list_rejected(stack)
     if rejected:
         _print("\nset aside after failing validation (kept, not trained on):")
         for r in rejected:
             _print(f"  {r['key']}  ({r['size']} bytes, {r['last_modified']})")
+    failures = failed_invocations(stack)
+    if failures:
+        _print("\n" + format_failures(failures))
     return 0
 
 
