@@ -346,8 +346,12 @@ def plan(stack) -> list:
 
 
 def _ours(item: dict, name: str, names) -> bool:
-    return item.get("name") == name or (item.get("name", "").startswith(names.stack + "-")
-                                        and (item.get("tags") or {}).get("stack") == names.stack)
+    """Ours: tagged with this stack under its name prefix, or our exact name with no stack tag
+    (never something tagged for another stack, whatever its name)."""
+    tag = (item.get("tags") or {}).get("stack")
+    if tag is not None:
+        return tag == names.stack and item.get("name", "").startswith(names.stack + "-")
+    return item.get("name") == name
 
 
 def find(stack) -> list:

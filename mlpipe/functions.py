@@ -309,8 +309,6 @@ def find_functions(stack, names=None) -> list:
     return sorted(found)
 
 
-stack_functions = find_functions
-
 
 def plan(stack, keys=FUNCTION_KEYS) -> list:
     return [Report("found" if configuration(stack, stack.names.function(fn)) else "planned",

@@ -304,8 +304,6 @@ def find_roles(stack, names: Names | None = None) -> list:
     return sorted(found)
 
 
-stack_roles = find_roles
-
 
 def find_instance_profiles(stack) -> list:
     iam, names = stack.client("iam"), stack.names

@@ -94,8 +94,6 @@ def seed_model_if_missing(stack, names=None, progress=None) -> Report:
     return Report("created", "model", version, details={"model_key": model_key, "accuracy": metrics.get("accuracy")})
 
 
-ensure = seed_model_if_missing
-
 
 def plan(stack) -> list:
     from .buckets import bucket_exists

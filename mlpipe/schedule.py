@@ -64,8 +64,6 @@ def ensure(stack, names=None) -> list:
     ]
 
 
-ensure_schedule = ensure
-
 
 def plan(stack) -> list:
     got = get_or_none(stack.client("events").describe_rule, Name=stack.names.reaper_rule)

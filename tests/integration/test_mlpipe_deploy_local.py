@@ -69,7 +69,6 @@ def test_deploy_twice_then_destroy_with_the_cli(local_cloud, cli_env, capsys):  
 def test_destroy_after_interrupted_deploy_spares_another_stack(local_cloud, monkeypatch):  # noqa: F811
     keep = _settings(local_cloud.endpoint_url, "itkeep")
     broken = _settings(local_cloud.endpoint_url, "itbroken")
-    monkeypatch.setattr(deploy_mod, "_optional", lambda m, a: None)
     deploy_mod.deploy(keep, part="glue", progress=lambda m: None)
 
     real, calls = functions.ensure_function, []
