@@ -155,10 +155,17 @@ def wait_for_state(stack, instance_id: str, wanted: str, *, timeout: float | Non
         time.sleep(delay)
 
 
+def waits_for_bootstrap(settings) -> bool:
+    """Whether deploy waits for the user data before the first stop: on aws (the local cloud
+    runs no user data; its instance host has the training stack already)."""
+    return settings.is_aws
+
+
 def wait_for_bootstrap(stack, instance_id: str) -> None:
     """Wait until the SSM agent answers and cloud-init (the user data) has finished."""
     settings = stack.settings
     ssm = stack.client("ssm")
+    poll = 10 if settings.is_aws else 0.5
     deadline = time.monotonic() + settings.waiter_timeout_seconds
     command_id = None
     while command_id is None:
@@ -175,7 +182,7 @@ def wait_for_bootstrap(stack, instance_id: str) -> None:
                 raise MlpipeError(f"instance {instance_id} never registered with SSM "
                                   f"({error_code(exc)}); is the SSM agent running?") from None
             stack.say("  waiting for the SSM agent to register ...")
-            time.sleep(10)
+            time.sleep(poll)
     while True:
         try:
             inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
@@ -193,7 +200,7 @@ def wait_for_bootstrap(stack, instance_id: str) -> None:
         if time.monotonic() > deadline:
             raise MlpipeError(f"the instance bootstrap did not finish in {settings.waiter_timeout_seconds}s")
         stack.say(f"  bootstrap: {status} ...")
-        time.sleep(10)
+        time.sleep(poll)
 
 
 def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
@@ -245,7 +252,7 @@ def _launch(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
     iid = _run_instance(stack, ami, user_data, subnet_id)
     try:
         wait_for_state(stack, iid, "running")
-        if stack.is_aws:
+        if waits_for_bootstrap(stack.settings):
             wait_for_bootstrap(stack, iid)
         stack.client("ec2").stop_instances(InstanceIds=[iid])
         wait_for_state(stack, iid, "stopped")
