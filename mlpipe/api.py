@@ -64,16 +64,29 @@ def _num(value) -> str:
 # --------------------------------------------------------------------------- the REST API
 
 
+def _ours(item: dict, name: str, names) -> bool:
+    """Ours: tagged with this stack under its name prefix, or our exact name with no stack tag
+    (never something tagged for another stack, whatever its name)."""
+    tag = (item.get("tags") or {}).get("stack")
+    if tag is not None:
+        return tag == names.stack and item.get("name", "").startswith(names.stack + "-")
+    return item.get("name") == name
+
+
+def _find_all(stack, operation: str, name: str, **kwargs) -> list:
+    """Items of an API Gateway list ``operation`` that are the stack's ``name`` (or tagged as the stack's)."""
+    pages = stack.client("apigateway").get_paginator(operation).paginate(**kwargs)
+    return [item for page in pages for item in page.get("items", []) if _ours(item, name, stack.names)]
+
+
+def _find_one(stack, operation: str, name: str, **kwargs) -> Optional[dict]:
+    return next((i for i in _find_all(stack, operation, name, **kwargs) if i.get("name") == name), None)
+
+
 def find_api(stack, names=None) -> Optional[dict]:
-    """This stack's REST API: named ``S-api`` and tagged ``stack=S`` (another's is never ours)."""
+    """This stack's REST API ``S-api`` (one tagged for another stack is never ours)."""
     stack = as_stack(stack, names)
-    names = stack.names
-    apigw = stack.client("apigateway")
-    for page in apigw.get_paginator("get_rest_apis").paginate():
-        for api in page.get("items", []):
-            if api.get("name") == names.api_name and (api.get("tags") or {}).get("stack") == names.stack:
-                return api
-    return None
+    return _find_one(stack, "get_rest_apis", stack.names.api_name)
 
 
 def _resource_id(apigw, api_id: str, path: str) -> Optional[str]:
@@ -219,14 +232,8 @@ def _ensure_stage(apigw, names, api_id: str, redeploy: bool) -> Report:
 
 def find_api_key(stack, names=None, include_value: bool = False) -> Optional[dict]:
     stack = as_stack(stack, names)
-    names = stack.names
-    apigw = stack.client("apigateway")
-    for page in apigw.get_paginator("get_api_keys").paginate(nameQuery=names.api_key_name,
-                                                             includeValues=include_value):
-        for key in page.get("items", []):
-            if key.get("name") == names.api_key_name and (key.get("tags") or {}).get("stack") == names.stack:
-                return key
-    return None
+    return _find_one(stack, "get_api_keys", stack.names.api_key_name,
+                     nameQuery=stack.names.api_key_name, includeValues=include_value)
 
 
 def api_key_value(stack, names=None) -> Optional[str]:
@@ -237,15 +244,7 @@ def api_key_value(stack, names=None) -> Optional[str]:
 
 def find_usage_plan(stack, names=None) -> Optional[dict]:
     stack = as_stack(stack, names)
-    names = stack.names
-    apigw = stack.client("apigateway")
-    for page in apigw.get_paginator("get_usage_plans").paginate():
-        for plan in page.get("items", []):
-            if plan.get("name") == names.usage_plan:
-                tags = plan.get("tags") or {}
-                if tags.get("stack", names.stack) == names.stack:
-                    return plan
-    return None
+    return _find_one(stack, "get_usage_plans", stack.names.usage_plan)
 
 
 def ensure_key_and_plan(stack, api_id: str) -> list:
@@ -345,29 +344,12 @@ def plan(stack) -> list:
     ]
 
 
-def _ours(item: dict, name: str, names) -> bool:
-    """Ours: tagged with this stack under its name prefix, or our exact name with no stack tag
-    (never something tagged for another stack, whatever its name)."""
-    tag = (item.get("tags") or {}).get("stack")
-    if tag is not None:
-        return tag == names.stack and item.get("name", "").startswith(names.stack + "-")
-    return item.get("name") == name
-
-
 def find(stack) -> list:
     """(kind, id, name) of this stack's usage plans, API keys and REST APIs (by name and tag)."""
-    apigw, names = stack.client("apigateway"), stack.names
-    found = []
-    for page in apigw.get_paginator("get_usage_plans").paginate():
-        found += [("usage plan", p["id"], p["name"]) for p in page.get("items", [])
-                  if _ours(p, names.usage_plan, names)]
-    for page in apigw.get_paginator("get_api_keys").paginate():
-        found += [("api key", k["id"], k["name"]) for k in page.get("items", [])
-                  if _ours(k, names.api_key_name, names)]
-    for page in apigw.get_paginator("get_rest_apis").paginate():
-        found += [("rest api", a["id"], a["name"]) for a in page.get("items", [])
-                  if _ours(a, names.api_name, names)]
-    return found
+    names = stack.names
+    return ([("usage plan", p["id"], p["name"]) for p in _find_all(stack, "get_usage_plans", names.usage_plan)]
+            + [("api key", k["id"], k["name"]) for k in _find_all(stack, "get_api_keys", names.api_key_name)]
+            + [("rest api", a["id"], a["name"]) for a in _find_all(stack, "get_rest_apis", names.api_name)])
 
 
 def leftovers(stack) -> list:
