@@ -68,9 +68,8 @@ def deploy_glue(stack, names: Names | None = None, progress: Callable | None = N
     steps.title("functions")
     for fn in GLUE_FUNCTIONS:
         steps.add(functions.ensure(stack, fn, role_arns[fn], instance_id=instance_id))
-    for fn in functions.ASYNC_FUNCTIONS:
-        if fn in GLUE_FUNCTIONS:
-            steps.add(functions.ensure_async_config(stack, fn, queue.arn))
+    for fn in functions.ASYNC_FUNCTIONS:  # trigger, worker, stop_ec2
+        steps.add(functions.ensure_async_config(stack, fn, queue.arn))
     steps.title("notifications")
     steps.add(notifications.ensure(stack))
     steps.title("reaper schedule")

@@ -229,3 +229,44 @@ def test_a_bootstrap_that_fails_leaves_no_instance_and_says_which(local_cloud, m
     finally:
         teardown.destroy(settings, progress=lambda m: None)
     assert teardown.verify_destroyed(settings) == []
+
+
+def test_a_trigger_that_fails_for_good_lands_on_the_failure_queue(local_cloud, tmp_path, capsys, cli_env):  # noqa: F811
+    """An S3 event whose trigger invocation fails on every attempt (here: the instance it must
+    start is gone) is retried by Lambda, then recorded on the stack's failure queue, and
+    `mlpipe runs` names the function, the uploaded key and the error."""
+    from mlpipe import buckets, functions, instance
+    from mlpipe.stack import Stack
+    from model_code.dataset import write_split
+
+    settings = _settings(local_cloud.endpoint_url, "itfail")
+    names = names_for(settings)
+    split = write_split(tmp_path, n_batches=2)
+    try:
+        deploy_mod.deploy(settings, part="glue", progress=lambda m: None)
+        lam = clients.client("lambda", settings)
+        stack = Stack(settings, names)
+        env = functions.function_env(stack, "trigger", "i-0000000000000dead")  # no such instance
+        lam.update_function_configuration(FunctionName=names.trigger_function, Environment={"Variables": env})
+        functions.wait_until_ready(stack, names.trigger_function)
+        buckets.upload_data(settings, [split["batches"][0]], names=names)
+        from mlpipe.runs import failed_invocations
+
+        deadline, failures = time.monotonic() + 60, []
+        while time.monotonic() < deadline and not failures:
+            failures = failed_invocations(settings, names)
+            time.sleep(0.5)
+        assert failures, "nothing landed on the failure queue"
+        [f] = failures
+        assert f["function"] == names.trigger_function and f["attempts"] == 3  # 1 + Lambda's 2 retries
+        assert f["keys"] == ["data/batch_01.csv"] and f["condition"] == "RetriesExhausted"
+        assert "i-0000000000000dead" in f["error"] or "InvalidInstanceID" in f["error"], f
+        assert instance.find_instance(settings, names)["State"]["Name"] == "stopped"
+
+        cli_env("itfail")
+        assert cli.main(["runs"]) == 0
+        out = capsys.readouterr().out
+        assert "failed invocations" in out and "itfail-trigger" in out and "data/batch_01.csv" in out
+    finally:
+        teardown.destroy(settings, progress=lambda m: None)
+    assert teardown.verify_destroyed(settings) == []
