@@ -67,12 +67,6 @@ def destroy(settings, progress: Callable = print, *, names: Names | None = None)
     return reports
 
 
-# Every kind of thing the stack creates, as verify_destroyed reports it.
-KINDS = ("schedule rule", "s3 notification (goes with its bucket)", "usage plan", "api key", "rest api",
-         "lambda function", "log group", "lambda layer", "ec2 instance", "vpc", "subnet",
-         "internet gateway", "route table", "iam role", "instance profile", "sqs queue", "s3 bucket")
-
-
 def verify_destroyed(settings, *, names: Names | None = None) -> list:
     """What of the stack still exists, as ``"kind name"`` strings (empty list: nothing).
 
