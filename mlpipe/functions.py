@@ -130,7 +130,8 @@ def wait_until_ready(stack, name: str, *, timeout: float = 300) -> dict:
 
 def _with_role_retry(stack, call, **kwargs):
     """A new role is not assumable by Lambda for a few seconds on aws: retry that error."""
-    attempts = 15 if stack.is_aws else 2
+    # ~45 s on aws; 15 s on the local cloud (its --like-aws profile delays a new role by 8 s).
+    attempts, delay = (15, 3.0) if stack.is_aws else (60, 0.25)
     for attempt in range(1, attempts + 1):
         try:
             return call(**kwargs)
@@ -141,7 +142,7 @@ def _with_role_retry(stack, call, **kwargs):
             if not propagating or attempt == attempts:
                 raise
             stack.say(f"  role not assumable yet, retrying ({attempt}/{attempts})")
-            time.sleep(3 if stack.is_aws else 0.1)
+            time.sleep(delay)
 
 
 def _code_args(stack, name: str, data: bytes) -> dict:

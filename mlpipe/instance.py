@@ -221,7 +221,9 @@ def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None) -> str
     )
     if subnet_id:
         kwargs["SubnetId"] = subnet_id
-    attempts = 12 if settings.is_aws else 3
+    # IAM is eventually consistent: a new profile is refused for a few seconds (about 60 s of
+    # retries on aws; 15 s on the local cloud, whose --like-aws profile delays it by 8 s).
+    attempts, delay = (12, 5.0) if settings.is_aws else (60, 0.25)
     for attempt in range(1, attempts + 1):
         try:
             return ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
@@ -231,7 +233,7 @@ def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None) -> str
             if not propagating or attempt == attempts:
                 raise
             stack.say(f"  instance profile not visible to EC2 yet, retrying ({attempt}/{attempts})")
-            time.sleep(5 if settings.is_aws else 0.2)
+            time.sleep(delay)
     raise AssertionError("unreachable")
 
 

@@ -220,3 +220,6 @@ def test_user_data_installs_the_whole_lock():
         assert f'"{name}=={version}"' in text, name
     assert instance.REQUIREMENTS_TOKEN not in text
     assert 'pip install --no-cache-dir "${REQUIREMENTS[@]}"' in text
+    import subprocess
+
+    assert subprocess.run(["bash", "-n"], input=text.encode()).returncode == 0
