@@ -41,7 +41,9 @@ def invoke_url(settings, api_id: str, stage: str = "production", resource: str =
     """The full URL a client POSTs to (the local cloud's form on the local target)."""
     if settings.is_local:
         return f"{settings.endpoint_url}/restapis/{api_id}/{stage}/_user_request_/{resource}"
-    return f"https://{api_id}.execute-api.{settings.region}.amazonaws.com/{stage}/{resource}"
+    # China's regions answer under amazonaws.com.cn.
+    domain = "amazonaws.com.cn" if settings.region.startswith("cn-") else "amazonaws.com"
+    return f"https://{api_id}.execute-api.{settings.region}.{domain}/{stage}/{resource}"
 
 
 def integration_uri(names, function_arn: str) -> str:

@@ -228,6 +228,8 @@ def test_invoke_urls():
     assert api.invoke_url(local, "abc123") == "http://127.0.0.1:4566/restapis/abc123/production/_user_request_/predict"
     aws = Settings(target="aws", region="eu-west-1", endpoint_url=None)
     assert api.invoke_url(aws, "abc123") == "https://abc123.execute-api.eu-west-1.amazonaws.com/production/predict"
+    china = Settings(target="aws", region="cn-north-1", endpoint_url=None)
+    assert api.invoke_url(china, "abc123") == "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/production/predict"
 
 
 def test_bad_body_gateway_response_carries_the_validator_reason(cloud, layer_arns):
