@@ -16,7 +16,7 @@ import pytest
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 from mlpipe import api, clients, functions, registry
-from mlpipe.deploy import deploy_backend
+from mlpipe.deploy import ensure_backend
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
 from model_code import artifacts, dataset, schema, train
@@ -226,9 +226,9 @@ def test_every_error_response_names_the_model_version(backend):
 def test_burst_past_the_usage_plan_is_429(backend, holdout):
     settings, names, out = backend
     tight = settings.with_(throttle_rate_limit=2.0, throttle_burst_limit=5)
-    reports = {r.kind: r for r in deploy_backend(tight, names)}
+    reports = {r.kind: r for r in ensure_backend(tight, names)}
     assert reports["usage plan"].action == "updated"
     statuses = [post(out["api_url"], body_for(holdout.X[:1]), out["api_key"])[0] for _ in range(25)]
     assert 429 in statuses, statuses
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 429}
-    deploy_backend(settings, names)  # back to the generous limits
+    ensure_backend(settings, names)  # back to the generous limits
