@@ -17,7 +17,9 @@ def test_aws_error_codes_are_read_in_clients_only():
     offenders = []
     for path in sorted(MLPIPE.glob("*.py")):
         text = path.read_text()
-        if path.name in ("clients.py", "cli.py"):  # the vocabulary; the CLI prints code and message
+        # the vocabulary; the CLI prints code and message; the call recorder reads botocore's
+        # parsed answer (not an exception) in its after-call hook
+        if path.name in ("clients.py", "cli.py", "calls.py"):
             continue
         if '.get("Error"' in text or "['Error']" in text or '["Error"]' in text:
             offenders.append(path.name)
