@@ -239,7 +239,7 @@ def run(n_api: int = 300, n_local: int = 2000) -> list[dict]:
             _row("cold S3 read of latest.json: boto3 (import + client + GET), median of 5", reads["boto3"], "s"),
             _row("cold S3 read of latest.json: botocore signer + plain HTTP (used), median of 5", reads["signer"], "s"),
         ]
-        api.delete_backend(settings, names)
+        api.delete(settings, names)
         return rows
     finally:
         if own:

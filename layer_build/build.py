@@ -229,13 +229,8 @@ def model_code_dir() -> Path:
 
 
 def _source_files(src: Path) -> list[Path]:
-    out = []
-    for p in sorted(src.rglob("*")):
-        rel = p.relative_to(src)
-        if p.is_file() and "__pycache__" not in rel.parts and "tests" not in rel.parts \
-                and p.suffix not in (".pyc", ".pyo") and not p.name.startswith("."):
-            out.append(p)
-    return out
+    """The files of a source tree that ship (zipdet's one exclude list)."""
+    return [path for _arc, path in zipdet.source_files(src)]
 
 
 def tree_fingerprint(src: Path) -> str:
@@ -282,14 +277,9 @@ def function_size(function_dir: Path, out: Path | str | None = None) -> Artifact
     if not function_dir.is_dir():
         raise FileNotFoundError(f"function code dir {function_dir} does not exist")
     out = Path(out or DEFAULT_OUT)
-    with tempfile.TemporaryDirectory(prefix=".fn-", dir=out) as stage:
-        for f in _source_files(function_dir):
-            dest = Path(stage) / "code" / f.relative_to(function_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, dest)
-        (Path(stage) / "code").mkdir(exist_ok=True)
-        zp = out / "functions" / f"{function_dir.name}.zip"
-        info = zipdet.write_zip(Path(stage) / "code", zp)
+    zp = out / "functions" / f"{function_dir.name}.zip"
+    # The very zip mlpipe deploys (mlpipe.functions.build_zip): same files, same builder.
+    info = zipdet.write_zip_files(zipdet.source_files(function_dir), zp)
     return ArtifactSize(f"function:{function_dir.name}", "function", info["unzipped_bytes"],
                         info["zipped_bytes"], str(zp))
 

@@ -1,85 +1,57 @@
-"""Part 2, the backend: the predict function and the REST API in front of it.
+"""API Gateway: the REST API in front of the predict function, its key and usage plan.
 
-``ensure_backend`` (``mlpipe deploy --part backend``) creates, or finds, in order:
+``ensure`` (called by ``deploy``'s backend part once the predict function exists) creates,
+or finds, in order:
 
-1. the output bucket (as the foundation makes it; found when Part 1 is deployed), the
-   predict role (``mlpipe.iam``) and the two layers (``mlpipe.layers``: the newest
-   published versions, built and published first if missing);
-2. a served model: when ``models/latest.json`` is absent (Part 1 not deployed or not
-   run yet) ``seed_model_if_missing`` trains one with ``model_code`` on the dataset's
-   batches, uploads it as the next ``models/vNNN/`` and writes the pointer;
-3. the function ``S-predict`` (``lambda_code/predict``, both layers, env
-   ``OUTPUT_BUCKET``/``MODEL_REFRESH_SECONDS``/``MAX_ROWS``, 30 s, 1024 MB);
-4. the REST API ``S-api`` (found again by name and ``stack`` tag): resource
-   ``predict``, ``POST`` with ``apiKeyRequired``, a body request validator and the
-   request model ``PredictRequest`` (``model_code.schema.json_schema()``), an
-   ``AWS_PROXY`` integration, a Lambda permission scoped to this API's
-   ``POST /predict``, a deployment and the stage ``production``;
-5. the API key ``S-key`` and the usage plan ``S-plan`` (throttle and quota from the
+1. the REST API ``S-api`` (found again by name and ``stack`` tag): resource ``predict``,
+   ``POST`` with ``apiKeyRequired``, a body request validator and the request model
+   ``PredictRequest`` (``model_code.schema.json_schema()``), an ``AWS_PROXY`` integration,
+   the ``BAD_REQUEST_BODY`` gateway response that names the validator's reason, a Lambda
+   permission scoped to this API's ``POST /predict``, a deployment and the stage
+   ``production``;
+2. the API key ``S-key`` and the usage plan ``S-plan`` (throttle and quota from the
    settings) bound to the stage, with the key attached.
 
 Every step is idempotent: a re-run reports ``found``; changed throttle/quota are
-``updated`` in place; a new deployment is made only when a method changed.
-``delete_backend`` removes what ``ensure_backend`` made (layers excepted: see
-``mlpipe.layers``), whatever a partial deploy left.
+``updated`` in place; a new deployment is made only when a method changed. ``delete``
+removes the usage plans, keys and APIs of the stack (by name and ``stack`` tag) and the
+function's API Gateway permission, whatever a partial deploy left.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
 from botocore.exceptions import ClientError
 
-from .clients import client
-from .config import Settings
-from .names import Names
+from .clients import get_or_none, is_not_found
+from .functions import ensure_permission, remove_permission
 from .report import Report
+from .stack import as_stack
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PREDICT_SOURCE = REPO_ROOT / "lambda_code" / "predict"
-PREDICT_TIMEOUT = 30
-PREDICT_MEMORY = 1024
 MODEL_NAME = "PredictRequest"
 VALIDATOR_NAME = "body"
 HTTP_METHOD = "POST"
 PERMISSION_SID = "apigateway-invoke-predict"
 
-Progress = Optional[Callable[[str], None]]
-
-
-def _say(progress: Progress, message: str) -> None:
-    if progress is not None:
-        progress(message)
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def _missing(exc: ClientError) -> bool:
-    return _code(exc) in ("NotFoundException", "ResourceNotFoundException", "NoSuchKey", "404", "NotFound")
-
-
 # --------------------------------------------------------------------------- URLs and ARNs
 
 
-def invoke_url(settings: Settings, api_id: str, stage: str = "production", resource: str = "predict") -> str:
+def invoke_url(settings, api_id: str, stage: str = "production", resource: str = "predict") -> str:
     """The full URL a client POSTs to (the local cloud's form on the local target)."""
     if settings.is_local:
         return f"{settings.endpoint_url}/restapis/{api_id}/{stage}/_user_request_/{resource}"
-    return f"https://{api_id}.execute-api.{settings.region}.amazonaws.com/{stage}/{resource}"
+    # China's regions answer under amazonaws.com.cn.
+    domain = "amazonaws.com.cn" if settings.region.startswith("cn-") else "amazonaws.com"
+    return f"https://{api_id}.execute-api.{settings.region}.{domain}/{stage}/{resource}"
 
 
-def integration_uri(names: Names, function_arn: str) -> str:
+def integration_uri(names, function_arn: str) -> str:
     return (f"arn:{names.partition}:apigateway:{names.region}:lambda:path/2015-03-31/functions/"
             f"{function_arn}/invocations")
 
 
-def source_arn(names: Names, api_id: str) -> str:
+def source_arn(names, api_id: str) -> str:
     """Only this API's ``POST /predict`` (any stage) may invoke the function."""
     return (f"arn:{names.partition}:execute-api:{names.region}:{names.account_id}:"
             f"{api_id}/*/{HTTP_METHOD}/{names.api_resource}")
@@ -91,127 +63,32 @@ def _num(value) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-# --------------------------------------------------------------------------- model seeding
-
-
-def _next_version(s3, bucket: str, prefix: str) -> str:
-    highest = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        for cp in page.get("CommonPrefixes", []):
-            part = cp["Prefix"][len(prefix):].strip("/")
-            if part.startswith("v") and part[1:].isdigit():
-                highest = max(highest, int(part[1:]))
-    return f"v{highest + 1:03d}"
-
-
-def latest_pointer(settings: Settings, names: Names) -> Optional[dict]:
-    """``models/latest.json`` of the output bucket, or None when no model is promoted."""
-    s3 = client("s3", settings)
-    try:
-        raw = s3.get_object(Bucket=names.output_bucket, Key=names.latest_key)["Body"].read()
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
-    return json.loads(raw)
-
-
-def seed_model_if_missing(settings: Settings, names: Names, progress: Progress = None) -> Report:
-    """Make sure a model is promoted: train and upload one when ``models/latest.json`` is absent.
-
-    The model is what notebook 01 trains: ``settings.model_kind`` on all arrival
-    batches of ``model_code.dataset``'s split, evaluated on its fixed holdout. It goes
-    to the next free ``models/vNNN/`` (never overwriting a version Part 1 wrote).
-    """
-    pointer = latest_pointer(settings, names)
-    if pointer is not None and pointer.get("export"):  # a pointer without a serving export cannot be served
-        return Report("found", "model", pointer.get("version", "?"),
-                      details={"model_key": pointer.get("model_key")})
-    from model_code import artifacts, dataset, evaluate, train
-    from model_code.data import load_csv, load_many
-
-    s3 = client("s3", settings)
-    bucket = names.output_bucket
-    version = _next_version(s3, bucket, names.models_prefix)
-    _say(progress, f"no model promoted yet: training {settings.model_kind} as {version}")
-    with tempfile.TemporaryDirectory(prefix="mlpipe-seed-") as tmp:
-        files = dataset.write_split(os.path.join(tmp, "data"))
-        data, holdout = load_many(files["batches"]), load_csv(files["holdout"])
-        fitted = train.train(data.X, data.y, model=settings.model_kind)
-        metrics = evaluate.evaluate(fitted, holdout.X, holdout.y)
-        paths = artifacts.save(fitted, os.path.join(tmp, "model"), version=version, metrics=metrics,
-                               inputs=files["batches"], extra={"seeded_by": "mlpipe deploy --part backend"},
-                               holdout_X=holdout.X)
-        prefix = f"{names.models_prefix}{version}/"
-        served = artifacts.pointer_fields(paths, prefix)  # raises when the export did not verify
-        for path in sorted(set(paths.values())):
-            s3.upload_file(path, bucket, prefix + os.path.basename(path))
-    model_key = prefix + artifacts.MODEL_FILE
-    pointer = {
-        "version": version,
-        "model_key": model_key,
-        "metrics": {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "roc_auc") if k in metrics},
-        "promoted_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        **served,
-    }
-    # Written last: the predict function only ever sees a pointer to a complete model.
-    s3.put_object(Bucket=bucket, Key=names.latest_key, Body=json.dumps(pointer, indent=2).encode(),
-                  ContentType="application/json")
-    return Report("created", "model", version, details={"model_key": model_key, "accuracy": metrics.get("accuracy")})
-
-
-# --------------------------------------------------------------------------- the function
-
-
-def function_env(settings: Settings, names: Names) -> dict:
-    return {
-        "OUTPUT_BUCKET": names.output_bucket,
-        "MODEL_REFRESH_SECONDS": str(settings.model_refresh_seconds),
-        "MAX_ROWS": str(settings.max_rows),
-    }
-
-
-def published_layer_arns(settings: Settings, names: Names) -> Optional[list]:
-    """The newest version ARN of each of the stack's layers, or None if one is missing."""
-    lam = client("lambda", settings)
-    arns = []
-    for layer in names.layers:
-        try:
-            versions = lam.list_layer_versions(LayerName=layer).get("LayerVersions", [])
-        except ClientError as exc:
-            if _missing(exc):
-                return None
-            raise
-        if not versions:
-            return None
-        arns.append(max(versions, key=lambda v: v["Version"])["LayerVersionArn"])
-    return arns
-
-
-def ensure_predict_function(settings: Settings, names: Names, layer_arns: Iterable[str],
-                            progress: Progress = None) -> Report:
-    from . import functions, iam
-
-    role = iam.role_arn(settings, names, "predict")
-    _say(progress, f"function {names.predict_function}")
-    return functions.ensure_function(
-        settings, names.predict_function, str(PREDICT_SOURCE), role, function_env(settings, names),
-        layers=tuple(layer_arns), timeout=PREDICT_TIMEOUT, memory=PREDICT_MEMORY, handler="handler.handler",
-        names=names, progress=progress or (lambda message: None),
-    )
-
-
 # --------------------------------------------------------------------------- the REST API
 
 
-def find_api(settings: Settings, names: Names) -> Optional[dict]:
-    """This stack's REST API: named ``S-api`` and tagged ``stack=S`` (another's is never ours)."""
-    apigw = client("apigateway", settings)
-    for page in apigw.get_paginator("get_rest_apis").paginate():
-        for api in page.get("items", []):
-            if api.get("name") == names.api_name and (api.get("tags") or {}).get("stack") == names.stack:
-                return api
-    return None
+def _ours(item: dict, name: str, names) -> bool:
+    """Ours: tagged with this stack under its name prefix, or our exact name with no stack tag
+    (never something tagged for another stack, whatever its name)."""
+    tag = (item.get("tags") or {}).get("stack")
+    if tag is not None:
+        return tag == names.stack and item.get("name", "").startswith(names.stack + "-")
+    return item.get("name") == name
+
+
+def _find_all(stack, operation: str, name: str, **kwargs) -> list:
+    """Items of an API Gateway list ``operation`` that are the stack's ``name`` (or tagged as the stack's)."""
+    pages = stack.client("apigateway").get_paginator(operation).paginate(**kwargs)
+    return [item for page in pages for item in page.get("items", []) if _ours(item, name, stack.names)]
+
+
+def _find_one(stack, operation: str, name: str, **kwargs) -> Optional[dict]:
+    return next((i for i in _find_all(stack, operation, name, **kwargs) if i.get("name") == name), None)
+
+
+def find_api(stack, names=None) -> Optional[dict]:
+    """This stack's REST API ``S-api`` (one tagged for another stack is never ours)."""
+    stack = as_stack(stack, names)
+    return _find_one(stack, "get_rest_apis", stack.names.api_name)
 
 
 def _resource_id(apigw, api_id: str, path: str) -> Optional[str]:
@@ -237,23 +114,18 @@ def _ensure_validator(apigw, api_id: str) -> tuple:
 
 
 def _get_method(apigw, api_id: str, resource_id: str) -> Optional[dict]:
-    try:
-        return apigw.get_method(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
-    except ClientError as exc:
-        if _missing(exc):
-            return None
-        raise
+    return get_or_none(apigw.get_method, restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
 
 
-def ensure_api(settings: Settings, names: Names, function_arn: str, progress: Progress = None) -> list:
+def ensure_api(stack, function_arn: str) -> list:
     """The REST API and everything in it up to the stage. Returns reports; the API's is first."""
     from model_code.schema import json_schema
 
-    apigw = client("apigateway", settings)
+    settings, names = stack.settings, stack.names
+    apigw = stack.client("apigateway")
     reports = []
-    api = find_api(settings, names)
+    api = find_api(stack)
     if api is None:
-        _say(progress, f"REST API {names.api_name}")
         api = apigw.create_rest_api(name=names.api_name, description=f"{names.stack}: model predictions",
                                     endpointConfiguration={"types": ["REGIONAL"]}, apiKeySource="HEADER",
                                     tags=names.tags)
@@ -277,12 +149,7 @@ def ensure_api(settings: Settings, names: Names, function_arn: str, progress: Pr
 
     schema = json_schema(settings.max_rows)
     method = _get_method(apigw, api_id, resource_id)
-    try:
-        current = apigw.get_model(restApiId=api_id, modelName=MODEL_NAME)
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        current = None
+    current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:
         # A method's model cannot be replaced while in use: drop the method, then the model.
         if method is not None:
@@ -324,7 +191,8 @@ def ensure_api(settings: Settings, names: Names, function_arn: str, progress: Pr
 
     if _ensure_bad_body_response(apigw, api_id):
         changes.append("bad-body response")
-    reports.append(_ensure_permission(settings, names, api_id))
+    reports.append(ensure_permission(stack, names.predict_function, PERMISSION_SID, "apigateway.amazonaws.com",
+                                     source_arn(names, api_id)))
     reports.append(_ensure_stage(apigw, names, api_id, redeploy=bool(changes)))
     return reports
 
@@ -336,33 +204,17 @@ BAD_BODY_TEMPLATE = '{"message": "Invalid request body: $context.error.validatio
 
 def _ensure_bad_body_response(apigw, api_id: str) -> bool:
     templates = {"application/json": BAD_BODY_TEMPLATE}
-    try:
-        got = apigw.get_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY")
-        if (got.get("responseTemplates") or {}) == templates and str(got.get("statusCode")) == "400":
-            return False
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
+    got = get_or_none(apigw.get_gateway_response, restApiId=api_id, responseType="BAD_REQUEST_BODY")
+    if got and (got.get("responseTemplates") or {}) == templates and str(got.get("statusCode")) == "400":
+        return False
     apigw.put_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY", statusCode="400",
                                responseTemplates=templates)
     return True
 
 
-def _ensure_permission(settings: Settings, names: Names, api_id: str) -> Report:
-    from .functions import ensure_permission
-
-    return ensure_permission(settings, names.predict_function, PERMISSION_SID, "apigateway.amazonaws.com",
-                             source_arn(names, api_id))
-
-
-def _ensure_stage(apigw, names: Names, api_id: str, redeploy: bool) -> Report:
+def _ensure_stage(apigw, names, api_id: str, redeploy: bool) -> Report:
     stage_name = names.api_stage
-    try:
-        stage = apigw.get_stage(restApiId=api_id, stageName=stage_name)
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        stage = None
+    stage = get_or_none(apigw.get_stage, restApiId=api_id, stageName=stage_name)
     if stage is not None and not redeploy:
         return Report("found", "api stage", f"{names.api_name}/{stage_name}",
                       details={"deployment": stage.get("deploymentId")})
@@ -380,37 +232,28 @@ def _ensure_stage(apigw, names: Names, api_id: str, redeploy: bool) -> Report:
 # --------------------------------------------------------------------------- key and usage plan
 
 
-def find_api_key(settings: Settings, names: Names, include_value: bool = False) -> Optional[dict]:
-    apigw = client("apigateway", settings)
-    for page in apigw.get_paginator("get_api_keys").paginate(nameQuery=names.api_key_name,
-                                                             includeValues=include_value):
-        for key in page.get("items", []):
-            if key.get("name") == names.api_key_name and (key.get("tags") or {}).get("stack") == names.stack:
-                return key
-    return None
+def find_api_key(stack, names=None, include_value: bool = False) -> Optional[dict]:
+    stack = as_stack(stack, names)
+    return _find_one(stack, "get_api_keys", stack.names.api_key_name,
+                     nameQuery=stack.names.api_key_name, includeValues=include_value)
 
 
-def api_key_value(settings: Settings, names: Names) -> Optional[str]:
+def api_key_value(stack, names=None) -> Optional[str]:
     """The API key's value (what a client sends as ``x-api-key``), or None before deploy."""
-    key = find_api_key(settings, names, include_value=True)
+    key = find_api_key(as_stack(stack, names), include_value=True)
     return key.get("value") if key else None
 
 
-def find_usage_plan(settings: Settings, names: Names) -> Optional[dict]:
-    apigw = client("apigateway", settings)
-    for page in apigw.get_paginator("get_usage_plans").paginate():
-        for plan in page.get("items", []):
-            if plan.get("name") == names.usage_plan:
-                tags = plan.get("tags") or {}
-                if tags.get("stack", names.stack) == names.stack:
-                    return plan
-    return None
+def find_usage_plan(stack, names=None) -> Optional[dict]:
+    stack = as_stack(stack, names)
+    return _find_one(stack, "get_usage_plans", stack.names.usage_plan)
 
 
-def ensure_key_and_plan(settings: Settings, names: Names, api_id: str) -> list:
-    apigw = client("apigateway", settings)
+def ensure_key_and_plan(stack, api_id: str) -> list:
+    settings, names = stack.settings, stack.names
+    apigw = stack.client("apigateway")
     reports = []
-    key = find_api_key(settings, names)
+    key = find_api_key(stack)
     if key is None:
         key = apigw.create_api_key(name=names.api_key_name, enabled=True, tags=names.tags,
                                    description=f"{names.stack}: predict API clients")
@@ -424,7 +267,7 @@ def ensure_key_and_plan(settings: Settings, names: Names, api_id: str) -> list:
     throttle = {"rateLimit": float(settings.throttle_rate_limit), "burstLimit": int(settings.throttle_burst_limit)}
     quota = {"limit": int(settings.quota_limit), "period": settings.quota_period}
     stage = {"apiId": api_id, "stage": names.api_stage}
-    plan = find_usage_plan(settings, names)
+    plan = find_usage_plan(stack)
     if plan is None:
         plan = apigw.create_usage_plan(name=names.usage_plan, description=f"{names.stack}: predict API limits",
                                        apiStages=[stage], throttle=throttle, quota=quota, tags=names.tags)
@@ -469,99 +312,77 @@ def ensure_key_and_plan(settings: Settings, names: Names, api_id: str) -> list:
 
 
 def _api_exists(apigw, api_id: str) -> bool:
-    try:
-        apigw.get_rest_api(restApiId=api_id)
-        return True
-    except ClientError as exc:
-        if _missing(exc):
-            return False
-        raise
+    return get_or_none(apigw.get_rest_api, restApiId=api_id) is not None
 
 
-# --------------------------------------------------------------------------- the whole backend
+# --------------------------------------------------------------------------- the whole API
 
 
-def ensure_backend(settings: Settings, names: Names, progress: Progress = None, *,
-                   layer_arns: Optional[Iterable[str]] = None) -> list:
-    """Everything of Part 2, created or found. ``layer_arns`` skips the layer build (tests)."""
-    from . import iam
-
-    from .buckets import ensure_bucket
-
-    # The backend stands alone (Part 1 not deployed): the models live in the output bucket.
-    reports = [ensure_bucket(settings, names, names.output_bucket, versioned=True)]
-    reports += iam.ensure_roles(settings, names, keys=("predict",))
-    if layer_arns is None:
-        layer_arns = published_layer_arns(settings, names)
-    if layer_arns is None:  # not published yet (deploy runs mlpipe.layers first; alone, we do)
-        from . import layers
-
-        layer_reports = list(layers.ensure_layers(settings, names, progress))
-        reports += layer_reports
-        layer_arns = [r.arn for r in layer_reports if r.arn]
-    reports.append(seed_model_if_missing(settings, names, progress))
-    function = ensure_predict_function(settings, names, layer_arns, progress)
-    reports.append(function)
-    api_reports = ensure_api(settings, names, function.arn, progress)
-    reports += api_reports
-    reports += ensure_key_and_plan(settings, names, api_reports[0].arn)
-    return reports
+def ensure(stack, function_arn: str) -> list:
+    """The REST API up to its stage, then the key and the usage plan (reports; the API's first)."""
+    api_reports = ensure_api(stack, function_arn)
+    return api_reports + ensure_key_and_plan(stack, api_reports[0].arn)
 
 
-def backend_outputs(settings: Settings, names: Names) -> dict:
+def backend_outputs(stack, names=None) -> dict:
     """``api_id``, ``api_url`` and ``api_key`` for ``mlpipe outputs`` (None before deploy)."""
-    api = find_api(settings, names)
+    stack = as_stack(stack, names)
+    api = find_api(stack)
     if api is None:
         return {"api_id": None, "api_url": None, "api_key": None}
     return {
         "api_id": api["id"],
-        "api_url": invoke_url(settings, api["id"], names.api_stage, names.api_resource),
-        "api_key": api_key_value(settings, names),
+        "api_url": invoke_url(stack.settings, api["id"], stack.names.api_stage, stack.names.api_resource),
+        "api_key": api_key_value(stack),
     }
 
 
-def delete_backend(settings: Settings, names: Names, progress: Progress = None) -> list:
-    """Remove the usage plan, the API key, the REST API, the permission and the function."""
-    apigw = client("apigateway", settings)
+def plan(stack) -> list:
+    names = stack.names
+    return [
+        Report("found" if find_api(stack) else "planned", "rest api", names.api_name),
+        Report("found" if find_api_key(stack) else "planned", "api key", names.api_key_name),
+        Report("found" if find_usage_plan(stack) else "planned", "usage plan", names.usage_plan),
+    ]
+
+
+def find(stack) -> list:
+    """(kind, id, name) of this stack's usage plans, API keys and REST APIs (by name and tag)."""
+    names = stack.names
+    return ([("usage plan", p["id"], p["name"]) for p in _find_all(stack, "get_usage_plans", names.usage_plan)]
+            + [("api key", k["id"], k["name"]) for k in _find_all(stack, "get_api_keys", names.api_key_name)]
+            + [("rest api", a["id"], a["name"]) for a in _find_all(stack, "get_rest_apis", names.api_name)])
+
+
+def leftovers(stack) -> list:
+    return [f"{kind} {name}" for kind, _id, name in find(stack)]
+
+
+def delete(stack, names=None) -> list:
+    """Usage plans (stages detached first: a plan with stages cannot be deleted), API keys,
+    REST APIs, and the predict function's API Gateway permission."""
+    stack = as_stack(stack, names)
+    apigw = stack.client("apigateway")
     reports = []
-
-    plan = find_usage_plan(settings, names)
-    if plan is not None:
-        for st in plan.get("apiStages") or []:  # a plan with stages cannot be deleted
-            apigw.update_usage_plan(usagePlanId=plan["id"], patchOperations=[
-                {"op": "remove", "path": "/apiStages", "value": f"{st['apiId']}:{st['stage']}"}])
-        apigw.delete_usage_plan(usagePlanId=plan["id"])
-        reports.append(Report("deleted", "usage plan", names.usage_plan, plan["id"]))
-    else:
-        reports.append(Report("absent", "usage plan", names.usage_plan))
-
-    key = find_api_key(settings, names)
-    if key is not None:
-        apigw.delete_api_key(apiKey=key["id"])
-        reports.append(Report("deleted", "api key", names.api_key_name, key["id"]))
-    else:
-        reports.append(Report("absent", "api key", names.api_key_name))
-
-    while True:
-        api = find_api(settings, names)
-        if api is None:
-            break
-        _say(progress, f"deleting REST API {names.api_name} ({api['id']})")
-        apigw.delete_rest_api(restApiId=api["id"])
-        reports.append(Report("deleted", "rest api", names.api_name, api["id"]))
-    if not any(r.kind == "rest api" for r in reports):
-        reports.append(Report("absent", "rest api", names.api_name))
-
-    from .functions import delete_function
-
-    lam = client("lambda", settings)
-    fn = names.predict_function
-    try:
-        lam.remove_permission(FunctionName=fn, StatementId=PERMISSION_SID)
-        reports.append(Report("deleted", "lambda permission", f"{fn}/{PERMISSION_SID}"))
-    except ClientError as exc:
-        if not _missing(exc):
-            raise
-        reports.append(Report("absent", "lambda permission", f"{fn}/{PERMISSION_SID}"))
-    reports.append(delete_function(settings, fn))
+    for kind, rid, name in find(stack):
+        try:
+            if kind == "usage plan":
+                plan_ = apigw.get_usage_plan(usagePlanId=rid)
+                for st in plan_.get("apiStages") or []:
+                    apigw.update_usage_plan(usagePlanId=rid, patchOperations=[
+                        {"op": "remove", "path": "/apiStages", "value": f"{st['apiId']}:{st['stage']}"}])
+                apigw.delete_usage_plan(usagePlanId=rid)
+            elif kind == "api key":
+                apigw.delete_api_key(apiKey=rid)
+            else:
+                apigw.delete_rest_api(restApiId=rid)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
+            continue
+        reports.append(Report("deleted", kind, name, rid, {"id": rid}))
+    if not reports:
+        reports.append(Report("absent", "rest api", stack.names.api_name))
+    reports.append(remove_permission(stack, stack.names.predict_function, PERMISSION_SID))
     return reports
+

@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
+from layer_build import zipdet
 
-from .clients import client
+from .clients import error_code, get_or_none, is_not_found
 from .config import MlpipeError, Settings
-from .names import Names, names_for
+from .names import Names
 from .report import Report
-from .zips import deterministic_zip
+from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_ARCHIVE_DIRS = ("model_code", "ec2_scripts", "glue_contract")
-_EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ipynb_checkpoints"}
-_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
@@ -38,10 +37,6 @@ ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": 
 
 class UploadError(MlpipeError):
     """A file refused before upload (it does not follow the data contract)."""
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
 
 
 def tls_only_policy(names: Names, bucket: str) -> dict:
@@ -69,15 +64,15 @@ def tls_policy_applies(settings: Settings) -> bool:
     return settings.is_aws
 
 
-def bucket_exists(settings: Settings, bucket: str) -> bool:
-    s3 = client("s3", settings)
+def bucket_exists(stack, bucket: str) -> bool:
+    s3 = as_stack(stack).client("s3")
     try:
         s3.head_bucket(Bucket=bucket)
         return True
     except ClientError as exc:
-        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+        if is_not_found(exc):
             return False
-        if _code(exc) in ("403", "AccessDenied", "Forbidden"):
+        if error_code(exc) in ("403", "AccessDenied", "Forbidden"):
             raise MlpipeError(
                 f"bucket {bucket} exists but belongs to another account (or you may not read it): "
                 "choose another MLPIPE_STACK"
@@ -85,27 +80,18 @@ def bucket_exists(settings: Settings, bucket: str) -> bool:
         raise
 
 
-def _get_or_none(call, *missing_codes, **kwargs):
-    try:
-        return call(**kwargs)
-    except ClientError as exc:
-        if _code(exc) in missing_codes:
-            return None
-        raise
-
-
-def _bucket_settings_changes(settings: Settings, names: Names, bucket: str, versioned: bool) -> list:
+def _bucket_settings_changes(stack, bucket: str, versioned: bool) -> list:
     """Apply every setting that differs from the wanted one; return what changed."""
-    s3 = client("s3", settings)
+    settings, names = stack.settings, stack.names
+    s3 = stack.client("s3")
     changes = []
 
-    got = _get_or_none(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=bucket)
+    got = get_or_none(s3.get_public_access_block, Bucket=bucket)
     if not got or got.get("PublicAccessBlockConfiguration") != PUBLIC_ACCESS_BLOCK:
         s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
         changes.append("public access block")
 
-    got = _get_or_none(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
-                       Bucket=bucket)
+    got = get_or_none(s3.get_bucket_encryption, Bucket=bucket)
     algo = None
     if got:
         rules = got["ServerSideEncryptionConfiguration"].get("Rules", [])
@@ -116,7 +102,7 @@ def _bucket_settings_changes(settings: Settings, names: Names, bucket: str, vers
 
     if tls_policy_applies(settings):
         wanted = tls_only_policy(names, bucket)
-        got = _get_or_none(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket)
+        got = get_or_none(s3.get_bucket_policy, Bucket=bucket)
         if not got or json.loads(got["Policy"]) != wanted:
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(wanted))
             changes.append("TLS-only policy")
@@ -127,7 +113,7 @@ def _bucket_settings_changes(settings: Settings, names: Names, bucket: str, vers
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
             changes.append("versioning")
 
-    got = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
+    got = get_or_none(s3.get_bucket_tagging, Bucket=bucket)
     tags = {t["Key"]: t["Value"] for t in (got or {}).get("TagSet", [])}
     if any(tags.get(k) != v for k, v in names.tags.items()):
         tags.update(names.tags)
@@ -137,10 +123,12 @@ def _bucket_settings_changes(settings: Settings, names: Names, bucket: str, vers
     return changes
 
 
-def ensure_bucket(settings: Settings, names: Names, bucket: str, *, versioned: bool = False) -> Report:
-    s3 = client("s3", settings)
+def ensure_bucket(stack, names: Names | None, bucket: str, *, versioned: bool = False) -> Report:
+    stack = as_stack(stack, names)
+    settings, names = stack.settings, stack.names
+    s3 = stack.client("s3")
     created = False
-    if not bucket_exists(settings, bucket):
+    if not bucket_exists(stack, bucket):
         kwargs = {"Bucket": bucket}
         if settings.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
@@ -148,34 +136,68 @@ def ensure_bucket(settings: Settings, names: Names, bucket: str, *, versioned: b
             s3.create_bucket(**kwargs)
             created = True
         except ClientError as exc:
-            if _code(exc) != "BucketAlreadyOwnedByYou":
-                if _code(exc) == "BucketAlreadyExists":
+            if error_code(exc) != "BucketAlreadyOwnedByYou":
+                if error_code(exc) == "BucketAlreadyExists":
                     raise MlpipeError(f"bucket name {bucket} is taken by another account: "
                                       "choose another MLPIPE_STACK") from None
                 raise
-    changes = _bucket_settings_changes(settings, names, bucket, versioned)
+    changes = _bucket_settings_changes(stack, bucket, versioned)
     action = "created" if created else ("updated" if changes else "found")
     return Report(action, "s3 bucket", bucket, names.bucket_arn(bucket),
                   {"changes": [] if created else changes, "versioned": versioned})
 
 
-def ensure_buckets(settings: Settings, names: Names | None = None) -> list:
-    names = names or names_for(settings)
+def ensure_buckets(stack, names: Names | None = None) -> list:
+    stack = as_stack(stack, names)
     return [
         # versioned: a data file overwritten by a bad one (then set aside) can be restored
-        ensure_bucket(settings, names, names.input_bucket, versioned=True),
-        ensure_bucket(settings, names, names.output_bucket, versioned=True),
+        ensure_bucket(stack, None, stack.names.input_bucket, versioned=True),
+        ensure_bucket(stack, None, stack.names.output_bucket, versioned=True),
     ]
 
 
-def bucket_settings(settings: Settings, bucket: str) -> dict:
+ensure = ensure_buckets
+
+
+def plan(stack) -> list:
+    return [Report("found" if bucket_exists(stack, b) else "planned", "s3 bucket", b) for b in stack.names.buckets]
+
+
+def find(stack) -> list:
+    """This stack's buckets: by name, plus any ``<stack>-*`` bucket tagged ``stack=<stack>``."""
+    names = stack.names
+    s3 = stack.client("s3")
+    found = []
+    for b in s3.list_buckets().get("Buckets", []):
+        name = b["Name"]
+        if name in names.buckets:
+            found.append(name)
+        elif name.startswith(names.stack + "-"):
+            try:
+                tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
+            except ClientError:
+                continue
+            if {t["Key"]: t["Value"] for t in tags}.get("stack") == names.stack:
+                found.append(name)
+    return sorted(found)
+
+
+def leftovers(stack) -> list:
+    return [f"s3 bucket {b}" for b in find(stack)]
+
+
+def delete(stack) -> list:
+    out = [delete_bucket(stack, None, b) for b in find(stack)]
+    return out or [Report("absent", "s3 bucket", f"{stack.names.stack}-*")]
+
+
+def bucket_settings(stack, bucket: str) -> dict:
     """The settings of a bucket as a plain dict (for notebooks and tests)."""
-    s3 = client("s3", settings)
-    pab = _get_or_none(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=bucket)
-    enc = _get_or_none(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError",
-                       Bucket=bucket)
-    pol = _get_or_none(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket)
-    tags = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
+    s3 = as_stack(stack).client("s3")
+    pab = get_or_none(s3.get_public_access_block, Bucket=bucket)
+    enc = get_or_none(s3.get_bucket_encryption, Bucket=bucket)
+    pol = get_or_none(s3.get_bucket_policy, Bucket=bucket)
+    tags = get_or_none(s3.get_bucket_tagging, Bucket=bucket)
     rules = (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
     return {
         "bucket": bucket,
@@ -187,9 +209,9 @@ def bucket_settings(settings: Settings, bucket: str) -> dict:
     }
 
 
-def empty_bucket(settings: Settings, bucket: str) -> int:
+def empty_bucket(stack, bucket: str) -> int:
     """Delete every object version and delete marker; return how many were deleted."""
-    s3 = client("s3", settings)
+    s3 = as_stack(stack).client("s3")
     deleted = 0
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket):
@@ -209,23 +231,25 @@ def empty_bucket(settings: Settings, bucket: str) -> int:
     return deleted
 
 
-def delete_bucket(settings: Settings, names: Names, bucket: str) -> Report:
+def delete_bucket(stack, names: Names | None, bucket: str) -> Report:
     """Empty and delete ``bucket`` if it exists and carries this stack's tag (or has our name)."""
-    if not bucket_exists(settings, bucket):
+    stack = as_stack(stack, names)
+    names = stack.names
+    if not bucket_exists(stack, bucket):
         return Report("absent", "s3 bucket", bucket)
-    s3 = client("s3", settings)
-    tags = _get_or_none(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
+    s3 = stack.client("s3")
+    tags = get_or_none(s3.get_bucket_tagging, Bucket=bucket)
     stack_tag = {t["Key"]: t["Value"] for t in (tags or {}).get("TagSet", [])}.get("stack")
     if stack_tag not in (None, names.stack):
         raise MlpipeError(f"bucket {bucket} is tagged stack={stack_tag}, not {names.stack}: left alone")
-    n = empty_bucket(settings, bucket)
+    n = empty_bucket(stack, bucket)
     s3.delete_bucket(Bucket=bucket)
     return Report("deleted", "s3 bucket", bucket, names.bucket_arn(bucket), {"objects_deleted": n})
 
 
-def delete_buckets(settings: Settings, names: Names | None = None) -> list:
-    names = names or names_for(settings)
-    return [delete_bucket(settings, names, b) for b in names.buckets]
+def delete_buckets(stack, names: Names | None = None) -> list:
+    stack = as_stack(stack, names)
+    return [delete_bucket(stack, None, b) for b in stack.names.buckets]
 
 
 # --- uploads ----------------------------------------------------------------------------
@@ -243,7 +267,7 @@ def _validate_csv(path: str) -> str | None:
     return None
 
 
-def upload_data(settings: Settings, paths: Iterable, *, force: bool = False,
+def upload_data(stack, paths: Iterable, *, force: bool = False,
                 names: Names | None = None, progress: Callable | None = None) -> list:
     """Validate then upload data files as ``data/<basename>``; return the keys uploaded.
 
@@ -269,8 +293,9 @@ def upload_data(settings: Settings, paths: Iterable, *, force: bool = False,
     if hard or (problems and not force):
         hint = "" if hard else " (use --force to upload it anyway and watch the pipeline reject it)"
         raise UploadError("refused, nothing uploaded: " + "; ".join(problems) + hint)
-    names = names or names_for(settings)
-    s3 = client("s3", settings)
+    stack = as_stack(stack, names)
+    names = stack.names
+    s3 = stack.client("s3")
     keys = []
     for p in paths:
         key = names.data_prefix + os.path.basename(p)
@@ -281,47 +306,38 @@ def upload_data(settings: Settings, paths: Iterable, *, force: bool = False,
     return keys
 
 
-def upload_holdout(settings: Settings, path, *, names: Names | None = None) -> Report:
+def upload_holdout(stack, path, *, names: Names | None = None) -> Report:
     """Upload the fixed holdout to ``holdout/holdout.csv`` (validated; skipped if unchanged)."""
     reason = _validate_csv(str(path))
     if reason:
         raise UploadError(f"holdout refused: {reason}")
-    names = names or names_for(settings)
+    stack = as_stack(stack, names)
     data = Path(path).read_bytes()
-    return _put_if_changed(settings, names.input_bucket, names.holdout_key, data, "holdout")
+    return _put_if_changed(stack, stack.names.input_bucket, stack.names.holdout_key, data, "holdout")
 
 
-def ensure_holdout(settings: Settings, names: Names, path=None) -> Report:
+def ensure_holdout(stack, names: Names | None = None, path=None) -> Report:
     """The fixed holdout: uploaded from ``path``, or, when none is given and the bucket has
     none yet, made by ``model_code.dataset.write_split`` (seeded, so always the same rows)."""
+    stack = as_stack(stack, names)
+    names = stack.names
     if path:
-        return upload_holdout(settings, path, names=names)
-    s3 = client("s3", settings)
-    try:
-        s3.head_object(Bucket=names.input_bucket, Key=names.holdout_key)
+        return upload_holdout(stack, path)
+    if get_or_none(stack.client("s3").head_object, Bucket=names.input_bucket, Key=names.holdout_key):
         return Report("found", "holdout", f"s3://{names.input_bucket}/{names.holdout_key}")
-    except ClientError as exc:
-        if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
-            raise
     import tempfile
 
     from model_code.dataset import write_split
 
     with tempfile.TemporaryDirectory() as tmp:
-        return upload_holdout(settings, write_split(tmp)["holdout"], names=names)
+        return upload_holdout(stack, write_split(tmp)["holdout"])
 
 
-def _put_if_changed(settings: Settings, bucket: str, key: str, data: bytes, kind: str) -> Report:
-    s3 = client("s3", settings)
+def _put_if_changed(stack, bucket: str, key: str, data: bytes, kind: str) -> Report:
+    s3 = stack.client("s3")
     digest = hashlib.sha256(data).hexdigest()
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        existing = head.get("Metadata", {}).get("sha256")
-    except ClientError as exc:
-        if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        existing = None
-        head = None
+    head = get_or_none(s3.head_object, Bucket=bucket, Key=key)
+    existing = (head or {}).get("Metadata", {}).get("sha256")
     if existing == digest:
         return Report("found", kind, f"s3://{bucket}/{key}", None, {"sha256": digest, "bytes": len(data)})
     s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": digest})
@@ -331,25 +347,19 @@ def _put_if_changed(settings: Settings, bucket: str, key: str, data: bytes, kind
 
 def build_code_archive(root: Path | str = REPO_ROOT, dirs=CODE_ARCHIVE_DIRS) -> bytes:
     """A deterministic zip of ``model_code/``, ``ec2_scripts/`` and ``glue_contract/`` (same
-    files -> same bytes)."""
+    files -> same bytes), built by zipdet with its one exclude list."""
     root = Path(root)
     files = []
     for d in dirs:
         base = root / d
         if not base.is_dir():
             raise MlpipeError(f"cannot build the code archive: {base} is missing")
-        for path in base.rglob("*"):
-            rel = path.relative_to(root)
-            if any(part in _EXCLUDED_DIRS for part in rel.parts):
-                continue
-            if path.is_file() and not path.name.endswith(_EXCLUDED_SUFFIXES):
-                files.append((rel.as_posix(), path))
-    return deterministic_zip(files)
+        files += zipdet.source_files(base, prefix=f"{d}/")
+    return zipdet.zip_bytes(files)
 
 
-def upload_code_archive(settings: Settings, *, names: Names | None = None,
-                        root: Path | str = REPO_ROOT) -> Report:
+def upload_code_archive(stack, *, names: Names | None = None, root: Path | str = REPO_ROOT) -> Report:
     """Ship model_code + ec2_scripts to ``code/mlpipe-code.zip`` (skipped when unchanged)."""
-    names = names or names_for(settings)
-    return _put_if_changed(settings, names.input_bucket, names.code_key,
+    stack = as_stack(stack, names)
+    return _put_if_changed(stack, stack.names.input_bucket, stack.names.code_key,
                            build_code_archive(root), "code archive")

@@ -35,36 +35,41 @@ def cmd_deploy(args, settings) -> int:
     return 0
 
 
+def _json_or_text(args, settings, data, text) -> int:
+    """--json: the target line to stderr and JSON on stdout (machine-readable); else text."""
+    if args.json:
+        _target(settings, sys.stderr)
+        _print(json.dumps(data(), indent=2, sort_keys=True, default=str))
+    else:
+        _target(settings)
+        _print(text(data()))
+    return 0
+
+
 def cmd_outputs(args, settings) -> int:
+    from .stack import Stack
     from .status import mask, outputs
 
-    if args.json:
-        # Machine-readable: the whole key, since tools and notebooks read it from here.
-        _target(settings, sys.stderr)
-        _print(json.dumps(outputs(settings), indent=2, sort_keys=True))
-        return 0
-    _target(settings)
-    out = outputs(settings)
-    for key in sorted(out):
-        value = out[key]
-        if key == "api_key":
-            value = mask(value)
-        if key == "functions":
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        _print(f"{key:<14} {value}")
-    return 0
+    stack = Stack.load(settings)
+    # JSON carries the whole API key, since tools and notebooks read it from there.
+    return _json_or_text(args, settings, lambda: outputs(stack), lambda out: "\n".join(
+        f"{key:<14} {_shown(key, out[key], mask)}" for key in sorted(out)))
+
+
+def _shown(key, value, mask):
+    if key == "api_key":
+        return mask(value)
+    if key == "functions":
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return value
 
 
 def cmd_status(args, settings) -> int:
+    from .stack import Stack
     from .status import format_status, status
 
-    if args.json:
-        _target(settings, sys.stderr)
-        _print(json.dumps(status(settings), indent=2, default=str))
-        return 0
-    _target(settings)
-    _print(format_status(status(settings)))
-    return 0
+    stack = Stack.load(settings)
+    return _json_or_text(args, settings, lambda: status(stack), format_status)
 
 
 def cmd_upload_data(args, settings) -> int:
@@ -87,20 +92,25 @@ def cmd_restore_data(args, settings) -> int:
 
 
 def cmd_runs(args, settings) -> int:
-    from .runs import format_runs, list_rejected, list_runs
+    from .runs import failed_invocations, format_failures, format_runs, list_rejected, list_runs
+    from .stack import Stack
 
+    stack = Stack.load(settings)
     if args.json:
         _target(settings, sys.stderr)
-        _print(json.dumps({"runs": list_runs(settings), "rejected": list_rejected(settings)},
-                          indent=2, default=str))
+        _print(json.dumps({"runs": list_runs(stack), "rejected": list_rejected(stack),
+                           "failed_invocations": failed_invocations(stack)}, indent=2, default=str))
         return 0
     _target(settings)
-    _print(format_runs(list_runs(settings)))
-    rejected = list_rejected(settings)
+    _print(format_runs(list_runs(stack)))
+    rejected = list_rejected(stack)
     if rejected:
         _print("\nset aside after failing validation (kept, not trained on):")
         for r in rejected:
             _print(f"  {r['key']}  ({r['size']} bytes, {r['last_modified']})")
+    failures = failed_invocations(stack)
+    if failures:
+        _print("\n" + format_failures(failures))
     return 0
 
 

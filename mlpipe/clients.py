@@ -10,6 +10,11 @@
 
 Clients are built lazily and cached per (settings, service); nothing is created
 at import time.
+
+AWS errors have one vocabulary here, used by every module of the operator side:
+``error_code(exc)`` (the service's error code), ``is_not_found(exc)`` (any of the codes
+AWS uses for "no such resource", across services) and ``get_or_none(call, **kwargs)``
+(the call's answer, or None when what it asks for does not exist).
 """
 from __future__ import annotations
 
@@ -26,6 +31,46 @@ from botocore.exceptions import (
 
 from . import calls
 from .config import MlpipeError, Settings, load_settings
+
+# Every error code AWS answers with when the thing asked for does not exist, across the
+# services the stack uses (S3 HEAD requests answer a bare "404"/"NotFound").
+NOT_FOUND_CODES = frozenset({
+    "404", "NotFound", "NoSuchKey", "NoSuchBucket", "NoSuchEntity", "NoSuchTagSet",
+    "NoSuchBucketPolicy", "NoSuchPublicAccessBlockConfiguration",
+    "ServerSideEncryptionConfigurationNotFoundError", "ResourceNotFoundException",
+    "NotFoundException", "InvocationDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist", "InvalidVpcID.NotFound", "InvalidSubnetID.NotFound",
+    "InvalidInternetGatewayID.NotFound", "InvalidRouteTableID.NotFound",
+    "InvalidInstanceID.NotFound", "InvalidAssociationID.NotFound",
+})
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError (``""`` for anything else)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message", ""))
+    return str(exc)
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True when AWS answered that the resource (bucket, key, role, function...) does not exist."""
+    return error_code(exc) in NOT_FOUND_CODES
+
+
+def get_or_none(call, *missing_codes: str, **kwargs):
+    """``call(**kwargs)``, or None when AWS answers "not found" (or one of ``missing_codes``)."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        if is_not_found(exc) or error_code(exc) in missing_codes:
+            return None
+        raise
 
 LOCAL_CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -104,7 +149,7 @@ def check_credentials(settings: Settings | None = None) -> dict:
             "(or use the offline target: unset MLPIPE_TARGET)"
         ) from None
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
             raise CredentialsError(
                 "your AWS credentials have expired: refresh them (`aws sso login`, or new "

@@ -11,6 +11,7 @@ Environment variables (all optional):
 ``AWS_ENDPOINT_URL``     local target only: overrides ``http://127.0.0.1:<port>``
 ``AWS_REGION`` / ``AWS_DEFAULT_REGION``   aws target only (local is always us-east-1)
 ``MLPIPE_INSTANCE_TYPE`` training instance type, default ``t3.small``
+``MLPIPE_SUBNET_ID``     the subnet of the instance (default: the default VPC's, else the stack's own VPC)
 ``MLPIPE_COMMAND_TIMEOUT``   SSM executionTimeout for a training run, seconds
 ``MLPIPE_READY_TIMEOUT``     how long the worker waits for the instance to take commands
 ``MLPIPE_PROMOTION_TOLERANCE``  how much worse (absolute, on the holdout) a new model may be
@@ -37,6 +38,8 @@ MODEL_KINDS = ("logreg", "forest")
 AWS_LAMBDA_RUNTIME = "python3.12"
 
 # On-demand Linux prices, USD per hour, us-east-1 (used for estimates only).
+# A public IPv4 address (the instance's, while it runs), USD per hour.
+PUBLIC_IPV4_HOURLY_USD = 0.005
 INSTANCE_HOURLY_USD = {
     "t3.micro": 0.0104,
     "t3.small": 0.0208,
@@ -98,6 +101,8 @@ class Settings:
     stack: str = DEFAULT_STACK
     endpoint_url: str | None = f"http://127.0.0.1:{DEFAULT_LOCAL_PORT}"
     instance_type: str = "t3.small"
+    # The instance's subnet; None: the default VPC's default subnet, else the stack's own VPC.
+    subnet_id: str | None = None
     # Training run: SSM executionTimeout (a hung command is killed after this).
     command_timeout_seconds: int = glue_defaults.COMMAND_TIMEOUT_S
     # Worker: how long to wait for the instance to be running and registered with SSM.
@@ -248,12 +253,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", instance_type):
         raise ConfigError(f"MLPIPE_INSTANCE_TYPE={instance_type!r} is not an instance type (e.g. t3.small)")
 
+    subnet_id = (env.get("MLPIPE_SUBNET_ID") or "").strip() or None
+    if subnet_id is not None and not re.match(r"^subnet-[0-9a-f]{8,17}$", subnet_id):
+        raise ConfigError(f"MLPIPE_SUBNET_ID={subnet_id!r} is not a subnet id (e.g. subnet-0abc1234)")
+
     settings = Settings(
         target=target,
         region=region,
         stack=stack,
         endpoint_url=endpoint,
         instance_type=instance_type,
+        subnet_id=subnet_id,
         command_timeout_seconds=_int(env, "MLPIPE_COMMAND_TIMEOUT", Settings.command_timeout_seconds),
         ready_timeout_seconds=_int(env, "MLPIPE_READY_TIMEOUT", Settings.ready_timeout_seconds),
         promotion_tolerance=_float(env, "MLPIPE_PROMOTION_TOLERANCE", Settings.promotion_tolerance),

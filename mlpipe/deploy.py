@@ -1,221 +1,154 @@
-"""``mlpipe deploy``: create what is missing, in order, and report every step.
+"""``mlpipe deploy``: create what is missing, in the order of the architecture diagram.
 
-glue (Part 1):  buckets -> EC2 role + instance profile -> training instance (stopped)
-                -> Lambda roles (scoped to that instance) -> code archive + holdout
-                -> trigger, worker, stop_ec2, reaper -> S3 notifications -> reaper schedule
-backend (Part 2): layers (mlpipe.layers.ensure_layers) -> API (mlpipe.api.ensure_backend)
+glue (Part 1):
+    buckets -> failure queue -> network (subnet) -> EC2 role + instance profile
+    -> training instance (bootstrapped, stopped) -> function roles (scoped to that instance)
+    -> code archive + holdout -> trigger, worker, stop_ec2, reaper (+ async invoke configs:
+    retries and the on-failure destination) -> S3 notifications -> reaper schedule
+backend (Part 2):
+    output bucket -> predict role -> layers -> a served model (seeded when none)
+    -> predict function -> REST API, key, usage plan
 
-Every step is idempotent: a second deploy finds everything and says "nothing changed".
-``plan=True`` only reads: it lists what would be created and what it would cost.
+Each step is one resource module's ``ensure`` and returns Reports, which are printed as
+they come. Every step is idempotent: a second deploy finds everything and says "nothing
+changed". ``plan=True`` only reads: each module's ``plan`` says what exists and what would
+be created, and ``cost_lines`` what it would cost.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
-from botocore.exceptions import ClientError
-
-from . import buckets, functions, iam, instance, notifications, schedule
-from .clients import client
-from .config import MlpipeError, Settings
-from .names import GLUE_FUNCTIONS, Names, names_for
+from . import api, buckets, functions, iam, instance, layers, network, notifications, queues, registry, schedule
+from .config import PUBLIC_IPV4_HOURLY_USD, MlpipeError, Settings
+from .names import GLUE_FUNCTIONS, Names
 from .report import Report, summarize
+from .stack import Stack, as_stack
 
 PARTS = ("glue", "backend", "all")
 
-# Timeouts and memory per glue function. The worker waits for the instance to take
-# commands (READY_TIMEOUT) and must outlive that wait; Lambda's maximum is 900 s.
-FUNCTION_SPECS = {
-    "trigger": {"timeout": 30, "memory": 128},
-    "worker": {"timeout": None, "memory": 128},
-    "stop_ec2": {"timeout": 60, "memory": 128},
-    "reaper": {"timeout": 60, "memory": 128},
-}
+
+class _Steps:
+    """Collects the reports of a deploy and prints each one as it comes."""
+
+    def __init__(self, stack: Stack, print_: Callable):
+        self.stack, self.print, self.reports = stack, print_, []
+
+    def title(self, text: str) -> None:
+        self.print(text)
+
+    def add(self, new):
+        items = new if isinstance(new, list) else [new]
+        for r in items:
+            self.reports.append(r)
+            self.print(f"  {r}")
+        return new
 
 
-def function_env(settings: Settings, names: Names, fn: str, instance_id: str) -> dict:
-    """Environment variables of a glue function (docs/CONTRACTS.md)."""
-    env = {
-        "trigger": {"INSTANCE_ID": instance_id, "WORKER_FUNCTION": names.worker_function},
-        "worker": {
-            "INSTANCE_ID": instance_id,
-            "INPUT_BUCKET": names.input_bucket,
-            "OUTPUT_BUCKET": names.output_bucket,
-            "CODE_KEY": names.code_key,
-            "COMMAND_TIMEOUT": settings.command_timeout_seconds,
-            "READY_TIMEOUT": settings.ready_timeout_seconds,
-            "PROMOTION_TOLERANCE": settings.promotion_tolerance,
-            "MODEL_KIND": settings.model_kind,
-        },
-        "stop_ec2": {"INSTANCE_ID": instance_id, "INPUT_BUCKET": names.input_bucket,
-                     "WORKER_FUNCTION": names.worker_function},
-        "reaper": {"INSTANCE_ID": instance_id, "OUTPUT_BUCKET": names.output_bucket,
-                   "WORKER_FUNCTION": names.worker_function,  # re-runs a lost run's data once
-                   "IDLE_GRACE_SECONDS": settings.idle_grace_seconds},
-    }[fn]
-    return {k: str(v) for k, v in env.items()}
-
-
-def function_timeout(settings: Settings, fn: str) -> int:
-    spec = FUNCTION_SPECS[fn]["timeout"]
-    if spec is None:  # worker
-        return int(min(900, settings.ready_timeout_seconds + 60))
-    return spec
-
-
-def _emit(progress: Callable, reports: list, new) -> None:
-    items = new if isinstance(new, list) else [new]
-    for r in items:
-        reports.append(r)
-        progress(f"  {r}")
-
-
-def deploy_glue(settings: Settings, names: Names, progress: Callable = print, *,
+def deploy_glue(stack, names: Names | None = None, progress: Callable | None = None, *,
                 holdout_path: str | None = None) -> list:
-    reports: list = []
-    progress("buckets")
-    _emit(progress, reports, buckets.ensure_buckets(settings, names))
-    progress("instance role and profile")
-    _emit(progress, reports, iam.ensure_roles(settings, names, keys=("ec2",)))
-    _emit(progress, reports, iam.ensure_instance_profile(settings, names))
-    progress("training instance")
-    inst = instance.ensure_instance(settings, names, progress=progress)
-    _emit(progress, reports, inst)
-    instance_id = inst.details["instance_id"]
-    progress("function roles")
-    role_reports = iam.ensure_roles(settings, names, instance_id=instance_id, keys=GLUE_FUNCTIONS)
-    _emit(progress, reports, role_reports)
+    stack = as_stack(stack, names, progress)
+    steps = _Steps(stack, stack.say)
+    steps.title("buckets")
+    steps.add(buckets.ensure(stack))
+    steps.title("failure queue (on-failure destination of the asynchronous functions)")
+    queue = steps.add(queues.ensure(stack))
+    steps.title("network")
+    subnet_id = network.subnet_of(steps.add(network.ensure(stack)))
+    steps.title("instance role and profile")
+    steps.add(iam.ensure_roles(stack, keys=("ec2",)))
+    steps.add(iam.ensure_instance_profile(stack))
+    steps.title("training instance")
+    instance_id = steps.add(instance.ensure(stack, subnet_id))[-1].details["instance_id"]
+    steps.title("function roles")
+    role_reports = steps.add(iam.ensure_roles(stack, instance_id=instance_id, keys=GLUE_FUNCTIONS))
     role_arns = {k: r.arn for k, r in zip(GLUE_FUNCTIONS, role_reports)}
-    progress("code archive and holdout")
-    _emit(progress, reports, buckets.upload_code_archive(settings, names=names))
-    _emit(progress, reports, buckets.ensure_holdout(settings, names, holdout_path))
-    progress("functions")
+    steps.title("code archive and holdout")
+    steps.add(buckets.upload_code_archive(stack))
+    steps.add(buckets.ensure_holdout(stack, None, holdout_path))
+    steps.title("functions")
     for fn in GLUE_FUNCTIONS:
-        _emit(progress, reports, functions.ensure_function(
-            settings, names.function(fn), functions.source_dir(fn), role_arns[fn],
-            function_env(settings, names, fn, instance_id),
-            timeout=function_timeout(settings, fn), memory=FUNCTION_SPECS[fn]["memory"],
-            names=names, progress=progress,
-        ))
-    # The worker records its own failures (a failed run record): a retry would only wait
-    # READY_TIMEOUT again and write a second record.
-    _emit(progress, reports, functions.ensure_event_invoke_config(settings, names.worker_function, 0))
-    progress("notifications")
-    _emit(progress, reports, notifications.ensure_notifications(settings, names))
-    progress("reaper schedule")
-    _emit(progress, reports, schedule.ensure_schedule(settings, names))
-    return reports
+        steps.add(functions.ensure(stack, fn, role_arns[fn], instance_id=instance_id))
+    for fn in functions.ASYNC_FUNCTIONS:  # trigger, worker, stop_ec2
+        steps.add(functions.ensure_async_config(stack, fn, queue.arn))
+    steps.title("notifications")
+    steps.add(notifications.ensure(stack))
+    steps.title("reaper schedule")
+    steps.add(schedule.ensure(stack))
+    return steps.reports
 
 
-def _optional(module: str, attr: str):
-    """``mlpipe.<module>.<attr>`` if that module exists (written by another part), else None."""
-    try:
-        mod = importlib.import_module(f"mlpipe.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"mlpipe.{module}":
-            return None
-        raise
-    return getattr(mod, attr, None)
+def deploy_backend(stack, names: Names | None = None, progress: Callable | None = None, *,
+                   layer_arns=None) -> list:
+    """Part 2. ``layer_arns`` skips building and publishing the layers (tests)."""
+    stack = as_stack(stack, names, progress)
+    steps = _Steps(stack, stack.say)
+    steps.title("output bucket (the models live there)")
+    steps.add(buckets.ensure_bucket(stack, None, stack.names.output_bucket, versioned=True))
+    steps.title("predict role")
+    role = steps.add(iam.ensure_roles(stack, keys=("predict",)))[0].arn
+    steps.title("layers")
+    if layer_arns is None:
+        layer_arns = [r.arn for r in steps.add(layers.ensure(stack)) if r.arn]
+    steps.title("model")
+    steps.add(registry.seed_model_if_missing(stack))
+    steps.title("predict function")
+    fn = steps.add(functions.ensure(stack, "predict", role, layers=tuple(layer_arns)))
+    steps.title("REST API, key, usage plan")
+    steps.add(api.ensure(stack, fn.arn))
+    return steps.reports
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+# The notebooks' name for Part 2 (notebook 05).
+ensure_backend = deploy_backend
 
 
-def deploy_backend(settings: Settings, names: Names, progress: Callable = print) -> list:
-    reports: list = []
-    ensure_layers = _optional("layers", "ensure_layers")
-    ensure_backend = _optional("api", "ensure_backend")
-    if ensure_layers is None or ensure_backend is None:
-        missing = [m for m, f in (("mlpipe/layers.py", ensure_layers), ("mlpipe/api.py", ensure_backend)) if f is None]
-        reason = f"{' and '.join(missing)} not available yet: the serving part is not deployed"
-        progress(f"backend skipped: {reason}")
-        return [Report("skipped", "backend", names.api_name, None, {"reason": reason})]
-    # The layers go through the input bucket when large; the model lives in the output one.
-    progress("buckets")
-    _emit(progress, reports, buckets.ensure_buckets(settings, names))
-    progress("layers")
-    _emit(progress, reports, _as_list(ensure_layers(settings, names, progress)))
-    progress("API (predict function, REST API, key, usage plan)")
-    _emit(progress, reports, _as_list(ensure_backend(settings, names, progress)))
-    return reports
-
-
-def deploy(settings: Settings, part: str = "all", plan: bool = False, progress: Callable = print,
+def deploy(settings, part: str = "all", plan: bool = False, progress: Callable = print,
            *, names: Names | None = None) -> list:
     """Deploy ``part`` of the stack (or, with ``plan``, only say what would be created)."""
     if part not in PARTS:
         raise MlpipeError(f"--part {part!r}: choose one of {', '.join(PARTS)}")
-    names = names or names_for(settings)
+    stack = as_stack(settings, names, progress)
     if plan:
-        return plan_deploy(settings, names, part, progress)
+        return plan_deploy(stack, part=part)
     reports: list = []
     if part in ("glue", "all"):
-        reports += deploy_glue(settings, names, progress)
+        reports += deploy_glue(stack)
     if part in ("backend", "all"):
-        reports += deploy_backend(settings, names, progress)
-    progress(summarize(reports))
+        reports += deploy_backend(stack)
+    stack.say(summarize(reports))
     return reports
 
 
 # --- plan -------------------------------------------------------------------------------
 
-def _exists(call, missing=("NoSuchEntity", "ResourceNotFoundException", "404", "NoSuchBucket",
-                           "NotFoundException")) -> bool:
-    try:
-        call()
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code", "") in missing:
-            return False
-        raise
-
-
-def _planned(exists: bool, kind: str, name: str, **details) -> Report:
-    return Report("found" if exists else "planned", kind, name, None, details)
-
-
-def plan_deploy(settings: Settings, names: Names, part: str = "all", progress: Callable = print) -> list:
+def plan_deploy(stack, names: Names | None = None, part: str = "all", progress: Callable | None = None) -> list:
     """What ``deploy`` would create, read-only, with an hourly cost estimate."""
+    stack = as_stack(stack, names, progress)
     reports: list = []
-    iam_c, lam = client("iam", settings), client("lambda", settings)
     if part in ("glue", "all"):
-        for b in names.buckets:
-            reports.append(_planned(buckets.bucket_exists(settings, b), "s3 bucket", b))
-        for key in ("ec2", *GLUE_FUNCTIONS):
-            role = names.role(key)
-            reports.append(_planned(_exists(lambda: iam_c.get_role(RoleName=role)), "iam role", role))
-        reports.append(_planned(_exists(lambda: iam_c.get_instance_profile(
-            InstanceProfileName=names.instance_profile)), "instance profile", names.instance_profile))
-        found = instance.find_instance(settings, names)
-        reports.append(_planned(bool(found), "ec2 instance", names.instance_name,
-                                instance_type=settings.instance_type))
-        for fn in GLUE_FUNCTIONS:
-            fname = names.function(fn)
-            reports.append(_planned(_exists(lambda: lam.get_function_configuration(FunctionName=fname)),
-                                    "lambda function", fname))
-        for bucket, fn in ((names.input_bucket, "trigger"), (names.output_bucket, "stop_ec2")):
-            wired = buckets.bucket_exists(settings, bucket) and bool(client("s3", settings)
-                .get_bucket_notification_configuration(Bucket=bucket).get("LambdaFunctionConfigurations"))
-            reports.append(_planned(wired, "s3 notification", f"{bucket} -> {names.function(fn)}"))
-        reports.append(_planned(_exists(lambda: client("events", settings).describe_rule(Name=names.reaper_rule)),
-                                "schedule rule", names.reaper_rule))
+        reports += buckets.plan(stack)
+        reports += queues.plan(stack)
+        reports += network.plan(stack)
+        reports += iam.plan(stack, keys=("ec2", *GLUE_FUNCTIONS))
+        reports += instance.plan(stack)
+        reports += functions.plan(stack, GLUE_FUNCTIONS)
+        reports += notifications.plan(stack)
+        reports += schedule.plan(stack)
     if part in ("backend", "all"):
-        for layer in names.layers:
-            has = bool(lam.list_layer_versions(LayerName=layer).get("LayerVersions"))
-            reports.append(_planned(has, "lambda layer", layer))
-        reports.append(_planned(_exists(lambda: lam.get_function_configuration(
-            FunctionName=names.predict_function)), "lambda function", names.predict_function))
-        apis = client("apigateway", settings).get_rest_apis(limit=500).get("items", [])
-        reports.append(_planned(any(a["name"] == names.api_name for a in apis), "rest api", names.api_name))
+        if part == "backend":
+            reports += [r for r in buckets.plan(stack) if r.name == stack.names.output_bucket]
+        reports += iam.plan(stack, keys=("predict",))
+        reports += layers.plan(stack)
+        reports += registry.plan(stack)
+        reports += functions.plan(stack, ("predict",))
+        reports += api.plan(stack)
+    reports = [r if r.action in ("found", "planned") else Report("found", r.kind, r.name) for r in reports]
     for r in reports:
-        progress(f"  {'would create' if r.action == 'planned' else 'exists      '} {r.kind:<16} {r.name}")
-    for line in cost_lines(settings):
-        progress(line)
+        stack.say(f"  {'would create' if r.action == 'planned' else 'exists      '} {r.kind:<16} {r.name}")
+    for line in cost_lines(stack.settings):
+        stack.say(line)
     n = sum(r.action == "planned" for r in reports)
-    progress(f"plan: {n} to create, {len(reports) - n} already in place; nothing was created")
+    stack.say(f"plan: {n} to create, {len(reports) - n} already in place; nothing was created")
     return reports
 
 
@@ -224,13 +157,17 @@ def cost_lines(settings: Settings) -> list:
     inst = (f"${price:.4f}/h ({settings.instance_type} on-demand, us-east-1 price) only while training;"
             " stopped, it costs only its 8 GB gp3 volume (~$0.64/month)"
             if price else f"{settings.instance_type}: price unknown, see the EC2 pricing page")
+    running = (f"  while training: ${price + PUBLIC_IPV4_HOURLY_USD:.4f}/h in all"
+               if price else "  while training: the instance's price plus the public IPv4 address")
     return [
         "estimated cost (aws):",
         f"  training instance  {inst}",
-        "  S3, Lambda, API Gateway, EventBridge, CloudWatch Logs: pennies a month at class scale",
+        f"  public IPv4 address  ${PUBLIC_IPV4_HOURLY_USD:.3f}/h while the instance runs (AWS charges every "
+        "public IPv4 address; none while it is stopped)",
+        running,
+        "  S3, SQS, Lambda, API Gateway, EventBridge, CloudWatch Logs: pennies a month at class scale",
         "  (the reaper's 1-minute schedule is ~43,000 short invocations a month, inside the free tier)",
     ]
 
 
-__all__ = ["deploy", "plan_deploy", "deploy_glue", "deploy_backend", "function_env", "cost_lines",
-           "PARTS"]
+__all__ = ["deploy", "plan_deploy", "deploy_glue", "deploy_backend", "ensure_backend", "cost_lines", "PARTS"]

@@ -1,6 +1,7 @@
-"""Lambda functions: deterministic zips of ``lambda_code/<fn>/``, created or updated only
-when the code or the configuration changed, plus the permissions that let S3 and
-EventBridge invoke them.
+"""Lambda functions: what each function is (``SPECS``, ``function_env``), its deterministic zip,
+created or updated only when the code or the configuration changed, its asynchronous-invoke
+configuration (retries, on-failure destination), and the permissions that let S3, EventBridge
+and API Gateway invoke it.
 """
 from __future__ import annotations
 
@@ -8,56 +9,104 @@ import base64
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from botocore.exceptions import ClientError
+from layer_build import zipdet
 
-from .clients import client
-from .config import MlpipeError, Settings
-from .names import Names
+from .clients import error_code, get_or_none, is_not_found
+from .config import MlpipeError
+from .names import FUNCTION_KEYS, GLUE_FUNCTIONS
 from .report import Report
-from .zips import deterministic_zip
+from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
-# The shared contract, bundled at the root of every glue function's zip (as Chalice bundles
-# chalicelib/): the handlers import it as a top-level package.
-GLUE_CONTRACT = REPO_ROOT / "glue_contract"
-_EXCLUDED_DIRS = {"events", "tests", "__pycache__", ".pytest_cache"}
-_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must go through S3
+HANDLER = "handler.handler"
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+@dataclass(frozen=True)
+class FunctionSpec:
+    timeout: int | None      # seconds; None: derived from the settings (the worker)
+    memory: int              # MB
+    # Asynchronous invokes (S3 events, the trigger's invoke of the worker): Lambda's retries
+    # (0-2) and whether failures land on the stack's failure queue.
+    async_retries: int | None = None
+    on_failure: bool = False
 
 
-def _quiet(msg: str) -> None:
-    pass
+# Timeouts and memory per function. The worker waits for the instance to take commands
+# (READY_TIMEOUT) and must outlive that wait; Lambda's maximum is 900 s. The worker records
+# its own failures (a failed run record): a retry would only wait READY_TIMEOUT again and
+# write a second record, so it is not retried. trigger and stop_ec2 keep Lambda's 2 retries.
+SPECS = {
+    "trigger": FunctionSpec(30, 128, async_retries=2, on_failure=True),
+    "worker": FunctionSpec(None, 128, async_retries=0, on_failure=True),
+    "stop_ec2": FunctionSpec(60, 128, async_retries=2, on_failure=True),
+    "reaper": FunctionSpec(60, 128),
+    "predict": FunctionSpec(30, 1024),
+}
+ASYNC_FUNCTIONS = tuple(fn for fn, spec in SPECS.items() if spec.on_failure)
 
 
-def _files(base: Path, prefix: str = "") -> list:
-    files = []
-    for path in base.rglob("*"):
-        rel = path.relative_to(base)
-        if any(p in _EXCLUDED_DIRS or p.startswith("test_") for p in rel.parts):
-            continue
-        if path.is_file() and not path.name.endswith(_EXCLUDED_SUFFIXES):
-            files.append((prefix + rel.as_posix(), path))
-    return files
+def function_timeout(settings, fn: str) -> int:
+    spec = SPECS[fn].timeout
+    if spec is None:  # worker
+        return int(min(900, settings.ready_timeout_seconds + 60))
+    return spec
 
 
-def build_zip(source_dir: Path | str) -> bytes:
-    """A deterministic zip of a function folder (no events/, tests, caches); a glue function
-    (one that imports ``glue_contract``) also gets ``glue_contract/`` at the zip's root."""
-    source_dir = Path(source_dir)
-    if not (source_dir / "handler.py").is_file():
-        raise MlpipeError(f"{source_dir} has no handler.py: nothing to deploy")
-    files = _files(source_dir)
-    if "glue_contract" in (source_dir / "handler.py").read_text():
-        files += _files(GLUE_CONTRACT, "glue_contract/")
-    return deterministic_zip(files)
+def function_env(stack, fn: str, instance_id: str | None = None) -> dict:
+    """Environment variables of a function (docs/CONTRACTS.md), as strings."""
+    settings, names = stack.settings, stack.names
+    if fn in GLUE_FUNCTIONS and not instance_id:
+        raise MlpipeError(f"the {fn} function needs the instance id")
+    env = {
+        "trigger": lambda: {"INSTANCE_ID": instance_id, "WORKER_FUNCTION": names.worker_function},
+        "worker": lambda: {
+            "INSTANCE_ID": instance_id,
+            "INPUT_BUCKET": names.input_bucket,
+            "OUTPUT_BUCKET": names.output_bucket,
+            "CODE_KEY": names.code_key,
+            "COMMAND_TIMEOUT": settings.command_timeout_seconds,
+            "READY_TIMEOUT": settings.ready_timeout_seconds,
+            "PROMOTION_TOLERANCE": settings.promotion_tolerance,
+            "MODEL_KIND": settings.model_kind,
+        },
+        "stop_ec2": lambda: {"INSTANCE_ID": instance_id, "INPUT_BUCKET": names.input_bucket,
+                             "WORKER_FUNCTION": names.worker_function},
+        "reaper": lambda: {"INSTANCE_ID": instance_id, "OUTPUT_BUCKET": names.output_bucket,
+                           "WORKER_FUNCTION": names.worker_function,  # re-runs a lost run's data once
+                           "IDLE_GRACE_SECONDS": settings.idle_grace_seconds},
+        "predict": lambda: {"OUTPUT_BUCKET": names.output_bucket,
+                            "MODEL_REFRESH_SECONDS": settings.model_refresh_seconds,
+                            "MAX_ROWS": settings.max_rows},
+    }[fn]()
+    return {k: str(v) for k, v in env.items()}
+
+
+def source_dir(fn: str) -> Path:
+    path = LAMBDA_CODE / fn
+    if not (path / "handler.py").is_file():
+        raise MlpipeError(f"lambda_code/{fn}/handler.py is missing: the {fn} function cannot be deployed")
+    return path
+
+
+# --- the zip ---------------------------------------------------------------------------------
+
+def build_zip(source: Path | str) -> bytes:
+    """The deterministic zip of a function folder (zipdet's one exclude list: no events/, tests,
+    caches); a glue function (one that imports ``glue_contract``) also gets ``glue_contract/`` at
+    the zip's root, as Chalice bundles ``chalicelib/``."""
+    source = Path(source)
+    if not (source / "handler.py").is_file():
+        raise MlpipeError(f"{source} has no handler.py: nothing to deploy")
+    files = zipdet.source_files(source)
+    if "glue_contract" in (source / "handler.py").read_text():
+        files += zipdet.source_files(GLUE_CONTRACT, prefix="glue_contract/")
+    return zipdet.zip_bytes(files)
 
 
 def code_sha256(data: bytes) -> str:
@@ -65,9 +114,12 @@ def code_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def wait_until_ready(settings: Settings, name: str, *, timeout: float = 300) -> dict:
+# --- find / ensure / delete ------------------------------------------------------------------
+
+def wait_until_ready(stack, name: str, *, timeout: float = 300) -> dict:
     """Wait until the function is Active and no update is in progress."""
-    lam = client("lambda", settings)
+    stack = as_stack(stack)
+    lam = stack.client("lambda")
     t0 = time.monotonic()
     while True:
         cfg = lam.get_function_configuration(FunctionName=name)
@@ -79,64 +131,58 @@ def wait_until_ready(settings: Settings, name: str, *, timeout: float = 300) -> 
             return cfg
         if time.monotonic() - t0 > timeout:
             raise MlpipeError(f"function {name} still {state}/{last} after {timeout:.0f}s")
-        time.sleep(1.0 if settings.is_aws else 0.1)
+        time.sleep(1.0 if stack.is_aws else 0.1)
 
 
-def _with_role_retry(settings: Settings, call, progress: Callable, **kwargs):
+def _with_role_retry(stack, call, **kwargs):
     """A new role is not assumable by Lambda for a few seconds on aws: retry that error."""
-    # The same budget on both targets: `localcloud up --like-aws` has AWS's propagation delay.
-    attempts = 15
+    # ~45 s on aws; 15 s on the local cloud (its --like-aws profile delays a new role by 8 s).
+    attempts, delay = (15, 3.0) if stack.is_aws else (60, 0.25)
     for attempt in range(1, attempts + 1):
         try:
             return call(**kwargs)
         except ClientError as exc:
             msg = str(exc).lower()
-            propagating = _code(exc) == "InvalidParameterValueException" and (
+            propagating = error_code(exc) == "InvalidParameterValueException" and (
                 "cannot be assumed" in msg or "role" in msg and "assume" in msg)
             if not propagating or attempt == attempts:
                 raise
-            progress(f"  role not assumable yet, retrying ({attempt}/{attempts})")
-            time.sleep(3 if settings.is_aws else 1.0)
+            stack.say(f"  role not assumable yet, retrying ({attempt}/{attempts})")
+            time.sleep(delay)
 
 
-def _code_args(settings: Settings, names: Names | None, name: str, data: bytes) -> dict:
+def _code_args(stack, name: str, data: bytes) -> dict:
     if len(data) <= DIRECT_UPLOAD_LIMIT:
         return {"ZipFile": data}
-    if names is None:
-        raise MlpipeError(f"{name}: zip is {len(data) / 1e6:.0f} MB, over the 50 MB direct upload "
-                          "limit, and no bucket was given to upload it through")
-    key = f"code/lambda/{name}.zip"
-    client("s3", settings).put_object(Bucket=names.input_bucket, Key=key, Body=data)
-    return {"S3Bucket": names.input_bucket, "S3Key": key}
+    bucket, key = stack.names.input_bucket, f"code/lambda/{name}.zip"
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+    return {"S3Bucket": bucket, "S3Key": key}
 
 
-def ensure_function(settings: Settings, name: str, source_dir: Path | str, role_arn: str, env: dict,
-                    layers=(), timeout: int = 60, memory: int = 256, handler: str = "handler.handler",
-                    runtime: str | None = None, *, tags: dict | None = None, names: Names | None = None,
-                    progress: Callable = _quiet) -> Report:
+def configuration(stack, name: str) -> dict | None:
+    return get_or_none(stack.client("lambda").get_function_configuration, FunctionName=name)
+
+
+def ensure_function(stack, name: str, source: Path | str, role_arn: str, env: dict, layers=(),
+                    timeout: int = 60, memory: int = 256, handler: str = HANDLER,
+                    runtime: str | None = None, *, names=None, progress=None) -> Report:
     """Create the function, or update its code/configuration where they differ."""
-    lam = client("lambda", settings)
-    data = build_zip(source_dir)
+    stack = as_stack(stack, names, progress)
+    lam = stack.client("lambda")
+    data = build_zip(source)
     sha = code_sha256(data)
-    env = {k: str(v) for k, v in env.items()}
-    tags = tags or (names.tags if names else {})
+    tags = stack.names.tags
     wanted = {
-        "Role": role_arn, "Handler": handler, "Runtime": runtime or settings.lambda_runtime, "Timeout": int(timeout),
-        "MemorySize": int(memory), "Environment": {"Variables": env}, "Layers": list(layers),
+        "Role": role_arn, "Handler": handler, "Runtime": runtime or stack.settings.lambda_runtime,
+        "Timeout": int(timeout), "MemorySize": int(memory),
+        "Environment": {"Variables": {k: str(v) for k, v in env.items()}}, "Layers": list(layers),
     }
-    try:
-        current = lam.get_function_configuration(FunctionName=name)
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
-        current = None
+    current = configuration(stack, name)
     if current is None:
-        made = _with_role_retry(
-            settings, lam.create_function, progress,
-            FunctionName=name, Code=_code_args(settings, names, name, data), Publish=False,
-            Description=f"mlpipe {name}", Tags=tags, **wanted,
-        )
-        wait_until_ready(settings, name)
+        made = _with_role_retry(stack, lam.create_function, FunctionName=name,
+                                Code=_code_args(stack, name, data), Publish=False,
+                                Description=f"mlpipe {name}", Tags=tags, **wanted)
+        wait_until_ready(stack, name)
         return Report("created", "lambda function", name, made["FunctionArn"], {"code_sha256": sha})
 
     changes = []
@@ -148,63 +194,70 @@ def ensure_function(settings: Settings, name: str, source_dir: Path | str, role_
     }
     diff = [k for k in wanted if wanted[k] != have[k]]
     if diff:
-        wait_until_ready(settings, name)
-        _with_role_retry(settings, lam.update_function_configuration, progress, FunctionName=name, **wanted)
-        wait_until_ready(settings, name)
+        wait_until_ready(stack, name)
+        _with_role_retry(stack, lam.update_function_configuration, FunctionName=name, **wanted)
+        wait_until_ready(stack, name)
         changes.extend(k.lower() for k in diff)
     if current.get("CodeSha256") != sha:
-        wait_until_ready(settings, name)
-        lam.update_function_code(FunctionName=name, **_code_args(settings, names, name, data))
-        wait_until_ready(settings, name)
+        wait_until_ready(stack, name)
+        lam.update_function_code(FunctionName=name, **_code_args(stack, name, data))
+        wait_until_ready(stack, name)
         changes.append("code")
     arn = current["FunctionArn"]
-    if tags:
-        have_tags = lam.list_tags(Resource=arn).get("Tags", {})
-        if any(have_tags.get(k) != v for k, v in tags.items()):
-            lam.tag_resource(Resource=arn, Tags=tags)
-            changes.append("tags")
+    have_tags = lam.list_tags(Resource=arn).get("Tags", {})
+    if any(have_tags.get(k) != v for k, v in tags.items()):
+        lam.tag_resource(Resource=arn, Tags=tags)
+        changes.append("tags")
     return Report("updated" if changes else "found", "lambda function", name, arn,
                   {"changes": changes, "code_sha256": sha})
 
 
-def ensure_event_invoke_config(settings: Settings, name: str, max_retries: int) -> Report:
-    """Asynchronous invokes of ``name`` are retried at most ``max_retries`` times (0-2;
-    Lambda's default is 2). Replaces a different existing config."""
-    if not 0 <= int(max_retries) <= 2:
-        raise MlpipeError(f"{name}: MaximumRetryAttempts must be 0, 1 or 2, not {max_retries}")
-    lam = client("lambda", settings)
-    try:
-        current = lam.get_function_event_invoke_config(FunctionName=name)
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
-        current = None
-    details = {"max_retries": int(max_retries)}
-    if current is not None and current.get("MaximumRetryAttempts") == int(max_retries):
-        return Report("found", "async invoke config", name, None, details)
+def ensure(stack, fn: str, role_arn: str, *, instance_id: str | None = None, layers=()) -> Report:
+    """The stack's function ``fn`` as SPECS and ``function_env`` describe it."""
+    spec = SPECS[fn]
+    return ensure_function(stack, stack.names.function(fn), source_dir(fn), role_arn,
+                           function_env(stack, fn, instance_id), layers=layers,
+                           timeout=function_timeout(stack.settings, fn), memory=spec.memory)
+
+
+def ensure_async_config(stack, fn: str, failure_queue_arn: str | None) -> Report:
+    """Asynchronous invokes of ``fn``: SPECS' retries, and failures sent to the failure queue."""
+    spec = SPECS[fn]
+    name = stack.names.function(fn)
+    lam = stack.client("lambda")
+    wanted = {"MaximumRetryAttempts": int(spec.async_retries if spec.async_retries is not None else 2)}
+    if spec.on_failure and failure_queue_arn:
+        wanted["DestinationConfig"] = {"OnFailure": {"Destination": failure_queue_arn}}
+    current = get_or_none(lam.get_function_event_invoke_config, FunctionName=name)
+    have = None
     if current is not None:
-        lam.delete_function_event_invoke_config(FunctionName=name)
-    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=int(max_retries))
-    return Report("updated" if current is not None else "created", "async invoke config", name, None,
-                  {**details, "changes": ["max_retries"]} if current is not None else details)
+        have = {"MaximumRetryAttempts": current.get("MaximumRetryAttempts")}
+        dest = ((current.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if dest:
+            have["DestinationConfig"] = {"OnFailure": {"Destination": dest}}
+    details = {"max_retries": wanted["MaximumRetryAttempts"],
+               "on_failure": failure_queue_arn if "DestinationConfig" in wanted else None}
+    if have == wanted:
+        return Report("found", "async invoke config", name, None, details)
+    lam.put_function_event_invoke_config(FunctionName=name, **wanted)
+    action = "updated" if current is not None else "created"
+    return Report(action, "async invoke config", name, None,
+                  {**details, "changes": ["retries/destination"]} if current is not None else details)
 
 
-def _statement_ids(settings: Settings, function: str) -> dict:
-    lam = client("lambda", settings)
-    try:
-        policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return {}
-        raise
-    return {s.get("Sid"): s for s in policy.get("Statement", [])}
+def _statement_ids(stack, function: str) -> dict:
+    got = get_or_none(stack.client("lambda").get_policy, FunctionName=function)
+    if got is None:
+        return {}
+    return {s.get("Sid"): s for s in json.loads(got["Policy"]).get("Statement", [])}
 
 
-def ensure_permission(settings: Settings, function: str, statement_id: str, principal: str,
+def ensure_permission(stack, function: str, statement_id: str, principal: str,
                       source_arn: str, source_account: str | None = None) -> Report:
     """Let ``principal`` invoke ``function`` from ``source_arn`` (idempotent by statement id)."""
-    lam = client("lambda", settings)
-    existing = _statement_ids(settings, function)
+    stack = as_stack(stack)
+    lam = stack.client("lambda")
+    existing = _statement_ids(stack, function)
     if statement_id in existing:
         if source_arn in json.dumps(existing[statement_id]):
             return Report("found", "lambda permission", f"{function}/{statement_id}")
@@ -219,66 +272,71 @@ def ensure_permission(settings: Settings, function: str, statement_id: str, prin
     try:
         lam.add_permission(**kwargs)
     except ClientError as exc:
-        if _code(exc) != "ResourceConflictException":
+        if error_code(exc) != "ResourceConflictException":
             raise
         return Report("found", "lambda permission", f"{function}/{statement_id}")
     return Report(action, "lambda permission", f"{function}/{statement_id}")
 
 
-def ensure_s3_permission(settings: Settings, names: Names, function: str, bucket: str) -> Report:
+def ensure_s3_permission(stack, function: str, bucket: str) -> Report:
     """S3 may invoke ``function`` for events of ``bucket`` in this account only."""
-    return ensure_permission(settings, function, f"s3-invoke-{bucket}"[:100], "s3.amazonaws.com",
-                             names.bucket_arn(bucket), names.account_id)
+    return ensure_permission(stack, function, f"s3-invoke-{bucket}"[:100], "s3.amazonaws.com",
+                             stack.names.bucket_arn(bucket), stack.names.account_id)
 
 
-def function_arn(settings: Settings, name: str) -> str | None:
+def remove_permission(stack, function: str, statement_id: str) -> Report:
     try:
-        return client("lambda", settings).get_function_configuration(FunctionName=name)["FunctionArn"]
+        stack.client("lambda").remove_permission(FunctionName=function, StatementId=statement_id)
     except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return None
-        raise
+        if not is_not_found(exc):
+            raise
+        return Report("absent", "lambda permission", f"{function}/{statement_id}")
+    return Report("deleted", "lambda permission", f"{function}/{statement_id}")
 
 
-def delete_function(settings: Settings, name: str) -> Report:
-    try:
-        client("lambda", settings).delete_function(FunctionName=name)
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return Report("absent", "lambda function", name)
-        raise
-    return Report("deleted", "lambda function", name)
+def function_arn(stack, name: str) -> str | None:
+    cfg = configuration(as_stack(stack), name)
+    return cfg["FunctionArn"] if cfg else None
 
 
-def delete_log_group(settings: Settings, group: str) -> Report:
-    try:
-        client("logs", settings).delete_log_group(logGroupName=group)
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return Report("absent", "log group", group)
-        raise
-    return Report("deleted", "log group", group)
-
-
-def stack_functions(settings: Settings, names: Names) -> list:
+def find_functions(stack, names=None) -> list:
     """Function names of this stack: our names plus any ``<stack>-*`` tagged ``stack=<stack>``."""
-    lam = client("lambda", settings)
-    ours = set(names.functions.values())
+    stack = as_stack(stack, names)
+    lam = stack.client("lambda")
+    ours = set(stack.names.functions.values())
     found = set()
     for page in lam.get_paginator("list_functions").paginate():
         for f in page.get("Functions", []):
             name = f["FunctionName"]
             if name in ours:
                 found.add(name)
-            elif name.startswith(names.stack + "-"):
-                if lam.list_tags(Resource=f["FunctionArn"]).get("Tags", {}).get("stack") == names.stack:
+            elif name.startswith(stack.names.stack + "-"):
+                if lam.list_tags(Resource=f["FunctionArn"]).get("Tags", {}).get("stack") == stack.names.stack:
                     found.add(name)
     return sorted(found)
 
 
-def source_dir(fn: str) -> Path:
-    path = LAMBDA_CODE / fn
-    if not (path / "handler.py").is_file():
-        raise MlpipeError(f"lambda_code/{fn}/handler.py is missing: the {fn} function cannot be deployed")
-    return path
 
+def plan(stack, keys=FUNCTION_KEYS) -> list:
+    return [Report("found" if configuration(stack, stack.names.function(fn)) else "planned",
+                   "lambda function", stack.names.function(fn)) for fn in keys]
+
+
+def leftovers(stack) -> list:
+    return [f"lambda function {f}" for f in find_functions(stack)]
+
+
+def delete_function(stack, name: str) -> Report:
+    try:
+        as_stack(stack).client("lambda").delete_function(FunctionName=name)
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise
+        return Report("absent", "lambda function", name)
+    return Report("deleted", "lambda function", name)
+
+
+def delete(stack) -> list:
+    """Every function of the stack (their log groups are ``mlpipe.logs``')."""
+    out = [delete_function(stack, fn) for fn in find_functions(stack)]
+    return out or [Report("absent", "lambda function", f"{stack.names.stack}-*")]

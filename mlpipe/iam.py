@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 
-from botocore.exceptions import ClientError
-
-from .clients import client
-from .config import Settings
-from .names import FUNCTION_KEYS, Names, names_for
+from .clients import get_or_none
+from .names import FUNCTION_KEYS, Names
 from .report import Report
+from .stack import as_stack
 
 INLINE_POLICY = "least-privilege"
 
@@ -83,6 +81,13 @@ def _instance_resource(names: Names, instance_arn: str | None) -> str:
     return instance_arn or f"arn:{names.partition}:ec2:{names.region}:{names.account_id}:instance/*"
 
 
+def _failure_queue(names: Names) -> dict:
+    # Lambda sends a failed asynchronous invocation to the on-failure destination with the
+    # function's execution role (mlpipe.queues).
+    return {"Sid": "OnFailureDestination", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+            "Resource": [names.failure_queue_arn]}
+
+
 def _doc(*statements) -> dict:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
@@ -98,6 +103,7 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
     return {
         "trigger": _doc(
             _logs(names, "trigger"), start, _describe_instances(), invoke_worker,
+            _failure_queue(names),
         ),
         "worker": _doc(
             _logs(names, "worker"),
@@ -114,12 +120,14 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
             _objects(names, out, ["models/"], ["s3:GetObject"], "ReadModels"),
             # the send lock (glue_contract.lock: conditional PutObject, never deleted)
             _objects(names, out, ["locks/"], ["s3:GetObject", "s3:PutObject"], "SendLock"),
+            _failure_queue(names),
         ),
         "stop_ec2": _doc(
             _logs(names, "stop_ec2"), stop, _describe_instances(), _ssm_read(), invoke_worker,
             _list_bucket(names, inp, ["data/"], "ListInputData"),
             _list_bucket(names, out, ["runs/"], "ListRuns"),
             _objects(names, out, ["runs/"], ["s3:GetObject"], "ReadRunRecords"),
+            _failure_queue(names),
         ),
         "reaper": _doc(
             _logs(names, "reaper"), stop, _describe_instances(), _ssm_read(),
@@ -162,47 +170,36 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
 ROLE_KEYS = (*FUNCTION_KEYS, "ec2")
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+def _decoded(doc):
+    if isinstance(doc, str):
+        from urllib.parse import unquote
+        return json.loads(unquote(doc))
+    return doc
 
 
-def ensure_role(settings: Settings, names: Names, role_key: str, policy: dict) -> Report:
-    iam = client("iam", settings)
+def ensure_role(stack, role_key: str, policy: dict) -> Report:
+    iam, names = stack.client("iam"), stack.names
     role = names.role(role_key)
     trust = trust_policy(role_key)
     created = False
     changes = []
-    try:
-        got = iam.get_role(RoleName=role)["Role"]
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise
+    got = get_or_none(iam.get_role, RoleName=role)
+    if got is None:
         got = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
                               Description=f"{names.stack}: {role_key} (mlpipe)",
                               Tags=names.tag_list())["Role"]
         created = True
-    if not created:
-        doc = got.get("AssumeRolePolicyDocument")
-        if isinstance(doc, str):
-            from urllib.parse import unquote
-            doc = json.loads(unquote(doc))
-        if doc != trust:
+    else:
+        got = got["Role"]
+        if _decoded(got.get("AssumeRolePolicyDocument")) != trust:
             iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(trust))
             changes.append("trust policy")
         tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role).get("Tags", [])}
         if tags.get("stack") != names.stack:
             iam.tag_role(RoleName=role, Tags=names.tag_list())
             changes.append("tags")
-    try:
-        current = iam.get_role_policy(RoleName=role, PolicyName=INLINE_POLICY)["PolicyDocument"]
-        if isinstance(current, str):
-            from urllib.parse import unquote
-            current = json.loads(unquote(current))
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise
-        current = None
-    if current != policy:
+    current = get_or_none(iam.get_role_policy, RoleName=role, PolicyName=INLINE_POLICY)
+    if current is None or _decoded(current["PolicyDocument"]) != policy:
         iam.put_role_policy(RoleName=role, PolicyName=INLINE_POLICY, PolicyDocument=json.dumps(policy))
         if not created:
             changes.append("policy")
@@ -210,27 +207,26 @@ def ensure_role(settings: Settings, names: Names, role_key: str, policy: dict) -
     return Report(action, "iam role", role, got["Arn"], {"changes": changes})
 
 
-def ensure_roles(settings: Settings, names: Names | None = None, *, instance_id: str | None = None,
+def ensure_roles(stack, names: Names | None = None, *, instance_id: str | None = None,
                  keys=ROLE_KEYS) -> list:
     """Ensure the roles ``keys`` with their inline policies (instance ARN when known)."""
-    names = names or names_for(settings)
-    docs = policy_documents(names, names.instance_arn(instance_id) if instance_id else None)
-    return [ensure_role(settings, names, k, docs[k]) for k in keys]
+    stack = as_stack(stack, names)
+    docs = policy_documents(stack.names, stack.names.instance_arn(instance_id) if instance_id else None)
+    return [ensure_role(stack, k, docs[k]) for k in keys]
 
 
-def ensure_instance_profile(settings: Settings, names: Names | None = None) -> Report:
+def ensure_instance_profile(stack, names: Names | None = None) -> Report:
     """The instance profile holding the EC2 role (the role must exist)."""
-    names = names or names_for(settings)
-    iam = client("iam", settings)
+    stack = as_stack(stack, names)
+    iam, names = stack.client("iam"), stack.names
     profile, role = names.instance_profile, names.role("ec2")
     created = False
-    try:
-        got = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise
+    got = get_or_none(iam.get_instance_profile, InstanceProfileName=profile)
+    if got is None:
         got = iam.create_instance_profile(InstanceProfileName=profile, Tags=names.tag_list())["InstanceProfile"]
         created = True
+    else:
+        got = got["InstanceProfile"]
     roles = [r["RoleName"] for r in got.get("Roles", [])]
     changes = []
     if role not in roles:
@@ -242,28 +238,33 @@ def ensure_instance_profile(settings: Settings, names: Names | None = None) -> R
     return Report(action, "instance profile", profile, got["Arn"], {"changes": [] if created else changes})
 
 
-def deployed_policy(settings: Settings, names: Names, role_key: str) -> dict:
+def deployed_policy(stack, names: Names | None, role_key: str) -> dict:
     """The inline policy of a deployed role, as IAM returns it (for people to read)."""
-    from urllib.parse import unquote
-
-    doc = client("iam", settings).get_role_policy(
-        RoleName=names.role(role_key), PolicyName=INLINE_POLICY)["PolicyDocument"]
-    return json.loads(unquote(doc)) if isinstance(doc, str) else doc
-
-
-def role_arn(settings: Settings, names: Names, role_key: str) -> str:
-    return client("iam", settings).get_role(RoleName=names.role(role_key))["Role"]["Arn"]
+    stack = as_stack(stack, names)
+    doc = stack.client("iam").get_role_policy(
+        RoleName=stack.names.role(role_key), PolicyName=INLINE_POLICY)["PolicyDocument"]
+    return _decoded(doc)
 
 
-def delete_role(settings: Settings, role: str) -> Report:
+def role_arn(stack, role_key: str) -> str:
+    return stack.client("iam").get_role(RoleName=stack.names.role(role_key))["Role"]["Arn"]
+
+
+def plan(stack, keys=ROLE_KEYS) -> list:
+    iam, names = stack.client("iam"), stack.names
+    out = [Report("found" if get_or_none(iam.get_role, RoleName=names.role(k)) else "planned",
+                  "iam role", names.role(k)) for k in keys]
+    if "ec2" in keys:
+        has = get_or_none(iam.get_instance_profile, InstanceProfileName=names.instance_profile)
+        out.append(Report("found" if has else "planned", "instance profile", names.instance_profile))
+    return out
+
+
+def delete_role(stack, role: str) -> Report:
     """Detach managed policies, delete inline ones, leave instance profiles, delete the role."""
-    iam = client("iam", settings)
-    try:
-        iam.get_role(RoleName=role)
-    except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
-            return Report("absent", "iam role", role)
-        raise
+    iam = as_stack(stack).client("iam")
+    if get_or_none(iam.get_role, RoleName=role) is None:
+        return Report("absent", "iam role", role)
     for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
         for p in page.get("AttachedPolicies", []):
             iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
@@ -278,23 +279,21 @@ def delete_role(settings: Settings, role: str) -> Report:
     return Report("deleted", "iam role", role)
 
 
-def delete_instance_profile(settings: Settings, profile: str) -> Report:
-    iam = client("iam", settings)
-    try:
-        got = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
-    except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
-            return Report("absent", "instance profile", profile)
-        raise
-    for r in got.get("Roles", []):
+def delete_instance_profile(stack, profile: str) -> Report:
+    iam = as_stack(stack).client("iam")
+    got = get_or_none(iam.get_instance_profile, InstanceProfileName=profile)
+    if got is None:
+        return Report("absent", "instance profile", profile)
+    for r in got["InstanceProfile"].get("Roles", []):
         iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=r["RoleName"])
     iam.delete_instance_profile(InstanceProfileName=profile)
     return Report("deleted", "instance profile", profile)
 
 
-def stack_roles(settings: Settings, names: Names) -> list:
+def find_roles(stack, names: Names | None = None) -> list:
     """Role names of this stack: by name, plus any role tagged ``stack=<stack>`` under our prefix."""
-    iam = client("iam", settings)
+    stack = as_stack(stack, names)
+    iam, names = stack.client("iam"), stack.names
     found = set()
     for page in iam.get_paginator("list_roles").paginate():
         for r in page.get("Roles", []):
@@ -307,3 +306,28 @@ def stack_roles(settings: Settings, names: Names) -> list:
                     found.add(name)
     return sorted(found)
 
+
+
+def find_instance_profiles(stack) -> list:
+    iam, names = stack.client("iam"), stack.names
+    found = []
+    for page in iam.get_paginator("list_instance_profiles").paginate():
+        for p in page.get("InstanceProfiles", []):
+            name = p["InstanceProfileName"]
+            if name == names.instance_profile:
+                found.append(name)
+            elif name.startswith(names.stack + "-"):
+                if {t["Key"]: t["Value"] for t in p.get("Tags", [])}.get("stack") == names.stack:
+                    found.append(name)
+    return sorted(found)
+
+
+def leftovers(stack) -> list:
+    return ([f"iam role {r}" for r in find_roles(stack)]
+            + [f"instance profile {p}" for p in find_instance_profiles(stack)])
+
+
+def delete(stack) -> list:
+    out = [delete_role(stack, r) for r in find_roles(stack)]
+    out += [delete_instance_profile(stack, p) for p in find_instance_profiles(stack)]
+    return out or [Report("absent", "iam role", f"{stack.names.stack}-*-role")]

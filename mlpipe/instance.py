@@ -3,48 +3,54 @@
 - AMI: Amazon Linux 2023 from the SSM public parameter on aws; one of moto's AMIs on
   the local cloud (it ships a catalogue; nothing boots there).
 - Instance type from the settings (``t3.small`` by default), the stack's instance
-  profile, tags ``Name=<stack>-trainer`` and ``stack=<stack>``, IMDSv2 only.
-- User data: ``ec2_scripts/user_data.sh`` with ``@SKLEARN_VERSION@`` replaced by the pin
-  in ``model_code/pins.py`` (the version the predict layer carries).
-- Found by its tags on a re-run, so a second deploy creates nothing.
+  profile, the subnet ``mlpipe.network`` chose, tags ``Name=<stack>-trainer`` and
+  ``stack=<stack>``, IMDSv2 only.
+- User data: ``ec2_scripts/user_data.sh`` with ``@SKLEARN_VERSION@`` and ``@REQUIREMENTS@``
+  filled from the lock in ``model_code/pins.py`` (the versions the predict layer carries).
 - On aws, before the first stop, deploy waits for the bootstrap to finish (``cloud-init
   status --wait`` through SSM): user data runs on first boot only, so stopping the
   instance mid-install would leave it without python.
+- Every path ends with the instance stopped or terminated: once it is stopped after a
+  good bootstrap it gets the tag ``bootstrap=done``; a bootstrap that fails (or a deploy
+  interrupted before the tag) terminates it, and the error names it. A found instance
+  without the tag is such a broken leftover: it is terminated and a new one made, never
+  silently reused. An instance that could not be stopped is named in the error.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+
+import re
 
 from botocore.exceptions import ClientError
 
-from .clients import client
-from .config import MlpipeError, Settings
-from .names import AL2023_AMI_PARAMETER, SSM_DOCUMENT, Names, names_for
+from .clients import error_code
+from .config import MlpipeError
+from .names import AL2023_AMI_PARAMETER, SSM_DOCUMENT
 from .report import Report
+from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 USER_DATA_PATH = REPO_ROOT / "ec2_scripts" / "user_data.sh"
 PIN_TOKEN = "@SKLEARN_VERSION@"
+REQUIREMENTS_TOKEN = "@REQUIREMENTS@"
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def _quiet(msg: str) -> None:
-    pass
+BOOTSTRAP_TAG = ("bootstrap", "done")
+# AWS's answer while a new instance profile is not yet visible to EC2 (IAM is eventually
+# consistent): "Value (S-ec2-profile) for parameter iamInstanceProfile.name is invalid.
+# Invalid IAM Instance Profile name".
+PROFILE_PROPAGATING = re.compile(
+    r"iamInstanceProfile\.(name|arn) is invalid|Invalid IAM Instance Profile (name|ARN)", re.I)
 
 
 def render_user_data(path: Path | str = USER_DATA_PATH) -> str:
-    """The user data script with the scikit-learn pin filled in.
+    """The user data script with the lock (model_code/pins.py) filled in.
 
     If ``ec2_scripts/user_data.sh`` is missing, a script that fails loudly (with the
     reason, in the instance's console and /var/log/cloud-init-output.log) is used instead.
     """
-    from model_code.pins import SKLEARN_VERSION
+    from model_code.pins import SKLEARN_VERSION, TRAINING_REQUIREMENTS
 
     path = Path(path)
     if not path.is_file():
@@ -58,21 +64,27 @@ def render_user_data(path: Path | str = USER_DATA_PATH) -> str:
     if PIN_TOKEN not in text:
         raise MlpipeError(f"{path} has no {PIN_TOKEN} placeholder: the instance would not get "
                           "the pinned scikit-learn")
-    return text.replace(PIN_TOKEN, SKLEARN_VERSION)
+    if REQUIREMENTS_TOKEN not in text:
+        raise MlpipeError(f"{path} has no {REQUIREMENTS_TOKEN} placeholder: the instance would not get "
+                          "the locked numpy, scipy, joblib, threadpoolctl and boto3")
+    reqs = " ".join(f'"{r}"' for r in TRAINING_REQUIREMENTS)
+    return text.replace(PIN_TOKEN, SKLEARN_VERSION).replace(REQUIREMENTS_TOKEN, reqs)
 
 
-def resolve_ami(settings: Settings) -> str:
+def resolve_ami(stack) -> str:
     """The AMI id to launch: AL2023 (SSM public parameter) on aws, a moto AMI on local."""
+    stack = as_stack(stack)
+    settings = stack.settings
     if settings.is_aws:
-        ssm = client("ssm", settings)
+        ssm = stack.client("ssm")
         try:
             return ssm.get_parameter(Name=AL2023_AMI_PARAMETER)["Parameter"]["Value"]
         except ClientError as exc:
             raise MlpipeError(
                 f"cannot read the Amazon Linux 2023 AMI id from SSM parameter {AL2023_AMI_PARAMETER} "
-                f"in {settings.region} ({_code(exc)}): check the region and ssm:GetParameter permission"
+                f"in {settings.region} ({error_code(exc)}): check the region and ssm:GetParameter permission"
             ) from None
-    ec2 = client("ec2", settings)
+    ec2 = stack.client("ec2")
     images = ec2.describe_images(Owners=["amazon"], Filters=[
         {"Name": "name", "Values": ["al2023-ami-*"]}, {"Name": "architecture", "Values": ["x86_64"]},
     ]).get("Images", [])
@@ -86,12 +98,12 @@ def resolve_ami(settings: Settings) -> str:
     return chosen["ImageId"]
 
 
-def find_instances(settings: Settings, names: Names) -> list:
+def find_instances(stack, names=None) -> list:
     """This stack's live (not terminated) instances, oldest first."""
-    ec2 = client("ec2", settings)
+    stack = as_stack(stack, names)
     found = []
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
-        {"Name": "tag:stack", "Values": [names.stack]},
+    pages = stack.client("ec2").get_paginator("describe_instances").paginate(Filters=[
+        {"Name": "tag:stack", "Values": [stack.names.stack]},
         {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
     ])
     for page in pages:
@@ -100,33 +112,38 @@ def find_instances(settings: Settings, names: Names) -> list:
     return sorted(found, key=lambda i: (str(i.get("LaunchTime")), i["InstanceId"]))
 
 
-def find_instance(settings: Settings, names: Names) -> dict | None:
+def _tags(inst: dict) -> dict:
+    return {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+
+
+def find_instance(stack, names=None) -> dict | None:
     """The stack's training instance (tag Name=<stack>-trainer), or None."""
-    for inst in find_instances(settings, names):
-        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-        if tags.get("Name") == names.instance_name:
+    stack = as_stack(stack, names)
+    for inst in find_instances(stack):
+        if _tags(inst).get("Name") == stack.names.instance_name:
             return inst
     return None
 
 
-def instance_state(settings: Settings, instance_id: str) -> str:
-    ec2 = client("ec2", settings)
-    res = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+def instance_state(stack, instance_id: str) -> str:
+    stack = as_stack(stack)
+    res = stack.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
     return res[0]["Instances"][0]["State"]["Name"]
 
 
-def wait_for_state(settings: Settings, instance_id: str, wanted: str, *,
-                   timeout: float | None = None, progress: Callable = _quiet) -> float:
+def wait_for_state(stack, instance_id: str, wanted: str, *, timeout: float | None = None) -> float:
     """Poll until the instance is ``wanted``; return the seconds waited, or raise on timeout."""
+    stack = as_stack(stack)
+    settings = stack.settings
     timeout = settings.waiter_timeout_seconds if timeout is None else timeout
     delay = 5.0 if settings.is_aws else 0.5
     t0 = time.monotonic()
     last = None
     while True:
-        state = instance_state(settings, instance_id)
+        state = instance_state(stack, instance_id)
         waited = time.monotonic() - t0
         if state != last:
-            progress(f"  {instance_id}: {state} ({waited:.0f}s)")
+            stack.say(f"  {instance_id}: {state} ({waited:.0f}s)")
             last = state
         if state == wanted:
             return waited
@@ -138,9 +155,17 @@ def wait_for_state(settings: Settings, instance_id: str, wanted: str, *,
         time.sleep(delay)
 
 
-def wait_for_bootstrap(settings: Settings, instance_id: str, *, progress: Callable = _quiet) -> None:
+def waits_for_bootstrap(settings) -> bool:
+    """Whether deploy waits for the user data before the first stop: on aws (the local cloud
+    runs no user data; its instance host has the training stack already)."""
+    return settings.is_aws
+
+
+def wait_for_bootstrap(stack, instance_id: str) -> None:
     """Wait until the SSM agent answers and cloud-init (the user data) has finished."""
-    ssm = client("ssm", settings)
+    settings = stack.settings
+    ssm = stack.client("ssm")
+    poll = 10 if settings.is_aws else 0.5
     deadline = time.monotonic() + settings.waiter_timeout_seconds
     command_id = None
     while command_id is None:
@@ -153,33 +178,34 @@ def wait_for_bootstrap(settings: Settings, instance_id: str, *, progress: Callab
                 TimeoutSeconds=60,
             )["Command"]["CommandId"]
         except ClientError as exc:
-            if _code(exc) != "InvalidInstanceId" or time.monotonic() > deadline:
+            if error_code(exc) != "InvalidInstanceId" or time.monotonic() > deadline:
                 raise MlpipeError(f"instance {instance_id} never registered with SSM "
-                                  f"({_code(exc)}); is the SSM agent running?") from None
-            progress("  waiting for the SSM agent to register ...")
-            time.sleep(10)
+                                  f"({error_code(exc)}); is the SSM agent running?") from None
+            stack.say("  waiting for the SSM agent to register ...")
+            time.sleep(poll)
     while True:
         try:
             inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
         except ClientError as exc:
-            if _code(exc) != "InvocationDoesNotExist":
+            if error_code(exc) != "InvocationDoesNotExist":
                 raise
             inv = {"Status": "Pending"}
         status = inv["Status"]
         if status == "Success":
-            progress("  bootstrap finished")
+            stack.say("  bootstrap finished")
             return
         if status in ("Failed", "Cancelled", "TimedOut", "Undeliverable", "Terminated"):
             raise MlpipeError(f"the instance bootstrap (user data) failed ({status}): "
                               f"{(inv.get('StandardErrorContent') or inv.get('StandardOutputContent') or '')[-500:]}")
         if time.monotonic() > deadline:
             raise MlpipeError(f"the instance bootstrap did not finish in {settings.waiter_timeout_seconds}s")
-        progress(f"  bootstrap: {status} ...")
-        time.sleep(10)
+        stack.say(f"  bootstrap: {status} ...")
+        time.sleep(poll)
 
 
-def _run_instance(settings: Settings, names: Names, ami: str, user_data: str, progress: Callable) -> str:
-    ec2 = client("ec2", settings)
+def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
+    names, settings = stack.names, stack.settings
+    ec2 = stack.client("ec2")
     kwargs = dict(
         ImageId=ami,
         InstanceType=settings.instance_type,
@@ -193,58 +219,116 @@ def _run_instance(settings: Settings, names: Names, ami: str, user_data: str, pr
             {"ResourceType": "volume", "Tags": names.tag_list(Name=names.instance_name)},
         ],
     )
-    # A brand-new instance profile takes a few seconds to be usable by EC2 (IAM is
-    # eventually consistent): AWS answers InvalidParameterValue until then.
-    # The same budget on both targets: `localcloud up --like-aws` has AWS's propagation delay.
-    attempts = 12
+    if subnet_id:
+        kwargs["SubnetId"] = subnet_id
+    # IAM is eventually consistent: a new profile is refused for a few seconds (about 60 s of
+    # retries on aws; 15 s on the local cloud, whose --like-aws profile delays it by 8 s).
+    attempts, delay = (12, 5.0) if settings.is_aws else (60, 0.25)
     for attempt in range(1, attempts + 1):
         try:
             return ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
         except ClientError as exc:
-            msg = str(exc)
-            propagating = _code(exc) == "InvalidParameterValue" and "profile" in msg.lower()
+            propagating = (error_code(exc) == "InvalidParameterValue"
+                           and PROFILE_PROPAGATING.search(str(exc)) is not None)
             if not propagating or attempt == attempts:
                 raise
-            progress(f"  instance profile not visible to EC2 yet, retrying ({attempt}/{attempts})")
-            time.sleep(5 if settings.is_aws else 1.0)
+            stack.say(f"  instance profile not visible to EC2 yet, retrying ({attempt}/{attempts})")
+            time.sleep(delay)
     raise AssertionError("unreachable")
 
 
-def ensure_instance(settings: Settings, names: Names | None = None, *,
-                    progress: Callable = _quiet, user_data_path: Path | str = USER_DATA_PATH) -> Report:
-    """Find the stack's instance by tag, or create it, bootstrap it (aws) and stop it."""
-    names = names or names_for(settings)
-    found = find_instance(settings, names)
+def _terminate_broken(stack, iid: str, why: str) -> None:
+    """Terminate an instance whose bootstrap failed or never finished; raise naming it if that fails."""
+    try:
+        stack.client("ec2").terminate_instances(InstanceIds=[iid])
+    except ClientError as exc:
+        raise MlpipeError(f"{why}; and instance {iid} could not be terminated ({error_code(exc)}): "
+                          "it may still be running and costing money: stop it in the EC2 console "
+                          "or run `mlpipe destroy`") from None
+    stack.say(f"  terminated {iid} ({why})")
+
+
+def _launch(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
+    """Launch, bootstrap (aws), stop and tag ``bootstrap=done``; on any failure the instance is
+    terminated (or named in the error if even that fails)."""
+    iid = _run_instance(stack, ami, user_data, subnet_id)
+    try:
+        wait_for_state(stack, iid, "running")
+        if waits_for_bootstrap(stack.settings):
+            wait_for_bootstrap(stack, iid)
+        stack.client("ec2").stop_instances(InstanceIds=[iid])
+        wait_for_state(stack, iid, "stopped")
+        stack.client("ec2").create_tags(Resources=[iid], Tags=[{"Key": BOOTSTRAP_TAG[0], "Value": BOOTSTRAP_TAG[1]}])
+    except BaseException as exc:
+        why = f"the new instance {iid} was not bootstrapped and stopped ({exc})"
+        _terminate_broken(stack, iid, why)
+        if isinstance(exc, MlpipeError):
+            raise MlpipeError(f"{exc}; instance {iid} was terminated (a redeploy makes a new one)") from None
+        raise
+    return iid
+
+
+def ensure(stack, subnet_id: str | None = None, *, user_data_path: Path | str = USER_DATA_PATH) -> list:
+    """Find the stack's instance by tag, or create it, bootstrap it (aws) and stop it.
+
+    A found instance without ``bootstrap=done`` (a deploy that died before its first stop)
+    is terminated and replaced. The last report is the instance's (``details["instance_id"]``).
+    """
+    reports = []
+    names = stack.names
+    found = find_instance(stack)
+    if found and _tags(found).get(BOOTSTRAP_TAG[0]) != BOOTSTRAP_TAG[1]:
+        iid = found["InstanceId"]
+        _terminate_broken(stack, iid, "found without a finished bootstrap")
+        reports.append(Report("deleted", "ec2 instance", iid, names.instance_arn(iid),
+                              {"reason": "left by a deploy whose bootstrap never finished"}))
+        found = None
     if found:
         iid = found["InstanceId"]
-        return Report("found", "ec2 instance", names.instance_name, names.instance_arn(iid),
-                      {"instance_id": iid, "state": found["State"]["Name"],
-                       "instance_type": found.get("InstanceType")})
-    ami = resolve_ami(settings)
+        reports.append(Report("found", "ec2 instance", names.instance_name, names.instance_arn(iid),
+                              {"instance_id": iid, "state": found["State"]["Name"],
+                               "instance_type": found.get("InstanceType")}))
+        return reports
+    ami = resolve_ami(stack)
     user_data = render_user_data(user_data_path)
-    progress(f"  launching {settings.instance_type} from {ami}")
-    iid = _run_instance(settings, names, ami, user_data, progress)
-    wait_for_state(settings, iid, "running", progress=progress)
-    if settings.is_aws:
-        wait_for_bootstrap(settings, iid, progress=progress)
-    client("ec2", settings).stop_instances(InstanceIds=[iid])
-    wait_for_state(settings, iid, "stopped", progress=progress)
-    return Report("created", "ec2 instance", names.instance_name, names.instance_arn(iid),
-                  {"instance_id": iid, "state": "stopped", "ami": ami,
-                   "instance_type": settings.instance_type})
+    stack.say(f"  launching {stack.settings.instance_type} from {ami}"
+              + (f" in {subnet_id}" if subnet_id else ""))
+    iid = _launch(stack, ami, user_data, subnet_id)
+    reports.append(Report("created", "ec2 instance", names.instance_name, names.instance_arn(iid),
+                          {"instance_id": iid, "state": "stopped", "ami": ami, "subnet_id": subnet_id,
+                           "instance_type": stack.settings.instance_type}))
+    return reports
 
 
-def delete_instances(settings: Settings, names: Names | None = None, *,
-                     progress: Callable = _quiet, wait: bool = True) -> list:
+def ensure_instance(settings, names=None, *, progress=None, user_data_path: Path | str = USER_DATA_PATH,
+                    subnet_id: str | None = None) -> Report:
+    """The instance's report alone (notebooks, tests): ``ensure`` on ``(settings, names)``."""
+    return ensure(as_stack(settings, names, progress), subnet_id, user_data_path=user_data_path)[-1]
+
+
+def plan(stack) -> list:
+    found = find_instance(stack)
+    return [Report("found" if found else "planned", "ec2 instance", stack.names.instance_name, None,
+                   {"instance_type": stack.settings.instance_type})]
+
+
+def leftovers(stack) -> list:
+    return [f"ec2 instance {i['InstanceId']} ({i['State']['Name']})" for i in find_instances(stack)]
+
+
+def delete(stack, *, wait: bool = True) -> list:
     """Terminate every live instance tagged with this stack (and wait until terminated)."""
-    names = names or names_for(settings)
-    ids = [i["InstanceId"] for i in find_instances(settings, names)]
+    ids = [i["InstanceId"] for i in find_instances(stack)]
     if not ids:
-        return [Report("absent", "ec2 instance", names.instance_name)]
-    client("ec2", settings).terminate_instances(InstanceIds=ids)
+        return [Report("absent", "ec2 instance", stack.names.instance_name)]
+    stack.client("ec2").terminate_instances(InstanceIds=ids)
     reports = []
     for iid in ids:
         if wait:
-            wait_for_state(settings, iid, "terminated", progress=progress)
-        reports.append(Report("deleted", "ec2 instance", iid, names.instance_arn(iid)))
+            wait_for_state(stack, iid, "terminated")
+        reports.append(Report("deleted", "ec2 instance", iid, stack.names.instance_arn(iid)))
     return reports
+
+
+def delete_instances(settings, names=None, *, progress=None, wait: bool = True) -> list:
+    return delete(as_stack(settings, names, progress), wait=wait)

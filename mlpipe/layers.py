@@ -18,10 +18,11 @@ from botocore.exceptions import ClientError
 from layer_build import LAYER_NAMES, MODEL_CODE, PACKAGES, build_layers
 from layer_build.limits import MIB
 
-from .clients import client
+from .clients import is_not_found
 from .config import MlpipeError, Settings
 from .names import Names
 from .report import Report
+from .stack import as_stack
 
 Progress = Callable[[str], None]
 
@@ -63,7 +64,7 @@ def latest_version(lam, name: str) -> dict | None:
     try:
         versions = lam.list_layer_versions(LayerName=name).get("LayerVersions", [])
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+        if is_not_found(exc):
             return None
         raise
     return max(versions, key=lambda v: v["Version"]) if versions else None
@@ -76,7 +77,7 @@ def _all_versions(lam, name: str) -> list[int]:
         try:
             page = lam.list_layer_versions(**kw)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if is_not_found(exc):
                 return out
             raise
         out += [v["Version"] for v in page.get("LayerVersions", [])]
@@ -85,8 +86,8 @@ def _all_versions(lam, name: str) -> list[int]:
             return sorted(out)
 
 
-def _upload_to_s3(settings: Settings, names: Names, name: str, artifact, progress: Progress) -> dict:
-    s3 = client("s3", settings)
+def _upload_to_s3(stack, name: str, artifact) -> dict:
+    s3, names, progress = stack.client("s3"), stack.names, stack.say
     bucket, key = names.input_bucket, s3_key(name, artifact.sha256)
     try:
         s3.head_bucket(Bucket=bucket)
@@ -104,11 +105,10 @@ def _upload_to_s3(settings: Settings, names: Names, name: str, artifact, progres
     return {"S3Bucket": bucket, "S3Key": key}
 
 
-def publish(settings: Settings, names: Names, layer: str, artifact, *, needs_s3: bool,
-            progress: Progress = print) -> Report:
+def publish(stack, layer: str, artifact, *, needs_s3: bool) -> Report:
     """Publish ``artifact`` as a new version of the stack's ``layer``, unless the newest has its content."""
-    lam = client("lambda", settings)
-    name = layer_name(names, layer)
+    lam, settings, progress = stack.client("lambda"), stack.settings, stack.say
+    name = layer_name(stack.names, layer)
     details = {"sha256": artifact.sha256, "unzipped_bytes": artifact.unzipped_bytes,
                "zipped_bytes": artifact.zipped_bytes, "via_s3": needs_s3, "cache_hit": artifact.cache_hit,
                "bytecode": artifact.bytecode, "zip_path": str(artifact.zip_path)}
@@ -117,7 +117,7 @@ def publish(settings: Settings, names: Names, layer: str, artifact, *, needs_s3:
         return Report("found", "lambda layer", name, latest["LayerVersionArn"],
                       details | {"version": latest["Version"]})
     if needs_s3:
-        content = _upload_to_s3(settings, names, name, artifact, progress)
+        content = _upload_to_s3(stack, name, artifact)
     else:
         content = {"ZipFile": Path(artifact.zip_path).read_bytes()}
     progress(f"layer {name}: publishing ({artifact.zipped_bytes / MIB:.1f} MiB zipped, "
@@ -135,28 +135,57 @@ def build_target(settings: Settings) -> str:
     return "local" if settings.is_local else "aws"
 
 
-def ensure_layers(settings: Settings, names: Names, progress: Progress = print, *,
+def ensure_layers(stack, names: Names | None = None, progress: Progress | None = None, *,
                   layers: Iterable[str] = LAYER_NAMES, out: Path | None = None,
                   function_dir: Path | None = None) -> list[Report]:
     """Build, check and publish the layers; one Report per layer, its ``arn`` the version ARN.
 
     Raises LayerLimitError (nothing published) when AWS would refuse the sizes.
     """
-    result = build_layers(build_target(settings), out, layers=tuple(layers), function_dir=function_dir, progress=progress)
+    stack = as_stack(stack, names, progress)
+    progress = stack.say
+    result = build_layers(build_target(stack.settings), out, layers=tuple(layers), function_dir=function_dir, progress=progress)
     report = result.report
     for line in report.table().splitlines():
         progress(line)
     if report.over_limit:
         raise LayerLimitError("refusing to publish the layers: " + "; ".join(report.problems()))
     too_big = set(report.needs_s3)
-    return [publish(settings, names, a.name, a, needs_s3=a.name in too_big, progress=progress)
-            for a in result.layers]
+    return [publish(stack, a.name, a, needs_s3=a.name in too_big) for a in result.layers]
 
 
-def delete_layers(settings: Settings, names: Names, layers: Iterable[str] = LAYER_NAMES) -> list[Report]:
+ensure = ensure_layers
+
+
+def published_arns(stack) -> list | None:
+    """The newest version ARN of each of the stack's layers, or None if one is missing."""
+    lam = stack.client("lambda")
+    arns = []
+    for layer in stack.names.layers:
+        latest = latest_version(lam, layer)
+        if latest is None:
+            return None
+        arns.append(latest["LayerVersionArn"])
+    return arns
+
+
+def plan(stack) -> list:
+    lam = stack.client("lambda")
+    return [Report("found" if latest_version(lam, layer) else "planned", "lambda layer", layer)
+            for layer in stack.names.layers]
+
+
+def leftovers(stack) -> list:
+    lam = stack.client("lambda")
+    return [f"lambda layer {layer}" for layer in stack.names.layers if _all_versions(lam, layer)]
+
+
+def delete_layers(stack, names: Names | None = None, layers: Iterable[str] = LAYER_NAMES) -> list[Report]:
     """Delete every version of the stack's layers and their S3 uploads; one Report per layer."""
-    lam = client("lambda", settings)
-    s3 = client("s3", settings)
+    stack = as_stack(stack, names)
+    names = stack.names
+    lam = stack.client("lambda")
+    s3 = stack.client("s3")
     reports = []
     for layer in layers:
         name = layer_name(names, layer)
@@ -175,9 +204,12 @@ def _delete_uploads(s3, bucket: str, prefix: str) -> int:
         keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
                 for o in page.get("Contents", [])]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
+        if is_not_found(exc):
             return 0
         raise
     for i in range(0, len(keys), 1000):
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
     return len(keys)
+
+
+delete = delete_layers

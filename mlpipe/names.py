@@ -20,6 +20,15 @@ SSM_DOCUMENT = "AWS-RunShellScript"
 AL2023_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
+def partition_for(region: str) -> str:
+    """The ARN partition of a region: ``aws-cn`` (China), ``aws-us-gov`` (GovCloud), else ``aws``."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 def _suffix(fn: str) -> str:
     if fn not in FUNCTION_KEYS:
         raise ValueError(f"unknown function {fn!r}: expected one of {', '.join(FUNCTION_KEYS)}")
@@ -50,7 +59,8 @@ class Names:
 
     @classmethod
     def for_stack(cls, settings: Settings, account_id: str) -> "Names":
-        return cls(stack=settings.stack, account_id=str(account_id), region=settings.region)
+        return cls(stack=settings.stack, account_id=str(account_id), region=settings.region,
+                   partition=partition_for(settings.region))
 
     # --- tags -------------------------------------------------------------------------
     @property
@@ -160,6 +170,20 @@ class Names:
     @property
     def usage_plan(self) -> str:
         return f"{self.stack}-plan"
+
+    # --- network (only when the account has no default VPC) -----------------------------
+    @property
+    def vpc_name(self) -> str:
+        return f"{self.stack}-vpc"
+
+    # --- failed asynchronous invocations -----------------------------------------------
+    @property
+    def failure_queue(self) -> str:
+        return f"{self.stack}-failures"
+
+    @property
+    def failure_queue_arn(self) -> str:
+        return f"arn:{self.partition}:sqs:{self.region}:{self.account_id}:{self.failure_queue}"
 
     # --- schedule, instance, SSM ------------------------------------------------------
     @property

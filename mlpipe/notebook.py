@@ -16,7 +16,7 @@ from typing import Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .clients import client
+from .clients import client, is_not_found
 from .config import MlpipeError, Settings
 from .names import Names
 
@@ -57,10 +57,7 @@ def _exists(call, *args, **kwargs) -> bool:
         call(*args, **kwargs)
         return True
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404 or code in ("404", "NoSuchBucket", "ResourceNotFoundException", "NotFoundException",
-                                      "NoSuchKey", "NoSuchEntity"):
+        if is_not_found(exc):
             return False
         raise
 

@@ -1,4 +1,5 @@
-"""Run records (``runs/<run_id>.json`` in the output bucket) and set-aside files.
+"""Run records (``runs/<run_id>.json`` in the output bucket), set-aside files, and the
+asynchronous invocations that failed for good (the stack's failure queue, ``mlpipe.queues``).
 
 ``list_runs`` adds to every record ``duration_seconds`` and ``cost_usd``: the run's
 instance time (``instance_seconds`` when the record has it, else finished - started)
@@ -12,9 +13,10 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from .clients import client
-from .config import Settings
-from .names import Names, names_for
+from .clients import is_not_found
+from .names import Names
+from .queues import list_failures
+from .stack import as_stack
 
 
 def _parse_time(value) -> datetime | None:
@@ -39,16 +41,17 @@ def enrich(record: dict, hourly_usd: float | None) -> dict:
     return out
 
 
-def list_runs(settings: Settings, names: Names | None = None) -> list:
+def list_runs(stack, names: Names | None = None) -> list:
     """Every run record, oldest first (by ``started_at``), enriched with duration and cost."""
-    names = names or names_for(settings)
-    s3 = client("s3", settings)
+    stack = as_stack(stack, names)
+    settings, names = stack.settings, stack.names
+    s3 = stack.client("s3")
     records = []
     try:
         pages = list(s3.get_paginator("list_objects_v2").paginate(
             Bucket=names.output_bucket, Prefix=names.runs_prefix))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        if is_not_found(exc):
             return []
         raise
     for page in pages:
@@ -70,10 +73,11 @@ def list_runs(settings: Settings, names: Names | None = None) -> list:
     return records
 
 
-def list_rejected(settings: Settings, names: Names | None = None) -> list:
+def list_rejected(stack, names: Names | None = None) -> list:
     """Files set aside after failing validation: ``[{key, size, last_modified}]``."""
-    names = names or names_for(settings)
-    s3 = client("s3", settings)
+    stack = as_stack(stack, names)
+    names = stack.names
+    s3 = stack.client("s3")
     out = []
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(
@@ -82,7 +86,7 @@ def list_rejected(settings: Settings, names: Names | None = None) -> list:
                 out.append({"key": obj["Key"], "size": obj["Size"],
                             "last_modified": obj["LastModified"].isoformat()})
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        if is_not_found(exc):
             return []
         raise
     return sorted(out, key=lambda o: o["key"])
@@ -104,4 +108,21 @@ def format_runs(runs: list) -> str:
         err = err if len(err) <= 70 else err[:67] + "..."
         lines.append(f"{str(r.get('run_id')):<34} {str(r.get('status')):<10} {str(r.get('model_version') or '-'):<8} "
                      f"{len(r.get('inputs') or []):>6} {f1:>6} {auc:>7} {secs:>7} {cost:>9}  {err}")
+    return "\n".join(lines)
+
+
+def failed_invocations(stack, names: Names | None = None) -> list:
+    """Asynchronous invocations (trigger, worker, stop_ec2) that failed after Lambda's retries:
+    ``[{function, condition, attempts, keys, error, timestamp, request_id}]``, oldest first."""
+    return list_failures(as_stack(stack, names))
+
+
+def format_failures(failures: list) -> str:
+    if not failures:
+        return ""
+    lines = ["failed invocations (on the failure queue; their uploads were not trained):"]
+    for f in failures:
+        keys = ", ".join(f.get("keys") or []) or "-"
+        lines.append(f"  {f.get('timestamp') or '-'}  {f.get('function') or '?'}  {f.get('condition') or '-'}"
+                     f"  keys: {keys}  error: {(f.get('error') or '-')[:120]}")
     return "\n".join(lines)

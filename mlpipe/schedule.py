@@ -19,35 +19,26 @@ How long the instance can run after each failure (defaults; see mlpipe/config.py
 """
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
-from .clients import client
-from .config import MlpipeError, Settings
+from .clients import get_or_none
+from .config import MlpipeError
 from .functions import ensure_permission, function_arn
-from .names import Names, names_for
 from .report import Report
+from .stack import as_stack
 
 SCHEDULE = "rate(1 minute)"
 TARGET_ID = "reaper"
+PERMISSION_SID = "events-invoke-reaper"
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def ensure_schedule(settings: Settings, names: Names | None = None) -> list:
-    names = names or names_for(settings)
-    events = client("events", settings)
+def ensure(stack, names=None) -> list:
+    stack = as_stack(stack, names)
+    names = stack.names
+    events = stack.client("events")
     rule = names.reaper_rule
-    arn = function_arn(settings, names.reaper_function)
+    arn = function_arn(stack, names.reaper_function)
     if arn is None:
         raise MlpipeError(f"function {names.reaper_function} does not exist: deploy the functions first")
-    try:
-        got = events.describe_rule(Name=rule)
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
-        got = None
+    got = get_or_none(events.describe_rule, Name=rule)
     changes = []
     if got is None or got.get("ScheduleExpression") != SCHEDULE or got.get("State") != "ENABLED":
         put = events.put_rule(Name=rule, ScheduleExpression=SCHEDULE, State="ENABLED",
@@ -69,22 +60,45 @@ def ensure_schedule(settings: Settings, names: Names | None = None) -> list:
     action = "created" if got is None else ("updated" if changes else "found")
     return [
         Report(action, "schedule rule", rule, rule_arn, {"changes": changes, "schedule": SCHEDULE}),
-        ensure_permission(settings, names.reaper_function, "events-invoke-reaper",
-                          "events.amazonaws.com", rule_arn),
+        ensure_permission(stack, names.reaper_function, PERMISSION_SID, "events.amazonaws.com", rule_arn),
     ]
 
 
-def delete_schedule(settings: Settings, names: Names | None = None) -> Report:
-    names = names or names_for(settings)
-    events = client("events", settings)
-    rule = names.reaper_rule
-    try:
-        targets = events.list_targets_by_rule(Rule=rule).get("Targets", [])
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return Report("absent", "schedule rule", rule)
-        raise
-    if targets:
-        events.remove_targets(Rule=rule, Ids=[t["Id"] for t in targets])
+
+def plan(stack) -> list:
+    got = get_or_none(stack.client("events").describe_rule, Name=stack.names.reaper_rule)
+    return [Report("found" if got else "planned", "schedule rule", stack.names.reaper_rule)]
+
+
+def find(stack) -> list:
+    """Rule names of this stack: the reaper's, plus any ``<stack>-*`` rule tagged ``stack=<stack>``."""
+    events, names = stack.client("events"), stack.names
+    found = []
+    for rule in events.list_rules(NamePrefix=names.stack + "-").get("Rules", []):
+        if rule["Name"] == names.reaper_rule:
+            found.append(rule["Name"])
+            continue
+        tags = events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
+        if {t["Key"]: t["Value"] for t in tags}.get("stack") == names.stack:
+            found.append(rule["Name"])
+    return sorted(found)
+
+
+def leftovers(stack) -> list:
+    return [f"schedule rule {r}" for r in find(stack)]
+
+
+def delete_rule(stack, rule: str) -> Report:
+    events = stack.client("events")
+    targets = get_or_none(events.list_targets_by_rule, Rule=rule)
+    if targets is None:
+        return Report("absent", "schedule rule", rule)
+    if targets.get("Targets"):
+        events.remove_targets(Rule=rule, Ids=[t["Id"] for t in targets["Targets"]])
     events.delete_rule(Name=rule)
     return Report("deleted", "schedule rule", rule)
+
+
+def delete(stack) -> list:
+    out = [delete_rule(stack, r) for r in find(stack)]
+    return out or [Report("absent", "schedule rule", stack.names.reaper_rule)]

@@ -1,53 +1,33 @@
 """``mlpipe status`` and ``mlpipe outputs``: what the stack is and where it stands."""
 from __future__ import annotations
 
-import json
-
-from botocore.exceptions import ClientError
-
 from . import functions, instance
-from .clients import client
-from .config import Settings
-from .names import Names, names_for
-from .runs import list_rejected, list_runs
+from .api import backend_outputs
+from .buckets import bucket_exists
+from .names import FUNCTION_KEYS, Names
+from .registry import current_model
+from .runs import failed_invocations, list_rejected, list_runs
+from .stack import as_stack
 
 
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def current_model(settings: Settings, names: Names) -> dict | None:
-    """``models/latest.json`` (version, model_key, metrics, promoted_at) or None."""
-    try:
-        body = client("s3", settings).get_object(Bucket=names.output_bucket, Key=names.latest_key)["Body"].read()
-    except ClientError as exc:
-        if _code(exc) in ("NoSuchKey", "NoSuchBucket", "404"):
-            return None
-        raise
-    return json.loads(body)
-
-
-def outputs(settings: Settings, names: Names | None = None) -> dict:
+def outputs(stack, names: Names | None = None) -> dict:
     """The stack's outputs (ARCHITECTURE "Targets"); None for what is not deployed."""
-    names = names or names_for(settings)
-    from .buckets import bucket_exists
-
-    inst = instance.find_instance(settings, names)
-    fns = {fn: (names.function(fn) if functions.function_arn(settings, names.function(fn)) else None)
-           for fn in ("trigger", "worker", "stop_ec2", "reaper", "predict")}
-    from .api import backend_outputs
-
+    stack = as_stack(stack, names)
+    settings, names = stack.settings, stack.names
+    inst = instance.find_instance(stack)
+    fns = {fn: (names.function(fn) if functions.function_arn(stack, names.function(fn)) else None)
+           for fn in FUNCTION_KEYS}
     return {
         "target": settings.target,
         "region": settings.region,
         "stack": settings.stack,
         "account_id": names.account_id,
         "endpoint_url": settings.endpoint_url,
-        "input_bucket": names.input_bucket if bucket_exists(settings, names.input_bucket) else None,
-        "output_bucket": names.output_bucket if bucket_exists(settings, names.output_bucket) else None,
+        "input_bucket": names.input_bucket if bucket_exists(stack, names.input_bucket) else None,
+        "output_bucket": names.output_bucket if bucket_exists(stack, names.output_bucket) else None,
         "instance_id": inst["InstanceId"] if inst else None,
         "functions": fns,
-        **backend_outputs(settings, names),  # api_id, api_url, api_key
+        **backend_outputs(stack),  # api_id, api_url, api_key
     }
 
 
@@ -58,23 +38,24 @@ def mask(secret: str | None) -> str | None:
     return secret[:4] + "*" * max(4, len(secret) - 4) if len(secret) > 4 else "****"
 
 
-def status(settings: Settings, names: Names | None = None, *, last: int = 5) -> dict:
-    """Instance state, the last runs, the current model and the set-aside files."""
-    names = names or names_for(settings)
-    inst = instance.find_instance(settings, names)
-    runs = list_runs(settings, names)
+def status(stack, names: Names | None = None, *, last: int = 5) -> dict:
+    """Instance state, the last runs, the current model, the set-aside files and failed invocations."""
+    stack = as_stack(stack, names)
+    inst = instance.find_instance(stack)
+    runs = list_runs(stack)
     return {
         "instance": ({"id": inst["InstanceId"], "state": inst["State"]["Name"],
                       "type": inst.get("InstanceType")} if inst else None),
         "runs_total": len(runs),
         "last_runs": runs[-last:],
-        "current_model": current_model(settings, names),
-        "rejected": list_rejected(settings, names),
+        "current_model": current_model(stack),
+        "rejected": list_rejected(stack),
+        "failed_invocations": failed_invocations(stack),
     }
 
 
 def format_status(st: dict) -> str:
-    from .runs import format_runs
+    from .runs import format_failures, format_runs
 
     lines = []
     inst = st["instance"]
@@ -92,4 +73,6 @@ def format_status(st: dict) -> str:
     lines.append(format_runs(st["last_runs"]))
     if st["rejected"]:
         lines.append("set aside (failed validation): " + ", ".join(r["key"] for r in st["rejected"]))
+    if st.get("failed_invocations"):
+        lines.append(format_failures(st["failed_invocations"]))
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from .clients import client
+from .clients import client, is_not_found
 from .config import MlpipeError, Settings
 from .instance import find_instance, instance_state
 from .names import Names, names_for
@@ -117,7 +117,7 @@ def _log_events(settings: Settings, group: str, start: datetime, end: datetime) 
                 break
             kwargs["nextToken"] = token
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+        if is_not_found(exc):
             return []
         raise
     return events

@@ -708,6 +708,8 @@ class LambdaRuntime:
             log.warning("async invoke of %s (%s) failed after %d attempts: %s",
                         fn.function_name, source or "Event", retries + 1,
                         result.payload[:500] if result else "internal error")
+            from .destinations import deliver_failure
+            deliver_failure(fn, payload, retries + 1, result.payload if result else None)
         if on_done is not None:
             on_done(result)
 

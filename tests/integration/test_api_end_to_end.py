@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
-from mlpipe import api, clients
+from mlpipe import api, clients, functions, registry
+from mlpipe.deploy import ensure_backend
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
 from model_code import artifacts, dataset, schema, train
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 STACK = "apie2e"
 REFRESH_SECONDS = 2
-EVENTS = os.path.join(os.path.dirname(api.PREDICT_SOURCE / "handler.py"), "events")
+EVENTS = os.path.join(os.path.dirname(functions.source_dir("predict") / "handler.py"), "events")
 CORPUS = json.load(open(os.path.join(EVENTS, "malformed_bodies.json"), encoding="utf-8"))
 
 
@@ -94,7 +95,7 @@ def test_predict_with_the_key(backend, holdout):
     assert len(body["predictions"]) == 10 and len(body["probabilities"]) == 10
     assert set(body["predictions"]) <= {0, 1}
     assert all(0.0 <= p <= 1.0 for p in body["probabilities"])
-    pointer = api.latest_pointer(settings, names)
+    pointer = registry.latest_pointer(settings, names)
     assert body["model_version"] == pointer["version"]
     # the seeded model is a real one: the holdout is mostly right
     assert np.mean(np.array(body["predictions"]) == holdout.y[:10]) >= 0.8
@@ -225,9 +226,9 @@ def test_every_error_response_names_the_model_version(backend):
 def test_burst_past_the_usage_plan_is_429(backend, holdout):
     settings, names, out = backend
     tight = settings.with_(throttle_rate_limit=2.0, throttle_burst_limit=5)
-    reports = {r.kind: r for r in api.ensure_backend(tight, names)}
+    reports = {r.kind: r for r in ensure_backend(tight, names)}
     assert reports["usage plan"].action == "updated"
     statuses = [post(out["api_url"], body_for(holdout.X[:1]), out["api_key"])[0] for _ in range(25)]
     assert 429 in statuses, statuses
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 429}
-    api.ensure_backend(settings, names)  # back to the generous limits
+    ensure_backend(settings, names)  # back to the generous limits

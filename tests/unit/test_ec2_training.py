@@ -307,7 +307,9 @@ def test_runs_on_one_instance_are_serialized_by_the_lock(server_s3, moto_server,
 def test_user_data_installs_the_pinned_stack_and_the_ssm_agent():
     text = (ROOT / "ec2_scripts" / "user_data.sh").read_text()
     assert text.startswith("#!/bin/bash")
-    assert "scikit-learn==${SKLEARN_VERSION}" in text and 'SKLEARN_VERSION="@SKLEARN_VERSION@"' in text
+    # The whole lock (model_code/pins.py) goes in at @REQUIREMENTS@ and is what pip installs.
+    assert "REQUIREMENTS=(@REQUIREMENTS@)" in text and 'SKLEARN_VERSION="@SKLEARN_VERSION@"' in text
+    assert 'pip install --no-cache-dir "${REQUIREMENTS[@]}"' in text
     assert "python3.12" in text and "/opt/mlpipe/venv" in text and "boto3" in text
     assert "systemctl enable --now amazon-ssm-agent" in text
     assert subprocess.run(["bash", "-n", str(ROOT / "ec2_scripts" / "user_data.sh")]).returncode == 0

@@ -88,6 +88,8 @@ def test_resources_belong_to_this_stack(role, doc):
                 assert r.endswith(":document/AWS-RunShellScript"), r
             elif service == "ec2":
                 assert r.startswith("arn:aws:ec2:eu-west-1:123456789012:instance/"), r
+            elif service == "sqs":
+                assert r == NAMES.failure_queue_arn and role in ("trigger", "worker", "stop_ec2"), r
             else:
                 pytest.fail(f"{role}: unexpected resource {r}")
 

@@ -12,6 +12,7 @@ from layer_build.limits import MIB, ArtifactSize, SizeReport
 from mlpipe import clients, layers
 from mlpipe.config import Settings
 from mlpipe.names import Names
+from mlpipe.stack import Stack
 
 
 @pytest.fixture
@@ -37,17 +38,17 @@ def artifact(tmp_path, name=build.PACKAGES, content="v = 1\n", zipped_bytes=None
 def test_publish_once_per_content(cloud, tmp_path):
     settings, names = cloud
     a = artifact(tmp_path)
-    first = layers.publish(settings, names, build.PACKAGES, a, needs_s3=False, progress=lambda m: None)
+    first = layers.publish(Stack(settings, names, lambda m: None), build.PACKAGES, a, needs_s3=False)
     assert first.action == "created" and first.name == "lyr-python-packages"
     assert first.arn.endswith(":layer:lyr-python-packages:1")
-    again = layers.publish(settings, names, build.PACKAGES, a, needs_s3=False, progress=lambda m: None)
+    again = layers.publish(Stack(settings, names, lambda m: None), build.PACKAGES, a, needs_s3=False)
     assert again.action == "found" and again.arn == first.arn
     lam = clients.client("lambda", settings)
     v = lam.get_layer_version(LayerName="lyr-python-packages", VersionNumber=1)
     assert f"sha256:{a.sha256}" in v["Description"] and v["CompatibleRuntimes"] == ["python3.12"]
 
-    changed = layers.publish(settings, names, build.PACKAGES, artifact(tmp_path, content="v = 2\n"),
-                             needs_s3=False, progress=lambda m: None)
+    changed = layers.publish(Stack(settings, names), build.PACKAGES, artifact(tmp_path, content="v = 2\n"),
+                             needs_s3=False)
     assert changed.action == "created" and changed.arn.endswith(":2")
 
 
@@ -55,11 +56,11 @@ def test_big_zips_go_through_s3_under_layers_prefix_of_the_input_bucket(cloud, t
     settings, names = cloud
     a = artifact(tmp_path, name=build.MODEL_CODE, zipped_bytes=60 * MIB)
     with pytest.raises(Exception, match="input bucket .* does not exist"):
-        layers.publish(settings, names, build.MODEL_CODE, a, needs_s3=True, progress=lambda m: None)
+        layers.publish(Stack(settings, names, lambda m: None), build.MODEL_CODE, a, needs_s3=True)
     s3 = clients.client("s3", settings)
     s3.create_bucket(Bucket=names.input_bucket)
     said = []
-    rep = layers.publish(settings, names, build.MODEL_CODE, a, needs_s3=True, progress=said.append)
+    rep = layers.publish(Stack(settings, names, said.append), build.MODEL_CODE, a, needs_s3=True)
     assert rep.action == "created" and rep.details["via_s3"]
     key = f"layers/lyr-model-code/{a.sha256}.zip"
     assert s3.head_object(Bucket=names.input_bucket, Key=key)["ContentLength"] == a.zip_path.stat().st_size

@@ -1,4 +1,5 @@
-"""mlpipe.api against moto (in-process mock_aws): create, find again, update, delete."""
+"""The backend (deploy_backend: bucket, predict role, model, function, then mlpipe.api) against
+moto (in-process mock_aws): create, find again, update, delete."""
 from __future__ import annotations
 
 import io
@@ -8,7 +9,8 @@ import zipfile
 import pytest
 from moto import mock_aws
 
-from mlpipe import api, clients
+from mlpipe import api, clients, registry
+from mlpipe.deploy import deploy_backend
 from mlpipe.config import Settings
 from mlpipe.names import Names
 from model_code.schema import json_schema
@@ -51,13 +53,13 @@ def by_kind(reports):
 
 def test_create_then_find_everything(cloud, layer_arns):
     settings, names = cloud
-    first = api.ensure_backend(settings, names, layer_arns=layer_arns)
+    first = deploy_backend(settings, names, layer_arns=layer_arns)
     kinds = by_kind(first)
     for kind in ("rest api", "api stage", "api key", "usage plan", "usage plan key", "lambda permission", "model"):
         assert kinds[kind].action == "created", kinds[kind]
     assert kinds["lambda function"].action == "created"
 
-    second = api.ensure_backend(settings, names, layer_arns=layer_arns)
+    second = deploy_backend(settings, names, layer_arns=layer_arns)
     assert all(r.action == "found" for r in second), [str(r) for r in second if r.action != "found"]
     assert by_kind(second)["rest api"].arn == kinds["rest api"].arn
 
@@ -70,7 +72,7 @@ def test_create_then_find_everything(cloud, layer_arns):
 
 def test_the_api_as_built(cloud, layer_arns):
     settings, names = cloud
-    reports = api.ensure_backend(settings, names, layer_arns=layer_arns)
+    reports = deploy_backend(settings, names, layer_arns=layer_arns)
     api_id = by_kind(reports)["rest api"].arn
     apigw = clients.client("apigateway", settings)
     got = apigw.get_rest_api(restApiId=api_id)
@@ -125,7 +127,7 @@ def test_the_api_as_built(cloud, layer_arns):
 
 def test_seeded_model_is_promoted(cloud, layer_arns):
     settings, names = cloud
-    api.ensure_backend(settings, names, layer_arns=layer_arns)
+    deploy_backend(settings, names, layer_arns=layer_arns)
     s3 = clients.client("s3", settings)
     pointer = json.loads(s3.get_object(Bucket=names.output_bucket, Key="models/latest.json")["Body"].read())
     assert pointer["version"] == "v001" and pointer["model_key"] == "models/v001/model.joblib"
@@ -140,17 +142,17 @@ def test_seed_takes_the_next_free_version_and_keeps_a_promoted_one(cloud):
     settings, names = cloud
     s3 = clients.client("s3", settings)
     s3.put_object(Bucket=names.output_bucket, Key="models/v004/model.joblib", Body=b"rejected by the gate")
-    report = api.seed_model_if_missing(settings, names)
+    report = registry.seed_model_if_missing(settings, names)
     assert report.action == "created" and report.name == "v005"
-    again = api.seed_model_if_missing(settings, names)
+    again = registry.seed_model_if_missing(settings, names)
     assert again.action == "found" and again.name == "v005"
 
 
 def test_changed_limits_are_updated_in_place(cloud, layer_arns):
     settings, names = cloud
-    api.ensure_backend(settings, names, layer_arns=layer_arns)
+    deploy_backend(settings, names, layer_arns=layer_arns)
     changed = settings.with_(throttle_rate_limit=2.0, throttle_burst_limit=4, quota_limit=50, quota_period="WEEK")
-    reports = by_kind(api.ensure_backend(changed, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(changed, names, layer_arns=layer_arns))
     assert reports["usage plan"].action == "updated"
     assert set(reports["usage plan"].details["changes"]) == {"throttle", "quota"}
     assert reports["api stage"].action == "found"  # no method changed: no new deployment
@@ -161,9 +163,9 @@ def test_changed_limits_are_updated_in_place(cloud, layer_arns):
 
 def test_changed_schema_redeploys(cloud, layer_arns):
     settings, names = cloud
-    first = by_kind(api.ensure_backend(settings, names, layer_arns=layer_arns))
+    first = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))
     smaller = settings.with_(max_rows=10)
-    reports = by_kind(api.ensure_backend(smaller, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(smaller, names, layer_arns=layer_arns))
     assert reports["api method"].action == "updated" and "request model" in reports["api method"].details["changes"]
     assert reports["api stage"].action == "updated"
     apigw = clients.client("apigateway", settings)
@@ -177,26 +179,28 @@ def test_an_api_of_another_stack_is_not_ours(cloud, layer_arns):
     settings, names = cloud
     apigw = clients.client("apigateway", settings)
     other = apigw.create_rest_api(name=names.api_name, tags={"stack": "someone-else"})
-    reports = by_kind(api.ensure_backend(settings, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))
     assert reports["rest api"].action == "created" and reports["rest api"].arn != other["id"]
-    api.delete_backend(settings, names)
+    api.delete(settings, names)
     assert [a["id"] for a in apigw.get_rest_apis()["items"]] == [other["id"]]
 
 
 def test_delete_leaves_nothing(cloud, layer_arns):
     settings, names = cloud
-    api.ensure_backend(settings, names, layer_arns=layer_arns)
-    reports = api.delete_backend(settings, names)
+    deploy_backend(settings, names, layer_arns=layer_arns)
+    reports = api.delete(settings, names)
     assert {r.kind for r in reports if r.action == "deleted"} == {
-        "usage plan", "api key", "rest api", "lambda permission", "lambda function"}
+        "usage plan", "api key", "rest api", "lambda permission"}
     apigw = clients.client("apigateway", settings)
     assert apigw.get_rest_apis()["items"] == []
     assert apigw.get_api_keys()["items"] == []
     assert apigw.get_usage_plans()["items"] == []
-    assert clients.client("lambda", settings).list_functions()["Functions"] == []
+    # The function is the functions module's to delete (teardown does, in its step).
+    assert [f["FunctionName"] for f in clients.client("lambda", settings).list_functions()["Functions"]] == [
+        names.predict_function]
     assert api.backend_outputs(settings, names) == {"api_id": None, "api_url": None, "api_key": None}
     # and again, on nothing: every step reports absent, nothing fails
-    assert all(r.action == "absent" for r in api.delete_backend(settings, names))
+    assert all(r.action == "absent" for r in api.delete(settings, names))
 
 
 def test_delete_after_a_partial_deploy(cloud):
@@ -204,16 +208,16 @@ def test_delete_after_a_partial_deploy(cloud):
     apigw = clients.client("apigateway", settings)
     apigw.create_rest_api(name=names.api_name, tags=names.tags)
     apigw.create_api_key(name=names.api_key_name, enabled=True, tags=names.tags)
-    reports = by_kind(api.delete_backend(settings, names))
+    reports = by_kind(api.delete(settings, names))
     assert reports["rest api"].action == "deleted" and reports["api key"].action == "deleted"
-    assert reports["lambda function"].action == "absent"
+    assert reports["lambda permission"].action == "absent"
     assert apigw.get_rest_apis()["items"] == [] and apigw.get_api_keys()["items"] == []
 
 
 def test_backend_alone_creates_the_output_bucket(cloud, layer_arns):
     settings, names = cloud
     clients.client("s3", settings).delete_bucket(Bucket=names.output_bucket)
-    reports = by_kind(api.ensure_backend(settings, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))
     assert reports["s3 bucket"].action == "created" and reports["model"].action == "created"
     versioning = clients.client("s3", settings).get_bucket_versioning(Bucket=names.output_bucket)
     assert versioning["Status"] == "Enabled"
@@ -224,20 +228,13 @@ def test_invoke_urls():
     assert api.invoke_url(local, "abc123") == "http://127.0.0.1:4566/restapis/abc123/production/_user_request_/predict"
     aws = Settings(target="aws", region="eu-west-1", endpoint_url=None)
     assert api.invoke_url(aws, "abc123") == "https://abc123.execute-api.eu-west-1.amazonaws.com/production/predict"
-
-
-def test_published_layers_are_found_without_a_rebuild(cloud, layer_arns):
-    settings, names = cloud
-    # `mlpipe deploy --part backend` publishes the layers first; the backend then finds them.
-    reports = by_kind(api.ensure_backend(settings, names))
-    cfg = clients.client("lambda", settings).get_function_configuration(FunctionName=names.predict_function)
-    assert [lay["Arn"] for lay in cfg["Layers"]] == layer_arns
-    assert reports["lambda function"].action == "created"
+    china = Settings(target="aws", region="cn-north-1", endpoint_url=None)
+    assert api.invoke_url(china, "abc123") == "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/production/predict"
 
 
 def test_bad_body_gateway_response_carries_the_validator_reason(cloud, layer_arns):
     settings, names = cloud
-    api_id = by_kind(api.ensure_backend(settings, names, layer_arns=layer_arns))["rest api"].arn
+    api_id = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))["rest api"].arn
     got = clients.client("apigateway", settings).get_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY")
     assert "$context.error.validationErrorString" in got["responseTemplates"]["application/json"]
     assert str(got["statusCode"]) == "400"

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from mlpipe import buckets
+from mlpipe import buckets, clients
 from mlpipe.config import MlpipeError
 from mlpipe.names import Names
 
@@ -174,7 +174,7 @@ def test_bucket_tagged_for_another_stack_is_refused(aws):
 
 def test_bucket_of_another_account_is_a_clear_error(aws, monkeypatch):
     settings, names = aws
-    s3 = buckets.client("s3", settings)
+    s3 = clients.client("s3", settings)
 
     def forbidden(**_):
         raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")

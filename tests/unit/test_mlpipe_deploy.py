@@ -14,12 +14,6 @@ from mlpipe.report import Report
 from test_mlpipe_support import aws, quiet  # noqa: F401  (fixture)
 
 
-@pytest.fixture(autouse=True)
-def no_backend_modules(monkeypatch):
-    """Serving is other engineers' part: deploy and destroy see it as not there."""
-    monkeypatch.setattr(deploy_mod, "_optional", lambda module, attr: None)
-
-
 def _created(reports):
     return [r for r in reports if r.action == "created"]
 
@@ -87,9 +81,19 @@ def test_plan_creates_nothing_and_prices_the_instance(aws):
     settings, names = aws
     msgs = []
     reports = deploy_mod.deploy(settings, plan=True, progress=msgs.append)
-    assert reports and all(r.action == "planned" for r in reports)
+    # moto's account has a default VPC: its subnet is found, everything else is to create.
+    assert [(r.kind, r.action) for r in reports if r.action != "planned"] == [("subnet", "found")]
+    planned = {(r.kind, r.name) for r in reports}
+    # Everything deploy creates, the backend's role, key and usage plan included.
+    for expected in [("iam role", "mlpipe-predict-role"), ("api key", "mlpipe-key"),
+                     ("usage plan", "mlpipe-plan"), ("rest api", "mlpipe-api"),
+                     ("lambda function", "mlpipe-predict"), ("sqs queue", "mlpipe-failures"),
+                     ("instance profile", "mlpipe-ec2-profile"), ("lambda layer", "mlpipe-model-code")]:
+        assert expected in planned, expected
     text = "\n".join(msgs)
     assert "$0.0208/h" in text and "nothing was created" in text
+    # The public IPv4 address, $0.005/h while the instance runs.
+    assert "public IPv4 address  $0.005/h" in text and "$0.0258/h in all" in text
     assert boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"] == []
     assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []
     assert boto3.client("iam", region_name="us-east-1").list_roles()["Roles"] == []
@@ -102,24 +106,25 @@ def test_unknown_part_is_refused(aws):
         deploy_mod.deploy(settings, part="everything")
 
 
-def test_backend_is_skipped_with_a_message_when_its_modules_are_missing(aws):
-    settings, names = aws
-    msgs = []
-    [rep] = deploy_mod.deploy_backend(settings, names, msgs.append)
-    assert rep.action == "skipped" and "mlpipe/layers.py" in rep.details["reason"]
+def test_backend_runs_in_the_order_of_the_diagram(aws, monkeypatch):
+    """output bucket -> predict role -> layers -> model -> function -> API (key, plan)."""
+    from mlpipe import api, layers, registry
 
-
-def test_backend_calls_layers_then_api(aws, monkeypatch):
     settings, names = aws
     calls = []
-    fakes = {
-        ("layers", "ensure_layers"): lambda s, n, p: calls.append("layers") or [Report("created", "lambda layer", "x")],
-        ("api", "ensure_backend"): lambda s, n, p: calls.append("api") or Report("found", "rest api", "y"),
-    }
-    monkeypatch.setattr(deploy_mod, "_optional", lambda m, a: fakes.get((m, a)))
+    monkeypatch.setattr(layers, "ensure", lambda st: calls.append("layers") or [
+        Report("found", "lambda layer", "x", "arn:aws:lambda:us-east-1:123456789012:layer:x:1")])
+    monkeypatch.setattr(registry, "seed_model_if_missing", lambda st: calls.append("model") or Report("found", "model", "v001"))
+    def fn(st, key, role, **kw):
+        calls.append(f"function {key}")
+        assert kw["layers"] == ("arn:aws:lambda:us-east-1:123456789012:layer:x:1",)
+        assert role.endswith(":role/mlpipe-predict-role")
+        return Report("created", "lambda function", "mlpipe-predict", "arn:fn")
+    monkeypatch.setattr(functions, "ensure", fn)
+    monkeypatch.setattr(api, "ensure", lambda st, arn: calls.append("api") or [Report("found", "rest api", "y")])
     reps = deploy_mod.deploy_backend(settings, names, quiet)
-    assert calls == ["layers", "api"] and [r.action for r in reps][-2:] == ["created", "found"]
-    assert {r.kind for r in reps[:-2]} == {"s3 bucket"}
+    assert calls == ["layers", "model", "function predict", "api"]
+    assert [r.kind for r in reps[:2]] == ["s3 bucket", "iam role"] and reps[1].name == "mlpipe-predict-role"
 
 
 def test_destroy_after_full_deploy_leaves_nothing_and_spares_another_stack(aws):
@@ -173,7 +178,7 @@ def test_destroy_after_an_interrupted_deploy(aws, monkeypatch, fail_at):
             return real(*a, **k)
         monkeypatch.setattr(functions, "ensure_function", second_fails)
     else:
-        monkeypatch.setattr(deploy_mod.notifications, "ensure_notifications", boom)
+        monkeypatch.setattr(deploy_mod.notifications, "ensure", boom)
     with pytest.raises(KeyboardInterrupt):
         deploy_mod.deploy(settings, part="glue", progress=quiet)
     assert teardown.verify_destroyed(settings, names=names)  # something was left
@@ -185,3 +190,79 @@ def test_destroy_on_an_empty_account_is_fine(aws):
     settings, names = aws
     reports = teardown.destroy(settings, progress=quiet)
     assert all(r.action == "absent" for r in reports)
+
+
+def test_plan_without_a_default_vpc_lists_the_stacks_own_network(aws):
+    settings, names = aws
+    from test_mlpipe_network import remove_default_vpc
+
+    remove_default_vpc()
+    reports = deploy_mod.plan_deploy(settings, names, part="glue")
+    assert {r.kind for r in reports if r.action == "planned"} >= {"vpc", "subnet", "internet gateway", "route table"}
+
+
+@pytest.mark.parametrize("region, partition", [("us-east-1", "aws"), ("cn-north-1", "aws-cn"),
+                                               ("us-gov-west-1", "aws-us-gov")])
+def test_arns_use_the_regions_partition(region, partition):
+    from mlpipe.config import load_settings
+    from mlpipe.iam import policy_documents
+
+    settings = load_settings({"MLPIPE_TARGET": "aws", "AWS_REGION": region})
+    names = Names.for_stack(settings, "123456789012")
+    assert names.partition == partition
+    arns = [names.bucket_arn(names.input_bucket), names.function_arn("worker"), names.role_arn("worker"),
+            names.instance_arn("i-1"), names.reaper_rule_arn, names.failure_queue_arn, names.log_group_arn("worker")]
+    assert all(a.startswith(f"arn:{partition}:") for a in arns), arns
+    docs = json.dumps(policy_documents(names, names.instance_arn("i-1")))
+    wrong = {"aws", "aws-cn", "aws-us-gov"} - {partition}
+    assert not any(f'"arn:{p}:' in docs for p in wrong)
+
+
+def test_every_async_function_has_the_failure_queue_as_on_failure_destination(aws):
+    settings, names = aws
+    deploy_mod.deploy(settings, part="glue", progress=quiet)
+    lam = boto3.client("lambda", region_name="us-east-1")
+    queue_arn = boto3.client("sqs", region_name="us-east-1").get_queue_attributes(
+        QueueUrl=boto3.client("sqs", region_name="us-east-1").get_queue_url(QueueName="mlpipe-failures")["QueueUrl"],
+        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for fn, retries in (("trigger", 2), ("worker", 0), ("stop_ec2", 2)):
+        cfg = lam.get_function_event_invoke_config(FunctionName=names.function(fn))
+        assert cfg["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn, fn
+        assert cfg["MaximumRetryAttempts"] == retries, fn
+        # Lambda sends the record with the function's role: it may send to that queue.
+        pol = json.dumps(boto3.client("iam", region_name="us-east-1").get_role_policy(
+            RoleName=names.role(fn), PolicyName="least-privilege")["PolicyDocument"])
+        assert "sqs:SendMessage" in pol and queue_arn in pol, fn
+    again = deploy_mod.deploy(settings, part="glue", progress=quiet)
+    assert [str(r) for r in again if r.kind == "async invoke config" and r.action != "found"] == []
+
+
+def test_teardown_removes_every_log_group_and_verify_checks_every_kind(aws):
+    settings, names = aws
+    deploy_mod.deploy(settings, part="glue", progress=quiet)
+    logs = boto3.client("logs", region_name="us-east-1")
+    for fn in ("trigger", "worker", "stop_ec2", "reaper", "predict"):
+        logs.create_log_group(logGroupName=f"/aws/lambda/{names.function(fn)}")
+    logs.create_log_group(logGroupName="/aws/lambda/other-predict")  # another stack's
+    apigw = boto3.client("apigateway", region_name="us-east-1")
+    apigw.create_api_key(name="mlpipe-key", enabled=True, tags={"stack": "mlpipe"})
+    apigw.create_usage_plan(name="mlpipe-plan", tags={"stack": "mlpipe"})
+    left = " | ".join(teardown.verify_destroyed(settings, names=names))
+    for kind in ("s3 bucket", "lambda function", "log group /aws/lambda/mlpipe-predict", "iam role",
+                 "instance profile", "schedule rule", "ec2 instance", "api key", "usage plan", "sqs queue"):
+        assert kind in left, kind
+    teardown.destroy(settings, progress=quiet)
+    groups = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
+    assert groups == ["/aws/lambda/other-predict"]
+    assert teardown.verify_destroyed(settings, names=names) == []
+
+
+def test_verify_destroyed_sees_a_leftover_log_group_layer_and_queue(aws):
+    settings, names = aws
+    boto3.client("logs", region_name="us-east-1").create_log_group(logGroupName="/aws/lambda/mlpipe-predict")
+    boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="mlpipe-failures")
+    boto3.client("lambda", region_name="us-east-1").publish_layer_version(
+        LayerName="mlpipe-model-code", Content={"ZipFile": b"PK\x05\x06" + b"\0" * 18})
+    left = teardown.verify_destroyed(settings, names=names)
+    assert sorted(left) == ["lambda layer mlpipe-model-code", "log group /aws/lambda/mlpipe-predict",
+                            "sqs queue mlpipe-failures"]

@@ -7,7 +7,9 @@ import boto3
 import pytest
 
 from mlpipe import functions, iam, schedule
+from mlpipe.clients import client
 from mlpipe.config import MlpipeError
+from mlpipe.stack import Stack
 
 from test_mlpipe_support import aws  # noqa: F401  (fixture)
 
@@ -73,7 +75,7 @@ def test_role_propagation_is_retried(aws, role, fn_dir, monkeypatch):
     from botocore.exceptions import ClientError
 
     settings, names = aws
-    lam = functions.client("lambda", settings)
+    lam = client("lambda", settings)
     real, calls = lam.create_function, []
 
     def flaky(**kw):
@@ -92,8 +94,9 @@ def test_role_propagation_is_retried(aws, role, fn_dir, monkeypatch):
 def test_s3_permission_is_scoped_and_idempotent(aws, role, fn_dir):
     settings, names = aws
     functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {}, names=names)
-    first = functions.ensure_s3_permission(settings, names, "mlpipe-trigger", names.input_bucket)
-    second = functions.ensure_s3_permission(settings, names, "mlpipe-trigger", names.input_bucket)
+    stack = Stack(settings, names)
+    first = functions.ensure_s3_permission(stack, "mlpipe-trigger", names.input_bucket)
+    second = functions.ensure_s3_permission(stack, "mlpipe-trigger", names.input_bucket)
     assert (first.action, second.action) == ("created", "found")
     policy = json.loads(boto3.client("lambda", region_name="us-east-1").get_policy(
         FunctionName="mlpipe-trigger")["Policy"])
@@ -106,24 +109,98 @@ def test_s3_permission_is_scoped_and_idempotent(aws, role, fn_dir):
 def test_schedule_rule_targets_the_reaper(aws, fn_dir):
     settings, names = aws
     with pytest.raises(MlpipeError, match="deploy the functions first"):
-        schedule.ensure_schedule(settings, names)
+        schedule.ensure(settings, names)
     r = iam.ensure_roles(settings, names, keys=("reaper",))[0].arn
     functions.ensure_function(settings, names.reaper_function, fn_dir, r, {}, names=names)
-    reps = schedule.ensure_schedule(settings, names)
+    reps = schedule.ensure(settings, names)
     assert [x.action for x in reps] == ["created", "created"]
-    assert [x.action for x in schedule.ensure_schedule(settings, names)] == ["found", "found"]
+    assert [x.action for x in schedule.ensure(settings, names)] == ["found", "found"]
     events = boto3.client("events", region_name="us-east-1")
     rule = events.describe_rule(Name="mlpipe-reaper-schedule")
     assert rule["ScheduleExpression"] == "rate(1 minute)" and rule["State"] == "ENABLED"
     [target] = events.list_targets_by_rule(Rule="mlpipe-reaper-schedule")["Targets"]
     assert target["Arn"].endswith(":function:mlpipe-reaper")
-    assert schedule.delete_schedule(settings, names).action == "deleted"
-    assert schedule.delete_schedule(settings, names).action == "absent"
+    assert schedule.delete_rule(Stack(settings, names), names.reaper_rule).action == "deleted"
+    assert schedule.delete_rule(Stack(settings, names), names.reaper_rule).action == "absent"
 
 
 def test_delete_function_and_absent(aws, role, fn_dir):
     settings, names = aws
     functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {}, names=names)
-    assert functions.stack_functions(settings, names) == ["mlpipe-trigger"]
+    assert functions.find_functions(settings, names) == ["mlpipe-trigger"]
     assert functions.delete_function(settings, "mlpipe-trigger").action == "deleted"
     assert functions.delete_function(settings, "mlpipe-trigger").action == "absent"
+
+
+def _unvalidated():
+    from botocore.exceptions import ClientError
+
+    # AWS's answer while the new invoke permission is not yet visible to S3.
+    return ClientError({"Error": {"Code": "InvalidArgument",
+                                  "Message": "Unable to validate the following destination configurations",
+                                  "ArgumentName1": "arn:aws:lambda:us-east-1:123456789012:function:mlpipe-trigger",
+                                  "ArgumentValue1": "Not authorized to invoke function"}},
+                       "PutBucketNotificationConfiguration")
+
+
+def _wired(aws, role, fn_dir):
+    from mlpipe import buckets
+
+    settings, names = aws
+    stack = Stack(settings, names)
+    buckets.ensure_buckets(stack)
+    functions.ensure_function(stack, names.trigger_function, fn_dir, role, {})
+    return stack
+
+
+def test_notification_right_after_add_permission_is_retried(aws, role, fn_dir, monkeypatch):
+    from mlpipe import notifications
+
+    stack = _wired(aws, role, fn_dir)
+    s3 = client("s3", stack.settings)
+    real, calls, slept = s3.put_bucket_notification_configuration, [], []
+
+    def flaky(**kw):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise _unvalidated()
+        return real(**kw)
+    monkeypatch.setattr(s3, "put_bucket_notification_configuration", flaky)
+    monkeypatch.setattr(notifications.time, "sleep", slept.append)
+    msgs = []
+    reps = notifications.ensure_notification(stack.with_progress(msgs.append), stack.names.input_bucket, "trigger")
+    assert reps[-1].action == "created" and reps[-1].details["attempts"] == 3
+    assert slept == [1, 2]  # exponential backoff (aws)
+    assert any("cannot validate the destination" in m for m in msgs)
+    [cfg] = s3.get_bucket_notification_configuration(Bucket=stack.names.input_bucket)["LambdaFunctionConfigurations"]
+    assert cfg["LambdaFunctionArn"].endswith(":function:mlpipe-trigger")
+
+
+def test_notification_retry_is_bounded_and_other_errors_are_not_retried(aws, role, fn_dir, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from mlpipe import notifications
+
+    stack = _wired(aws, role, fn_dir)
+    s3 = client("s3", stack.settings)
+    calls, slept = [], []
+    monkeypatch.setattr(notifications.time, "sleep", slept.append)
+
+    def always(**kw):
+        calls.append(1)
+        raise _unvalidated()
+    monkeypatch.setattr(s3, "put_bucket_notification_configuration", always)
+    with pytest.raises(ClientError, match="Unable to validate"):
+        notifications.ensure_notification(stack, stack.names.input_bucket, "trigger")
+    assert len(calls) == len(notifications.RETRY_DELAYS) + 1 and sum(slept) <= 90
+
+    calls.clear()
+
+    def other(**kw):
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "InvalidArgument", "Message": "Configuration is ambiguously defined"}},
+                          "PutBucketNotificationConfiguration")
+    monkeypatch.setattr(s3, "put_bucket_notification_configuration", other)
+    with pytest.raises(ClientError, match="ambiguously"):
+        notifications.ensure_notification(stack, stack.names.input_bucket, "trigger")
+    assert len(calls) == 1

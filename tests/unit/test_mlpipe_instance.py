@@ -7,7 +7,9 @@ from botocore.exceptions import ClientError
 
 from mlpipe import iam, instance
 from mlpipe.config import MlpipeError
-from mlpipe.names import AL2023_AMI_PARAMETER
+from mlpipe.clients import client
+from mlpipe.names import AL2023_AMI_PARAMETER, Names
+from mlpipe.stack import Stack
 
 from test_mlpipe_support import aws  # noqa: F401  (fixture)
 
@@ -38,8 +40,8 @@ def test_local_ami_is_one_of_motos(aws, monkeypatch):
     def fake_client(service, s):
         asked.append(service)
         return boto3.client(service, region_name="us-east-1")
-    monkeypatch.setattr(instance, "client", fake_client)
-    ami = instance.resolve_ami(local)
+    monkeypatch.setattr(Stack, "client", lambda self, service: fake_client(service, self.settings))
+    ami = instance.resolve_ami(Stack(local, Names.for_stack(local, "123456789012")))
     assert asked == ["ec2"]
     image = boto3.client("ec2", region_name="us-east-1").describe_images(ImageIds=[ami])["Images"][0]
     assert image["Architecture"] == "x86_64"
@@ -68,10 +70,13 @@ def test_instance_is_created_stopped_tagged_and_found_again(with_profile):
     inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     assert inst["State"]["Name"] == "stopped"
     assert inst["InstanceType"] == "t3.small"
-    assert {t["Key"]: t["Value"] for t in inst["Tags"]} == {"Name": "mlpipe-trainer", "stack": "mlpipe"}
+    assert {t["Key"]: t["Value"] for t in inst["Tags"]} == {"Name": "mlpipe-trainer", "stack": "mlpipe",
+                                                                 "bootstrap": "done"}
     assert inst["IamInstanceProfile"]["Arn"].endswith("instance-profile/mlpipe-ec2-profile")
     ud = ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"]["Value"]
-    assert "scikit-learn==${SKLEARN_VERSION}" in base64.b64decode(ud).decode()
+    from model_code.pins import SKLEARN_VERSION
+
+    assert f'"scikit-learn=={SKLEARN_VERSION}"' in base64.b64decode(ud).decode()
     assert any("running" in m for m in msgs) and any("stopped" in m for m in msgs)
     assert any("bootstrap finished" in m for m in msgs)  # aws: waited for cloud-init via SSM
 
@@ -88,7 +93,7 @@ def test_instance_type_is_configurable(with_profile):
 
 def test_profile_propagation_is_retried(with_profile, monkeypatch):
     settings, names = with_profile
-    ec2 = instance.client("ec2", settings)
+    ec2 = client("ec2", settings)
     real = ec2.run_instances
     calls = []
 
@@ -127,3 +132,94 @@ def test_delete_terminates_only_this_stack(with_profile):
     assert instance.find_instances(settings, names) == []
     assert instance.instance_state(settings, other) == "running"
     assert instance.delete_instances(settings, names)[0].action == "absent"
+
+
+def test_only_aws_profile_message_is_retried(with_profile, monkeypatch):
+    """Another InvalidParameterValue that mentions a profile is not IAM propagation: no retry."""
+    settings, names = with_profile
+    ec2 = client("ec2", settings)
+    calls = []
+
+    def refused(**kwargs):
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "InvalidParameterValue",
+                                     "Message": "The instance profile association is not supported here"}},
+                          "RunInstances")
+    monkeypatch.setattr(ec2, "run_instances", refused)
+    with pytest.raises(ClientError):
+        instance.ensure_instance(settings, names)
+    assert len(calls) == 1
+    assert instance.PROFILE_PROPAGATING.search(
+        "Value (mlpipe-ec2-profile) for parameter iamInstanceProfile.name is invalid. "
+        "Invalid IAM Instance Profile name")
+
+
+def test_failed_bootstrap_terminates_the_instance_and_says_so(with_profile, monkeypatch):
+    settings, names = with_profile
+
+    def failed(stack, iid):
+        raise MlpipeError("the instance bootstrap (user data) failed (Failed): pip: no matching distribution")
+    monkeypatch.setattr(instance, "wait_for_bootstrap", failed)
+    with pytest.raises(MlpipeError) as ex:
+        instance.ensure_instance(settings, names)
+    msg = str(ex.value)
+    assert "bootstrap (user data) failed" in msg and "was terminated" in msg
+    iid = msg.split("instance ")[-1].split(" ")[0]
+    assert iid.startswith("i-") and instance.instance_state(settings, iid) in ("shutting-down", "terminated")
+    assert instance.find_instances(settings, names) == []
+
+
+def test_an_instance_that_cannot_be_stopped_is_named(with_profile, monkeypatch):
+    settings, names = with_profile
+    ec2 = client("ec2", settings)
+
+    def no_stop(**kw):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "StopInstances")
+
+    def no_terminate(**kw):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "TerminateInstances")
+    monkeypatch.setattr(ec2, "stop_instances", no_stop)
+    monkeypatch.setattr(ec2, "terminate_instances", no_terminate)
+    with pytest.raises(MlpipeError, match=r"instance i-[0-9a-f]+ could not be terminated .* still be running"):
+        instance.ensure_instance(settings, names)
+
+
+def test_an_interrupted_deploy_leaves_no_running_instance(with_profile, monkeypatch):
+    settings, names = with_profile
+    real = instance.wait_for_state
+
+    def interrupted(stack, iid, wanted, **kw):
+        if wanted == "stopped":
+            raise KeyboardInterrupt
+        return real(stack, iid, wanted, **kw)
+    monkeypatch.setattr(instance, "wait_for_state", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        instance.ensure_instance(settings, names)
+    assert instance.find_instances(settings, names) == []
+
+
+def test_a_redeploy_replaces_an_instance_whose_bootstrap_never_finished(with_profile):
+    settings, names = with_profile
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    # What a deploy killed before its first stop leaves: a running, tagged, never-bootstrapped instance.
+    broken = ec2.run_instances(ImageId=instance.resolve_ami(settings), MinCount=1, MaxCount=1,
+                               TagSpecifications=[{"ResourceType": "instance",
+                                                   "Tags": names.tag_list(Name=names.instance_name)}],
+                               )["Instances"][0]["InstanceId"]
+    reports = instance.ensure(Stack(settings, names))
+    assert [r.action for r in reports] == ["deleted", "created"]
+    assert reports[0].name == broken and instance.instance_state(settings, broken) in ("shutting-down", "terminated")
+    assert reports[-1].details["instance_id"] != broken and reports[-1].details["state"] == "stopped"
+
+
+def test_user_data_installs_the_whole_lock():
+    from model_code.pins import LOCK
+
+    text = instance.render_user_data()
+    for name, version in LOCK.items():
+        assert f'"{name}=={version}"' in text, name
+    assert instance.REQUIREMENTS_TOKEN not in text
+    assert 'pip install --no-cache-dir "${REQUIREMENTS[@]}"' in text
+    import subprocess
+
+    assert subprocess.run(["bash", "-n"], input=text.encode()).returncode == 0

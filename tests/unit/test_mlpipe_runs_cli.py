@@ -100,7 +100,6 @@ def test_outputs_keys_and_api_urls(aws):
 def cli_env(aws, monkeypatch):
     monkeypatch.setenv("MLPIPE_TARGET", "aws")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setattr(deploy_mod, "_optional", lambda m, a: None)
     return aws
 
 
@@ -136,7 +135,7 @@ def test_cli_runs_and_status(cli_env, capsys):
     assert cli.main(["runs"]) == 0
     assert "no runs yet" in capsys.readouterr().out
     assert cli.main(["runs", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"runs": [], "rejected": []}
+    assert json.loads(capsys.readouterr().out) == {"runs": [], "rejected": [], "failed_invocations": []}
     assert cli.main(["status"]) == 0
     assert "instance: none" in capsys.readouterr().out
 
@@ -165,3 +164,40 @@ def test_cli_local_cloud_down_is_one_line(monkeypatch, capsys):
     assert cli.main(["outputs"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "localcloud up" in err
+
+
+def test_runs_shows_what_landed_on_the_failure_queue(cli_env, capsys):
+    """A trigger invocation that failed after Lambda's retries: Lambda puts a record of AWS's
+    on-failure destination shape on the stack's queue; `mlpipe runs` names function, keys, error."""
+    from mlpipe import queues
+    from mlpipe.stack import Stack
+
+    settings, names = cli_env
+    stack = Stack(settings, names)
+    queue = queues.ensure(stack)
+    assert queue.action == "created" and queue.arn.endswith(":mlpipe-failures")
+    assert queues.ensure(stack).action == "found"
+    record = {
+        "version": "1.0", "timestamp": "2026-11-30T06:01:02.345Z",
+        "requestContext": {"requestId": "5f1c-req", "functionArn": f"{names.function_arn('trigger')}:$LATEST",
+                           "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": {"Records": [{"eventSource": "aws:s3", "s3": {
+            "bucket": {"name": names.input_bucket}, "object": {"key": "data/batch_03.csv"}}}]},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "An error occurred (UnauthorizedOperation) when calling the "
+                                            "StartInstances operation", "errorType": "ClientError"},
+    }
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.send_message(QueueUrl=queue.details["url"], MessageBody=json.dumps(record))
+
+    assert cli.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "failed invocations" in out
+    line = [x for x in out.splitlines() if "RetriesExhausted" in x][0]
+    assert "mlpipe-trigger" in line and "data/batch_03.csv" in line and "UnauthorizedOperation" in line
+    assert cli.main(["runs", "--json"]) == 0
+    [failure] = json.loads(capsys.readouterr().out)["failed_invocations"]
+    assert failure["function"] == "mlpipe-trigger" and failure["attempts"] == 3
+    assert failure["keys"] == ["data/batch_03.csv"] and failure["request_id"] == "5f1c-req"
+    # Reading does not consume: the record is still there for the next look.
+    assert len(queues.list_failures(stack)) == 1

@@ -296,11 +296,12 @@ def test_tables_before_deploy_say_what_to_run(cloud):
 
 def test_tables_of_the_deployed_backend(cloud):
     from mlpipe import api
+    from mlpipe.deploy import deploy_backend
 
     settings, names = cloud
     arns = _publish_layers(settings, names)
     _publish_layers(settings, names)  # a second version of each
-    api.ensure_backend(settings, names, layer_arns=arns)
+    deploy_backend(settings, names, layer_arns=arns)
 
     methods = serving.api_methods_table(settings, names)
     assert len(methods) == 1
@@ -336,10 +337,10 @@ def test_publish_table_from_layer_reports():
 
 
 def test_request_model_table_reads_the_deployed_model(cloud):
-    from mlpipe import api
+    from mlpipe.deploy import deploy_backend
 
     settings, names = cloud
-    api.ensure_backend(settings, names, layer_arns=_publish_layers(settings, names))
+    deploy_backend(settings, names, layer_arns=_publish_layers(settings, names))
     table = serving.request_model_table(settings, names)
     assert table.loc["body", "must be"] == "a JSON object with the field(s) instances"
     assert table.loc["instances", "must be"] == f"a JSON array of 1 to {settings.max_rows} rows"

@@ -8,7 +8,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from model_code.pins import RUNTIME_REQUIREMENTS, SKLEARN_VERSION
+from model_code.pins import LOCK, RUNTIME_REQUIREMENTS, SKLEARN_VERSION, TRAINING_REQUIREMENTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -39,6 +39,24 @@ def test_runtime_requirements_agree_with_pyproject():
         name = canonicalize_name(req.name)
         assert name in deps, f"{name} is in the layer/EC2 requirements but not in pyproject.toml"
         assert str(deps[name].specifier) == str(req.specifier), name
+
+
+def test_the_lock_is_exact_and_equal_to_pyprojects_pins():
+    """One lock of the training and serving stack: every package exactly, as pyproject pins it."""
+    deps = _pyproject_deps()
+    assert set(LOCK) == {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl", "boto3"}
+    for name, version in LOCK.items():
+        assert re.fullmatch(r"\d+\.\d+(\.\d+)?", version), name
+        assert str(deps[canonicalize_name(name)].specifier) == f"=={version}", name
+
+
+def test_layer_and_instance_read_the_lock():
+    assert set(TRAINING_REQUIREMENTS) == {f"{n}=={v}" for n, v in LOCK.items()}
+    assert set(RUNTIME_REQUIREMENTS) <= set(TRAINING_REQUIREMENTS)
+    assert "boto3" not in " ".join(RUNTIME_REQUIREMENTS)  # Lambda's runtime provides boto3
+    from layer_build import build
+
+    assert "from model_code.pins import RUNTIME_REQUIREMENTS" in pathlib.Path(build.__file__).read_text()
 
 
 def test_installed_scikit_learn_is_the_pinned_one():
