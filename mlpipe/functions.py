@@ -23,6 +23,9 @@ from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
+# The shared contract, bundled at the root of every glue function's zip (as Chalice bundles
+# chalicelib/): the handlers import it as a top-level package.
+GLUE_CONTRACT = REPO_ROOT / "glue_contract"
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must go through S3
 HANDLER = "handler.handler"
 
