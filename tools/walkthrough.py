@@ -90,6 +90,16 @@ def _collect_summary() -> dict:
     }
 
 
+def _iam_denials(endpoint: str | None) -> list[dict]:
+    """What the local cloud's IAM refused (or, in audit mode, would have) during the run:
+    the walkthrough passes only when every role's policy allowed every call it made."""
+    if endpoint is None:
+        return []
+    from localcloud.iam.cli import fetch_report
+
+    return list(fetch_report(endpoint).get("denials") or [])
+
+
 def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | None) -> None:
     print("\n== walkthrough summary ==")
     for name, seconds in timings.items():
@@ -135,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 
     timings: dict[str, float] = {}
     summary: dict = {}
+    denials: list[dict] = []
     with ExitStack() as stack:
-        _start_cloud_if_local(stack)
+        endpoint = _start_cloud_if_local(stack)
         for path in paths:
             if path.name.startswith("99") and not summary:
                 summary = _collect_summary()
@@ -158,10 +169,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"walkthrough: {path.name} ok in {timings[path.name]:.1f} s", flush=True)
         if not summary:
             summary = _collect_summary()
+        denials = _iam_denials(endpoint)
     _print_summary(timings, summary, out_dir)
+    if endpoint is not None:
+        print(f"  IAM denials recorded by the local cloud: {len(denials)}")
+        for d in denials:
+            print(f"    {d.get('principal')} {d.get('action')} {d.get('resource')}: {d.get('reason')}")
     report = REPO / "build" / "walkthrough-summary.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"seconds": timings, **summary}, indent=2, default=str))
+    report.write_text(json.dumps({"seconds": timings, **summary, "iam_denials": denials},
+                                 indent=2, default=str))
+    if denials:
+        print("walkthrough: a role lacked a permission (see `localcloud iam-report`): fix the "
+              "policy in mlpipe/iam.py", file=sys.stderr)
+        return 1
     return 0
 
 

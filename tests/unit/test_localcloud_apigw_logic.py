@@ -145,3 +145,23 @@ def test_lambda_arn_from_uri():
     assert lambda_arn_from_uri(uri2, {"fn": "g"}).endswith(":function:g")
     with pytest.raises(ValueError):
         lambda_arn_from_uri("http://example.com")
+
+
+def test_compiled_fast_path_agrees_with_jsonschema_on_valid_and_invalid_bodies():
+    """The compiled validity test (fastjsonschema) decides only 'valid'; every refusal is still
+    worded by jsonschema, so both paths must agree on what is valid."""
+    from model_code.schema import FEATURE_NAMES, json_schema
+
+    from localcloud.apigateway import logic
+
+    schema = json_schema()
+    fast = logic._fast_validator(schema)
+    assert fast is not None
+    check = logic.compile_schema(schema)
+    row = {f: 1.0 for f in FEATURE_NAMES}
+    good = {"instances": [dict(row) for _ in range(1000)]}
+    assert fast(good) and check(good) == []
+    for bad in ({"instances": []}, {"instances": [{**row, FEATURE_NAMES[0]: True}]},
+                {"instances": [{**row, FEATURE_NAMES[0]: "1"}]}, {"rows": [row]},
+                {"instances": [{k: v for k, v in row.items() if k != FEATURE_NAMES[1]}]}):
+        assert not fast(bad) and check(bad), bad
