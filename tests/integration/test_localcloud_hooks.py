@@ -1,6 +1,6 @@
 """Guards for the moto internals localcloud hooks. Each test is named after its hook point and
 fails with a message naming it if a moto upgrade moves or changes it.
-Pinned range: moto>=5.2,<5.3 (pyproject.toml)."""
+Pinned: moto==5.2.5 (pyproject.toml; tests/unit/test_compat_gate.py keeps the gate on it)."""
 import inspect
 import re
 from pathlib import Path
@@ -27,9 +27,9 @@ def test_moto_version_is_in_the_pinned_range():
     import moto
     major, minor = (int(x) for x in moto.__version__.split(".")[:2])
     assert (major, minor) == (5, 2), (
-        f"moto {moto.__version__} installed; localcloud's hooks were written for >=5.2,<5.3")
-    assert '"moto[server]>=5.2,<5.3"' in (ROOT / "pyproject.toml").read_text(), \
-        "pyproject.toml must pin moto to the range the hooks were written for"
+        f"moto {moto.__version__} installed; localcloud's hooks were written for 5.2")
+    assert '"moto[server]==5.2.' in (ROOT / "pyproject.toml").read_text(), \
+        "pyproject.toml must pin moto to the version the hooks (and make compat) were run on"
 
 
 def test_hook_moto_server_DomainDispatcherApplication():
