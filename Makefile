@@ -41,10 +41,10 @@ test: setup
 # subset runs in `make test`. After changing moto's pin: `make compat-baseline`
 # (which of them fail on plain moto_server), then `make compat`.
 compat: setup
-	$(BIN)/python -m localcloud.compat run
+	$(BIN)/python -m localcloud.compat run -n 3
 
 compat-baseline: setup
-	$(BIN)/python -m localcloud.compat baseline
+	$(BIN)/python -m localcloud.compat baseline -n 3
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -147,3 +147,14 @@ def test_hook_lambda_get_backend():
     from moto.awslambda.utils import get_backend
     assert isinstance(get_backend("123456789012", "us-east-1"), LambdaBackend), \
         "hook changed: moto.awslambda.utils.get_backend"
+
+
+def test_moto_api_reset_answers_get_as_moto_does(local_cloud):  # noqa: F811
+    """moto's tests POST /moto-api/reset; a GET gets moto's own 400, word for word."""
+    import json
+    import urllib.error
+    import urllib.request
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(local_cloud.endpoint_url + "/moto-api/reset", timeout=10)
+    assert err.value.code == 400
+    assert json.loads(err.value.read()) == {"Error": "Need to POST to reset Moto"}
