@@ -19,9 +19,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 
-from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH
-
-MOTO_RESET_PATH = "/moto-api/reset"
+from .paths import HEALTH_PATH, MOTO_RESET_PATH, RESET_PATH, SHUTDOWN_PATH
 
 log = logging.getLogger("localcloud")
 

@@ -12,7 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from localcloud.compat import gate
-from localcloud.ec2_ssm import DEFAULT_TRANSITION_SECONDS, TRANSITION_ENV, transition_seconds
+from localcloud.ssm.commands import DEFAULT_TRANSITION_SECONDS, TRANSITION_ENV, transition_seconds
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
