@@ -103,6 +103,18 @@ class Server:
                 raise RuntimeError(f"{target} server did not start on port {self.port}; "
                                    f"see {self.log_path}")
             time.sleep(0.1)
+        self._check_reset()
+
+    def _check_reset(self) -> None:
+        """moto's tests reset the server before each test exactly like this (and ignore the
+        answer): a server that refused it would leak state between tests unnoticed."""
+        import requests
+
+        resp = requests.post(f"{self.endpoint}/moto-api/reset", timeout=30)
+        if resp.status_code != 200:
+            self.stop()
+            raise RuntimeError(f"{self.target} refuses moto's POST /moto-api/reset "
+                               f"({resp.status_code} {resp.text[:200]}); moto's tests need it")
 
     @property
     def endpoint(self) -> str:
