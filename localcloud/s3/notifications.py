@@ -13,7 +13,7 @@ call with an enqueue: a delivery thread checks the function's resource policy
 moto's complete_multipart_upload stores the object through put_object, which sends an
 ObjectCreated:Put before the CompleteMultipartUpload event. AWS sends only the latter, and
 one object write must run a function once, so the Lambda delivery drops that inner Put;
-moto's other destinations still get both, as moto sends them (COMPAT_DEVIATIONS).
+moto's other destinations still get both, as moto sends them (localcloud/compat/deviations.toml).
 """
 from __future__ import annotations
 
