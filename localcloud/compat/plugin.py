@@ -151,10 +151,32 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # the workers run the tests, each with its own server
     results = config.getoption("--compat-results")
     log_dir = Path(results).parent / "logs" if results else Path(tempfile.gettempdir())
+    if config.getoption("--compat-target") == "localcloud":
+        _send_control_header_to_moto_api()
     server = Server(config.getoption("--compat-target"), log_dir)
     config._compat_server = server  # type: ignore[attr-defined]
     os.environ["TEST_SERVER_MODE_ENDPOINT"] = server.endpoint
     os.environ["MOTO_PORT"] = str(server.port)
+
+
+def _send_control_header_to_moto_api() -> None:
+    """The local cloud serves moto's /moto-api/* (reset, reset-auth, ...) only to non-simple
+    requests (its guard against web pages: the X-Localcloud-Control header or a JSON body);
+    moto's test harness POSTs them bare. Add the header to moto-api calls made through
+    requests.* in the test process (deviations.toml: moto_api_is_a_control_path)."""
+    import requests.api
+
+    if getattr(requests.api.request, "_compat_control", False):
+        return
+    original = requests.api.request
+
+    def request(method, url, **kwargs):
+        if "/moto-api/" in str(url):
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "X-Localcloud-Control": "1"}
+        return original(method, url, **kwargs)
+
+    request._compat_control = True
+    requests.api.request = request
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -12,7 +12,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from localcloud.compat import gate
-from localcloud.ssm.commands import DEFAULT_TRANSITION_SECONDS, TRANSITION_ENV, transition_seconds
+from localcloud.core.profile import resolve_profile
+
+TRANSITION_ENV = "LOCALCLOUD_EC2_TRANSITION_SECONDS"
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -126,13 +128,7 @@ def test_the_fast_subset_is_part_of_the_suite():
         assert any(path.startswith(p) for p in gate.SUITE), path
 
 
-def test_transition_time_comes_from_option_then_environment(monkeypatch):
-    monkeypatch.delenv(TRANSITION_ENV, raising=False)
-    assert transition_seconds({}) == DEFAULT_TRANSITION_SECONDS
-    monkeypatch.setenv(TRANSITION_ENV, "0")
-    assert transition_seconds({}) == 0.0
-    assert transition_seconds({"instance_transition_seconds": 2}) == 2.0
-    for bad in ("-1", "soon", "inf", "nan"):
-        monkeypatch.setenv(TRANSITION_ENV, bad)
-        with pytest.raises(ValueError, match=TRANSITION_ENV):
-            transition_seconds({})
+def test_the_ec2_opt_out_gives_moto_instant_states():
+    """The gate runs the default (0.5 s interim states) and re-runs with the opt-out 0."""
+    assert resolve_profile({}, {}).ec2_transition_seconds == 0.5
+    assert resolve_profile({}, {TRANSITION_ENV: "0"}).ec2_transition_seconds == 0.0
