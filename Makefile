@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup walkthrough notebooks test unit lab bench clean
+.PHONY: setup walkthrough notebooks test unit lab bench clean compat compat-baseline
 
 setup: $(STAMP)
 
@@ -30,9 +30,21 @@ notebooks: setup
 # local cloud of their own; outputs checked where a cell is marked).
 test: setup
 	$(BIN)/python -m pytest -n 2 tests/unit
+	$(BIN)/python -m localcloud.compat run --fast
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration
 	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+
+# The compatibility gate: moto's own server-mode tests (from the pinned moto's sdist,
+# fetched with pip into build/compat/) against the local cloud, one cloud per test
+# worker; fails on any difference not in localcloud/compat/deviations.toml. A fast
+# subset runs in `make test`. After changing moto's pin: `make compat-baseline`
+# (which of them fail on plain moto_server), then `make compat`.
+compat: setup
+	$(BIN)/python -m localcloud.compat run -n 3
+
+compat-baseline: setup
+	$(BIN)/python -m localcloud.compat baseline -n 3
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -175,6 +175,9 @@ def _serve(port: int, fresh: bool = False, options: dict | None = None) -> int:
     except OSError as exc:
         print(f"localcloud: cannot listen on 127.0.0.1:{port}: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a setting out of range (e.g. LOCALCLOUD_EC2_TRANSITION_SECONDS)
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return 2
     print(f"localcloud up at {cloud.endpoint_url} (pid {os.getpid()}, state {state})")
     print(f"localcloud {describe(cloud.profile)}")
     if cloud.state.notice:

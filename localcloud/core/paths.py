@@ -2,3 +2,4 @@
 HEALTH_PATH = "/_localcloud/health"
 SHUTDOWN_PATH = "/_localcloud/shutdown"
 RESET_PATH = "/_localcloud/reset"
+MOTO_RESET_PATH = "/moto-api/reset"  # moto's own; moto's tests POST it between tests

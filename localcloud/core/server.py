@@ -19,7 +19,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 
-from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH
+from .paths import HEALTH_PATH, MOTO_RESET_PATH, RESET_PATH, SHUTDOWN_PATH
 
 log = logging.getLogger("localcloud")
 
@@ -321,14 +321,16 @@ def _json(start_response: Callable, status: str, doc: dict) -> list[bytes]:
 def core_middleware(app: Callable, cloud: Any) -> Callable:
     def middleware(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
-        if not (path.startswith("/_localcloud/") or path == "/moto-api/reset"):
+        if not (path.startswith("/_localcloud/") or path == MOTO_RESET_PATH):
             return app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if path == HEALTH_PATH:
             return _json(start_response, "200 OK", cloud.health_doc())
+        if method != "POST" and path == MOTO_RESET_PATH:  # moto's own answer, word for word
+            return _json(start_response, "400 Bad Request", {"Error": "Need to POST to reset Moto"})
         if method != "POST":
             return _json(start_response, "405 Method Not Allowed", {"message": "POST only"})
-        if path in (RESET_PATH, "/moto-api/reset"):
+        if path in (RESET_PATH, MOTO_RESET_PATH):
             cloud.reset()
             return _json(start_response, "200 OK", {"status": "ok"})
         if path == SHUTDOWN_PATH:

@@ -1,16 +1,19 @@
 """S3 event notifications -> Lambda, delivered asynchronously as AWS does.
 
 moto builds the event inside the request (`moto.s3.notifications.send_event`, called by
-S3Backend.put_object, copy_object, complete_multipart_upload, ...) and, per matching
-CloudFunction configuration (prefix/suffix filters and event names already applied),
-calls `moto.s3.notifications._invoke_awslambda`, which runs the function synchronously and
-swallows errors. We replace `_invoke_awslambda` with an enqueue: a delivery thread checks the
-function's resource policy (s3.amazonaws.com must be allowed) and hands the event to the
-Lambda runtime's async invoke (two retries with backoff on a function error).
+S3Backend.put_object, copy_object, complete_multipart_upload, ...) and delivers it to every
+matching destination: SQS queues, SNS topics and EventBridge are moto's to deliver and we
+leave them alone. For each matching CloudFunction configuration (prefix/suffix filters and
+event names already applied) moto calls `moto.s3.notifications._invoke_awslambda`, which
+runs the function synchronously inside the PUT and swallows errors. We replace only that
+call with an enqueue: a delivery thread checks the function's resource policy
+(s3.amazonaws.com must be allowed) and hands the event to the Lambda runtime's async invoke
+(two retries with backoff on a function error).
 
 moto's complete_multipart_upload stores the object through put_object, which sends an
-ObjectCreated:Put before the CompleteMultipartUpload event; we drop that extra Put so one
-object write gives one delivery per matching configuration.
+ObjectCreated:Put before the CompleteMultipartUpload event. AWS sends only the latter, and
+one object write must run a function once, so the Lambda delivery drops that inner Put;
+moto's other destinations still get both, as moto sends them (localcloud/compat/deviations.toml).
 """
 from __future__ import annotations
 
@@ -158,18 +161,19 @@ def _patched_invoke_awslambda(original: Any, account_id: str, event_body: Any, f
     cloud = active_cloud()
     if cloud is None or cloud.s3_events is None:
         return original(account_id, event_body, fn_arn, region_name)
+    if getattr(_tls, "in_multipart_complete", False) and \
+            _event_name(event_body) == "ObjectCreated:Put":
+        return None  # the CompleteMultipartUpload event follows; AWS sends only that one
     complete_event_shape(event_body, account_id)
     cloud.s3_events.enqueue(account_id, event_body, fn_arn, region_name)
     return None
 
 
-def _patched_send_event(original: Any, account_id: str, event_name: Any, bucket: Any,
-                        key: Any) -> None:
-    from moto.s3 import notifications
-    if getattr(_tls, "in_multipart_complete", False) and \
-            event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT:
-        return None  # the CompleteMultipartUpload event follows; AWS sends only that one
-    return original(account_id, event_name, bucket, key)
+def _event_name(event_body: Any) -> str:
+    try:
+        return event_body["Records"][0]["eventName"]
+    except (KeyError, IndexError, TypeError):
+        return ""
 
 
 def _complete_multipart_upload_hook(original: Any) -> Any:
@@ -190,8 +194,6 @@ def install(cloud: Any):
 
     cloud.hook(notifications, "_invoke_awslambda",
                lambda original: functools.partial(_patched_invoke_awslambda, original))
-    cloud.hook(notifications, "send_event",
-               lambda original: functools.partial(_patched_send_event, original))
     cloud.hook(S3Backend, "complete_multipart_upload", _complete_multipart_upload_hook)
     delivery = cloud.s3_events = S3EventDelivery(cloud)
     return delivery.close

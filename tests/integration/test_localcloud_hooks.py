@@ -1,6 +1,6 @@
 """Guards for the moto internals localcloud hooks. Each test is named after its hook point and
 fails with a message naming it if a moto upgrade moves or changes it.
-Pinned range: moto>=5.2,<5.3 (pyproject.toml)."""
+Pinned: moto==5.2.5 (pyproject.toml; tests/unit/test_compat_gate.py keeps the gate on it)."""
 import inspect
 import re
 from pathlib import Path
@@ -27,9 +27,9 @@ def test_moto_version_is_in_the_pinned_range():
     import moto
     major, minor = (int(x) for x in moto.__version__.split(".")[:2])
     assert (major, minor) == (5, 2), (
-        f"moto {moto.__version__} installed; localcloud's hooks were written for >=5.2,<5.3")
-    assert '"moto[server]>=5.2,<5.3"' in (ROOT / "pyproject.toml").read_text(), \
-        "pyproject.toml must pin moto to the range the hooks were written for"
+        f"moto {moto.__version__} installed; localcloud's hooks were written for 5.2")
+    assert '"moto[server]==5.2.' in (ROOT / "pyproject.toml").read_text(), \
+        "pyproject.toml must pin moto to the version the hooks (and make compat) were run on"
 
 
 def test_hook_moto_server_DomainDispatcherApplication():
@@ -147,3 +147,16 @@ def test_hook_lambda_get_backend():
     from moto.awslambda.utils import get_backend
     assert isinstance(get_backend("123456789012", "us-east-1"), LambdaBackend), \
         "hook changed: moto.awslambda.utils.get_backend"
+
+
+def test_moto_api_reset_answers_get_as_moto_does(local_cloud):  # noqa: F811
+    """moto's tests POST /moto-api/reset; a GET gets moto's own 400, word for word."""
+    import json
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(local_cloud.endpoint_url + "/moto-api/reset",
+                                 headers={"X-Localcloud-Control": "1"})  # the guard's rule
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 400
+    assert json.loads(err.value.read()) == {"Error": "Need to POST to reset Moto"}

@@ -2,6 +2,7 @@
 import json
 import time
 import uuid
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
@@ -154,3 +155,78 @@ def test_a_failing_function_is_retried_twice(aws):
     assert len(found) == 3
     seqs = {r["Records"][0]["s3"]["object"]["sequencer"] for r in found}
     assert len(seqs) == 1  # the same event, redelivered
+
+
+def _drain(sqs, url, want, timeout=5.0):
+    """Messages of a queue until `want` arrived and the queue stays quiet for 0.5 s."""
+    bodies, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                  WaitTimeSeconds=0).get("Messages", [])
+        for m in got:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if not got and len(bodies) >= want:
+            time.sleep(0.5)
+            if not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages"):
+                return bodies
+        if not got:
+            time.sleep(0.1)
+    return bodies
+
+
+def test_every_destination_kind_gets_what_moto_delivers_and_lambda_runs_once(aws, local_cloud):  # noqa: F811
+    """Lambda, SQS, SNS and EventBridge on one bucket: the local cloud takes over only the
+    Lambda delivery; moto's own delivery to the other three is untouched (issue 14)."""
+    kw = dict(endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    sqs, sns, events = (boto3.client(n, **kw) for n in ("sqs", "sns", "events"))
+    source, sink = setup_pipeline(aws)
+    lambda_config = aws["s3"].get_bucket_notification_configuration(
+        Bucket=source)["LambdaFunctionConfigurations"]
+    queues = {}
+    for kind in ("sqs", "sns", "eb"):
+        url = sqs.create_queue(QueueName=f"{source}-{kind}")["QueueUrl"]
+        queues[kind] = (url, sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    topic = sns.create_topic(Name=f"{source}-topic")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queues["sns"][1],
+                  Attributes={"RawMessageDelivery": "true"})
+    events.put_rule(Name=f"{source}-rule", EventPattern=json.dumps(
+        {"source": ["aws.s3"], "detail": {"bucket": {"name": [source]}}}))
+    events.put_targets(Rule=f"{source}-rule", Targets=[{"Id": "q", "Arn": queues["eb"][1]}])
+    aws["s3"].put_bucket_notification_configuration(Bucket=source, NotificationConfiguration={
+        "LambdaFunctionConfigurations": lambda_config,
+        "QueueConfigurations": [{"QueueArn": queues["sqs"][1], "Events": ["s3:ObjectCreated:*"]}],
+        "TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}],
+        "EventBridgeConfiguration": {}})
+    for kind in ("sqs", "sns"):  # moto's s3:TestEvent on configuration, if any
+        _drain(sqs, queues[kind][0], 0, timeout=0.5)
+
+    aws["s3"].put_object(Bucket=source, Key="data/one.csv", Body=b"1")
+    mpu = aws["s3"].create_multipart_upload(Bucket=source, Key="data/big.csv")
+    part = aws["s3"].upload_part(Bucket=source, Key="data/big.csv", UploadId=mpu["UploadId"],
+                                 PartNumber=1, Body=b"z" * 100)
+    aws["s3"].complete_multipart_upload(
+        Bucket=source, Key="data/big.csv", UploadId=mpu["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+
+    # moto's delivery: the Put, and for the multipart upload its inner Put and the Complete.
+    moto_sends = [("ObjectCreated:Put", "data/one.csv"), ("ObjectCreated:Put", "data/big.csv"),
+                  ("ObjectCreated:CompleteMultipartUpload", "data/big.csv")]
+    for kind in ("sqs", "sns"):
+        got = [(b["Records"][0]["eventName"], unquote_plus(b["Records"][0]["s3"]["object"]["key"]))
+               for b in _drain(sqs, queues[kind][0], 3)]
+        assert sorted(got) == sorted(moto_sends), kind
+    # moto also sends "Object Tags Added" after each stored object (its put_object tags it).
+    eb = _drain(sqs, queues["eb"][0], 5)
+    assert sorted((e["detail-type"], e["detail"]["object"]["key"]) for e in eb) == sorted([
+        ("Object Created", "data/one.csv"), ("Object Tags Added", "data/one.csv"),
+        ("Object Created", "data/big.csv"), ("Object Tags Added", "data/big.csv"),
+        ("Object Created", "data/big.csv")])
+    # The Lambda runs once per object write, as on AWS: no run for the multipart's inner Put.
+    wait_for_runs(aws, sink, 2)
+    time.sleep(0.5)
+    ran = sorted((r["Records"][0]["eventName"], r["Records"][0]["s3"]["object"]["key"])
+                 for r in runs(aws, sink))
+    assert ran == [("ObjectCreated:CompleteMultipartUpload", "data/big.csv"),
+                   ("ObjectCreated:Put", "data/one.csv")]

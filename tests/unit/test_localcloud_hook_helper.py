@@ -85,7 +85,7 @@ def _moto_hook_points():
     from moto.ssm.models import Command, SimpleSystemManagerBackend
 
     return [(LambdaFunction, "invoke"), (LambdaBackend, "publish_layer_version"),
-            (notifications, "_invoke_awslambda"), (notifications, "send_event"),
+            (notifications, "_invoke_awslambda"),
             (S3Backend, "complete_multipart_upload"), (InstanceBackend, "run_instances"),
             (Instance, "start"), (Instance, "stop"), (Instance, "terminate"),
             (SimpleSystemManagerBackend, "send_command"), (Command, "get_invocation"),
