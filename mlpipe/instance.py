@@ -245,6 +245,10 @@ def _terminate_broken(stack, iid: str, why: str) -> None:
         raise MlpipeError(f"{why}; and instance {iid} could not be terminated ({error_code(exc)}): "
                           "it may still be running and costing money: stop it in the EC2 console "
                           "or run `mlpipe destroy`") from None
+    try:  # the deploy ends with the instance terminated, not merely shutting down
+        wait_for_state(stack, iid, "terminated")
+    except MlpipeError as exc:
+        raise MlpipeError(f"{why}; instance {iid} was told to terminate but {exc}") from None
     stack.say(f"  terminated {iid} ({why})")
 
 

@@ -193,6 +193,14 @@ class _BlobBuffer:
 _restored_keys: list[tuple[Any, str]] = []
 
 
+def _restore_versioned_store(cls: type, items: list, attrs: dict) -> Any:
+    store = cls()
+    store.__dict__.update(attrs)
+    for key, versions in items:
+        dict.__setitem__(store, key, versions)
+    return store
+
+
 def _restore_fake_key(cls: type, state: dict) -> Any:
     obj = cls.__new__(cls)
     value = state.get("value")
@@ -239,9 +247,11 @@ class _Pickler(pickle.Pickler):
         self.keeper = keeper
         from moto.core.base_backend import BackendDict
         from moto.s3.models import FakeKey
+        from moto.s3.utils import _VersionedKeyStore
 
         self._bd_type = BackendDict
         self._fake_key = FakeKey
+        self._versioned_store = _VersionedKeyStore
 
     def persistent_id(self, obj: Any) -> Any:
         t = type(obj)
@@ -279,6 +289,11 @@ class _Pickler(pickle.Pickler):
                 return _defaultdict_of, (_nested_defaultdict_dict, dict(obj))
             raise pickle.PicklingError(f"defaultdict with an unknown lambda factory: "
                                        f"{obj.default_factory}")
+        if isinstance(obj, self._versioned_store):
+            # a bucket's keys: its items() yield only each key's latest version, so a plain
+            # pickle would drop every older version; keep the whole lists
+            return _restore_versioned_store, (t, [(k, list(dict.__getitem__(obj, k)))
+                                                  for k in dict.keys(obj)], dict(vars(obj)))
         if isinstance(obj, self._fake_key):
             state = {k: v for k, v in obj.__dict__.items()
                      if k not in ("_value_buffer", "lock")}
@@ -414,9 +429,16 @@ class StateKeeper:
 
     def mark_middleware(self, app: Callable) -> Callable:
         def middleware(environ: dict, start_response: Callable) -> Any:
-            if may_mutate(environ):
+            mutating = may_mutate(environ)
+            if mutating:
                 self._dirty = True
-            return app(environ, start_response)
+            try:
+                return app(environ, start_response)
+            finally:
+                # again once it is done: a snapshot that began while this request waited at
+                # the gate has cleared the flag without seeing its change
+                if mutating:
+                    self._dirty = True
         return middleware
 
     def gate_middleware(self, app: Callable) -> Callable:

@@ -222,3 +222,29 @@ def test_fresh_and_reset_start_empty_and_another_version_is_moved_aside(cloud):
     cloud.cli("down")
     out = cloud.up("--fresh")
     assert _c(_settings(cloud.endpoint), "s3").list_buckets()["Buckets"] == []
+
+
+def test_every_version_of_an_object_survives_a_restart(cloud):
+    """moto's key store yields only each key's latest version when iterated: the snapshot must
+    keep the older ones too (a versioned input bucket is how a bad overwrite is undone)."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=cloud.endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="versions-survive")
+    s3.put_bucket_versioning(Bucket="versions-survive",
+                             VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="versions-survive", Key="data/a.csv", Body=b"good")
+    s3.put_object(Bucket="versions-survive", Key="data/a.csv", Body=b"bad", IfMatch=first["ETag"])
+
+    def versions():
+        return sorted((v["Key"], v["VersionId"], v["ETag"])
+                      for v in s3.list_object_versions(Bucket="versions-survive")["Versions"])
+
+    before = versions()
+    assert len(before) == 2
+    cloud.cli("down")
+    cloud.up()
+    assert versions() == before
+    old = s3.get_object(Bucket="versions-survive", Key="data/a.csv", VersionId=first["VersionId"])
+    assert old["Body"].read() == b"good"
