@@ -7,7 +7,7 @@ that does not exist raises KeyError in its backend lookup) or with Flask's HTML 
 page (a path or method it has no route for). Here, before moto: an unknown region in the request
 is refused as AWS refuses it (403 `InvalidSignatureException`, "Credential should be scoped
 to a valid region."); after moto: an HTML error page becomes `{"message": ...}` JSON with the
-same status.
+same status. A JSON or XML error body that moto merely labels text/html passes unchanged.
 """
 from __future__ import annotations
 
@@ -106,6 +106,12 @@ def payload_error(body: bytes) -> str | None:
     return None
 
 
+def looks_like_html(body: bytes) -> bool:
+    """True for an HTML page (Flask's/werkzeug's error page), False for a JSON or XML error."""
+    head = body.lstrip()[:15].lower()
+    return head.startswith((b"<!doctype html", b"<html")) or head.startswith(b"<title>")
+
+
 def client_errors_middleware(app: Callable) -> Callable:
     def middleware(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -126,16 +132,24 @@ def client_errors_middleware(app: Callable) -> Callable:
             ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
             code = int(status.split(None, 1)[0])
             if code >= 400 and "html" in ctype.lower():
-                seen["status"] = status
+                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
                 return lambda data: None
             return start_response(status, headers, exc_info)
 
         result = app(environ, capture)
         if "status" not in seen:
             return result
-        if hasattr(result, "close"):
-            result.close()
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
         status = seen["status"]
+        if not looks_like_html(body):
+            # moto labels many of its JSON/XML error bodies text/html (a response it builds
+            # without a Content-Type): the body is the service's error, keep it as it is.
+            start_response(status, seen["headers"], seen["exc_info"])
+            return [body]
         reason = status.split(None, 1)[1] if " " in status else "Error"
         error_type = {"404 ": "ResourceNotFoundException",
                       "405 ": "UnsupportedOperationException"}.get(status[:4], "ClientException")

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import uuid
 from typing import Any, Callable
 from xml.etree import ElementTree
@@ -111,8 +112,11 @@ class IamService:
             root = ElementTree.fromstring(body)
         except ElementTree.ParseError:
             return []
-        arns = [el.text.strip() for el in root.iter()
-                if el.tag.split("}")[-1] == "CloudFunction" and el.text]
+        destinations = [(el.tag.split("}")[-1], (el.text or "").strip()) for el in root.iter()
+                        if el.tag.split("}")[-1] in _DESTINATION_SERVICE]
+        if any(not _well_formed(tag, arn) for tag, arn in destinations):
+            return []  # S3 answers "The ARN is not well formed" first (moto does, after us)
+        arns = [arn for tag, arn in destinations if tag == "CloudFunction"]
         if not arns:
             return []
         from moto.awslambda.utils import get_backend
@@ -215,6 +219,17 @@ def _read_body(environ: dict) -> bytes:
     environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("wsgi.input_terminated", None)
     return body
+
+
+# A notification configuration's destination elements and the service their ARN must name.
+_DESTINATION_SERVICE = {"Topic": "sns", "Queue": "sqs", "CloudFunction": "lambda"}
+_ARN_PREFIX = re.compile(r"^arn:aws(-[a-z]+)*:([a-z0-9-]+):")
+
+
+def _well_formed(tag: str, arn: str) -> bool:
+    """The destination ARN names the service its element is for (S3's first check)."""
+    m = _ARN_PREFIX.match(arn)
+    return m is not None and m.group(2) == _DESTINATION_SERVICE[tag]
 
 
 def _rid() -> str:

@@ -215,6 +215,28 @@ def test_s3_refuses_a_notification_to_a_function_without_permission(aws, bucket)
     aws["s3"].put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
 
 
+@pytest.mark.parametrize("kind", ["Queue", "Topic", "LambdaFunction"])
+def test_a_malformed_notification_arn_is_not_well_formed_before_it_is_validated(aws, bucket, kind):
+    """S3 checks an ARN's form before it validates the destination: a malformed ARN (here
+    one naming no service) is "The ARN is not well formed", not "Unable to validate"."""
+    bad = "arn:aws:{}:us-east-1:012345678910:lksajdfkldskfj"
+    config = {f"{kind}Configurations": [{f"{kind}Arn": bad, "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as exc:
+        aws["s3"].put_bucket_notification_configuration(Bucket=bucket,
+                                                       NotificationConfiguration=config)
+    err = exc.value.response["Error"]
+    assert (err["Code"], err["Message"]) == ("InvalidArgument", "The ARN is not well formed")
+    # a well-formed ARN of a function that does not exist is still refused by validation
+    missing = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:no-such-fn-{uuid.uuid4().hex[:6]}"
+    config = {"LambdaFunctionConfigurations": [{"LambdaFunctionArn": missing,
+                                                "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as exc:
+        aws["s3"].put_bucket_notification_configuration(Bucket=bucket,
+                                                       NotificationConfiguration=config)
+    assert exc.value.response["Error"]["Message"] == \
+        "Unable to validate the following destination configurations"
+
+
 def test_api_gateway_cannot_invoke_a_function_without_permission(aws, local_cloud):  # noqa: F811
     fn = deploy(aws, make_role(aws, [])[1],
                 code="def handler(e, c):\n    return {'statusCode': 200, 'body': 'hi'}\n")

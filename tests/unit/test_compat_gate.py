@@ -1,6 +1,7 @@
 """The compatibility gate (localcloud/compat): the pin and the gate move together, and the
 gate sorts moto's test results as its docs say."""
 import io
+import json
 import pathlib
 import re
 import subprocess
@@ -132,3 +133,26 @@ def test_the_ec2_opt_out_gives_moto_instant_states():
     """The gate runs the default (0.5 s interim states) and re-runs with the opt-out 0."""
     assert resolve_profile({}, {}).ec2_transition_seconds == 0.5
     assert resolve_profile({}, {TRANSITION_ENV: "0"}).ec2_transition_seconds == 0.0
+
+
+def test_run_tests_judges_only_the_named_ids(monkeypatch, tmp_path):
+    """`run --tests ID...` runs just those ids (one process per run_pytest call) and judges
+    them: a listed failure is a deviation, an unlisted one unexpected (and re-run alone)."""
+    listed = "tests/test_ssm/test_ssm.py::test_send_command"
+    other = "tests/test_events/test_events.py::test_disable_unknown_rule"
+    calls = []
+
+    def fake_run(root, target, paths, results, workers, extra_env=None, label="", select=None):
+        calls.append({"paths": paths, "select": select, "env": extra_env})
+        return {"results": {t: "failed" for t in select}, "gate_wall_seconds": 0.1}
+
+    monkeypatch.setattr(gate, "fetch_tests", lambda version, build: tmp_path)
+    monkeypatch.setattr(gate, "run_pytest", fake_run)
+    rc = gate.main(["run", "--tests", listed, other, "--build-dir", str(tmp_path)])
+    assert rc == 1  # `other` is not listed
+    assert calls[0]["select"] == [listed, other]
+    assert calls[1]["select"] == [other]  # the re-run of the unexpected failure
+    summary = json.loads((tmp_path / "summary-selected.json").read_text())
+    assert summary["unexpected"] == [other]
+    assert summary["deviations"] == {"ssm_send_command_needs_a_running_instance": 1}
+    assert summary["suite"] == "selected" and summary["stale"] == {}
