@@ -83,9 +83,13 @@ def post_predict(url: str, key: Optional[str], instances: Optional[list] = None,
     and the round-trip seconds; HTTP error statuses are returned, not raised. Network
     failures (nothing listening, timeout) raise ``OSError`` subclasses as urllib does.
     """
+    return _send(url, key, _encode(instances, body), timeout)[0]
+
+
+def _send(url: str, key: Optional[str], data: bytes, timeout: float) -> tuple["Reply", str]:
+    """One POST as a client sends it -> (the reply, its body text exactly as received)."""
     if not url:
         raise ValueError("no invoke URL: deploy the backend first (notebook 05, `mlpipe deploy --part backend`)")
-    data = _encode(instances, body)
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["x-api-key"] = key
@@ -102,7 +106,7 @@ def post_predict(url: str, key: Optional[str], instances: Optional[list] = None,
         parsed = json.loads(text)
     except ValueError:
         parsed = text
-    return Reply(status, parsed, seconds)
+    return Reply(status, parsed, seconds), text
 
 
 LABELS = {0: "malignant", 1: "benign"}
@@ -158,27 +162,9 @@ def exchange(url: str, key: Optional[str], instances: list, *, true_labels=None,
              timeout: float = 30.0) -> Exchange:
     """POST ``instances`` and keep everything a client sees: URL, headers (key masked when
     shown), body, the raw reply and the prediction as a label with its probability."""
-    if not url:
-        raise ValueError("no invoke URL: deploy the backend first (notebook 05, `mlpipe deploy --part backend`)")
-    data = _encode(instances)
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["x-api-key"] = key
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-    start = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    seconds = time.perf_counter() - start
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = text
+    reply, text = _send(url, key, _encode(instances), timeout)
     labels = None if true_labels is None else [int(v) for v in true_labels]
-    return Exchange(url, key, list(instances), Reply(status, parsed, seconds), text, labels)
+    return Exchange(url, key, list(instances), reply, text, labels)
 
 
 def until_served(url: str, key: Optional[str], instances: list, version: str, *, timeout: float = 45.0,
