@@ -65,6 +65,10 @@ def run(n: int = 300) -> list[dict]:
             integrationHttpMethod="POST",
             uri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn}/invocations")
         apigw.create_deployment(restApiId=api, stageName="production")
+        # as on AWS (and the local cloud enforces it), API Gateway needs the function's permission
+        lam.add_permission(FunctionName=name, StatementId="apigateway",
+                           Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+                           SourceArn=f"arn:aws:execute-api:us-east-1:{arn.split(':')[4]}:{api}/*")
         key = apigw.create_api_key(name=name, enabled=True)
         plan = apigw.create_usage_plan(name=name, apiStages=[{"apiId": api, "stage": "production"}],
                                        throttle={"rateLimit": 10000, "burstLimit": 5000})["id"]
