@@ -18,6 +18,26 @@ import zipfile
 from pathlib import Path
 from typing import Sequence
 
+# Run in the smoke scripts after their imports: modules loaded from outside the layers
+# (and the standard library), and layer modules that had no bytecode to load.
+MODULE_AUDIT = r"""
+import os, sysconfig
+stdlib = sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]
+outside, without_bytecode = [], []
+for name, m in list(sys.modules.items()):
+    f = getattr(m, "__file__", None)
+    if not f:
+        continue
+    if not any(f.startswith(d) for d in LAYER_DIRS):
+        if not f.startswith(stdlib):
+            outside.append(f)
+        continue
+    if f.endswith(".py"):
+        cached = getattr(m, "__cached__", None)
+        if not cached or not os.path.exists(cached):
+            without_bytecode.append(f)
+"""
+
 SMOKE_SCRIPT = r"""
 import json, sys, time
 sys.path[:0] = LAYER_DIRS
@@ -47,21 +67,7 @@ try:
     pandas_importable = True
 except ImportError:
     pandas_importable = False
-outside, without_bytecode = [], []
-import importlib.util, os, sysconfig
-stdlib = sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]
-for name, m in list(sys.modules.items()):
-    f = getattr(m, "__file__", None)
-    if not f:
-        continue
-    if not any(f.startswith(d) for d in LAYER_DIRS):
-        if not f.startswith(stdlib):
-            outside.append(f)
-        continue
-    if f.endswith(".py"):
-        cached = getattr(m, "__cached__", None)
-        if not cached or not os.path.exists(cached):
-            without_bytecode.append(f)
+"""+MODULE_AUDIT+r"""
 print(json.dumps({
     "python": "%d.%d" % sys.version_info[:2],
     "import_seconds": t_import, "import_predict_seconds": t_total,
@@ -97,21 +103,7 @@ fp = forest.predict_proba(np.vstack([np.zeros(n), np.ones(n)]))
 for mod in EXTRA_IMPORTS:
     __import__(mod)
 import importlib.metadata as md
-import os, sysconfig
-stdlib = sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]
-outside, without_bytecode = [], []
-for name, m in list(sys.modules.items()):
-    f = getattr(m, "__file__", None)
-    if not f:
-        continue
-    if not any(f.startswith(d) for d in LAYER_DIRS):
-        if not f.startswith(stdlib):
-            outside.append(f)
-        continue
-    if f.endswith(".py"):
-        cached = getattr(m, "__cached__", None)
-        if not cached or not os.path.exists(cached):
-            without_bytecode.append(f)
+"""+MODULE_AUDIT+r"""
 heavy = sorted({k.split(".")[0] for k in sys.modules} & {"sklearn", "scipy", "joblib", "pandas"})
 try:
     sklearn_version = md.version("scikit-learn")
