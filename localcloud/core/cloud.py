@@ -52,7 +52,8 @@ _EXTENSIONS = [
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
-    "localcloud.iam",  # last: its middleware checks every request first
+    "localcloud.iam",  # its middleware checks every request before the services see it
+    "localcloud.validation",  # last: malformed requests are refused before IAM parses them
 ]
 
 _ACTIVE: "LocalCloud | None" = None

@@ -1,0 +1,350 @@
+"""Rules botocore's models do not carry, each from AWS's documentation:
+
+| Rule | Code, status | AWS documentation |
+|---|---|---|
+| S3 bucket names: 3-63 chars, lower-case letters, digits, `.`, `-`; start/end alnum; no `..`, not an IP address, no `xn--`/`sthree-` prefix, no `-s3alias`/`--ol-s3` suffix | `InvalidBucketName`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html |
+| S3 object keys at most 1024 bytes of UTF-8 | `KeyTooLongError`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html , https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
+| `Content-MD5`: base64 of the 16-byte MD5 of the body; unreadable -> `InvalidDigest`, different -> `BadDigest` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html , ErrorResponses.html |
+| `x-amz-content-sha256`: the hex SHA-256 of the body, or `UNSIGNED-PAYLOAD` / `STREAMING-*`; different -> `XAmzContentSHA256Mismatch`, unreadable -> `InvalidArgument` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html |
+| `max-keys`, `max-uploads`, `max-parts`, `part-number-marker`: integers 0..2147483647 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html |
+| Conditional writes: `If-None-Match` on a write is only `*`; `If-Match` an ETag | `NotImplemented` 501 / `InvalidArgument` 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
+| XML request bodies: well formed, no DTD or entities, the payload's root element and members | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
+| Bucket policies: JSON object, `Statement` with `Effect` Allow/Deny, `Principal`, `Action`, `Resource` | `MalformedPolicy`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html , https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html |
+| IAM policy and trust documents: JSON, `Statement` present, nesting no deeper than the grammar allows | `MalformedPolicyDocument`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html |
+| Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
+
+Each rule returns None (fine) or a `Refusal`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+from xml.etree.ElementTree import ParseError
+
+
+@dataclass
+class Refusal:
+    code: str
+    message: str
+    status: int = 400
+    extra: dict = field(default_factory=dict)  # more S3 <Error> elements
+
+
+# ---- S3 ------------------------------------------------------------------------------------
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+MAX_KEY_BYTES = 1024
+_INT_ARGS = {"max-keys": "maxKeys", "max-uploads": "maxUploads", "max-parts": "maxParts",
+             "part-number-marker": "partNumberMarker"}
+_INT_MAX = 2147483647
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def bucket_name(name: str) -> Refusal | None:
+    bad = (not _BUCKET.fullmatch(name) or ".." in name or ".-" in name or "-." in name
+           or name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+           or name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3")))
+    if not bad:
+        try:
+            ipaddress.IPv4Address(name)
+            bad = True
+        except ValueError:
+            pass
+    if bad:
+        return Refusal("InvalidBucketName", "The specified bucket is not valid.",
+                       extra={"BucketName": name})
+    return None
+
+
+def key_length(key: str) -> Refusal | None:
+    n = len(key.encode("utf-8", "surrogatepass"))
+    if n > MAX_KEY_BYTES:
+        return Refusal("KeyTooLongError", "Your key is too long",
+                       extra={"MaxSizeAllowed": str(MAX_KEY_BYTES), "Size": str(n)})
+    return None
+
+
+def int_arguments(query: dict) -> Refusal | None:
+    for name, arg in _INT_ARGS.items():
+        raw = query.get(name)
+        if raw is None:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or not 0 <= value <= _INT_MAX or not raw.strip().lstrip("-").isdigit():
+            if value is None:
+                msg = f"Provided {name} not an integer or within integer range"
+            else:
+                msg = f"Argument {arg} must be an integer between 0 and {_INT_MAX}"
+            return Refusal("InvalidArgument", msg,
+                           extra={"ArgumentName": name, "ArgumentValue": raw})
+    return None
+
+
+def content_md5(header: str, body: bytes) -> Refusal | None:
+    try:
+        digest = base64.b64decode(header.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        return Refusal("InvalidDigest", "The Content-MD5 you specified was invalid.",
+                       extra={"Content-MD5": header})
+    if hashlib.md5(body, usedforsecurity=False).digest() != digest:
+        return Refusal("BadDigest", "The Content-MD5 you specified did not match what we received.",
+                       extra={"ExpectedDigest": header,
+                              "CalculatedDigest": base64.b64encode(
+                                  hashlib.md5(body, usedforsecurity=False).digest()).decode()})
+    return None
+
+
+def content_sha256(header: str, body: bytes) -> Refusal | None:
+    value = header.strip()
+    if value == "UNSIGNED-PAYLOAD" or value.startswith("STREAMING-"):
+        return None
+    if not _HEX64.fullmatch(value):
+        return Refusal("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                       "STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, "
+                       "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, "
+                       "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, "
+                       "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+                       extra={"ArgumentName": "x-amz-content-sha256", "ArgumentValue": header})
+    computed = hashlib.sha256(body).hexdigest()
+    if computed != value.lower():
+        return Refusal("XAmzContentSHA256Mismatch",
+                       "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                       extra={"ClientComputedContentSHA256": value,
+                              "S3ComputedContentSHA256": computed})
+    return None
+
+
+_ETAG = re.compile(r'\s*(W/)?"[^"]*"\s*')
+
+
+def conditional_write(if_none_match: str | None, if_match: str | None) -> Refusal | None:
+    if if_none_match is not None and if_none_match.strip() != "*":
+        return Refusal("NotImplemented",
+                       "A header you provided implies functionality that is not implemented",
+                       status=501, extra={"Header": "If-None-Match"})
+    if if_match is not None:
+        value = if_match.strip()
+        if not value or (value != "*" and not all(_ETAG.fullmatch(p) or p.strip().isalnum()
+                                                   for p in value.split(","))):
+            return Refusal("InvalidArgument", "Invalid If-Match header value",
+                           extra={"ArgumentName": "If-Match", "ArgumentValue": if_match})
+    return None
+
+
+MALFORMED_XML = ("The XML you provided was not well-formed or did not validate against our "
+                 "published schema")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _xml_fits(elem: Any, node: Any, depth: int = 0) -> bool:
+    """Does `elem` fit the shape `node` (a botocore shape): known children, scalars without
+    children, required members present?"""
+    if depth > 32:
+        return False
+    t = node.type_name
+    if t == "structure":
+        members = {}
+        for name, sub in node.members.items():
+            if sub.serialization.get("location"):
+                continue
+            members[sub.serialization.get("name", name)] = sub
+            if sub.type_name == "list" and sub.serialization.get("flattened"):
+                members[sub.member.serialization.get("name", sub.serialization.get("name", name))] = sub
+        for child in elem:
+            sub = members.get(_local(child.tag))
+            if sub is None:
+                return False
+            if sub.type_name == "list" and sub.serialization.get("flattened"):
+                if not _xml_fits(child, sub.member, depth + 1):
+                    return False
+            elif not _xml_fits(child, sub, depth + 1):
+                return False
+        present = {_local(c.tag) for c in elem}
+        for name in node.required_members:
+            sub = node.members[name]
+            if sub.serialization.get("location"):
+                continue
+            wire = sub.serialization.get("name", name)
+            if sub.type_name == "list" and sub.serialization.get("flattened"):
+                wire = sub.member.serialization.get("name", wire)
+            if wire not in present:
+                return False
+        return True
+    if t == "list":
+        item = node.member
+        wire = item.serialization.get("name", "member")
+        return all(_local(c.tag) == wire and _xml_fits(c, item, depth + 1) for c in elem)
+    if t == "map":
+        return True
+    if len(elem):
+        return False  # a scalar with child elements
+    text = (elem.text or "").strip()
+    try:
+        if t in ("integer", "long"):
+            int(text)
+        elif t in ("float", "double"):
+            float(text)
+        elif t == "boolean":
+            return text in ("true", "false")
+    except ValueError:
+        return False
+    if getattr(node, "enum", None) and text not in node.enum and t == "string":
+        return True  # enum values: S3 answers its own codes per field; moto's checks stand
+    return True
+
+
+def xml_payload(body: bytes, payload_shape: Any, root_name: str, required: bool) -> Refusal | None:
+    """An S3 XML request body: parsed without DTDs or entities (billion laughs, XXE), its root
+    named as the model says, its elements the payload shape's."""
+    if not body.strip():
+        return Refusal("MalformedXML", MALFORMED_XML) if required else None
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return Refusal("MalformedXML", MALFORMED_XML)
+    if _local(root.tag) != root_name or not _xml_fits(root, payload_shape):
+        return Refusal("MalformedXML", MALFORMED_XML)
+    return None
+
+
+# ---- policies (S3 bucket policies, IAM documents) -------------------------------------------
+MAX_POLICY_DEPTH = 8  # Statement[ {Condition {operator {key [values]}}}] is 6 deep
+
+
+def json_depth_ok(text: str, limit: int = MAX_POLICY_DEPTH) -> bool:
+    depth = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _policy_doc(text: str) -> dict | None:
+    if not json_depth_ok(text):
+        return None
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _statements(doc: dict) -> list | None:
+    st = doc.get("Statement")
+    if isinstance(st, dict):
+        st = [st]
+    if not isinstance(st, list) or not st or not all(isinstance(s, dict) for s in st):
+        return None
+    return st
+
+
+def _strings(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def bucket_policy(body: bytes, bucket: str) -> Refusal | None:
+    text = body.decode("utf-8", "replace")
+    if not text.lstrip().startswith("{"):
+        return Refusal("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'")
+    doc = _policy_doc(text)
+    if doc is None:
+        return Refusal("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'")
+    statements = _statements(doc)
+    if statements is None:
+        return Refusal("MalformedPolicy", "Missing required field Statement")
+    for st in statements:
+        if st.get("Effect") not in ("Allow", "Deny"):
+            return Refusal("MalformedPolicy", "Invalid effect: " + str(st.get("Effect"))
+                           if "Effect" in st else "Missing required field Effect")
+        if "Principal" not in st and "NotPrincipal" not in st:
+            return Refusal("MalformedPolicy", "Missing required field Principal")
+        actions = st.get("Action", st.get("NotAction"))
+        if actions is None:
+            return Refusal("MalformedPolicy", "Missing required field Action")
+        if not _strings(actions) or any(
+                a != "*" and not a.lower().startswith("s3:")
+                for a in ([actions] if isinstance(actions, str) else actions)):
+            return Refusal("MalformedPolicy", "Policy has invalid action")
+        resources = st.get("Resource", st.get("NotResource"))
+        if resources is None:
+            return Refusal("MalformedPolicy", "Missing required field Resource")
+        if not _strings(resources) or any(
+                not (r.startswith(f"arn:aws:s3:::{bucket}") or r in ("*", "arn:aws:s3:::*"))
+                for r in ([resources] if isinstance(resources, str) else resources)):
+            return Refusal("MalformedPolicy", "Policy has invalid resource")
+    return None
+
+
+def iam_policy_document(text: str) -> Refusal | None:
+    """A policy or trust document given to IAM: JSON, a Statement, grammar-deep at most.
+    (moto's own validator then checks the grammar's elements, with AWS's messages.)"""
+    if not json_depth_ok(text):
+        return Refusal("MalformedPolicyDocument", "Syntax errors in policy.")
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return Refusal("MalformedPolicyDocument", "This policy contains invalid Json")
+    if not isinstance(doc, dict):
+        return Refusal("MalformedPolicyDocument", "Syntax errors in policy.")
+    if _statements(doc) is None:
+        return Refusal("MalformedPolicyDocument", "Syntax errors in policy.")
+    return None
+
+
+# Which IAM operations carry which document member.
+IAM_DOCUMENTS = {
+    "CreateRole": "AssumeRolePolicyDocument",
+    "UpdateAssumeRolePolicy": "PolicyDocument",
+    "PutRolePolicy": "PolicyDocument",
+    "PutUserPolicy": "PolicyDocument",
+    "PutGroupPolicy": "PolicyDocument",
+    "CreatePolicy": "PolicyDocument",
+    "CreatePolicyVersion": "PolicyDocument",
+    "PutRolePermissionsBoundary": None,
+}
+
+
+# ---- Lambda -------------------------------------------------------------------------------
+SYNC_PAYLOAD_MAX = 6 * 1024 * 1024       # 6,291,456 bytes
+ASYNC_PAYLOAD_MAX = 1024 * 1024          # 1 MB since Oct 2025 (was 256 KB)
+
+
+def invoke_payload(size: int, invocation_type: str | None) -> Refusal | None:
+    limit = ASYNC_PAYLOAD_MAX if invocation_type == "Event" else SYNC_PAYLOAD_MAX
+    if size > limit:
+        return Refusal("RequestEntityTooLargeException",
+                       f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
+                       status=413)
+    return None
