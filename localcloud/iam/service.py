@@ -276,6 +276,23 @@ def denial_response(service: str, call: Any, msg: str, decision: Decision) -> tu
                                ("x-amzn-RequestId", rid)], body
 
 
+def check_failed_response(signing_name: str) -> tuple:
+    """The request refused because the IAM check itself raised: AWS's InternalFailure (500),
+    so it is never allowed by accident (the log names the exception)."""
+    model = service_model(signing_name)
+    protocol = model.protocol if model is not None else "json"
+    msg = "The request processing has failed because of an unknown error, exception or failure."
+    rid = str(uuid.uuid4())
+    if protocol in ("rest-xml", "query", "ec2"):
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalFailure</Code>'
+                f"<Message>{msg}</Message><RequestId>{rid}</RequestId></Error>").encode()
+        return "500 Internal Server Error", [("Content-Type", "application/xml")], body
+    body = json.dumps({"__type": "InternalFailure", "message": msg}).encode()
+    return "500 Internal Server Error", [("Content-Type", "application/json"),
+                                         ("x-amzn-ErrorType", "InternalFailure"),
+                                         ("x-amzn-RequestId", rid)], body
+
+
 def notification_refused_response(arns: list[str]) -> tuple:
     parts = "".join(
         f"<ArgumentName{i}>{_xml_escape(a)}, null</ArgumentName{i}>"
@@ -318,10 +335,10 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
         if identity is not None:
             try:
                 denial = svc.check_request(environ, identity, cred)
-            except Exception:  # noqa: BLE001 - a bug here must not pass as a denial or a 500
-                log.exception("IAM check failed for %s %s; letting it through",
+            except Exception:  # noqa: BLE001 - fail closed: a check that raised allows nothing
+                log.exception("IAM check failed for %s %s; refused (InternalFailure)",
                               environ.get("REQUEST_METHOD"), path)
-                denial = None
+                denial = check_failed_response(cred[2])
             if denial is not None:
                 return _send(start_response, *denial)
         # (no identity: the operator's key, an administrator)
