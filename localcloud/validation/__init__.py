@@ -43,6 +43,23 @@ MODEL_CHECKED = {
 _BAD_JSON = {"lambda": ("InvalidRequestContentException",
                         "Could not parse request body into json: {}")}
 
+# Services whose models' required members and JSON types (not the other constraints) are
+# enforced answer with these codes; EC2 and SQS name a missing parameter as AWS does
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+_VALIDATION_CODE = {"apigateway": "BadRequestException", "query": "ValidationError",
+                    "rest-json": "ValidationException", "json": "ValidationException"}
+_MISSING_PARAMETER = {"ec2", "sqs"}
+
+
+def _raw_payload(op_model: Any) -> bool:
+    """Is the operation's body a blob (Invoke's payload, PutRestApi's document), not JSON?"""
+    shape = op_model.input_shape
+    if shape is None:
+        return False
+    payload = shape.serialization.get("payload")
+    return bool(payload) and shape.members[payload].type_name in ("blob", "string")
+
+
 ENABLED = True  # the bench measures the request path with this off and on
 
 
@@ -55,7 +72,7 @@ def _xml_escape(s: str) -> str:
             .replace('"', "&quot;"))
 
 
-_STATUS_TEXT = {400: "Bad Request", 413: "Request Entity Too Large", 501: "Not Implemented",
+_STATUS_TEXT = {400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large", 501: "Not Implemented",
                 411: "Length Required"}
 
 
@@ -115,6 +132,58 @@ def read_body(environ: dict) -> bytes:
     return body
 
 
+_LAMBDA_CODE = {"CreateFunction": "Code", "PublishLayerVersion": "Content"}
+
+
+def _replace_body(environ: dict, body: bytes) -> None:
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _normalize_json(environ: dict, doc: dict, body: bytes, service: str, op_model: Any) -> None:
+    """What AWS's JSON protocols treat as equal, made equal for moto: a member set to null is
+    a member left out; an API Gateway Update* without `patchOperations` patches nothing."""
+    changed = False
+    if b"null" in body:
+        cleaned = _drop_nulls(doc)
+        changed = cleaned != doc
+        doc = cleaned
+    if service == "apigateway" and op_model.name.startswith("Update") and \
+            "patchOperations" not in doc:
+        doc = dict(doc, patchOperations=[])
+        changed = True
+    if changed:
+        _replace_body(environ, json.dumps(doc).encode())
+
+
+def _s3_unrouted(call: Any, environ: dict, body: bytes) -> Refusal | None:
+    """An S3 request no operation's method + URI matches."""
+    method = environ.get("REQUEST_METHOD")
+    path = environ.get("PATH_INFO", "/")
+    bucket, _, key = path.lstrip("/").partition("/")
+    if method in ("PUT", "POST", "DELETE") and not bucket:
+        return rules.METHOD_NOT_ALLOWED
+    if method == "POST" and key:
+        return rules.METHOD_NOT_ALLOWED
+    if method == "POST":  # a browser form upload (POST Object): a multipart form with a key
+        ctype = environ.get("CONTENT_TYPE", "")
+        if not ctype.startswith("multipart/form-data") or b'name="key"' not in body:
+            return Refusal("InvalidArgument", "Bucket POST must contain a field named 'key'.  "
+                           "If it is specified, please check the order of the fields.",
+                           extra={"ArgumentName": "key", "ArgumentValue": ""})
+    if body.lstrip().startswith(b"<") or (body.strip() and environ.get("QUERY_STRING")):
+        return rules.xml_payload(body, None, "", False)
+    return None
+
+
 def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal | None:
     op = call.operation
     params = call.params
@@ -130,7 +199,7 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
         refusal = rules.key_length(unquote(key))
         if refusal:
             return refusal
-    refusal = rules.int_arguments(query)
+    refusal = rules.int_arguments(query) or rules.grant_headers(environ)
     if refusal:
         return refusal
     if op == "CopyObject":
@@ -160,8 +229,21 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
             return refusal
     if op == "PutBucketPolicy":
         return rules.bucket_policy(body, bucket or "")
+    if environ.get("REQUEST_METHOD") == "POST" and key is None and op != "DeleteObjects":
+        # moto's S3 answers a bucket-level POST only for DeleteObjects (and form uploads)
+        return Refusal("NotImplemented", f"The {op} operation is not implemented by the local "
+                       "cloud", status=501)
     shape = op_model.input_shape
     payload = shape.serialization.get("payload") if shape is not None else None
+    if shape is not None and not payload and environ.get("REQUEST_METHOD") in ("PUT", "POST") \
+            and any(not sub.serialization.get("location") for sub in shape.members.values()):
+        # the input's own members are the XML body, under the input's root name
+        root_name = shape.serialization.get("name") or op_model.input_shape.name
+        required = any(not shape.members[n].serialization.get("location")
+                       for n in shape.required_members)
+        return rules.xml_payload(body, shape, root_name, required)
+    if not payload and body and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        _replace_body(environ, b"")  # S3 ignores a body where the operation has none
     if payload and shape.members[payload].type_name == "structure":
         pshape = shape.members[payload]
         root_name = pshape.serialization.get("name", payload)
@@ -183,13 +265,23 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
     """(service, protocol, refusal) if the request is refused, else None."""
     from localcloud.iam.requests import parse, service_model
 
-    call = parse(environ, body, cred)
+    try:
+        call = parse(environ, body, cred)
+    except RecursionError as exc:  # a JSON body nested past Python's recursion limit
+        smodel = service_model(cred[2])
+        if smodel is None:
+            return None
+        code, msg = _BAD_JSON.get(smodel.service_name, ("SerializationException", "{}"))
+        return smodel.service_name, smodel.protocol, Refusal(code, msg.format(exc))
     service = call.service
     if service is None:
         return None
     smodel = service_model(service)
     protocol = smodel.protocol
     if call.operation is None:
+        if service == "s3":
+            refusal = _s3_unrouted(call, environ, body)
+            return (service, protocol, refusal) if refusal else None
         return None
     if call.operation not in smodel.operation_names:
         # https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html (InvalidAction)
@@ -201,17 +293,26 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
             return service, protocol, Refusal("UnknownOperationException", "")
         return None
     op_model = smodel.operation_model(call.operation)
-    if protocol in ("json", "rest-json") and body and service in MODEL_CHECKED and not (
-            service == "lambda" and call.operation == "Invoke"):
+    if service == "apigateway" and call.operation.startswith("Update") and not body.strip():
+        _replace_body(environ, b'{"patchOperations": []}')
+    if protocol in ("json", "rest-json") and body and not _raw_payload(op_model):
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
             code, msg = _BAD_JSON.get(service, ("SerializationException", "{}"))
-            return service, protocol, Refusal(code, msg.format(exc) if "{}" in msg else
-                                              "Malformed request body")
+            return service, protocol, Refusal(
+                code, msg.format(exc) if service in _BAD_JSON else "Malformed request body")
         if not isinstance(doc, dict):
             code = _BAD_JSON.get(service, ("SerializationException",))[0]
-            return service, protocol, Refusal(code, "Start of list found where not expected")
+            return service, protocol, Refusal(code, "Start of list found where not expected"
+                                              if isinstance(doc, list) else "Malformed request body")
+        _normalize_json(environ, doc, body, service, op_model)
+    elif protocol in ("query", "ec2") and body:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return service, protocol, Refusal("MalformedQueryString",
+                                              "The request body is not valid UTF-8")
     if service == "lambda" and call.operation == "Invoke":
         refusal = rules.invoke_payload(len(body), environ.get("HTTP_X_AMZ_INVOCATION_TYPE"))
         if refusal:
@@ -219,14 +320,46 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
     if service == "s3":
         refusal = _s3_rules(call, environ, body, op_model)
         return (service, protocol, refusal) if refusal else None
-    code = MODEL_CHECKED.get(service)
-    if code is not None:
-        checker = model_checks.checker(service, op_model, protocol in ("query", "ec2"))
-        params = call.params
-        if protocol in ("query", "ec2"):
-            params = {k: v for k, v in params.items() if k not in ("Action", "Version")}
-        errors = checker.errors(params)
-        if errors:
+    if service == "lambda" and call.operation in _LAMBDA_CODE:
+        refusal = rules.code_source(call.params.get(_LAMBDA_CODE[call.operation]))
+        if refusal:
+            return service, protocol, refusal
+    if service == "apigateway" and call.operation in ("GetTags", "TagResource", "UntagResource"):
+        from urllib.parse import unquote
+        refusal = rules.apigateway_arn(unquote(call.params.get("resource_arn", "")))
+        if refusal:
+            return service, protocol, refusal
+    constraints = service in MODEL_CHECKED
+    scalar_only = protocol in ("query", "ec2")
+    checker = model_checks.checker(service, op_model, scalar_only, constraints)
+    params = call.params
+    if scalar_only:
+        params = {k: v for k, v in params.items() if k not in ("Action", "Version")}
+    try:
+        errors = checker.errors(params, ec2=protocol == "ec2")
+    except model_checks.WrongType as exc:
+        if protocol == "ec2":
+            return service, protocol, Refusal(
+                "InvalidParameterValue", f"Invalid value '{exc.value}' for {exc.path}")
+        if protocol == "query":
+            return service, protocol, Refusal(
+                MODEL_CHECKED.get(service, "ValidationError"),
+                f"1 validation error detected: Value '{exc.value}' at '{exc.path}' failed to "
+                f"satisfy constraint: Member must be of type {exc.expected}")
+        code = _BAD_JSON.get(service, ("SerializationException",))[0]
+        return service, protocol, Refusal(
+            code, f"Unexpected value type for '{exc.path}': expected {exc.expected}")
+    if errors:
+        if service in _MISSING_PARAMETER:
+            missing = [e for e in errors if e.startswith("Value null at ")]
+            if missing:
+                name = missing[0].split("'")[1]
+                name = name[:1].upper() + name[1:]
+                return service, protocol, Refusal(
+                    "MissingParameter", f"The request must contain the parameter {name}")
+        else:
+            code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
+            code = _VALIDATION_CODE.get(service, code)
             return service, protocol, Refusal(code, model_checks.message(errors))
     if service == "iam":
         refusal = _iam_rules(call)
@@ -241,8 +374,104 @@ def _not_implemented(service: str, protocol: str, operation: str) -> tuple:
         status=501))
 
 
+def _values(value: Any, out: set) -> set:
+    if isinstance(value, dict):
+        for v in value.values():
+            _values(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _values(v, out)
+    elif isinstance(value, (str, int)):
+        out.add(str(value))
+    return out
+
+
+def _member_names(shape: Any, out: set, depth: int = 0) -> set:
+    if depth > 8 or shape is None:
+        return out
+    if shape.type_name == "structure":
+        for name, sub in shape.members.items():
+            if name not in out:
+                out.add(name)
+                out.add(sub.serialization.get("name", name))
+                _member_names(sub, out, depth + 1)
+    elif shape.type_name == "list":
+        _member_names(shape.member, out, depth + 1)
+    elif shape.type_name == "map":
+        _member_names(shape.value, out, depth + 1)
+    return out
+
+
+def _bad_token(environ: dict, body: bytes, cred: tuple, exc: ValueError) -> tuple | None:
+    """A ValueError from moto reading a NextToken the request carried: AWS's answer to a
+    token it did not issue (the operation's InvalidNextToken, else its validation error)."""
+    from localcloud.iam.requests import parse, service_model
+
+    text = str(exc)
+    if not text.startswith("invalid literal for int()"):
+        return None
+    try:
+        call = parse(environ, body, cred)
+    except RecursionError:
+        return None
+    if call.service is None or call.operation is None:
+        return None
+    token = next((v for k, v in call.params.items() if k.lower() == "nexttoken"), None)
+    if not isinstance(token, str) or repr(token) not in text:
+        return None
+    smodel = service_model(call.service)
+    op = smodel.operation_model(call.operation)
+    code = next((e.name for e in op.error_shapes if "Token" in e.name), None) or \
+        MODEL_CHECKED.get(call.service, "ValidationException")
+    return error_response(call.service, smodel.protocol, Refusal(
+        code, "The specified nextToken is not valid."))
+
+
+def _not_found(environ: dict, body: bytes, cred: tuple, exc: KeyError) -> tuple | None:
+    """The not-found answer for a KeyError whose key is a value the request sent, in the
+    operation's own modeled not-found error (e.g. Lambda's ResourceNotFoundException, API
+    Gateway's NotFoundException; EC2's Invalid<Thing>ID.NotFound by its documented pattern)."""
+    from localcloud.iam.requests import parse, service_model
+
+    if not exc.args or not isinstance(exc.args[0], (str, int)):
+        return None
+    key = str(exc.args[0])
+    try:
+        call = parse(environ, body, cred)
+    except RecursionError:
+        return None
+    if call.service is None or call.operation is None:
+        return None
+    smodel = service_model(call.service)
+    op = smodel.operation_model(call.operation)
+    sent = _values(call.params, set())
+    if key not in sent and not any(key in v.split("/") for v in sent if "/" in v):
+        if op.input_shape is not None and key in _member_names(op.input_shape, set()):
+            code = MODEL_CHECKED.get(call.service) or _VALIDATION_CODE.get(
+                call.service, _VALIDATION_CODE.get(smodel.protocol, "ValidationException"))
+            if smodel.protocol == "rest-xml":
+                code = "InvalidRequest"
+            return error_response(call.service, smodel.protocol, Refusal(
+                code, model_checks.message([
+                    f"Value null at '{model_checks._camel(key)}' failed to satisfy constraint: "
+                    "Member must not be null"])))
+        return None
+    code = next((e.name for e in op.error_shapes if "NotFound" in e.name), None)
+    status = 404 if smodel.protocol == "rest-json" else 400
+    if code is None:
+        member = next((k for k, v in call.params.items() if str(v) == key), "Resource")
+        if smodel.protocol == "ec2" and member.endswith("Id"):
+            code = f"Invalid{member[:-2]}ID.NotFound"
+        else:
+            code = "ResourceNotFoundException"
+    if smodel.protocol == "rest-xml":
+        code, status = "NoSuchKey" if "Key" in call.params else "NoSuchBucket", 404
+    return error_response(call.service, smodel.protocol, Refusal(
+        code, f"The resource '{key}' does not exist", status=status))
+
+
 def middleware_factory(app: Callable, cloud: Any) -> Callable:
-    from localcloud.iam.requests import credential_of, service_model
+    from localcloud.iam.requests import credential_of, parse, service_model
 
     def send(start_response: Callable, status: str, headers: list, body: bytes) -> list[bytes]:
         start_response(status, headers + [("Content-Length", str(len(body)))])
@@ -273,11 +502,30 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
             return send(start_response, *error_response(service, protocol, refusal))
         try:
             return app(environ, start_response)
+        except ValueError as exc:
+            # moto read a pagination token the cloud never issued
+            answer = _bad_token(environ, body, cred, exc)
+            if answer is None:
+                raise
+            return send(start_response, *answer)
+        except KeyError as exc:
+            # moto looked a resource up by a name or id the request carried and it is not
+            # there: the operation's own not-found error, never a 500; or it read a member
+            # the request left out. Any other KeyError is the cloud's own bug and stays a
+            # (logged) 500.
+            answer = _not_found(environ, body, cred, exc)
+            if answer is None:
+                raise
+            log.warning("not found (moto raised KeyError %r): %s %s", exc.args[0] if exc.args
+                        else None, environ.get("REQUEST_METHOD"), path)
+            return send(start_response, *answer)
         except NotImplementedError as exc:
             smodel = service_model(cred[2])
             protocol = smodel.protocol if smodel is not None else "json"
-            operation = (environ.get("HTTP_X_AMZ_TARGET", "").rsplit(".", 1)[-1]
-                         or str(exc) or path)
+            try:
+                operation = parse(environ, body, cred).operation or path
+            except RecursionError:
+                operation = path
             log.warning("not implemented: %s %s (%s)", environ.get("REQUEST_METHOD"), path, exc)
             return send(start_response, *_not_implemented(cred[2], protocol, operation))
 
@@ -285,6 +533,9 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
 
 
 def install(cloud: Any) -> None:
+    from localcloud.s3 import patches as s3_patches
+
+    s3_patches.install(cloud)
     cloud.add_middleware(middleware_factory)
 
 

@@ -11,6 +11,10 @@
 | XML request bodies: well formed, no DTD or entities, the payload's root element and members | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Bucket policies: JSON object, `Statement` with `Effect` Allow/Deny, `Principal`, `Action`, `Resource` | `MalformedPolicy`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html , https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html |
 | IAM policy and trust documents: JSON, `Statement` present, nesting no deeper than the grammar allows | `MalformedPolicyDocument`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html |
+| `x-amz-grant-*` headers: `id=`, `uri=` or `emailAddress=` grantees | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectAcl.html |
+| A method an S3 resource has no operation for (POST on an object without a subresource) | `MethodNotAllowed`, 405 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
+| Lambda code: `ZipFile`, `S3Bucket`+`S3Key` or `ImageUri` | `InvalidParameterValueException`, 400 | https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html |
+| API Gateway tag operations: a resource ARN | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -218,9 +222,31 @@ def xml_payload(body: bytes, payload_shape: Any, root_name: str, required: bool)
         root = SafeET.fromstring(body, forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError, UnicodeError):
         return Refusal("MalformedXML", MALFORMED_XML)
+    if payload_shape is None:
+        return None
     if _local(root.tag) != root_name or not _xml_fits(root, payload_shape):
         return Refusal("MalformedXML", MALFORMED_XML)
     return None
+
+
+_GRANTEE = re.compile(r'\s*(id|uri|emailAddress)="[^"]*"\s*')
+
+
+def grant_headers(environ: dict) -> Refusal | None:
+    """`x-amz-grant-*`: a comma-separated list of `id="..."`, `uri="..."` or
+    `emailAddress="..."` (PutObjectAcl / PutBucketAcl API reference)."""
+    for name in ("READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"):
+        value = environ.get("HTTP_X_AMZ_GRANT_" + name)
+        if value is not None and not all(_GRANTEE.fullmatch(p) for p in value.split(",")):
+            return Refusal("InvalidArgument", "Invalid id",
+                           extra={"ArgumentName": "x-amz-grant-" + name.lower().replace("_", "-"),
+                                  "ArgumentValue": value})
+    return None
+
+
+METHOD_NOT_ALLOWED = Refusal("MethodNotAllowed",
+                             "The specified method is not allowed against this resource.",
+                             status=405)
 
 
 # ---- policies (S3 bucket policies, IAM documents) -------------------------------------------
@@ -339,6 +365,24 @@ IAM_DOCUMENTS = {
 # ---- Lambda -------------------------------------------------------------------------------
 SYNC_PAYLOAD_MAX = 6 * 1024 * 1024       # 6,291,456 bytes
 ASYNC_PAYLOAD_MAX = 1024 * 1024          # 1 MB since Oct 2025 (was 256 KB)
+
+
+def code_source(code: Any) -> Refusal | None:
+    """CreateFunction's Code / PublishLayerVersion's Content: a zip, an S3 bucket and key, or
+    an image (FunctionCode, LayerVersionContentInput in the Lambda API reference)."""
+    if not isinstance(code, dict):
+        return None
+    if code.get("ZipFile") or code.get("ImageUri") or (code.get("S3Bucket") and code.get("S3Key")):
+        return None
+    return Refusal("InvalidParameterValueException", "Please provide a source for function code.")
+
+
+def apigateway_arn(arn: str) -> Refusal | None:
+    """Tag operations take an API Gateway resource ARN (arn:aws:apigateway:region::/path)."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "apigateway" or not parts[5].startswith("/"):
+        return Refusal("BadRequestException", f"Invalid ARN: {arn}")
+    return None
 
 
 def invoke_payload(size: int, invocation_type: str | None) -> Refusal | None:
