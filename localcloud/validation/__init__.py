@@ -132,6 +132,31 @@ def read_body(environ: dict) -> bytes:
     return body
 
 
+_SSM_NAMED = {"PutParameter": False, "GetParameter": True, "DeleteParameter": False,
+              "GetParameterHistory": False, "LabelParameterVersion": False,
+              "UnlabelParameterVersion": False}
+
+
+def _service_rule(service: str, call: Any) -> Refusal | None:
+    op, params = call.operation, call.params
+    if service == "ssm":
+        if op in _SSM_NAMED and isinstance(params.get("Name"), str):
+            return rules.ssm_parameter_name(params["Name"], _SSM_NAMED[op])
+        if op in ("GetParameters", "DeleteParameters") and isinstance(params.get("Names"), list):
+            for name in params["Names"]:
+                if isinstance(name, str):
+                    refusal = rules.ssm_parameter_name(name, op == "GetParameters")
+                    if refusal:
+                        return refusal
+    elif service == "logs" and op == "StartQuery":
+        return rules.logs_start_query(params)
+    elif service == "events" and op in ("PutRule", "TestEventPattern"):
+        return rules.event_pattern(params.get("EventPattern"))
+    elif service == "sts" and op == "AssumeRoleWithSAML":
+        return rules.saml_assertion(params.get("SAMLAssertion"))
+    return None
+
+
 _LAMBDA_CODE = {"CreateFunction": "Code", "PublishLayerVersion": "Content"}
 
 
@@ -199,10 +224,26 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
         refusal = rules.key_length(unquote(key))
         if refusal:
             return refusal
-    refusal = rules.int_arguments(query) or rules.grant_headers(environ)
+    refusal = rules.int_arguments(query) or rules.grant_headers(environ) or \
+        rules.part_number(query)
     if refusal:
         return refusal
-    if op == "CopyObject":
+    if op == "RestoreObject" and body.strip():
+        from xml.etree.ElementTree import ParseError
+
+        from defusedxml import ElementTree as SafeET
+        from defusedxml.common import DefusedXmlException
+        try:
+            root = SafeET.fromstring(body, forbid_dtd=True)
+            kids = {rules._local(c.tag) for c in root}
+            if "Days" not in kids and "SelectParameters" not in kids and \
+                    (root.findtext("{*}Type") or root.findtext("Type")) != "SELECT":
+                return Refusal("MalformedXML", rules.MALFORMED_XML)
+        except (ParseError, DefusedXmlException, ValueError):
+            pass  # unparsable: the payload check below says so
+    if op == "PutBucketAccelerateConfiguration" and body.strip() and b"Status" not in body:
+        return Refusal("MalformedXML", rules.MALFORMED_XML)
+    if op in ("CopyObject", "UploadPartCopy"):
         source = environ.get("HTTP_X_AMZ_COPY_SOURCE", "")
         from urllib.parse import unquote
         src = unquote(source.split("?", 1)[0]).lstrip("/")
@@ -242,12 +283,15 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
         required = any(not shape.members[n].serialization.get("location")
                        for n in shape.required_members)
         return rules.xml_payload(body, shape, root_name, required)
-    if not payload and body and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+    if not payload and body and environ.get("REQUEST_METHOD") in ("GET", "HEAD", "DELETE"):
         _replace_body(environ, b"")  # S3 ignores a body where the operation has none
     if payload and shape.members[payload].type_name == "structure":
         pshape = shape.members[payload]
         root_name = pshape.serialization.get("name", payload)
-        required = payload in shape.required_members
+        # a configuration PUT needs its document (an ACL may come as headers instead)
+        required = payload in shape.required_members or (
+            environ.get("REQUEST_METHOD") == "PUT" and op != "CreateBucket"
+            and not op.endswith("Acl"))
         return rules.xml_payload(body, pshape, root_name, required)
     return None
 
@@ -324,6 +368,9 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         refusal = rules.code_source(call.params.get(_LAMBDA_CODE[call.operation]))
         if refusal:
             return service, protocol, refusal
+    refusal = _service_rule(service, call)
+    if refusal:
+        return service, protocol, refusal
     if service == "apigateway" and call.operation in ("GetTags", "TagResource", "UntagResource"):
         from urllib.parse import unquote
         refusal = rules.apigateway_arn(unquote(call.params.get("resource_arn", "")))
@@ -416,15 +463,24 @@ def _bad_token(environ: dict, body: bytes, cred: tuple, exc: ValueError) -> tupl
         return None
     if call.service is None or call.operation is None:
         return None
-    token = next((v for k, v in call.params.items() if k.lower() == "nexttoken"), None)
-    if not isinstance(token, str) or repr(token) not in text:
-        return None
     smodel = service_model(call.service)
     op = smodel.operation_model(call.operation)
-    code = next((e.name for e in op.error_shapes if "Token" in e.name), None) or \
-        MODEL_CHECKED.get(call.service, "ValidationException")
+    token = next((v for k, v in call.params.items() if k.lower() in ("nexttoken", "marker")), None)
+    if isinstance(token, str) and repr(token)[:100] in text:  # CPython cuts long literals
+        code = next((e.name for e in op.error_shapes if "Token" in e.name), None) or \
+            MODEL_CHECKED.get(call.service, "ValidationException")
+        return error_response(call.service, smodel.protocol, Refusal(
+            code, "The specified nextToken is not valid."))
+    # another value the request sent that moto reads as a number (e.g. EC2's MinVersion)
+    member = next((k for k, v in call.params.items()
+                   if isinstance(v, str) and repr(v)[:100] in text), None)
+    if member is None:
+        return None
+    code = "InvalidParameterValue" if smodel.protocol == "ec2" else (
+        MODEL_CHECKED.get(call.service) or _VALIDATION_CODE.get(
+            call.service, _VALIDATION_CODE.get(smodel.protocol, "ValidationException")))
     return error_response(call.service, smodel.protocol, Refusal(
-        code, "The specified nextToken is not valid."))
+        code, f"Value ({call.params[member]}) for parameter {member} is invalid."))
 
 
 def _not_found(environ: dict, body: bytes, cred: tuple, exc: KeyError) -> tuple | None:
@@ -445,7 +501,12 @@ def _not_found(environ: dict, body: bytes, cred: tuple, exc: KeyError) -> tuple 
     smodel = service_model(call.service)
     op = smodel.operation_model(call.operation)
     sent = _values(call.params, set())
-    if key not in sent and not any(key in v.split("/") for v in sent if "/" in v):
+    from urllib.parse import quote
+    sent |= {quote(v, safe="").lower() for v in sent} | {quote(v.encode("latin-1", "replace"), safe="").lower() for v in sent}
+    raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    sent |= {seg.lower() for seg in raw_path.split("?", 1)[0].split("/") if seg}
+    if key not in sent and key.lower() not in sent and \
+            not any(key in v.split("/") for v in sent if "/" in v):
         if op.input_shape is not None and key in _member_names(op.input_shape, set()):
             code = MODEL_CHECKED.get(call.service) or _VALIDATION_CODE.get(
                 call.service, _VALIDATION_CODE.get(smodel.protocol, "ValidationException"))
@@ -533,9 +594,13 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
 
 
 def install(cloud: Any) -> None:
+    from localcloud.ec2 import patches as ec2_patches
     from localcloud.s3 import patches as s3_patches
+    from localcloud.sqs import patches as sqs_patches
+    from localcloud.ssm import patches as ssm_patches
 
-    s3_patches.install(cloud)
+    for patches in (s3_patches, sqs_patches, ssm_patches, ec2_patches):
+        patches.install(cloud)
     cloud.add_middleware(middleware_factory)
 
 

@@ -58,7 +58,7 @@ class Node:
         if self.pattern_text:
             try:
                 self.pattern = _re.compile(self.pattern_text)
-            except Exception:  # noqa: BLE001 - a pattern neither re nor regex reads: not checked
+            except (_re.error, ValueError, OverflowError):  # a pattern regex cannot read
                 self.pattern = None
         enum = shape.enum if constraints and shape.type_name == "string" else None
         self.enum = frozenset(enum) if enum else None
@@ -205,8 +205,16 @@ def _type_ok(t: str, value: Any) -> bool:
             except (ValueError, RuntimeError, OverflowError):
                 return False
         return False
-    if t == "blob":
-        return isinstance(value, str)
+    if t == "blob":  # base64 text in JSON
+        if not isinstance(value, str):
+            return False
+        import binascii
+        from base64 import b64decode
+        try:
+            b64decode(value, validate=True)
+            return True
+        except (binascii.Error, ValueError):
+            return False
     return True
 
 

@@ -15,6 +15,12 @@
 | A method an S3 resource has no operation for (POST on an object without a subresource) | `MethodNotAllowed`, 405 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Lambda code: `ZipFile`, `S3Bucket`+`S3Key` or `ImageUri` | `InvalidParameterValueException`, 400 | https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html |
 | API Gateway tag operations: a resource ARN | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html |
+| SSM parameter names: letters, digits, `.-_`, `/`-separated paths, not prefixed `aws`/`ssm` | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
+| CloudWatch Logs StartQuery: one of `logGroupName`, `logGroupNames`, `logGroupIdentifiers` | `InvalidParameterException`, 400 | https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html |
+| EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
+| S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
+| S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
+| STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -73,6 +79,16 @@ def key_length(key: str) -> Refusal | None:
     if n > MAX_KEY_BYTES:
         return Refusal("KeyTooLongError", "Your key is too long",
                        extra={"MaxSizeAllowed": str(MAX_KEY_BYTES), "Size": str(n)})
+    return None
+
+
+def part_number(query: dict) -> Refusal | None:
+    raw = query.get("partNumber")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        return Refusal("InvalidArgument", "Part number must be an integer between 1 and 10000, "
+                       "inclusive", extra={"ArgumentName": "partNumber", "ArgumentValue": raw})
     return None
 
 
@@ -365,6 +381,57 @@ IAM_DOCUMENTS = {
 # ---- Lambda -------------------------------------------------------------------------------
 SYNC_PAYLOAD_MAX = 6 * 1024 * 1024       # 6,291,456 bytes
 ASYNC_PAYLOAD_MAX = 1024 * 1024          # 1 MB since Oct 2025 (was 256 KB)
+
+
+_SSM_NAME = re.compile(r"/?[a-zA-Z0-9_.\-]+(/[a-zA-Z0-9_.\-]+)*")
+_SSM_NAME_MSG = ('Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive). '
+                 "If formed as a path, it can consist of sub-paths divided by slash symbol; each "
+                 "sub-path can be formed as a mix of letters, numbers and the following 3 "
+                 "symbols .-_")
+
+
+def ssm_parameter_name(name: str, selector_allowed: bool) -> Refusal | None:
+    if name.startswith("arn:"):
+        name = name.split(":parameter", 1)[-1] or "x"
+    if selector_allowed and ":" in name:
+        name, _, selector = name.partition(":")
+        if not selector or ":" in selector:
+            return Refusal("ValidationException", _SSM_NAME_MSG)
+    bare = name.lstrip("/").lower()
+    if not _SSM_NAME.fullmatch(name) or bare.startswith(("aws", "ssm")):
+        return Refusal("ValidationException", _SSM_NAME_MSG)
+    return None
+
+
+def logs_start_query(params: dict) -> Refusal | None:
+    if not (params.get("logGroupName") or params.get("logGroupNames")
+            or params.get("logGroupIdentifiers")):
+        return Refusal("InvalidParameterException",
+                       "Specify exactly one of logGroupName, logGroupNames or logGroupIdentifiers")
+    return None
+
+
+def event_pattern(pattern: Any) -> Refusal | None:
+    if pattern is None:
+        return None
+    try:
+        doc = json.loads(pattern) if isinstance(pattern, str) and json_depth_ok(pattern, 32) else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return Refusal("InvalidEventPatternException",
+                       "Event pattern is not valid. Reason: Filter is not an object")
+    return None
+
+
+def saml_assertion(value: Any) -> Refusal | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return Refusal("InvalidIdentityToken", "Invalid base64 SAMLResponse")
+    return None
 
 
 def code_source(code: Any) -> Refusal | None:

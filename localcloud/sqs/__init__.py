@@ -1,0 +1,1 @@
+"""SQS: moto's queues, with the patches in `patches`."""
