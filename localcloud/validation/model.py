@@ -221,7 +221,7 @@ def _type_ok(t: str, value: Any) -> bool:
 class Checker:
     """The compiled input checks of one operation."""
 
-    __slots__ = ("root", "scalar_only", "located", "renames")
+    __slots__ = ("root", "scalar_only", "located", "renames", "wires")
 
     def __init__(self, op_model: Any, scalar_only: bool, constraints: bool = True):
         shape = op_model.input_shape
@@ -230,7 +230,12 @@ class Checker:
         self.scalar_only = scalar_only
         self.located: frozenset = frozenset()
         self.renames: dict = {}
+        self.wires: dict = {}  # member -> its names in a query form (EC2: queryName, InstanceId)
         if shape is not None:
+            for n, sub in shape.members.items():
+                loc = sub.serialization.get("name")
+                self.wires[n] = tuple({n, sub.serialization.get("queryName") or n,
+                                       (loc[:1].upper() + loc[1:]) if loc else n})
             self.located = frozenset(n for n, sub in shape.members.items()
                                      if sub.serialization.get("location"))
             self.renames = {sub.serialization["name"]: n for n, sub in shape.members.items()
@@ -279,8 +284,9 @@ class Checker:
         errors: list[str] = []
         scalar_only = self.scalar_only
         for name in root.required:
-            if params.get(name) is None and not (
-                    scalar_only and any(k.startswith(name + ".") for k in params)):
+            if params.get(name) is None and not (scalar_only and any(
+                    params.get(w) is not None or any(k.startswith(w + ".") for k in params)
+                    for w in self.wires.get(name, (name,)))):
                 errors.append(f"Value null at '{_camel(name)}' failed to satisfy constraint: "
                               "Member must not be null")
         for wire, value in params.items():
