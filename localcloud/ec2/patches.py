@@ -1,7 +1,7 @@
 """moto's EC2, patched where a request naming something that does not exist gets a 500
 instead of EC2's not-found error (codes from
 https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html); tripwires in
-tests/unit/test_localcloud_validation.py.
+tests/unit/test_localcloud_validation_rules.py.
 
 - `NatGatewayBackend.delete_nat_gateway`: an unknown id -> `NatGatewayNotFound`.
 - `SpotRequestBackend.modify_spot_fleet_request`: an unknown id ->

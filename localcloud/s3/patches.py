@@ -1,5 +1,5 @@
 """moto's S3, patched where it answers a valid request with a 500 (each hook point has a
-tripwire in tests/unit/test_localcloud_validation.py that fails by name if moto moves it).
+tripwire in tests/unit/test_localcloud_validation_rules.py that fails by name if moto moves it).
 
 - `S3Response._notification_config_from_body`: an empty `<NotificationConfiguration/>` is
   how a client removes every notification (AWS: "To disable notifications, send an empty

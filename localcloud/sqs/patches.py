@@ -1,5 +1,5 @@
 """moto's SQS, patched where it answers a valid request with a 500 (tripwires in
-tests/unit/test_localcloud_validation.py).
+tests/unit/test_localcloud_validation_rules.py).
 
 - `SQSBackend.list_queues`: moto compiles `QueueNamePrefix` as a regular expression, so a
   prefix such as `[` raises; AWS matches it literally (ListQueues API reference: "Queue URLs

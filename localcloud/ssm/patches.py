@@ -1,5 +1,5 @@
 """moto's SSM, patched where a valid request gets a 500 (tripwires in
-tests/unit/test_localcloud_validation.py).
+tests/unit/test_localcloud_validation_rules.py).
 
 moto keeps parameters in a `defaultdict(list)` (`SimpleSystemManagerBackend._parameters`):
 reading a name that does not exist (a label, a history request) leaves an empty version list

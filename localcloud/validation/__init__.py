@@ -152,7 +152,11 @@ def _service_rule(service: str, call: Any) -> Refusal | None:
         return rules.logs_start_query(params)
     elif service == "events" and op in ("PutRule", "TestEventPattern"):
         return rules.event_pattern(params.get("EventPattern"))
-    elif service == "sts" and op == "AssumeRoleWithSAML":
+    elif service == "sts" and op in ("AssumeRole", "AssumeRoleWithSAML",
+                                     "AssumeRoleWithWebIdentity"):
+        refusal = rules.role_arn(params.get("RoleArn"))
+        if refusal or op != "AssumeRoleWithSAML":
+            return refusal
         return rules.saml_assertion(params.get("SAMLAssertion"))
     return None
 

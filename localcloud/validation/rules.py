@@ -20,6 +20,7 @@
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
 | S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
 | S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
+| STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
@@ -358,9 +359,10 @@ def iam_policy_document(text: str) -> Refusal | None:
         doc = json.loads(text)
     except (ValueError, RecursionError):
         return Refusal("MalformedPolicyDocument", "This policy contains invalid Json")
-    if not isinstance(doc, dict):
+    if not isinstance(doc, dict) or "Statement" not in doc:
         return Refusal("MalformedPolicyDocument", "Syntax errors in policy.")
-    if _statements(doc) is None:
+    st = doc["Statement"]
+    if not (isinstance(st, dict) or (isinstance(st, list) and all(isinstance(s, dict) for s in st))):
         return Refusal("MalformedPolicyDocument", "Syntax errors in policy.")
     return None
 
@@ -421,6 +423,15 @@ def event_pattern(pattern: Any) -> Refusal | None:
     if not isinstance(doc, dict):
         return Refusal("InvalidEventPatternException",
                        "Event pattern is not valid. Reason: Filter is not an object")
+    return None
+
+
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+
+
+def role_arn(arn: Any) -> Refusal | None:
+    if isinstance(arn, str) and not _ROLE_ARN.fullmatch(arn):
+        return Refusal("ValidationError", "Request ARN is invalid")
     return None
 
 
