@@ -13,6 +13,8 @@ run() -> [{"name", "value", "unit", "goal"}], side by side for one trivial handl
 - IAM enforce vs. off (interleaved, one cloud): warm invoke by the operator, warm invoke by
   a role session (a full policy evaluation), and an API Gateway request (the function's
   resource policy checked for apigateway.amazonaws.com) (`iam_rows`).
+- request validation on vs. off (interleaved, one cloud; `validation_rows`): a warm invoke,
+  an S3 PUT, an SSM GetParameter and an IAM GetRole over HTTP, and the checks alone.
 The API Gateway rows are in bench/apigw_bench.py, the predict rows in bench/predict_bench.py.
 """
 from __future__ import annotations
@@ -131,6 +133,7 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
                  _row("S3 PUT added by notification (p50 diff)", p_notif - p_plain,
                       goal="<= 2 ms")]
         rows += iam_rows(cloud, n)
+        rows += validation_rows(cloud, n)
         lam.delete_function(FunctionName=name)
     finally:
         if own:
@@ -352,10 +355,100 @@ def iam_rows(cloud, n: int = 300) -> list[dict]:
     return rows
 
 
+def validation_rows(cloud, n: int = 300) -> list[dict]:
+    """What the validation layer (localcloud.validation) adds to a request: the same requests
+    with it on and off, interleaved, over one keep-alive connection; plus the checks alone
+    in-process (parse + compiled checks, no HTTP)."""
+    import hashlib
+
+    import boto3
+
+    import localcloud.validation as validation
+    from localcloud.testing import lambda_role, zip_bytes
+
+    kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1")
+    lam, iam, s3, ssm = (boto3.client(x, **kw) for x in ("lambda", "iam", "s3", "ssm"))
+    name = f"bench-val-{uuid.uuid4().hex[:6]}"
+    role_arn = lambda_role(iam)
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role=role_arn,
+                        Handler="handler.handler",
+                        Code={"ZipFile": zip_bytes({"handler.py": HANDLER})})
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    bucket = f"bench-val-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    ssm.put_parameter(Name=f"/bench/{name}", Value="v", Type="String")
+    conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
+
+    def auth(service: str, extra: dict | None = None) -> dict:
+        h = {"Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/"
+                              f"{service}/aws4_request, SignedHeaders=host, Signature=0"}
+        return {**h, **(extra or {})}
+
+    body_s3 = b"x" * 1024
+    requests = {
+        "warm invoke": ("POST", f"/2015-03-31/functions/{name}/invocations", b"{}",
+                        auth("lambda", {"Content-Type": "application/json"})),
+        "S3 PUT 1 KB": ("PUT", f"/{bucket}/k", body_s3,
+                        auth("s3", {"x-amz-content-sha256": hashlib.sha256(body_s3).hexdigest()})),
+        "SSM GetParameter": ("POST", "/", json.dumps({"Name": f"/bench/{name}"}).encode(),
+                             auth("ssm", {"X-Amz-Target": "AmazonSSM.GetParameter",
+                                          "Content-Type": "application/x-amz-json-1.1"})),
+        "IAM GetRole": ("POST", "/", f"Action=GetRole&Version=2010-05-08&RoleName="
+                                     f"{role_arn.rsplit('/', 1)[1]}".encode(),
+                        auth("iam", {"Content-Type": "application/x-www-form-urlencoded"})),
+    }
+
+    def send(method: str, path: str, body: bytes, headers: dict) -> None:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        assert resp.status == 200, (resp.status, data[:300])
+
+    rows: list[dict] = []
+    before = validation.ENABLED
+    try:
+        for label, req in requests.items():
+            for flag in (True, False):
+                validation.ENABLED = flag
+                _time_ms(lambda: send(*req), 20)
+            samples: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(n):
+                for flag in (True, False):
+                    validation.ENABLED = flag
+                    samples[flag] += _time_ms(lambda: send(*req), 1)
+            on, off = statistics.median(samples[True]), statistics.median(samples[False])
+            rows += [_row(f"validation {label} p50, on", on),
+                     _row(f"validation {label} p50, off", off),
+                     _row(f"validation {label}: on adds (p50 diff)", on - off, goal="<= 0.1 ms")]
+            # the checks alone (what the layer runs per request, without HTTP)
+            import io
+            method, path, body, headers = req
+            environ = {"REQUEST_METHOD": method, "PATH_INFO": path.split("?")[0],
+                       "QUERY_STRING": path.partition("?")[2], "HTTP_HOST": "127.0.0.1",
+                       "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
+            for k, v in headers.items():
+                key = k.upper().replace("-", "_")
+                environ[key if key == "CONTENT_TYPE" else "HTTP_" + key] = v
+            cred = ("testing", "us-east-1", environ["HTTP_AUTHORIZATION"].split("/")[3])
+            alone = [validation.timed_check(environ, body, cred) * 1000 for _ in range(n)]
+            rows.append(_row(f"validation {label}: the checks alone p50", statistics.median(alone)))
+    finally:
+        validation.ENABLED = before
+        conn.close()
+        lam.delete_function(FunctionName=name)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.localcloud_bench [--iam]` (--iam: only the IAM enforce/off rows)."""
+    """`python -m bench.localcloud_bench [--iam | --validation]` (only those rows)."""
     args = sys.argv[1:] if argv is None else argv
-    if "--iam" in args:
+    if "--validation" in args:
+        from localcloud import LocalCloud
+        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+            os.environ.setdefault(k, v)
+        with LocalCloud(port=0) as cloud:
+            rows = validation_rows(cloud)
+    elif "--iam" in args:
         from localcloud import LocalCloud
         for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
             os.environ.setdefault(k, v)
