@@ -52,7 +52,7 @@ def default_account_limit() -> int:
 
 
 def _reserved(fn: Any) -> int | None:
-    value = getattr(fn, "reserved_concurrency", None)
+    value = fn.reserved_concurrency
     if value is None or value == "":
         return None
     try:

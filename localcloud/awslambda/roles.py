@@ -15,6 +15,7 @@ ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lam
 def role_age_seconds(role_arn: str, account_id: str) -> float | None:
     """Seconds since the role in `role_arn` was created; None if it is not in this cloud."""
     from moto.core.utils import utcnow
+    from moto.iam.exceptions import NotFoundException
     from moto.iam.models import iam_backends
 
     if not role_arn or ":role/" not in role_arn:
@@ -25,7 +26,7 @@ def role_age_seconds(role_arn: str, account_id: str) -> float | None:
     try:
         backend = iam_backends[account][partition]
         role = backend.get_role_by_arn(role_arn)
-    except Exception:  # noqa: BLE001 - no such role: moto's own checks answer
+    except (NotFoundException, KeyError):  # no such role: moto's own checks answer
         return None
     return (utcnow() - role.create_date).total_seconds()
 

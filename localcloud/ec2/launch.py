@@ -26,6 +26,7 @@ def _ec2_error(code: str, message: str) -> Exception:
 def profile_age_seconds(account_id: str, name: str | None, arn: str | None) -> float | None:
     """Seconds since the instance profile, or the newest role in it, was created."""
     from moto.core.utils import utcnow
+    from moto.iam.exceptions import NoSuchEntity, NotFoundException
     from moto.iam.models import iam_backends
 
     partition = arn.split(":")[1] if arn and arn.count(":") > 2 else "aws"
@@ -33,9 +34,9 @@ def profile_age_seconds(account_id: str, name: str | None, arn: str | None) -> f
         backend = iam_backends[account_id][partition]
         profile = backend.get_instance_profile_by_arn(arn) if arn else \
             backend.get_instance_profile(name)
-    except Exception:  # noqa: BLE001 - missing: moto answers NoSuchEntity itself
+    except (NotFoundException, NoSuchEntity, KeyError):  # missing: moto answers it itself
         return None
-    created = [profile.create_date] + [r.create_date for r in getattr(profile, "roles", [])]
+    created = [profile.create_date] + [r.create_date for r in profile.roles]
     return (utcnow() - max(created)).total_seconds()
 
 

@@ -316,7 +316,7 @@ def _enabled_schedule_rules() -> Iterable[tuple[str, str, Any]]:
     from moto.events.models import events_backends
     for account_id, regional in list(events_backends.items()):
         for region, backend in list(regional.items()):
-            for bus in list(getattr(backend, "event_buses", {}).values()):
+            for bus in list(backend.event_buses.values()):
                 for rule in list(bus.rules.values()):
                     if rule.scheduled_expression:
                         yield account_id, region, rule

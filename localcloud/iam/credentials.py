@@ -129,12 +129,13 @@ class CredentialStore:
 def role_policies(account: str, role_arn: str) -> list[str] | None:
     """The role's identity policies (inline and attached, AWS managed included), or None if
     the role does not exist."""
+    from moto.iam.exceptions import NotFoundException
     from moto.iam.models import iam_backends
 
     iam = iam_backends[account]["aws"]
     try:
         role = iam.get_role_by_arn(role_arn)
-    except Exception:  # noqa: BLE001 - moto's NotFound
+    except NotFoundException:
         return None
     docs = list(role.policies.values())
     docs += [_default_document(p) for p in role.managed_policies.values()]
@@ -142,12 +143,13 @@ def role_policies(account: str, role_arn: str) -> list[str] | None:
 
 
 def user_policies(account: str, user_name: str) -> list[str]:
+    from moto.iam.exceptions import NoSuchEntity
     from moto.iam.models import iam_backends
 
     iam = iam_backends[account]["aws"]
     try:
         user = iam.get_user(user_name)
-    except Exception:  # noqa: BLE001
+    except NoSuchEntity:
         return []
     docs = list(user.policies.values())
     docs += [_default_document(p) for p in user.managed_policies.values()]
@@ -158,7 +160,7 @@ def user_policies(account: str, user_name: str) -> list[str]:
 
 
 def _default_document(policy) -> str | None:
-    for v in getattr(policy, "versions", []):
-        if getattr(v, "is_default", False):
+    for v in policy.versions:
+        if v.is_default:
             return v.document
-    return getattr(policy, "document", None)
+    return policy.document

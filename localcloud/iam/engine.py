@@ -154,7 +154,7 @@ def _ec2_tags(arns: list[str], account: str, region: str) -> dict:
     try:
         from moto.ec2.models import ec2_backends
         tags = ec2_backends[account][region].tags
-    except Exception:  # noqa: BLE001 - no EC2 state for this account/region yet
+    except KeyError:  # no EC2 state for this account/region yet
         return out
     for arn in arns:
         rid = arn.rsplit("/", 1)[-1]
@@ -242,7 +242,7 @@ def bucket_of(bucket: str | None) -> Any:
 
 def bucket_policy(bucket: str | None) -> list[str]:
     b = bucket_of(bucket)
-    pol = getattr(b, "policy", None)
+    pol = b.policy if b is not None else None
     if not pol:
         return []
     return [pol.decode() if isinstance(pol, bytes) else pol]

@@ -63,8 +63,8 @@ class IamService:
         role_arn = instance_role_arn(instance)
         if role_arn is None:
             return None
-        account = getattr(instance, "owner_id", None) or instance.ec2_backend.account_id
-        region = getattr(instance, "region_name", None) or instance.ec2_backend.region_name
+        account = instance.owner_id or instance.ec2_backend.account_id
+        region = instance.region_name or instance.ec2_backend.region_name
         return self.store.issue(role_arn, instance.id, account, region).env()
 
     # ---- service principals invoking Lambda -------------------------------------------
@@ -90,6 +90,7 @@ class IamService:
         """Raise InvokeDenied unless `service` may invoke the function."""
         if self.mode == "off":
             return
+        from moto.awslambda.exceptions import LambdaClientError
         from moto.awslambda.utils import get_backend
 
         if function_name_or_arn.startswith("arn:"):
@@ -97,7 +98,7 @@ class IamService:
             region, account_id = parts[3], parts[4]
         try:
             fn = get_backend(account_id, region).get_function(function_name_or_arn)
-        except Exception:  # noqa: BLE001 - not found: the invoke itself reports it
+        except (LambdaClientError, KeyError):  # not found: the invoke itself reports it
             return
         source_account = source_arn.split(":")[4] if source_arn and source_arn.count(":") >= 4 else account_id
         if not self.service_may_invoke(fn, service, source_arn, source_account or account_id):
@@ -120,6 +121,7 @@ class IamService:
         if not arns:
             return []
         from moto.awslambda.utils import get_backend
+        from moto.awslambda.exceptions import LambdaClientError
         from moto.s3.models import s3_backends
 
         owner = (s3_backends.bucket_accounts.get(bucket) or ("aws", None))[1]
@@ -128,7 +130,7 @@ class IamService:
             parts = arn.split(":")
             try:
                 fn = get_backend(parts[4], parts[3]).get_function(arn)
-            except Exception:  # noqa: BLE001 - no such function: AWS cannot validate it either
+            except (LambdaClientError, KeyError, IndexError):  # no such function (or no ARN)
                 bad.append(arn)
                 continue
             if not self.service_may_invoke(fn, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}",
@@ -172,19 +174,17 @@ class IamService:
 
 
 def instance_role_arn(instance: Any) -> str | None:
-    backend = getattr(instance, "ec2_backend", None)
-    assoc = getattr(backend, "iam_instance_profile_associations", {}).get(instance.id) if backend else None
-    profile = getattr(assoc, "iam_instance_profile", None)
-    roles = getattr(profile, "roles", None) or []
+    assoc = instance.ec2_backend.iam_instance_profile_associations.get(instance.id)
+    profile = assoc.iam_instance_profile if assoc is not None else None
+    roles = (profile.roles if profile is not None else None) or []
     if not roles:
         return None
-    role = roles[0]
-    return getattr(role, "arn", None)
+    return roles[0].arn
 
 
 def service_invoke_decision(fn: Any, service: str, source_arn: str | None,
                             source_account: str | None) -> Decision:
-    statements = list(getattr(getattr(fn, "policy", None), "statements", None) or [])
+    statements = list((fn.policy.statements if fn.policy is not None else None) or [])
     arn = fn.function_arn
     if arn.endswith(":$LATEST"):
         arn = arn[: -len(":$LATEST")]

@@ -64,7 +64,7 @@ def s3_may_invoke(fn: Any, bucket_arn: str, account_id: str) -> bool:
     iam = getattr(cloud, "iam", None) if cloud is not None else None
     if iam is not None:  # the IAM engine decides (and records), mode-aware
         return iam.service_may_invoke(fn, "s3.amazonaws.com", bucket_arn, account_id)
-    for st in getattr(fn.policy, "statements", []) or []:
+    for st in (fn.policy.statements if fn.policy is not None else None) or []:
         if st.get("Effect", "Allow") != "Allow":
             continue
         principal = st.get("Principal")
@@ -127,13 +127,14 @@ class S3EventDelivery:
                 log.exception("S3 event delivery failed")
 
     def _deliver(self, account_id: str, event_body: dict, fn_arn: str, region: str) -> None:
+        from moto.awslambda.exceptions import LambdaClientError
         from moto.awslambda.utils import get_backend
 
         record = event_body["Records"][0]
         where = f"s3://{record['s3']['bucket']['name']}/{record['s3']['object']['key']}"
         try:
             fn = get_backend(account_id, region).get_function(fn_arn)
-        except Exception:  # noqa: BLE001 - moto's not-found types vary
+        except (LambdaClientError, KeyError):  # no such function (or region/account)
             log.warning("S3 event %s for %s not delivered: function %s does not exist",
                         record["eventName"], where, fn_arn)
             self.refused += 1

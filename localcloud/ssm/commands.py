@@ -357,7 +357,7 @@ class InstanceHosts:
         return self.root / instance_id
 
     def env_for(self, instance: Any) -> dict[str, str]:
-        region = getattr(instance, "region_name", None) or "us-east-1"
+        region = instance.region_name or "us-east-1"
         try:
             env = dict(self.cloud.env_for_compute(region))
         except TypeError:
@@ -469,7 +469,7 @@ class InstanceHosts:
 
     @staticmethod
     def has_instance_profile(instance: Any) -> bool:
-        assoc = getattr(instance.ec2_backend, "iam_instance_profile_associations", {})
+        assoc = instance.ec2_backend.iam_instance_profile_associations
         return bool(assoc.get(instance.id))
 
     def is_online(self, instance: Any) -> bool:
@@ -582,7 +582,7 @@ class InstanceHosts:
 
 def _set_launch_time(instance: Any, when: _dt.datetime) -> None:
     """moto keeps ``launch_time`` as a naive UTC datetime; keep its type."""
-    current = getattr(instance, "launch_time", None)
+    current = instance.launch_time
     if isinstance(current, _dt.datetime) and current.tzinfo is None:
         when = when.astimezone(_dt.timezone.utc).replace(tzinfo=None)
     elif isinstance(current, str):
@@ -740,8 +740,8 @@ def describe_instance_information(ec2: Any, hosts: InstanceHosts, req: dict) -> 
                 "AgentVersion": AGENT_VERSION, "IsLatestVersion": True,
                 "PlatformType": "Linux", "PlatformName": "Amazon Linux",
                 "PlatformVersion": "2023", "ResourceType": "EC2Instance",
-                "IPAddress": getattr(inst, "private_ip", "") or "",
-                "ComputerName": getattr(inst, "private_dns", "") or inst.id,
+                "IPAddress": inst.private_ip or "",
+                "ComputerName": inst.private_dns or inst.id,
                 "AssociationStatus": "Success", "SourceId": inst.id,
                 "SourceType": "AWS::EC2::Instance",
             }
@@ -824,7 +824,7 @@ def command_steps(backend: Any, name: str, parameters: dict | None) -> list[Step
     invocation then fails, saying they are not run locally)."""
     if name == RUN_SHELL_SCRIPT:
         return steps_for(RUN_SHELL_SCRIPT_CONTENT, name, parameters)
-    documents = getattr(backend, "_documents", {}).get(name)
+    documents = backend._documents.get(name)
     if documents is None:
         if name.startswith(("AWS-", "AWSEC2-", "AWSSupport-", "AmazonCloudWatch-")):
             return []
@@ -837,7 +837,7 @@ def command_steps(backend: Any, name: str, parameters: dict | None) -> list[Step
 
 
 def _instance_tags(ec2: Any, instance_id: str) -> dict[str, str]:
-    return dict(getattr(ec2, "tags", {}).get(instance_id, {}))
+    return dict(ec2.tags.get(instance_id, {}))
 
 
 def targeted_instances(ec2: Any, hosts: "InstanceHosts", instance_ids: list[str],
@@ -846,12 +846,14 @@ def targeted_instances(ec2: Any, hosts: "InstanceHosts", instance_ids: list[str]
     must be a managed node that is online, else InvalidInstanceId and nothing runs), plus
     the online managed nodes its Targets select (`InstanceIds`, `tag:<key>`, `tag-key`;
     several targets must all match)."""
+    from moto.ec2.exceptions import InvalidInstanceIdError
+
     chosen: dict[str, Any] = {}
     bad = []
     for iid in instance_ids:
         try:
             inst = ec2.get_instance(iid)
-        except Exception:  # noqa: BLE001 - InvalidInstanceID.NotFound
+        except InvalidInstanceIdError:
             inst = None
         if inst is None or not hosts.is_online(inst):
             bad.append(iid)
