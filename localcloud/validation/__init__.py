@@ -213,6 +213,27 @@ def _s3_unrouted(call: Any, environ: dict, body: bytes) -> Refusal | None:
     return None
 
 
+_CURRENT: dict[str, Any] = {}
+
+
+def _current_op(smodel: Any, op_model: Any) -> Any:
+    """A deprecated operation's current twin on the same method + URI (PutBucketNotification
+    -> PutBucketNotificationConfiguration): what today's SDKs send there."""
+    if not op_model.deprecated:
+        return op_model
+    got = _CURRENT.get(op_model.name)
+    if got is None:
+        got = op_model
+        for name in smodel.operation_names:
+            other = smodel.operation_model(name)
+            if not other.deprecated and other.http.get("method") == op_model.http.get("method") \
+                    and other.http.get("requestUri") == op_model.http.get("requestUri"):
+                got = other
+                break
+        _CURRENT[op_model.name] = got
+    return got
+
+
 def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal | None:
     op = call.operation
     params = call.params
@@ -366,6 +387,8 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         if refusal:
             return service, protocol, refusal
     if service == "s3":
+        op_model = _current_op(smodel, op_model)
+        call.operation = op_model.name
         refusal = _s3_rules(call, environ, body, op_model)
         return (service, protocol, refusal) if refusal else None
     if service == "lambda" and call.operation in _LAMBDA_CODE:
