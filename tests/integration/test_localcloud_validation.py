@@ -254,3 +254,23 @@ def test_malformed_chunked_body_is_400(clients):
         while chunk := s.recv(65536):
             out += chunk
     assert out.split(b"\r\n", 1)[0].split()[1] == b"400", out[:300]
+
+
+def test_iam_check_that_raises_refuses_the_request(local_cloud, monkeypatch, caplog):  # noqa: F811
+    """Fail closed: when the IAM check itself raises, the request is refused with AWS's
+    InternalFailure (named in the log), never let through."""
+    from localcloud.iam.service import IamService
+
+    iam = boto3.client("iam", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    role = lambda_role(iam, name=f"val-closed-{uuid.uuid4().hex[:6]}", statements=[
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}])
+    key = local_cloud.iam.store.issue(role, "closed", "123456789012", REGION).access_key_id
+
+    def broken(self, environ, identity, cred):
+        raise RuntimeError("engine bug")
+
+    monkeypatch.setattr(IamService, "check_request", broken)
+    status, body = _raw(local_cloud.port, "GET", "/", b"",
+                        {"Authorization": AUTH.replace("testing", key).format("s3")})
+    assert status == 500 and b"InternalFailure" in body
+    assert "IAM check failed" in caplog.text and "engine bug" in caplog.text
