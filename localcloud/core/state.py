@@ -27,13 +27,11 @@ few MB however large the layers are.
   runs after a restart, so instances that were pending/running/stopping come back
   `stopped` (their host directories kept), and SSM commands still in flight end `Failed`.
 
-The pickle hooks (moto 5.2): `moto.core.base_backend.BackendDict` (and `._instances`),
-`moto.s3.models.FakeKey` (its value buffer), `weakref.WeakValueDictionary` (Lambda's ARN
-index), `defaultdict(lambda: ...)` (SSM tags), thread locks.
+Split by job: pickling moto's backends in `state_pickle`, the request gate in `state_gate`,
+the keeper (when and where snapshots are written and loaded) here.
 """
 from __future__ import annotations
 
-import copyreg
 import datetime as _dt
 import hashlib
 import importlib
@@ -41,29 +39,41 @@ import io
 import json
 import logging
 import os
-import pickle
 import shutil
 import sys
 import threading
 import time
-import weakref
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
+
+from .state_gate import _READ_PREFIXES, Gate, _op_name, may_mutate  # noqa: F401
+from .state_pickle import (  # noqa: F401 - snapshots of format 2 name the _restore_* here
+    BLOB_MIN,
+    _backend_dicts,
+    _BlobBuffer,
+    _BlobRef,
+    _defaultdict_of,
+    _fingerprint,
+    _LazyValue,
+    _module_home,
+    _nested_defaultdict_dict,
+    _Pickler,
+    _restore_dd_subclass,
+    _restore_fake_key,
+    _restore_versioned_store,
+    _restored_keys,
+    _Unpickler,
+    _weak_value_dict,
+)
 
 log = logging.getLogger("localcloud.state")
 
 FORMAT = 2  # 2: S3 bodies restored lazily from blob files; helpers in localcloud.core.state
 SNAPSHOT = "snapshot.pickle"
 META = "meta.json"
-BLOB_MIN = 64 * 1024          # byte strings at least this long are stored once, as blobs
 DEFAULT_INTERVAL_S = 1.0
 GATE_WAIT_S = 2.0
-_LOCK_TYPE = type(threading.Lock())
-_RLOCK_TYPE = type(threading.RLock())
 
-_READ_PREFIXES = ("Describe", "List", "Get", "Head", "Filter", "Lookup", "Search", "Query",
-                  "Batch Get", "Scan", "Test", "Simulate", "Preview", "Check")
 
 
 class IncompatibleState(RuntimeError):
@@ -101,295 +111,6 @@ def atomic_write(path: Path, data: bytes | memoryview) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-# ---------------------------------------------------------------------------------------
-# Pickling moto's backends
-# ---------------------------------------------------------------------------------------
-class _BlobRef:
-    __slots__ = ("sha",)
-
-    def __init__(self, sha: str):
-        self.sha = sha
-
-
-def _weak_value_dict(items: dict) -> weakref.WeakValueDictionary:
-    return weakref.WeakValueDictionary(items)
-
-
-def _nested_defaultdict_dict() -> defaultdict:
-    return defaultdict(dict)
-
-
-def _defaultdict_of(factory: Callable | None, items: dict) -> defaultdict:
-    d = defaultdict(factory)
-    d.update(items)
-    return d
-
-
-def _restore_dd_subclass(cls: type, factory: Callable | None, attrs: dict,
-                         items: dict) -> defaultdict:
-    obj = cls.__new__(cls)
-    defaultdict.__init__(obj, factory)
-    obj.__dict__.update(attrs)
-    dict.update(obj, items)
-    return obj
-
-
-class _LazyValue:
-    """An S3 object's body in a snapshot, restored without reading it (a blob file)."""
-    __slots__ = ("path", "sha")
-
-    def __init__(self, path: Path, sha: str):
-        self.path, self.sha = path, sha
-
-
-class _BlobBuffer:
-    """A restored S3 object's `_value_buffer`: reads come from its blob file (opened at
-    restore, so pruning the file later cannot pull it away); the first write turns it into
-    the SpooledTemporaryFile moto uses. Restoring a large object costs no copy."""
-
-    def __init__(self, path: Path, max_size: int):
-        self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the object
-        self._max = max_size
-        self._spool: Any = None
-
-    def _writable(self) -> Any:
-        if self._spool is None:
-            import tempfile
-
-            self._f.seek(0)
-            self._spool = tempfile.SpooledTemporaryFile(max_size=self._max)
-            shutil.copyfileobj(self._f, self._spool)
-            self._f.close()
-        return self._spool
-
-    def _current(self) -> Any:
-        return self._spool if self._spool is not None else self._f
-
-    def seek(self, *args: Any) -> int:
-        return self._current().seek(*args)
-
-    def tell(self) -> int:
-        return self._current().tell()
-
-    def read(self, *args: Any) -> bytes:
-        return self._current().read(*args)
-
-    def write(self, data: bytes) -> int:
-        return self._writable().write(data)
-
-    def truncate(self, *args: Any) -> int:
-        return self._writable().truncate(*args)
-
-    def close(self) -> None:
-        self._current().close()
-
-    @property
-    def closed(self) -> bool:
-        return self._current().closed
-
-
-_restored_keys: list[tuple[Any, str]] = []
-
-
-def _restore_versioned_store(cls: type, items: list, attrs: dict) -> Any:
-    store = cls()
-    store.__dict__.update(attrs)
-    for key, versions in items:
-        dict.__setitem__(store, key, versions)
-    return store
-
-
-def _restore_fake_key(cls: type, state: dict) -> Any:
-    obj = cls.__new__(cls)
-    value = state.get("value")
-    if isinstance(value, _LazyValue):
-        obj.__dict__.update({k: v for k, v in state.items() if k != "value"})
-        obj._value_buffer = _BlobBuffer(value.path, getattr(obj, "_max_buffer_size",
-                                                             16 * 1024 * 1024))
-        obj.lock = threading.Lock()
-        _restored_keys.append((obj, value.sha))
-        return obj
-    obj.__setstate__(state)
-    return obj
-
-
-def _backend_dicts() -> list:
-    from moto.core.base_backend import BackendDict
-
-    return [bd for bd in list(BackendDict._instances) if len(bd)]
-
-
-def _fingerprint(key: Any) -> tuple:
-    return (getattr(key, "_etag", None), getattr(key, "contentsize", None),
-            getattr(key, "last_modified", None))
-
-
-def _module_home(bd: Any, cache: dict) -> tuple[str, str]:
-    """(module, attribute) of a BackendDict: where to find the live one after a restart."""
-    hit = cache.get(id(bd))
-    if hit is not None:
-        return hit
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("moto.") or module is None:
-            continue
-        for attr, value in list(vars(module).items()):
-            if value is bd:
-                cache[id(bd)] = (name, attr)
-                return name, attr
-    raise pickle.PicklingError(f"BackendDict {bd.service_name} has no module home")
-
-
-class _Pickler(pickle.Pickler):
-    def __init__(self, file: Any, keeper: "StateKeeper"):
-        super().__init__(file, protocol=5)
-        self.keeper = keeper
-        from moto.core.base_backend import BackendDict
-        from moto.s3.models import FakeKey
-        from moto.s3.utils import _VersionedKeyStore
-
-        self._bd_type = BackendDict
-        self._fake_key = FakeKey
-        self._versioned_store = _VersionedKeyStore
-
-    def persistent_id(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is bytes:
-            if len(obj) >= BLOB_MIN:
-                return ("blob", self.keeper.blob_for(obj), "b")
-            return None
-        if t is str:
-            if len(obj) >= BLOB_MIN:
-                return ("blob", self.keeper.blob_for(obj), "s")
-            return None
-        if t is _BlobRef:
-            return ("blob", obj.sha, "k")
-        if t is self._bd_type:
-            return ("bd",) + _module_home(obj, self.keeper.homes)
-        return None
-
-    def reducer_override(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is _LOCK_TYPE:
-            return threading.Lock, ()
-        if t is _RLOCK_TYPE:
-            return threading.RLock, ()
-        if t is weakref.WeakValueDictionary:
-            return _weak_value_dict, (dict(obj.items()),)
-        if t is not defaultdict and isinstance(obj, defaultdict):
-            # a subclass (moto's ssm ParameterDict): defaultdict's own reduce would call
-            # its __init__ with the factory alone
-            return _restore_dd_subclass, (t, obj.default_factory, dict(vars(obj)), dict(obj))
-        if t is defaultdict and getattr(obj.default_factory, "__name__", "") == "<lambda>":
-            probe = obj.default_factory()
-            if type(probe) is dict and not probe:   # defaultdict(lambda: {}) (Lambda aliases)
-                return _defaultdict_of, (dict, dict(obj))
-            if isinstance(probe, defaultdict) and probe.default_factory is dict:
-                return _defaultdict_of, (_nested_defaultdict_dict, dict(obj))
-            raise pickle.PicklingError(f"defaultdict with an unknown lambda factory: "
-                                       f"{obj.default_factory}")
-        if isinstance(obj, self._versioned_store):
-            # a bucket's keys: its items() yield only each key's latest version, so a plain
-            # pickle would drop every older version; keep the whole lists
-            return _restore_versioned_store, (t, [(k, list(dict.__getitem__(obj, k)))
-                                                  for k in dict.keys(obj)], dict(vars(obj)))
-        if isinstance(obj, self._fake_key):
-            state = {k: v for k, v in obj.__dict__.items()
-                     if k not in ("_value_buffer", "lock")}
-            state["value"] = self.keeper.fake_key_value(obj)
-            return _restore_fake_key, (t, state)
-        return NotImplemented
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any, blobs: Path):
-        super().__init__(file)
-        self.blobs = blobs
-
-    def persistent_load(self, pid: Any) -> Any:
-        if pid[0] == "blob":
-            if pid[2] == "k":  # an S3 object's body: read on demand
-                return _LazyValue(self.blobs / pid[1], pid[1])
-            data = (self.blobs / pid[1]).read_bytes()
-            return data.decode("utf-8") if pid[2] == "s" else data
-        if pid[0] == "bd":
-            return getattr(importlib.import_module(pid[1]), pid[2])
-        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-
-
-# ---------------------------------------------------------------------------------------
-# The gate: snapshots never see half of a request
-# ---------------------------------------------------------------------------------------
-class Gate:
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._active = 0
-        self._closed = False
-
-    def enter(self) -> None:
-        with self._cv:
-            while self._closed:
-                self._cv.wait()
-            self._active += 1
-
-    def exit(self) -> None:
-        with self._cv:
-            self._active -= 1
-            if self._active == 0:
-                self._cv.notify_all()
-
-    def close(self, wait_s: float) -> bool:
-        """Hold new requests back; True once none is in flight (False after wait_s)."""
-        deadline = time.monotonic() + wait_s
-        with self._cv:
-            self._closed = True
-            while self._active > 0:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cv.wait(left)
-            return True
-
-    def open(self) -> None:
-        with self._cv:
-            self._closed = False
-            self._cv.notify_all()
-
-
-def _op_name(environ: dict) -> str | None:
-    """The AWS operation of a JSON- or query-protocol request, when cheap to tell."""
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return target.rpartition(".")[2]
-    qs = environ.get("QUERY_STRING", "")
-    if "Action=" in qs:
-        for part in qs.split("&"):
-            if part.startswith("Action="):
-                return part[7:]
-    ctype = environ.get("CONTENT_TYPE", "")
-    length = environ.get("CONTENT_LENGTH") or ""
-    if ctype.startswith("application/x-www-form-urlencoded") and length.isdigit() and \
-            0 < int(length) <= 65536:
-        body = environ["wsgi.input"].read(int(length))
-        environ["wsgi.input"] = io.BytesIO(body)
-        for part in body.split(b"&"):
-            if part.startswith(b"Action="):
-                return part[7:].decode("latin-1")
-    return None
-
-
-def may_mutate(environ: dict) -> bool:
-    """False for requests that only read (GET/HEAD/OPTIONS outside the API data plane, and
-    Describe*/List*/Get*... operations), True for everything else."""
-    method = environ.get("REQUEST_METHOD", "GET")
-    path = environ.get("PATH_INFO", "")
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return "/_user_request_" in path  # API data plane: usage counters move
-    if path.startswith("/_localcloud/"):
-        return False
-    op = _op_name(environ)
-    return not (op and op.startswith(_READ_PREFIXES))
 
 
 # ---------------------------------------------------------------------------------------
