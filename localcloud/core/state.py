@@ -46,7 +46,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import state_pickle
 from .state_gate import _READ_PREFIXES, Gate, _op_name, may_mutate  # noqa: F401
+from .state_journal import Journal, install_seeded_random, journal_middleware, replay
 from .state_pickle import (  # noqa: F401 - snapshots of format 2 name the _restore_* here
     BLOB_MIN,
     _backend_dicts,
@@ -62,6 +64,7 @@ from .state_pickle import (  # noqa: F401 - snapshots of format 2 name the _rest
     _restore_fake_key,
     _restore_versioned_store,
     _restored_keys,
+    _lost_keys,
     _Unpickler,
     _weak_value_dict,
 )
@@ -117,11 +120,19 @@ def atomic_write(path: Path, data: bytes | memoryview) -> None:
 # The keeper
 # ---------------------------------------------------------------------------------------
 class StateKeeper:
-    def __init__(self, directory: Path, interval: float = DEFAULT_INTERVAL_S):
+    def __init__(self, directory: Path, interval: float = DEFAULT_INTERVAL_S,
+                 journal: bool = True):
         self.dir = Path(directory)
         self.blobs = self.dir / "blobs"
         self.interval = interval
         self.gate = Gate()
+        self.journal = Journal(self.dir / "journal")
+        self.journal_enabled = journal      # False: a crash loses up to one interval
+        if journal:
+            install_seeded_random()
+        self.lost: list[str] = []             # objects lost to a damaged or missing blob
+        self.set_aside: str | None = None     # why the saved state was moved aside, if it was
+        self.replayed: dict | None = None     # what the journal gave back at start
         self.homes: dict[int, tuple[str, str]] = {}
         self._dirty = False
         self._lock = threading.RLock()        # one snapshot at a time; reset holds it
@@ -151,6 +162,7 @@ class StateKeeper:
     def mark_middleware(self, app: Callable) -> Callable:
         def middleware(environ: dict, start_response: Callable) -> Any:
             mutating = may_mutate(environ)
+            environ["localcloud.may_mutate"] = mutating
             if mutating:
                 self._dirty = True
             try:
@@ -163,8 +175,16 @@ class StateKeeper:
         return middleware
 
     def gate_middleware(self, app: Callable) -> Callable:
-        """Around moto's own request handling (not around Lambda runs or the data plane)."""
+        """Around moto's own request handling (not around Lambda runs or the data plane):
+        the gate, and inside it the journal (`state_journal`)."""
         gate = self.gate
+
+        def is_mutating(environ: dict) -> bool:
+            known = environ.get("localcloud.may_mutate")
+            return may_mutate(environ) if known is None else known
+
+        app = journal_middleware(app, self.journal, is_mutating,
+                                 lambda: self.journal_enabled and not self.paused)
 
         def middleware(environ: dict, start_response: Callable) -> Any:
             gate.enter()
@@ -271,6 +291,8 @@ class StateKeeper:
                         if attempt == 4:
                             raise
                         log.debug("state: retrying snapshot (%s)", exc)
+                # no request in flight: what the journal holds so far is in this snapshot
+                journal_from = self.journal.rotate()
             finally:
                 self.gate.open()
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -283,9 +305,11 @@ class StateKeeper:
             _fsync_dir(self.blobs)
             atomic_write(self.dir / SNAPSHOT, data)
             meta = {**version_doc(), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-                    "bytes": len(data), "blobs": len(self._seen_blobs), "counts": kinds}
+                    "bytes": len(data), "blobs": len(self._seen_blobs), "counts": kinds,
+                    "journal_from": journal_from}
             atomic_write(self.dir / META, json.dumps(meta, indent=1).encode())
             _fsync_dir(self.dir)
+            self.journal.drop_before(journal_from)
             self._prune(self._seen_blobs)
             self.last_saved = meta
             self.snapshot_seconds.append(time.perf_counter() - t0)
@@ -313,7 +337,9 @@ class StateKeeper:
     def move_aside(self, reason: str) -> Path:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         dest = self.dir.with_name(f"{self.dir.name}.incompatible-{stamp}")
+        self.journal.close()
         os.replace(self.dir, dest)
+        self.set_aside = reason
         self.notice = (f"saved state NOT loaded: {reason}. It was moved to {dest} "
                        "(kept, not deleted); this cloud starts empty.")
         log.warning("state: %s", self.notice)
@@ -324,7 +350,7 @@ class StateKeeper:
         Returns the counts restored, or None when there was nothing (or nothing usable)."""
         snap = self.dir / SNAPSHOT
         if not snap.exists():
-            return None
+            return self._replay_only()
         meta = self.saved_meta() or {}
         want = version_doc()
         for field in ("format", "moto", "python"):
@@ -334,12 +360,17 @@ class StateKeeper:
                 return None
         t0 = time.perf_counter()
         _restored_keys.clear()
+        _lost_keys.clear()
         try:
             with open(snap, "rb") as f:
-                doc = _Unpickler(f, self.blobs).load()
+                unpickler = _Unpickler(f, self.blobs)
+                doc = unpickler.load()
         except Exception as exc:  # noqa: BLE001 - unreadable: keep it, start empty
             self.move_aside(f"it could not be read ({type(exc).__name__}: {exc})")
             return None
+        for sha, why in unpickler.lost:
+            self._report_lost(f"a large value (a function's or layer's code, or a long "
+                              f"string) stored as blob {sha[:12]}", why)
         from moto.core.base_backend import BackendDict
 
         for key, sha in _restored_keys:  # known bodies: no re-read, no re-hash at next save
@@ -352,18 +383,92 @@ class StateKeeper:
             if bd not in BackendDict._instances:
                 BackendDict._instances.append(bd)
         self._loaded_parts = dict(doc.get("parts") or {})
+        state_pickle.damage_sink = self._damaged_key
+        for key, sha, why in list(_lost_keys):
+            self._damaged_key(key, sha, why)
+        _lost_keys.clear()
+        self._replay(int(meta.get("journal_from") or 0))
         settle_after_restart()
-        restored = counts(doc["backends"])
+        restored = counts(self._live_backends())
         self.restored = restored
         self.last_saved = meta
-        self.notice = (f"restored the state saved at {meta.get('saved_at')} from {self.dir} "
-                       f"in {time.perf_counter() - t0:.2f}s")
+        self.notice = (f"restored the state saved at {meta.get('saved_at')} from {self.dir}"
+                       f"{self._replay_note()} in {time.perf_counter() - t0:.2f}s"
+                       + (f"; LOST {len(self.lost)}: " + "; ".join(self.lost)
+                          if self.lost else ""))
         log.info("state: %s", self.notice)
         return restored
+
+    # -- the journal and damaged blobs at restore ------------------------------------------
+    def _live_backends(self) -> dict:
+        return {_module_home(bd, self.homes): dict(bd.items()) for bd in _backend_dicts()}
+
+    def _replay(self, from_gen: int) -> None:
+        from .server import make_moto_app
+
+        self.replayed = replay(self.journal.dir, from_gen, make_moto_app())
+        if self.replayed["replayed"] or self.replayed["failed"]:
+            self._dirty = True  # the next snapshot holds what the journal gave back
+            log.info("state: journal replayed: %s", self.replayed)
+
+    def _replay_note(self) -> str:
+        r = self.replayed or {}
+        if not (r.get("replayed") or r.get("failed")):
+            return ""
+        extra = ", ".join(f"{n} {k}" for k, n in r.items() if k != "replayed" and n)
+        return (f" plus {r.get('replayed', 0)} acknowledged requests from its journal"
+                + (f" ({extra})" if extra else ""))
+
+    def _replay_only(self) -> dict | None:
+        """No snapshot yet (a crash in the first interval): the journal alone."""
+        from .state_journal import generations
+
+        if not generations(self.journal.dir):
+            return None
+        t0 = time.perf_counter()
+        self._replay(0)
+        settle_after_restart()
+        restored = counts(self._live_backends())
+        self.restored = restored
+        self.notice = (f"no snapshot in {self.dir}; restored{self._replay_note()} in "
+                       f"{time.perf_counter() - t0:.2f}s")
+        log.info("state: %s", self.notice)
+        return restored
+
+    def _report_lost(self, what: str, why: str) -> None:
+        line = f"{what}: {why}"
+        self.lost.append(line)
+        log.error("state: LOST %s (the rest of the state is intact)", line)
+
+    def _damaged_key(self, key: Any, sha: str, why: str) -> None:
+        """An S3 object whose body is missing or damaged: taken out of its bucket (it reads
+        as NoSuchKey, as a deleted object does) and named in the status and the log."""
+        bucket_name, name = getattr(key, "bucket_name", "?"), getattr(key, "name", "?")
+        version = getattr(key, "_version_id", None)
+        try:
+            from moto.s3.models import s3_backends
+
+            backend = s3_backends[key.account_id][getattr(key, "partition", "aws")]
+            bucket = backend.buckets[bucket_name]
+            store = bucket.keys
+            versions = dict.get(store, name) or []
+            kept = [v for v in versions if v is not key]
+            if kept:
+                dict.__setitem__(store, name, kept)
+            elif name in dict.keys(store):
+                dict.__delitem__(store, name)
+        except (KeyError, AttributeError) as exc:
+            log.warning("state: could not take s3://%s/%s out of its bucket: %r",
+                        bucket_name, name, exc)
+        self._report_lost(f"s3://{bucket_name}/{name}"
+                          + (f" (version {version})" if version not in (None, "null") else "")
+                          + f" [blob {sha[:12]}]", why)
+        self._dirty = True
 
     def wipe(self) -> None:
         """Forget the saved state (`up --fresh`, `reset`)."""
         with self._lock:
+            self.journal.close()
             shutil.rmtree(self.dir, ignore_errors=True)
             self._blob_cache.clear()
             self._key_cache.clear()
@@ -378,6 +483,10 @@ class StateKeeper:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            try:
+                self.journal.sync()  # an OS crash loses at most this interval
+            except OSError:
+                log.exception("state: journal sync failed")
             if self._dirty:
                 try:
                     self.save()
@@ -394,12 +503,14 @@ class StateKeeper:
                 self.save()
             except Exception:  # noqa: BLE001
                 log.exception("state: final snapshot failed")
+        self.journal.close()
 
     def describe(self) -> dict:
         meta = self.last_saved or self.saved_meta() or {}
         return {"path": str(self.dir), "saved_at": meta.get("saved_at"),
                 "counts": meta.get("counts") or {}, "notice": self.notice,
-                "dirty": self._dirty}
+                "dirty": self._dirty, "set_aside": self.set_aside, "lost": list(self.lost),
+                "journal": self.journal_enabled, "replayed": self.replayed}
 
 
 # ---------------------------------------------------------------------------------------

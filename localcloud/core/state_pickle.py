@@ -14,6 +14,7 @@ before this module existed name them in `localcloud.core.state`, which re-export
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pickle
 import shutil
@@ -73,15 +74,62 @@ class _LazyValue:
         self.path, self.sha = path, sha
 
 
+class BlobDamaged(Exception):
+    """A blob file is missing or does not hash to its name."""
+
+
+# Where damaged S3 bodies are reported: set by the keeper, called as sink(key, sha, reason)
+# once per object (it takes the object out of its bucket and names it in the status).
+damage_sink: Callable[[Any, str, str], None] | None = None
+
+
+def verify_file(path: Path, sha: str) -> str | None:
+    """None when the file at `path` hashes to `sha`, else why not."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except FileNotFoundError:
+        return "its blob file is missing"
+    except OSError as exc:
+        return f"its blob file cannot be read ({exc})"
+    return None if h.hexdigest() == sha else "its blob file does not match its hash"
+
+
 class _BlobBuffer:
     """A restored S3 object's `_value_buffer`: reads come from its blob file (opened at
-    restore, so pruning the file later cannot pull it away); the first write turns it into
-    the SpooledTemporaryFile moto uses. Restoring a large object costs no copy."""
+    restore, so pruning the file later cannot pull it away), checked against its hash the
+    first time the body is read (a damaged body is never served: the object is reported to
+    `damage_sink` and the read answers NoSuchKey); the first write turns it into the
+    SpooledTemporaryFile moto uses. Restoring a large object costs no copy."""
 
-    def __init__(self, path: Path, max_size: int):
+    def __init__(self, path: Path, max_size: int, sha: str = "", key: Any = None):
         self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the object
         self._max = max_size
         self._spool: Any = None
+        self._sha = sha
+        self._verified = not sha
+        self._key = weakref.ref(key) if key is not None else None
+
+    def _check(self) -> None:
+        if self._verified:
+            return
+        h = hashlib.sha256()
+        pos = self._f.tell()
+        self._f.seek(0)
+        while chunk := self._f.read(1 << 20):
+            h.update(chunk)
+        self._f.seek(pos)
+        if h.hexdigest() == self._sha:
+            self._verified = True
+            return
+        key = self._key() if self._key is not None else None
+        if damage_sink is not None and key is not None:
+            damage_sink(key, self._sha, "its blob file does not match its hash")
+        from moto.s3.exceptions import MissingKey
+
+        raise MissingKey(key=getattr(key, "name", None))
 
     def _writable(self) -> Any:
         if self._spool is None:
@@ -103,6 +151,8 @@ class _BlobBuffer:
         return self._current().tell()
 
     def read(self, *args: Any) -> bytes:
+        if self._spool is None:
+            self._check()
         return self._current().read(*args)
 
     def write(self, data: bytes) -> int:
@@ -119,7 +169,37 @@ class _BlobBuffer:
         return self._current().closed
 
 
+class _LostBuffer:
+    """The body of an S3 object whose blob file was missing at restore: every read answers
+    NoSuchKey (the keeper takes the object out of its bucket right after the restore)."""
+
+    closed = False
+
+    def __init__(self, name: str | None):
+        self._name = name
+
+    def seek(self, *args: Any) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+    def read(self, *args: Any) -> bytes:
+        from moto.s3.exceptions import MissingKey
+
+        raise MissingKey(key=self._name)
+
+    def write(self, data: bytes) -> int:
+        raise ValueError("a lost object's body cannot be written")
+
+    truncate = write
+
+    def close(self) -> None:
+        pass
+
+
 _restored_keys: list[tuple[Any, str]] = []
+_lost_keys: list[tuple[Any, str, str]] = []      # (FakeKey, sha, why): blob missing at restore
 
 
 def _restore_versioned_store(cls: type, items: list, attrs: dict) -> Any:
@@ -135,9 +215,17 @@ def _restore_fake_key(cls: type, state: dict) -> Any:
     value = state.get("value")
     if isinstance(value, _LazyValue):
         obj.__dict__.update({k: v for k, v in state.items() if k != "value"})
-        obj._value_buffer = _BlobBuffer(value.path, getattr(obj, "_max_buffer_size",
-                                                             16 * 1024 * 1024))
         obj.lock = threading.Lock()
+        try:
+            obj._value_buffer = _BlobBuffer(value.path, getattr(obj, "_max_buffer_size",
+                                                                16 * 1024 * 1024),
+                                            value.sha, obj)
+        except OSError as exc:
+            obj._value_buffer = _LostBuffer(getattr(obj, "name", None))
+            why = ("its blob file is missing" if isinstance(exc, FileNotFoundError)
+                   else f"its blob file cannot be read ({exc})")
+            _lost_keys.append((obj, value.sha, why))
+            return obj
         _restored_keys.append((obj, value.sha))
         return obj
     obj.__setstate__(state)
@@ -235,12 +323,22 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file: Any, blobs: Path):
         super().__init__(file)
         self.blobs = blobs
+        self.lost: list[tuple[str, str]] = []   # (sha, why) of values other than S3 bodies
 
     def persistent_load(self, pid: Any) -> Any:
         if pid[0] == "blob":
             if pid[2] == "k":  # an S3 object's body: read on demand
                 return _LazyValue(self.blobs / pid[1], pid[1])
-            data = (self.blobs / pid[1]).read_bytes()
+            try:
+                data = (self.blobs / pid[1]).read_bytes()
+            except OSError:
+                data, why = None, "its blob file is missing or unreadable"
+            else:
+                why = None if hashlib.sha256(data).hexdigest() == pid[1] else \
+                    "its blob file does not match its hash"
+            if why is not None:  # that value (a function's code, a large string) is lost
+                self.lost.append((pid[1], why))
+                data = b""
             return data.decode("utf-8") if pid[2] == "s" else data
         if pid[0] == "bd":
             return getattr(importlib.import_module(pid[1]), pid[2])
