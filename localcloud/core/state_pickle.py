@@ -23,10 +23,7 @@ import threading
 import weakref
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    from .state import StateKeeper
+from typing import Any, Callable
 
 BLOB_MIN = 64 * 1024          # byte strings at least this long are stored once, as blobs
 _LOCK_TYPE = type(threading.Lock())
@@ -259,7 +256,7 @@ def _module_home(bd: Any, cache: dict) -> tuple[str, str]:
 
 
 class _Pickler(pickle.Pickler):
-    def __init__(self, file: Any, keeper: "StateKeeper"):
+    def __init__(self, file: Any, keeper: Any):
         super().__init__(file, protocol=5)
         self.keeper = keeper
         from moto.core.base_backend import BackendDict
