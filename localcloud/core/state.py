@@ -562,7 +562,7 @@ def counts(backends: dict) -> dict:
                     buckets = list(getattr(b, "buckets", {}).values())
                     add("s3 buckets", len(buckets))
                     add("s3 object versions", sum(
-                        sum(len(v) for v in bk.keys.lists()) if hasattr(bk.keys, "lists")
+                        sum(len(v) for _key, v in bk.keys.lists()) if hasattr(bk.keys, "lists")
                         else len(bk.keys) for bk in buckets))
                 elif service == "awslambda":
                     add("lambda functions", len(getattr(b, "_lambdas", None)._functions

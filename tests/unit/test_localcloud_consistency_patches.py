@@ -17,6 +17,24 @@ def test_tripwire_moto_patch_point_exists(module, owner, attr):
     assert callable(getattr(cls, attr, None)), f"{module}.{owner}.{attr} moved"
 
 
+def test_tripwire_patched_signatures():
+    import inspect
+
+    from moto.s3.models import S3Backend
+    from moto.sqs.models import SQSBackend
+
+    def params(fn):
+        return list(inspect.signature(fn).parameters)
+    assert params(S3Backend.delete_bucket) == ["self", "bucket_name"], \
+        "moto.s3.models.S3Backend.delete_bucket signature changed"
+    assert params(S3Backend.list_buckets) == ["self", "prefix", "bucket_region", "max_buckets"], \
+        "moto.s3.models.S3Backend.list_buckets signature changed"
+    assert params(SQSBackend.delete_queue) == ["self", "queue_name"], \
+        "moto.sqs.models.SQSBackend.delete_queue signature changed"
+    assert params(SQSBackend.create_queue) == ["self", "name", "tags", "kwargs"], \
+        "moto.sqs.models.SQSBackend.create_queue signature changed"
+
+
 def test_tripwire_sqs_exception_and_queues_map():
     from moto.sqs.exceptions import SQSException
     from moto.sqs.models import SQSBackend
