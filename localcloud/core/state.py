@@ -13,16 +13,24 @@ few MB however large the layers are.
   flag write, never a snapshot.
 - **Crash-safe**: blobs and the snapshot are written to a temp file, fsynced and renamed
   into place (atomic on POSIX), then the directory is fsynced; `meta.json` (format, moto
-  and Python versions, counts per kind, time) is written the same way after the snapshot.
-  A `kill -9` loses at most the changes of the last interval, never leaves a half-written
-  file in use.
+  and Python versions, counts per kind, time, the first journal generation not in the
+  snapshot) is written the same way after the snapshot. Never a half-written file in use.
+- **Nothing acknowledged is lost** (`state_journal`): each successful mutating moto request
+  is appended to a journal before its response is sent; `load` replays the journal written
+  after the snapshot. A `kill -9` loses no acknowledged write; an OS crash at most the last
+  interval (the journal is fsynced once per interval).
+- **Blobs are checked**: a blob is verified against its SHA-256 when read (S3 bodies at
+  their first read, other values at restore); a missing or damaged one loses that object
+  only (an S3 object is taken out of its bucket, reads as NoSuchKey), named in `lost`
+  (`localcloud status`) and the log.
 - **Consistency**: moto's request handling runs inside a `Gate`; a snapshot waits (up to
   `GATE_WAIT_S`) for the requests in flight to finish and holds new ones back while it
   pickles (tens of ms), so it never sees half of a request's change. A background change
   racing the pickler ("dictionary changed size") makes it retry.
 - **Versions**: a state written by another format, moto version or Python minor version is
   not loaded: it is moved aside to `<dir>.incompatible-<time>/` with a message that says
-  so (kept, never dropped), and the cloud starts empty.
+  so (kept, never dropped; `set_aside` says why, and `up`/`up --detach` print it), and the
+  cloud starts empty.
 - **On restore**: ids, ARNs, keys and timestamps are moto's own objects, unchanged. Nothing
   runs after a restart, so instances that were pending/running/stopping come back
   `stopped` (their host directories kept), and SSM commands still in flight end `Failed`.
