@@ -106,14 +106,14 @@ def start_detached(port: int, up_args: list[str] | None = None) -> str:
     return endpoint
 
 
-def saved_state_lines(doc: dict | None) -> list[str]:
+def saved_state_lines(doc: dict | None, warnings_only: bool = False) -> list[str]:
     """What a cloud that just started did with its saved state, for the terminal: set aside
-    (and why), objects lost to damaged blobs, what it restored."""
+    (and why), objects lost to damaged blobs, and (unless `warnings_only`) what it restored."""
     st = (doc or {}).get("state") or {}
     lines = []
     if st.get("set_aside"):
         lines.append(f"localcloud: WARNING {st.get('notice')}")
-    elif st.get("notice"):
+    elif st.get("notice") and not warnings_only:
         lines.append(f"localcloud: {st['notice']}")
     for lost in st.get("lost") or []:
         lines.append(f"localcloud: WARNING lost {lost}")
@@ -129,7 +129,7 @@ def ensure_running(port: int | None = None, *, like_aws: bool = False) -> str:
     if health(endpoint) is not None:
         return endpoint
     endpoint = start_detached(port, ["--like-aws"] if like_aws else None)
-    for line in saved_state_lines(health(endpoint)):
+    for line in saved_state_lines(health(endpoint), warnings_only=True):
         print(line)
     return endpoint
 
