@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HOOK_POINTS = [("moto.ec2.models.nat_gateways", "NatGatewayBackend", "delete_nat_gateway"),
+PATCH_POINTS = [("moto.ec2.models.nat_gateways", "NatGatewayBackend", "delete_nat_gateway"),
                ("moto.ec2.models.spot_requests", "SpotRequestBackend", "modify_spot_fleet_request"),
                ("moto.ec2.models.network_acls", "NetworkAclBackend",
                 "replace_network_acl_association")]

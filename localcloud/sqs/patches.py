@@ -1,25 +1,79 @@
-"""moto's SQS, patched where it answers a valid request with a 500 (tripwires in
-tests/unit/test_localcloud_validation_rules.py).
+"""SQS's rule for a deleted queue's name, under `--like-aws` (`localcloud.core.profile`,
+`sqs_queue_deleted_recently_seconds`, 0 = off by default; AWS: 60).
 
-- `SQSBackend.list_queues`: moto compiles `QueueNamePrefix` as a regular expression, so a
-  prefix such as `[` raises; AWS matches it literally (ListQueues API reference: "Queue URLs
-  and names are case-sensitive ... that begin with the specified value").
+AWS (CreateQueue, DeleteQueue): "After you delete a queue, you must wait at least 60 seconds
+before creating a queue with the same name." CreateQueue of such a name answers
+`QueueDeletedRecently` ("You must wait 60 seconds after deleting a queue before you can create
+another with the same name."; `AWS.SimpleQueueService.QueueDeletedRecently` in the query
+protocol), 400.
+
+It also makes `SQSBackend.list_queues` match `QueueNamePrefix` literally, as AWS does (moto
+compiles it as a regular expression, so a prefix such as `[` raised a 500).
+
+moto patch points (tests/unit/test_localcloud_sqs_patches.py fails by name if moto moves them):
+`moto.sqs.models.SQSBackend.delete_queue`, `create_queue` and `list_queues`.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
 
-HOOK_POINTS = [("moto.sqs.models", "SQSBackend", "list_queues")]
+PATCH_POINTS = (("moto.sqs.models", "SQSBackend", "delete_queue"),
+                ("moto.sqs.models", "SQSBackend", "create_queue"),
+                ("moto.sqs.models", "SQSBackend", "list_queues"))
+
+MESSAGE = ("You must wait 60 seconds after deleting a queue before you can create another "
+           "with the same name.")
 
 
-def install(cloud: Any) -> None:
+def queue_deleted_recently() -> Exception:
+    from moto.sqs.exceptions import SQSException
+
+    return SQSException("AWS.SimpleQueueService.QueueDeletedRecently", MESSAGE)
+
+
+def install(cloud: Any) -> Callable[[], None] | None:
     from moto.sqs.models import SQSBackend
 
-    def literal_prefix(original):
-        def list_queues(self, queue_name_prefix):
+    lock = threading.Lock()
+    deleted: dict[tuple[str, str, str], float] = {}   # (account, region, name) -> when
+
+    def seconds() -> float:
+        return cloud.profile.sqs_queue_deleted_recently_seconds
+
+    def delete_queue(original: Callable) -> Callable:
+        def hooked(self: Any, queue_name: str) -> Any:
+            out = original(self, queue_name)
+            if seconds() > 0:
+                with lock:
+                    deleted[(self.account_id, self.region_name, queue_name)] = time.monotonic()
+            return out
+        return hooked
+
+    def create_queue(original: Callable) -> Callable:
+        def hooked(self: Any, name: str, tags: Any = None, **kwargs: Any) -> Any:
+            window = seconds()
+            if window > 0:
+                key = (self.account_id, self.region_name, name)
+                with lock:
+                    when = deleted.get(key)
+                    if when is not None and time.monotonic() - when >= window:
+                        del deleted[key]
+                        when = None
+                if when is not None and name not in self.queues:
+                    raise queue_deleted_recently()
+            return original(self, name, tags, **kwargs)
+        return hooked
+
+    def literal_prefix(original: Callable) -> Callable:
+        def list_queues(self: Any, queue_name_prefix: str) -> Any:
             return original(self, re.escape(queue_name_prefix) if queue_name_prefix else
                             queue_name_prefix)
         return list_queues
 
+    cloud.hook(SQSBackend, "delete_queue", delete_queue)
+    cloud.hook(SQSBackend, "create_queue", create_queue)
     cloud.hook(SQSBackend, "list_queues", literal_prefix)
+    return None

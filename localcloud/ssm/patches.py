@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HOOK_POINTS = [("moto.ssm.models", "SimpleSystemManagerBackend", "describe_parameters"),
+PATCH_POINTS = [("moto.ssm.models", "SimpleSystemManagerBackend", "describe_parameters"),
                ("moto.ssm.models", "SimpleSystemManagerBackend", "get_parameter")]
 # and the instance attribute `_parameters` (a dict of name -> version list)
 

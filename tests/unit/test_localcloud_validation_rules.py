@@ -207,7 +207,7 @@ def test_rules_table_names_a_doc_for_each_rule():
 @pytest.mark.parametrize("module", ["localcloud.s3.patches", "localcloud.sqs.patches",
                                     "localcloud.ssm.patches", "localcloud.ec2.patches"])
 def test_patch_hook_points_exist(module):
-    for mod_name, cls_name, attr in importlib.import_module(module).HOOK_POINTS:
+    for mod_name, cls_name, attr in importlib.import_module(module).PATCH_POINTS:
         owner = getattr(importlib.import_module(mod_name), cls_name, None)
         assert owner is not None, f"hook moved: {mod_name}.{cls_name}"
         assert hasattr(owner, attr), f"hook moved: {mod_name}.{cls_name}.{attr}"
