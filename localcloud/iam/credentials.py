@@ -163,4 +163,4 @@ def _default_document(policy) -> str | None:
     for v in policy.versions:
         if v.is_default:
             return v.document
-    return policy.document
+    return None  # no default version: no document in force

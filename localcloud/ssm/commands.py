@@ -741,7 +741,7 @@ def describe_instance_information(ec2: Any, hosts: InstanceHosts, req: dict) -> 
                 "PlatformType": "Linux", "PlatformName": "Amazon Linux",
                 "PlatformVersion": "2023", "ResourceType": "EC2Instance",
                 "IPAddress": inst.private_ip or "",
-                "ComputerName": inst.private_dns or inst.id,
+                "ComputerName": inst.private_dns_name or inst.id,
                 "AssociationStatus": "Success", "SourceId": inst.id,
                 "SourceType": "AWS::EC2::Instance",
             }
