@@ -172,6 +172,10 @@ class Names:
     def vpc_name(self) -> str:
         return f"{self.stack}-vpc"
 
+    @property
+    def security_group(self) -> str:
+        return f"{self.stack}-trainer-sg"
+
     # --- failed asynchronous invocations -----------------------------------------------
     @property
     def failure_queue(self) -> str:
