@@ -42,13 +42,28 @@ def _logs(names: Names, fn: str) -> dict:
 
 
 def _list_bucket(names: Names, bucket: str, prefixes, sid: str) -> dict:
+    # ``...IfExists``: a listing must stay under the prefixes, and a GET/HEAD (whose request
+    # has no s3:prefix key) still counts as holding s3:ListBucket. Without it, S3 answers a
+    # GET or HEAD of a missing key with 403 AccessDenied instead of 404 (HeadObject and
+    # GetObject, "Permissions"), and every "is it there yet?" read (models/latest.json
+    # before the first promotion, the send lock, run records) would fail.
     return {
         "Sid": sid,
         "Effect": "Allow",
         "Action": ["s3:ListBucket"],
         "Resource": [names.bucket_arn(bucket)],
-        "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in prefixes]}},
+        "Condition": {"StringLikeIfExists": {"s3:prefix": [p + "*" for p in prefixes]}},
     }
+
+
+def _ebs_key_grant(key_arn: str) -> dict:
+    # Default EBS encryption with a customer-managed key: StartInstances makes EC2 create a
+    # grant on the key for the volume; without kms:CreateGrant for the caller the instance goes
+    # pending -> stopped (Client.InternalError). Only grants for AWS resources.
+    return {"Sid": "EbsDefaultKeyGrant", "Effect": "Allow",
+            "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"],
+            "Resource": [key_arn],
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
 
 
 def _objects(names: Names, bucket: str, prefixes, actions, sid: str) -> dict:
@@ -92,9 +107,12 @@ def _doc(*statements) -> dict:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
-    """The inline policy of every role: ``{"trigger": {...}, ..., "ec2": {...}}``."""
+def policy_documents(names: Names, instance_arn: str | None = None, ebs_key_arn: str | None = None) -> dict:
+    """The inline policy of every role: ``{"trigger": {...}, ..., "ec2": {...}}``.
+    ``ebs_key_arn``: the account's default EBS key when it is customer-managed (the roles
+    that start the instance get a grant on it)."""
     inst = _instance_resource(names, instance_arn)
+    grant = (_ebs_key_grant(ebs_key_arn),) if ebs_key_arn else ()
     inp, out = names.input_bucket, names.output_bucket
     start = {"Sid": "StartTheTrainer", "Effect": "Allow", "Action": ["ec2:StartInstances"], "Resource": [inst]}
     stop = {"Sid": "StopTheTrainer", "Effect": "Allow", "Action": ["ec2:StopInstances"], "Resource": [inst]}
@@ -102,13 +120,13 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
                      "Resource": [names.function_arn("worker")]}
     return {
         "trigger": _doc(
-            _logs(names, "trigger"), start, _describe_instances(), invoke_worker,
+            _logs(names, "trigger"), start, *grant, _describe_instances(), invoke_worker,
             _failure_queue(names),
         ),
         "worker": _doc(
             _logs(names, "worker"),
             # it starts the instance again when a Stop-EC2/reaper decision raced with its run
-            start,
+            start, *grant,
             _describe_instances(),
             _ssm_read(),
             {"Sid": "RunTrainingCommand", "Effect": "Allow", "Action": ["ssm:SendCommand"],
@@ -211,8 +229,23 @@ def ensure_roles(stack, names: Names | None = None, *, instance_id: str | None =
                  keys=ROLE_KEYS) -> list:
     """Ensure the roles ``keys`` with their inline policies (instance ARN when known)."""
     stack = as_stack(stack, names)
-    docs = policy_documents(stack.names, stack.names.instance_arn(instance_id) if instance_id else None)
+    key = ebs_customer_key(stack) if any(k in keys for k in ("trigger", "worker")) else None
+    docs = policy_documents(stack.names, stack.names.instance_arn(instance_id) if instance_id else None, key)
     return [ensure_role(stack, k, docs[k]) for k in keys]
+
+
+def ebs_customer_key(stack) -> str | None:
+    """The ARN of the account's default EBS encryption key in this region when encryption
+    by default is on and the key is customer-managed; None otherwise (off, or the AWS
+    managed ``aws/ebs`` key, whose key policy lets EC2 use it for the account)."""
+    ec2 = stack.client("ec2")
+    if not ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault"):
+        return None
+    key_id = ec2.get_ebs_default_kms_key_id().get("KmsKeyId") or "alias/aws/ebs"
+    if key_id.endswith("alias/aws/ebs"):
+        return None
+    meta = stack.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+    return None if meta.get("KeyManager") == "AWS" else meta["Arn"]
 
 
 def ensure_instance_profile(stack, names: Names | None = None) -> Report:

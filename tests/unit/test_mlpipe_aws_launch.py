@@ -117,3 +117,23 @@ def test_t3_launches_with_standard_credits_and_the_plan_says_so(aws):
     assert "CreditSpecification" not in instance.run_kwargs(
         Stack(settings.with_(instance_type="m5.large"), names), "ami-1", "", None)
     assert any("'standard'" in line for line in deploy_mod.cost_lines(settings))
+
+
+def test_default_ebs_encryption_with_a_customer_key_grants_the_starting_roles(aws, monkeypatch):
+    """moto implements EnableEbsEncryptionByDefault but not GetEbsDefaultKmsKeyId: the
+    answer for the modified key is given here in AWS's documented shape ({"KmsKeyId": arn})."""
+    settings, names = aws
+    stack = Stack.load(settings)
+    from mlpipe import iam
+    assert iam.ebs_customer_key(stack) is None  # encryption by default off
+    ec2 = _ec2()
+    ec2.enable_ebs_encryption_by_default()
+    monkeypatch.setattr(stack.client("ec2"), "get_ebs_default_kms_key_id", lambda: {"KmsKeyId": "alias/aws/ebs"})
+    assert iam.ebs_customer_key(stack) is None  # on, with the AWS managed aws/ebs key
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]
+    monkeypatch.setattr(stack.client("ec2"), "get_ebs_default_kms_key_id", lambda: {"KmsKeyId": key["Arn"]})
+    assert iam.ebs_customer_key(stack) == key["Arn"]
+    iam.ensure_roles(stack, keys=("trigger",))
+    doc = boto3.client("iam").get_role_policy(RoleName=names.role("trigger"), PolicyName=iam.INLINE_POLICY)
+    grant = [s for s in doc["PolicyDocument"]["Statement"] if s["Sid"] == "EbsDefaultKeyGrant"]
+    assert grant and grant[0]["Resource"] == [key["Arn"]]
