@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
+from glue_contract.defaults import MAX_DATA_FILE_BYTES
 from layer_build import zipdet
 
 from .clients import error_code, get_or_none, is_not_found
@@ -286,10 +287,15 @@ def upload_data(stack, paths: Iterable, *, force: bool = False,
         if not os.path.isfile(p):
             problems.append(f"{p}: no such file")
             continue
+        size = os.path.getsize(p)
+        if size > MAX_DATA_FILE_BYTES:
+            problems.append(f"{p}: {size} bytes ({size / 1048576:.1f} MiB), over the {MAX_DATA_FILE_BYTES} bytes "
+                            f"(50 MiB) a data file may hold: split it into smaller batches")
+            continue
         reason = _validate_csv(p)
         if reason:
             problems.append(reason)
-    hard = [m for m in problems if m.endswith("no such file") or "must end in .csv" in m]
+    hard = [m for m in problems if m.endswith("no such file") or "must end in .csv" in m or "MiB" in m]
     if hard or (problems and not force):
         hint = "" if hard else " (use --force to upload it anyway and watch the pipeline reject it)"
         raise UploadError("refused, nothing uploaded: " + "; ".join(problems) + hint)

@@ -1,0 +1,42 @@
+"""Issue 19: the promotion gate remembers the seeded first model. A stack seeded before
+seeds wrote ``models/v001/promoted.json`` had only the pointer; once v002 was promoted the
+gate forgot v001, and a model 0.0106 below it was promoted. Now the seed writes the marker
+(mlpipe.registry; tests/unit/test_mlpipe_api.py checks its keys) and a promotion keeps the marker of the model it replaces."""
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ec2_scripts import train_run
+
+OUT = "mlpipe-output-gate"
+
+
+@pytest.fixture
+def s3(aws_credentials):
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=OUT)
+        yield client
+
+
+def _put(s3, key, doc):
+    s3.put_object(Bucket=OUT, Key=key, Body=json.dumps(doc).encode())
+
+
+def test_a_seeded_model_without_marker_still_bars_a_worse_one_after_the_next_promotion(s3):
+    v1 = {"version": "v001", "model_key": "models/v001/model.joblib", "metrics": {"roc_auc": 0.9950}}
+    _put(s3, "models/v001/metrics.json", v1["metrics"])
+    _put(s3, "models/latest.json", v1)              # a legacy seed: pointer, no promoted.json
+    v2 = {"version": "v002", "model_key": "models/v002/model.joblib", "metrics": {"roc_auc": 0.9900}}
+    _put(s3, "models/v002/metrics.json", v2["metrics"])
+    assert train_run.gate(v2["metrics"], train_run.best_promoted(s3, OUT), 0.01)[0]
+    train_run.promote_model(s3, OUT, v2, train_run.read_latest(s3, OUT))
+    assert train_run.read_latest(s3, OUT)["version"] == "v002"
+    best = train_run.best_promoted(s3, OUT)
+    assert best["version"] == "v001"                 # not forgotten
+    v3 = {"roc_auc": 0.9844}                          # 0.0106 below v001, within 0.01 of v002
+    promote, reason = train_run.gate(v3, best, 0.01)
+    assert not promote and "v001" in reason
+
