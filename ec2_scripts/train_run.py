@@ -81,7 +81,7 @@ def reject_file(s3, bucket: str, key: str, run_id: str, etag: str | None = None)
     extra = {"CopySourceIfMatch": f'"{etag}"'} if etag else {}
     try:
         s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key},
-                       Metadata={"mlpipe-source-key": key[:1024], "mlpipe-run-id": run_id},
+                       Metadata={"mlpipe-source-key": keys.to_metadata(key)[:1024], "mlpipe-run-id": run_id},
                        MetadataDirective="REPLACE", **extra)
     except Exception as exc:  # botocore ClientError
         if aws.error_code(exc) in aws.PRECONDITION_FAILED + aws.NOT_FOUND:

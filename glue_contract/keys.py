@@ -54,3 +54,18 @@ def rejected_key(key: str, run_id: str | None = None) -> str:
         stem, ext = posixpath.splitext(rel)
         rel = f"{stem}-{run_id}{ext}"
     return REJECTED_PREFIX + rel
+
+
+def to_metadata(text: str) -> str:
+    """``text`` as an S3 user-metadata value, which must be ASCII: percent-encoded (RFC 3986,
+    UTF-8), ``/`` kept; ``from_metadata`` reverses it. ``data/плохой.csv`` ->
+    ``data/%D0%BF%D0%BB%D0%BE%D1%85%D0%BE%D0%B9.csv``."""
+    from urllib.parse import quote
+
+    return quote(text, safe="/")
+
+
+def from_metadata(value: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(value)

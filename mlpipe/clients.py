@@ -63,6 +63,18 @@ def is_not_found(exc: BaseException) -> bool:
     return error_code(exc) in NOT_FOUND_CODES
 
 
+def _aws_errors() -> tuple:
+    from botocore.exceptions import BotoCoreError
+    from botocore.parsers import ResponseParserError
+
+    return (ClientError, BotoCoreError, ResponseParserError)
+
+
+# Anything a call to AWS raises that is AWS's (or the answer's) fault, not our code's: an
+# error answer, a transport or credentials failure, an answer botocore cannot parse.
+AWS_ERRORS = _aws_errors()
+
+
 def get_or_none(call, *missing_codes: str, **kwargs):
     """``call(**kwargs)``, or None when AWS answers "not found" (or one of ``missing_codes``)."""
     try:

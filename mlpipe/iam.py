@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from .clients import get_or_none
+from .clients import AWS_ERRORS, error_code, get_or_none
 from .names import FUNCTION_KEYS, Names
 from .report import Report
 from .stack import as_stack
@@ -323,35 +323,56 @@ def delete_instance_profile(stack, profile: str) -> Report:
     return Report("deleted", "instance profile", profile)
 
 
+def _tags_or_none(stack, call, **kwargs) -> dict | None:
+    """A role's or profile's tags, or None when they cannot be read (someone else's
+    half-made or malformed resource, or one deleted meanwhile): it is then not ours to touch."""
+    try:
+        return {t["Key"]: t["Value"] for t in call(**kwargs).get("Tags", [])}
+    except AWS_ERRORS as exc:
+        stack.say(f"  skipped {next(iter(kwargs.values()))}: its tags cannot be read ({error_code(exc) or exc})")
+        return None
+
+
+def _listed(stack, paginator: str, key: str, what: str):
+    """Every item of an IAM listing; a listing that fails part way (a malformed entry somewhere
+    in the account) is reported and ends the scan: the stack's own names are checked directly."""
+    try:
+        for page in stack.client("iam").get_paginator(paginator).paginate():
+            yield from page.get(key, [])
+    except AWS_ERRORS as exc:
+        stack.say(f"  could not list every {what} of the account ({error_code(exc) or exc}); "
+                  "checked this stack's names directly")
+
+
 def find_roles(stack, names: Names | None = None) -> list:
     """Role names of this stack: by name, plus any role tagged ``stack=<stack>`` under our prefix."""
     stack = as_stack(stack, names)
     iam, names = stack.client("iam"), stack.names
-    found = set()
-    for page in iam.get_paginator("list_roles").paginate():
-        for r in page.get("Roles", []):
-            name = r["RoleName"]
-            if name in names.roles:
-                found.add(name)
-            elif name.startswith(names.stack + "-"):
-                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
-                if tags.get("stack") == names.stack:
-                    found.add(name)
+    found = {r for r in names.roles if get_or_none(iam.get_role, RoleName=r) is not None}
+    for r in _listed(stack, "list_roles", "Roles", "role"):
+        name = r.get("RoleName") or ""
+        if name in found or not name.startswith(names.stack + "-"):
+            continue
+        if (_tags_or_none(stack, iam.list_role_tags, RoleName=name) or {}).get("stack") == names.stack:
+            found.add(name)
     return sorted(found)
 
 
-
 def find_instance_profiles(stack) -> list:
+    """The stack's instance profiles: by name, plus any tagged ``stack=<stack>`` under our
+    prefix (ListInstanceProfiles returns no tags: GetInstanceProfile, which does, is asked)."""
     iam, names = stack.client("iam"), stack.names
-    found = []
-    for page in iam.get_paginator("list_instance_profiles").paginate():
-        for p in page.get("InstanceProfiles", []):
-            name = p["InstanceProfileName"]
-            if name == names.instance_profile:
-                found.append(name)
-            elif name.startswith(names.stack + "-"):
-                if {t["Key"]: t["Value"] for t in p.get("Tags", [])}.get("stack") == names.stack:
-                    found.append(name)
+    found = set()
+    if get_or_none(iam.get_instance_profile, InstanceProfileName=names.instance_profile) is not None:
+        found.add(names.instance_profile)
+    for p in _listed(stack, "list_instance_profiles", "InstanceProfiles", "instance profile"):
+        name = p.get("InstanceProfileName") or ""
+        if name in found or not name.startswith(names.stack + "-"):
+            continue
+        tags = _tags_or_none(stack, lambda **kw: iam.get_instance_profile(**kw)["InstanceProfile"],
+                             InstanceProfileName=name)
+        if (tags or {}).get("stack") == names.stack:
+            found.add(name)
     return sorted(found)
 
 

@@ -137,3 +137,45 @@ def test_default_ebs_encryption_with_a_customer_key_grants_the_starting_roles(aw
     doc = boto3.client("iam").get_role_policy(RoleName=names.role("trigger"), PolicyName=iam.INLINE_POLICY)
     grant = [s for s in doc["PolicyDocument"]["Statement"] if s["Sid"] == "EbsDefaultKeyGrant"]
     assert grant and grant[0]["Resource"] == [key["Arn"]]
+
+
+def test_destroy_survives_an_account_listing_it_cannot_parse(aws, monkeypatch):
+    """Issue 19: a malformed role anywhere in the account made ListRoles' answer unparsable
+    and `mlpipe destroy` died with a traceback. The stack's own roles and profile are found
+    by name, the failed listing is reported, and destroy finishes."""
+    from botocore.parsers import ResponseParserError
+    from mlpipe import iam
+    settings, names = aws
+    stack = Stack.load(settings)
+    iam.ensure_roles(stack, keys=("ec2", "reaper"))
+    iam.ensure_instance_profile(stack)
+    client = stack.client("iam")
+    real = client.get_paginator
+
+    def get_paginator(name):
+        if name in ("list_roles", "list_instance_profiles"):
+            class Broken:
+                def paginate(self, **_kw):
+                    raise ResponseParserError("Unable to parse response (not well-formed), invalid XML received")
+            return Broken()
+        return real(name)
+
+    monkeypatch.setattr(client, "get_paginator", get_paginator)
+    msgs = []
+    teardown.destroy(settings, progress=msgs.append)
+    assert any("could not list every role" in m for m in msgs)
+    left = boto3.client("iam").list_roles()["Roles"]
+    assert not [r for r in left if r["RoleName"].startswith(names.stack + "-")]
+
+
+def test_a_tagged_instance_profile_is_found_by_its_tags(aws):
+    """ListInstanceProfiles returns no tags: the stack's tagged profile under another name is
+    found through ListInstanceProfileTags, and another stack's is left alone."""
+    from mlpipe import iam
+    settings, names = aws
+    client = boto3.client("iam")
+    client.create_instance_profile(InstanceProfileName=f"{names.stack}-old-profile",
+                                   Tags=[{"Key": "stack", "Value": names.stack}])
+    client.create_instance_profile(InstanceProfileName=f"{names.stack}-other-profile",
+                                   Tags=[{"Key": "stack", "Value": "someone-else"}])
+    assert iam.find_instance_profiles(Stack.load(settings)) == [f"{names.stack}-old-profile"]

@@ -40,3 +40,17 @@ def test_a_seeded_model_without_marker_still_bars_a_worse_one_after_the_next_pro
     promote, reason = train_run.gate(v3, best, 0.01)
     assert not promote and "v001" in reason
 
+
+
+def test_a_file_under_a_non_ascii_key_is_set_aside_with_its_key_percent_encoded(s3):
+    """Issue 19: S3 user metadata must be ASCII (botocore refuses it before sending), so the
+    poison file data/плохой.csv could never be set aside and failed every later run."""
+    from glue_contract import keys
+    s3.create_bucket(Bucket="mlpipe-input-gate")
+    key = "data/плохой.csv"
+    s3.put_object(Bucket="mlpipe-input-gate", Key=key, Body=b"mean radius\n1e308\n")
+    target = train_run.reject_file(s3, "mlpipe-input-gate", key, "r1")
+    assert target == "rejected/плохой.csv"
+    assert "Contents" not in s3.list_objects_v2(Bucket="mlpipe-input-gate", Prefix="data/")
+    meta = s3.head_object(Bucket="mlpipe-input-gate", Key=target)["Metadata"]
+    assert meta["mlpipe-source-key"].isascii() and keys.from_metadata(meta["mlpipe-source-key"]) == key
