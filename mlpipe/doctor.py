@@ -51,7 +51,10 @@ class DoctorFailed(MlpipeError):
                          "fix them, or deploy with --skip-checks")
 
 
-def _not_implemented(exc) -> bool:
+def _not_implemented(exc, stack=None) -> bool:
+    """The target has no such API (moto/the local cloud); never true for an answer of AWS's."""
+    if stack is not None and stack.is_local and not error_code(exc) in ("AccessDenied", "AccessDeniedException"):
+        return True  # the local cloud answers an API it lacks with 404/500/unparsable bodies
     return isinstance(exc, NotImplementedError) or error_code(exc) in (
         "NotImplemented", "InvalidAction", "UnknownOperationException", "InternalFailure", "500",
         "404")  # an API the target has no route for (AWS itself never answers these with 404)
@@ -101,7 +104,7 @@ def check_permissions(stack, actions=None) -> Check:
             denied += [r["EvalActionName"] for r in res.get("EvaluationResults", [])
                        if r.get("EvalDecision") != "allowed"]
     except (*AWS_ERRORS, NotImplementedError) as exc:
-        if _not_implemented(exc):
+        if _not_implemented(exc, stack):
             return Check("permissions", WARN, f"this target does not answer iam:SimulatePrincipalPolicy; "
                          f"{len(actions)} actions unchecked", "on AWS this check simulates each action")
         return Check("permissions", WARN, f"cannot simulate your policies ({error_code(exc) or exc}); "
@@ -189,6 +192,9 @@ def check_ssm_egress(stack) -> Check:
     if public and route:
         return Check("ssm egress", OK, f"{subnet['SubnetId']} gives a public IPv4 and routes 0.0.0.0/0 to an "
                      "internet gateway (HTTPS out through the stack's security group)")
+    if stack.is_local and subnet.get("DefaultForAz"):
+        return Check("ssm egress", WARN, f"the local cloud's default VPC has no internet gateway (AWS's has one); "
+                     "its SSM reaches the instance without one", "on AWS this check reads the subnet's route")
     missing = [m for m, ok in (("a public IPv4 on launch", public), ("a route 0.0.0.0/0 to an internet gateway",
                                                                      route)) if not ok]
     return Check("ssm egress", FAIL, f"{subnet['SubnetId']} has no {' and no '.join(missing)}, and the VPC has no "
@@ -204,7 +210,7 @@ def check_ebs_key(stack) -> Check:
         on = stack.client("ec2").get_ebs_encryption_by_default().get("EbsEncryptionByDefault")
         key = ebs_customer_key(stack) if on else None
     except (*AWS_ERRORS, NotImplementedError) as exc:
-        if _not_implemented(exc):
+        if _not_implemented(exc, stack):
             return Check("ebs key", WARN, "this target does not answer the default EBS key", "on AWS this check reads it")
         return Check("ebs key", FAIL, f"cannot read the default EBS encryption ({error_code(exc) or exc})",
                      "grant yourself ec2:GetEbsEncryptionByDefault, ec2:GetEbsDefaultKmsKeyId, kms:DescribeKey")
@@ -221,7 +227,7 @@ def check_lambda_quota(stack) -> Check:
     try:
         limit = stack.client("lambda").get_account_settings().get("AccountLimit", {})
     except (*AWS_ERRORS, NotImplementedError) as exc:
-        if _not_implemented(exc):
+        if _not_implemented(exc, stack):
             return Check("lambda quota", WARN, "this target does not answer GetAccountSettings",
                          "on AWS this check reads the account's concurrency quota")
         return Check("lambda quota", FAIL, f"cannot read the Lambda account settings ({error_code(exc) or exc})",

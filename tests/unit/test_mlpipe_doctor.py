@@ -228,3 +228,12 @@ def test_deploy_runs_the_doctor_first_and_skip_checks_bypasses_it(aws, monkeypat
     assert "[FAIL] cost" in err.out and "--skip-checks" in err.err and ran == []
     assert cli.main(["deploy", "--skip-checks"]) == 0 and ran == [1]
     assert cli.main(["doctor"]) == cli.EXIT_ERROR
+
+
+def test_without_a_default_vpc_the_subnet_check_says_deploy_makes_one(aws):
+    from test_mlpipe_network import remove_default_vpc
+    settings, _ = aws
+    remove_default_vpc()
+    checks = {c.name: c for c in doctor.run_checks(Stack.load(settings))}
+    assert checks["subnet"].status == doctor.OK and "no default VPC: deploy creates" in checks["subnet"].message
+    assert checks["ssm egress"].status == doctor.OK
