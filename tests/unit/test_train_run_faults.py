@@ -54,3 +54,15 @@ def test_a_file_under_a_non_ascii_key_is_set_aside_with_its_key_percent_encoded(
     assert "Contents" not in s3.list_objects_v2(Bucket="mlpipe-input-gate", Prefix="data/")
     meta = s3.head_object(Bucket="mlpipe-input-gate", Key=target)["Metadata"]
     assert meta["mlpipe-source-key"].isascii() and keys.from_metadata(meta["mlpipe-source-key"]) == key
+
+
+def test_the_exit_trap_record_carries_retry_of_from_the_command(s3, monkeypatch):
+    """The worker passes MLPIPE_RETRY_OF to the command; the trap's record keeps it, so a
+    killed retry is not re-run again (lambda_code/stop_ec2)."""
+    from ec2_scripts import record
+    monkeypatch.setenv("MLPIPE_RETRY_OF", "run-20240501T115900Z-00000000")
+    assert record.main(["ensure", "--output-bucket", OUT, "--run-id", "run-20240501T120000Z-0000000a",
+                        "--exit-code", "137", "--trigger-keys", "data/a.csv"]) == 0
+    rec = json.loads(s3.get_object(Bucket=OUT, Key="runs/run-20240501T120000Z-0000000a.json")["Body"].read())
+    assert rec["retry_of"] == "run-20240501T115900Z-00000000" and rec["exit_code"] == 137
+    assert "killed by signal 9" in rec["error"]
