@@ -15,6 +15,10 @@ RUN_SUFFIX = ".json"
 MODELS_PREFIX = "models/"
 LATEST_KEY = "models/latest.json"
 LOCKS_PREFIX = "locks/"
+# SSM Run Command writes a command's whole stdout/stderr here (GetCommandInvocation returns
+# only the first 8,000 characters of stderr, 24,000 of stdout):
+# ssm-output/<command-id>/<instance-id>/awsrunShellScript/0.awsrunShellScript/stderr
+SSM_OUTPUT_PREFIX = "ssm-output/"
 SEND_LOCK_KEY = LOCKS_PREFIX + "worker-send.json"
 
 
@@ -69,3 +73,9 @@ def from_metadata(value: str) -> str:
     from urllib.parse import unquote
 
     return unquote(value)
+
+
+def ssm_stderr_key(command_id: str, instance_id: str) -> str:
+    """Where SSM puts the full stderr of an AWS-RunShellScript command (OutputS3KeyPrefix
+    ``ssm-output``): ``<prefix>/<command-id>/<instance-id>/awsrunShellScript/0.awsrunShellScript/stderr``."""
+    return f"{SSM_OUTPUT_PREFIX}{command_id}/{instance_id}/awsrunShellScript/0.awsrunShellScript/stderr"

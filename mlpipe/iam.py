@@ -150,8 +150,10 @@ def policy_documents(names: Names, instance_arn: str | None = None, ebs_key_arn:
         "reaper": _doc(
             _logs(names, "reaper"), stop, _describe_instances(), _ssm_read(),
             invoke_worker,  # a lost run's data is handed to the Worker once
-            _list_bucket(names, out, ["runs/"], "ListRuns"),
+            _list_bucket(names, out, ["runs/", "ssm-output/"], "ListRuns"),
             _objects(names, out, ["runs/"], ["s3:GetObject", "s3:PutObject"], "RunRecords"),
+            # the full stderr of a lost run's command, as SSM wrote it (its API cuts it at 8,000 chars)
+            _objects(names, out, ["ssm-output/"], ["s3:GetObject"], "CommandOutput"),
         ),
         "predict": _doc(
             _logs(names, "predict"),
@@ -166,6 +168,8 @@ def policy_documents(names: Names, instance_arn: str | None = None, ebs_key_arn:
             _objects(names, inp, ["rejected/"], ["s3:PutObject", "s3:GetObject"], "MoveBadDataIn"),
             _list_bucket(names, out, ["models/", "runs/"], "ListOutput"),
             _objects(names, out, ["models/", "runs/"], ["s3:GetObject", "s3:PutObject"], "WriteOutput"),
+            # the SSM agent uploads a command's whole stdout/stderr with the instance's role
+            _objects(names, out, ["ssm-output/"], ["s3:PutObject"], "CommandOutput"),
             # What AmazonSSMManagedInstanceCore grants for Run Command: the agent registers
             # (scoped to instances) and polls its message channels (no resource-level support).
             {"Sid": "SsmAgentRegister", "Effect": "Allow",

@@ -212,14 +212,20 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
     ]
 
 
-def send_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int) -> str:
-    """One SendCommand (AWS-RunShellScript); returns the command id."""
+def send_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int,
+                 output_bucket: str | None = None) -> str:
+    """One SendCommand (AWS-RunShellScript); returns the command id. With ``output_bucket``,
+    SSM also writes the whole stdout/stderr to ``ssm-output/`` there (GetCommandInvocation
+    cuts stderr at 8,000 characters; the reaper reads the tail from S3)."""
+    extra = {"OutputS3BucketName": output_bucket,
+             "OutputS3KeyPrefix": keys.SSM_OUTPUT_PREFIX.rstrip("/")} if output_bucket else {}
     resp = ssm.send_command(
         InstanceIds=[instance_id],
         DocumentName="AWS-RunShellScript",
         Comment=comment,
         Parameters={"commands": commands, "executionTimeout": [str(int(execution_timeout))]},
         TimeoutSeconds=defaults.DELIVERY_TIMEOUT_S,
+        **extra,
     )
     return resp["Command"]["CommandId"]
 
@@ -266,7 +272,7 @@ def decide_and_send(*, ssm, s3, config: dict, instance_id: str, run_id: str, tri
             log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys, active=ids, reason=reason)
             return {"action": "coalesced", "run_id": None, "active": ids, "reason": reason}
         command_id = send_command(ssm, instance_id, commands, comment=runs.command_comment(run_id, trigger_keys),
-                                  execution_timeout=config["command_timeout"])
+                                  execution_timeout=config["command_timeout"], output_bucket=bucket)
         return {"action": "sent", "run_id": run_id, "command_id": command_id}
     finally:
         lock.release(s3, bucket, keys.SEND_LOCK_KEY, run_id, held)
