@@ -16,7 +16,7 @@ import datetime as _dt
 import json
 import time
 
-from . import aws, times
+from . import aws, poll, times
 
 CONFLICT = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404")
 _HEADERS = {"IfNoneMatch": "If-None-Match", "IfMatch": "If-Match"}
@@ -86,15 +86,11 @@ def acquire(s3, bucket: str, key: str, owner: str, *, ttl_s: float, deadline: fl
             clock=time.monotonic, first_s: float = 0.05, cap_s: float = 1.0) -> str:
     """Wait (polls doubling from ``first_s`` to ``cap_s``) until the lock is ours; returns its
     ETag. TimeoutError at ``deadline`` (``clock()`` time)."""
-    delay = first_s
-    while True:
-        etag = try_acquire(s3, bucket, key, owner, ttl_s=ttl_s)
-        if etag:
-            return etag
-        if clock() >= deadline:
-            raise TimeoutError(f"s3://{bucket}/{key} is held by another invocation (waited until the deadline)")
-        sleep(delay)
-        delay = min(delay * 2, cap_s)
+    def timed_out():
+        raise TimeoutError(f"s3://{bucket}/{key} is held by another invocation (waited until the deadline)")
+
+    return poll.poll(lambda: try_acquire(s3, bucket, key, owner, ttl_s=ttl_s), deadline=deadline,
+                     first=first_s, cap=cap_s, on_timeout=timed_out, sleep=sleep, clock=clock)
 
 
 def release(s3, bucket: str, key: str, owner: str, etag: str) -> bool:

@@ -21,7 +21,7 @@ import json
 import os
 import time
 
-from glue_contract import aws, keys, logs, runs, times
+from glue_contract import aws, keys, logs, poll, runs, times
 
 OWN_COMMAND_WAIT_S = 20.0  # let the run's own command finish reporting before stopping
 # Polls for that: the record is the run's last step, so its command usually ends within a
@@ -106,15 +106,15 @@ def checks_leftovers(record: dict) -> bool:
 def wait_own_command(ssm, instance_id: str, run_id: str, *, max_wait_s: float, sleep=time.sleep,
                      clock=time.monotonic) -> list:
     """Poll (bounded) until the run's own command has finished; returns the last listing."""
-    t0 = clock()
-    delay = OWN_POLL_FIRST_S
-    while True:
-        commands = runs.pipeline_commands(ssm, instance_id)
-        own_active = [c for c in commands if is_own(c, run_id) and runs.is_active(c)]
-        if not own_active or clock() - t0 >= max_wait_s:
-            return commands
-        sleep(delay)
-        delay = min(delay * 2, OWN_POLL_MAX_S)
+    last = []
+
+    def step():
+        last[:] = [runs.pipeline_commands(ssm, instance_id)]
+        own_active = [c for c in last[0] if is_own(c, run_id) and runs.is_active(c)]
+        return None if own_active else last[0]
+
+    return poll.poll(step, deadline=clock() + max_wait_s, first=OWN_POLL_FIRST_S, cap=OWN_POLL_MAX_S,
+                     on_timeout=lambda: last[0], sleep=sleep, clock=clock)
 
 
 def killed(record: dict) -> bool:
