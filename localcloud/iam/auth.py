@@ -459,9 +459,90 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
             if service != "s3" or not anonymous_s3_allowed(environ):
                 return _send(start_response, *refusal_response(environ, "anonymous", service))
         environ["localcloud.caller"] = caller
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD") and \
+                service_of(environ, _signing_name(environ)) == "s3":
+            return app(environ, _sandboxed(start_response))
         return app(environ, start_response)
 
     return middleware
+
+
+# An object served from the cloud's origin must not run as a page of that origin: S3 serves
+# objects from the bucket's own domain; here the browser is told to treat it as a sandboxed,
+# opaque origin (no script, no same-origin requests, no cookies) and not to sniff its type.
+OBJECT_HEADERS = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"),
+                  ("Cross-Origin-Resource-Policy", "same-site"))
+
+
+def _sandboxed(start_response: Callable) -> Callable:
+    def wrapped(status: str, headers: list, exc_info: Any = None) -> Any:
+        names = {k.lower() for k, _ in headers}
+        headers = list(headers) + [(k, v) for k, v in OBJECT_HEADERS if k.lower() not in names]
+        return start_response(status, headers, exc_info) if exc_info else \
+            start_response(status, headers)
+    return wrapped
+
+
+def _signing_name(environ: dict) -> str | None:
+    from .requests import credential_of
+    cred = credential_of(environ)
+    return cred[2] if cred else None
+
+
+# ---- API Gateway's AWS_IAM authorization ---------------------------------------------------
+_GATEWAY_REFUSALS = {
+    "unknown-key": ("INVALID_SIGNATURE", _TOKEN_MSG),
+    "invalid-token": ("INVALID_SIGNATURE", _TOKEN_MSG),
+    "bad-signature": ("INVALID_SIGNATURE", _SIG_MSG),
+    "sha-mismatch": ("INVALID_SIGNATURE", _SIG_MSG),
+    "expired": ("EXPIRED_TOKEN", _EXPIRED_MSG),
+    "presign-expired": ("INVALID_SIGNATURE", "Signature expired"),
+}
+
+
+def check_execute_api(cloud: Any, environ: dict, body: bytes, method_arn: str) -> tuple | None:
+    """(gateway response type, message) refusing an `AWS_IAM` method's request, or None."""
+    svc: AuthService | None = getattr(cloud, "auth", None)
+    if svc is None:
+        return None
+    environ["localcloud.body"] = body
+    try:
+        claim = sigv4.parse(environ)
+        if claim is None:
+            return "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token"
+        if claim.service != "execute-api":
+            return "INVALID_SIGNATURE", (f"Credential should be scoped to correct service: "
+                                         f"'execute-api'. ")
+        caller = svc.authenticate(environ)
+    except sigv4.Malformed as exc:
+        return "MISSING_AUTHENTICATION_TOKEN" if "Authorization" not in str(exc) else \
+            "INVALID_SIGNATURE", str(exc)
+    except Refusal as r:
+        return _GATEWAY_REFUSALS[r.kind]
+    if caller.kind == OPERATOR:
+        return None
+    iam = getattr(cloud, "iam", None)
+    identity = iam.store.identity_of(caller.access_key) if iam is not None else None
+    if identity is None or iam.mode == "off":
+        return None
+    from . import engine
+    from .policy import evaluate
+
+    ctx = engine.base_context(identity, environ, method_arn.split(":")[3])
+    d = evaluate("execute-api:Invoke", [method_arn], ctx,
+                 identity=engine.identity_policies(identity) or [], principal=identity.principal)
+    if d.allowed:
+        return None
+    msg = (f"User: {identity.principal.arn} is not authorized to perform: execute-api:Invoke "
+           f"on resource: {method_arn}" + (" with an explicit deny" if d.reason != "implicit-deny"
+                                           else ""))
+    iam.denials.record(mode=iam.mode, principal=identity.principal.arn,
+                       action="execute-api:Invoke", resource=method_arn, reason=d.reason,
+                       message=msg, role_arn=identity.principal.role_arn,
+                       operation="execute-api:Invoke", sid=d.sid)
+    if iam.mode != "enforce":
+        return None
+    return "ACCESS_DENIED", msg
 
 
 def install(cloud: Any) -> AuthService:
