@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from .core.cloud import LocalCloud
+from .testing import cloud_env
 
 _lock = threading.Lock()
 _shared: dict = {"cloud": None, "users": 0, "saved_env": None}
@@ -22,15 +23,6 @@ _shared: dict = {"cloud": None, "users": 0, "saved_env": None}
 
 _ENV_SET = ("AWS_ENDPOINT_URL", "LOCALCLOUD_PORT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
-
-
-def cloud_env(cloud: LocalCloud) -> dict[str, str]:
-    """What plain boto3 needs to reach `cloud` as its operator."""
-    env = {"AWS_ENDPOINT_URL": cloud.endpoint_url, "LOCALCLOUD_PORT": str(cloud.port)}
-    key = getattr(cloud, "_operator_key", None)
-    if key is not None:
-        env.update(key.env())
-    return env
 
 
 def acquire_shared_cloud(**options) -> LocalCloud:

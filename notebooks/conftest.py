@@ -23,7 +23,7 @@ def pytest_configure(config):
     os.environ.pop("AWS_PROFILE", None)
     from localcloud import LocalCloud
 
-    from localcloud.pytest_plugin import cloud_env
+    from localcloud.testing import cloud_env
 
     _cloud = LocalCloud(port=0).start()
     os.environ.update(cloud_env(_cloud))  # endpoint, port and the cloud's operator key
