@@ -470,8 +470,7 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
 # An object served from the cloud's origin must not run as a page of that origin: S3 serves
 # objects from the bucket's own domain; here the browser is told to treat it as a sandboxed,
 # opaque origin (no script, no same-origin requests, no cookies) and not to sniff its type.
-OBJECT_HEADERS = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"),
-                  ("Cross-Origin-Resource-Policy", "same-site"))
+OBJECT_HEADERS = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"))
 
 
 def _sandboxed(start_response: Callable) -> Callable:

@@ -337,3 +337,20 @@ def test_aws_iam_method(local_cloud):  # noqa: F811
     r = signed(ak["AccessKeyId"], ak["SecretAccessKey"])
     assert r.status_code == 200 and r.text == "ok"
     assert signed(k.access_key_id, k.secret_access_key).status_code == 200
+
+
+def test_v2_presigned_url_of_a_role_session_is_held_to_its_policy(local_cloud):  # noqa: F811
+    """S3's older presigned URLs (what boto3 makes by default) are checked by IAM too."""
+    s3, iam = client(local_cloud, "s3"), client(local_cloud, "iam")
+    b = f"v2-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"v")
+    name = f"v2-role-{uuid.uuid4().hex[:6]}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    creds = local_cloud.iam.store.issue(arn, "v2", "123456789012", REGION)
+    c = client(local_cloud, "s3", creds.access_key_id, creds.secret_access_key,
+               creds.session_token)
+    url = c.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"})
+    assert "AWSAccessKeyId=" in url
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
