@@ -108,7 +108,7 @@ def endpoint_for(port: int, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{port}"
 
 
-def health(endpoint_url: str, timeout: float = 1.0) -> dict | None:
+def health(endpoint_url: str, timeout: float = 3.0) -> dict | None:
     """The health document of a local cloud answering at endpoint_url, else None."""
     from .operator import control_request
 

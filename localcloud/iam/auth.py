@@ -27,8 +27,10 @@ The API Gateway data plane (`/restapis/.../_user_request_/...`) is passed on: a 
 """
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
+import hmac
 import io
 import json
 import logging
@@ -114,7 +116,8 @@ class AuthService:
         """Who signed this request (or Refusal). Reads and keeps the body when it must."""
         claim = sigv4.parse(environ)  # raises sigv4.Malformed
         if claim is None:
-            return Caller("anonymous")
+            post = self._post_policy_caller(environ)
+            return post if post is not None else Caller("anonymous")
         key = self.key_of(claim.access_key)
         if key is None:
             if self.mode == "any":
@@ -145,6 +148,53 @@ class AuthService:
                 if hashlib.sha256(body).hexdigest() != content_sha.lower():
                     raise Refusal("sha-mismatch", "", claim.service)
         return Caller(key.kind, claim.access_key, key.arn)
+
+    def _post_policy_caller(self, environ: dict) -> Caller | None:
+        """S3 POST Object (a browser form upload, `generate_presigned_post`): the form's
+        policy is signed (v4: x-amz-credential/x-amz-signature; v2: AWSAccessKeyId/signature)."""
+        if environ.get("REQUEST_METHOD") != "POST" or \
+                not environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            return None
+        fields = sigv4.form_fields(environ, read_body(environ))
+        lower = {k.lower(): v for k, v in fields.items()}
+        policy = lower.get("policy")
+        if policy is None:
+            return None
+        if "x-amz-signature" in lower:
+            access_key, date, region, service = sigv4._scope(lower.get("x-amz-credential", ""))
+        elif "awsaccesskeyid" in lower and "signature" in lower:
+            access_key, date, region, service = lower["awsaccesskeyid"], "", "", "s3"
+        else:
+            return None
+        key = self.key_of(access_key)
+        if key is None:
+            if self.mode == "any":
+                return Caller(OPERATOR, access_key)
+            raise Refusal("unknown-key", access_key, "s3")
+        if key.kind == "session":
+            token = lower.get("x-amz-security-token")
+            if token != key.token:
+                raise Refusal("invalid-token", access_key, "s3")
+            if key.expires is not None and key.expires <= _utcnow():
+                raise Refusal("expired", access_key, "s3")
+        if "x-amz-signature" in lower:
+            expected = hmac.new(self.verifier.signing_key(key.secret, date, region, service),
+                                policy.encode(), hashlib.sha256).hexdigest()
+            given = lower["x-amz-signature"]
+        else:
+            expected = base64.b64encode(hmac.new(key.secret.encode(), policy.encode(),
+                                                 hashlib.sha1).digest()).decode()
+            given = lower["signature"]
+        if not hmac.compare_digest(expected, given):
+            raise Refusal("bad-signature", access_key, "s3")
+        try:
+            doc = json.loads(base64.b64decode(policy))
+            exp = _dt.datetime.strptime(doc["expiration"][:19], "%Y-%m-%dT%H:%M:%S")
+        except (ValueError, KeyError, TypeError):
+            raise Refusal("malformed", "", "s3") from None
+        if exp <= _utcnow():
+            raise Refusal("presign-expired", "", "s3")
+        return Caller(key.kind, access_key, key.arn)
 
     def is_operator_request(self, environ: dict) -> bool:
         """Does this (control) request prove the operator's key? Never in `any` mode by a
