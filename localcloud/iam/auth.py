@@ -406,6 +406,16 @@ def _xml_escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# STS operations AWS serves unsigned: the caller proves who it is with the SAML assertion or
+# the web identity token in the request itself.
+_UNSIGNED_STS = (b"Action=AssumeRoleWithSAML", b"Action=AssumeRoleWithWebIdentity")
+
+
+def _unsigned_sts_call(environ: dict) -> bool:
+    data = read_body(environ) + b"&" + environ.get("QUERY_STRING", "").encode()
+    return any(a + b"&" in data + b"&" for a in _UNSIGNED_STS)
+
+
 # ---- anonymous S3 ----------------------------------------------------------------------
 _ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 _READ_ACTIONS = {"s3:GetObject": "READ", "s3:ListBucket": "READ", "s3:ListBucketVersions": "READ",
@@ -506,6 +516,8 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
             return _send(start_response, *refusal_response(environ, r.kind, service, r.detail))
         if caller.kind == "anonymous":
             service = service_of(environ, None)
+            if service == "iam" and _unsigned_sts_call(environ):
+                return app(environ, start_response)
             if service != "s3" or not anonymous_s3_allowed(environ):
                 return _send(start_response, *refusal_response(environ, "anonymous", service))
         environ["localcloud.caller"] = caller
