@@ -354,3 +354,29 @@ def test_v2_presigned_url_of_a_role_session_is_held_to_its_policy(local_cloud): 
     assert "AWSAccessKeyId=" in url
     r = requests.get(url, timeout=10)
     assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
+
+
+def test_iam_user_keys_are_verified_and_held_to_the_users_policies(local_cloud):  # noqa: F811
+    iam = client(local_cloud, "iam")
+    user = f"key-user-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    ak = iam.create_access_key(UserName=user)["AccessKey"]
+    s3 = client(local_cloud, "s3", ak["AccessKeyId"], ak["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"  # known key, no policy
+    iam.put_user_policy(UserName=user, PolicyName="list", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets",
+                                                "Resource": "*"}]}))
+    s3.list_buckets()
+    with pytest.raises(ClientError) as exc:
+        client(local_cloud, "s3", ak["AccessKeyId"], "wrong-secret").list_buckets()
+    assert exc.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    iam.update_access_key(UserName=user, AccessKeyId=ak["AccessKeyId"], Status="Inactive")
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    iam.delete_access_key(UserName=user, AccessKeyId=ak["AccessKeyId"])
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
