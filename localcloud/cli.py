@@ -103,6 +103,20 @@ def start_detached(port: int, up_args: list[str] | None = None) -> str:
     return endpoint
 
 
+def saved_state_lines(doc: dict | None, warnings_only: bool = False) -> list[str]:
+    """What a cloud that just started did with its saved state, for the terminal: set aside
+    (and why), objects lost to damaged blobs, and (unless `warnings_only`) what it restored."""
+    st = (doc or {}).get("state") or {}
+    lines = []
+    if st.get("set_aside"):
+        lines.append(f"localcloud: WARNING {st.get('notice')}")
+    elif st.get("notice") and not warnings_only:
+        lines.append(f"localcloud: {st['notice']}")
+    for lost in st.get("lost") or []:
+        lines.append(f"localcloud: WARNING lost {lost}")
+    return lines
+
+
 def ensure_running(port: int | None = None, *, like_aws: bool = False) -> str:
     """The endpoint of a local cloud on `port` (default $LOCALCLOUD_PORT or 4566): reuse one
     that answers, else start a detached one (`like_aws=True`: with AWS's delays, as
@@ -111,7 +125,10 @@ def ensure_running(port: int | None = None, *, like_aws: bool = False) -> str:
     endpoint = endpoint_for(port)
     if health(endpoint) is not None:
         return endpoint
-    return start_detached(port, ["--like-aws"] if like_aws else None)
+    endpoint = start_detached(port, ["--like-aws"] if like_aws else None)
+    for line in saved_state_lines(health(endpoint), warnings_only=True):
+        print(line)
+    return endpoint
 
 
 def stop_detached(port: int, timeout: float = 15.0) -> bool:
@@ -177,8 +194,8 @@ def _serve(port: int, fresh: bool = False, options: dict | None = None) -> int:
         return 2
     print(f"localcloud up at {cloud.endpoint_url} (pid {os.getpid()}, state {state})")
     print(f"localcloud {describe(cloud.profile)}")
-    if cloud.state.notice:
-        print(f"localcloud: {cloud.state.notice}")
+    for line in saved_state_lines({"state": cloud.state.describe()}):
+        print(line)
     if cloud.state.restored:
         print("localcloud: holds " + _counts_line(cloud.state.restored))
     elif not fresh:
@@ -257,6 +274,10 @@ def _status(port: int) -> int:
               f"{_counts_line(st.get('counts') or {})}")
         if st.get("notice"):
             print(f"  {st['notice']}")
+        for lost in st.get("lost") or []:
+            print(f"  LOST {lost}")
+        if not st.get("journal", True):
+            print("  journal off: a crash loses up to one snapshot interval")
     else:
         print("state: not kept (this cloud was started without persist)")
     if "isolation" in doc:
@@ -364,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.detach:
             start_detached(port, up_args + (["--fresh"] if args.fresh else []))
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
+            for line in saved_state_lines(health(endpoint)):
+                print(line)
             print(_key_line(port))
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0

@@ -52,6 +52,10 @@ _EXTENSIONS = [
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
+    # AWS's consistency under --like-aws (each off unless its profile field is set)
+    "localcloud.s3.patches",
+    "localcloud.sqs.patches",
+    "localcloud.apigateway.ratelimit",
     "localcloud.iam",  # last: its middleware checks every request first
 ]
 

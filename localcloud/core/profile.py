@@ -13,6 +13,9 @@ meets, so retries and waits are exercised before it:
 | `ec2_transition_seconds` | 0.5 | 5 | `LOCALCLOUD_EC2_TRANSITION_SECONDS` | instances stay pending / stopping / shutting-down |
 | `ssm_registration_seconds` | 0.5 | 10 | `LOCALCLOUD_SSM_REGISTRATION_SECONDS` | the SSM agent registers after the instance runs; SendCommand answers `InvalidInstanceId` until then |
 | `default_vpc` | true | true | `LOCALCLOUD_DEFAULT_VPC=0` or `--no-default-vpc` | without a default VPC, RunInstances without a subnet fails `VPCIdNotSpecified` |
+| `s3_deleted_bucket_seconds` | 0 | 10 | `LOCALCLOUD_S3_DELETED_BUCKET_SECONDS` | bucket operations are eventually consistent: a deleted bucket may still be listed by ListBuckets for a while, and CreateBucket of its name answers `409 OperationAborted` ("A conflicting conditional operation is currently in progress against this resource") until the deletion has settled. AWS gives no fixed time (a name can take up to an hour to be reusable by another account or Region); 10 s is this rehearsal's choice |
+| `sqs_queue_deleted_recently_seconds` | 0 | 60 | `LOCALCLOUD_SQS_QUEUE_DELETED_RECENTLY_SECONDS` | "You must wait 60 seconds after deleting a queue before you can create another queue with the same name": CreateQueue answers `QueueDeletedRecently` (`AWS.SimpleQueueService.QueueDeletedRecently` in the query protocol) |
+| `apigateway_control_rate_scale` | 0 (off) | 1 | `LOCALCLOUD_APIGATEWAY_CONTROL_RATE_SCALE` | API Gateway's fixed control-plane quotas per account (CreateRestApi 1 per 3 s, DeleteRestApi 1 per 30 s, CreateDeployment 1 per 5 s, UpdateUsagePlan 1 per 20 s, ...; all operations 10/s, burst 40; table in `localcloud/apigateway/ratelimit.py`): over them, `429 TooManyRequestsException` with `Retry-After`. The scale multiplies AWS's rates (2 = twice as many requests allowed) |
 
 Precedence: the profile's values, then the environment variables, then options passed to
 `LocalCloud(...)` (same names as the fields).
@@ -35,13 +38,18 @@ class Profile:
     ec2_transition_seconds: float = 0.5
     ssm_registration_seconds: float = 0.5
     default_vpc: bool = True
+    s3_deleted_bucket_seconds: float = 0.0
+    sqs_queue_deleted_recently_seconds: float = 0.0
+    apigateway_control_rate_scale: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 AWS = Profile(name="aws", role_propagation_seconds=8.0, instance_profile_propagation_seconds=8.0,
-              ec2_transition_seconds=5.0, ssm_registration_seconds=10.0)
+              ec2_transition_seconds=5.0, ssm_registration_seconds=10.0,
+              s3_deleted_bucket_seconds=10.0, sqs_queue_deleted_recently_seconds=60.0,
+              apigateway_control_rate_scale=1.0)
 
 _ENV = {
     "role_propagation_seconds": "LOCALCLOUD_ROLE_PROPAGATION_SECONDS",
@@ -49,6 +57,9 @@ _ENV = {
     "ec2_transition_seconds": "LOCALCLOUD_EC2_TRANSITION_SECONDS",
     "ssm_registration_seconds": "LOCALCLOUD_SSM_REGISTRATION_SECONDS",
     "default_vpc": "LOCALCLOUD_DEFAULT_VPC",
+    "s3_deleted_bucket_seconds": "LOCALCLOUD_S3_DELETED_BUCKET_SECONDS",
+    "sqs_queue_deleted_recently_seconds": "LOCALCLOUD_SQS_QUEUE_DELETED_RECENTLY_SECONDS",
+    "apigateway_control_rate_scale": "LOCALCLOUD_APIGATEWAY_CONTROL_RATE_SCALE",
 }
 # Older option names kept working.
 _ALIASES = {"instance_transition_seconds": "ec2_transition_seconds"}
@@ -67,9 +78,11 @@ def _parse(field: str, raw: Any, where: str) -> Any:
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise ValueError(f"{where} must be a number of seconds, got {raw!r}") from None
+        unit = " of seconds" if field.endswith("_seconds") else ""
+        raise ValueError(f"{where} must be a number{unit}, got {raw!r}") from None
     if value < 0:
-        raise ValueError(f"{where} must be 0 or more seconds, got {raw!r}")
+        unit = " seconds" if field.endswith("_seconds") else ""
+        raise ValueError(f"{where} must be 0 or more{unit}, got {raw!r}")
     return value
 
 

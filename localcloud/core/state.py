@@ -13,27 +13,33 @@ few MB however large the layers are.
   flag write, never a snapshot.
 - **Crash-safe**: blobs and the snapshot are written to a temp file, fsynced and renamed
   into place (atomic on POSIX), then the directory is fsynced; `meta.json` (format, moto
-  and Python versions, counts per kind, time) is written the same way after the snapshot.
-  A `kill -9` loses at most the changes of the last interval, never leaves a half-written
-  file in use.
+  and Python versions, counts per kind, time, the first journal generation not in the
+  snapshot) is written the same way after the snapshot. Never a half-written file in use.
+- **Nothing acknowledged is lost** (`state_journal`): each successful mutating moto request
+  is appended to a journal before its response is sent; `load` replays the journal written
+  after the snapshot. A `kill -9` loses no acknowledged write; an OS crash at most the last
+  interval (the journal is fsynced once per interval).
+- **Blobs are checked**: a blob is verified against its SHA-256 when read (S3 bodies at
+  their first read, other values at restore); a missing or damaged one loses that object
+  only (an S3 object is taken out of its bucket, reads as NoSuchKey), named in `lost`
+  (`localcloud status`) and the log.
 - **Consistency**: moto's request handling runs inside a `Gate`; a snapshot waits (up to
   `GATE_WAIT_S`) for the requests in flight to finish and holds new ones back while it
   pickles (tens of ms), so it never sees half of a request's change. A background change
   racing the pickler ("dictionary changed size") makes it retry.
 - **Versions**: a state written by another format, moto version or Python minor version is
   not loaded: it is moved aside to `<dir>.incompatible-<time>/` with a message that says
-  so (kept, never dropped), and the cloud starts empty.
+  so (kept, never dropped; `set_aside` says why, and `up`/`up --detach` print it), and the
+  cloud starts empty.
 - **On restore**: ids, ARNs, keys and timestamps are moto's own objects, unchanged. Nothing
   runs after a restart, so instances that were pending/running/stopping come back
   `stopped` (their host directories kept), and SSM commands still in flight end `Failed`.
 
-The pickle hooks (moto 5.2): `moto.core.base_backend.BackendDict` (and `._instances`),
-`moto.s3.models.FakeKey` (its value buffer), `weakref.WeakValueDictionary` (Lambda's ARN
-index), `defaultdict(lambda: ...)` (SSM tags), thread locks.
+Split by job: pickling moto's backends in `state_pickle`, the request gate in `state_gate`,
+the keeper (when and where snapshots are written and loaded) here.
 """
 from __future__ import annotations
 
-import copyreg
 import datetime as _dt
 import hashlib
 import importlib
@@ -41,29 +47,44 @@ import io
 import json
 import logging
 import os
-import pickle
 import shutil
 import sys
 import threading
 import time
-import weakref
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
+
+from . import state_pickle
+from .state_gate import _READ_PREFIXES, Gate, _op_name, may_mutate  # noqa: F401
+from .state_journal import Journal, install_seeded_random, journal_middleware, replay
+from .state_pickle import (  # noqa: F401 - snapshots of format 2 name the _restore_* here
+    BLOB_MIN,
+    _backend_dicts,
+    _BlobBuffer,
+    _BlobRef,
+    _defaultdict_of,
+    _fingerprint,
+    _LazyValue,
+    _module_home,
+    _nested_defaultdict_dict,
+    _Pickler,
+    _restore_dd_subclass,
+    _restore_fake_key,
+    _restore_versioned_store,
+    _restored_keys,
+    _lost_keys,
+    _Unpickler,
+    _weak_value_dict,
+)
 
 log = logging.getLogger("localcloud.state")
 
 FORMAT = 2  # 2: S3 bodies restored lazily from blob files; helpers in localcloud.core.state
 SNAPSHOT = "snapshot.pickle"
 META = "meta.json"
-BLOB_MIN = 64 * 1024          # byte strings at least this long are stored once, as blobs
 DEFAULT_INTERVAL_S = 1.0
 GATE_WAIT_S = 2.0
-_LOCK_TYPE = type(threading.Lock())
-_RLOCK_TYPE = type(threading.RLock())
 
-_READ_PREFIXES = ("Describe", "List", "Get", "Head", "Filter", "Lookup", "Search", "Query",
-                  "Batch Get", "Scan", "Test", "Simulate", "Preview", "Check")
 
 
 class IncompatibleState(RuntimeError):
@@ -104,303 +125,22 @@ def atomic_write(path: Path, data: bytes | memoryview) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Pickling moto's backends
-# ---------------------------------------------------------------------------------------
-class _BlobRef:
-    __slots__ = ("sha",)
-
-    def __init__(self, sha: str):
-        self.sha = sha
-
-
-def _weak_value_dict(items: dict) -> weakref.WeakValueDictionary:
-    return weakref.WeakValueDictionary(items)
-
-
-def _nested_defaultdict_dict() -> defaultdict:
-    return defaultdict(dict)
-
-
-def _defaultdict_of(factory: Callable | None, items: dict) -> defaultdict:
-    d = defaultdict(factory)
-    d.update(items)
-    return d
-
-
-def _restore_dd_subclass(cls: type, factory: Callable | None, attrs: dict,
-                         items: dict) -> defaultdict:
-    obj = cls.__new__(cls)
-    defaultdict.__init__(obj, factory)
-    obj.__dict__.update(attrs)
-    dict.update(obj, items)
-    return obj
-
-
-class _LazyValue:
-    """An S3 object's body in a snapshot, restored without reading it (a blob file)."""
-    __slots__ = ("path", "sha")
-
-    def __init__(self, path: Path, sha: str):
-        self.path, self.sha = path, sha
-
-
-class _BlobBuffer:
-    """A restored S3 object's `_value_buffer`: reads come from its blob file (opened at
-    restore, so pruning the file later cannot pull it away); the first write turns it into
-    the SpooledTemporaryFile moto uses. Restoring a large object costs no copy."""
-
-    def __init__(self, path: Path, max_size: int):
-        self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the object
-        self._max = max_size
-        self._spool: Any = None
-
-    def _writable(self) -> Any:
-        if self._spool is None:
-            import tempfile
-
-            self._f.seek(0)
-            self._spool = tempfile.SpooledTemporaryFile(max_size=self._max)
-            shutil.copyfileobj(self._f, self._spool)
-            self._f.close()
-        return self._spool
-
-    def _current(self) -> Any:
-        return self._spool if self._spool is not None else self._f
-
-    def seek(self, *args: Any) -> int:
-        return self._current().seek(*args)
-
-    def tell(self) -> int:
-        return self._current().tell()
-
-    def read(self, *args: Any) -> bytes:
-        return self._current().read(*args)
-
-    def write(self, data: bytes) -> int:
-        return self._writable().write(data)
-
-    def truncate(self, *args: Any) -> int:
-        return self._writable().truncate(*args)
-
-    def close(self) -> None:
-        self._current().close()
-
-    @property
-    def closed(self) -> bool:
-        return self._current().closed
-
-
-_restored_keys: list[tuple[Any, str]] = []
-
-
-def _restore_versioned_store(cls: type, items: list, attrs: dict) -> Any:
-    store = cls()
-    store.__dict__.update(attrs)
-    for key, versions in items:
-        dict.__setitem__(store, key, versions)
-    return store
-
-
-def _restore_fake_key(cls: type, state: dict) -> Any:
-    obj = cls.__new__(cls)
-    value = state.get("value")
-    if isinstance(value, _LazyValue):
-        obj.__dict__.update({k: v for k, v in state.items() if k != "value"})
-        obj._value_buffer = _BlobBuffer(value.path, getattr(obj, "_max_buffer_size",
-                                                             16 * 1024 * 1024))
-        obj.lock = threading.Lock()
-        _restored_keys.append((obj, value.sha))
-        return obj
-    obj.__setstate__(state)
-    return obj
-
-
-def _backend_dicts() -> list:
-    from moto.core.base_backend import BackendDict
-
-    return [bd for bd in list(BackendDict._instances) if len(bd)]
-
-
-def _fingerprint(key: Any) -> tuple:
-    return (getattr(key, "_etag", None), getattr(key, "contentsize", None),
-            getattr(key, "last_modified", None))
-
-
-def _module_home(bd: Any, cache: dict) -> tuple[str, str]:
-    """(module, attribute) of a BackendDict: where to find the live one after a restart."""
-    hit = cache.get(id(bd))
-    if hit is not None:
-        return hit
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("moto.") or module is None:
-            continue
-        for attr, value in list(vars(module).items()):
-            if value is bd:
-                cache[id(bd)] = (name, attr)
-                return name, attr
-    raise pickle.PicklingError(f"BackendDict {bd.service_name} has no module home")
-
-
-class _Pickler(pickle.Pickler):
-    def __init__(self, file: Any, keeper: "StateKeeper"):
-        super().__init__(file, protocol=5)
-        self.keeper = keeper
-        from moto.core.base_backend import BackendDict
-        from moto.s3.models import FakeKey
-        from moto.s3.utils import _VersionedKeyStore
-
-        self._bd_type = BackendDict
-        self._fake_key = FakeKey
-        self._versioned_store = _VersionedKeyStore
-
-    def persistent_id(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is bytes:
-            if len(obj) >= BLOB_MIN:
-                return ("blob", self.keeper.blob_for(obj), "b")
-            return None
-        if t is str:
-            if len(obj) >= BLOB_MIN:
-                return ("blob", self.keeper.blob_for(obj), "s")
-            return None
-        if t is _BlobRef:
-            return ("blob", obj.sha, "k")
-        if t is self._bd_type:
-            return ("bd",) + _module_home(obj, self.keeper.homes)
-        return None
-
-    def reducer_override(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is _LOCK_TYPE:
-            return threading.Lock, ()
-        if t is _RLOCK_TYPE:
-            return threading.RLock, ()
-        if t is weakref.WeakValueDictionary:
-            return _weak_value_dict, (dict(obj.items()),)
-        if t is not defaultdict and isinstance(obj, defaultdict):
-            # a subclass (moto's ssm ParameterDict): defaultdict's own reduce would call
-            # its __init__ with the factory alone
-            return _restore_dd_subclass, (t, obj.default_factory, dict(vars(obj)), dict(obj))
-        if t is defaultdict and getattr(obj.default_factory, "__name__", "") == "<lambda>":
-            probe = obj.default_factory()
-            if type(probe) is dict and not probe:   # defaultdict(lambda: {}) (Lambda aliases)
-                return _defaultdict_of, (dict, dict(obj))
-            if isinstance(probe, defaultdict) and probe.default_factory is dict:
-                return _defaultdict_of, (_nested_defaultdict_dict, dict(obj))
-            raise pickle.PicklingError(f"defaultdict with an unknown lambda factory: "
-                                       f"{obj.default_factory}")
-        if isinstance(obj, self._versioned_store):
-            # a bucket's keys: its items() yield only each key's latest version, so a plain
-            # pickle would drop every older version; keep the whole lists
-            return _restore_versioned_store, (t, [(k, list(dict.__getitem__(obj, k)))
-                                                  for k in dict.keys(obj)], dict(vars(obj)))
-        if isinstance(obj, self._fake_key):
-            state = {k: v for k, v in obj.__dict__.items()
-                     if k not in ("_value_buffer", "lock")}
-            state["value"] = self.keeper.fake_key_value(obj)
-            return _restore_fake_key, (t, state)
-        return NotImplemented
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any, blobs: Path):
-        super().__init__(file)
-        self.blobs = blobs
-
-    def persistent_load(self, pid: Any) -> Any:
-        if pid[0] == "blob":
-            if pid[2] == "k":  # an S3 object's body: read on demand
-                return _LazyValue(self.blobs / pid[1], pid[1])
-            data = (self.blobs / pid[1]).read_bytes()
-            return data.decode("utf-8") if pid[2] == "s" else data
-        if pid[0] == "bd":
-            return getattr(importlib.import_module(pid[1]), pid[2])
-        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-
-
-# ---------------------------------------------------------------------------------------
-# The gate: snapshots never see half of a request
-# ---------------------------------------------------------------------------------------
-class Gate:
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._active = 0
-        self._closed = False
-
-    def enter(self) -> None:
-        with self._cv:
-            while self._closed:
-                self._cv.wait()
-            self._active += 1
-
-    def exit(self) -> None:
-        with self._cv:
-            self._active -= 1
-            if self._active == 0:
-                self._cv.notify_all()
-
-    def close(self, wait_s: float) -> bool:
-        """Hold new requests back; True once none is in flight (False after wait_s)."""
-        deadline = time.monotonic() + wait_s
-        with self._cv:
-            self._closed = True
-            while self._active > 0:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cv.wait(left)
-            return True
-
-    def open(self) -> None:
-        with self._cv:
-            self._closed = False
-            self._cv.notify_all()
-
-
-def _op_name(environ: dict) -> str | None:
-    """The AWS operation of a JSON- or query-protocol request, when cheap to tell."""
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return target.rpartition(".")[2]
-    qs = environ.get("QUERY_STRING", "")
-    if "Action=" in qs:
-        for part in qs.split("&"):
-            if part.startswith("Action="):
-                return part[7:]
-    ctype = environ.get("CONTENT_TYPE", "")
-    length = environ.get("CONTENT_LENGTH") or ""
-    if ctype.startswith("application/x-www-form-urlencoded") and length.isdigit() and \
-            0 < int(length) <= 65536:
-        body = environ["wsgi.input"].read(int(length))
-        environ["wsgi.input"] = io.BytesIO(body)
-        for part in body.split(b"&"):
-            if part.startswith(b"Action="):
-                return part[7:].decode("latin-1")
-    return None
-
-
-def may_mutate(environ: dict) -> bool:
-    """False for requests that only read (GET/HEAD/OPTIONS outside the API data plane, and
-    Describe*/List*/Get*... operations), True for everything else."""
-    method = environ.get("REQUEST_METHOD", "GET")
-    path = environ.get("PATH_INFO", "")
-    if method in ("GET", "HEAD", "OPTIONS"):
-        return "/_user_request_" in path  # API data plane: usage counters move
-    if path.startswith("/_localcloud/"):
-        return False
-    op = _op_name(environ)
-    return not (op and op.startswith(_READ_PREFIXES))
-
-
-# ---------------------------------------------------------------------------------------
 # The keeper
 # ---------------------------------------------------------------------------------------
 class StateKeeper:
-    def __init__(self, directory: Path, interval: float = DEFAULT_INTERVAL_S):
+    def __init__(self, directory: Path, interval: float = DEFAULT_INTERVAL_S,
+                 journal: bool = True):
         self.dir = Path(directory)
         self.blobs = self.dir / "blobs"
         self.interval = interval
         self.gate = Gate()
+        self.journal = Journal(self.dir / "journal")
+        self.journal_enabled = journal      # False: a crash loses up to one interval
+        if journal:
+            install_seeded_random()
+        self.lost: list[str] = []             # objects lost to a damaged or missing blob
+        self.set_aside: str | None = None     # why the saved state was moved aside, if it was
+        self.replayed: dict | None = None     # what the journal gave back at start
         self.homes: dict[int, tuple[str, str]] = {}
         self._dirty = False
         self._lock = threading.RLock()        # one snapshot at a time; reset holds it
@@ -430,6 +170,7 @@ class StateKeeper:
     def mark_middleware(self, app: Callable) -> Callable:
         def middleware(environ: dict, start_response: Callable) -> Any:
             mutating = may_mutate(environ)
+            environ["localcloud.may_mutate"] = mutating
             if mutating:
                 self._dirty = True
             try:
@@ -442,8 +183,16 @@ class StateKeeper:
         return middleware
 
     def gate_middleware(self, app: Callable) -> Callable:
-        """Around moto's own request handling (not around Lambda runs or the data plane)."""
+        """Around moto's own request handling (not around Lambda runs or the data plane):
+        the gate, and inside it the journal (`state_journal`)."""
         gate = self.gate
+
+        def is_mutating(environ: dict) -> bool:
+            known = environ.get("localcloud.may_mutate")
+            return may_mutate(environ) if known is None else known
+
+        app = journal_middleware(app, self.journal, is_mutating,
+                                 lambda: self.journal_enabled and not self.paused)
 
         def middleware(environ: dict, start_response: Callable) -> Any:
             gate.enter()
@@ -550,6 +299,8 @@ class StateKeeper:
                         if attempt == 4:
                             raise
                         log.debug("state: retrying snapshot (%s)", exc)
+                # no request in flight: what the journal holds so far is in this snapshot
+                journal_from = self.journal.rotate()
             finally:
                 self.gate.open()
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -562,9 +313,11 @@ class StateKeeper:
             _fsync_dir(self.blobs)
             atomic_write(self.dir / SNAPSHOT, data)
             meta = {**version_doc(), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-                    "bytes": len(data), "blobs": len(self._seen_blobs), "counts": kinds}
+                    "bytes": len(data), "blobs": len(self._seen_blobs), "counts": kinds,
+                    "journal_from": journal_from}
             atomic_write(self.dir / META, json.dumps(meta, indent=1).encode())
             _fsync_dir(self.dir)
+            self.journal.drop_before(journal_from)
             self._prune(self._seen_blobs)
             self.last_saved = meta
             self.snapshot_seconds.append(time.perf_counter() - t0)
@@ -592,7 +345,9 @@ class StateKeeper:
     def move_aside(self, reason: str) -> Path:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         dest = self.dir.with_name(f"{self.dir.name}.incompatible-{stamp}")
+        self.journal.close()
         os.replace(self.dir, dest)
+        self.set_aside = reason
         self.notice = (f"saved state NOT loaded: {reason}. It was moved to {dest} "
                        "(kept, not deleted); this cloud starts empty.")
         log.warning("state: %s", self.notice)
@@ -603,7 +358,7 @@ class StateKeeper:
         Returns the counts restored, or None when there was nothing (or nothing usable)."""
         snap = self.dir / SNAPSHOT
         if not snap.exists():
-            return None
+            return self._replay_only()
         meta = self.saved_meta() or {}
         want = version_doc()
         for field in ("format", "moto", "python"):
@@ -613,12 +368,17 @@ class StateKeeper:
                 return None
         t0 = time.perf_counter()
         _restored_keys.clear()
+        _lost_keys.clear()
         try:
             with open(snap, "rb") as f:
-                doc = _Unpickler(f, self.blobs).load()
+                unpickler = _Unpickler(f, self.blobs)
+                doc = unpickler.load()
         except Exception as exc:  # noqa: BLE001 - unreadable: keep it, start empty
             self.move_aside(f"it could not be read ({type(exc).__name__}: {exc})")
             return None
+        for sha, why in unpickler.lost:
+            self._report_lost(f"a large value (a function's or layer's code, or a long "
+                              f"string) stored as blob {sha[:12]}", why)
         from moto.core.base_backend import BackendDict
 
         for key, sha in _restored_keys:  # known bodies: no re-read, no re-hash at next save
@@ -631,18 +391,92 @@ class StateKeeper:
             if bd not in BackendDict._instances:
                 BackendDict._instances.append(bd)
         self._loaded_parts = dict(doc.get("parts") or {})
+        state_pickle.damage_sink = self._damaged_key
+        for key, sha, why in list(_lost_keys):
+            self._damaged_key(key, sha, why)
+        _lost_keys.clear()
+        self._replay(int(meta.get("journal_from") or 0))
         settle_after_restart()
-        restored = counts(doc["backends"])
+        restored = counts(self._live_backends())
         self.restored = restored
         self.last_saved = meta
-        self.notice = (f"restored the state saved at {meta.get('saved_at')} from {self.dir} "
-                       f"in {time.perf_counter() - t0:.2f}s")
+        self.notice = (f"restored the state saved at {meta.get('saved_at')} from {self.dir}"
+                       f"{self._replay_note()} in {time.perf_counter() - t0:.2f}s"
+                       + (f"; LOST {len(self.lost)}: " + "; ".join(self.lost)
+                          if self.lost else ""))
         log.info("state: %s", self.notice)
         return restored
+
+    # -- the journal and damaged blobs at restore ------------------------------------------
+    def _live_backends(self) -> dict:
+        return {_module_home(bd, self.homes): dict(bd.items()) for bd in _backend_dicts()}
+
+    def _replay(self, from_gen: int) -> None:
+        from .server import make_moto_app
+
+        self.replayed = replay(self.journal.dir, from_gen, make_moto_app())
+        if self.replayed["replayed"] or self.replayed["failed"]:
+            self._dirty = True  # the next snapshot holds what the journal gave back
+            log.info("state: journal replayed: %s", self.replayed)
+
+    def _replay_note(self) -> str:
+        r = self.replayed or {}
+        if not (r.get("replayed") or r.get("failed")):
+            return ""
+        extra = ", ".join(f"{n} {k}" for k, n in r.items() if k != "replayed" and n)
+        return (f" plus {r.get('replayed', 0)} acknowledged requests from its journal"
+                + (f" ({extra})" if extra else ""))
+
+    def _replay_only(self) -> dict | None:
+        """No snapshot yet (a crash in the first interval): the journal alone."""
+        from .state_journal import generations
+
+        if not generations(self.journal.dir):
+            return None
+        t0 = time.perf_counter()
+        self._replay(0)
+        settle_after_restart()
+        restored = counts(self._live_backends())
+        self.restored = restored
+        self.notice = (f"no snapshot in {self.dir}; restored{self._replay_note()} in "
+                       f"{time.perf_counter() - t0:.2f}s")
+        log.info("state: %s", self.notice)
+        return restored
+
+    def _report_lost(self, what: str, why: str) -> None:
+        line = f"{what}: {why}"
+        self.lost.append(line)
+        log.error("state: LOST %s (the rest of the state is intact)", line)
+
+    def _damaged_key(self, key: Any, sha: str, why: str) -> None:
+        """An S3 object whose body is missing or damaged: taken out of its bucket (it reads
+        as NoSuchKey, as a deleted object does) and named in the status and the log."""
+        bucket_name, name = getattr(key, "bucket_name", "?"), getattr(key, "name", "?")
+        version = getattr(key, "_version_id", None)
+        try:
+            from moto.s3.models import s3_backends
+
+            backend = s3_backends[key.account_id][getattr(key, "partition", "aws")]
+            bucket = backend.buckets[bucket_name]
+            store = bucket.keys
+            versions = dict.get(store, name) or []
+            kept = [v for v in versions if v is not key]
+            if kept:
+                dict.__setitem__(store, name, kept)
+            elif name in dict.keys(store):
+                dict.__delitem__(store, name)
+        except (KeyError, AttributeError) as exc:
+            log.warning("state: could not take s3://%s/%s out of its bucket: %r",
+                        bucket_name, name, exc)
+        self._report_lost(f"s3://{bucket_name}/{name}"
+                          + (f" (version {version})" if version not in (None, "null") else "")
+                          + f" [blob {sha[:12]}]", why)
+        self._dirty = True
 
     def wipe(self) -> None:
         """Forget the saved state (`up --fresh`, `reset`)."""
         with self._lock:
+            self.journal.close()
             shutil.rmtree(self.dir, ignore_errors=True)
             self._blob_cache.clear()
             self._key_cache.clear()
@@ -657,6 +491,10 @@ class StateKeeper:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            try:
+                self.journal.sync()  # an OS crash loses at most this interval
+            except OSError:
+                log.exception("state: journal sync failed")
             if self._dirty:
                 try:
                     self.save()
@@ -673,12 +511,14 @@ class StateKeeper:
                 self.save()
             except Exception:  # noqa: BLE001
                 log.exception("state: final snapshot failed")
+        self.journal.close()
 
     def describe(self) -> dict:
         meta = self.last_saved or self.saved_meta() or {}
         return {"path": str(self.dir), "saved_at": meta.get("saved_at"),
                 "counts": meta.get("counts") or {}, "notice": self.notice,
-                "dirty": self._dirty}
+                "dirty": self._dirty, "set_aside": self.set_aside, "lost": list(self.lost),
+                "journal": self.journal_enabled, "replayed": self.replayed}
 
 
 # ---------------------------------------------------------------------------------------
@@ -730,7 +570,7 @@ def counts(backends: dict) -> dict:
                     buckets = list(getattr(b, "buckets", {}).values())
                     add("s3 buckets", len(buckets))
                     add("s3 object versions", sum(
-                        sum(len(v) for v in bk.keys.lists()) if hasattr(bk.keys, "lists")
+                        sum(len(v) for _key, v in bk.keys.lists()) if hasattr(bk.keys, "lists")
                         else len(bk.keys) for bk in buckets))
                 elif service == "awslambda":
                     add("lambda functions", len(getattr(b, "_lambdas", None)._functions

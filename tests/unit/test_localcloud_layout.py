@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO / "localcloud"
-SERVICES = ("awslambda", "s3", "ssm", "ec2", "apigateway", "logs", "events", "iam")
+SERVICES = ("awslambda", "s3", "ssm", "ec2", "apigateway", "logs", "events", "iam", "sqs")
 
 
 def _module_name(path: Path) -> str:
