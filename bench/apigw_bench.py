@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import statistics
 import uuid
 from urllib.parse import urlparse
@@ -41,12 +40,12 @@ def run(n: int = 300) -> list[dict]:
     from localcloud import LocalCloud, active_cloud
     from localcloud.testing import lambda_role, zip_bytes
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        os.environ.setdefault(k, v)
     cloud = active_cloud()
     own = cloud is None
     if own:
         cloud = LocalCloud(port=0).start()
+    from localcloud.testing import use_cloud
+    use_cloud(cloud)  # plain boto3 here signs with the cloud's operator key
     try:
         kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1")
         lam, iam, apigw = (boto3.client(s, **kw) for s in ("lambda", "iam", "apigateway"))
@@ -81,9 +80,12 @@ def run(n: int = 300) -> list[dict]:
         api_headers = {"x-api-key": key["value"], "Content-Type": "application/json",
                        "Connection": "keep-alive"}
         inv_path = f"/2015-03-31/functions/{name}/invocations"
-        inv_headers = {"Content-Type": "application/json", "Connection": "keep-alive",
-                       "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/"
-                                        "lambda/aws4_request, SignedHeaders=host, Signature=x"}
+        from localcloud.testing import signed_headers
+        key = cloud._operator_key
+        inv_headers = signed_headers(key.access_key_id, key.secret_access_key, "POST",
+                                     cloud.endpoint_url + inv_path, body.encode(),
+                                     {"Content-Type": "application/json",
+                                      "Connection": "keep-alive"})
 
         def via_api() -> None:
             conn.request("POST", api_path, body=body, headers=api_headers)

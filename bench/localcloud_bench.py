@@ -19,6 +19,7 @@ The API Gateway rows are in bench/apigw_bench.py, the predict rows in bench/pred
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -46,15 +47,14 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
     import boto3
 
     from localcloud import LocalCloud, active_cloud
-    from localcloud.testing import lambda_role, zip_bytes
+    from localcloud.testing import lambda_role, use_cloud, zip_bytes
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        os.environ.setdefault(k, v)
     rows: list[dict] = []
     cloud = active_cloud()
     own = cloud is None
     if own:
         cloud = LocalCloud(port=0).start()
+    use_cloud(cloud)
     try:
         kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1")
         lam, iam, s3 = (boto3.client(x, **kw) for x in ("lambda", "iam", "s3"))
@@ -65,10 +65,8 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
         lam.invoke(FunctionName=name, Payload=b"{}")  # warm it up
 
         conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
-        headers = {"Content-Type": "application/json", "Authorization":
-                   "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/aws4_request, "
-                   "SignedHeaders=host, Signature=0"}
         path = f"/2015-03-31/functions/{name}/invocations"
+        headers = _operator_headers(cloud, "POST", path, b"{}")
 
         def http_invoke():
             conn.request("POST", path, body=b"{}", headers=headers)
@@ -132,6 +130,7 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
                  _row("S3 PUT p50 with notification (boto3)", p_notif),
                  _row("S3 PUT added by notification (p50 diff)", p_notif - p_plain,
                       goal="<= 2 ms")]
+        rows += auth_rows(cloud)
         rows += iam_rows(cloud, n)
         rows += validation_rows(cloud, n)
         lam.delete_function(FunctionName=name)
@@ -212,10 +211,12 @@ def state_rows(n: int = 800, batches: int = 40, n_up: int = 3) -> list[dict]:
     try:
         import boto3
 
-        from localcloud.testing import lambda_role, zip_bytes
+        from localcloud.testing import lambda_role, signed_headers, zip_bytes
 
+        key = cloud._operator_key
         kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1",
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
+                  aws_access_key_id=key.access_key_id,
+                  aws_secret_access_key=key.secret_access_key, aws_session_token=None)
         lam, iam, s3 = (boto3.client(x, **kw) for x in ("lambda", "iam", "s3"))
         lam.create_function(FunctionName="bench-state", Runtime="python3.11",
                             Role=lambda_role(iam), Handler="handler.handler",
@@ -227,13 +228,17 @@ def state_rows(n: int = 800, batches: int = 40, n_up: int = 3) -> list[dict]:
         without_state = cloud._build_wsgi()
         cloud.state = keeping
         conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
-        inv_headers = {"Content-Type": "application/json", "Authorization":
-                       "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/lambda/"
-                       "aws4_request, SignedHeaders=host, Signature=0"}
+        inv_headers = _operator_headers(cloud, "POST",
+                                        "/2015-03-31/functions/bench-state/invocations", b"{}")
         counter = iter(range(10 ** 9))
+        put_headers = [signed_headers(key.access_key_id, key.secret_access_key, "PUT",
+                                      f"{cloud.endpoint_url}/bench-state/k{i}", b"x" * 100,
+                                      {"X-Amz-Content-SHA256": hashlib.sha256(b"x" * 100).hexdigest()},
+                                      service="s3") for i in range(50)]
 
         def put():
-            conn.request("PUT", f"/bench-state/k{next(counter) % 50}", body=b"x" * 100)
+            i = next(counter) % 50
+            conn.request("PUT", f"/bench-state/k{i}", body=b"x" * 100, headers=put_headers[i])
             conn.getresponse().read()
 
         def invoke():
@@ -295,11 +300,71 @@ def state_rows(n: int = 800, batches: int = 40, n_up: int = 3) -> list[dict]:
     return rows
 
 
+def _operator_headers(cloud, method: str, path: str, body: bytes) -> dict:
+    from localcloud.testing import signed_headers
+    key = cloud._operator_key
+    return signed_headers(key.access_key_id, key.secret_access_key, method,
+                          cloud.endpoint_url + path, body, {"Content-Type": "application/json"})
+
+
+def _signed(cloud, method: str, path: str, body: bytes, headers: dict, service: str) -> dict:
+    """`headers` signed for one request by the cloud's operator key (SigV4, `service`)."""
+    from localcloud.testing import signed_headers
+    key = cloud._operator_key
+    return signed_headers(key.access_key_id, key.secret_access_key, method,
+                          cloud.endpoint_url + path, body, headers, service=service)
+
+
+def auth_rows(cloud, n: int = 3000) -> list[dict]:
+    """Signature verification's cost, in-process: the auth middleware in front of an app that
+    does nothing, on a signed Lambda Invoke (body hashed, signature checked), side by side
+    with the same request to the app alone (the no-auth path)."""
+    import io
+
+    from localcloud.iam.auth import middleware_factory
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b""]
+
+    wrapped = middleware_factory(app, cloud)
+    body = json.dumps({"instances": [{"x": 1.0, "y": 2.0}]}).encode()
+    path = "/2015-03-31/functions/bench-fn/invocations"
+    headers = _operator_headers(cloud, "POST", path, body)
+    template = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "REQUEST_URI": path,
+                "QUERY_STRING": "", "CONTENT_TYPE": "application/json",
+                "CONTENT_LENGTH": str(len(body)), "wsgi.url_scheme": "http",
+                "HTTP_HOST": f"127.0.0.1:{cloud.port}",
+                "localcloud.raw_headers": [("Host", f"127.0.0.1:{cloud.port}"), *headers.items()]}
+    for k, v in headers.items():
+        template["HTTP_" + k.upper().replace("-", "_")] = v
+    status: list = []
+
+    def start(s, h, exc_info=None):
+        status.append(s)
+
+    def one(handler):
+        environ = dict(template)
+        environ["wsgi.input"] = io.BytesIO(body)
+        handler(environ, start)
+
+    for h in (wrapped, app):
+        _time_ms(lambda: one(h), 200)
+    status.clear()
+    on = _time_ms(lambda: one(wrapped), n)
+    off = _time_ms(lambda: one(app), n)
+    assert status and all(s == "200 OK" for s in status), status[:3]
+    return [_row("SigV4 verification, signed Lambda Invoke in-process p50", statistics.median(on)),
+            _row("same request, no auth (the app alone) p50", statistics.median(off)),
+            _row("signature verification cost per request (p50 diff)",
+                 statistics.median(on) - statistics.median(off), goal="<= 0.1 ms")]
+
+
 def iam_rows(cloud, n: int = 300) -> list[dict]:
     """Enforcement's cost: the same requests with IAM enforce and off, interleaved."""
     import boto3
 
-    from localcloud.testing import lambda_role, zip_bytes
+    from localcloud.testing import lambda_role, signed_headers, zip_bytes
 
     kw = dict(endpoint_url=cloud.endpoint_url, region_name="us-east-1")
     lam, iam, apigw = (boto3.client(x, **kw) for x in ("lambda", "iam", "apigateway"))
@@ -311,7 +376,6 @@ def iam_rows(cloud, n: int = 300) -> list[dict]:
                               Code={"ZipFile": zip_bytes({"handler.py": proxy})})["FunctionArn"]
     caller_arn = lambda_role(iam, "bench-iam-caller", [
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": arn}])
-    key = cloud.iam.store.issue(caller_arn, "bench", "123456789012", "us-east-1").access_key_id
     api = apigw.create_rest_api(name=name)["id"]
     root = [r for r in apigw.get_resources(restApiId=api)["items"] if r["path"] == "/"][0]["id"]
     res = apigw.create_resource(restApiId=api, parentId=root, pathPart="p")["id"]
@@ -327,12 +391,11 @@ def iam_rows(cloud, n: int = 300) -> list[dict]:
     conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
     invoke_path = f"/2015-03-31/functions/{name}/invocations"
 
-    def auth(key_id: str) -> dict:
-        return {"Content-Type": "application/json", "Authorization":
-                f"AWS4-HMAC-SHA256 Credential={key_id}/20240101/us-east-1/lambda/aws4_request, "
-                "SignedHeaders=host, Signature=0"}
-
-    operator, role = auth("testing"), auth(key)
+    creds = cloud.iam.store.issue(caller_arn, "bench", "123456789012", "us-east-1")
+    operator = _operator_headers(cloud, "POST", invoke_path, b"{}")
+    role = signed_headers(creds.access_key_id, creds.secret_access_key, "POST",
+                          cloud.endpoint_url + invoke_path, b"{}",
+                          {"Content-Type": "application/json"}, token=creds.session_token)
 
     def request(method: str, path: str, headers: dict) -> None:
         conn.request(method, path, body=b"{}", headers=headers)
@@ -395,9 +458,8 @@ def validation_rows(cloud, n: int = 300) -> list[dict]:
     conn = http.client.HTTPConnection("127.0.0.1", cloud.port)
 
     def auth(service: str, extra: dict | None = None) -> dict:
-        h = {"Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/"
-                              f"{service}/aws4_request, SignedHeaders=host, Signature=0"}
-        return {**h, **(extra or {})}
+        # Signed below (per request: the signature covers the body), with the operator key.
+        return {"_service": service, **(extra or {})}
 
     body_s3 = b"x" * 1024
     requests = {
@@ -412,6 +474,11 @@ def validation_rows(cloud, n: int = 300) -> list[dict]:
                                      f"{role_arn.rsplit('/', 1)[1]}".encode(),
                         auth("iam", {"Content-Type": "application/x-www-form-urlencoded"})),
     }
+
+    for label, (method, path, body, headers) in list(requests.items()):
+        unsigned = {k: v for k, v in headers.items() if k != "_service"}
+        requests[label] = (method, path, body,
+                           _signed(cloud, method, path, body, unsigned, headers["_service"]))
 
     def send(method: str, path: str, body: bytes, headers: dict) -> None:
         conn.request(method, path, body=body, headers=headers)
@@ -455,20 +522,24 @@ def validation_rows(cloud, n: int = 300) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.localcloud_bench [--iam | --validation]` (only those rows)."""
+    """`python -m bench.localcloud_bench [--iam | --auth | --validation]` (only those rows)."""
     args = sys.argv[1:] if argv is None else argv
     if "--validation" in args:
         from localcloud import LocalCloud
-        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-            os.environ.setdefault(k, v)
+        from localcloud.testing import use_cloud
         with LocalCloud(port=0) as cloud:
+            use_cloud(cloud)
             rows = validation_rows(cloud)
     elif "--iam" in args:
         from localcloud import LocalCloud
-        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-            os.environ.setdefault(k, v)
+        from localcloud.testing import use_cloud
         with LocalCloud(port=0) as cloud:
+            use_cloud(cloud)
             rows = iam_rows(cloud)
+    elif "--auth" in args:
+        from localcloud import LocalCloud
+        with LocalCloud(port=0) as cloud:
+            rows = auth_rows(cloud)
     else:
         rows = run()
     width = max(len(r["name"]) for r in rows)

@@ -16,7 +16,6 @@ Medians over N runs. The stack is destroyed at the end.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -81,12 +80,12 @@ def run(n: int = 3) -> list[dict]:
     from mlpipe.names import names_for
     from model_code.dataset import write_split
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        os.environ.setdefault(k, v)
     cloud = active_cloud()
     own = cloud is None
     if own:
         cloud = LocalCloud(port=0).start()
+    from localcloud.testing import use_cloud
+    use_cloud(cloud)  # plain boto3 here signs with the cloud's operator key
     settings = load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": cloud.endpoint_url,
                               "MLPIPE_STACK": STACK})
     clients.clear_cache()

@@ -34,3 +34,36 @@ def lambda_role(iam, name: str = "localcloud-test-lambda-role",
         iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": statements}))
     return arn
+
+
+def cloud_env(cloud) -> dict[str, str]:
+    """What plain boto3 needs to reach `cloud` as its operator: the endpoint, the port and the
+    cloud's operator key (the cloud verifies signatures; unset AWS_SESSION_TOKEN too)."""
+    env = {"AWS_ENDPOINT_URL": cloud.endpoint_url, "LOCALCLOUD_PORT": str(cloud.port)}
+    key = getattr(cloud, "_operator_key", None)
+    if key is not None:
+        env.update(key.env())
+    return env
+
+
+def use_cloud(cloud) -> None:
+    """Point this process's plain boto3 at `cloud`, as its operator (os.environ)."""
+    import os
+
+    os.environ.update(cloud_env(cloud))
+    for k in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(k, None)
+
+
+def signed_headers(key_id: str, secret: str, method: str, url: str, body: bytes = b"",
+                   headers: dict | None = None, service: str = "lambda",
+                   region: str = "us-east-1", token: str | None = None) -> dict[str, str]:
+    """`headers` plus a SigV4 signature (botocore's SigV4Auth) for one request; the same
+    headers can be sent again (the cloud does not refuse a replayed signature)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(Credentials(key_id, secret, token), service, region).add_auth(req)
+    return dict(req.headers.items())

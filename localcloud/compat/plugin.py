@@ -83,6 +83,9 @@ class Server:
         env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV}
         if target == "localcloud":
             env["LOCALCLOUD_HOME"] = str(self.home)
+            # moto's tests sign with made-up keys ("FOOBARKEY", "ak"): `any` takes an unknown
+            # key as the operator (deviations.toml: motos_tests_sign_with_made_up_keys).
+            env.setdefault("LOCALCLOUD_AUTH", "any")
             cmd = [sys.executable, "-m", "localcloud.cli", "up", "--port", str(self.port)]
             probe = "/_localcloud/health"
         else:
@@ -103,6 +106,9 @@ class Server:
                 raise RuntimeError(f"{target} server did not start on port {self.port}; "
                                    f"see {self.log_path}")
             time.sleep(0.1)
+        if target == "localcloud":
+            from localcloud.core import operator
+            _CONTROL_KEY[0] = operator.read(self.home / str(self.port) / "credentials")
         self._check_reset()
 
     def _check_reset(self) -> None:
@@ -159,11 +165,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["MOTO_PORT"] = str(server.port)
 
 
+_CONTROL_KEY: list = [None]  # the local cloud's operator key, once its server is up
+
+
 def _send_control_header_to_moto_api() -> None:
     """The local cloud serves moto's /moto-api/* (reset, reset-auth, ...) only to non-simple
     requests (its guard against web pages: the X-Localcloud-Control header or a JSON body);
     moto's test harness POSTs them bare. Add the header to moto-api calls made through
-    requests.* in the test process (deviations.toml: moto_api_is_a_control_path)."""
+    requests.* in the test process, and sign them with the cloud's operator key (control
+    paths answer only that key) (deviations.toml: moto_api_is_a_control_path)."""
     import requests.api
 
     if getattr(requests.api.request, "_compat_control", False):
@@ -173,6 +183,12 @@ def _send_control_header_to_moto_api() -> None:
     def request(method, url, **kwargs):
         if "/moto-api/" in str(url):
             kwargs["headers"] = {**(kwargs.get("headers") or {}), "X-Localcloud-Control": "1"}
+            if _CONTROL_KEY[0] is not None:  # control paths answer only the operator's key
+                from localcloud.core.operator import signed_control_headers
+                body = kwargs.get("data") or b""
+                kwargs["headers"] = signed_control_headers(
+                    _CONTROL_KEY[0], method.upper(), str(url),
+                    body.encode() if isinstance(body, str) else body, kwargs["headers"])
         return original(method, url, **kwargs)
 
     request._compat_control = True

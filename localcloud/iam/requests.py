@@ -34,11 +34,16 @@ class Call:
 
 
 def credential_of(environ: dict) -> tuple[str, str, str] | None:
-    """(access key, region, signing name) of a SigV4-signed request (header or presigned)."""
+    """(access key, region, signing name) of a signed request (SigV4 header or presigned, or
+    S3's v2 presigned URL)."""
     m = _CRED.search(environ.get("HTTP_AUTHORIZATION", ""))
     if m:
         return m.group(1), m.group(2), m.group(3)
     qs = environ.get("QUERY_STRING", "")
+    if "AWSAccessKeyId=" in qs:  # S3's signature version 2 presigned URL
+        for k, v in parse_qsl(qs):
+            if k == "AWSAccessKeyId":
+                return v, "us-east-1", "s3"
     if "X-Amz-Credential" in qs:
         for k, v in parse_qsl(qs):
             if k == "X-Amz-Credential":

@@ -33,6 +33,9 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
 class Cloud:
     def __init__(self) -> None:
         self.home = tempfile.mkdtemp(prefix="lc-durable-test-")
+        # this process (mlpipe's clients, health()) reads the cloud's operator key there;
+        # _restore_home puts the previous value back after each test
+        os.environ["LOCALCLOUD_HOME"] = self.home
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -69,6 +72,16 @@ class Cloud:
         """The cloud's own log (state/localcloud.log)."""
         path = os.path.join(self.home, str(self.port), "state", "localcloud.log")
         return open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+
+
+@pytest.fixture(autouse=True)
+def _restore_home():
+    before = os.environ.get("LOCALCLOUD_HOME")
+    yield
+    if before is None:
+        os.environ.pop("LOCALCLOUD_HOME", None)
+    else:
+        os.environ["LOCALCLOUD_HOME"] = before
 
 
 @pytest.fixture()

@@ -154,9 +154,8 @@ def test_moto_api_reset_answers_get_as_moto_does(local_cloud):  # noqa: F811
     import json
     import urllib.error
     import urllib.request
-    req = urllib.request.Request(local_cloud.endpoint_url + "/moto-api/reset",
-                                 headers={"X-Localcloud-Control": "1"})  # the guard's rule
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(req, timeout=10)
+    from localcloud.core.operator import control_request
+    with pytest.raises(urllib.error.HTTPError) as err:  # signed with the operator's key
+        control_request(local_cloud.endpoint_url, "/moto-api/reset", timeout=10)
     assert err.value.code == 400
     assert json.loads(err.value.read()) == {"Error": "Need to POST to reset Moto"}

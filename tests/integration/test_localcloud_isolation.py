@@ -56,11 +56,15 @@ def test_a_function_finds_no_operator_credentials():
     cli = [sys.executable, "-m", "localcloud.cli"]
     subprocess.run([*cli, "up", "--detach", "--port", str(port)], env=env, check=True,
                    capture_output=True, timeout=120)
+    saved_home = os.environ.get("LOCALCLOUD_HOME")
+    os.environ["LOCALCLOUD_HOME"] = env["LOCALCLOUD_HOME"]  # health() reads the key there
     try:
+        from localcloud.core.operator import for_port
         endpoint = f"http://127.0.0.1:{port}"
         doc = health(endpoint)
-        kw = dict(endpoint_url=endpoint, region_name="us-east-1",
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        key = for_port(port)
+        kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_session_token=None,
+                  aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key)
         lam, iam = boto3.client("lambda", **kw), boto3.client("iam", **kw)
         lam.create_function(FunctionName="snoop", Runtime="python3.11", Role=lambda_role(iam),
                             Handler="h.handler", Code={"ZipFile": zip_bytes({"h.py": SNOOP})},
@@ -82,3 +86,7 @@ def test_a_function_finds_no_operator_credentials():
         subprocess.run([*cli, "down", "--port", str(port)], env=env, capture_output=True,
                        timeout=60)
         os.unlink(marker)
+        if saved_home is None:
+            os.environ.pop("LOCALCLOUD_HOME", None)
+        else:
+            os.environ["LOCALCLOUD_HOME"] = saved_home

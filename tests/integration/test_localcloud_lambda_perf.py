@@ -15,7 +15,8 @@ import pytest
 
 from localcloud.awslambda import runtime as lambda_runtime
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
-from localcloud.testing import lambda_role, zip_bytes
+from localcloud.core.operator import for_port
+from localcloud.testing import lambda_role, signed_headers, zip_bytes
 from localcloud.core.guard import CONTROL_HEADER
 
 CONTROL = {CONTROL_HEADER: "1"}
@@ -48,8 +49,21 @@ def echo(aws):
     return name
 
 
+def _control(conn):
+    """A signed health request's headers (control paths answer only the operator's key)."""
+    key = for_port(conn.port)
+    return signed_headers(key.access_key_id, key.secret_access_key, "GET",
+                          f"http://{conn.host}:{conn.port}/_localcloud/health", b"", CONTROL,
+                          service="localcloud")
+
+
 def _post(conn, path, body=b"{}", **headers):
-    conn.request("POST", path, body=body, headers={"Authorization": AUTH, **headers})
+    """POST signed with the cloud's operator key (the cloud verifies signatures)."""
+    key = for_port(conn.port)
+    headers = signed_headers(key.access_key_id, key.secret_access_key, "POST",
+                             f"http://{conn.host}:{conn.port}{path}", body,
+                             {k.replace("_", "-"): v for k, v in headers.items()})
+    conn.request("POST", path, body=body, headers=headers)
     resp = conn.getresponse()
     return resp, resp.read()
 
@@ -63,7 +77,7 @@ def test_connections_are_kept_alive_and_close_is_honoured(local_cloud, echo):  #
     assert resp.status == 200 and resp.getheader("Connection") is None
     for _ in range(3):  # moto's own routes and ours, on one connection
         resp, _ = _post(conn, path)
-        conn.request("GET", "/_localcloud/health", headers=CONTROL)
+        conn.request("GET", "/_localcloud/health", headers=_control(conn))
         health = conn.getresponse()
         assert json.loads(health.read())["localcloud"] is True
     assert conn.sock is sock, "the server closed a keep-alive connection"
@@ -73,13 +87,14 @@ def test_connections_are_kept_alive_and_close_is_honoured(local_cloud, echo):  #
 
 
 def test_an_unread_body_is_drained_before_the_next_request(local_cloud):  # noqa: F811
-    # The health route never reads the body: the next request must still parse.
+    # An unsigned control request is refused without reading its body: the next request
+    # must still parse.
     conn = http.client.HTTPConnection("127.0.0.1", local_cloud.port, timeout=10)
     conn.request("GET", "/_localcloud/health", body=b"x" * 200_000,
                  headers={"Content-Type": "application/octet-stream", **CONTROL})
     assert conn.getresponse().read()
     sock = conn.sock
-    conn.request("GET", "/_localcloud/health", headers=CONTROL)
+    conn.request("GET", "/_localcloud/health", headers=_control(conn))
     assert json.loads(conn.getresponse().read())["localcloud"] is True
     assert conn.sock is sock
     conn.close()
@@ -87,8 +102,12 @@ def test_an_unread_body_is_drained_before_the_next_request(local_cloud):  # noqa
 
 def test_http_1_0_client_gets_connection_close(local_cloud):  # noqa: F811
     with socket.create_connection(("127.0.0.1", local_cloud.port), timeout=10) as s:
-        s.sendall(b"GET /_localcloud/health HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-                  b"X-Localcloud-Control: 1\r\n\r\n")
+        key = for_port(local_cloud.port)
+        headers = signed_headers(key.access_key_id, key.secret_access_key, "GET",
+                                 "http://127.0.0.1/_localcloud/health", b"",
+                                 {"Host": "127.0.0.1", **CONTROL}, service="localcloud")
+        s.sendall(b"GET /_localcloud/health HTTP/1.0\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk

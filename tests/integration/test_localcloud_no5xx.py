@@ -108,7 +108,8 @@ def test_too_deep_body_is_400_not_500(api):
     # the Invoke API: AWS's InvalidRequestContentException, 400
     status, _, body = _req(api["port"], "POST",
                            f"/2015-03-31/functions/{api['fn']}/invocations", deep,
-                           {"Authorization": _LAMBDA_AUTH})
+                           _signed(api["port"], f"/2015-03-31/functions/{api['fn']}/invocations",
+                                   deep))
     assert status == 400 and "Could not parse request body into json" in json.loads(body)["message"]
 
 
@@ -141,6 +142,15 @@ def test_oversize_body_is_413_json(api):
     status, ctype, body = _req(api["port"], "POST", _predict(api), b"x" * (10 * 1024 * 1024 + 1),
                                {"x-api-key": api["key"], "Content-Type": "application/json"})
     assert status == 413 and ctype == "application/json" and json.loads(body)["message"]
+
+
+def _signed(port, path, body):
+    """Headers of a POST signed with the cloud's operator key."""
+    from localcloud.core.operator import for_port
+    from localcloud.testing import signed_headers
+    key = for_port(port)
+    return signed_headers(key.access_key_id, key.secret_access_key, "POST",
+                          f"http://127.0.0.1:{port}{path}", body)
 
 
 _LAMBDA_AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/lambda/aws4_request, "

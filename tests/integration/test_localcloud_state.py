@@ -131,11 +131,17 @@ def latest_model(settings) -> dict:
 def cloud():
     home = tempfile.mkdtemp(prefix="lc-state-test-")
     c = SubprocessCloud(home)
+    saved_home = os.environ.get("LOCALCLOUD_HOME")
+    os.environ["LOCALCLOUD_HOME"] = home  # mlpipe and health() read the cloud's key there
     c.up()
     try:
         yield c
     finally:
         c.cli("down", check=False)
+        if saved_home is None:
+            os.environ.pop("LOCALCLOUD_HOME", None)
+        else:
+            os.environ["LOCALCLOUD_HOME"] = saved_home
 
 
 def test_walkthrough_state_survives_down_up_and_kill_9(cloud):
@@ -229,8 +235,11 @@ def test_every_version_of_an_object_survives_a_restart(cloud):
     keep the older ones too (a versioned input bucket is how a bad overwrite is undone)."""
     import boto3
 
+    from localcloud.core.operator import for_port
+    key = for_port(cloud.port)
     s3 = boto3.client("s3", endpoint_url=cloud.endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+                      aws_access_key_id=key.access_key_id,
+                      aws_secret_access_key=key.secret_access_key, aws_session_token=None)
     s3.create_bucket(Bucket="versions-survive")
     s3.put_bucket_versioning(Bucket="versions-survive",
                              VersioningConfiguration={"Status": "Enabled"})

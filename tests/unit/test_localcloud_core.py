@@ -81,7 +81,8 @@ def _cli(*args, env):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_detached_lifecycle(tmp_path):
+def test_cli_detached_lifecycle(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALCLOUD_HOME", str(tmp_path))  # where this process finds the key
     port = core.free_port()
     env = {**os.environ, "LOCALCLOUD_HOME": str(tmp_path), "LOCALCLOUD_PORT": str(port)}
     endpoint = f"http://127.0.0.1:{port}"
@@ -99,7 +100,16 @@ def test_cli_detached_lifecycle(tmp_path):
         assert ensure_running(port) == endpoint
         assert int((tmp_path / str(port) / "pid").read_text()) == pid
 
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        from localcloud.core.operator import for_port
+        key = for_port(port)
+        assert key is not None and f"operator key in {tmp_path / str(port) / 'credentials'}" \
+            in up.stdout
+        env_out = _cli("env", env=env).stdout
+        assert f"export AWS_ACCESS_KEY_ID={key.access_key_id}" in env_out
+        assert f"export AWS_ENDPOINT_URL={endpoint}" in env_out
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=key.access_key_id,
+                          aws_secret_access_key=key.secret_access_key, aws_session_token=None)
         s3.create_bucket(Bucket="kept-until-reset")
         reset = _cli("reset", env=env)
         assert reset.returncode == 0, reset.stderr

@@ -56,7 +56,8 @@ def _cli(*args, env):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_up_like_aws_runs_the_aws_profile(tmp_path):
+def test_cli_up_like_aws_runs_the_aws_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALCLOUD_HOME", str(tmp_path))  # health() finds the cloud's key there
     port = free_port()
     env = {**os.environ, "LOCALCLOUD_HOME": str(tmp_path), "LOCALCLOUD_PORT": str(port),
            "LOCALCLOUD_ROLE_PROPAGATION_SECONDS": "30"}
@@ -73,8 +74,10 @@ def test_cli_up_like_aws_runs_the_aws_profile(tmp_path):
         again = _cli("up", "--detach", env={**env, "LOCALCLOUD_PROFILE": ""})
         assert again.returncode == 0 and "already up" in again.stdout
 
-        kw = dict(endpoint_url=endpoint, region_name="us-east-1",
-                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        from localcloud.core.operator import for_port
+        key = for_port(port)
+        kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_session_token=None,
+                  aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key)
         iam, lam = boto3.client("iam", **kw), boto3.client("lambda", **kw)
         role = iam.create_role(RoleName="fresh", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
         with pytest.raises(lam.exceptions.InvalidParameterValueException, match="cannot be assumed"):
