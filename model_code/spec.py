@@ -172,20 +172,20 @@ class DatasetSpec:
 
     def json_schema(self, max_rows: int = MAX_ROWS_PER_REQUEST) -> dict:
         """The predict request body's JSON Schema (draft-04) for API Gateway's request model:
-        shape and types; a category's allowed values as an enum; a feature that may be missing
-        may be null or left out. Ranges are not enforced (predict answers unusual values)."""
+        shape and types (a category is a string); a feature that may be missing may be null or
+        left out. Ranges are not enforced (predict answers unusual values), nor is a category's
+        list: predict refuses a wrong category with a 400 naming the feature and the allowed
+        values, which the gateway's enum message would not name."""
         props, required = {}, []
         for f in self.features:
             if f.is_category:
-                p = {"type": "string", "enum": list(f.categories)}
-            elif f.type == "integer":
-                p = {"type": "integer"}
-            else:
+                p = {"type": "string"}
+            else:  # an integer feature too: 127.0 is a fine value for it
                 p = {"type": "number"}
             if f.missing == "refuse":
                 required.append(f.name)
             else:
-                p = {"type": [p["type"], "null"], **({"enum": [*p["enum"], None]} if "enum" in p else {})}
+                p = {"type": [p["type"], "null"]}
             props[f.name] = p
         return {
             "$schema": "http://json-schema.org/draft-04/schema#",

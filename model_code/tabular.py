@@ -79,9 +79,9 @@ def fit(spec, table, kind: str | None = None, seed: int = 0, **params) -> Fitted
             raise ValueError(f"training needs at least two classes; the data has only "
                              f"{spec.class_labels[int(present[0])]!r}")
     encoder = Encoder.fit(spec, table)
-    X = encoder.transform(table)
+    X, y = encoder.transform(table), table.y
     pipe = Pipeline([("scale", StandardScaler()), ("clf", estimator(spec.task, kind, seed, **params))])
-    pipe.fit(X, table.y)
+    pipe.fit(X, y)
     return Fitted(spec, encoder, pipe, kind)
 
 
