@@ -183,6 +183,16 @@ def gate(new_metrics: dict, current: dict | None, tolerance: float, metric: str 
 
 # ---- the run -------------------------------------------------------------------------------
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, MiB (Linux ``ru_maxrss`` is in KiB)."""
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    except (ImportError, OSError):  # pragma: no cover - not Linux
+        return None
+
+
 def local_paths(root: str, data_keys) -> dict:
     """``{key: path}``: one distinct file per key under ``root`` (``data//x.csv`` and
     ``data/x.csv`` are two S3 objects, so two files), named by position, never by the key."""
@@ -299,6 +309,7 @@ def run(
     )
 
     def finish(status, **fields):
+        timings["peak_rss_mb"] = peak_rss_mb()
         record = runs.build_record(run_id, status, started_at=started_at, **{**base, **fields})
         runs.write_record(s3, output_bucket, record)  # LAST: fires Stop-EC2
         log.info("run %s %s: %s", run_id, status, record.get("error") or record.get("model_version"))

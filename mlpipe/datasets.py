@@ -42,12 +42,15 @@ def write_split(settings_or_spec, out_dir: str, n_batches: int = 5) -> dict:
     return write_dataset_split(spec, out_dir, n_batches)
 
 
-def ensure_dataset_file(stack) -> Report:
+def ensure_dataset_file(stack, names=None) -> Report:
     """Upload the dataset file to ``dataset/dataset.toml`` of the input bucket (skipped when
     unchanged). When it changed, the holdout is made again from the new dataset."""
     from glue_contract import keys
 
     from .buckets import _put_if_changed, upload_holdout
+    from .stack import as_stack
+
+    stack = as_stack(stack, names)
 
     spec = spec_of(stack.settings)
     report = _put_if_changed(stack, stack.names.input_bucket, keys.DATASET_KEY, spec_text(spec), "dataset file")
@@ -111,3 +114,80 @@ def check(csv_path: str, dataset: str | None) -> str:
     with open(csv_path, "rb") as fh:
         t = parse_table(fh.read(), spec, os.path.basename(csv_path))
     return f"{csv_path}: {t.n_rows} rows fit the dataset file {spec.path} ({spec.task}, {len(spec.features)} features)"
+
+
+# --------------------------------------------------------------------------- for the notebooks
+
+
+def read_split(spec, files: dict) -> dict:
+    """``write_split``'s files read and checked: ``{"holdout": Table, "batches": [Table]}``."""
+    from model_code.table import parse_table
+
+    def read(path):
+        with open(path, "rb") as fh:
+            return parse_table(fh.read(), spec, os.path.basename(str(path)))
+
+    return {"holdout": read(files["holdout"]), "batches": [read(p) for p in files["batches"]]}
+
+
+def request_rows(spec, csv_path) -> tuple:
+    """A data file's rows as the API takes them, and the truth a person reads:
+    ``(instances, truths)``; a truth is the class label (classification) or the value."""
+    import csv
+
+    from model_code.table import MISSING_CELLS
+
+    labels = dict(spec.classes)
+    instances, truths = [], []
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        for row in csv.DictReader(fh):
+            inst = {}
+            for f in spec.features:
+                cell = (row.get(f.name) or "").strip()
+                if cell.lower() in MISSING_CELLS:
+                    continue  # left out: the dataset file says how it is imputed (or refuses it)
+                inst[f.name] = cell if f.is_category else float(cell)
+            instances.append(inst)
+            t = row[spec.target].strip()
+            if spec.is_classification:
+                key = next((v for v in labels if v == t or _same_number(v, t)), t)
+                truths.append(labels.get(key, t))
+            else:
+                truths.append(float(t))
+    return instances, truths
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def reply_summary(spec, truths, body: dict):
+    """How the API's answers for a data file compare with the truth, as a small table:
+    accuracy and a confusion table (classification), or rmse/mae/r2 (regression)."""
+    import numpy as np
+    import pandas as pd
+
+    if spec.is_classification:
+        got = list(body["labels"])
+        names = list(spec.class_labels)
+        table = pd.DataFrame(0, index=[f"true {n}" for n in names], columns=[f"predicted {n}" for n in names])
+        for t, p in zip(truths, got):
+            table.loc[f"true {t}", f"predicted {p}"] += 1
+        acc = float(np.mean([t == p for t, p in zip(truths, got)]))
+        table.attrs["accuracy"] = acc
+        return table
+    y, p = np.asarray(truths, dtype=float), np.asarray(body["predictions"], dtype=float)
+    err = p - y
+    ss = float(np.sum((y - y.mean()) ** 2)) or 1.0
+    return pd.DataFrame({"rmse": [float(np.sqrt(np.mean(err ** 2)))], "mae": [float(np.mean(np.abs(err)))],
+                         "r2": [1 - float(np.sum(err ** 2)) / ss], "rows": [len(y)]})
+
+
+def file_summary(spec, table) -> dict:
+    """Rows per class label (classification) or rows and the target's mean (regression)."""
+    if spec.is_classification:
+        return {label: int((table.y == i).sum()) for i, label in enumerate(spec.class_labels)}
+    return {"rows": table.n_rows, f"mean {spec.target}": round(float(table.y.mean()), 2)}
