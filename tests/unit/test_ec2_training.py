@@ -71,7 +71,8 @@ def test_good_run_writes_model_pointer_and_record(s3, split, tmp_path):
     assert stored["inputs"] == ["data/batch_01.csv", "data/batch_02.csv"]
     assert stored["model_version"] == "v001" and stored["promoted"] is True and stored["previous_version"] is None
     assert stored["metrics"]["roc_auc"] > 0.95 and stored["metrics"]["accuracy"] > 0.9
-    assert set(stored["timings"]) == {"download_s", "train_s", "upload_s"}
+    assert set(stored["timings"]) == {"download_s", "train_s", "upload_s", "peak_rss_mb"}
+    assert stored["timings"]["peak_rss_mb"] > 10  # this process, numpy and scikit-learn loaded
     assert stored["instance_id"] == "i-test" and stored["error"] is None
     assert set(stored["input_etags"]) == set(stored["inputs"])
     card = get_json(s3, OUT, "models/v001/model_card.json")
