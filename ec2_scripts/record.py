@@ -59,14 +59,17 @@ def ensure_record(
     started_at: str | None = None,
     instance_id: str | None = None,
     trigger_keys=(),
+    retry_of: str = "",
 ) -> dict | None:
-    """Write a ``failed`` record unless ``runs/<run_id>.json`` exists. Returns what it wrote."""
+    """Write a ``failed`` record unless ``runs/<run_id>.json`` exists. Returns what it wrote.
+    ``retry_of``: the lost or killed run this one re-did (stop_ec2 re-runs a killed run once)."""
     if runs.record_exists(s3, bucket, run_id):
         return None
     record = runs.failed_record(
         run_id, source="run_training.sh", started_at=started_at,
         error=failed_after_exit(exit_code, stderr_tail(stderr_file)),
         instance_id=instance_id, trigger_keys=trigger_keys, exit_code=exit_code,
+        **({"retry_of": retry_of} if retry_of else {}),
     )
     runs.write_record(s3, bucket, record)
     return record
@@ -97,6 +100,7 @@ def main(argv: list | None = None) -> int:
         started_at=args.started_at,
         instance_id=args.instance_id,
         trigger_keys=args.trigger_keys.split(),
+        retry_of=os.environ.get("MLPIPE_RETRY_OF", ""),  # set by the worker's command
     )
     if wrote:
         print(f"wrote failed run record s3://{args.output_bucket}/{record_key(args.run_id)}", file=sys.stderr)

@@ -9,7 +9,7 @@ Steps (ARCHITECTURE "Continuous training"):
    download them and ``holdout/holdout.csv``;
 2. read the dataset file ``dataset/dataset.toml`` (``model_code.spec``; absent: the default,
    breast cancer) and validate each file against it with ``model_code.table.parse_table``
-   (header, types, ranges, categories, missing values; a column the dataset lacks is refused); a key that cannot name a file (``data/../x.csv``) or a file over 50 MB is refused
+   (header, types, ranges, categories, missing values; a column the dataset lacks is refused); a key that cannot name a file (``data/../x.csv``) or a file over 50 MiB is refused
    unread. Any refused file fails the run: the record names the file and the problem, and
    the file is moved to ``rejected/`` (copied, then the original deleted: kept, never lost)
    so it does not poison later runs. Each key gets its own local file (``data//x.csv`` and
@@ -42,6 +42,7 @@ import time
 import traceback
 
 from glue_contract import aws, keys, runs, times
+from glue_contract.defaults import MAX_DATA_FILE_BYTES  # 50 MiB: a larger data file is set aside
 
 from . import record as rec
 
@@ -49,7 +50,6 @@ log = logging.getLogger("mlpipe.train_run")
 
 GATE_METRIC = "roc_auc"
 PROMOTED_MARKER = "promoted.json"  # models/<version>/promoted.json: this version was promoted
-MAX_DATA_FILE_BYTES = 50 * 1024 * 1024  # a data file larger than this is refused (set aside)
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
@@ -83,7 +83,7 @@ def reject_file(s3, bucket: str, key: str, run_id: str, etag: str | None = None)
     extra = {"CopySourceIfMatch": f'"{etag}"'} if etag else {}
     try:
         s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key},
-                       Metadata={"mlpipe-source-key": key[:1024], "mlpipe-run-id": run_id},
+                       Metadata={"mlpipe-source-key": keys.to_metadata(key)[:1024], "mlpipe-run-id": run_id},
                        MetadataDirective="REPLACE", **extra)
     except Exception as exc:  # botocore ClientError
         if aws.error_code(exc) in aws.PRECONDITION_FAILED + aws.NOT_FOUND:
@@ -138,6 +138,28 @@ def promoted_models(s3, bucket: str) -> list:
     if latest and latest.get("version") and latest["version"] not in found:
         found[latest["version"]] = {"version": latest["version"], "metrics": latest.get("metrics") or {}}
     return sorted(found.values(), key=lambda m: m["version"])
+
+
+def keep_marker(s3, bucket: str, current: dict | None) -> None:
+    """Before ``models/latest.json`` moves on, make sure the model it pointed at has its
+    ``promoted.json`` (a model seeded before seeds wrote one had only the pointer, and the
+    gate would forget it once the pointer moved)."""
+    version = (current or {}).get("version")
+    if not version or not _VERSION_RE.match(version):
+        return
+    marker = f"{keys.MODELS_PREFIX}{version}/{PROMOTED_MARKER}"
+    if not aws.object_exists(s3, bucket, marker):
+        s3.put_object(Bucket=bucket, Key=marker, Body=runs.dumps(current), ContentType="application/json")
+
+
+def promote_model(s3, bucket: str, latest: dict, current: dict | None) -> None:
+    """Mark ``latest``'s version promoted, keep the marker of the one it replaces, then move
+    ``models/latest.json`` (the pointer last: predict never sees a version without its marker)."""
+    prefix = f"{keys.MODELS_PREFIX}{latest['version']}/"
+    s3.put_object(Bucket=bucket, Key=prefix + PROMOTED_MARKER, Body=runs.dumps(latest),
+                  ContentType="application/json")
+    keep_marker(s3, bucket, current)
+    s3.put_object(Bucket=bucket, Key=keys.LATEST_KEY, Body=runs.dumps(latest), ContentType="application/json")
 
 
 def best_promoted(s3, bucket: str, metric: str = GATE_METRIC, direction: str = "higher") -> dict | None:
@@ -408,10 +430,7 @@ def run(
         latest = {"version": version, "model_key": model_key, "metrics": metrics, "promoted_at": times.iso(),
                   "run_id": run_id, "task": spec.task, "dataset": spec.to_dict(),
                   **artifacts.pointer_fields(paths, prefix)}
-        s3.put_object(Bucket=output_bucket, Key=prefix + PROMOTED_MARKER, Body=runs.dumps(latest),
-                      ContentType="application/json")
-        s3.put_object(Bucket=output_bucket, Key=keys.LATEST_KEY, Body=runs.dumps(latest),
-                      ContentType="application/json")
+        promote_model(s3, output_bucket, latest, current)
     timings["upload_s"] = round(time.monotonic() - t2, 3)
     base["promoted"] = promote
     base["model_key"] = model_key

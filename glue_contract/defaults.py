@@ -9,3 +9,4 @@ COALESCE_AT = 2              # worker: no third command while two are pending/in
 SEND_LOCK_TTL_S = 60         # worker: the send lock expires this long after it was taken
 DELIVERY_TIMEOUT_S = 600     # SSM's delivery timeout (the instance already accepts commands)
 LOST_RUN_WINDOW_S = 86400    # reaper: commands older than this are not looked at any more
+MAX_DATA_FILE_BYTES = 50 * 1024 * 1024  # 50 MiB: a larger data file is set aside (upload-data refuses it)

@@ -16,6 +16,10 @@ RUN_SUFFIX = ".json"
 MODELS_PREFIX = "models/"
 LATEST_KEY = "models/latest.json"
 LOCKS_PREFIX = "locks/"
+# SSM Run Command writes a command's whole stdout/stderr here (GetCommandInvocation returns
+# only the first 8,000 characters of stderr, 24,000 of stdout):
+# ssm-output/<command-id>/<instance-id>/awsrunShellScript/0.awsrunShellScript/stderr
+SSM_OUTPUT_PREFIX = "ssm-output/"
 SEND_LOCK_KEY = LOCKS_PREFIX + "worker-send.json"
 
 
@@ -55,3 +59,24 @@ def rejected_key(key: str, run_id: str | None = None) -> str:
         stem, ext = posixpath.splitext(rel)
         rel = f"{stem}-{run_id}{ext}"
     return REJECTED_PREFIX + rel
+
+
+def to_metadata(text: str) -> str:
+    """``text`` as an S3 user-metadata value, which must be ASCII: percent-encoded (RFC 3986,
+    UTF-8), ``/`` kept; ``from_metadata`` reverses it. ``data/плохой.csv`` ->
+    ``data/%D0%BF%D0%BB%D0%BE%D1%85%D0%BE%D0%B9.csv``."""
+    from urllib.parse import quote
+
+    return quote(text, safe="/")
+
+
+def from_metadata(value: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(value)
+
+
+def ssm_stderr_key(command_id: str, instance_id: str) -> str:
+    """Where SSM puts the full stderr of an AWS-RunShellScript command (OutputS3KeyPrefix
+    ``ssm-output``): ``<prefix>/<command-id>/<instance-id>/awsrunShellScript/0.awsrunShellScript/stderr``."""
+    return f"{SSM_OUTPUT_PREFIX}{command_id}/{instance_id}/awsrunShellScript/0.awsrunShellScript/stderr"

@@ -4,16 +4,47 @@ expiry has passed is taken over with ``If-Match: <its ETag>`` (only one of sever
 writers wins either way: S3 answers the others 412 PreconditionFailed, or 409
 ConditionalRequestConflict while a write to the key is in flight). Releasing overwrites the
 holder's own version (``If-Match``) with an expired one, so nobody deletes a lock it no
-longer holds."""
+longer holds.
+
+The SDK inside the Lambda runtime may predate PutObject's ``IfNoneMatch``/``IfMatch``
+parameters (botocore added them in late 2024; a runtime's bundled boto3 lags). S3 itself
+reads the HTTP headers, so when the client's model lacks the parameter the same header is
+added to the request before it is signed (``_put``): the lock works on either SDK."""
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import time
 
-from . import aws, times
+from . import aws, poll, times
 
 CONFLICT = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey", "404")
+_HEADERS = {"IfNoneMatch": "If-None-Match", "IfMatch": "If-Match"}
+_EVENT = "before-sign.s3.PutObject"
+
+
+def supports(s3, params) -> bool:
+    """Does this client's PutObject model know the conditional parameters?"""
+    members = s3.meta.service_model.operation_model("PutObject").input_shape.members
+    return all(p in members for p in params)
+
+
+def _put(s3, condition: dict, **kwargs) -> dict:
+    """PutObject with ``IfNoneMatch``/``IfMatch``: as parameters when the SDK has them, else
+    as the HTTP headers S3 reads (added just before signing, so they are signed too)."""
+    if supports(s3, condition):
+        return s3.put_object(**kwargs, **condition)
+    headers = {_HEADERS[k]: v for k, v in condition.items()}
+
+    def add_headers(request, **_):
+        for name, value in headers.items():
+            request.headers[name] = value
+
+    s3.meta.events.register_first(_EVENT, add_headers, unique_id="mlpipe-lock-condition")
+    try:
+        return s3.put_object(**kwargs)
+    finally:
+        s3.meta.events.unregister(_EVENT, unique_id="mlpipe-lock-condition")
 
 
 def _body(owner: str, expires_at: _dt.datetime) -> bytes:
@@ -25,8 +56,8 @@ def try_acquire(s3, bucket: str, key: str, owner: str, *, ttl_s: float, now: _dt
     now = now or times.utcnow()
     body = _body(owner, now + _dt.timedelta(seconds=ttl_s))
     try:
-        return s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*",
-                             ContentType="application/json")["ETag"]
+        return _put(s3, {"IfNoneMatch": "*"}, Bucket=bucket, Key=key, Body=body,
+                    ContentType="application/json")["ETag"]
     except Exception as exc:  # botocore ClientError
         if aws.error_code(exc) not in CONFLICT:
             raise
@@ -43,8 +74,8 @@ def try_acquire(s3, bucket: str, key: str, owner: str, *, ttl_s: float, now: _dt
     if expires is not None and expires > now:
         return None
     try:
-        return s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=got["ETag"],
-                             ContentType="application/json")["ETag"]
+        return _put(s3, {"IfMatch": got["ETag"]}, Bucket=bucket, Key=key, Body=body,
+                    ContentType="application/json")["ETag"]
     except Exception as exc:
         if aws.error_code(exc) in CONFLICT:
             return None  # another writer took the expired lock first
@@ -55,22 +86,18 @@ def acquire(s3, bucket: str, key: str, owner: str, *, ttl_s: float, deadline: fl
             clock=time.monotonic, first_s: float = 0.05, cap_s: float = 1.0) -> str:
     """Wait (polls doubling from ``first_s`` to ``cap_s``) until the lock is ours; returns its
     ETag. TimeoutError at ``deadline`` (``clock()`` time)."""
-    delay = first_s
-    while True:
-        etag = try_acquire(s3, bucket, key, owner, ttl_s=ttl_s)
-        if etag:
-            return etag
-        if clock() >= deadline:
-            raise TimeoutError(f"s3://{bucket}/{key} is held by another invocation (waited until the deadline)")
-        sleep(delay)
-        delay = min(delay * 2, cap_s)
+    def timed_out():
+        raise TimeoutError(f"s3://{bucket}/{key} is held by another invocation (waited until the deadline)")
+
+    return poll.poll(lambda: try_acquire(s3, bucket, key, owner, ttl_s=ttl_s), deadline=deadline,
+                     first=first_s, cap=cap_s, on_timeout=timed_out, sleep=sleep, clock=clock)
 
 
 def release(s3, bucket: str, key: str, owner: str, etag: str) -> bool:
     """Give the lock back (only if it is still this holder's version). True when released."""
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=_body(owner, _dt.datetime(1970, 1, 1, tzinfo=times.UTC)),
-                      IfMatch=etag, ContentType="application/json")
+        _put(s3, {"IfMatch": etag}, Bucket=bucket, Key=key,
+             Body=_body(owner, _dt.datetime(1970, 1, 1, tzinfo=times.UTC)), ContentType="application/json")
         return True
     except Exception as exc:
         if aws.error_code(exc) in CONFLICT:

@@ -117,12 +117,42 @@ def _get_method(apigw, api_id: str, resource_id: str) -> Optional[dict]:
     return get_or_none(apigw.get_method, restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
 
 
+<<<<<<< HEAD
 def ensure_api(stack, function_arn: str) -> list:
     """The REST API and everything in it up to the stage. Returns reports; the API's is first."""
     from .datasets import spec_of
+=======
+def ensure_rest_api(stack) -> Report:
+    """The REST API (regional, keys from the header), found by name and tag or created."""
+    names = stack.names
+    api = find_api(stack)
+    if api is not None:
+        return Report("found", "rest api", names.api_name, api["id"], {"api_id": api["id"]})
+    api = stack.client("apigateway").create_rest_api(
+        name=names.api_name, description=f"{names.stack}: model predictions",
+        endpointConfiguration={"types": ["REGIONAL"]}, apiKeySource="HEADER", tags=names.tags)
+    return Report("created", "rest api", names.api_name, api["id"], {"api_id": api["id"]})
 
-    settings, names = stack.settings, stack.names
+
+def ensure_resource(stack, api_id: str) -> tuple:
+    """The ``/predict`` resource under the root: ``(resource_id, created)``."""
     apigw = stack.client("apigateway")
+    resource_id = _resource_id(apigw, api_id, "/" + stack.names.api_resource)
+    if resource_id is not None:
+        return resource_id, False
+    root_id = _resource_id(apigw, api_id, "/")
+    return apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart=stack.names.api_resource)["id"], True
+
+
+def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
+    """The request model (``model_code.schema.json_schema``): ``(method, created)``, where
+    ``method`` is the POST method as found, or None when it had to go (a model in use by a
+    method cannot be replaced: the method is dropped first, and ``ensure_method`` puts it back)."""
+    from model_code.schema import json_schema
+>>>>>>> pipe-aws
+
+    apigw = stack.client("apigateway")
+<<<<<<< HEAD
     reports = []
     api = find_api(stack)
     if api is None:
@@ -148,21 +178,29 @@ def ensure_api(stack, function_arn: str) -> list:
         changes.append("validator")
 
     schema = spec_of(settings).json_schema(settings.max_rows)  # from the dataset file
+=======
+    schema = json_schema(stack.settings.max_rows)
+>>>>>>> pipe-aws
     method = _get_method(apigw, api_id, resource_id)
     current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:
-        # A method's model cannot be replaced while in use: drop the method, then the model.
         if method is not None:
             apigw.delete_method(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
             method = None
         apigw.delete_model(restApiId=api_id, modelName=MODEL_NAME)
         current = None
-    if current is None:
-        apigw.create_model(restApiId=api_id, name=MODEL_NAME, contentType="application/json",
-                           description="The predict request body (model_code.schema.json_schema())",
-                           schema=json.dumps(schema))
-        changes.append("request model")
+    if current is not None:
+        return method, False
+    apigw.create_model(restApiId=api_id, name=MODEL_NAME, contentType="application/json",
+                       description="The predict request body (model_code.schema.json_schema())",
+                       schema=json.dumps(schema))
+    return method, True
 
+
+def ensure_method(stack, api_id: str, resource_id: str, method: Optional[dict], validator_id: str) -> tuple:
+    """POST with an API key, the validator and the request model: ``(integration as found or
+    None, changed)``."""
+    apigw = stack.client("apigateway")
     wanted_models = {"application/json": MODEL_NAME}
     if method is not None and not (
         method.get("apiKeyRequired") is True
@@ -172,23 +210,51 @@ def ensure_api(stack, function_arn: str) -> list:
     ):
         apigw.delete_method(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
         method = None
-    if method is None:
-        apigw.put_method(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD,
-                         authorizationType="NONE", apiKeyRequired=True,
-                         requestValidatorId=validator_id, requestModels=wanted_models)
-        changes.append("method")
-        integration = None
-    else:
-        integration = method.get("methodIntegration")
-    uri = integration_uri(names, function_arn)
-    if not integration or integration.get("type") != "AWS_PROXY" or integration.get("uri") != uri:
-        apigw.put_integration(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD,
-                              type="AWS_PROXY", integrationHttpMethod="POST", uri=uri)
-        changes.append("integration")
-    if changes and reports[0].action == "found":
-        reports.append(Report("updated", "api method", f"{names.api_name} {HTTP_METHOD} {path}",
-                              details={"changes": changes}))
+    if method is not None:
+        return method.get("methodIntegration"), False
+    apigw.put_method(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD,
+                     authorizationType="NONE", apiKeyRequired=True,
+                     requestValidatorId=validator_id, requestModels=wanted_models)
+    return None, True
 
+
+def ensure_integration(stack, api_id: str, resource_id: str, integration: Optional[dict],
+                       function_arn: str) -> bool:
+    """The Lambda proxy integration of the method; True when it was (re)put."""
+    uri = integration_uri(stack.names, function_arn)
+    if integration and integration.get("type") == "AWS_PROXY" and integration.get("uri") == uri:
+        return False
+    stack.client("apigateway").put_integration(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD,
+                                               type="AWS_PROXY", integrationHttpMethod="POST", uri=uri)
+    return True
+
+
+def ensure_api(stack, function_arn: str) -> list:
+    """The REST API and everything in it up to the stage, one function per API Gateway
+    resource. Returns reports; the API's is first."""
+    names = stack.names
+    apigw = stack.client("apigateway")
+    api_report = ensure_rest_api(stack)
+    reports = [api_report]
+    api_id = api_report.arn
+    changes = []  # what changed in the API's methods: a new deployment is needed
+    resource_id, made = ensure_resource(stack, api_id)
+    if made:
+        changes.append("resource")
+    validator_id, changed = _ensure_validator(apigw, api_id)
+    if changed:
+        changes.append("validator")
+    method, made = ensure_request_model(stack, api_id, resource_id)
+    if made:
+        changes.append("request model")
+    integration, made = ensure_method(stack, api_id, resource_id, method, validator_id)
+    if made:
+        changes.append("method")
+    if ensure_integration(stack, api_id, resource_id, integration, function_arn):
+        changes.append("integration")
+    if changes and api_report.action == "found":
+        reports.append(Report("updated", "api method", f"{names.api_name} {HTTP_METHOD} /{names.api_resource}",
+                              details={"changes": changes}))
     if _ensure_bad_body_response(apigw, api_id):
         changes.append("bad-body response")
     reports.append(ensure_permission(stack, names.predict_function, PERMISSION_SID, "apigateway.amazonaws.com",

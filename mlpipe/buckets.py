@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
+from glue_contract.defaults import MAX_DATA_FILE_BYTES
+from glue_contract.poll import retry_while
 from layer_build import zipdet
 
 from .clients import error_code, get_or_none, is_not_found
@@ -123,25 +125,49 @@ def _bucket_settings_changes(stack, bucket: str, versioned: bool) -> list:
     return changes
 
 
-def ensure_bucket(stack, names: Names | None, bucket: str, *, versioned: bool = False) -> Report:
-    stack = as_stack(stack, names)
-    settings, names = stack.settings, stack.names
+def _create_bucket(stack, bucket: str) -> None:
+    """CreateBucket; while the name is still being released after a delete, S3 answers
+    OperationAborted ("A conflicting conditional operation is currently in progress"):
+    retried, saying so, for up to 5 minutes on aws."""
     s3 = stack.client("s3")
-    created = False
-    if not bucket_exists(stack, bucket):
-        kwargs = {"Bucket": bucket}
-        if settings.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+    kwargs = {"Bucket": bucket}
+    if stack.settings.region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stack.settings.region}
+
+    def create():
         try:
             s3.create_bucket(**kwargs)
-            created = True
         except ClientError as exc:
+            if error_code(exc) == "BucketAlreadyExists":
+                raise MlpipeError(f"bucket name {bucket} is taken by another account: "
+                                  "choose another MLPIPE_STACK") from None
             if error_code(exc) != "BucketAlreadyOwnedByYou":
-                if error_code(exc) == "BucketAlreadyExists":
-                    raise MlpipeError(f"bucket name {bucket} is taken by another account: "
-                                      "choose another MLPIPE_STACK") from None
                 raise
-    changes = _bucket_settings_changes(stack, bucket, versioned)
+
+    retry_while(create, lambda exc: (f"bucket {bucket} was deleted moments ago and S3 is still releasing "
+                                     "its name (OperationAborted)" if error_code(exc) == "OperationAborted" else None),
+                timeout=300 if stack.is_aws else 30, every=5 if stack.is_aws else 0.5, cap=15, say=stack.say)
+
+
+def ensure_bucket(stack, names: Names | None, bucket: str, *, versioned: bool = False) -> Report:
+    stack = as_stack(stack, names)
+    names = stack.names
+    created = False
+    exists = bucket_exists(stack, bucket)
+    if exists:
+        try:
+            changes = _bucket_settings_changes(stack, bucket, versioned)
+        except ClientError as exc:
+            # S3 is eventually consistent: a bucket deleted moments ago can still answer
+            # HeadBucket, then NoSuchBucket to everything else. Create it again.
+            if error_code(exc) != "NoSuchBucket":
+                raise
+            stack.say(f"  bucket {bucket} is still listed but gone (deleted moments ago): creating it again")
+            exists = False
+    if not exists:
+        _create_bucket(stack, bucket)
+        created = True
+        changes = _bucket_settings_changes(stack, bucket, versioned)
     action = "created" if created else ("updated" if changes else "found")
     return Report(action, "s3 bucket", bucket, names.bucket_arn(bucket),
                   {"changes": [] if created else changes, "versioned": versioned})
@@ -282,10 +308,15 @@ def upload_data(stack, paths: Iterable, *, force: bool = False,
         if not os.path.isfile(p):
             problems.append(f"{p}: no such file")
             continue
+        size = os.path.getsize(p)
+        if size > MAX_DATA_FILE_BYTES:
+            problems.append(f"{p}: {size} bytes ({size / 1048576:.1f} MiB), over the {MAX_DATA_FILE_BYTES} bytes "
+                            f"(50 MiB) a data file may hold: split it into smaller batches")
+            continue
         reason = _validate_csv(p, stack.settings)
         if reason:
             problems.append(reason)
-    hard = [m for m in problems if m.endswith("no such file") or "must end in .csv" in m]
+    hard = [m for m in problems if m.endswith("no such file") or "must end in .csv" in m or "MiB" in m]
     if hard or (problems and not force):
         hint = "" if hard else " (use --force to upload it anyway and watch the pipeline reject it)"
         raise UploadError("refused, nothing uploaded: " + "; ".join(problems) + hint)

@@ -1,4 +1,4 @@
-"""The ``mlpipe`` command: deploy, outputs, status, upload-data, restore-data, runs, destroy.
+"""The ``mlpipe`` command: doctor, deploy, outputs, status, upload-data, restore-data, runs, destroy.
 
 Every command first prints the target line (``target=... account=... region=...``) so
 nobody acts on an account by mistake. Errors print one line and exit with status 2.
@@ -31,8 +31,22 @@ def cmd_deploy(args, settings) -> int:
     from .deploy import deploy
 
     _target(settings)
+    if not args.plan and not args.skip_checks:
+        from . import doctor
+        from .stack import Stack
+
+        doctor.require(Stack.load(settings), _print)
     deploy(settings, part=args.part, plan=args.plan, progress=_print)
     return 0
+
+
+def cmd_doctor(args, settings) -> int:
+    from . import doctor
+    from .stack import Stack
+
+    _target(settings)
+    checks = doctor.run_checks(Stack.load(settings), _print)
+    return EXIT_ERROR if any(c.status == doctor.FAIL for c in checks) else 0
 
 
 def _json_or_text(args, settings, data, text) -> int:
@@ -51,6 +65,12 @@ def cmd_outputs(args, settings) -> int:
     from .status import mask, outputs
 
     stack = Stack.load(settings)
+    if args.console:
+        from .console import format_links
+
+        _target(settings)
+        _print(format_links(stack))
+        return 0
     # JSON carries the whole API key, since tools and notebooks read it from there.
     return _json_or_text(args, settings, lambda: outputs(stack), lambda out: "\n".join(
         f"{key:<14} {_shown(key, out[key], mask)}" for key in sorted(out)))
@@ -156,10 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--part", choices=("glue", "backend", "all"), default="all",
                    help="glue: buckets, IAM, instance, training Lambdas; backend: layers and the API")
     d.add_argument("--plan", action="store_true", help="only list what would be created, and its cost")
+    d.add_argument("--skip-checks", action="store_true", help="do not run `mlpipe doctor` first")
     d.set_defaults(func=cmd_deploy)
+
+    c = sub.add_parser("doctor", help="check the account as a first deploy will meet it (creates nothing)")
+    c.set_defaults(func=cmd_doctor)
 
     o = sub.add_parser("outputs", help="the stack's names, ids and URLs")
     o.add_argument("--json", action="store_true", help="JSON for tools (includes the API key)")
+    o.add_argument("--console", action="store_true", help="AWS console links for every resource of the stack")
     o.set_defaults(func=cmd_outputs)
 
     s = sub.add_parser("status", help="instance state, last runs, current model")

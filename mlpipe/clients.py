@@ -63,6 +63,18 @@ def is_not_found(exc: BaseException) -> bool:
     return error_code(exc) in NOT_FOUND_CODES
 
 
+def _aws_errors() -> tuple:
+    from botocore.exceptions import BotoCoreError
+    from botocore.parsers import ResponseParserError
+
+    return (ClientError, BotoCoreError, ResponseParserError)
+
+
+# Anything a call to AWS raises that is AWS's (or the answer's) fault, not our code's: an
+# error answer, a transport or credentials failure, an answer botocore cannot parse.
+AWS_ERRORS = _aws_errors()
+
+
 def get_or_none(call, *missing_codes: str, **kwargs):
     """``call(**kwargs)``, or None when AWS answers "not found" (or one of ``missing_codes``)."""
     try:
@@ -87,12 +99,25 @@ class CredentialsError(MlpipeError):
     """No usable AWS credentials (or the local cloud is not reachable)."""
 
 
-def _config(settings: Settings) -> Config:
+# API Gateway's control plane is throttled per account (CreateDeployment, UpdateUsagePlan,
+# DeleteRestApi allow one call every few seconds, DeleteRestApi one per 30 s): a class sharing
+# an account meets TooManyRequestsException. botocore's standard mode retries that code
+# (it is in its throttling list) with jittered exponential backoff capped at 20 s; API
+# Gateway's clients get enough attempts to outlast a 30 s window.
+MAX_ATTEMPTS = {"apigateway": (12, 4)}  # service: (aws, local)
+
+
+def max_attempts(service: str, settings: Settings) -> int:
+    aws, local = MAX_ATTEMPTS.get(service, (5, 2))
+    return aws if settings.is_aws else local
+
+
+def _config(settings: Settings, service: str = "") -> Config:
     kwargs = dict(
         region_name=settings.region,
         # The local cloud is on this machine: a refused connection means it is not
         # running, and retrying for long would only delay the message that says so.
-        retries={"mode": "standard", "max_attempts": 5 if settings.is_aws else 2},
+        retries={"mode": "standard", "max_attempts": max_attempts(service, settings)},
         connect_timeout=10,
         read_timeout=70,
     )
@@ -111,10 +136,10 @@ def client(service: str, settings: Settings | None = None):
             return found
         if settings.is_local:
             session = boto3.session.Session(region_name=settings.region, **LOCAL_CREDENTIALS)
-            made = session.client(service, endpoint_url=settings.endpoint_url, config=_config(settings))
+            made = session.client(service, endpoint_url=settings.endpoint_url, config=_config(settings, service))
         else:
             session = boto3.session.Session(region_name=settings.region)
-            made = session.client(service, config=_config(settings))
+            made = session.client(service, config=_config(settings, service))
         calls.attach(made)  # records its calls while a mlpipe.calls.record() is active
         _cache[key] = made
         return made

@@ -1,7 +1,7 @@
 """``mlpipe deploy``: create what is missing, in the order of the architecture diagram.
 
 glue (Part 1):
-    buckets -> failure queue -> network (subnet) -> EC2 role + instance profile
+    buckets -> failure queue -> network (subnet, security group) -> EC2 role + instance profile
     -> training instance (bootstrapped, stopped) -> function roles (scoped to that instance)
     -> code archive + holdout -> trigger, worker, stop_ec2, reaper (+ async invoke configs:
     retries and the on-failure destination) -> S3 notifications -> reaper schedule
@@ -53,12 +53,15 @@ def deploy_glue(stack, names: Names | None = None, progress: Callable | None = N
     steps.title("failure queue (on-failure destination of the asynchronous functions)")
     queue = steps.add(queues.ensure(stack))
     steps.title("network")
-    subnet_id = network.subnet_of(steps.add(network.ensure(stack)))
+    subnet = steps.add(network.ensure(stack))[-1].details
+    group = steps.add(network.ensure_security_group(stack, subnet["vpc_id"]))
     steps.title("instance role and profile")
     steps.add(iam.ensure_roles(stack, keys=("ec2",)))
     steps.add(iam.ensure_instance_profile(stack))
     steps.title("training instance")
-    instance_id = steps.add(instance.ensure(stack, subnet_id))[-1].details["instance_id"]
+    instance_id = steps.add(instance.ensure(
+        stack, subnet["subnet_id"], security_group_id=group.details["group_id"],
+        alternates=subnet.get("alternates", ())))[-1].details["instance_id"]
     steps.title("function roles")
     role_reports = steps.add(iam.ensure_roles(stack, instance_id=instance_id, keys=GLUE_FUNCTIONS))
     role_arns = {k: r.arn for k, r in zip(GLUE_FUNCTIONS, role_reports)}
@@ -155,7 +158,11 @@ def plan_deploy(stack, names: Names | None = None, part: str = "all", progress: 
 
 def cost_lines(settings: Settings) -> list:
     price = settings.instance_hourly_usd
-    inst = (f"${price:.4f}/h ({settings.instance_type} on-demand, us-east-1 price) only while training;"
+    from .instance import BURSTABLE
+
+    credits = (" with CPU credits 'standard' (throttled to the baseline, never billed for bursts)"
+               if BURSTABLE.match(settings.instance_type) else "")
+    inst = (f"${price:.4f}/h ({settings.instance_type} on-demand, us-east-1 price{credits}) only while training;"
             " stopped, it costs only its 8 GB gp3 volume (~$0.64/month)"
             if price else f"{settings.instance_type}: price unknown, see the EC2 pricing page")
     running = (f"  while training: ${price + PUBLIC_IPV4_HOURLY_USD:.4f}/h in all"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from .clients import get_or_none
+from .clients import AWS_ERRORS, error_code, get_or_none
 from .names import FUNCTION_KEYS, Names
 from .report import Report
 from .stack import as_stack
@@ -42,13 +42,28 @@ def _logs(names: Names, fn: str) -> dict:
 
 
 def _list_bucket(names: Names, bucket: str, prefixes, sid: str) -> dict:
+    # ``...IfExists``: a listing must stay under the prefixes, and a GET/HEAD (whose request
+    # has no s3:prefix key) still counts as holding s3:ListBucket. Without it, S3 answers a
+    # GET or HEAD of a missing key with 403 AccessDenied instead of 404 (HeadObject and
+    # GetObject, "Permissions"), and every "is it there yet?" read (models/latest.json
+    # before the first promotion, the send lock, run records) would fail.
     return {
         "Sid": sid,
         "Effect": "Allow",
         "Action": ["s3:ListBucket"],
         "Resource": [names.bucket_arn(bucket)],
-        "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in prefixes]}},
+        "Condition": {"StringLikeIfExists": {"s3:prefix": [p + "*" for p in prefixes]}},
     }
+
+
+def _ebs_key_grant(key_arn: str) -> dict:
+    # Default EBS encryption with a customer-managed key: StartInstances makes EC2 create a
+    # grant on the key for the volume; without kms:CreateGrant for the caller the instance goes
+    # pending -> stopped (Client.InternalError). Only grants for AWS resources.
+    return {"Sid": "EbsDefaultKeyGrant", "Effect": "Allow",
+            "Action": ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"],
+            "Resource": [key_arn],
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}
 
 
 def _objects(names: Names, bucket: str, prefixes, actions, sid: str) -> dict:
@@ -92,9 +107,12 @@ def _doc(*statements) -> dict:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
-    """The inline policy of every role: ``{"trigger": {...}, ..., "ec2": {...}}``."""
+def policy_documents(names: Names, instance_arn: str | None = None, ebs_key_arn: str | None = None) -> dict:
+    """The inline policy of every role: ``{"trigger": {...}, ..., "ec2": {...}}``.
+    ``ebs_key_arn``: the account's default EBS key when it is customer-managed (the roles
+    that start the instance get a grant on it)."""
     inst = _instance_resource(names, instance_arn)
+    grant = (_ebs_key_grant(ebs_key_arn),) if ebs_key_arn else ()
     inp, out = names.input_bucket, names.output_bucket
     start = {"Sid": "StartTheTrainer", "Effect": "Allow", "Action": ["ec2:StartInstances"], "Resource": [inst]}
     stop = {"Sid": "StopTheTrainer", "Effect": "Allow", "Action": ["ec2:StopInstances"], "Resource": [inst]}
@@ -102,13 +120,13 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
                      "Resource": [names.function_arn("worker")]}
     return {
         "trigger": _doc(
-            _logs(names, "trigger"), start, _describe_instances(), invoke_worker,
+            _logs(names, "trigger"), start, *grant, _describe_instances(), invoke_worker,
             _failure_queue(names),
         ),
         "worker": _doc(
             _logs(names, "worker"),
             # it starts the instance again when a Stop-EC2/reaper decision raced with its run
-            start,
+            start, *grant,
             _describe_instances(),
             _ssm_read(),
             {"Sid": "RunTrainingCommand", "Effect": "Allow", "Action": ["ssm:SendCommand"],
@@ -132,8 +150,10 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
         "reaper": _doc(
             _logs(names, "reaper"), stop, _describe_instances(), _ssm_read(),
             invoke_worker,  # a lost run's data is handed to the Worker once
-            _list_bucket(names, out, ["runs/"], "ListRuns"),
+            _list_bucket(names, out, ["runs/", "ssm-output/"], "ListRuns"),
             _objects(names, out, ["runs/"], ["s3:GetObject", "s3:PutObject"], "RunRecords"),
+            # the full stderr of a lost run's command, as SSM wrote it (its API cuts it at 8,000 chars)
+            _objects(names, out, ["ssm-output/"], ["s3:GetObject"], "CommandOutput"),
         ),
         "predict": _doc(
             _logs(names, "predict"),
@@ -149,6 +169,8 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
             _objects(names, inp, ["rejected/"], ["s3:PutObject", "s3:GetObject"], "MoveBadDataIn"),
             _list_bucket(names, out, ["models/", "runs/"], "ListOutput"),
             _objects(names, out, ["models/", "runs/"], ["s3:GetObject", "s3:PutObject"], "WriteOutput"),
+            # the SSM agent uploads a command's whole stdout/stderr with the instance's role
+            _objects(names, out, ["ssm-output/"], ["s3:PutObject"], "CommandOutput"),
             # What AmazonSSMManagedInstanceCore grants for Run Command: the agent registers
             # (scoped to instances) and polls its message channels (no resource-level support).
             {"Sid": "SsmAgentRegister", "Effect": "Allow",
@@ -212,8 +234,23 @@ def ensure_roles(stack, names: Names | None = None, *, instance_id: str | None =
                  keys=ROLE_KEYS) -> list:
     """Ensure the roles ``keys`` with their inline policies (instance ARN when known)."""
     stack = as_stack(stack, names)
-    docs = policy_documents(stack.names, stack.names.instance_arn(instance_id) if instance_id else None)
+    key = ebs_customer_key(stack) if any(k in keys for k in ("trigger", "worker")) else None
+    docs = policy_documents(stack.names, stack.names.instance_arn(instance_id) if instance_id else None, key)
     return [ensure_role(stack, k, docs[k]) for k in keys]
+
+
+def ebs_customer_key(stack) -> str | None:
+    """The ARN of the account's default EBS encryption key in this region when encryption
+    by default is on and the key is customer-managed; None otherwise (off, or the AWS
+    managed ``aws/ebs`` key, whose key policy lets EC2 use it for the account)."""
+    ec2 = stack.client("ec2")
+    if not ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault"):
+        return None
+    key_id = ec2.get_ebs_default_kms_key_id().get("KmsKeyId") or "alias/aws/ebs"
+    if key_id.endswith("alias/aws/ebs"):
+        return None
+    meta = stack.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+    return None if meta.get("KeyManager") == "AWS" else meta["Arn"]
 
 
 def ensure_instance_profile(stack, names: Names | None = None) -> Report:
@@ -291,35 +328,56 @@ def delete_instance_profile(stack, profile: str) -> Report:
     return Report("deleted", "instance profile", profile)
 
 
+def _tags_or_none(stack, call, **kwargs) -> dict | None:
+    """A role's or profile's tags, or None when they cannot be read (someone else's
+    half-made or malformed resource, or one deleted meanwhile): it is then not ours to touch."""
+    try:
+        return {t["Key"]: t["Value"] for t in call(**kwargs).get("Tags", [])}
+    except AWS_ERRORS as exc:
+        stack.say(f"  skipped {next(iter(kwargs.values()))}: its tags cannot be read ({error_code(exc) or exc})")
+        return None
+
+
+def _listed(stack, paginator: str, key: str, what: str):
+    """Every item of an IAM listing; a listing that fails part way (a malformed entry somewhere
+    in the account) is reported and ends the scan: the stack's own names are checked directly."""
+    try:
+        for page in stack.client("iam").get_paginator(paginator).paginate():
+            yield from page.get(key, [])
+    except AWS_ERRORS as exc:
+        stack.say(f"  could not list every {what} of the account ({error_code(exc) or exc}); "
+                  "checked this stack's names directly")
+
+
 def find_roles(stack, names: Names | None = None) -> list:
     """Role names of this stack: by name, plus any role tagged ``stack=<stack>`` under our prefix."""
     stack = as_stack(stack, names)
     iam, names = stack.client("iam"), stack.names
-    found = set()
-    for page in iam.get_paginator("list_roles").paginate():
-        for r in page.get("Roles", []):
-            name = r["RoleName"]
-            if name in names.roles:
-                found.add(name)
-            elif name.startswith(names.stack + "-"):
-                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
-                if tags.get("stack") == names.stack:
-                    found.add(name)
+    found = {r for r in names.roles if get_or_none(iam.get_role, RoleName=r) is not None}
+    for r in _listed(stack, "list_roles", "Roles", "role"):
+        name = r.get("RoleName") or ""
+        if name in found or not name.startswith(names.stack + "-"):
+            continue
+        if (_tags_or_none(stack, iam.list_role_tags, RoleName=name) or {}).get("stack") == names.stack:
+            found.add(name)
     return sorted(found)
 
 
-
 def find_instance_profiles(stack) -> list:
+    """The stack's instance profiles: by name, plus any tagged ``stack=<stack>`` under our
+    prefix (ListInstanceProfiles returns no tags: GetInstanceProfile, which does, is asked)."""
     iam, names = stack.client("iam"), stack.names
-    found = []
-    for page in iam.get_paginator("list_instance_profiles").paginate():
-        for p in page.get("InstanceProfiles", []):
-            name = p["InstanceProfileName"]
-            if name == names.instance_profile:
-                found.append(name)
-            elif name.startswith(names.stack + "-"):
-                if {t["Key"]: t["Value"] for t in p.get("Tags", [])}.get("stack") == names.stack:
-                    found.append(name)
+    found = set()
+    if get_or_none(iam.get_instance_profile, InstanceProfileName=names.instance_profile) is not None:
+        found.add(names.instance_profile)
+    for p in _listed(stack, "list_instance_profiles", "InstanceProfiles", "instance profile"):
+        name = p.get("InstanceProfileName") or ""
+        if name in found or not name.startswith(names.stack + "-"):
+            continue
+        tags = _tags_or_none(stack, lambda **kw: iam.get_instance_profile(**kw)["InstanceProfile"],
+                             InstanceProfileName=name)
+        if (tags or {}).get("stack") == names.stack:
+            found.add(name)
     return sorted(found)
 
 

@@ -203,9 +203,18 @@ def wait_for_bootstrap(stack, instance_id: str) -> None:
         time.sleep(poll)
 
 
-def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
+# Burstable families: T2 defaults to "standard" credits, T3/T3a/T4g to "unlimited" (bursts
+# beyond the baseline billed per vCPU-hour). The plan's estimate is the on-demand price, so
+# the instance launches with "standard": it is throttled to the baseline, never billed more.
+BURSTABLE = re.compile(r"^t\d[a-z]*\.")
+# RunInstances answers that mean "not in this AZ (now)": try the next offered subnet.
+CAPACITY_CODES = ("InsufficientInstanceCapacity", "Unsupported")
+
+
+def run_kwargs(stack, ami: str, user_data: str, subnet_id: str | None,
+               security_group_id: str | None = None) -> dict:
+    """RunInstances' arguments (pure: tests read them)."""
     names, settings = stack.names, stack.settings
-    ec2 = stack.client("ec2")
     kwargs = dict(
         ImageId=ami,
         InstanceType=settings.instance_type,
@@ -219,8 +228,33 @@ def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None) -> str
             {"ResourceType": "volume", "Tags": names.tag_list(Name=names.instance_name)},
         ],
     )
+    if BURSTABLE.match(settings.instance_type):
+        kwargs["CreditSpecification"] = {"CpuCredits": "standard"}
     if subnet_id:
         kwargs["SubnetId"] = subnet_id
+    if security_group_id:
+        kwargs["SecurityGroupIds"] = [security_group_id]
+    return kwargs
+
+
+def _run_instance(stack, ami: str, user_data: str, subnet_id: str | None,
+                  security_group_id: str | None = None, alternates=()) -> str:
+    """RunInstances, retried while the new instance profile propagates, and in the next
+    subnet (another AZ) when EC2 has no capacity for the type there or does not offer it."""
+    subnets = [subnet_id, *alternates]
+    for i, sub in enumerate(subnets):
+        try:
+            return _run_in_subnet(stack, run_kwargs(stack, ami, user_data, sub, security_group_id))
+        except ClientError as exc:
+            if error_code(exc) not in CAPACITY_CODES or i == len(subnets) - 1:
+                raise
+            stack.say(f"  {error_code(exc)} in {sub}: trying {subnets[i + 1]} (another AZ)")
+    raise AssertionError("unreachable")
+
+
+def _run_in_subnet(stack, kwargs: dict) -> str:
+    settings = stack.settings
+    ec2 = stack.client("ec2")
     # IAM is eventually consistent: a new profile is refused for a few seconds (about 60 s of
     # retries on aws; 15 s on the local cloud, whose --like-aws profile delays it by 8 s).
     attempts, delay = (12, 5.0) if settings.is_aws else (60, 0.25)
@@ -252,10 +286,11 @@ def _terminate_broken(stack, iid: str, why: str) -> None:
     stack.say(f"  terminated {iid} ({why})")
 
 
-def _launch(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
+def _launch(stack, ami: str, user_data: str, subnet_id: str | None, security_group_id: str | None = None,
+            alternates=()) -> str:
     """Launch, bootstrap (aws), stop and tag ``bootstrap=done``; on any failure the instance is
     terminated (or named in the error if even that fails)."""
-    iid = _run_instance(stack, ami, user_data, subnet_id)
+    iid = _run_instance(stack, ami, user_data, subnet_id, security_group_id, alternates)
     try:
         wait_for_state(stack, iid, "running")
         if waits_for_bootstrap(stack.settings):
@@ -272,7 +307,8 @@ def _launch(stack, ami: str, user_data: str, subnet_id: str | None) -> str:
     return iid
 
 
-def ensure(stack, subnet_id: str | None = None, *, user_data_path: Path | str = USER_DATA_PATH) -> list:
+def ensure(stack, subnet_id: str | None = None, *, security_group_id: str | None = None, alternates=(),
+           user_data_path: Path | str = USER_DATA_PATH) -> list:
     """Find the stack's instance by tag, or create it, bootstrap it (aws) and stop it.
 
     A found instance without ``bootstrap=done`` (a deploy that died before its first stop)
@@ -297,7 +333,7 @@ def ensure(stack, subnet_id: str | None = None, *, user_data_path: Path | str = 
     user_data = render_user_data(user_data_path)
     stack.say(f"  launching {stack.settings.instance_type} from {ami}"
               + (f" in {subnet_id}" if subnet_id else ""))
-    iid = _launch(stack, ami, user_data, subnet_id)
+    iid = _launch(stack, ami, user_data, subnet_id, security_group_id, alternates)
     reports.append(Report("created", "ec2 instance", names.instance_name, names.instance_arn(iid),
                           {"instance_id": iid, "state": "stopped", "ami": ami, "subnet_id": subnet_id,
                            "instance_type": stack.settings.instance_type}))
@@ -305,9 +341,10 @@ def ensure(stack, subnet_id: str | None = None, *, user_data_path: Path | str = 
 
 
 def ensure_instance(settings, names=None, *, progress=None, user_data_path: Path | str = USER_DATA_PATH,
-                    subnet_id: str | None = None) -> Report:
+                    subnet_id: str | None = None, security_group_id: str | None = None) -> Report:
     """The instance's report alone (notebooks, tests): ``ensure`` on ``(settings, names)``."""
-    return ensure(as_stack(settings, names, progress), subnet_id, user_data_path=user_data_path)[-1]
+    return ensure(as_stack(settings, names, progress), subnet_id, security_group_id=security_group_id,
+                  user_data_path=user_data_path)[-1]
 
 
 def plan(stack) -> list:

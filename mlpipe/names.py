@@ -130,10 +130,6 @@ class Names:
         return self.function("worker")
 
     @property
-    def stop_ec2_function(self) -> str:
-        return self.function("stop_ec2")
-
-    @property
     def reaper_function(self) -> str:
         return self.function("reaper")
 
@@ -175,6 +171,10 @@ class Names:
     @property
     def vpc_name(self) -> str:
         return f"{self.stack}-vpc"
+
+    @property
+    def security_group(self) -> str:
+        return f"{self.stack}-trainer-sg"
 
     # --- failed asynchronous invocations -----------------------------------------------
     @property

@@ -4,13 +4,23 @@ The instance needs outbound HTTPS (SSM, S3, PyPI for its bootstrap) and nothing 
 The subnet is chosen in this order:
 
 1. ``MLPIPE_SUBNET_ID``, when set: that subnet, as it is (it must exist);
-2. the default VPC's default subnet (the first by Availability Zone) when the account has
-   a default VPC;
+2. the default VPC's default subnets in the Availability Zones where the instance type is
+   offered (``DescribeInstanceTypeOfferings``; ``t3.small`` is not offered in every AZ, e.g.
+   us-east-1e), first by AZ name; the others are kept as alternates, and ``mlpipe.instance``
+   launches in the next one when EC2 answers ``InsufficientInstanceCapacity`` or
+   ``Unsupported``;
 3. otherwise (Organizations / Control Tower sandboxes often have none, and RunInstances
    without a subnet then fails with ``VPCIdNotSpecified``) a small VPC of the stack's own:
    ``10.192.0.0/16`` with one public subnet ``10.192.0.0/24`` (public IPv4 on launch), an
    internet gateway, a route table with ``0.0.0.0/0`` to it, all tagged ``stack=<stack>``
-   and ``Name=<stack>-vpc``. ``delete`` removes it (after the instance is terminated).
+   and ``Name=<stack>-vpc``, its subnet in an AZ where the instance type is offered.
+   ``delete`` removes it (after the instance is terminated).
+
+The instance gets a security group of the stack's own (``<stack>-trainer-sg``): no inbound
+rule, outbound TCP 443 only (SSM, S3 and PyPI are HTTPS; DNS through the VPC resolver and
+the time service at 169.254.169.123 are not filtered by security groups). The VPC's default
+group is never used: hardened accounts strip its rules (AWS Config rule
+``vpc-default-security-group-closed``), and the SSM agent could not reach its endpoints.
 """
 from __future__ import annotations
 
@@ -26,19 +36,41 @@ def _filters(**tags) -> list:
     return [{"Name": f"tag:{k}", "Values": [v]} for k, v in tags.items()]
 
 
-def find_default_subnet(stack) -> str | None:
-    """The default VPC's default subnet (first by AZ), or None when the account has no default VPC."""
+def offered_zones(stack, instance_type: str | None = None) -> list:
+    """The region's Availability Zones where ``instance_type`` (default: the settings') is
+    offered, sorted (``DescribeInstanceTypeOfferings``, location type availability-zone)."""
+    instance_type = instance_type or stack.settings.instance_type
+    zones = set()
+    pages = stack.client("ec2").get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+    for page in pages:
+        zones.update(o["Location"] for o in page.get("InstanceTypeOfferings", []))
+    return sorted(zones)
+
+
+def default_subnets(stack) -> list:
+    """The default VPC's default subnets (dicts), first by AZ name; [] without a default VPC."""
     ec2 = stack.client("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}]).get("Vpcs", [])
     if not vpcs:
-        return None
+        return []
     subnets = ec2.describe_subnets(Filters=[
         {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]},
         {"Name": "default-for-az", "Values": ["true"]},
     ]).get("Subnets", [])
-    if not subnets:
-        return None
-    return sorted(subnets, key=lambda s: (s.get("AvailabilityZone", ""), s["SubnetId"]))[0]["SubnetId"]
+    return sorted(subnets, key=lambda s: (s.get("AvailabilityZone", ""), s["SubnetId"]))
+
+
+def usable_default_subnets(stack) -> list:
+    """The default subnets in AZs where the instance type is offered (first by AZ)."""
+    zones = set(offered_zones(stack))
+    return [s for s in default_subnets(stack) if s.get("AvailabilityZone") in zones]
+
+
+def find_default_subnet(stack) -> str | None:
+    """The first usable default subnet, or None (no default VPC, or the type offered in none of its AZs)."""
+    usable = usable_default_subnets(stack)
+    return usable[0]["SubnetId"] if usable else None
 
 
 def find_vpcs(stack) -> list:
@@ -58,22 +90,100 @@ def _chosen_subnet(stack, subnet_id: str) -> Report:
     found = get_or_none(stack.client("ec2").describe_subnets, SubnetIds=[subnet_id])
     if not found or not found.get("Subnets"):
         raise MlpipeError(f"MLPIPE_SUBNET_ID={subnet_id}: no such subnet in {stack.settings.region}")
+    subnet = found["Subnets"][0]
+    zones = offered_zones(stack)
+    if subnet.get("AvailabilityZone") not in zones:
+        raise MlpipeError(f"MLPIPE_SUBNET_ID={subnet_id} is in {subnet.get('AvailabilityZone')}, where "
+                          f"{stack.settings.instance_type} is not offered (offered in: "
+                          f"{', '.join(zones) or 'no AZ of ' + stack.settings.region}): choose a subnet in one of those")
     return Report("found", "subnet", subnet_id, None,
-                  {"subnet_id": subnet_id, "vpc_id": found["Subnets"][0]["VpcId"], "source": "MLPIPE_SUBNET_ID"})
+                  {"subnet_id": subnet_id, "vpc_id": subnet["VpcId"], "source": "MLPIPE_SUBNET_ID",
+                   "zone": subnet.get("AvailabilityZone"), "alternates": []})
 
 
 def ensure(stack) -> list:
-    """The subnet the instance goes into; the last report's ``details["subnet_id"]`` names it."""
+    """The subnet the instance goes into; the last report's details name it: ``subnet_id``,
+    ``vpc_id``, ``zone`` and ``alternates`` (subnets in other offered AZs, for a retry)."""
     if stack.settings.subnet_id:
         return [_chosen_subnet(stack, stack.settings.subnet_id)]
-    default = find_default_subnet(stack)
-    if default:
-        return [Report("found", "subnet", default, None, {"subnet_id": default, "source": "default VPC"})]
+    if default_subnets(stack):
+        usable = usable_default_subnets(stack)
+        if not usable:
+            raise MlpipeError(f"{stack.settings.instance_type} is offered in none of the default VPC's AZs "
+                              f"in {stack.settings.region}: set MLPIPE_INSTANCE_TYPE to a type offered there "
+                              "(`aws ec2 describe-instance-type-offerings --location-type availability-zone`)")
+        first = usable[0]
+        return [Report("found", "subnet", first["SubnetId"], None,
+                       {"subnet_id": first["SubnetId"], "vpc_id": first["VpcId"], "source": "default VPC",
+                        "zone": first.get("AvailabilityZone"),
+                        "alternates": [s["SubnetId"] for s in usable[1:]]})]
     return _ensure_own_vpc(stack)
 
 
 def subnet_of(reports: list) -> str:
     return reports[-1].details["subnet_id"]
+
+
+def _group_filters(stack, vpc_id: str) -> list:
+    return [{"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": [stack.names.security_group]}]
+
+
+HTTPS_OUT = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "HTTPS: SSM, S3, PyPI"}]}
+
+
+def _rule_key(rule: dict) -> tuple:
+    return (rule.get("IpProtocol"), rule.get("FromPort"), rule.get("ToPort"),
+            tuple(sorted(r.get("CidrIp", "") for r in rule.get("IpRanges", []))),
+            tuple(sorted(r.get("CidrIpv6", "") for r in rule.get("Ipv6Ranges", []))),
+            tuple(sorted(g.get("GroupId", "") for g in rule.get("UserIdGroupPairs", []))))
+
+
+def _strip(rule: dict) -> dict:
+    keep = ("IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges", "UserIdGroupPairs", "PrefixListIds")
+    return {k: v for k, v in rule.items() if k in keep and v not in (None, [])}
+
+
+def ensure_security_group(stack, vpc_id: str) -> Report:
+    """The instance's security group: no inbound rule, outbound TCP 443 to anywhere only
+    (the default all-traffic egress rule a new group gets is revoked)."""
+    ec2, names = stack.client("ec2"), stack.names
+    found = ec2.describe_security_groups(Filters=_group_filters(stack, vpc_id)).get("SecurityGroups", [])
+    changes = []
+    if found:
+        group = found[0]
+        action = "found"
+    else:
+        gid = ec2.create_security_group(
+            GroupName=names.security_group, VpcId=vpc_id,
+            Description=f"{names.stack} trainer: outbound HTTPS only, nothing inbound (mlpipe)",
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": names.tag_list(Name=names.security_group)}],
+        )["GroupId"]
+        group = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
+        action = "created"
+    gid = group["GroupId"]
+    if group.get("IpPermissions"):
+        ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[_strip(r) for r in group["IpPermissions"]])
+        changes.append("inbound rules removed")
+    extra = [r for r in group.get("IpPermissionsEgress", []) if _rule_key(r) != _rule_key(HTTPS_OUT)]
+    if extra:
+        ec2.revoke_security_group_egress(GroupId=gid, IpPermissions=[_strip(r) for r in extra])
+        changes.append("egress other than 443 removed")
+    if not any(_rule_key(r) == _rule_key(HTTPS_OUT) for r in group.get("IpPermissionsEgress", [])):
+        ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=[HTTPS_OUT])
+        changes.append("egress 443")
+    if action == "found" and changes:
+        action = "updated"
+    return Report(action, "security group", names.security_group, None,
+                  {"group_id": gid, "vpc_id": vpc_id, "changes": [] if action == "created" else changes})
+
+
+def find_security_groups(stack) -> list:
+    """The stack's security groups (by name and tag, in any VPC)."""
+    return stack.client("ec2").describe_security_groups(Filters=[
+        {"Name": "group-name", "Values": [stack.names.security_group]},
+        *_filters(stack=stack.names.stack)]).get("SecurityGroups", [])
 
 
 def _ensure_own_vpc(stack) -> list:
@@ -106,13 +216,18 @@ def _ensure_own_vpc(stack) -> list:
 
     subnet_id = _own_subnet(stack, vpc_id)
     if subnet_id:
-        reports.append(Report("found", "subnet", subnet_id, None, {"subnet_id": subnet_id, "source": "own VPC"}))
+        reports.append(Report("found", "subnet", subnet_id, None, {"subnet_id": subnet_id, "vpc_id": vpc_id, "source": "own VPC", "alternates": []}))
         made_subnet = None
     else:
-        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=SUBNET_CIDR, TagSpecifications=[
-            {"ResourceType": "subnet", "Tags": tags}])["Subnet"]["SubnetId"]
+        zones = offered_zones(stack)
+        if not zones:
+            raise MlpipeError(f"{stack.settings.instance_type} is offered in no AZ of {stack.settings.region}: "
+                              "set MLPIPE_INSTANCE_TYPE to a type offered there")
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=SUBNET_CIDR, AvailabilityZone=zones[0],
+                                      TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}]
+                                      )["Subnet"]["SubnetId"]
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
-        made_subnet = Report("created", "subnet", subnet_id, None, {"subnet_id": subnet_id, "source": "own VPC"})
+        made_subnet = Report("created", "subnet", subnet_id, None, {"subnet_id": subnet_id, "vpc_id": vpc_id, "source": "own VPC", "alternates": []})
 
     tables = ec2.describe_route_tables(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]}, *_filters(stack=names.stack)]).get("RouteTables", [])
@@ -139,20 +254,23 @@ def _ensure_own_vpc(stack) -> list:
 
 
 def plan(stack) -> list:
+    group = Report("found" if find_security_groups(stack) else "planned", "security group",
+                   stack.names.security_group)
     if stack.settings.subnet_id:
-        return [Report("found", "subnet", stack.settings.subnet_id, None, {"source": "MLPIPE_SUBNET_ID"})]
+        return [Report("found", "subnet", stack.settings.subnet_id, None, {"source": "MLPIPE_SUBNET_ID"}), group]
     default = find_default_subnet(stack)
     if default:
-        return [Report("found", "subnet", default, None, {"source": "default VPC"})]
+        return [Report("found", "subnet", default, None, {"source": "default VPC"}), group]
     vpcs = find_vpcs(stack)
     action = "found" if vpcs else "planned"
     return [Report(action, kind, stack.names.vpc_name, None, {"reason": "no default VPC"} if not vpcs else {})
-            for kind in ("vpc", "subnet", "internet gateway", "route table")]
+            for kind in ("vpc", "subnet", "internet gateway", "route table")] + [group]
 
 
 def leftovers(stack) -> list:
     """``"kind id"`` of every network piece of the stack that exists."""
-    ec2, left = stack.client("ec2"), []
+    ec2 = stack.client("ec2")
+    left = [f"security group {g['GroupId']} ({g['GroupName']})" for g in find_security_groups(stack)]
     tag = _filters(stack=stack.names.stack)
     for vpc in find_vpcs(stack):
         left.append(f"vpc {vpc['VpcId']}")
@@ -167,9 +285,13 @@ def leftovers(stack) -> list:
 
 
 def delete(stack) -> list:
-    """Remove the stack's own VPC with its subnet, route table and internet gateway (instances first)."""
+    """Remove the stack's security group, and its own VPC with its subnet, route table and
+    internet gateway (the instance is terminated first)."""
     ec2, names = stack.client("ec2"), stack.names
     reports = []
+    for group in find_security_groups(stack):  # the instance is terminated by now
+        ec2.delete_security_group(GroupId=group["GroupId"])
+        reports.append(Report("deleted", "security group", names.security_group, None, {"group_id": group["GroupId"]}))
     for vpc in find_vpcs(stack):
         vpc_id = vpc["VpcId"]
         vf = [{"Name": "vpc-id", "Values": [vpc_id]}]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 from botocore.exceptions import ClientError
+from glue_contract.poll import retry_while
 
 from .clients import error_code, is_not_found
 from .report import Report
@@ -33,6 +34,9 @@ def queue_url(stack) -> str | None:
         raise
 
 
+DELETED_RECENTLY = ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently")
+
+
 def ensure(stack) -> Report:
     """The stack's failure queue (found or created); ``arn`` is the queue's ARN."""
     names = stack.names
@@ -40,8 +44,14 @@ def ensure(stack) -> Report:
     url = queue_url(stack)
     action = "found"
     if url is None:
-        url = sqs.create_queue(QueueName=names.failure_queue, tags=names.tags, Attributes={
-            "MessageRetentionPeriod": str(RETENTION_SECONDS), "SqsManagedSseEnabled": "true"})["QueueUrl"]
+        # A queue name can't be reused for 60 s after its queue was deleted (CreateQueue:
+        # QueueDeletedRecently): a deploy right after a destroy waits, saying so.
+        url = retry_while(
+            lambda: sqs.create_queue(QueueName=names.failure_queue, tags=names.tags, Attributes={
+                "MessageRetentionPeriod": str(RETENTION_SECONDS), "SqsManagedSseEnabled": "true"})["QueueUrl"],
+            lambda exc: (f"queue {names.failure_queue} was deleted less than 60 s ago (QueueDeletedRecently)"
+                         if error_code(exc) in DELETED_RECENTLY else None),
+            timeout=75, every=5 if stack.is_aws else 1, cap=10, say=stack.say)
         action = "created"
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return Report(action, "sqs queue", names.failure_queue, arn, {"url": url})

@@ -20,7 +20,10 @@ from .clients import get_or_none
 from .report import Report
 from .stack import as_stack
 
+PROMOTED_MARKER = "promoted.json"  # as ec2_scripts/train_run.py writes it: models/<v>/promoted.json
+
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "rmse", "mae", "r2")
+
 
 
 def versions(stack) -> list:
@@ -101,6 +104,10 @@ def seed_model_if_missing(stack, names=None, progress=None) -> Report:
         "promoted_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         **served,
     }
+    # the promotion marker first (as a training run writes it): the gate compares every later
+    # model with every promoted one, the seeded model included
+    s3.put_object(Bucket=bucket, Key=prefix + PROMOTED_MARKER, Body=json.dumps(pointer, indent=2).encode(),
+                  ContentType="application/json")
     s3.put_object(Bucket=bucket, Key=names.latest_key, Body=json.dumps(pointer, indent=2).encode(),
                   ContentType="application/json")
     return Report("created", "model", version, details={"model_key": model_key, "accuracy": metrics.get("accuracy")})

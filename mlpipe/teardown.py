@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from botocore.exceptions import ClientError
-
 from . import api, buckets, functions, iam, instance, layers, logs, network, notifications, queues, schedule
+from .clients import AWS_ERRORS, error_code
 from .config import MlpipeError
 from .names import Names
 from .stack import as_stack
@@ -48,7 +47,7 @@ def destroy(settings, progress: Callable = print, *, names: Names | None = None)
         stack.say(title)
         try:
             out = logs.delete(stack, extra_functions) if module is logs else module.delete(stack)
-        except (ClientError, MlpipeError) as exc:
+        except (*AWS_ERRORS, MlpipeError) as exc:
             errors.append(f"{title}: {exc}")
             stack.say(f"  FAILED {title}: {exc}")
             continue
@@ -75,7 +74,10 @@ def verify_destroyed(settings, *, names: Names | None = None) -> list:
     internet gateway, roles, instance profiles, the failure queue, buckets."""
     stack = as_stack(settings, names)
     left = []
-    for _title, module in STEPS:
+    for title, module in STEPS:
         if module is not notifications:  # notifications live in the buckets' configuration
-            left += module.leftovers(stack)
+            try:
+                left += module.leftovers(stack)
+            except AWS_ERRORS as exc:  # unknown is not "nothing left"
+                left.append(f"{title}: could not check ({error_code(exc) or exc})")
     return left

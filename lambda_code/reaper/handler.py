@@ -31,7 +31,7 @@ import datetime as _dt
 import json
 import os
 
-from glue_contract import aws, defaults, logs, runs, times
+from glue_contract import aws, defaults, keys, logs, runs, times
 
 
 def log(event: str, **fields) -> None:
@@ -87,7 +87,24 @@ def lost_candidates(commands: list, *, state: str, launch_time, now: _dt.datetim
     return out
 
 
-def describe_failure(command: dict, inv: dict, why: str) -> str:
+def stderr_tail(s3, bucket: str | None, command: dict, instance_id: str, inv: dict, lines: int = 10) -> list:
+    """The last ``lines`` of the command's stderr: from the full copy SSM wrote to S3 when it
+    is there (GetCommandInvocation's StandardErrorContent stops at 8,000 characters, so its
+    "last" lines may be from the middle), else from the invocation."""
+    text = None
+    if s3 is not None and bucket and command.get("CommandId"):
+        key = keys.ssm_stderr_key(command["CommandId"], instance_id)
+        try:
+            text = s3.get_object(Bucket=bucket, Key=key)["Body"].read()[-65536:].decode("utf-8", "replace")
+        except Exception as exc:  # noqa: BLE001 - absent (no stderr, or an old command): use the invocation
+            if aws.error_code(exc) not in aws.NOT_FOUND:
+                log("no_stderr_copy", command_id=command.get("CommandId"), error=str(exc))
+    if text is None:
+        text = inv.get("StandardErrorContent") or ""
+    return text.strip().splitlines()[-lines:]
+
+
+def describe_failure(command: dict, inv: dict, why: str, tail: list | None = None) -> str:
     status = inv.get("Status") or command.get("Status")
     run_id = runs.run_id_of(command) or command.get("CommandId")
     if why.startswith("instance_") and why != "instance_restarted":
@@ -107,7 +124,8 @@ def describe_failure(command: dict, inv: dict, why: str) -> str:
             f" and wrote no run record (run {run_id})"
     else:
         head = f"command ended {status} but run {run_id} wrote no run record"
-    tail = (inv.get("StandardErrorContent") or "").strip().splitlines()[-10:]
+    if tail is None:
+        tail = (inv.get("StandardErrorContent") or "").strip().splitlines()[-10:]
     return head + ("; last lines of stderr:\n" + "\n".join(tail) if tail else "")
 
 
@@ -124,7 +142,9 @@ def record_lost_runs(commands: list, *, ssm, s3, lam, instance_id: str, output_b
         retry_of = runs.command_env(command, "MLPIPE_RETRY_OF") or ""
         started = times.parse(inv.get("ExecutionStartDateTime")) or _requested(command, now)
         record = runs.failed_record(
-            run_id, source="reaper", error=describe_failure(command, inv, why) + ": recorded by the reaper",
+            run_id, source="reaper",
+            error=describe_failure(command, inv, why, stderr_tail(s3, output_bucket, command, instance_id, inv))
+            + ": recorded by the reaper",
             started_at=times.iso(started), instance_id=instance_id, trigger_keys=trigger_keys,
             command_id=command.get("CommandId"), **({"retry_of": retry_of} if retry_of else {}))
         key = runs.write_record(s3, output_bucket, record)

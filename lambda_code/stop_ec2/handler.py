@@ -21,7 +21,7 @@ import json
 import os
 import time
 
-from glue_contract import aws, keys, logs, runs, times
+from glue_contract import aws, keys, logs, poll, runs, times
 
 OWN_COMMAND_WAIT_S = 20.0  # let the run's own command finish reporting before stopping
 # Polls for that: the record is the run's last step, so its command usually ends within a
@@ -106,15 +106,22 @@ def checks_leftovers(record: dict) -> bool:
 def wait_own_command(ssm, instance_id: str, run_id: str, *, max_wait_s: float, sleep=time.sleep,
                      clock=time.monotonic) -> list:
     """Poll (bounded) until the run's own command has finished; returns the last listing."""
-    t0 = clock()
-    delay = OWN_POLL_FIRST_S
-    while True:
-        commands = runs.pipeline_commands(ssm, instance_id)
-        own_active = [c for c in commands if is_own(c, run_id) and runs.is_active(c)]
-        if not own_active or clock() - t0 >= max_wait_s:
-            return commands
-        sleep(delay)
-        delay = min(delay * 2, OWN_POLL_MAX_S)
+    last = []
+
+    def step():
+        last[:] = [runs.pipeline_commands(ssm, instance_id)]
+        own_active = [c for c in last[0] if is_own(c, run_id) and runs.is_active(c)]
+        return None if own_active else last[0]
+
+    return poll.poll(step, deadline=clock() + max_wait_s, first=OWN_POLL_FIRST_S, cap=OWN_POLL_MAX_S,
+                     on_timeout=lambda: last[0], sleep=sleep, clock=clock)
+
+
+def killed(record: dict) -> bool:
+    """The instance's exit trap recorded a training step killed by a signal (``kill -9``, the
+    OOM killer): what a hand stop is to the reaper, a lost run to re-do once."""
+    code = record.get("exit_code")
+    return record.get("source") == "run_training.sh" and isinstance(code, int) and code >= 128
 
 
 def decide(record: dict, *, commands: list, current_data: dict | None, trained: dict | None = None) -> tuple:
@@ -124,6 +131,14 @@ def decide(record: dict, *, commands: list, current_data: dict | None, trained: 
     if busy:
         ids = [c.get("CommandId") for c in busy]
         return "keep_running", f"{len(busy)} other training command(s) pending or in progress", {"commands": ids}
+    if killed(record):
+        if record.get("retry_of"):  # a killed retry is recorded, not retried again (no loop)
+            return "stop", (f"run {run_id} was killed (exit {record['exit_code']}) and was already the retry "
+                            f"of {record['retry_of']}: not re-run again"), {}
+        keys_ = sorted(record.get("trigger_keys") or (current_data or {}))
+        if keys_:
+            return "rerun", f"run {run_id} was killed (exit {record['exit_code']}): its data is trained once more", {
+                "leftovers": keys_, "retry_of": run_id}
     if current_data is not None and checks_leftovers(record):
         left = leftovers(record, current_data, trained)
         if left:
@@ -140,7 +155,7 @@ def handle_record(bucket: str, key: str, *, s3, ec2, ssm, lam, instance_id: str,
     record = read_json(s3, bucket, key)
     run_id = record.get("run_id")
     commands = wait_own_command(ssm, instance_id, run_id, max_wait_s=own_wait_s, sleep=sleep, clock=clock)
-    current = data_objects(s3, input_bucket) if checks_leftovers(record) else None
+    current = data_objects(s3, input_bucket) if checks_leftovers(record) or killed(record) else None
     listed_at = times.iso()  # every leftover was in the bucket by now
     trained = last_trained(s3, bucket, key) if current and set_files_aside(record) else None
     action, reason, details = decide(record, commands=commands, current_data=current, trained=trained)
@@ -149,7 +164,8 @@ def handle_record(bucket: str, key: str, *, s3, ec2, ssm, lam, instance_id: str,
     if action == "rerun":
         payload = {"instance_id": instance_id, "trigger_keys": details["leftovers"],
                    "requested_at": listed_at,
-                   "reason": f"leftovers after {run_id}"}
+                   "reason": f"leftovers after {run_id}" if "retry_of" not in details else reason,
+                   **({"retry_of": details["retry_of"]} if "retry_of" in details else {})}
         lam.invoke(FunctionName=worker_function, InvocationType="Event", Payload=json.dumps(payload).encode())
         result["worker_invoked"] = worker_function
     elif action == "stop":

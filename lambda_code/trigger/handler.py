@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from glue_contract import aws, keys, logs, runs, times
+from glue_contract import aws, keys, logs, poll, runs, times
 
 STOP_WAIT_POLL_S = 2.0
 STOP_WAIT_MAX_S = 240.0  # never wait longer than this for a `stopping` instance
@@ -31,26 +31,34 @@ def ensure_started(ec2, instance_id: str, *, max_wait_s: float = STOP_WAIT_MAX_S
     ``gave_up`` leaves the start to the Worker, which repeats this check while it waits.
     """
     t0 = clock()
-    before = state = aws.instance_state(ec2, instance_id)
-    while True:
+    before = aws.instance_state(ec2, instance_id)
+    seen = {"state": before, "fresh": True}
+
+    def result(action: str, state: str) -> dict:
+        return {"before": before, "action": action, "state": state, "waited_s": round(clock() - t0, 1)}
+
+    def step():
+        if not seen["fresh"]:
+            seen["state"] = aws.instance_state(ec2, instance_id)
+        seen["fresh"] = False
+        state = seen["state"]
         if state in ("running", "pending"):
-            return {"before": before, "action": "none", "state": state, "waited_s": round(clock() - t0, 1)}
+            return result("none", state)
         if state == "stopped":
             try:
                 ec2.start_instances(InstanceIds=[instance_id])
-            except Exception as exc:  # raced with another start/stop: look again
+            except Exception as exc:  # raced with another start/stop: look again at once
                 if aws.error_code(exc) != "IncorrectInstanceState":
                     raise
-                state = aws.instance_state(ec2, instance_id)
-                continue
-            return {"before": before, "action": "started", "state": "pending", "waited_s": round(clock() - t0, 1)}
+                seen["fresh"] = False
+                return step()
+            return result("started", "pending")
         if state in ("terminated", "shutting-down"):
             raise RuntimeError(f"training instance {instance_id} is {state}: redeploy the stack (mlpipe deploy)")
-        # stopping (or an unknown transitional state): wait, bounded
-        if clock() - t0 >= max_wait_s:
-            return {"before": before, "action": "gave_up", "state": state, "waited_s": round(clock() - t0, 1)}
-        sleep(poll_s)
-        state = aws.instance_state(ec2, instance_id)
+        return None  # stopping (or an unknown transitional state): wait, bounded
+
+    return poll.poll(step, deadline=t0 + max_wait_s, first=poll_s, cap=poll_s,
+                     on_timeout=lambda: result("gave_up", seen["state"]), sleep=sleep, clock=clock)
 
 
 def keys_in_bucket_at(event: dict) -> str:

@@ -29,7 +29,7 @@ import re
 import shlex
 import time
 
-from glue_contract import aws, defaults, keys, lock, logs, runs, times
+from glue_contract import aws, defaults, keys, lock, logs, poll, runs, times
 
 POLL_S = 3.0        # the longest pause between two polls (instance state, SSM registration)
 FIRST_POLL_S = 0.25  # the first pause: polls start short and double up to POLL_S
@@ -40,15 +40,8 @@ def log(event: str, **fields) -> None:
 
 
 def poll_delays(first: float = FIRST_POLL_S, cap: float = POLL_S):
-    """Pauses between polls: ``first``, doubling, then ``cap`` forever (0.25, 0.5, 1, 2, 3, 3...).
-
-    A warm instance (or the local cloud) answers within a second, so short first polls
-    cut the wait there; a cold boot on AWS (tens of seconds) soon polls every ``cap``,
-    so the number of API calls stays about what a fixed ``cap`` would make."""
-    delay = min(first, cap)
-    while True:
-        yield delay
-        delay = min(delay * 2, cap)
+    """Pauses between polls (``glue_contract.poll.delays``): 0.25, 0.5, 1, 2, 3, 3 ..."""
+    return poll.delays(first, cap)
 
 
 # ---- configuration -------------------------------------------------------------------------
@@ -77,9 +70,10 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
     """Poll until ``running``; start it if it is ``stopped`` (e.g. stopped by Stop-EC2 between
     Trigger and now), wait through ``stopping``/``pending``. TimeoutError at ``deadline``."""
     t0 = clock()
-    delays = poll_delays(cap=poll_s)
-    while True:
-        state = aws.instance_state(ec2, instance_id)
+    seen = {}
+
+    def step():
+        state = seen["state"] = aws.instance_state(ec2, instance_id)
         if state == "running":
             log("instance_running", instance_id=instance_id, waited_s=round(clock() - t0, 1))
             return state
@@ -92,12 +86,15 @@ def wait_until_running(ec2, instance_id: str, *, deadline: float, sleep=time.sle
             except Exception as exc:  # botocore ClientError
                 if aws.error_code(exc) != "IncorrectInstanceState":
                     raise
-        if clock() >= deadline:
-            raise TimeoutError(
-                f"instance {instance_id} not running after {clock() - t0:.0f} s (state {state!r})"
-            )
-        log("waiting_for_instance", instance_id=instance_id, state=state, waited_s=round(clock() - t0, 1))
-        sleep(next(delays))
+        if clock() < deadline:
+            log("waiting_for_instance", instance_id=instance_id, state=state, waited_s=round(clock() - t0, 1))
+        return None
+
+    def timed_out():
+        raise TimeoutError(f"instance {instance_id} not running after {clock() - t0:.0f} s (state {seen['state']!r})")
+
+    return poll.poll(step, deadline=deadline, first=FIRST_POLL_S, cap=poll_s, on_timeout=timed_out,
+                     sleep=sleep, clock=clock)
 
 
 def trained_by(commands: list, requested_at) -> dict | None:
@@ -212,14 +209,20 @@ def build_commands(*, run_id: str, input_bucket: str, output_bucket: str, code_k
     ]
 
 
-def send_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int) -> str:
-    """One SendCommand (AWS-RunShellScript); returns the command id."""
+def send_command(ssm, instance_id: str, commands: list, *, comment: str, execution_timeout: int,
+                 output_bucket: str | None = None) -> str:
+    """One SendCommand (AWS-RunShellScript); returns the command id. With ``output_bucket``,
+    SSM also writes the whole stdout/stderr to ``ssm-output/`` there (GetCommandInvocation
+    cuts stderr at 8,000 characters; the reaper reads the tail from S3)."""
+    extra = {"OutputS3BucketName": output_bucket,
+             "OutputS3KeyPrefix": keys.SSM_OUTPUT_PREFIX.rstrip("/")} if output_bucket else {}
     resp = ssm.send_command(
         InstanceIds=[instance_id],
         DocumentName="AWS-RunShellScript",
         Comment=comment,
         Parameters={"commands": commands, "executionTimeout": [str(int(execution_timeout))]},
         TimeoutSeconds=defaults.DELIVERY_TIMEOUT_S,
+        **extra,
     )
     return resp["Command"]["CommandId"]
 
@@ -266,7 +269,7 @@ def decide_and_send(*, ssm, s3, config: dict, instance_id: str, run_id: str, tri
             log("coalesced", instance_id=instance_id, trigger_keys=trigger_keys, active=ids, reason=reason)
             return {"action": "coalesced", "run_id": None, "active": ids, "reason": reason}
         command_id = send_command(ssm, instance_id, commands, comment=runs.command_comment(run_id, trigger_keys),
-                                  execution_timeout=config["command_timeout"])
+                                  execution_timeout=config["command_timeout"], output_bucket=bucket)
         return {"action": "sent", "run_id": run_id, "command_id": command_id}
     finally:
         lock.release(s3, bucket, keys.SEND_LOCK_KEY, run_id, held)

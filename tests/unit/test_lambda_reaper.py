@@ -214,3 +214,18 @@ def test_default_grace_comes_from_the_contract():
 
     assert inspect.signature(reaper.handle).parameters["grace_s"].default == defaults.IDLE_GRACE_S == 420
     assert Settings().idle_grace_seconds == 420 and Settings().command_timeout_seconds == 900
+
+
+def test_the_stderr_tail_comes_from_ssms_full_copy_in_s3_not_the_8000_char_cut(aws):
+    """Issue 19: GetCommandInvocation returns the first 8,000 characters of stderr, so its
+    "last lines" of a long failing run are from the middle. The worker has SSM write the
+    whole output to ssm-output/ (OutputS3BucketName); the reaper reads the tail there."""
+    from glue_contract import keys
+    run_id = "run-20240501T120010Z-0000ffff"
+    full = "\n".join(f"warning line {i}" for i in range(2000)) + "\nMemoryError: the real cause"
+    cid = command(aws, run_id, "Failed", requested=at(aws, 10), ended=at(aws, 30), response_code=1,
+                  stderr=full[:8000])
+    aws["s3"].put_object(Bucket=OUT, Key=keys.ssm_stderr_key(cid, aws["iid"]), Body=full.encode())
+    handle(aws, at(aws, 30 + GRACE + 1))
+    err = records(aws)[f"runs/{run_id}.json"]["error"]
+    assert "MemoryError: the real cause" in err and "warning line 1999" in err

@@ -179,3 +179,28 @@ def test_handler_reads_its_environment(aws, monkeypatch):
     monkeypatch.setenv("WORKER_FUNCTION", "w")
     out = stop.handler(EVENT, None)
     assert out["decisions"][0]["action"] == "stop" and state(aws) == "stopped"
+
+
+def test_a_training_step_killed_by_a_signal_is_re_run_once_like_a_hand_stop(aws):
+    """Issue 19: `kill -9` of the training process made the exit trap record `failed` (exit
+    137) and nothing re-ran its data; a hand stop (the reaper) re-runs it once. Now the same:
+    the worker gets the run's keys with ``retry_of``; a killed retry is not re-run again."""
+    put_data(aws["s3"], "data/a.csv")
+    put_record(aws["s3"], status="failed", model_version=None, inputs=[], source="run_training.sh",
+               exit_code=137, trigger_keys=["data/a.csv"])
+    d = handle(aws)["decisions"][0]
+    assert d["action"] == "rerun" and "killed (exit 137)" in d["reason"]
+    [call] = aws["lam"].calls
+    payload = call["payload"] if "payload" in call else json.loads(call["Payload"])
+    assert payload["trigger_keys"] == ["data/a.csv"] and payload["retry_of"] == RUN_ID
+    put_record(aws["s3"], status="failed", model_version=None, inputs=[], source="run_training.sh",
+               exit_code=137, trigger_keys=["data/a.csv"], retry_of="run-20240501T115900Z-00000000")
+    d = handle(aws)["decisions"][0]
+    assert d["action"] == "stop" and "already the retry" in d["reason"] and len(aws["lam"].calls) == 1
+
+
+def test_a_crash_with_an_exit_code_is_not_re_run(aws):
+    put_data(aws["s3"], "data/a.csv")
+    put_record(aws["s3"], status="failed", model_version=None, inputs=[], source="run_training.sh",
+               exit_code=1, trigger_keys=["data/a.csv"])
+    assert handle(aws)["decisions"][0]["action"] == "stop" and aws["lam"].calls == []

@@ -134,7 +134,7 @@ def test_seeded_model_is_promoted(cloud, layer_arns):
     assert pointer["metrics"]["accuracy"] > 0.9 and pointer["promoted_at"].endswith("Z")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=names.output_bucket, Prefix="models/v001/")["Contents"]}
     assert keys == {"models/v001/model.joblib", "models/v001/metrics.json", "models/v001/model_card.json",
-                    "models/v001/model_export.json"}
+                    "models/v001/model_export.json", "models/v001/promoted.json"}  # the gate counts the seed
     assert pointer["export"]["key"] == "models/v001/model_export.json" and pointer["export_inline"]["kind"] == "logreg"
 
 

@@ -181,3 +181,16 @@ def test_bucket_of_another_account_is_a_clear_error(aws, monkeypatch):
     monkeypatch.setattr(s3, "head_bucket", forbidden)
     with pytest.raises(MlpipeError, match="another account"):
         buckets.ensure_buckets(settings, names)
+
+
+def test_upload_refuses_a_file_over_the_pipelines_50_mib_limit(aws, tmp_path):
+    """Issue 19: 50 MB (decimal) passed, 50 MiB is the pipeline's limit; both now agree."""
+    from glue_contract.defaults import MAX_DATA_FILE_BYTES
+    from ec2_scripts import train_run
+    assert MAX_DATA_FILE_BYTES == 50 * 1024 * 1024 == train_run.MAX_DATA_FILE_BYTES
+    settings, _ = aws
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as f:
+        f.truncate(MAX_DATA_FILE_BYTES + 1)
+    with pytest.raises(buckets.UploadError, match="50 MiB"):
+        buckets.upload_data(settings, [big], force=True)
