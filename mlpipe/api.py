@@ -117,11 +117,6 @@ def _get_method(apigw, api_id: str, resource_id: str) -> Optional[dict]:
     return get_or_none(apigw.get_method, restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
 
 
-<<<<<<< HEAD
-def ensure_api(stack, function_arn: str) -> list:
-    """The REST API and everything in it up to the stage. Returns reports; the API's is first."""
-    from .datasets import spec_of
-=======
 def ensure_rest_api(stack) -> Report:
     """The REST API (regional, keys from the header), found by name and tag or created."""
     names = stack.names
@@ -145,42 +140,13 @@ def ensure_resource(stack, api_id: str) -> tuple:
 
 
 def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
-    """The request model (``model_code.schema.json_schema``): ``(method, created)``, where
+    """The request model (the dataset file's ``json_schema``, ``mlpipe.datasets.spec_of``): ``(method, created)``, where
     ``method`` is the POST method as found, or None when it had to go (a model in use by a
     method cannot be replaced: the method is dropped first, and ``ensure_method`` puts it back)."""
-    from model_code.schema import json_schema
->>>>>>> pipe-aws
+    from .datasets import spec_of
 
     apigw = stack.client("apigateway")
-<<<<<<< HEAD
-    reports = []
-    api = find_api(stack)
-    if api is None:
-        api = apigw.create_rest_api(name=names.api_name, description=f"{names.stack}: model predictions",
-                                    endpointConfiguration={"types": ["REGIONAL"]}, apiKeySource="HEADER",
-                                    tags=names.tags)
-        reports.append(Report("created", "rest api", names.api_name, api["id"], {"api_id": api["id"]}))
-    else:
-        reports.append(Report("found", "rest api", names.api_name, api["id"], {"api_id": api["id"]}))
-    api_id = api["id"]
-    changes = []  # what changed in the API's methods: a new deployment is needed
-
-    root_id = _resource_id(apigw, api_id, "/")
-    path = "/" + names.api_resource
-    resource_id = _resource_id(apigw, api_id, path)
-    if resource_id is None:
-        resource_id = apigw.create_resource(restApiId=api_id, parentId=root_id,
-                                            pathPart=names.api_resource)["id"]
-        changes.append("resource")
-
-    validator_id, changed = _ensure_validator(apigw, api_id)
-    if changed:
-        changes.append("validator")
-
-    schema = spec_of(settings).json_schema(settings.max_rows)  # from the dataset file
-=======
-    schema = json_schema(stack.settings.max_rows)
->>>>>>> pipe-aws
+    schema = spec_of(stack.settings).json_schema(stack.settings.max_rows)  # from the dataset file
     method = _get_method(apigw, api_id, resource_id)
     current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:
@@ -192,7 +158,7 @@ def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
     if current is not None:
         return method, False
     apigw.create_model(restApiId=api_id, name=MODEL_NAME, contentType="application/json",
-                       description="The predict request body (model_code.schema.json_schema())",
+                       description="The predict request body (generated from the dataset file)",
                        schema=json.dumps(schema))
     return method, True
 
