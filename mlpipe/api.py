@@ -5,7 +5,7 @@ or finds, in order:
 
 1. the REST API ``S-api`` (found again by name and ``stack`` tag): resource ``predict``,
    ``POST`` with ``apiKeyRequired``, a body request validator and the request model
-   ``PredictRequest`` (``model_code.schema.json_schema()``), an ``AWS_PROXY`` integration,
+   ``PredictRequest`` (the dataset file's ``json_schema()``), an ``AWS_PROXY`` integration,
    the ``BAD_REQUEST_BODY`` gateway response that names the validator's reason, a Lambda
    permission scoped to this API's ``POST /predict``, a deployment and the stage
    ``production``;
