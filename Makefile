@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 
 # Runs every notebook in notebooks/ in order on the local cloud (started, then
 # stopped); executed copies and figures land in build/walkthrough/.
+# DATASET=wine (or diabetes, apartments, a dataset.toml path) runs the course on that dataset.
 walkthrough: setup
-	$(BIN)/python -m tools.walkthrough --out build/walkthrough
+	MLPIPE_DATASET="$(DATASET)" $(BIN)/python -m tools.walkthrough --out build/walkthrough
 
 # Same run, written back into notebooks/ (outputs kept, counts 1..N): do this
 # before committing a changed notebook.

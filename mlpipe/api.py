@@ -5,7 +5,7 @@ or finds, in order:
 
 1. the REST API ``S-api`` (found again by name and ``stack`` tag): resource ``predict``,
    ``POST`` with ``apiKeyRequired``, a body request validator and the request model
-   ``PredictRequest`` (``model_code.schema.json_schema()``), an ``AWS_PROXY`` integration,
+   ``PredictRequest`` (the dataset file's ``json_schema()``), an ``AWS_PROXY`` integration,
    the ``BAD_REQUEST_BODY`` gateway response that names the validator's reason, a Lambda
    permission scoped to this API's ``POST /predict``, a deployment and the stage
    ``production``;
@@ -140,13 +140,13 @@ def ensure_resource(stack, api_id: str) -> tuple:
 
 
 def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
-    """The request model (``model_code.schema.json_schema``): ``(method, created)``, where
+    """The request model (the dataset file's ``json_schema``, ``mlpipe.datasets.spec_of``): ``(method, created)``, where
     ``method`` is the POST method as found, or None when it had to go (a model in use by a
     method cannot be replaced: the method is dropped first, and ``ensure_method`` puts it back)."""
-    from model_code.schema import json_schema
+    from .datasets import spec_of
 
     apigw = stack.client("apigateway")
-    schema = json_schema(stack.settings.max_rows)
+    schema = spec_of(stack.settings).json_schema(stack.settings.max_rows)  # from the dataset file
     method = _get_method(apigw, api_id, resource_id)
     current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:
@@ -158,7 +158,7 @@ def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
     if current is not None:
         return method, False
     apigw.create_model(restApiId=api_id, name=MODEL_NAME, contentType="application/json",
-                       description="The predict request body (model_code.schema.json_schema())",
+                       description="The predict request body (generated from the dataset file)",
                        schema=json.dumps(schema))
     return method, True
 

@@ -1,11 +1,12 @@
 """Predict Lambda: ``POST /predict`` behind API Gateway (REST, AWS_PROXY).
 
-Body ``{"instances": [{feature: number, ...}, ...]}`` (the 30 features of
-``model_code.schema.FEATURE_NAMES``; at most ``MAX_ROWS`` rows).
+Body ``{"instances": [{feature: value, ...}, ...]}`` (the features of the served model's
+dataset file, ``model_code.spec``; at most ``MAX_ROWS`` rows).
 
-- 200 ``{"predictions": [0|1, ...], "probabilities": [float, ...], "model_version": "v003"}``:
-  ``probabilities[i]`` is P(class 1) (``benign``; 0 is ``malignant``) for row i, a single
-  float per row, and ``predictions[i]`` the predicted class.
+- 200 ``{"predictions": [...], "labels": [...], "class_probabilities": [...], "probabilities":
+  [...], "model_version": "v003"}`` for classification (``probabilities[i]`` is P(class 1),
+  ``benign``, for the default dataset), ``{"predictions": [value, ...], "target": name,
+  "model_version": ...}`` for regression (see ``service.py``).
 - 400 ``{"message": ..., "model_version": ...}`` for any bad body (names the field, row or
   limit); never a 5xx.
 - 503 ``{"message": ..., "model_version": ...}`` while no model is promoted

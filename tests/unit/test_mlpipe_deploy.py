@@ -72,9 +72,9 @@ def test_functions_get_the_contract_env_and_are_wired(aws):
     pol = boto3.client("iam", region_name="us-east-1").get_role_policy(
         RoleName="mlpipe-trigger-role", PolicyName="least-privilege")["PolicyDocument"]
     assert names.instance_arn(iid) in json.dumps(pol)
-    # Code archive and holdout shipped.
+    # Code archive, the dataset file and the holdout shipped.
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=names.input_bucket)["Contents"]}
-    assert keys == {"code/mlpipe-code.zip", "holdout/holdout.csv"}
+    assert keys == {"code/mlpipe-code.zip", "dataset/dataset.toml", "holdout/holdout.csv"}
 
 
 def test_plan_creates_nothing_and_prices_the_instance(aws):
