@@ -120,6 +120,21 @@ def client(service: str, settings: Settings | None = None):
         return made
 
 
+def credentials(settings: Settings | None = None):
+    """The (frozen) credentials ``client()`` signs with on this target, e.g. to sign an HTTP
+    request yourself with ``botocore.auth.SigV4Auth`` (notebook 05)."""
+    settings = settings or load_settings()
+    if settings.is_local:
+        session = boto3.session.Session(region_name=settings.region, **LOCAL_CREDENTIALS)
+    else:
+        session = boto3.session.Session(region_name=settings.region)
+    creds = session.get_credentials()
+    if creds is None:
+        raise CredentialsError("MLPIPE_TARGET=aws but no AWS credentials were found: run `aws configure` "
+                               "or `aws sso login`")
+    return creds.get_frozen_credentials()
+
+
 def clear_cache() -> None:
     """Forget every cached client and account id (tests; after credentials change)."""
     with _lock:

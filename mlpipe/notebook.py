@@ -38,10 +38,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "build" / "data"
 
 
 class NotReady(MlpipeError):
-    """A notebook's prerequisites are missing; shown as one line in Jupyter."""
-
-    def _render_traceback_(self):  # IPython shows this instead of a traceback
-        return [f"NotReady: {self}"]
+    """A notebook's prerequisites are missing; shown as one line in Jupyter (MlpipeError's)."""
 
 
 def show_full_text() -> None:
