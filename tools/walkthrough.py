@@ -2,9 +2,15 @@
 
     python -m tools.walkthrough --out build/walkthrough   # executed copies + figures there
     python -m tools.walkthrough --in-place                # write outputs back into notebooks/
+    python -m tools.walkthrough --keep                    # (make walkthrough KEEP=1) skip 99
 
 On the local target it starts a local cloud for the run (or reuses one that
-already answers on LOCALCLOUD_PORT) and stops what it started at the end. It stops
+already answers on LOCALCLOUD_PORT) and stops what it started at the end. The last
+notebook, 99, tears the stack down: so after a plain walkthrough the cloud is stopped and
+the stack is gone (open 00 to start again). ``--keep`` runs every notebook but 99 and
+leaves the stack and the local cloud running (a detached one: `localcloud down` stops it),
+so the notebooks can be opened and re-run in Jupyter afterwards. Kernels talk to this
+process over IPC sockets (on POSIX), not TCP: nothing to eavesdrop on, and no warning. It stops
 at the first cell error with a non-zero exit, saying which notebook and cell, and
 closes with a summary: seconds per notebook, model versions and their holdout
 metrics, the API URL.
@@ -43,13 +49,28 @@ def execute_notebook(path: Path, timeout: int = 900):
         kernel_name="python3",
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
+        km=_kernel_manager(),
     )
     client.execute()
     return nb
 
 
-def _start_cloud_if_local(stack: ExitStack) -> str | None:
-    """On the local target: reuse a local cloud that answers, else start one here."""
+def _kernel_manager():
+    """A kernel manager on IPC sockets (files in a private temporary folder) where the
+    platform has them: ipykernel warns that TCP is unencrypted, and a local run needs no TCP."""
+    if os.name != "posix":
+        return None
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    folder = tempfile.mkdtemp(prefix="walkthrough-kernel-")
+    return KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
+
+
+def _start_cloud_if_local(stack: ExitStack, keep: bool = False) -> str | None:
+    """On the local target: reuse a local cloud that answers, else start one here (stopped
+    at the end), or with ``keep`` a detached one that outlives the walkthrough."""
     if os.environ.get("MLPIPE_TARGET", "local") != "local":
         return None
     from localcloud import LocalCloud, default_port
@@ -59,6 +80,11 @@ def _start_cloud_if_local(stack: ExitStack) -> str | None:
     endpoint = endpoint_for(port)
     if health(endpoint) is not None:
         print(f"walkthrough: using the local cloud already running at {endpoint}")
+    elif keep:
+        from localcloud import ensure_running
+
+        endpoint = ensure_running(port)
+        print(f"walkthrough: started a local cloud at {endpoint} (kept running: `localcloud down` stops it)")
     else:
         cloud = stack.enter_context(LocalCloud(port=port))
         endpoint = cloud.endpoint_url
@@ -100,7 +126,8 @@ def _iam_denials(endpoint: str | None) -> list[dict]:
     return list(fetch_report(endpoint).get("denials") or [])
 
 
-def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | None) -> None:
+def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | None,
+                   kept: bool = False) -> None:
     print("\n== walkthrough summary ==")
     for name, seconds in timings.items():
         print(f"  {name:<40} {seconds:7.1f} s")
@@ -118,6 +145,12 @@ def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | Non
         print(f"\n  ({summary['error']})")
     if out_dir is not None:
         print(f"\n  executed notebooks: {out_dir}/")
+    if kept:
+        print("  kept: the stack and the local cloud are still running (99_teardown or `mlpipe destroy`, "
+              "then `localcloud down`, remove them)")
+    else:
+        print("  torn down: 99_teardown deleted the stack, and a local cloud the walkthrough started "
+              "is stopped (`make walkthrough KEEP=1` keeps both)")
     print(f"  figures: {REPO / 'build' / 'figures'}/")
 
 
@@ -128,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="folder for the executed copies (default build/walkthrough)")
     where.add_argument("--in-place", action="store_true",
                        help="write the executed notebooks back into notebooks/")
+    parser.add_argument("--keep", action="store_true",
+                        help="skip 99_teardown and leave the stack and the local cloud running")
     parser.add_argument("--only", default="[0-9][0-9]_*.ipynb",
                         help="glob of notebooks to run (default: all numbered ones)")
     args = parser.parse_args(argv)
@@ -136,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     from nbclient.exceptions import CellExecutionError
 
     paths = notebook_paths(args.only)
+    if args.keep:
+        paths = [p for p in paths if not p.name.startswith("99")]
     if not paths:
         print(f"walkthrough: no notebooks match {args.only!r} in {NOTEBOOKS}", file=sys.stderr)
         return 2
@@ -147,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {}
     denials: list[dict] = []
     with ExitStack() as stack:
-        endpoint = _start_cloud_if_local(stack)
+        endpoint = _start_cloud_if_local(stack, keep=args.keep)
         for path in paths:
             if path.name.startswith("99") and not summary:
                 summary = _collect_summary()
@@ -170,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         if not summary:
             summary = _collect_summary()
         denials = _iam_denials(endpoint)
-    _print_summary(timings, summary, out_dir)
+    _print_summary(timings, summary, out_dir, kept=args.keep)
     if endpoint is not None:
         print(f"  IAM denials recorded by the local cloud: {len(denials)}")
         for d in denials:
