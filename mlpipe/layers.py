@@ -157,18 +157,6 @@ def ensure_layers(stack, names: Names | None = None, progress: Progress | None =
 ensure = ensure_layers
 
 
-def published_arns(stack) -> list | None:
-    """The newest version ARN of each of the stack's layers, or None if one is missing."""
-    lam = stack.client("lambda")
-    arns = []
-    for layer in stack.names.layers:
-        latest = latest_version(lam, layer)
-        if latest is None:
-            return None
-        arns.append(latest["LayerVersionArn"])
-    return arns
-
-
 def plan(stack) -> list:
     lam = stack.client("lambda")
     return [Report("found" if latest_version(lam, layer) else "planned", "lambda layer", layer)

@@ -130,10 +130,6 @@ class Names:
         return self.function("worker")
 
     @property
-    def stop_ec2_function(self) -> str:
-        return self.function("stop_ec2")
-
-    @property
     def reaper_function(self) -> str:
         return self.function("reaper")
 

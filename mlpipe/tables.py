@@ -1,16 +1,24 @@
-"""Tables for the notebooks: what a step did, the run records, a bucket's contents.
+"""Tables for the notebooks: what a step did, the run records, a bucket's contents, the API
+and layers as built (read back through the control-plane APIs), layer builds, and
+predictions against the truth.
 
 Plain pandas DataFrames, so a notebook cell shows them as HTML and a reader can
 sort or filter them. pandas is an operator-side dependency only (never in a layer).
 """
 from __future__ import annotations
 
-from typing import Iterable
+import json
+from typing import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .clients import client
 from .config import Settings
+from .names import Names
+
+MIB = 1024 * 1024
+CLASS_NAMES = {0: "malignant (0)", 1: "benign (1)"}
 
 
 def reports_table(reports: Iterable) -> pd.DataFrame:
@@ -50,3 +58,184 @@ def bucket_table(settings: Settings, bucket: str, prefix: str = "") -> pd.DataFr
         for obj in page.get("Contents", []):
             rows.append({"key": obj["Key"], "bytes": obj["Size"], "last_modified": obj["LastModified"]})
     return pd.DataFrame(rows, columns=["key", "bytes", "last_modified"])
+
+
+# --------------------------------------------------------------------------- predictions vs truth
+
+
+def accuracy(y_true, predictions) -> float:
+    y_true, predictions = np.asarray(y_true), np.asarray(predictions)
+    if y_true.shape != predictions.shape or y_true.size == 0:
+        raise ValueError(f"need as many predictions as labels (got {predictions.shape} and {y_true.shape})")
+    return float(np.mean(y_true == predictions))
+
+
+def confusion_table(y_true, predictions, labels: Mapping[int, str] = CLASS_NAMES) -> pd.DataFrame:
+    """Counts of truth (rows) by prediction (columns), with the class names."""
+    y_true, predictions = np.asarray(y_true), np.asarray(predictions)
+    accuracy(y_true, predictions)  # same shape checks
+    keys = list(labels)
+    table = pd.DataFrame(0, index=[f"true {labels[k]}" for k in keys],
+                         columns=[f"predicted {labels[k]}" for k in keys])
+    for t, p in zip(y_true.tolist(), predictions.tolist()):
+        if t not in labels or p not in labels:
+            raise ValueError(f"label {t if t not in labels else p!r} is not one of {keys}")
+        table.iloc[keys.index(t), keys.index(p)] += 1
+    return table
+
+
+# --------------------------------------------------------------------------- the API as built
+
+
+def _api_id(settings: Settings, names: Names) -> str:
+    from .api import find_api
+
+    api = find_api(settings, names)
+    if api is None:
+        raise LookupError(f"no REST API {names.api_name} in this stack yet: run notebook 05 "
+                          "(or `mlpipe deploy --part backend`) first")
+    return api["id"]
+
+
+def api_methods_table(settings: Settings, names: Names) -> pd.DataFrame:
+    """Every method of the stack's REST API: path, method, key required, validator, request
+    model, integration type and what it calls."""
+    apigw = client("apigateway", settings)
+    api_id = _api_id(settings, names)
+    validators = {v["id"]: v.get("name") for v in apigw.get_request_validators(restApiId=api_id).get("items", [])}
+    rows = []
+    for page in apigw.get_paginator("get_resources").paginate(restApiId=api_id):
+        for res in page.get("items", []):
+            for verb in sorted(res.get("resourceMethods") or {}):
+                m = apigw.get_method(restApiId=api_id, resourceId=res["id"], httpMethod=verb)
+                integ = m.get("methodIntegration") or {}
+                uri = integ.get("uri", "")
+                target = uri.split(":function:")[-1].split("/")[0] if ":function:" in uri else uri
+                rows.append({
+                    "path": res["path"], "method": verb,
+                    "apiKeyRequired": bool(m.get("apiKeyRequired")),
+                    "authorization": m.get("authorizationType"),
+                    "validator": validators.get(m.get("requestValidatorId"), m.get("requestValidatorId")),
+                    "request model": ", ".join(f"{ct}: {name}" for ct, name in (m.get("requestModels") or {}).items()),
+                    "integration": integ.get("type"),
+                    "calls": target,
+                })
+    return pd.DataFrame(rows, columns=["path", "method", "apiKeyRequired", "authorization", "validator",
+                                       "request model", "integration", "calls"])
+
+
+def usage_plan_table(settings: Settings, names: Names) -> pd.DataFrame:
+    """The stack's usage plan: throttle, quota, the stages it covers and its keys (names only)."""
+    from .api import find_usage_plan
+
+    plan = find_usage_plan(settings, names)
+    if plan is None:
+        raise LookupError(f"no usage plan {names.usage_plan} yet: run notebook 05 first")
+    apigw = client("apigateway", settings)
+    throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
+    keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"]).get("items", [])
+    row = {
+        "usage plan": plan.get("name"),
+        "rate limit (req/s)": throttle.get("rateLimit"),
+        "burst limit": throttle.get("burstLimit"),
+        "quota": quota.get("limit"),
+        "quota period": quota.get("period"),
+        "stages": ", ".join(f"{s.get('apiId')}/{s.get('stage')}" for s in plan.get("apiStages") or []),
+        "keys": ", ".join(k.get("name", k.get("id", "?")) for k in keys),
+    }
+    return pd.DataFrame([row]).set_index("usage plan")
+
+
+def layer_versions_table(settings: Settings, names: Names, *, last: int = 3) -> pd.DataFrame:
+    """The newest ``last`` published versions of each of the stack's layers."""
+    lam = client("lambda", settings)
+    rows = []
+    for layer in names.layers:
+        try:
+            versions = lam.list_layer_versions(LayerName=layer).get("LayerVersions", [])
+        except lam.exceptions.ResourceNotFoundException:
+            versions = []
+        for v in sorted(versions, key=lambda v: -v["Version"])[:last]:
+            got = lam.get_layer_version(LayerName=layer, VersionNumber=v["Version"])
+            content = got.get("Content") or {}
+            rows.append({
+                "layer": layer, "version": v["Version"],
+                "zipped MiB": round(content.get("CodeSize", 0) / MIB, 1),
+                "runtimes": ", ".join(v.get("CompatibleRuntimes") or []),
+                "description": v.get("Description", ""),
+            })
+    return pd.DataFrame(rows, columns=["layer", "version", "zipped MiB", "runtimes", "description"])
+
+
+# --------------------------------------------------------------------------- layer builds
+
+
+def _report_dict(report) -> dict:
+    return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+
+
+def layer_sizes_table(report) -> pd.DataFrame:
+    """A ``layer_build`` SizeReport (or its ``to_dict()``) as a table in MiB, with the totals
+    and AWS's limits as the last rows."""
+    d = _report_dict(report)
+    limits = d["limits"]
+    rows = [{"artifact": a["name"], "kind": a["kind"],
+             "unzipped MiB": round(a["unzipped_bytes"] / MIB, 1),
+             "zipped MiB": round(a["zipped_bytes"] / MIB, 1),
+             "upload": "via S3 (> 50 MiB)" if a["zipped_bytes"] > limits["max_direct_upload_bytes"] else "direct"}
+            for a in d["artifacts"]]
+    rows.append({"artifact": "total", "kind": f"{sum(a['kind'] == 'layer' for a in d['artifacts'])} layers",
+                 "unzipped MiB": round(d["total_unzipped_bytes"] / MIB, 1),
+                 "zipped MiB": round(sum(a["zipped_bytes"] for a in d["artifacts"]) / MIB, 1), "upload": ""})
+    rows.append({"artifact": "AWS limit", "kind": f"max {limits['max_layers']} layers",
+                 "unzipped MiB": round(limits["max_unzipped_bytes"] / MIB, 1),
+                 "zipped MiB": round(limits["max_direct_upload_bytes"] / MIB, 1), "upload": "direct upload"})
+    return pd.DataFrame(rows, columns=["artifact", "kind", "unzipped MiB", "zipped MiB", "upload"]).set_index("artifact")
+
+
+def trim_table(artifact) -> pd.DataFrame:
+    """What the trimming of a built layer removed, by rule (files, MiB), biggest first."""
+    trimmed = getattr(artifact, "trimmed", None) or {}
+    rows = [{"trimmed by": rule, "files": info.get("files", 0), "MiB": round(info.get("bytes", 0) / MIB, 1)}
+            for rule, info in trimmed.items()]
+    df = pd.DataFrame(rows, columns=["trimmed by", "files", "MiB"])
+    return df.sort_values("MiB", ascending=False, kind="stable").set_index("trimmed by")
+
+
+def publish_table(reports) -> pd.DataFrame:
+    """``mlpipe.layers.ensure_layers``'s reports: per layer, whether a version was published
+    (``created``) or the newest one already had this content (``found``), its version,
+    its sizes and whether the zip went through S3."""
+    rows = [{"action": r.action, "layer": r.name, "version": r.details.get("version"),
+             "unzipped MiB": round(r.details.get("unzipped_bytes", 0) / MIB, 1),
+             "zipped MiB": round(r.details.get("zipped_bytes", 0) / MIB, 1),
+             "upload": "via S3" if r.details.get("via_s3") else "direct",
+             "sha256": (r.details.get("sha256") or "")[:12]}
+            for r in reports]
+    return pd.DataFrame(rows, columns=["action", "layer", "version", "unzipped MiB", "zipped MiB", "upload", "sha256"])
+
+
+def request_model_table(settings: Settings, names: Names) -> pd.DataFrame:
+    """The request model API Gateway validates bodies against (read back from the API), as
+    rules a person reads: what the body, ``instances`` and each row must be."""
+    from .api import MODEL_NAME
+
+    apigw = client("apigateway", settings)
+    schema = json.loads(apigw.get_model(restApiId=_api_id(settings, names), modelName=MODEL_NAME)["schema"])
+    inst = (schema.get("properties") or {}).get("instances") or {}
+    row = inst.get("items") or {}
+    props = row.get("properties") or {}
+    types = sorted({(p or {}).get("type", "any") for p in props.values()})
+
+    def _rows(lo, hi):
+        return f"{lo if lo is not None else 0} to {hi if hi is not None else 'any number of'} rows"
+
+    rules = [
+        ("body", f"a JSON {schema.get('type', 'value')} with the field(s) {', '.join(schema.get('required') or []) or '-'}"),
+        ("instances", f"a JSON {inst.get('type', 'value')} of {_rows(inst.get('minItems'), inst.get('maxItems'))}"),
+        ("each row", f"a JSON {row.get('type', 'value')} with {len(row.get('required') or [])} required features"
+                     f"{', and no other key' if row.get('additionalProperties') is False else ''}"),
+        ("each feature", f"of type {' or '.join(types) if types else 'any'}"
+                         f" (e.g. {next(iter(props), '?')!r})"),
+    ]
+    return pd.DataFrame(rules, columns=["part", "must be"]).set_index("part")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from mlpipe import clients, plots, serving
+from mlpipe import clients, plots, serving, tables
 from mlpipe.config import Settings
 from mlpipe.names import Names
 from model_code.schema import FEATURE_NAMES
@@ -196,16 +196,16 @@ def test_instances_from_a_matrix():
 
 def test_accuracy_and_confusion_table():
     y, p = [0, 0, 1, 1, 1], [0, 1, 1, 1, 0]
-    assert serving.accuracy(y, p) == pytest.approx(0.6)
-    table = serving.confusion_table(y, p)
+    assert tables.accuracy(y, p) == pytest.approx(0.6)
+    table = tables.confusion_table(y, p)
     assert table.loc["true malignant (0)", "predicted malignant (0)"] == 1
     assert table.loc["true malignant (0)", "predicted benign (1)"] == 1
     assert table.loc["true benign (1)", "predicted malignant (0)"] == 1
     assert table.loc["true benign (1)", "predicted benign (1)"] == 2
     with pytest.raises(ValueError, match="as many"):
-        serving.accuracy([0, 1], [0])
+        tables.accuracy([0, 1], [0])
     with pytest.raises(ValueError, match="not one of"):
-        serving.confusion_table([0, 2], [0, 1])
+        tables.confusion_table([0, 2], [0, 1])
 
 
 # --------------------------------------------------------------------------- layer builds
@@ -223,7 +223,7 @@ REPORT = {
 
 
 def test_layer_sizes_table_marks_the_s3_upload_and_limits():
-    table = serving.layer_sizes_table(REPORT)
+    table = tables.layer_sizes_table(REPORT)
     assert table.loc["python-packages", "upload"].startswith("via S3")
     assert table.loc["model-code", "upload"] == "direct"
     assert table.loc["total", "unzipped MiB"] == pytest.approx(160.2)
@@ -234,9 +234,9 @@ def test_trim_table_biggest_first():
     class Artifact:
         trimmed = {"docs": {"files": 2, "bytes": 2**20}, "test-suites": {"files": 9, "bytes": 30 * 2**20}}
 
-    table = serving.trim_table(Artifact())
+    table = tables.trim_table(Artifact())
     assert list(table.index) == ["test-suites", "docs"] and table.loc["test-suites", "MiB"] == 30.0
-    assert serving.trim_table(object()).empty
+    assert tables.trim_table(object()).empty
 
 
 def test_serving_plots_write_pngs(tmp_path):
@@ -288,10 +288,10 @@ def _publish_layers(settings, names):
 def test_tables_before_deploy_say_what_to_run(cloud):
     settings, names = cloud
     with pytest.raises(LookupError, match="notebook 05"):
-        serving.api_methods_table(settings, names)
+        tables.api_methods_table(settings, names)
     with pytest.raises(LookupError, match="notebook 05"):
-        serving.usage_plan_table(settings, names)
-    assert serving.layer_versions_table(settings, names).empty
+        tables.usage_plan_table(settings, names)
+    assert tables.layer_versions_table(settings, names).empty
 
 
 def test_tables_of_the_deployed_backend(cloud):
@@ -303,7 +303,7 @@ def test_tables_of_the_deployed_backend(cloud):
     _publish_layers(settings, names)  # a second version of each
     deploy_backend(settings, names, layer_arns=arns)
 
-    methods = serving.api_methods_table(settings, names)
+    methods = tables.api_methods_table(settings, names)
     assert len(methods) == 1
     row = methods.iloc[0]
     assert (row["path"], row["method"], row["integration"]) == ("/predict", "POST", "AWS_PROXY")
@@ -312,12 +312,12 @@ def test_tables_of_the_deployed_backend(cloud):
     assert row["request model"] == f"application/json: {api.MODEL_NAME}"
     assert row["calls"] == names.predict_function
 
-    plan = serving.usage_plan_table(settings, names)
+    plan = tables.usage_plan_table(settings, names)
     got = plan.loc[names.usage_plan]
     assert (got["rate limit (req/s)"], got["burst limit"], got["quota"], got["quota period"]) == (7.0, 3, 500, "DAY")
     assert got["keys"] == names.api_key_name and got["stages"].endswith("/production")
 
-    versions = serving.layer_versions_table(settings, names, last=1)
+    versions = tables.layer_versions_table(settings, names, last=1)
     assert list(versions["layer"]) == list(names.layers)
     assert list(versions["version"]) == [2, 2]
 
@@ -330,7 +330,7 @@ def test_publish_table_from_layer_reports():
                        "sha256": "ab" * 32}),
                Report("found", "lambda layer", "s-model-code", "arn:2",
                       {"version": 1, "unzipped_bytes": 2**20, "zipped_bytes": 2**19, "via_s3": False, "sha256": "cd" * 32})]
-    table = serving.publish_table(reports)
+    table = tables.publish_table(reports)
     assert list(table["action"]) == ["created", "found"] and list(table["version"]) == [3, 1]
     assert list(table["upload"]) == ["via S3", "direct"] and table.loc[0, "sha256"] == "ab" * 6
     assert table.loc[0, "zipped MiB"] == 55.0
@@ -341,7 +341,7 @@ def test_request_model_table_reads_the_deployed_model(cloud):
 
     settings, names = cloud
     deploy_backend(settings, names, layer_arns=_publish_layers(settings, names))
-    table = serving.request_model_table(settings, names)
+    table = tables.request_model_table(settings, names)
     assert table.loc["body", "must be"] == "a JSON object with the field(s) instances"
     assert table.loc["instances", "must be"] == f"a JSON array of 1 to {settings.max_rows} rows"
     assert table.loc["each row", "must be"] == "a JSON object with 30 required features, and no other key"
