@@ -277,16 +277,3 @@ def attach(client) -> None:
     events.register("provide-client-params.*.*", _on_params, unique_id="mlpipe-calls-params")
     events.register("after-call.*.*", _on_after_call, unique_id="mlpipe-calls-after")
     events.register("after-call-error.*.*", _on_after_call_error, unique_id="mlpipe-calls-error")
-
-
-def sent_command(command: dict) -> Call:
-    """The SendCommand call behind one command of ``ssm.list_commands`` (as SSM stored it).
-
-    The worker Lambda makes that call in AWS, out of the operator's sight; SSM keeps its
-    parameters, so the call can be shown as the worker made it."""
-    params = {"InstanceIds": command.get("InstanceIds"), "DocumentName": command.get("DocumentName"),
-              "Comment": command.get("Comment"), "Parameters": command.get("Parameters")}
-    if command.get("TimeoutSeconds") is not None:
-        params["TimeoutSeconds"] = command["TimeoutSeconds"]
-    answer = {"Command": {"CommandId": command.get("CommandId"), "Status": command.get("Status")}}
-    return Call("ssm", "SendCommand", clean({k: v for k, v in params.items() if v is not None}), 200, answer)

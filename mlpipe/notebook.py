@@ -238,23 +238,28 @@ def cloud_answers(settings: Settings) -> bool:
         return False
 
 
-def training_command(settings: Settings, names: Names, *, comment_prefix: str = "mlpipe"):
-    """The newest training command SSM ran on the stack's instance, as the worker's
-    SendCommand call (boto3 code), read back with ``ssm.list_commands``."""
-    from .calls import Code, sent_command
+def training_command(settings: Settings, names: Names, run_id: str | None = None, *,
+                     comment_prefix: str = "mlpipe"):
+    """The training command SSM ran for ``run_id`` on the stack's instance (the newest one
+    when ``run_id`` is None), as the shape of the worker's SendCommand call (a
+    ``tables.Summary``: ``show_full`` prints the whole script), read back with
+    ``ssm.list_commands``. Its Comment names the run (``mlpipe training <run_id>: <keys>``)."""
     from .instance import find_instance
+    from .tables import Summary, command_shape
 
     inst = find_instance(settings, names)
     if inst is None:
-        return Code("# no training instance: run notebook 04 first")
+        return Summary("no training instance: run notebook 04 first", {}, None)
     ssm = client("ssm", settings)
     found = []
     for page in ssm.get_paginator("list_commands").paginate(InstanceId=inst["InstanceId"]):
         found += [c for c in page.get("Commands", []) if (c.get("Comment") or "").startswith(comment_prefix)]
+    if run_id is not None:
+        found = [c for c in found if run_id in (c.get("Comment") or "")]
     if not found:
-        return Code(f"# SSM holds no command for {inst['InstanceId']} yet")
-    newest = max(found, key=lambda c: c.get("RequestedDateTime") or 0)
-    return Code(sent_command(newest).code())
+        which = f"for run {run_id} " if run_id else ""
+        return Summary(f"SSM holds no command {which}for {inst['InstanceId']}", {}, None)
+    return command_shape(max(found, key=lambda c: c.get("RequestedDateTime") or 0))
 
 
 def changes_only(line: str) -> None:
