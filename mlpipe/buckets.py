@@ -123,17 +123,24 @@ def _bucket_settings_changes(stack, bucket: str, versioned: bool) -> list:
     return changes
 
 
+def create_bucket_params(region: str, bucket: str) -> dict:
+    """The parameters of ``CreateBucket`` in ``region``: us-east-1 takes none but the name
+    (and refuses a ``LocationConstraint`` of us-east-1), every other region needs its name
+    as the ``LocationConstraint``."""
+    params = {"Bucket": bucket}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    return params
+
+
 def ensure_bucket(stack, names: Names | None, bucket: str, *, versioned: bool = False) -> Report:
     stack = as_stack(stack, names)
     settings, names = stack.settings, stack.names
     s3 = stack.client("s3")
     created = False
     if not bucket_exists(stack, bucket):
-        kwargs = {"Bucket": bucket}
-        if settings.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
         try:
-            s3.create_bucket(**kwargs)
+            s3.create_bucket(**create_bucket_params(settings.region, bucket))
             created = True
         except ClientError as exc:
             if error_code(exc) != "BucketAlreadyOwnedByYou":

@@ -44,7 +44,7 @@ def runs_table(runs: Iterable[dict]) -> pd.DataFrame:
             "f1": m.get("f1"),
             "seconds": r.get("duration_seconds"),
             "cost_usd": r.get("cost_usd"),
-            "error": r.get("error"),
+            "error": r.get("error") or "",   # blank, never NaN/None, for a run without one
         })
     return pd.DataFrame(rows, columns=["run_id", "status", "model_version", "files", "roc_auc",
                                        "accuracy", "f1", "seconds", "cost_usd", "error"])
