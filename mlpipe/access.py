@@ -142,25 +142,23 @@ def sign(settings, url: str, body: bytes, *, creds=None) -> dict:
     return dict(request.headers.items())
 
 
-def signed_post(settings, url: str, instances: list, *, timeout: float = 30.0) -> Reply:
-    """POST ``{"instances": ...}`` to ``url`` signed with SigV4; HTTP errors are returned."""
+def signed_post(settings, url: str, instances: list, *, key: Optional[str] = None,
+                timeout: float = 30.0) -> Reply:
+    """POST ``{"instances": ...}`` to ``url`` signed with SigV4 (and ``x-api-key: key`` if
+    given); HTTP error statuses are returned, not raised."""
     body = _encode(instances)
-    return _send(url, None, body, timeout, headers=sign(settings, url, body))[0]
+    return _send(url, key, body, timeout, headers=sign(settings, url, body))[0]
 
 
-def post_unsigned(url: str, instances: list, *, timeout: float = 30.0) -> Reply:
-    return _send(url, None, _encode(instances), timeout)[0]
-
-
-def outcome_line(unsigned: Reply, signed: Reply) -> str:
-    """One line: what the two calls show, or plainly why they show nothing."""
-    if unsigned.status == 403 and signed.status == 200:
-        return ("unsigned: 403 (no identity), signed with SigV4: 200: API Gateway authenticated the "
-                "caller and checked its IAM policy before the function ran")
-    if unsigned.status == 200:
-        return ("this cloud does not verify SigV4 on AWS_IAM methods: the unsigned call got 200 where AWS "
-                "answers 403 {\"message\":\"Missing Authentication Token\"}")
-    return f"unexpected: unsigned {unsigned.status} {unsigned.message!r}, signed {signed.status} {signed.message!r}"
+def outcome_line(unsigned_status: int, signed_status: int) -> str:
+    """One line: what the unsigned and the signed call show, or plainly why they show nothing."""
+    if unsigned_status == 403 and signed_status == 200:
+        return ("unsigned 403, signed 200: API Gateway refused the request that carried no identity, "
+                "and let the signed one through after checking its IAM policy, before the function ran")
+    if unsigned_status == 200:
+        return ("this cloud does not verify SigV4 on AWS_IAM methods yet: the unsigned call got 200 where "
+                "AWS answers 403 {\"message\":\"Missing Authentication Token\"}")
+    return f"unexpected: unsigned {unsigned_status}, signed {signed_status} (AWS: 403 and 200)"
 
 
 def docs_table():
@@ -170,4 +168,4 @@ def docs_table():
 
 
 __all__ = ["DOCS", "IAM_RESOURCE", "ensure_iam_route", "iam_url", "method_table", "sign", "signed_post",
-           "post_unsigned", "outcome_line", "docs_table"]
+           "outcome_line", "docs_table"]
