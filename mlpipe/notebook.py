@@ -266,3 +266,58 @@ def changes_only(line: str) -> None:
     """A progress callback for a re-deploy: prints what was created, updated or deleted."""
     if line.lstrip().startswith(("created", "updated", "deleted")):
         print(line)
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def build_data_differences(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> list:
+    """The files of ``build/data`` that differ from the stack's copies (the holdout every run is
+    judged on, the batches under ``data/``), compared by MD5 against the objects' ETags
+    (single-part uploads: the ETag is the MD5). Files only on one side are not differences."""
+    s3 = client("s3", settings)
+    pairs = [(data_dir / "holdout.csv", names.holdout_key)]
+    pairs += [(data_dir / Path(key).name, key) for key in data_keys(settings, names)]
+    differ = []
+    for local, key in pairs:
+        if not local.is_file():
+            continue
+        try:
+            etag = s3.head_object(Bucket=names.input_bucket, Key=key)["ETag"].strip('"')
+        except ClientError as exc:
+            if is_not_found(exc):
+                continue
+            raise
+        if "-" not in etag and etag != _md5(local):
+            differ.append(local.name)
+    return differ
+
+
+def check_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> str:
+    """One line: does ``build/data`` (what this notebook reads) hold the files the stack trained
+    on? If not, which differ and how to get back (``fetch_build_data``, or notebook 01 with the
+    parameters the stack's data was made with)."""
+    differ = build_data_differences(settings, names, data_dir)
+    if not differ:
+        return f"build/data matches the stack's data (holdout and batches in {names.input_bucket})"
+    shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+    return (f"build/data differs from what the stack trained on ({shown}: notebook 01 ran with other "
+            "parameters?): rows and scores here are not the cloud's; to get back, run "
+            "`fetch_build_data(settings, names)` (copies the stack's files into build/data) or "
+            "notebook 01 with the parameters you deployed with")
+
+
+def fetch_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> list:
+    """Copy the stack's holdout and ``data/*.csv`` into ``build/data`` (overwriting the local
+    files of the same names). Returns the files written."""
+    s3 = client("s3", settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key in [names.holdout_key, *data_keys(settings, names)]:
+        target = data_dir / Path(key).name
+        s3.download_file(names.input_bucket, key, str(target))
+        written.append(target)
+    return written
