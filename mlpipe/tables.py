@@ -324,7 +324,8 @@ def metrics_table(metrics: Mapping) -> pd.DataFrame:
             rows.append({"metric": k, "value": v})
         else:
             rows.append({"metric": k, "value": json.dumps(v, default=str)})
-    return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
+    # object dtype: counts stay integers beside the rounded rates
+    return pd.DataFrame(rows, columns=["metric", "value"], dtype=object).set_index("metric")
 
 
 def command_shape(command: Mapping, hint: str = "command") -> Summary:

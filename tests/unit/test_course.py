@@ -176,7 +176,7 @@ def test_every_figure_shows_every_point(path):
         for out in cell.get("outputs", []):
             if "image/png" not in (out.get("data") or {}):
                 continue
-            check = (out.get("metadata") or {}).get("mlpipe")
+            check = ((out.get("metadata") or {}).get("image/png") or {}).get("mlpipe")
             assert check is not None, f"{path.name} cell {i}: a figure without its check (mlpipe.plots draws them)"
             assert check == {"outside_axes": 0, "under_legend": 0}, f"{path.name} cell {i}: {check}"
 
