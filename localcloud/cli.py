@@ -5,6 +5,7 @@
                                         restoring what the cloud on that port held (--fresh: empty);
                                         --like-aws adds AWS's delays (LOCALCLOUD_PROFILE=aws)
   localcloud status [--port P]          is one answering, what does it hold? (exit 0 yes, 1 no)
+  localcloud env [--port P]             export lines: the cloud's operator key, endpoint, region
   localcloud down [--port P]            stop it (its state is saved; workers and hosts end)
   localcloud reset [--port P]           wipe every resource and the saved state
   localcloud logs FUNCTION [--follow]   print CloudWatch Logs of /aws/lambda/FUNCTION
@@ -12,6 +13,9 @@
 
 `up --iam enforce|audit|off` (or $LOCALCLOUD_IAM): enforce (default) refuses what AWS's IAM
 refuses, audit lets it through and records it, off checks nothing.
+`up --auth aws|any` (or $LOCALCLOUD_AUTH): aws (default) verifies every request's signature
+against the keys the cloud knows (its operator key in $LOCALCLOUD_HOME/<port>/credentials,
+IAM users' keys, STS sessions); any accepts any unknown key as the operator (moto's way).
 
 A cloud keeps its pid file, log file and state under $LOCALCLOUD_HOME/<port>/ (default
 ~/.cache/localcloud): state/saved/ holds the snapshot (localcloud.state).
@@ -25,18 +29,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from .core.cloud import LocalCloud, default_port, endpoint_for, health
 from .core.paths import RESET_PATH, SHUTDOWN_PATH
-from .core.guard import CONTROL_HEADER
+from .core.operator import control_request, home, key_path
 
 START_TIMEOUT_S = 60.0
-
-
-def home() -> Path:
-    return Path(os.environ.get("LOCALCLOUD_HOME") or Path.home() / ".cache" / "localcloud")
 
 
 def run_dir(port: int) -> Path:
@@ -44,9 +43,7 @@ def run_dir(port: int) -> Path:
 
 
 def _post(endpoint: str, path: str, timeout: float = 30.0) -> dict:
-    req = urllib.request.Request(endpoint + path, data=b"", method="POST",
-                                 headers={CONTROL_HEADER: "1"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with control_request(endpoint, path, "POST", timeout=timeout) as resp:
         return json.loads(resp.read() or b"{}")
 
 
@@ -186,6 +183,7 @@ def _serve(port: int, fresh: bool = False, options: dict | None = None) -> int:
         print("localcloud: holds " + _counts_line(cloud.state.restored))
     elif not fresh:
         print("localcloud: nothing saved on this port; starting empty")
+    print(_key_line(port))
     print(f"export AWS_ENDPOINT_URL={cloud.endpoint_url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: cloud.stop())
     try:
@@ -195,6 +193,36 @@ def _serve(port: int, fresh: bool = False, options: dict | None = None) -> int:
         pass
     finally:
         cloud.stop()
+    return 0
+
+
+def _key_line(port: int) -> str:
+    return (f"localcloud: operator key in {key_path(port)} (mode 0600); "
+            f"`eval $(localcloud env --port {port})` exports it for the AWS CLI")
+
+
+def _client_key(port: int) -> dict[str, str]:
+    from .core.operator import for_port
+    key = for_port(port)
+    if key is None:
+        return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return {"aws_access_key_id": key.access_key_id, "aws_secret_access_key": key.secret_access_key}
+
+
+def _env(port: int) -> int:
+    """Export lines for the AWS CLI and other tools: this cloud's operator key and endpoint."""
+    from .core.operator import for_port
+    key = for_port(port)
+    if key is None:
+        print(f"localcloud: no operator key at {key_path(port)}: start the cloud first "
+              f"(`localcloud up --port {port} --detach`)", file=sys.stderr)
+        return 1
+    region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    print(f"export AWS_ACCESS_KEY_ID={key.access_key_id}")
+    print(f"export AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+    print("unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE")
+    print(f"export AWS_ENDPOINT_URL={endpoint_for(port)}")
+    print(f"export AWS_DEFAULT_REGION={region}")
     return 0
 
 
@@ -247,7 +275,7 @@ def _logs(function: str, follow: bool, port: int) -> int:
         return 1
     client = boto3.client("logs", endpoint_url=endpoint,
                           region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+                          **_client_key(port))
     group = f"/aws/lambda/{function}"
     seen: set[str] = set()
     start = 0
@@ -284,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="an account without a default VPC: RunInstances needs a subnet")
     up.add_argument("--iam", choices=("enforce", "audit", "off"), default=None,
                     help="IAM enforcement (default: $LOCALCLOUD_IAM or enforce)")
+    up.add_argument("--auth", choices=("aws", "any"), default=None,
+                    help="signatures: aws (default; $LOCALCLOUD_AUTH) verifies them against the "
+                         "keys the cloud knows; any takes any unknown key as the operator")
+    sub.add_parser("env", help="print export lines (the operator key, endpoint, region)")
     rep = sub.add_parser("iam-report", help="IAM denials and the statements that were lacking")
     rep.add_argument("--json", action="store_true", help="the report as JSON")
     rep.add_argument("--clear", action="store_true", help="empty the report after printing")
@@ -312,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                     (args.no_default_vpc and prof.get("default_vpc", True)):
                 print(f"localcloud: it runs with profile {name}; `localcloud down --port {port}` "
                       "first to start it with other options", file=sys.stderr)
+            print(_key_line(port))
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
         options: dict = {}
@@ -325,9 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.iam:
             options["iam"] = args.iam
             up_args += ["--iam", args.iam]
+        if args.auth:
+            options["auth"] = args.auth
+            up_args += ["--auth", args.auth]
         if args.detach:
             start_detached(port, up_args + (["--fresh"] if args.fresh else []))
             print(f"localcloud up at {endpoint} (detached; log {run_dir(port) / 'localcloud.log'})")
+            print(_key_line(port))
             print(f"export AWS_ENDPOINT_URL={endpoint}")
             return 0
         if _holds_operator_credentials():
@@ -341,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(port, fresh=args.fresh, options=options)
     if args.cmd == "status":
         return _status(port)
+    if args.cmd == "env":
+        return _env(port)
     if args.cmd == "down":
         if stop_detached(port):
             print(f"localcloud at {endpoint} stopped")

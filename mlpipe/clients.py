@@ -2,8 +2,9 @@
 
 ``client("s3", settings)`` returns a client for the chosen target:
 
-- local: the local cloud's endpoint and dummy credentials ``testing`` (nothing
-  leaves the machine, whatever credentials the shell holds);
+- local: the local cloud's endpoint and that cloud's operator key, read from the
+  key file the cloud keeps for its port (``local_credentials``); never the shell's
+  credentials, so nothing leaves the machine;
 - aws: the standard credential chain and region, no endpoint override; endpoint
   variables such as ``AWS_ENDPOINT_URL`` are ignored so that a shell set up for
   the local cloud cannot send "aws" calls somewhere else.
@@ -18,7 +19,11 @@ AWS uses for "no such resource", across services) and ``get_or_none(call, **kwar
 """
 from __future__ import annotations
 
+import configparser
+import os
 import threading
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -72,11 +77,32 @@ def get_or_none(call, *missing_codes: str, **kwargs):
             return None
         raise
 
+# A local cloud verifies signatures: it keeps its operator key in
+# $LOCALCLOUD_HOME/<port>/credentials (AWS shared-credentials format, mode 0600; default home
+# ~/.cache/localcloud). These dummy keys are used only when there is no such file (a cloud
+# started with `--auth any`, or an in-process moto mock).
 LOCAL_CREDENTIALS = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
-    "aws_session_token": "testing",
 }
+
+
+def local_key_file(endpoint_url: str) -> Path:
+    port = urlsplit(endpoint_url).port or 80
+    home = os.environ.get("LOCALCLOUD_HOME") or str(Path.home() / ".cache" / "localcloud")
+    return Path(home) / str(port) / "credentials"
+
+
+def local_credentials(endpoint_url: str) -> dict[str, str]:
+    """The local cloud's operator key for ``endpoint_url`` (read from its key file)."""
+    parser = configparser.ConfigParser()
+    try:
+        with open(local_key_file(endpoint_url), encoding="utf-8") as f:
+            parser.read_file(f)
+        return {"aws_access_key_id": parser["default"]["aws_access_key_id"].strip(),
+                "aws_secret_access_key": parser["default"]["aws_secret_access_key"].strip()}
+    except (OSError, KeyError, configparser.Error):
+        return dict(LOCAL_CREDENTIALS)
 
 _lock = threading.Lock()
 _cache: dict = {}
@@ -104,7 +130,7 @@ def _config(settings: Settings) -> Config:
 def _session(settings: Settings):
     """The boto3 session of the target: the local cloud's credentials, or the standard chain."""
     if settings.is_local:
-        return boto3.session.Session(region_name=settings.region, **LOCAL_CREDENTIALS)
+        return boto3.session.Session(region_name=settings.region, **local_credentials(settings.endpoint_url))
     return boto3.session.Session(region_name=settings.region)
 
 

@@ -23,9 +23,10 @@ def pytest_configure(config):
     os.environ.pop("AWS_PROFILE", None)
     from localcloud import LocalCloud
 
+    from localcloud.pytest_plugin import cloud_env
+
     _cloud = LocalCloud(port=0).start()
-    os.environ["LOCALCLOUD_PORT"] = str(_cloud.port)
-    os.environ["AWS_ENDPOINT_URL"] = _cloud.endpoint_url
+    os.environ.update(cloud_env(_cloud))  # endpoint, port and the cloud's operator key
 
 
 def pytest_unconfigure(config):

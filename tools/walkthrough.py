@@ -91,6 +91,12 @@ def _start_cloud_if_local(stack: ExitStack, keep: bool = False) -> str | None:
         print(f"walkthrough: started a local cloud at {endpoint} (stopped at the end)")
     os.environ["LOCALCLOUD_PORT"] = str(port)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
+    from localcloud.core.operator import for_port
+
+    key = for_port(port)  # the kernels' plain boto3 signs as the operator, as mlpipe does
+    if key is not None:
+        os.environ.update(key.env())
+        os.environ.pop("AWS_SESSION_TOKEN", None)
     return endpoint
 
 

@@ -8,7 +8,11 @@ in AWS's order:
 1. body over 10 MB -> 413 `{"message": "Request Too Long"}`;
 2. unknown API or stage -> 403 `{"message": "Forbidden"}`; no resource+method for the path
    (literal segments win over `{param}`, which wins over `{proxy+}`; `ANY` is a fallback)
-   -> 403 `{"message": "Missing Authentication Token"}`;
+   -> 403 `{"message": "Missing Authentication Token"}`; a method with `authorizationType:
+   AWS_IAM`: unsigned -> 403 MISSING_AUTHENTICATION_TOKEN, an unknown key or a wrong
+   signature -> 403 INVALID_SIGNATURE, an expired session -> 403 EXPIRED_TOKEN, a signer
+   whose policies do not allow `execute-api:Invoke` on the method ARN -> 403 ACCESS_DENIED
+   `User: <arn> is not authorized to perform: execute-api:Invoke on resource: <arn>`;
 3. `apiKeyRequired`: `x-api-key` must name an enabled key in a usage plan that lists this API
    and stage, else 403 `{"message": "Forbidden"}`;
 4. the plan's throttle (token bucket per plan+key: rateLimit/s, burstLimit) -> 429
@@ -86,6 +90,7 @@ class CompiledMethod:
     body_checks: dict[str, Callable[[Any], list[str]]] = field(default_factory=dict)
     resource_path: str = ""
     resource_id: str = ""
+    authorization_type: str = "NONE"
 
 
 def compile_api(api: Any) -> RouteTable:
@@ -117,7 +122,8 @@ def compile_api(api: Any) -> RouteTable:
                 http_method=verb.upper(), api_key_required=bool(m.api_key_required),
                 integration_type=integ.integration_type if integ else None,
                 integration_uri=integ.uri if integ else None,
-                body_checks=checks, resource_path=path, resource_id=res.id)
+                body_checks=checks, resource_path=path, resource_id=res.id,
+                authorization_type=str(getattr(m, "authorization_type", None) or "NONE").upper())
         routes.append(Route(path=path, segments=(), methods=methods, resource_id=res.id))
     return RouteTable(routes)
 
@@ -306,6 +312,7 @@ class DataPlane:
         req = read_request(environ, api_id, stage_name, path)
         try:
             self.route(req)
+            self.authorize(req)
             self.key(req)
             self.throttle(req)
             self.validate(req)
@@ -337,6 +344,22 @@ class DataPlane:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", 403, MSG_MISSING_TOKEN)
         req.method = method
         req.resource_path = route.path
+
+    def authorize(self, req: "GatewayRequest") -> None:
+        """`authorizationType: AWS_IAM`: the request must be SigV4-signed (service
+        `execute-api`) by a principal whose policies allow `execute-api:Invoke` on the method
+        ARN (`localcloud.iam.auth.check_execute_api`)."""
+        if req.method.authorization_type != "AWS_IAM":
+            return
+        from ..iam.auth import check_execute_api
+
+        backend = req.backend
+        arn = (f"arn:aws:execute-api:{backend.region_name}:{backend.account_id}:{req.api_id}/"
+               f"{req.stage_name}/{req.verb}{req.path if req.path.startswith('/') else '/' + req.path}")
+        refused = check_execute_api(self.cloud, req.environ, req.body, arn)
+        if refused is not None:
+            response_type, message = refused
+            raise GatewayError(response_type, 403, message)
 
     def key(self, req: "GatewayRequest") -> None:
         """`apiKeyRequired`: x-api-key must name an enabled key in a usage plan for this API
@@ -545,6 +568,8 @@ _ERROR_TYPES = {
     "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
     "THROTTLED": "TooManyRequestsException", "QUOTA_EXCEEDED": "LimitExceededException",
     "BAD_REQUEST_BODY": "BadRequestException", "REQUEST_TOO_LARGE": "RequestTooLargeException",
+    "ACCESS_DENIED": "AccessDeniedException", "INVALID_SIGNATURE": "InvalidSignatureException",
+    "EXPIRED_TOKEN": "ExpiredTokenException",
 }
 
 

@@ -110,11 +110,10 @@ def endpoint_for(port: int, host: str = "127.0.0.1") -> str:
 
 def health(endpoint_url: str, timeout: float = 1.0) -> dict | None:
     """The health document of a local cloud answering at endpoint_url, else None."""
-    from .guard import CONTROL_HEADER
+    from .operator import control_request
 
-    req = urllib.request.Request(endpoint_url + HEALTH_PATH, headers={CONTROL_HEADER: "1"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with control_request(endpoint_url, HEALTH_PATH, timeout=timeout) as resp:
             doc = json.loads(resp.read())
             return doc if isinstance(doc, dict) and doc.get("localcloud") else None
     except (OSError, ValueError, urllib.error.URLError):

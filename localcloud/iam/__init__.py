@@ -8,6 +8,9 @@ resource types and ARN formats from AWS's service authorization reference, via p
 moto's STS), `report` (denials and proposed fixes), `service` (the cloud's `cloud.iam`,
 the WSGI middleware, modes).
 
+`auth` verifies every request's SigV4 signature against the keys the cloud knows (the
+operator's, IAM users', STS sessions') before IAM decides what the signer may do.
+
 `install(cloud)` is an extension hook (the last one, so the middleware sees every request).
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from . import auth
 from .report import DenialLog
 from .service import MODES, IamService, InvokeDenied, middleware_factory, resolve_mode
 
@@ -54,9 +58,12 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
     cloud.add_middleware(middleware_factory)
+    auth.install(cloud)
+    cloud.add_middleware(auth.middleware_factory)  # outermost: who signed, before anything
     _warm_dataset()
 
     def uninstall() -> None:
         restore()
         cloud.iam.store.clear()
+        auth.forget_key_file(cloud)
     return uninstall

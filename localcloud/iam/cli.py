@@ -4,22 +4,18 @@ from __future__ import annotations
 import json
 import sys
 import urllib.error
-import urllib.request
 
-from ..core.guard import CONTROL_HEADER
+from ..core.operator import control_request
 from .service import REPORT_PATH
 
 
 def fetch_report(endpoint: str, timeout: float = 10.0) -> dict:
-    req = urllib.request.Request(endpoint + REPORT_PATH, headers={CONTROL_HEADER: "1"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with control_request(endpoint, REPORT_PATH, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
 def clear_report(endpoint: str, timeout: float = 10.0) -> int:
-    req = urllib.request.Request(endpoint + REPORT_PATH, method="DELETE",
-                                 headers={CONTROL_HEADER: "1"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with control_request(endpoint, REPORT_PATH, "DELETE", timeout=timeout) as resp:
         return int(json.loads(resp.read()).get("cleared", 0))
 
 
