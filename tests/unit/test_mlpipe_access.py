@@ -41,10 +41,10 @@ def test_sign_adds_a_sigv4_authorization_for_execute_api():
     settings = Settings(target="local", region="us-east-1", endpoint_url="http://127.0.0.1:1", stack="s")
     headers = access.sign(settings, "http://127.0.0.1:1/restapis/a/production/_user_request_/predict-iam", b"{}")
     auth = headers["Authorization"]
-    assert auth.startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=")
     assert "/us-east-1/execute-api/aws4_request" in auth
     assert "SignedHeaders=" in auth and "Signature=" in auth
-    assert headers["X-Amz-Date"] and headers["X-Amz-Security-Token"] == "testing"
+    assert headers["X-Amz-Date"]
 
 
 def test_outcome_line_says_plainly_when_signatures_are_not_checked():
