@@ -321,3 +321,34 @@ def fetch_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR
         s3.download_file(names.input_bucket, key, str(target))
         written.append(target)
     return written
+
+
+def remove_copies(settings: Settings, names: Names, data_dir: Path = DATA_DIR,
+                  made: Iterable[str] = ()) -> list:
+    """Delete what a notebook's exercises copied into the pipeline's data: every object under
+    ``data/`` whose content (ETag) another ``data/`` object already has (the first by key is
+    kept, so ``batch_01.csv`` stays and ``copy_3.csv`` goes; a later model would otherwise
+    train on duplicates), the same copies in ``data_dir``, and the local files named in
+    ``made``. Deleting fires no training (the trigger listens to ObjectCreated only).
+    Returns what was removed, as ``s3://...`` keys and local paths."""
+    import hashlib
+
+    s3 = client("s3", settings)
+    seen, removed = {}, []
+    for key in sorted(data_keys(settings, names)):
+        etag = s3.head_object(Bucket=names.input_bucket, Key=key)["ETag"]
+        if etag in seen:
+            s3.delete_object(Bucket=names.input_bucket, Key=key)
+            removed.append(f"s3://{names.input_bucket}/{key}")
+            local = data_dir / Path(key).name
+            if local.is_file() and hashlib.md5(local.read_bytes()).hexdigest() == etag.strip('"'):
+                local.unlink()
+                removed.append(str(local))
+        else:
+            seen[etag] = key
+    for name in made:
+        local = data_dir / name
+        if local.is_file():
+            local.unlink()
+            removed.append(str(local))
+    return removed
