@@ -49,23 +49,34 @@ def execute_notebook(path: Path, timeout: int = 900):
         kernel_name="python3",
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
-        km=_kernel_manager(),
+        **_ipc_kernels(),
     )
     client.execute()
     return nb
 
 
-def _kernel_manager():
-    """A kernel manager on IPC sockets (files in a private temporary folder) where the
-    platform has them: ipykernel warns that TCP is unencrypted, and a local run needs no TCP."""
+def _ipc_kernels() -> dict:
+    """Kernels on IPC sockets (files in a private temporary folder) where the platform has
+    them: ipykernel warns that TCP is unencrypted, and a local run needs no TCP. nbclient
+    still creates (and shuts down) each kernel itself."""
     if os.name != "posix":
-        return None
+        return {}
+    import atexit
+    import shutil
     import tempfile
 
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
-    folder = tempfile.mkdtemp(prefix="walkthrough-kernel-")
-    return KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
+    folder = tempfile.mkdtemp(prefix="walkthrough-kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(folder, "kernel"))
+            super().__init__(**kwargs)
+
+    return {"kernel_manager_class": IPCKernelManager}
 
 
 def _start_cloud_if_local(stack: ExitStack, keep: bool = False) -> str | None:

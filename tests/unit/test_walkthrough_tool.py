@@ -10,14 +10,26 @@ from tools import walkthrough
 
 
 @pytest.mark.skipif(os.name != "posix", reason="IPC sockets are a POSIX transport")
-def test_a_notebook_runs_without_the_unencrypted_tcp_warning(tmp_path, capfd):
+def test_notebooks_run_without_kernel_warnings_and_leave_no_kernel(tmp_path):
+    """In a process of its own, so that everything its kernels print up to its exit is seen:
+    no unencrypted-TCP warning, and no kernel left to notice that its parent exited."""
+    import subprocess
+    import sys
+
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
-    path = tmp_path / "00_tiny.ipynb"
-    nbformat.write(nb, path)
-    done = walkthrough.execute_notebook(path, timeout=120)
-    assert done.cells[0].outputs[0]["text"].strip() == "42"
-    captured = capfd.readouterr()
-    assert "without encryption" not in captured.err + captured.out
+    for name in ("00_a.ipynb", "01_b.ipynb"):
+        nbformat.write(nb, tmp_path / name)
+    script = ("import sys, pathlib\n"
+              "from tools import walkthrough\n"
+              "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.ipynb')):\n"
+              "    done = walkthrough.execute_notebook(p, timeout=120)\n"
+              "    print(done.cells[0].outputs[0]['text'].strip())\n")
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                         timeout=300, cwd=walkthrough.REPO)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["42", "42"]
+    assert "without encryption" not in run.stderr
+    assert "Parent appears to have exited" not in run.stderr
 
 
 def test_keep_leaves_out_the_teardown(monkeypatch, tmp_path):
