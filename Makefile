@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 # Runs every notebook in notebooks/ in order on the local cloud (started, then
 # stopped); executed copies and figures land in build/walkthrough/. It ends with
 # 99_teardown: the stack is deleted. KEEP=1 skips 99 and leaves the stack and a
-# detached local cloud running (`localcloud down` stops it).
+# detached local cloud running (`localcloud down` stops it). DATASET=wine (or
+# diabetes, apartments, a dataset.toml path) runs the course on that dataset.
 walkthrough: setup
-	$(BIN)/python -m tools.walkthrough --out build/walkthrough $(if $(KEEP),--keep)
+	MLPIPE_DATASET="$(DATASET)" $(BIN)/python -m tools.walkthrough --out build/walkthrough $(if $(KEEP),--keep)
 
 # The architecture pictures the notebooks open with (docs/figures/*.png), drawn by
 # tools/figures.py; commit them after a change.

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MODULES = ("layers_bench", "localcloud_bench", "apigw_bench", "predict_bench", "pipeline_bench")
+MODULES = ("layers_bench", "localcloud_bench", "apigw_bench", "predict_bench", "pipeline_bench", "datasets_bench")
 BEGIN, END = "<!-- BENCH:BEGIN -->", "<!-- BENCH:END -->"
 BENCHMARKS = REPO / "docs" / "BENCHMARKS.md"
 

@@ -7,8 +7,9 @@
 Steps (ARCHITECTURE "Continuous training"):
 1. list every ``data/*.csv`` of the input bucket (keys + ETags are the run's inputs),
    download them and ``holdout/holdout.csv``;
-2. validate each with ``model_code.data.parse_csv`` (header, numbers, the schema's plausible
-   ranges); a key that cannot name a file (``data/../x.csv``) or a file over 50 MB is refused
+2. read the dataset file ``dataset/dataset.toml`` (``model_code.spec``; absent: the default,
+   breast cancer) and validate each file against it with ``model_code.table.parse_table``
+   (header, types, ranges, categories, missing values; a column the dataset lacks is refused); a key that cannot name a file (``data/../x.csv``) or a file over 50 MB is refused
    unread. Any refused file fails the run: the record names the file and the problem, and
    the file is moved to ``rejected/`` (copied, then the original deleted: kept, never lost)
    so it does not poison later runs. Each key gets its own local file (``data//x.csv`` and
@@ -18,7 +19,8 @@ Steps (ARCHITECTURE "Continuous training"):
    causes, e.g. broken code, is recorded as it is); write
    ``models/<version>/model.joblib|metrics.json|model_card.json`` (next ``vNNN``) and the
    serving export (``model_export.json|.npz``, verified on the holdout within 1e-9);
-4. promotion gate: the new model's holdout ``roc_auc`` must be >= the best promoted model's
+4. promotion gate on the dataset file's metric and direction (``roc_auc`` higher is better by
+   default; ``rmse`` lower, ...): the new model's holdout value must be >= the best promoted model's
    (``models/<v>/promoted.json`` markers and ``models/latest.json``) minus the tolerance (none
    yet: promote), and it must have a verified export. Promoted -> ``models/<version>/promoted.json``, ``models/latest.json`` and
    status ``succeeded``; otherwise status ``rejected`` and ``latest.json`` untouched;
@@ -138,16 +140,19 @@ def promoted_models(s3, bucket: str) -> list:
     return sorted(found.values(), key=lambda m: m["version"])
 
 
-def best_promoted(s3, bucket: str, metric: str = GATE_METRIC) -> dict | None:
-    """The promoted model with the highest ``metric`` (the gate's bar), or None."""
+def best_promoted(s3, bucket: str, metric: str = GATE_METRIC, direction: str = "higher") -> dict | None:
+    """The promoted model with the best ``metric`` (the gate's bar), or None."""
     scored = [m for m in promoted_models(s3, bucket) if (m["metrics"] or {}).get(metric) is not None]
-    return max(scored, key=lambda m: m["metrics"][metric], default=None)
+    pick = max if direction == "higher" else min
+    return pick(scored, key=lambda m: m["metrics"][metric], default=None)
 
 
 # ---- the promotion gate --------------------------------------------------------------------
 
-def gate(new_metrics: dict, current: dict | None, tolerance: float, metric: str = GATE_METRIC) -> tuple:
-    """``(promote, reason)``: promote when new >= current - tolerance on ``metric``.
+def gate(new_metrics: dict, current: dict | None, tolerance: float, metric: str = GATE_METRIC,
+         direction: str = "higher") -> tuple:
+    """``(promote, reason)``: promote when new >= current - tolerance on ``metric`` (``direction``
+    ``lower``, e.g. rmse: new <= current + tolerance).
 
     No current model, or a current model without the metric: promote. A new model without
     the metric (e.g. a one-class holdout) is not promoted over one that has it.
@@ -161,6 +166,13 @@ def gate(new_metrics: dict, current: dict | None, tolerance: float, metric: str 
         return True, f"current model {cur_version} has no {metric}"
     if new is None:
         return False, f"the new model has no holdout {metric} (current {cur_version}: {cur:.4f})"
+    if direction == "lower":
+        if new <= cur + tolerance:
+            return True, f"{metric} {new:.4f} <= {cur:.4f} (best promoted {cur_version}) + tolerance {tolerance:g}"
+        return False, (
+            f"not promoted: holdout {metric} {new:.4f} is worse (higher) than the best promoted model "
+            f"{cur_version}'s {cur:.4f} by more than the tolerance {tolerance:g}"
+        )
     if new >= cur - tolerance:
         return True, f"{metric} {new:.4f} >= {cur:.4f} (best promoted {cur_version}) - tolerance {tolerance:g}"
     return False, (
@@ -170,6 +182,16 @@ def gate(new_metrics: dict, current: dict | None, tolerance: float, metric: str 
 
 
 # ---- the run -------------------------------------------------------------------------------
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, MiB (Linux ``ru_maxrss`` is in KiB)."""
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    except (ImportError, OSError):  # pragma: no cover - not Linux
+        return None
+
 
 def local_paths(root: str, data_keys) -> dict:
     """``{key: path}``: one distinct file per key under ``root`` (``data//x.csv`` and
@@ -189,31 +211,58 @@ def key_problem(obj: dict) -> str | None:
     return None
 
 
-def fit_and_evaluate(datasets: list, holdout, model_kind: str):
-    """Train on the concatenation of ``datasets`` and evaluate on the holdout."""
-    import numpy as np
+def load_spec(s3, bucket: str):
+    """The dataset file in the input bucket (``dataset/dataset.toml``), or the default dataset's
+    when there is none. A bad file raises ``model_code.spec.SpecError`` (line and reason)."""
+    from model_code import spec as dataset_spec
 
-    from model_code.evaluate import evaluate
-    from model_code.train import train
+    try:
+        body = s3.get_object(Bucket=bucket, Key=keys.DATASET_KEY)["Body"].read()
+    except Exception as exc:  # botocore ClientError
+        if aws.error_code(exc) in aws.NOT_FOUND:
+            return dataset_spec.default()
+        raise
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise dataset_spec.SpecError(f"{keys.DATASET_KEY}:1: not UTF-8 text") from None
+    return dataset_spec.parse(text, where=keys.DATASET_KEY)
 
-    X = np.concatenate([d.X for d in datasets])
-    y = np.concatenate([d.y for d in datasets])
-    model = train(X, y, model=model_kind)
-    return model, evaluate(model, holdout.X, holdout.y), int(len(y))
+
+def pick_kind(spec, model_kind: str | None) -> str:
+    """``--model`` (MLPIPE_MODEL_KIND) when it fits the task, else the dataset file's ``[model] kind``."""
+    from model_code.spec import MODEL_KINDS
+
+    known = sorted({k for kinds in MODEL_KINDS.values() for k in kinds})
+    if model_kind and model_kind not in known:
+        raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(known)}")
+    return model_kind if model_kind in MODEL_KINDS[spec.task] else spec.model_kind
 
 
-def culprits(datasets: dict, holdout, model_kind: str) -> dict:
+def fit_and_evaluate(datasets: list, holdout, model_kind: str, spec=None):
+    """Train on the concatenation of ``datasets`` (Tables) and evaluate on the holdout."""
+    from model_code import spec as dataset_spec
+    from model_code import tabular
+    from model_code.table import concat
+
+    spec = spec or dataset_spec.default()
+    data = concat(datasets)
+    fitted = tabular.fit(spec, data, kind=model_kind)
+    return fitted, tabular.evaluate(spec, fitted, holdout), int(data.n_rows)
+
+
+def culprits(datasets: dict, holdout, model_kind: str, spec=None) -> dict:
     """After training failed: ``{key: error}`` for every file that makes training fail on its
     own (trained with the holdout's rows, which must train cleanly). Empty when the holdout
     alone fails too: then the code or the environment is at fault, not a file."""
     try:
-        fit_and_evaluate([holdout], holdout, model_kind)
+        fit_and_evaluate([holdout], holdout, model_kind, spec)
     except Exception:  # noqa: BLE001 - the baseline fails: no file is to blame
         return {}
     out = {}
     for key, ds in datasets.items():
         try:
-            fit_and_evaluate([holdout, ds], holdout, model_kind)
+            fit_and_evaluate([holdout, ds], holdout, model_kind, spec)
         except Exception as exc:  # noqa: BLE001 - any error this file causes
             out[key] = f"training with this file fails: {type(exc).__name__}: {exc}"
     return out
@@ -240,8 +289,10 @@ def run(
     propagates (``main`` records it as ``failed``, with the inputs this run listed, which it
     finds in ``seen``).
     """
-    from model_code import artifacts
-    from model_code.data import DataError, parse_csv
+    from model_code import artifacts, tabular
+    from model_code.data import DataError
+    from model_code.spec import SpecError
+    from model_code.table import parse_table
 
     started_at = started_at or times.iso()
     timings = {"download_s": 0.0, "train_s": 0.0, "upload_s": 0.0}
@@ -258,6 +309,7 @@ def run(
     )
 
     def finish(status, **fields):
+        timings["peak_rss_mb"] = peak_rss_mb()
         record = runs.build_record(run_id, status, started_at=started_at, **{**base, **fields})
         runs.write_record(s3, output_bucket, record)  # LAST: fires Stop-EC2
         log.info("run %s %s: %s", run_id, status, record.get("error") or record.get("model_version"))
@@ -296,28 +348,34 @@ def run(
     s3.download_file(input_bucket, keys.HOLDOUT_KEY, holdout_path)
     timings["download_s"] = round(time.monotonic() - t0, 3)
 
-    # 2. validation: every file, so one run names every bad file (by its key)
+    # 2. validation against the dataset file: every file, so one run names every bad file (by its key)
+    try:
+        spec = load_spec(s3, input_bucket)
+    except SpecError as exc:
+        return finish("failed", inputs=inputs, error=f"the dataset file is invalid: {exc}")
+    model_kind = pick_kind(spec, model_kind)
+    base.update(model_kind=model_kind, dataset=spec.name, task=spec.task)
     datasets = {}
     for key, path in local.items():
         try:
             with open(path, "rb") as fh:
-                datasets[key] = parse_csv(fh.read(), key)
+                datasets[key] = parse_table(fh.read(), spec, key)
         except DataError as exc:
             problems[key] = str(exc)
     if problems:
         return set_aside(problems, inputs)
     try:
         with open(holdout_path, "rb") as fh:
-            holdout = parse_csv(fh.read(), keys.HOLDOUT_KEY)
+            holdout = parse_table(fh.read(), spec, keys.HOLDOUT_KEY)
     except DataError as exc:
         return finish("failed", inputs=inputs, error=f"the holdout {keys.HOLDOUT_KEY} is invalid: {exc}")
 
     # 3. train and evaluate; a failure a file causes sets that file aside
     t1 = time.monotonic()
     try:
-        model, metrics, n_rows = fit_and_evaluate([datasets[k] for k in inputs], holdout, model_kind)
+        model, metrics, n_rows = fit_and_evaluate([datasets[k] for k in inputs], holdout, model_kind, spec)
     except Exception as exc:
-        blamed = culprits(datasets, holdout, model_kind)
+        blamed = culprits(datasets, holdout, model_kind, spec)
         if not blamed:
             raise
         log.info("training failed (%s: %s); set aside: %s", type(exc).__name__, exc, sorted(blamed))
@@ -329,24 +387,27 @@ def run(
     t2 = time.monotonic()
     version = next_version(s3, output_bucket)
     out_dir = os.path.join(work_dir, "model", version)
-    paths = artifacts.save(model, out_dir, version=version, metrics=metrics, inputs={k: local[k] for k in inputs},
-                           holdout_X=holdout.X)
+    paths = tabular.save(model, out_dir, version=version, metrics=metrics, inputs={k: local[k] for k in inputs},
+                         holdout=holdout)
     prefix = f"{keys.MODELS_PREFIX}{version}/"
     for path in sorted(set(paths.values())):
         s3.upload_file(path, output_bucket, prefix + os.path.basename(path))
     model_key = prefix + "model.joblib"
     current = read_latest(s3, output_bucket)
-    best = best_promoted(s3, output_bucket)
+    best = best_promoted(s3, output_bucket, spec.metric, spec.direction)
     base["previous_version"] = (current or {}).get("version")
-    promote, reason = gate(metrics, best, tolerance)
+    if spec.tolerance > 0:  # MLPIPE_PROMOTION_TOLERANCE, or the dataset file's when that is larger
+        tolerance = max(tolerance, spec.tolerance)
+    promote, reason = gate(metrics, best, tolerance, spec.metric, spec.direction)
     no_export = artifacts.export_error(artifacts.read_card(paths["card"]))
     if promote and no_export:  # the API serves the export: a model without a verified one is never promoted
         promote, reason = False, f"not promoted: no verified serving export: {no_export}"
-    base["gate"] = {"metric": GATE_METRIC, "tolerance": tolerance, "reason": reason,
+    base["gate"] = {"metric": spec.metric, "direction": spec.direction, "tolerance": tolerance, "reason": reason,
                     "compared_with": (best or {}).get("version")}
     if promote:
         latest = {"version": version, "model_key": model_key, "metrics": metrics, "promoted_at": times.iso(),
-                  "run_id": run_id, **artifacts.pointer_fields(paths, prefix)}
+                  "run_id": run_id, "task": spec.task, "dataset": spec.to_dict(),
+                  **artifacts.pointer_fields(paths, prefix)}
         s3.put_object(Bucket=output_bucket, Key=prefix + PROMOTED_MARKER, Body=runs.dumps(latest),
                       ContentType="application/json")
         s3.put_object(Bucket=output_bucket, Key=keys.LATEST_KEY, Body=runs.dumps(latest),

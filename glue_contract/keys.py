@@ -7,6 +7,7 @@ import posixpath
 DATA_PREFIX = "data/"
 DATA_SUFFIX = ".csv"
 HOLDOUT_KEY = "holdout/holdout.csv"
+DATASET_KEY = "dataset/dataset.toml"  # the dataset file (model_code.spec); absent: the default dataset
 CODE_KEY = "code/mlpipe-code.zip"
 REJECTED_PREFIX = "rejected/"
 # output bucket

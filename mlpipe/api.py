@@ -119,7 +119,7 @@ def _get_method(apigw, api_id: str, resource_id: str) -> Optional[dict]:
 
 def ensure_api(stack, function_arn: str) -> list:
     """The REST API and everything in it up to the stage. Returns reports; the API's is first."""
-    from model_code.schema import json_schema
+    from .datasets import spec_of
 
     settings, names = stack.settings, stack.names
     apigw = stack.client("apigateway")
@@ -147,7 +147,7 @@ def ensure_api(stack, function_arn: str) -> list:
     if changed:
         changes.append("validator")
 
-    schema = json_schema(settings.max_rows)
+    schema = spec_of(settings).json_schema(settings.max_rows)  # from the dataset file
     method = _get_method(apigw, api_id, resource_id)
     current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:

@@ -261,30 +261,26 @@ def delete_buckets(stack, names: Names | None = None) -> list:
 
 # --- uploads ----------------------------------------------------------------------------
 
-def _validate_csv(path: str) -> str | None:
-    """None if ``path`` follows the data contract, else the reason it does not."""
-    from model_code.data import DataError, load_csv
+def _validate_csv(path: str, settings=None) -> str | None:
+    """None if ``path`` fits the stack's dataset file (``mlpipe.datasets``), else the reason."""
+    from .datasets import spec_of, validate_file
 
-    try:
-        load_csv(path)
-    except DataError as exc:
-        return str(exc)
-    except OSError as exc:
-        return f"{path}: cannot read it ({exc.strerror or exc})"
-    return None
+    return validate_file(path, spec_of(settings))
 
 
 def upload_data(stack, paths: Iterable, *, force: bool = False,
                 names: Names | None = None, progress: Callable | None = None) -> list:
     """Validate then upload data files as ``data/<basename>``; return the keys uploaded.
 
-    Every file is checked with ``model_code.data.load_csv`` before anything is uploaded;
+    Every file is checked against the stack's dataset file (``model_code.table.parse_table``,
+    what the instance runs) before anything is uploaded;
     if one fails, nothing is uploaded and UploadError names the file and the problem.
     ``force=True`` uploads failing files anyway (to watch the pipeline reject them).
     """
     paths = [str(p) for p in paths]
     if not paths:
         raise UploadError("no files given: name one or more CSV data files")
+    stack = as_stack(stack, names)
     problems = []
     for p in paths:
         if not os.path.basename(p).endswith(".csv"):
@@ -293,14 +289,13 @@ def upload_data(stack, paths: Iterable, *, force: bool = False,
         if not os.path.isfile(p):
             problems.append(f"{p}: no such file")
             continue
-        reason = _validate_csv(p)
+        reason = _validate_csv(p, stack.settings)
         if reason:
             problems.append(reason)
     hard = [m for m in problems if m.endswith("no such file") or "must end in .csv" in m]
     if hard or (problems and not force):
         hint = "" if hard else " (use --force to upload it anyway and watch the pipeline reject it)"
         raise UploadError("refused, nothing uploaded: " + "; ".join(problems) + hint)
-    stack = as_stack(stack, names)
     names = stack.names
     s3 = stack.client("s3")
     keys = []
@@ -315,17 +310,17 @@ def upload_data(stack, paths: Iterable, *, force: bool = False,
 
 def upload_holdout(stack, path, *, names: Names | None = None) -> Report:
     """Upload the fixed holdout to ``holdout/holdout.csv`` (validated; skipped if unchanged)."""
-    reason = _validate_csv(str(path))
+    stack = as_stack(stack, names)
+    reason = _validate_csv(str(path), stack.settings)
     if reason:
         raise UploadError(f"holdout refused: {reason}")
-    stack = as_stack(stack, names)
     data = Path(path).read_bytes()
     return _put_if_changed(stack, stack.names.input_bucket, stack.names.holdout_key, data, "holdout")
 
 
 def ensure_holdout(stack, names: Names | None = None, path=None) -> Report:
     """The fixed holdout: uploaded from ``path``, or, when none is given and the bucket has
-    none yet, made by ``model_code.dataset.write_split`` (seeded, so always the same rows)."""
+    none yet, split from the stack's dataset (its dataset file's holdout fraction and seed)."""
     stack = as_stack(stack, names)
     names = stack.names
     if path:
@@ -334,10 +329,10 @@ def ensure_holdout(stack, names: Names | None = None, path=None) -> Report:
         return Report("found", "holdout", f"s3://{names.input_bucket}/{names.holdout_key}")
     import tempfile
 
-    from model_code.dataset import write_split
+    from .datasets import write_split
 
     with tempfile.TemporaryDirectory() as tmp:
-        return upload_holdout(stack, write_split(tmp)["holdout"])
+        return upload_holdout(stack, write_split(stack.settings, tmp, 1)["holdout"])
 
 
 def _put_if_changed(stack, bucket: str, key: str, data: bytes, kind: str) -> Report:

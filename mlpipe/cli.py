@@ -129,6 +129,22 @@ def cmd_destroy(args, settings) -> int:
     return 0
 
 
+def cmd_dataset(args, settings) -> int:
+    from . import datasets
+
+    if args.action == "init":
+        path, text, notes = datasets.init(args.csv, args.target, args.out, name=args.name, force=args.force)
+        print(text, end="")
+        print(f"# written to {path}; what was guessed:", file=sys.stderr)
+        for n in notes:
+            print(f"#   {n}", file=sys.stderr)
+        print("# review it (class labels, ranges, missing values), then: "
+              f"MLPIPE_DATASET={path} mlpipe deploy", file=sys.stderr)
+        return 0
+    print(datasets.check(args.csv, args.dataset or settings.dataset or None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mlpipe",
@@ -164,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="the run records as a table, and set-aside files")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
+
+    ds = sub.add_parser("dataset", help="write a dataset file for a CSV (init), or check a CSV against one")
+    dsub = ds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    di = dsub.add_parser("init", help="infer dataset.toml from a CSV and print it for review")
+    di.add_argument("csv", metavar="DATA.csv")
+    di.add_argument("--target", required=True, help="the column to predict")
+    di.add_argument("--out", help="where to write it (default: dataset.toml beside the CSV)")
+    di.add_argument("--name", help="the dataset's name (default: the CSV's file name)")
+    di.add_argument("--force", action="store_true", help="overwrite an existing file")
+    di.set_defaults(func=cmd_dataset)
+    dc = dsub.add_parser("check", help="validate a CSV against a dataset file (the instance's check)")
+    dc.add_argument("csv", metavar="FILE.csv")
+    dc.add_argument("--dataset", help="dataset.toml or a bundled name (default: MLPIPE_DATASET, else the "
+                                      "default dataset)")
+    dc.set_defaults(func=cmd_dataset)
 
     x = sub.add_parser("destroy", help="delete everything the stack owns")
     x.add_argument("--yes", action="store_true", help="do not ask (required on aws when not in a terminal)")

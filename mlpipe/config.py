@@ -15,7 +15,10 @@ Environment variables (all optional):
 ``MLPIPE_COMMAND_TIMEOUT``   SSM executionTimeout for a training run, seconds
 ``MLPIPE_READY_TIMEOUT``     how long the worker waits for the instance to take commands
 ``MLPIPE_PROMOTION_TOLERANCE``  how much worse (absolute, on the holdout) a new model may be
-``MLPIPE_MODEL_KIND``    ``logreg`` (default) or ``forest``
+``MLPIPE_MODEL_KIND``    ``logreg`` (default) or ``forest`` (``ridge`` for regression); a kind that does not
+                         fit the dataset's task gives way to the dataset file's ``[model] kind``
+``MLPIPE_DATASET``       the dataset: a bundled name (``breast_cancer`` default, ``wine``, ``diabetes``,
+                         ``apartments``) or a path to a ``dataset.toml`` (``mlpipe dataset init``)
 ``MLPIPE_MODEL_REFRESH_SECONDS``  how often predict re-reads ``models/latest.json``
 ``MLPIPE_IDLE_GRACE_SECONDS``  reaper: running this long with no command in flight -> stop
 """
@@ -33,7 +36,7 @@ DEFAULT_STACK = "mlpipe"
 DEFAULT_LOCAL_PORT = 4566
 LOCAL_REGION = "us-east-1"
 MAX_STACK_LEN = 20
-MODEL_KINDS = ("logreg", "forest")
+MODEL_KINDS = ("logreg", "forest", "ridge")
 # The Lambda runtime on AWS (layer_build's aws target builds for the same Python).
 AWS_LAMBDA_RUNTIME = "python3.12"
 
@@ -114,6 +117,8 @@ class Settings:
     # Promotion gate: a new model may be at most this much worse (holdout, absolute).
     promotion_tolerance: float = glue_defaults.PROMOTION_TOLERANCE
     model_kind: str = glue_defaults.MODEL_KIND
+    # The dataset file (model_code.spec): a bundled name or a path; "" is the default dataset.
+    dataset: str = ""
     # Predict: how often a warm container re-reads models/latest.json.
     model_refresh_seconds: int = 30
     max_rows: int = 1000
@@ -272,6 +277,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ready_timeout_seconds=_int(env, "MLPIPE_READY_TIMEOUT", Settings.ready_timeout_seconds),
         promotion_tolerance=_float(env, "MLPIPE_PROMOTION_TOLERANCE", Settings.promotion_tolerance),
         model_kind=model_kind,
+        dataset=(env.get("MLPIPE_DATASET") or "").strip(),
         model_refresh_seconds=_int(env, "MLPIPE_MODEL_REFRESH_SECONDS", Settings.model_refresh_seconds, 0),
         max_rows=_int(env, "MLPIPE_MAX_ROWS", Settings.max_rows),
         idle_grace_seconds=_int(env, "MLPIPE_IDLE_GRACE_SECONDS", Settings.idle_grace_seconds),

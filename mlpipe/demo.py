@@ -12,8 +12,10 @@ PROBLEMS = {
 }
 
 
-def make_bad_batch(src: str | Path, dst: str | Path, problem: str = "wrong_column") -> Path:
-    """Copy the CSV ``src`` to ``dst`` with one problem of ``PROBLEMS``; return ``dst``."""
+def make_bad_batch(src: str | Path, dst: str | Path, problem: str = "wrong_column", column: str | None = None) -> Path:
+    """Copy the CSV ``src`` to ``dst`` with one problem of ``PROBLEMS``; return ``dst``.
+    ``column``: the column to break (default: the default dataset's, else the first one);
+    ``bad_label`` always breaks ``target``."""
     if problem not in PROBLEMS:
         raise ValueError(f"unknown problem {problem!r}: choose one of {', '.join(PROBLEMS)}")
     with open(src, newline="", encoding="utf-8") as f:
@@ -22,9 +24,11 @@ def make_bad_batch(src: str | Path, dst: str | Path, problem: str = "wrong_colum
         raise ValueError(f"{src}: needs a header and at least one row")
     header = rows[0]
     if problem == "wrong_column":
-        header[header.index("mean radius")] = "mean radius (mm)"
+        col = column or ("mean radius" if "mean radius" in header else header[0])
+        header[header.index(col)] = f"{col} (mm)"
     elif problem == "not_a_number":
-        rows[1][header.index("mean texture")] = "n/a"
+        col = column or ("mean texture" if "mean texture" in header else header[0])
+        rows[1][header.index(col)] = "n/a"
     else:
         rows[1][header.index("target")] = "2"
     dst = Path(dst)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import api, buckets, functions, iam, instance, layers, network, notifications, queues, registry, schedule
+from . import api, buckets, datasets, functions, iam, instance, layers, network, notifications, queues, registry, schedule
 from .config import PUBLIC_IPV4_HOURLY_USD, MlpipeError, Settings
 from .names import GLUE_FUNCTIONS, Names
 from .report import Report, summarize
@@ -64,6 +64,7 @@ def deploy_glue(stack, names: Names | None = None, progress: Callable | None = N
     role_arns = {k: r.arn for k, r in zip(GLUE_FUNCTIONS, role_reports)}
     steps.title("code archive and holdout")
     steps.add(buckets.upload_code_archive(stack))
+    steps.add(datasets.ensure_dataset_file(stack))
     steps.add(buckets.ensure_holdout(stack, None, holdout_path))
     steps.title("functions")
     for fn in GLUE_FUNCTIONS:

@@ -141,8 +141,9 @@ def policy_documents(names: Names, instance_arn: str | None = None) -> dict:
             _objects(names, out, ["models/"], ["s3:GetObject"], "ReadModels"),
         ),
         "ec2": _doc(
-            _list_bucket(names, inp, ["data/", "holdout/", "code/", "rejected/"], "ListInput"),
-            _objects(names, inp, ["data/", "holdout/", "code/"], ["s3:GetObject"], "ReadInput"),
+            # dataset/: the dataset file (model_code.spec) the run validates and trains by
+            _list_bucket(names, inp, ["data/", "holdout/", "code/", "rejected/", "dataset/"], "ListInput"),
+            _objects(names, inp, ["data/", "holdout/", "code/", "dataset/"], ["s3:GetObject"], "ReadInput"),
             # Set a bad file aside: copy data/x.csv -> rejected/x.csv, then delete data/x.csv.
             _objects(names, inp, ["data/"], ["s3:DeleteObject"], "MoveBadDataOut"),
             _objects(names, inp, ["rejected/"], ["s3:PutObject", "s3:GetObject"], "MoveBadDataIn"),

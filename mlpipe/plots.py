@@ -208,6 +208,68 @@ def plot_learning_curve(
     return save(fig, path)
 
 
+def plot_task_evaluation(spec, fitted, holdout, *, path=None, title: str | None = None) -> Figure:
+    """The holdout plots the dataset's task calls for: ROC and precision-recall curves
+    (binary), the confusion matrix with the class labels (multiclass), predicted vs. true
+    and the residuals (regression). ``fitted`` is ``model_code.tabular.fit``'s result,
+    ``holdout`` a ``model_code.table.Table``."""
+    y = np.asarray(holdout.y)
+    out = fitted.output(holdout)
+    n = len(y)
+    if spec.task == "binary":
+        from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+        score = out[:, 1]
+        fpr, tpr, _ = roc_curve(y, score)
+        prec, rec, _ = precision_recall_curve(y, score)
+        fig, (a1, a2) = _figure(2, width=4.6, height=4.0)
+        a1.plot(fpr, tpr, label=f"AUC {auc(fpr, tpr):.4f}")
+        a1.plot([0, 1], [0, 1], color="#999999", linestyle="--")
+        a1.set_xlabel("false positive rate")
+        a1.set_ylabel("true positive rate")
+        a1.set_title("ROC")
+        a1.legend(loc="lower right")
+        a2.plot(rec, prec, label=f"positive: {spec.class_labels[1]}")
+        a2.set_xlabel("recall")
+        a2.set_ylabel("precision")
+        a2.set_title("precision-recall")
+        a2.legend(loc="lower left")
+    elif spec.task == "multiclass":
+        k = len(spec.classes)
+        pred = np.argmax(out, axis=1)
+        cm = np.zeros((k, k), dtype=int)
+        for t, p in zip(y.tolist(), pred.tolist()):
+            cm[t, p] += 1
+        fig, (ax,) = _figure(1, width=1.2 * k + 2.5, height=1.1 * k + 2.0)
+        im = ax.imshow(cm, cmap="Blues")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        ax.set_xticks(range(k), labels=spec.class_labels, rotation=30, ha="right")
+        ax.set_yticks(range(k), labels=spec.class_labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        threshold = cm.max() / 2 if cm.max() else 0.5
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                        color="white" if cm[i, j] > threshold else "black")
+        ax.set_title("confusion matrix")
+    else:
+        fig, (a1, a2) = _figure(2, width=4.6, height=4.0)
+        a1.scatter(y, out, s=12, alpha=0.7)
+        lo, hi = float(min(y.min(), out.min())), float(max(y.max(), out.max()))
+        a1.plot([lo, hi], [lo, hi], color="#999999", linestyle="--")
+        a1.set_xlabel(f"true {spec.target}")
+        a1.set_ylabel(f"predicted {spec.target}")
+        a1.set_title("predicted vs. true")
+        a2.scatter(out, out - y, s=12, alpha=0.7)
+        a2.axhline(0, color="#999999", linestyle="--")
+        a2.set_xlabel(f"predicted {spec.target}")
+        a2.set_ylabel("residual (predicted - true)")
+        a2.set_title("residuals")
+    fig.suptitle(title or f"{spec.name}: holdout ({n} rows)")
+    return save(fig, path)
+
+
 # --- the pipeline (notebooks 04 and 07) ----------------------------------------------
 
 STATUS_COLORS = {"succeeded": "#2ca02c", "rejected": "#ff7f0e", "failed": "#d62728"}

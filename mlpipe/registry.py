@@ -20,7 +20,7 @@ from .clients import get_or_none
 from .report import Report
 from .stack import as_stack
 
-METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "rmse", "mae", "r2")
 
 
 def versions(stack) -> list:
@@ -62,21 +62,31 @@ def seed_model_if_missing(stack, names=None, progress=None) -> Report:
     if pointer is not None and pointer.get("export"):  # a pointer without a serving export cannot be served
         return Report("found", "model", pointer.get("version", "?"),
                       details={"model_key": pointer.get("model_key")})
-    from model_code import artifacts, dataset, evaluate, train
-    from model_code.data import load_csv, load_many
+    from model_code import artifacts, tabular
+    from model_code.spec import MODEL_KINDS
+    from model_code.table import concat, parse_table
 
+    from .datasets import spec_of, write_split
+
+    spec = spec_of(settings)
+    kind = settings.model_kind if settings.model_kind in MODEL_KINDS[spec.task] else spec.model_kind
     s3 = stack.client("s3")
     bucket = names.output_bucket
     version = next_version(stack)
-    stack.say(f"no model promoted yet: training {settings.model_kind} as {version}")
+    stack.say(f"no model promoted yet: training {kind} on {spec.name} as {version}")
+
+    def read(path):
+        with open(path, "rb") as fh:
+            return parse_table(fh.read(), spec, os.path.basename(path))
+
     with tempfile.TemporaryDirectory(prefix="mlpipe-seed-") as tmp:
-        files = dataset.write_split(os.path.join(tmp, "data"))
-        data, holdout = load_many(files["batches"]), load_csv(files["holdout"])
-        fitted = train.train(data.X, data.y, model=settings.model_kind)
-        metrics = evaluate.evaluate(fitted, holdout.X, holdout.y)
-        paths = artifacts.save(fitted, os.path.join(tmp, "model"), version=version, metrics=metrics,
-                               inputs=files["batches"], extra={"seeded_by": "mlpipe deploy --part backend"},
-                               holdout_X=holdout.X)
+        files = write_split(spec, os.path.join(tmp, "data"))
+        data, holdout = concat([read(p) for p in files["batches"]]), read(files["holdout"])
+        fitted = tabular.fit(spec, data, kind=kind)
+        metrics = tabular.evaluate(spec, fitted, holdout)
+        paths = tabular.save(fitted, os.path.join(tmp, "model"), version=version, metrics=metrics,
+                             inputs=files["batches"], extra={"seeded_by": "mlpipe deploy --part backend"},
+                             holdout=holdout)
         prefix = f"{names.models_prefix}{version}/"
         served = artifacts.pointer_fields(paths, prefix)  # raises when the export did not verify
         for path in sorted(set(paths.values())):
@@ -86,6 +96,8 @@ def seed_model_if_missing(stack, names=None, progress=None) -> Report:
         "version": version,
         "model_key": model_key,
         "metrics": {k: metrics[k] for k in METRIC_KEYS if k in metrics},
+        "task": spec.task,
+        "dataset": spec.to_dict(),
         "promoted_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         **served,
     }

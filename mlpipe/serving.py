@@ -122,13 +122,23 @@ class Exchange:
 
     @property
     def labels(self) -> list:
-        """The predictions as words, each with the model's probability of that class."""
+        """The predictions as words, each with the model's probability of that class (a
+        regression's value with None: it has no probability)."""
         body = self.reply.body if isinstance(self.reply.body, dict) else {}
+        if body.get("labels") is not None and body.get("class_probabilities") is not None:
+            return [(lab, float(cp[lab])) for lab, cp in zip(body["labels"], body["class_probabilities"])]
+        if body.get("target") is not None:  # regression: values
+            return [(f"{body['target']} = {float(v):.4g}", None) for v in body.get("predictions") or []]
         out = []
         for pred, p_benign in zip(body.get("predictions") or [], body.get("probabilities") or []):
             p = float(p_benign) if int(pred) == 1 else 1.0 - float(p_benign)
             out.append((LABELS.get(int(pred), str(pred)), p))
         return out
+
+    def answer(self, i: int = 0) -> str:
+        """Row ``i``'s answer in words: ``benign (probability 0.981)`` or ``rent = 1234``."""
+        label, p = self.labels[i]
+        return label if p is None else f"{label} (probability {p:.3f})"
 
     def __str__(self) -> str:
         from .status import mask
@@ -145,10 +155,15 @@ class Exchange:
         for i, (label, p) in enumerate(self.labels):
             truth = ""
             if self.true_labels is not None and i < len(self.true_labels):
-                t = int(self.true_labels[i])
-                truth = f"; true label: {LABELS.get(t, t)} ({'right' if LABELS.get(t) == label else 'wrong'})"
+                t = self.true_labels[i]
+                if isinstance(t, float) and p is None:  # a regression's true value
+                    truth = f"; true value: {t:.4g}"
+                else:
+                    name = t if isinstance(t, str) else LABELS.get(int(t), t)
+                    truth = f"; true label: {name} ({'right' if name == label else 'wrong'})"
             version = self.reply.body.get("model_version") if isinstance(self.reply.body, dict) else None
-            lines.append(f"prediction: {label} (probability {p:.3f}) by model {version}{truth}")
+            shown = f" (probability {p:.3f})" if p is not None else ""
+            lines.append(f"prediction: {label}{shown} by model {version}{truth}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -160,7 +175,7 @@ def exchange(url: str, key: Optional[str], instances: list, *, true_labels=None,
     """POST ``instances`` and keep everything a client sees: URL, headers (key masked when
     shown), body, the raw reply and the prediction as a label with its probability."""
     reply, text = _send(url, key, _encode(instances), timeout)
-    labels = None if true_labels is None else [int(v) for v in true_labels]
+    labels = None if true_labels is None else [v.item() if hasattr(v, "item") else v for v in true_labels]
     return Exchange(url, key, list(instances), reply, text, labels)
 
 

@@ -30,7 +30,14 @@ def reports_table(reports: Iterable) -> pd.DataFrame:
 
 
 def runs_table(runs: Iterable[dict]) -> pd.DataFrame:
-    """The run records as a table: status, version, inputs, holdout metrics, cost."""
+    """The run records as a table: status, version, inputs, holdout metrics, cost. The metric
+    columns are the task's (roc_auc, accuracy, f1 for the default dataset; rmse, mae, r2 for
+    values): those any run has."""
+    runs = list(runs)
+    metrics = [k for k in ("roc_auc", "accuracy", "f1", "f1_macro", "rmse", "mae", "r2")
+               if any((r.get("metrics") or {}).get(k) is not None for r in runs)] or ["roc_auc", "accuracy", "f1"]
+    if "roc_auc" in metrics and "f1_macro" in metrics:
+        metrics.remove("f1_macro")  # binary: the default's three
     rows = []
     for r in runs:
         m = r.get("metrics") or {}
@@ -39,15 +46,13 @@ def runs_table(runs: Iterable[dict]) -> pd.DataFrame:
             "status": r.get("status"),
             "model_version": r.get("model_version"),
             "files": len(r.get("inputs") or []),
-            "roc_auc": m.get("roc_auc"),
-            "accuracy": m.get("accuracy"),
-            "f1": m.get("f1"),
+            **{k: m.get(k) for k in metrics},
             "seconds": r.get("duration_seconds"),
             "cost_usd": r.get("cost_usd"),
             "error": r.get("error") or "",   # blank, never NaN/None, for a run without one
         })
-    return pd.DataFrame(rows, columns=["run_id", "status", "model_version", "files", "roc_auc",
-                                       "accuracy", "f1", "seconds", "cost_usd", "error"])
+    return pd.DataFrame(rows, columns=["run_id", "status", "model_version", "files", *metrics,
+                                       "seconds", "cost_usd", "error"])
 
 
 def bucket_table(settings: Settings, bucket: str, prefix: str = "") -> pd.DataFrame:

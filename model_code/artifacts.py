@@ -115,7 +115,11 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def model_card(model, *, version: str, metrics: Mapping | None = None, inputs: Iterable | Mapping = (), extra: Mapping | None = None) -> dict:
+def model_card(model, *, version: str, metrics: Mapping | None = None, inputs: Iterable | Mapping = (),
+               extra: Mapping | None = None, dataset=None, encoder=None) -> dict:
+    """What the model is and what it was built from. With ``dataset`` (a ``model_code.spec``
+    DatasetSpec) the card carries the dataset file's schema (features, target, classes, task)
+    and ``encoder`` its fitted fills, so predict needs no other copy."""
     from .train import model_kind
 
     named = _named(inputs)
@@ -125,8 +129,8 @@ def model_card(model, *, version: str, metrics: Mapping | None = None, inputs: I
         "version": version,
         "model_kind": model_kind(model),
         "params": _jsonable(est.get_params()) if hasattr(est, "get_params") else {},
-        "feature_names": list(FEATURE_NAMES),
-        "label": LABEL,
+        "feature_names": list(dataset.feature_names) if dataset is not None else list(FEATURE_NAMES),
+        "label": dataset.target if dataset is not None else LABEL,
         "data_fingerprint": fingerprint(dict(named)) if named else None,
         "inputs": [
             {"name": name, "sha256": sha256_file(path), "bytes": os.path.getsize(path)} for name, path in sorted(named)
@@ -135,6 +139,11 @@ def model_card(model, *, version: str, metrics: Mapping | None = None, inputs: I
         "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "metrics": _jsonable(dict(metrics)) if metrics is not None else None,
     }
+    if dataset is not None:
+        card["task"] = dataset.task
+        card["dataset"] = dataset.to_dict()
+    if encoder is not None:
+        card["encoder"] = _jsonable(encoder.to_dict())
     if extra:
         card.update(_jsonable(dict(extra)))
     return card
@@ -148,7 +157,7 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 
 def save(model, out_dir: str | os.PathLike, *, version: str, metrics: Mapping, inputs: Iterable | Mapping = (),
-         extra: Mapping | None = None, holdout_X=None) -> dict:
+         extra: Mapping | None = None, holdout_X=None, dataset=None, encoder=None, holdout_rows=None) -> dict:
     """Write ``model.joblib``, ``metrics.json`` and ``model_card.json`` into ``out_dir``.
 
     ``inputs`` are the data files trained on (paths, or {name: path} to record e.g.
@@ -161,11 +170,17 @@ def save(model, out_dir: str | os.PathLike, *, version: str, metrics: Mapping, i
 
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    card = model_card(model, version=version, metrics=metrics, inputs=inputs, extra=extra)
+    card = model_card(model, version=version, metrics=metrics, inputs=inputs, extra=extra, dataset=dataset,
+                      encoder=encoder)
     export_path = None
+    if holdout_rows is not None and encoder is not None:
+        holdout_X = encoder.transform(holdout_rows)
     if holdout_X is not None:
+        names = encoder.output_names if encoder is not None else FEATURE_NAMES
         try:
-            card["export"] = export.write_verified(model, out_dir, holdout_X, FEATURE_NAMES)
+            card["export"] = export.write_verified(model, out_dir, holdout_X, names, encoder=encoder,
+                                                   rows=holdout_rows,
+                                                   task=dataset.task if dataset is not None else None)
             export_path = os.path.join(out_dir, card["export"]["file"])
         except export.ExportError as exc:
             card["export"] = {"error": str(exc)}

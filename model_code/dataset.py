@@ -127,3 +127,80 @@ def main(argv: list | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- any dataset file
+
+
+def source_csv(spec, work_dir: str) -> str:
+    """The CSV a dataset file names in ``[source]``: ``csv = "path"`` (relative to the dataset
+    file) or ``example = "<bundled name>"`` (written into ``work_dir``)."""
+    src = dict(spec.source or {})
+    if "example" in src:
+        from .examples import write_csv as write_example
+
+        return write_example(src["example"], os.path.join(work_dir, f"{src['example']}.csv"))
+    if "csv" in src:
+        base = os.path.dirname(spec.path) if spec.path else os.getcwd()
+        path = os.path.join(base, src["csv"])
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"the dataset file's [source] csv {src['csv']!r} is not at {path}")
+        return path
+    raise FileNotFoundError(f"dataset {spec.name!r} names no [source] (csv = \"...\" or example = \"...\")")
+
+
+def split_csv(spec, csv_path: str, out_dir: str | os.PathLike, n_batches: int = DEFAULT_BATCHES) -> dict:
+    """Split a CSV described by ``spec`` into ``holdout.csv`` (the dataset file's fraction,
+    seed, stratification) and ``n_batches`` arrival batches (stratified for classification),
+    as the original rows' text. Every row is validated first (``model_code.table``)."""
+    import csv as _csv
+    import io as _io
+
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    from .table import parse_table
+
+    with open(csv_path, "rb") as fh:
+        data = fh.read()
+    table = parse_table(data, spec, os.path.basename(csv_path))
+    reader = _csv.reader(_io.StringIO(data.decode("utf-8-sig"), newline=""))
+    header = next(reader)
+    while not any(c.strip() for c in header):
+        header = next(reader)
+    raw = [r for r in reader if r and any(c.strip() for c in r)]
+    idx = np.arange(len(raw))
+    strat = table.y if spec.stratify else None
+    rest, hold = train_test_split(idx, test_size=spec.holdout_fraction, stratify=strat,
+                                  random_state=spec.holdout_seed, shuffle=True)
+    rest, hold = np.sort(rest), np.sort(hold)
+    max_batches = max(1, len(rest) // 2)
+    if not 1 <= n_batches <= max_batches:
+        raise ValueError(f"n_batches must be an integer from 1 to {max_batches}, got {n_batches!r}")
+    if n_batches == 1:
+        parts = [rest]
+    elif spec.stratify:
+        folds = StratifiedKFold(n_splits=n_batches, shuffle=True, random_state=spec.holdout_seed)
+        parts = [rest[t] for _, t in folds.split(rest, table.y[rest])]
+    else:
+        folds = KFold(n_splits=n_batches, shuffle=True, random_state=spec.holdout_seed)
+        parts = [rest[t] for _, t in folds.split(rest)]
+    from .table import write_table_csv
+
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    holdout = write_table_csv(os.path.join(out_dir, HOLDOUT_FILE), header, [raw[i] for i in hold])
+    batches = [write_table_csv(os.path.join(out_dir, batch_file_name(i, n_batches)), header, [raw[j] for j in p])
+               for i, p in enumerate(parts, start=1)]
+    written = {os.path.basename(p) for p in batches}
+    for stale in glob.glob(os.path.join(out_dir, "batch_*.csv")):
+        if _BATCH_RE.match(os.path.basename(stale)) and os.path.basename(stale) not in written:
+            os.remove(stale)
+    return {"holdout": holdout, "batches": batches}
+
+
+def write_dataset_split(spec, out_dir: str | os.PathLike, n_batches: int = DEFAULT_BATCHES) -> dict:
+    """``split_csv`` of the CSV the dataset file's ``[source]`` names."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlpipe-src-") as tmp:
+        return split_csv(spec, source_csv(spec, tmp), out_dir, n_batches)

@@ -41,7 +41,8 @@ import numpy as np
 FORMAT = "mlpipe-export"
 FORMAT_VERSION = 1
 TOLERANCE = 1e-9
-FILES = {"logreg": "model_export.json", "forest": "model_export.npz"}
+FILES = {"logreg": "model_export.json", "ridge": "model_export.json", "forest": "model_export.npz"}
+TASKS = ("binary", "multiclass", "regression")
 CONTENT_TYPES = {".json": "application/json", ".npz": "application/octet-stream"}
 INLINE_MAX_BYTES = 16 * 1024  # a linear export this small rides inside models/latest.json
 
@@ -57,48 +58,107 @@ def _expit(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-class LinearExport:
-    """A binary logistic regression after a standard scaler."""
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
 
-    kind = "logreg"
 
-    def __init__(self, classes, feature_names, mean, scale, coef, intercept):
-        self.classes = np.asarray(classes)
+class _Rows:
+    """What every export shares: the task, the encoder (rows -> matrix) and the output."""
+
+    task = "binary"
+    encoder = None
+
+    def _set_common(self, task, encoder):
+        from .encode import Encoder
+
+        if task not in TASKS:
+            raise ExportError(f"unknown task {task!r}")
+        self.task = task
+        self.encoder = Encoder.from_dict(encoder) if isinstance(encoder, Mapping) else encoder
+        if self.encoder is not None and tuple(self.encoder.output_names) != tuple(self.feature_names):
+            raise ExportError("the export's encoder does not produce its feature columns")
+
+    def output(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, K) for a classifier, values (n,) for a regressor."""
+        return self.predict(X) if self.task == "regression" else self.predict_proba(X)
+
+    def encode(self, table) -> np.ndarray:
+        from .encode import Encoder
+
+        enc = self.encoder if self.encoder is not None else Encoder.plain(self.feature_names)
+        return enc.transform(table)
+
+    def output_rows(self, table) -> np.ndarray:
+        """``output`` of rows (``model_code.table.Table``), encoded as training encoded them."""
+        return self.output(self.encode(table))
+
+    def _common_doc(self) -> dict:
+        doc = {"task": self.task}
+        if self.encoder is not None:
+            doc["encoder"] = self.encoder.to_dict()
+        return doc
+
+
+class LinearExport(_Rows):
+    """A linear model after a standard scaler: logistic regression (binary: sigmoid,
+    multiclass: softmax) or ridge regression (``kind`` ``ridge``, task ``regression``)."""
+
+    def __init__(self, classes, feature_names, mean, scale, coef, intercept, task="binary", encoder=None,
+                 kind=None):
+        self.kind = kind or ("ridge" if task == "regression" else "logreg")
+        self.classes = np.asarray(classes if classes is not None else [])
         self.feature_names = tuple(feature_names)
         self.mean = np.asarray(mean, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
-        self.coef = np.asarray(coef, dtype=np.float64)
-        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self.coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+        self.intercept = np.atleast_1d(np.asarray(intercept, dtype=np.float64))
+        self._set_common(task, encoder)
         n = len(self.feature_names)
-        if self.classes.shape != (2,) or self.coef.shape != (1, n) or self.intercept.shape != (1,) \
-                or self.mean.shape != (n,) or self.scale.shape != (n,):
-            raise ExportError(f"a logreg export needs 2 classes, coef (1, {n}), intercept (1,), mean and "
-                              f"scale ({n},); got {self.classes.shape}, {self.coef.shape}, "
+        k = len(self.classes)
+        rows = 1 if task in ("binary", "regression") else k
+        if (task == "binary" and k != 2) or (task == "multiclass" and k < 3) or \
+                (task == "regression" and k != 0) or self.coef.shape != (rows, n) or \
+                self.intercept.shape != (rows,) or self.mean.shape != (n,) or self.scale.shape != (n,):
+            raise ExportError(f"a {task} {self.kind} export needs coef ({rows}, {n}), intercept ({rows},), mean "
+                              f"and scale ({n},); got classes {self.classes.shape}, {self.coef.shape}, "
                               f"{self.intercept.shape}, {self.mean.shape}, {self.scale.shape}")
         self._coef_t = np.ascontiguousarray(self.coef.T)
 
+    def _decision(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale) @ self._coef_t + self.intercept
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        z = ((X - self.mean) / self.scale) @ self._coef_t + self.intercept
+        z = self._decision(X)
+        if self.task == "multiclass":
+            return _softmax(z)
         p = _expit(z.reshape(-1))
         return np.stack([1 - p, p], axis=1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self._decision(X).reshape(-1)
 
     def document(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
                 "classes": self.classes.tolist(), "feature_names": list(self.feature_names),
                 "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
-                "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
+                "coef": self.coef.tolist(), "intercept": self.intercept.tolist(), **self._common_doc()}
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.document(), separators=(",", ":")) + "\n").encode("utf-8")
 
 
-class ForestExport:
-    """A random forest (class fractions averaged over its trees) after a standard scaler."""
+class ForestExport(_Rows):
+    """A random forest after a standard scaler: class fractions (a classifier) or leaf means
+    (a regressor, one ``value`` column) averaged over its trees."""
 
     kind = "forest"
 
-    def __init__(self, classes, feature_names, mean, scale, feature, threshold, left, right, value, roots):
-        self.classes = np.asarray(classes)
+    def __init__(self, classes, feature_names, mean, scale, feature, threshold, left, right, value, roots,
+                 task="binary", encoder=None):
+        self.classes = np.asarray(classes if classes is not None else [])
         self.feature_names = tuple(feature_names)
         self.mean = np.asarray(mean, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
@@ -108,9 +168,11 @@ class ForestExport:
         self.right = np.asarray(right, dtype=np.int32)
         self.value = np.asarray(value, dtype=np.float64)
         self.roots = np.asarray(roots, dtype=np.int64)
+        self._set_common(task, encoder)
         n_nodes, n_feat = len(self.threshold), len(self.feature_names)
+        n_out = 1 if task == "regression" else len(self.classes)
         if (self.feature.shape != (n_nodes,) or self.left.shape != (n_nodes,) or self.right.shape != (n_nodes,)
-                or self.value.shape != (n_nodes, len(self.classes)) or self.roots.ndim != 1
+                or self.value.shape != (n_nodes, n_out) or self.roots.ndim != 1
                 or not len(self.roots) or self.mean.shape != (n_feat,) or self.scale.shape != (n_feat,)):
             raise ExportError("a forest export's arrays do not fit together (nodes, classes, features)")
         for name, ids in (("left", self.left), ("right", self.right), ("roots", self.roots)):
@@ -143,10 +205,13 @@ class ForestExport:
         proba /= len(self.roots)
         return proba
 
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X)[:, 0]
+
     def meta(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.kind,
                 "classes": self.classes.tolist(), "feature_names": list(self.feature_names),
-                "n_trees": int(len(self.roots)), "n_nodes": int(len(self.threshold))}
+                "n_trees": int(len(self.roots)), "n_nodes": int(len(self.threshold)), **self._common_doc()}
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
@@ -193,24 +258,36 @@ def _scaler_arrays(scaler, n: int) -> tuple:
     return mean, scale
 
 
-def export_model(model, feature_names: Sequence[str]) -> LinearExport | ForestExport:
-    """The export of a fitted Pipeline(StandardScaler, LogisticRegression | RandomForestClassifier)."""
+def export_model(model, feature_names: Sequence[str], *, encoder=None, task: str | None = None
+                 ) -> LinearExport | ForestExport:
+    """The export of a fitted Pipeline(StandardScaler, LogisticRegression | RandomForestClassifier |
+    Ridge | RandomForestRegressor); ``encoder`` (``model_code.encode.Encoder``) travels with it."""
     scaler, est = _steps(model)
     feature_names = tuple(feature_names)
     n = len(feature_names)
     mean, scale = _scaler_arrays(scaler, n)
     name = type(est).__name__
+    if name in ("Ridge", "LinearRegression", "RandomForestRegressor"):
+        if not hasattr(est, "n_features_in_"):
+            raise ExportError(f"{name} is not fitted")
+        if name == "RandomForestRegressor":
+            return _forest(est, None, feature_names, mean, scale, "regression", encoder)
+        return LinearExport(None, feature_names, mean, scale, np.reshape(est.coef_, (1, -1)),
+                            np.reshape(est.intercept_, (1,)), task="regression", encoder=encoder)
     classes = getattr(est, "classes_", None)
     if classes is None:
         raise ExportError(f"{name} is not fitted (no classes_)")
+    task = task or ("binary" if len(classes) == 2 else "multiclass")
     if name == "LogisticRegression":
-        return LinearExport(classes, feature_names, mean, scale, est.coef_, est.intercept_)
+        return LinearExport(classes, feature_names, mean, scale, est.coef_, est.intercept_, task=task,
+                            encoder=encoder)
     if name == "RandomForestClassifier":
-        return _forest(est, classes, feature_names, mean, scale)
-    raise ExportError(f"no serving export for {name}: export supports LogisticRegression and RandomForestClassifier")
+        return _forest(est, classes, feature_names, mean, scale, task, encoder)
+    raise ExportError(f"no serving export for {name}: export supports LogisticRegression, "
+                      "RandomForestClassifier, Ridge and RandomForestRegressor")
 
 
-def _forest(est, classes, feature_names, mean, scale) -> ForestExport:
+def _forest(est, classes, feature_names, mean, scale, task="binary", encoder=None) -> ForestExport:
     if getattr(est, "n_outputs_", 1) != 1:
         raise ExportError("only single-output forests can be exported")
     feats, thrs, lefts, rights, values, roots = [], [], [], [], [], []
@@ -221,9 +298,10 @@ def _forest(est, classes, feature_names, mean, scale) -> ForestExport:
         ids = np.arange(n_nodes)
         left, right = np.asarray(t.children_left), np.asarray(t.children_right)
         leaf = left == -1
-        value = np.asarray(t.value)[:, 0, :len(classes)]
-        if value.shape != (n_nodes, len(classes)):
-            raise ExportError(f"a tree has value shape {np.asarray(t.value).shape}; expected {len(classes)} classes")
+        n_out = 1 if classes is None else len(classes)
+        value = np.asarray(t.value)[:, 0, :n_out]
+        if value.shape != (n_nodes, n_out):
+            raise ExportError(f"a tree has value shape {np.asarray(t.value).shape}; expected {n_out} outputs")
         feats.append(np.where(leaf, -2, t.feature))
         thrs.append(np.asarray(t.threshold, dtype=np.float64))
         lefts.append(np.where(leaf, ids, left) + offset)
@@ -232,7 +310,8 @@ def _forest(est, classes, feature_names, mean, scale) -> ForestExport:
         roots.append(offset)
         offset += n_nodes
     return ForestExport(classes, feature_names, mean, scale, np.concatenate(feats), np.concatenate(thrs),
-                        np.concatenate(lefts), np.concatenate(rights), np.concatenate(values), roots)
+                        np.concatenate(lefts), np.concatenate(rights), np.concatenate(values), roots,
+                        task=task, encoder=encoder)
 
 
 # --------------------------------------------------------------------------- reading
@@ -253,11 +332,12 @@ def _check_header(doc: Mapping, where: str) -> str:
 def from_document(doc: Mapping, where: str = "export") -> LinearExport:
     """A linear export from its parsed JSON document (e.g. inline in ``models/latest.json``)."""
     kind = _check_header(doc, where)
-    if kind != "logreg":
+    if kind not in ("logreg", "ridge"):
         raise ExportError(f"{where}: a {kind} export is not a JSON document")
     try:
         return LinearExport(doc["classes"], doc["feature_names"], doc["scaler"]["mean"], doc["scaler"]["scale"],
-                            doc["coef"], doc["intercept"])
+                            doc["coef"], doc["intercept"], task=doc.get("task", "binary"),
+                            encoder=doc.get("encoder"), kind=kind)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ExportError):
             raise
@@ -279,7 +359,8 @@ def from_bytes(data: bytes, where: str = "export") -> LinearExport | ForestExpor
         try:
             return ForestExport(meta["classes"], meta["feature_names"], arrays["mean"], arrays["scale"],
                                 arrays["feature"], arrays["threshold"], arrays["left"], arrays["right"],
-                                arrays["value"], arrays["roots"])
+                                arrays["value"], arrays["roots"], task=meta.get("task", "binary"),
+                                encoder=meta.get("encoder"))
         except KeyError as exc:
             raise ExportError(f"{where} lacks the array {exc}") from None
     try:
@@ -292,11 +373,22 @@ def from_bytes(data: bytes, where: str = "export") -> LinearExport | ForestExpor
 # --------------------------------------------------------------------------- writing, verified
 
 
-def max_difference(exported, model, X) -> float:
-    """max |export.predict_proba(X) - model.predict_proba(X)| over every row and class."""
+def sklearn_output(model, X) -> np.ndarray:
+    """scikit-learn's ``predict_proba`` (a classifier) or ``predict`` (a regressor)."""
+    if hasattr(model, "predict_proba") and hasattr(model.steps[-1][1] if hasattr(model, "steps") else model,
+                                                   "classes_"):
+        return np.asarray(model.predict_proba(X), dtype=np.float64)
+    return np.asarray(model.predict(X), dtype=np.float64)
+
+
+def max_difference(exported, model, X, rows=None) -> float:
+    """max |export's output - model's| over every row and class: ``predict_proba`` for a
+    classifier, ``predict`` for a regressor. With ``rows`` (a ``Table``) the export encodes
+    them itself (its encoder read back from the file) and the model gets ``X``, the
+    training encoder's matrix of the same rows."""
     X = np.asarray(X, dtype=np.float64)
-    mine = exported.predict_proba(X)
-    theirs = np.asarray(model.predict_proba(X), dtype=np.float64)
+    mine = exported.output_rows(rows) if rows is not None else exported.output(X)
+    theirs = sklearn_output(model, X)
     if mine.shape != theirs.shape:
         raise ExportError(f"the export answers shape {mine.shape}, the model {theirs.shape}")
     diff = float(np.max(np.abs(mine - theirs))) if mine.size else 0.0
@@ -306,7 +398,7 @@ def max_difference(exported, model, X) -> float:
 
 
 def write_verified(model, out_dir: str | os.PathLike, X, feature_names: Sequence[str],
-                   tolerance: float = TOLERANCE) -> dict:
+                   tolerance: float = TOLERANCE, *, encoder=None, rows=None, task: str | None = None) -> dict:
     """Export ``model``, read the bytes back, check them against ``model.predict_proba(X)``,
     and only then write the file into ``out_dir``. Returns what the model card records:
     ``{"file", "format", "format_version", "kind", "sha256", "bytes", "max_abs_diff",
@@ -316,15 +408,17 @@ def write_verified(model, out_dir: str | os.PathLike, X, feature_names: Sequence
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or not len(X):
         raise ExportError("verifying an export needs the holdout rows (a non-empty matrix)")
-    exported = export_model(model, feature_names)
+    exported = export_model(model, feature_names, encoder=encoder, task=task)
     data = exported.to_bytes()
     reread = from_bytes(data)
-    if list(np.asarray(model.classes_).tolist()) != reread.classes.tolist():
+    model_classes = getattr(model, "classes_", None) if exported.task != "regression" else None
+    if model_classes is not None and list(np.asarray(model_classes).tolist()) != reread.classes.tolist():
         raise ExportError(f"the export's classes {reread.classes.tolist()} are not the model's "
                           f"{np.asarray(model.classes_).tolist()}")
-    diff = max_difference(reread, model, X)
+    diff = max_difference(reread, model, X, rows)
     if diff > tolerance:
-        raise ExportError(f"the {exported.kind} export differs from predict_proba by {diff:.3g} on the "
+        what = "predict" if exported.task == "regression" else "predict_proba"
+        raise ExportError(f"the {exported.kind} export differs from {what} by {diff:.3g} on the "
                           f"holdout (tolerance {tolerance:g})")
     name = FILES[exported.kind]
     path = os.path.join(os.fspath(out_dir), name)
@@ -333,6 +427,7 @@ def write_verified(model, out_dir: str | os.PathLike, X, feature_names: Sequence
         fh.write(data)
     os.replace(tmp, path)
     return {"file": name, "format": FORMAT, "format_version": FORMAT_VERSION, "kind": exported.kind,
+            "task": exported.task,
             "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "max_abs_diff": diff,
             "tolerance": tolerance, "verified_rows": int(len(X))}
 

@@ -65,7 +65,8 @@ def model_kind(pipe) -> str:
     """``logreg``/``forest`` for our pipelines, else the final estimator's class name."""
     est = pipe.steps[-1][1] if hasattr(pipe, "steps") else pipe
     name = type(est).__name__
-    return {"LogisticRegression": "logreg", "RandomForestClassifier": "forest"}.get(name, name)
+    return {"LogisticRegression": "logreg", "RandomForestClassifier": "forest", "Ridge": "ridge",
+            "RandomForestRegressor": "forest"}.get(name, name)
 
 
 if __name__ == "__main__":  # the CLI's older spelling; it lives in model_code/__main__.py

@@ -4,11 +4,17 @@ Everything the predict Lambda does lives here; ``handler.py`` only forwards the 
 Pure functions (``parse_body``, ``respond``) need no AWS; ``ModelStore`` takes its S3
 reader factory and clock as arguments, so tests pass fakes and no flag.
 
-Request:  ``{"instances": [{feature: number, ...}, ...]}`` (API Gateway REST proxy event).
-Response: 200 ``{"predictions": [0|1, ...], "probabilities": [P(class 1), ...],
-"model_version": "v003"}``. ``probabilities[i]`` is the probability of class 1
-(``benign`` in scikit-learn's encoding) for row i; ``predictions[i]`` is the class
-ranked first by the same probabilities (what ``model.predict`` returns).
+Request:  ``{"instances": [{feature: value, ...}, ...]}`` (API Gateway REST proxy event), the
+features of the served model's dataset file (``model_code.spec``, carried by
+``models/latest.json``; the default dataset's when the pointer carries none), checked by
+``model_code.table.rows_from_request`` (a wrong category: 400 naming the feature and the
+allowed values).
+Response: 200, classification ``{"predictions": [class value, ...], "labels": [label, ...],
+"class_probabilities": [{label: p, ...}, ...], "probabilities": [...], "model_version": "v003"}``:
+``predictions[i]`` is the class ranked first (what ``model.predict`` returns), ``labels[i]``
+its label for a person; ``probabilities[i]`` is P(second class) for a binary target (``benign``
+for the default dataset) and the list of every class's probability for a multiclass one.
+Regression ``{"predictions": [value, ...], "target": name, "model_version": "v003"}``.
 Bad input -> 400 ``{"message": ..., "model_version": ...}`` naming the field, row or limit;
 no model promoted, or one that cannot be loaded -> 503 ``{"message": ..., "model_version":
 ...}``. Every response names ``model_version`` (null while this environment has none).
@@ -43,6 +49,8 @@ import time  # noqa: E402
 from typing import Any, Callable, NamedTuple, Optional  # noqa: E402
 
 from model_code import schema  # noqa: E402
+from model_code import spec as dataset_spec  # noqa: E402
+from model_code import table as tables  # noqa: E402
 
 try:  # imported as lambda_code.predict.service (tests, tools)
     from . import s3read
@@ -76,11 +84,35 @@ def _reject_constant(name: str):
     raise RequestError(f"the body contains {name}, which is not valid JSON; send finite numbers")
 
 
-def parse_body(event: Any, max_rows: int = schema.MAX_ROWS_PER_REQUEST):
-    """The ``instances`` of an API Gateway proxy event as a float array (n, 30).
+def parse_body(event: Any, max_rows: int = schema.MAX_ROWS_PER_REQUEST, spec=None):
+    """The ``instances`` of an API Gateway proxy event, checked against ``spec`` (default: the
+    default dataset's), as a ``model_code.table.Table``.
 
     Raises ``RequestError`` with a message for a person for every bad body.
     """
+    return rows_of(instances_of(event), spec, max_rows)
+
+
+def rows_of(instances: Any, spec=None, max_rows: int = schema.MAX_ROWS_PER_REQUEST):
+    """``instances`` checked against the dataset file ``spec`` (``RequestError``: 400)."""
+    try:
+        return tables.rows_from_request(instances, spec or _default_spec(), max_rows=max_rows)
+    except tables.RequestError as exc:
+        raise RequestError(str(exc)) from None
+
+
+_DEFAULT_SPEC = None
+
+
+def _default_spec():
+    global _DEFAULT_SPEC
+    if _DEFAULT_SPEC is None:
+        _DEFAULT_SPEC = dataset_spec.default()
+    return _DEFAULT_SPEC
+
+
+def instances_of(event: Any):
+    """The ``instances`` value of an API Gateway proxy event's JSON body (not yet checked)."""
     if not isinstance(event, dict):
         raise RequestError("the event is not an API Gateway proxy request")
     body = event.get("body")
@@ -115,10 +147,7 @@ def parse_body(event: Any, max_rows: int = schema.MAX_ROWS_PER_REQUEST):
     extra = [k for k in doc if k != "instances"]
     if extra:
         raise RequestError(f'unknown top-level field {extra[0]!r}; the body takes only "instances"')
-    try:
-        return schema.validate_instances(doc["instances"], max_rows=max_rows)
-    except schema.SchemaError as exc:
-        raise RequestError(str(exc)) from None
+    return doc["instances"]
 
 
 def _json_type(value: Any) -> str:
@@ -152,7 +181,8 @@ class Served(NamedTuple):
     model: Any      # a model_code.export predictor (LinearExport or ForestExport)
     version: str
     classes: Any    # the model's classes, so predictions come from one predict_proba
-    positive: int   # column of class 1 in predict_proba's output
+    positive: int   # column of class 1 in predict_proba's output (binary)
+    spec: Any = None  # the dataset file (model_code.spec.DatasetSpec) the model was trained for
 
 
 class _Pending(NamedTuple):
@@ -351,18 +381,33 @@ class ModelStore:
             raise ModelUnavailable(f"model {version} could not be loaded: {exc}") from None
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # a damaged file: 503, never a crash
             raise ModelUnavailable(f"model {version} could not be loaded: {type(exc).__name__}: {exc}") from None
-        if tuple(model.feature_names) != tuple(schema.FEATURE_NAMES):
-            raise ModelUnavailable(f"model {version} expects other features than this API's schema")
-        classes = model.classes
         try:
-            positive = classes.tolist().index(1)
-        except ValueError:
-            raise ModelUnavailable(f"model {version} has classes {classes.tolist()}; class 1 is missing") from None
+            spec = dataset_spec.from_dict(pointer["dataset"]) if pointer.get("dataset") else _default_spec()
+        except (dataset_spec.SpecError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelUnavailable(f"model {version}: models/latest.json carries an invalid dataset schema: "
+                                   f"{exc}") from None
+        inputs = [f["name"] for f in model.encoder.features] if model.encoder is not None else \
+            list(model.feature_names)
+        if tuple(inputs) != spec.feature_names:
+            raise ModelUnavailable(f"model {version} expects other features than its dataset file names")
+        if model.task != spec.task:
+            raise ModelUnavailable(f"model {version} is a {model.task} model, its dataset file a {spec.task} one")
+        classes = model.classes
+        positive = 0
+        if spec.task != "regression":
+            if len(classes) != len(spec.classes):
+                raise ModelUnavailable(f"model {version} has {len(classes)} classes, its dataset file "
+                                       f"{len(spec.classes)}")
+            try:
+                positive = classes.tolist().index(1)
+            except ValueError:
+                raise ModelUnavailable(f"model {version} has classes {classes.tolist()}; class 1 is missing") \
+                    from None
         self.loads += 1
         log.info(json.dumps({"event": "model_loaded", "model_version": version, "kind": model.kind,
                              "export_key": info["key"], "inline": pointer.get("export_inline") is not None,
                              "load_ms": round((time.perf_counter() - started) * 1000, 1)}))
-        return Served(model, version, classes, positive)
+        return Served(model, version, classes, positive, spec)
 
 
 class _PointerGone(Exception):
@@ -372,10 +417,30 @@ class _PointerGone(Exception):
 # --------------------------------------------------------------------------- service
 
 
-def _predict(served: Served, X):
-    proba = served.model.predict_proba(X)
-    labels = served.classes[proba.argmax(axis=1)]
-    return labels.tolist(), proba[:, served.positive].tolist()
+def _class_value(text: str):
+    """A class's CSV value as the reply shows it: an int when it is a whole number ("1" -> 1)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _predict(served: Served, rows) -> dict:
+    """The reply's fields for ``rows`` (a ``model_code.table.Table``)."""
+    spec = served.spec
+    out = served.model.output_rows(rows)
+    if spec.task == "regression":
+        return {"predictions": out.tolist(), "target": spec.target}
+    idx = served.classes[out.argmax(axis=1)]
+    labels = spec.class_labels
+    values = [_class_value(v) for v in spec.class_values]
+    reply = {
+        "predictions": [values[i] for i in idx.tolist()],
+        "labels": [labels[i] for i in idx.tolist()],
+        "class_probabilities": [dict(zip((labels[c] for c in served.classes.tolist()), p)) for p in out.tolist()],
+    }
+    reply["probabilities"] = out[:, served.positive].tolist() if spec.task == "binary" else out.tolist()
+    return reply
 
 
 class PredictService:
@@ -397,15 +462,15 @@ class PredictService:
         started = time.perf_counter()
         status, payload, n_rows = 500, None, 0
         try:
-            X = parse_body(event, self.max_rows)
-            n_rows = len(X)
-            served = self.store.get()
-            predictions, probabilities = _predict(served, X)
-            status, payload = 200, {
-                "predictions": predictions,
-                "probabilities": probabilities,
-                "model_version": served.version,
-            }
+            instances = instances_of(event)
+            try:
+                served = self.store.get()
+            except ModelUnavailable:  # a bad body still answers 400 (checked against the default dataset)
+                rows_of(instances, None, self.max_rows)
+                raise
+            rows = rows_of(instances, served.spec, self.max_rows)
+            n_rows = rows.n_rows
+            status, payload = 200, {**_predict(served, rows), "model_version": served.version}
         except RequestError as exc:
             status, payload = 400, {"message": str(exc), "model_version": self._version()}
         except ModelUnavailable as exc:

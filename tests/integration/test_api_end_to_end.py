@@ -95,6 +95,11 @@ def test_predict_with_the_key(backend, holdout):
     assert len(body["predictions"]) == 10 and len(body["probabilities"]) == 10
     assert set(body["predictions"]) <= {0, 1}
     assert all(0.0 <= p <= 1.0 for p in body["probabilities"])
+    # labels a person reads, one probability per class (the dataset file's classes)
+    labels = {0: "malignant", 1: "benign"}
+    assert body["labels"] == [labels[p] for p in body["predictions"]]
+    assert all(abs(c["benign"] - p) < 1e-12 and abs(c["malignant"] + c["benign"] - 1) < 1e-9
+               for c, p in zip(body["class_probabilities"], body["probabilities"]))
     pointer = registry.latest_pointer(settings, names)
     assert body["model_version"] == pointer["version"]
     # the seeded model is a real one: the holdout is mostly right

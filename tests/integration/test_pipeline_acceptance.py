@@ -112,16 +112,16 @@ def latest(st) -> bytes | None:
 
 
 def code_archive_variant(patch_from: str, patch_to: str) -> bytes:
-    """The deployed code archive with one edit in model_code/train.py (a training step that
+    """The deployed code archive with one edit in model_code/tabular.py (a training step that
     raises or hangs), as a user who ships broken training code would."""
     src = zipfile.ZipFile(io.BytesIO(buckets.build_code_archive()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename == "model_code/train.py":
+            if info.filename == "model_code/tabular.py":
                 text = data.decode()
-                assert patch_from in text, f"model_code/train.py no longer contains {patch_from!r}"
+                assert patch_from in text, f"model_code/tabular.py no longer contains {patch_from!r}"
                 data = text.replace(patch_from, patch_to, 1).encode()
             dst.writestr(info, data)
     return out.getvalue()

@@ -358,16 +358,16 @@ def test_a_file_that_makes_training_crash_is_named_and_set_aside(s3, split, tmp_
     """Whatever the error: a valid-looking file whose rows make the training step raise."""
     import numpy as np
 
-    import model_code.train as mtrain
+    import model_code.tabular as mtrain
 
-    real = mtrain.train
+    real = mtrain.fit
 
-    def fragile(X, y, **kw):
-        if np.any(np.asarray(X)[:, 0] == 59.5):
+    def fragile(spec, table, **kw):
+        if np.any(table.columns["mean radius"] == 59.5):
             raise ValueError("Input X contains NaN.")
-        return real(X, y, **kw)
+        return real(spec, table, **kw)
 
-    monkeypatch.setattr(mtrain, "train", fragile)
+    monkeypatch.setattr(mtrain, "fit", fragile)
     upload_split(s3, split, batches=(0,))
     s3.put_object(Bucket=IN, Key="data/crash.csv", Body=_with_cell(split["batches"][1], "59.5"))
     bad = do_run(s3, tmp_path, "run-crash")
@@ -379,9 +379,9 @@ def test_a_file_that_makes_training_crash_is_named_and_set_aside(s3, split, tmp_
 
 
 def test_a_training_error_no_file_causes_sets_nothing_aside(s3, split, tmp_path, monkeypatch):
-    import model_code.train as mtrain
+    import model_code.tabular as mtrain
 
-    monkeypatch.setattr(mtrain, "train", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("solver blew up")))
+    monkeypatch.setattr(mtrain, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("solver blew up")))
     upload_split(s3, split, batches=(0, 1))
     with pytest.raises(RuntimeError, match="solver blew up"):
         do_run(s3, tmp_path, "run-broken-code")

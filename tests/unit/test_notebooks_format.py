@@ -11,7 +11,7 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_setup", "01_build_model", "02_create_buckets", "03_package_layers",
             "04_wire_lambdas_and_ec2", "05_configure_api_gateway", "06_predict",
-            "07_continuous_training", "99_teardown"]
+            "07_continuous_training", "08_your_own_data", "99_teardown"]
 
 
 def _load(path):

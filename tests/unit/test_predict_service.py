@@ -387,7 +387,10 @@ def test_one_structured_log_line_per_request(svc, s3, split, model_dirs, caplog)
 
 
 def test_parse_body_returns_the_feature_matrix_in_schema_order(split):
-    X = service.parse_body(event(json.dumps({"instances": rows(split, 3)})))
+    from model_code.encode import Encoder
+    from model_code.schema import FEATURE_NAMES
+
+    X = Encoder.plain(FEATURE_NAMES).transform(service.parse_body(event(json.dumps({"instances": rows(split, 3)}))))
     assert X.shape == (3, 30) and np.array_equal(X, split.holdout.X[:3])
 
 

@@ -53,7 +53,7 @@ def test_each_kind_is_exported_verified_and_named_by_the_pointer(s3, tmp_path, k
 
 def test_a_model_whose_export_does_not_verify_is_rejected_with_the_reason(s3, tmp_path, monkeypatch):
     real = export.max_difference
-    monkeypatch.setattr(export, "max_difference", lambda e, m, X: real(e, m, X) + 1e-6)  # an approximation
+    monkeypatch.setattr(export, "max_difference", lambda e, m, X, rows=None: real(e, m, X, rows) + 1e-6)  # an approximation
     record = train_run.run(s3, input_bucket=IN, output_bucket=OUT, run_id="run-2", work_dir=str(tmp_path))
     assert record["status"] == "rejected" and record["promoted"] is False
     assert "no verified serving export" in record["error"] and "tolerance" in record["error"]
@@ -65,7 +65,7 @@ def test_a_model_whose_export_does_not_verify_is_rejected_with_the_reason(s3, tm
 
 
 def test_a_model_that_cannot_be_exported_is_rejected(s3, tmp_path, monkeypatch):
-    def refuse(model, names):
+    def refuse(model, names, **kw):
         raise export.ExportError("no serving export for SVC")
 
     monkeypatch.setattr(export, "export_model", refuse)
