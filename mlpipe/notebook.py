@@ -42,11 +42,13 @@ class NotReady(MlpipeError):
 
 
 def show_full_text() -> None:
-    """pandas shows every cell's full text (its default cuts at 50 characters)."""
+    """pandas shows every cell's full text (its default cuts at 50 characters), and a table's
+    text form keeps one line per row, as its HTML does (not wide columns wrapped into blocks)."""
     import pandas as pd
 
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.max_rows", 200)
+    pd.set_option("display.expand_frame_repr", False)
 
 
 def _exists(call, *args, **kwargs) -> bool:

@@ -46,3 +46,15 @@ def test_keep_leaves_out_the_teardown(monkeypatch, tmp_path):
     ran.clear()
     assert walkthrough.main(["--out", str(tmp_path / "out")]) == 0
     assert ran == ["00_a.ipynb", "05_b.ipynb", "99_teardown.ipynb"]
+
+
+def test_only_the_stack_roles_denials_fail_the_walkthrough(monkeypatch):
+    import localcloud.iam.cli as iam_cli
+
+    report = {"denials": [
+        {"principal": "arn:aws:sts::123456789012:assumed-role/mlpipe-worker-role/mlpipe-worker", "action": "ssm:SendCommand"},
+        {"principal": "arn:aws:iam::123456789012:user/mlpipe-e056-caller", "action": "execute-api:Invoke"},
+    ]}
+    monkeypatch.setattr(iam_cli, "fetch_report", lambda endpoint: report)
+    got = walkthrough._iam_denials("http://127.0.0.1:1")
+    assert [d["action"] for d in got] == ["ssm:SendCommand"]
