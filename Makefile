@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup walkthrough notebooks test unit lab bench clean compat compat-baseline
+.PHONY: setup walkthrough notebooks test unit lab bench clean compat compat-baseline figures
 
 setup: $(STAMP)
 
@@ -16,10 +16,17 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Runs every notebook in notebooks/ in order on the local cloud (started, then
-# stopped); executed copies and figures land in build/walkthrough/.
-# DATASET=wine (or diabetes, apartments, a dataset.toml path) runs the course on that dataset.
+# stopped); executed copies and figures land in build/walkthrough/. It ends with
+# 99_teardown: the stack is deleted. KEEP=1 skips 99 and leaves the stack and a
+# detached local cloud running (`localcloud down` stops it). DATASET=wine (or
+# diabetes, apartments, a dataset.toml path) runs the course on that dataset.
 walkthrough: setup
-	MLPIPE_DATASET="$(DATASET)" $(BIN)/python -m tools.walkthrough --out build/walkthrough
+	MLPIPE_DATASET="$(DATASET)" $(BIN)/python -m tools.walkthrough --out build/walkthrough $(if $(KEEP),--keep)
+
+# The architecture pictures the notebooks open with (docs/figures/*.png), drawn by
+# tools/figures.py; commit them after a change.
+figures: setup
+	$(BIN)/python -m tools.figures
 
 # Same run, written back into notebooks/ (outputs kept, counts 1..N): do this
 # before committing a changed notebook.

@@ -125,14 +125,22 @@ def _bucket_settings_changes(stack, bucket: str, versioned: bool) -> list:
     return changes
 
 
+def create_bucket_params(region: str, bucket: str) -> dict:
+    """The parameters of ``CreateBucket`` in ``region``: us-east-1 takes none but the name
+    (and refuses a ``LocationConstraint`` of us-east-1), every other region needs its name
+    as the ``LocationConstraint``."""
+    params = {"Bucket": bucket}
+    if region != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    return params
+
+
 def _create_bucket(stack, bucket: str) -> None:
     """CreateBucket; while the name is still being released after a delete, S3 answers
     OperationAborted ("A conflicting conditional operation is currently in progress"):
     retried, saying so, for up to 5 minutes on aws."""
     s3 = stack.client("s3")
-    kwargs = {"Bucket": bucket}
-    if stack.settings.region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stack.settings.region}
+    kwargs = create_bucket_params(stack.settings.region, bucket)
 
     def create():
         try:

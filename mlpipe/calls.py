@@ -53,14 +53,23 @@ def _size(value: Any) -> str:
     return f"<{type(value).__name__}>"
 
 
+def _is_patch_operation(value: dict) -> bool:
+    """``{"op": "replace", "path": "/throttle/rateLimit", "value": "5"}``: its ``value`` is a
+    setting (a rate, a limit), not a secret."""
+    return "op" in value and "path" in value and not str(value["path"]).lower().endswith("value")
+
+
 def clean(value: Any, key: str = "") -> Any:
-    """A copy of ``value`` safe to show: secrets masked, payloads by size, times as text."""
+    """A copy of ``value`` safe to show: secrets masked (only secrets), payloads by size,
+    times as text."""
     low = key.lower()
     if key in SECRET_KEYS and isinstance(value, (str, bytes)):
         return mask(value)
     if low in PAYLOAD_KEYS and not isinstance(value, (dict, list)):
         return _size(value)
     if isinstance(value, dict):
+        if _is_patch_operation(value):
+            return {k: (v if k == "value" else clean(v, str(k))) for k, v in value.items()}
         return {k: clean(v, str(k)) for k, v in value.items() if k != "ResponseMetadata"}
     if isinstance(value, (list, tuple)):
         return [clean(v, key) for v in value]
@@ -268,16 +277,3 @@ def attach(client) -> None:
     events.register("provide-client-params.*.*", _on_params, unique_id="mlpipe-calls-params")
     events.register("after-call.*.*", _on_after_call, unique_id="mlpipe-calls-after")
     events.register("after-call-error.*.*", _on_after_call_error, unique_id="mlpipe-calls-error")
-
-
-def sent_command(command: dict) -> Call:
-    """The SendCommand call behind one command of ``ssm.list_commands`` (as SSM stored it).
-
-    The worker Lambda makes that call in AWS, out of the operator's sight; SSM keeps its
-    parameters, so the call can be shown as the worker made it."""
-    params = {"InstanceIds": command.get("InstanceIds"), "DocumentName": command.get("DocumentName"),
-              "Comment": command.get("Comment"), "Parameters": command.get("Parameters")}
-    if command.get("TimeoutSeconds") is not None:
-        params["TimeoutSeconds"] = command["TimeoutSeconds"]
-    answer = {"Command": {"CommandId": command.get("CommandId"), "Status": command.get("Status")}}
-    return Call("ssm", "SendCommand", clean({k: v for k, v in params.items() if v is not None}), 200, answer)

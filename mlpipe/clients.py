@@ -152,6 +152,13 @@ def _config(settings: Settings, service: str = "") -> Config:
     return Config(**kwargs)
 
 
+def _session(settings: Settings):
+    """The boto3 session of the target: the local cloud's credentials, or the standard chain."""
+    if settings.is_local:
+        return boto3.session.Session(region_name=settings.region, **local_credentials(settings.endpoint_url))
+    return boto3.session.Session(region_name=settings.region)
+
+
 def client(service: str, settings: Settings | None = None):
     """A boto3 client for ``service`` on the target of ``settings`` (cached)."""
     settings = settings or load_settings()
@@ -160,17 +167,26 @@ def client(service: str, settings: Settings | None = None):
         found = _cache.get(key)
         if found is not None:
             return found
+        session = _session(settings)
         if settings.is_local:
-            session = boto3.session.Session(region_name=settings.region,
-                                            **local_credentials(settings.endpoint_url))
             made = session.client(service, endpoint_url=settings.endpoint_url,
-                                    config=_config(settings, service))
+                                  config=_config(settings, service))
         else:
-            session = boto3.session.Session(region_name=settings.region)
             made = session.client(service, config=_config(settings, service))
         calls.attach(made)  # records its calls while a mlpipe.calls.record() is active
         _cache[key] = made
         return made
+
+
+def credentials(settings: Settings | None = None):
+    """The (frozen) credentials ``client()`` signs with on this target, e.g. to sign an HTTP
+    request yourself with ``botocore.auth.SigV4Auth`` (notebook 05)."""
+    settings = settings or load_settings()
+    creds = _session(settings).get_credentials()
+    if creds is None:
+        raise CredentialsError("MLPIPE_TARGET=aws but no AWS credentials were found: run `aws configure` "
+                               "or `aws sso login`")
+    return creds.get_frozen_credentials()
 
 
 def clear_cache() -> None:

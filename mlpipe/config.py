@@ -54,7 +54,11 @@ INSTANCE_HOURLY_USD = {
 
 
 class MlpipeError(Exception):
-    """An error meant for a person: the CLI prints its message as one line."""
+    """An error meant for a person: the CLI prints its message as one line, and so does
+    Jupyter (e.g. ``load_settings()`` with ``MLPIPE_TARGET=aws`` and no region)."""
+
+    def _render_traceback_(self):  # IPython shows this instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
 
 
 class ConfigError(MlpipeError, ValueError):

@@ -38,18 +38,17 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "build" / "data"
 
 
 class NotReady(MlpipeError):
-    """A notebook's prerequisites are missing; shown as one line in Jupyter."""
-
-    def _render_traceback_(self):  # IPython shows this instead of a traceback
-        return [f"NotReady: {self}"]
+    """A notebook's prerequisites are missing; shown as one line in Jupyter (MlpipeError's)."""
 
 
 def show_full_text() -> None:
-    """pandas shows every cell's full text (its default cuts at 50 characters)."""
+    """pandas shows every cell's full text (its default cuts at 50 characters), and a table's
+    text form keeps one line per row, as its HTML does (not wide columns wrapped into blocks)."""
     import pandas as pd
 
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.max_rows", 200)
+    pd.set_option("display.expand_frame_repr", False)
 
 
 def _exists(call, *args, **kwargs) -> bool:
@@ -241,26 +240,117 @@ def cloud_answers(settings: Settings) -> bool:
         return False
 
 
-def training_command(settings: Settings, names: Names, *, comment_prefix: str = "mlpipe"):
-    """The newest training command SSM ran on the stack's instance, as the worker's
-    SendCommand call (boto3 code), read back with ``ssm.list_commands``."""
-    from .calls import Code, sent_command
+def training_command(settings: Settings, names: Names, run_id: str | None = None, *,
+                     comment_prefix: str = "mlpipe"):
+    """The training command SSM ran for ``run_id`` on the stack's instance (the newest one
+    when ``run_id`` is None), as the shape of the worker's SendCommand call (a
+    ``tables.Summary``: ``show_full`` prints the whole script), read back with
+    ``ssm.list_commands``. Its Comment names the run (``mlpipe training <run_id>: <keys>``)."""
     from .instance import find_instance
+    from .tables import Summary, command_shape
 
     inst = find_instance(settings, names)
     if inst is None:
-        return Code("# no training instance: run notebook 04 first")
+        return Summary("no training instance: run notebook 04 first", {}, None)
     ssm = client("ssm", settings)
     found = []
     for page in ssm.get_paginator("list_commands").paginate(InstanceId=inst["InstanceId"]):
         found += [c for c in page.get("Commands", []) if (c.get("Comment") or "").startswith(comment_prefix)]
+    if run_id is not None:
+        found = [c for c in found if run_id in (c.get("Comment") or "")]
     if not found:
-        return Code(f"# SSM holds no command for {inst['InstanceId']} yet")
-    newest = max(found, key=lambda c: c.get("RequestedDateTime") or 0)
-    return Code(sent_command(newest).code())
+        which = f"for run {run_id} " if run_id else ""
+        return Summary(f"SSM holds no command {which}for {inst['InstanceId']}", {}, None)
+    return command_shape(max(found, key=lambda c: c.get("RequestedDateTime") or 0))
 
 
 def changes_only(line: str) -> None:
     """A progress callback for a re-deploy: prints what was created, updated or deleted."""
     if line.lstrip().startswith(("created", "updated", "deleted")):
         print(line)
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def build_data_differences(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> list:
+    """The files of ``build/data`` that differ from the stack's copies (the holdout every run is
+    judged on, the batches under ``data/``), compared by MD5 against the objects' ETags
+    (single-part uploads: the ETag is the MD5). Files only on one side are not differences."""
+    s3 = client("s3", settings)
+    pairs = [(data_dir / "holdout.csv", names.holdout_key)]
+    pairs += [(data_dir / Path(key).name, key) for key in data_keys(settings, names)]
+    differ = []
+    for local, key in pairs:
+        if not local.is_file():
+            continue
+        try:
+            etag = s3.head_object(Bucket=names.input_bucket, Key=key)["ETag"].strip('"')
+        except ClientError as exc:
+            if is_not_found(exc):
+                continue
+            raise
+        if "-" not in etag and etag != _md5(local):
+            differ.append(local.name)
+    return differ
+
+
+def check_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> str:
+    """One line: does ``build/data`` (what this notebook reads) hold the files the stack trained
+    on? If not, which differ and how to get back (``fetch_build_data``, or notebook 01 with the
+    parameters the stack's data was made with)."""
+    differ = build_data_differences(settings, names, data_dir)
+    if not differ:
+        return f"build/data matches the stack's data (holdout and batches in {names.input_bucket})"
+    shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+    return (f"build/data differs from what the stack trained on ({shown}: notebook 01 ran with other "
+            "parameters?): rows and scores here are not the cloud's; to get back, run "
+            "`fetch_build_data(settings, names)` (copies the stack's files into build/data) or "
+            "notebook 01 with the parameters you deployed with")
+
+
+def fetch_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> list:
+    """Copy the stack's holdout and ``data/*.csv`` into ``build/data`` (overwriting the local
+    files of the same names). Returns the files written."""
+    s3 = client("s3", settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key in [names.holdout_key, *data_keys(settings, names)]:
+        target = data_dir / Path(key).name
+        s3.download_file(names.input_bucket, key, str(target))
+        written.append(target)
+    return written
+
+
+def remove_copies(settings: Settings, names: Names, data_dir: Path = DATA_DIR,
+                  made: Iterable[str] = ()) -> list:
+    """Delete what a notebook's exercises copied into the pipeline's data: every object under
+    ``data/`` whose content (ETag) another ``data/`` object already has (the first by key is
+    kept, so ``batch_01.csv`` stays and ``copy_3.csv`` goes; a later model would otherwise
+    train on duplicates), the same copies in ``data_dir``, and the local files named in
+    ``made``. Deleting fires no training (the trigger listens to ObjectCreated only).
+    Returns what was removed, as ``s3://...`` keys and local paths."""
+    import hashlib
+
+    s3 = client("s3", settings)
+    seen, removed = {}, []
+    for key in sorted(data_keys(settings, names)):
+        etag = s3.head_object(Bucket=names.input_bucket, Key=key)["ETag"]
+        if etag in seen:
+            s3.delete_object(Bucket=names.input_bucket, Key=key)
+            removed.append(f"s3://{names.input_bucket}/{key}")
+            local = data_dir / Path(key).name
+            if local.is_file() and hashlib.md5(local.read_bytes()).hexdigest() == etag.strip('"'):
+                local.unlink()
+                removed.append(str(local))
+        else:
+            seen[etag] = key
+    for name in made:
+        local = data_dir / name
+        if local.is_file():
+            local.unlink()
+            removed.append(str(local))
+    return removed

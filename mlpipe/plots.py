@@ -22,8 +22,79 @@ CLASS_COLORS = {0: "#d62728", 1: "#1f77b4"}  # malignant red, benign blue
 CLASS_NAMES = {0: "malignant (0)", 1: "benign (1)"}
 
 
+def points_outside(fig: Figure) -> dict:
+    """Data points a reader cannot see: ``outside_axes`` (line vertices, scatter points and
+    annotated points beyond an axes' limits) and ``under_legend`` (markers and scatter points
+    a legend inside the axes covers). Both must be 0 for a figure the notebooks show."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PathCollection
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    outside = under = 0
+    for ax in fig.axes:
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        pts, marked = [], []
+        for line in ax.lines:
+            xy = np.column_stack([np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)])
+            if xy.ndim == 2 and len(xy) and line.get_transform() == ax.transData:
+                pts.append(xy)
+                if line.get_marker() not in (None, "None", "", " "):
+                    marked.append(xy)
+        for coll in ax.collections:
+            if isinstance(coll, PathCollection) and coll.get_offset_transform() == ax.transData:
+                xy = np.asarray(coll.get_offsets(), float)
+                if len(xy):
+                    pts.append(xy)
+                    marked.append(xy)
+        for text in ax.texts:
+            xy = getattr(text, "xy", None)
+            if xy is not None and getattr(text, "xycoords", None) == "data":
+                pts.append(np.asarray([xy], float))
+        for xy in pts:
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            tol_x, tol_y = 1e-9 * max(1.0, abs(x1 - x0)), 1e-9 * max(1.0, abs(y1 - y0))
+            outside += int(((xy[:, 0] < x0 - tol_x) | (xy[:, 0] > x1 + tol_x)
+                            | (xy[:, 1] < y0 - tol_y) | (xy[:, 1] > y1 + tol_y)).sum())
+        legend = ax.get_legend()
+        if legend is not None and marked:
+            box = legend.get_window_extent(renderer)
+            inside_axes = ax.get_window_extent(renderer)
+            if box.overlaps(inside_axes):
+                for xy in marked:
+                    xy = xy[np.isfinite(xy).all(axis=1)]
+                    disp = ax.transData.transform(xy)
+                    under += int(sum(box.contains(px, py) for px, py in disp))
+    return {"outside_axes": outside, "under_legend": under}
+
+
+def _png_with_check(fig: Figure):
+    """IPython's image/png for a Figure: the PNG, and in its metadata the ``points_outside``
+    check (tests read it back from the committed notebooks)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=DPI, format="png", bbox_inches="tight")
+    return buf.getvalue(), {"mlpipe": points_outside(fig)}
+
+
+def _register_ipython_formatter() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _png_with_check)
+
+
 def save(fig: Figure, path: str | os.PathLike | None) -> Figure:
-    """Save ``fig`` as PNG at ``path`` (if given) and return it."""
+    """Save ``fig`` as PNG at ``path`` (if given) and return it (in Jupyter, shown with its
+    ``points_outside`` check in the output's metadata)."""
+    _register_ipython_formatter()
     if path is not None:
         path = os.fspath(path)
         parent = os.path.dirname(path)
@@ -260,8 +331,10 @@ def plot_metrics_per_version(
     ax.set_xlabel("data files trained on")
     ax.set_ylabel(f"holdout {metric}")
     ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.margins(x=0.12, y=0.2)   # room for every point and its version label inside the axes
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # beside the axes, never over a point (a rejected model sits low, where "lower right" was)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, borderaxespad=0)
     ax.set_title(title or f"Holdout {metric} per model version")
     return save(fig, path)
 

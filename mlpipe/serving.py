@@ -82,11 +82,12 @@ def post_predict(url: str, key: Optional[str], instances: Optional[list] = None,
     return _send(url, key, _encode(instances, body), timeout)[0]
 
 
-def _send(url: str, key: Optional[str], data: bytes, timeout: float) -> tuple["Reply", str]:
+def _send(url: str, key: Optional[str], data: bytes, timeout: float,
+          headers: Optional[Mapping[str, str]] = None) -> tuple["Reply", str]:
     """One POST as a client sends it -> (the reply, its body text exactly as received)."""
     if not url:
         raise ValueError("no invoke URL: deploy the backend first (notebook 05, `mlpipe deploy --part backend`)")
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if key is not None:
         headers["x-api-key"] = key
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")

@@ -49,7 +49,7 @@ def runs_table(runs: Iterable[dict]) -> pd.DataFrame:
             **{k: m.get(k) for k in metrics},
             "seconds": r.get("duration_seconds"),
             "cost_usd": r.get("cost_usd"),
-            "error": r.get("error"),
+            "error": r.get("error") or "",   # blank, never NaN/None, for a run without one
         })
     return pd.DataFrame(rows, columns=["run_id", "status", "model_version", "files", *metrics,
                                        "seconds", "cost_usd", "error"])
@@ -244,3 +244,116 @@ def request_model_table(settings: Settings, names: Names) -> pd.DataFrame:
                          f" (e.g. {next(iter(props), '?')!r})"),
     ]
     return pd.DataFrame(rules, columns=["part", "must be"]).set_index("part")
+
+
+# --------------------------------------------------------------------------- answers, not walls
+
+
+class Summary:
+    """A short answer (a few labelled lines) that keeps the whole value one call away:
+    ``show_full(summary)`` prints all of it. What a notebook shows instead of a wall of JSON."""
+
+    def __init__(self, title: str, fields: Mapping[str, object], full, hint: str = ""):
+        self.title, self.fields, self.full, self.hint = title, dict(fields), full, hint
+
+    def full_text(self) -> str:
+        if isinstance(self.full, str):
+            return self.full
+        return json.dumps(self.full, indent=1, default=str)
+
+    def __str__(self) -> str:
+        width = max((len(k) for k in self.fields), default=0)
+        lines = [self.title] + [f"  {k:<{width}}  {v}" for k, v in self.fields.items()]
+        n = len(self.full_text().splitlines())
+        lines.append(f"  (the whole of it, {n} lines: show_full({self.hint or '...'}))")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def show_full(value) -> None:
+    """Print the whole value behind a ``Summary`` (or any value, as JSON)."""
+    if isinstance(value, Summary):
+        print(value.full_text())
+    elif isinstance(value, str):
+        print(value)
+    else:
+        print(json.dumps(value, indent=1, default=str))
+
+
+def _num_count(value) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, (int, float)):
+        return 1
+    if isinstance(value, Mapping):
+        return sum(_num_count(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_num_count(v) for v in value)
+    return 0
+
+
+def pointer_summary(pointer: Mapping | None, hint: str = "pointer") -> Summary:
+    """``models/latest.json`` in a few lines: which version, from which run, how good, and
+    the export the predict function loads (the inline numbers counted, not printed)."""
+    if not pointer:
+        return Summary("models/latest.json: none (no model promoted yet)", {}, None, hint)
+    m = pointer.get("metrics") or {}
+    export = pointer.get("export") or {}
+    fields = {
+        "version": pointer.get("version"),
+        "run_id": pointer.get("run_id"),
+        "promoted_at": pointer.get("promoted_at"),
+        "holdout": ", ".join(f"{k} {m[k]:.4f}" for k in ("roc_auc", "accuracy", "f1") if isinstance(m.get(k), (int, float))),
+        "model_key": pointer.get("model_key"),
+        "export": (f"{export.get('kind')} ({export.get('format')} v{export.get('format_version')}), "
+                   f"{export.get('bytes')} bytes, sha256 {str(export.get('sha256'))[:12]}...") if export else "none",
+    }
+    if pointer.get("export_inline") is not None:
+        fields["export_inline"] = f"{_num_count(pointer['export_inline'])} numbers inline (one GET at a cold start)"
+    return Summary("models/latest.json", fields, pointer, hint)
+
+
+def metrics_table(metrics: Mapping) -> pd.DataFrame:
+    """Holdout metrics as a table, one row per number (the confusion matrix as its four cells)."""
+    rows = []
+    for k, v in metrics.items():
+        if k == "confusion_matrix" and isinstance(v, (list, tuple)) and len(v) == 2:
+            (tn, fp), (fn, tp) = v
+            rows += [{"metric": f"confusion: {name}", "value": val}
+                     for name, val in (("true negatives (tn)", tn), ("false positives (fp)", fp),
+                                       ("false negatives (fn)", fn), ("true positives (tp)", tp))]
+        elif isinstance(v, float):
+            rows.append({"metric": k, "value": round(v, 4)})
+        elif isinstance(v, (int, str)) or v is None:
+            rows.append({"metric": k, "value": v})
+        else:
+            rows.append({"metric": k, "value": json.dumps(v, default=str)})
+    # object dtype: counts stay integers beside the rounded rates
+    return pd.DataFrame(rows, columns=["metric", "value"], dtype=object).set_index("metric")
+
+
+def command_shape(command: Mapping, hint: str = "command") -> Summary:
+    """An SSM command (as ``ssm.list_commands`` returns it) as the shape of its SendCommand
+    call: document, targets, comment, timeout, and each parameter's name and size (the
+    script itself is ``show_full``'s to print)."""
+    params = command.get("Parameters") or {}
+
+    def size(values) -> str:
+        values = values if isinstance(values, list) else [values]
+        chars = sum(len(str(v)) for v in values)
+        lines = sum(len(str(v).splitlines()) for v in values)
+        return f"{len(values)} value(s), {lines} lines, {chars} characters"
+
+    fields = {
+        "DocumentName": command.get("DocumentName"),
+        "InstanceIds": ", ".join(command.get("InstanceIds") or []),
+        "Comment": command.get("Comment"),
+        "TimeoutSeconds": command.get("TimeoutSeconds"),
+        **{f"Parameters[{k!r}]": size(v) for k, v in params.items()},
+        "CommandId / Status": f"{command.get('CommandId')} / {command.get('Status')}",
+    }
+    full = {k: command.get(k) for k in ("CommandId", "DocumentName", "InstanceIds", "Comment",
+                                        "TimeoutSeconds", "Status", "RequestedDateTime")}
+    full["Parameters"] = params
+    return Summary("ssm.send_command(...) as the worker sent it", fields, full, hint)

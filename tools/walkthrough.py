@@ -2,9 +2,15 @@
 
     python -m tools.walkthrough --out build/walkthrough   # executed copies + figures there
     python -m tools.walkthrough --in-place                # write outputs back into notebooks/
+    python -m tools.walkthrough --keep                    # (make walkthrough KEEP=1) skip 99
 
 On the local target it starts a local cloud for the run (or reuses one that
-already answers on LOCALCLOUD_PORT) and stops what it started at the end. It stops
+already answers on LOCALCLOUD_PORT) and stops what it started at the end. The last
+notebook, 99, tears the stack down: so after a plain walkthrough the cloud is stopped and
+the stack is gone (open 00 to start again). ``--keep`` runs every notebook but 99 and
+leaves the stack and the local cloud running (a detached one: `localcloud down` stops it),
+so the notebooks can be opened and re-run in Jupyter afterwards. Kernels talk to this
+process over IPC sockets (on POSIX), not TCP: nothing to eavesdrop on, and no warning. It stops
 at the first cell error with a non-zero exit, saying which notebook and cell, and
 closes with a summary: seconds per notebook, model versions and their holdout
 metrics, the API URL.
@@ -43,13 +49,39 @@ def execute_notebook(path: Path, timeout: int = 900):
         kernel_name="python3",
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
+        **_ipc_kernels(),
     )
     client.execute()
     return nb
 
 
-def _start_cloud_if_local(stack: ExitStack) -> str | None:
-    """On the local target: reuse a local cloud that answers, else start one here."""
+def _ipc_kernels() -> dict:
+    """Kernels on IPC sockets (files in a private temporary folder) where the platform has
+    them: ipykernel warns that TCP is unencrypted, and a local run needs no TCP. nbclient
+    still creates (and shuts down) each kernel itself."""
+    if os.name != "posix":
+        return {}
+    import atexit
+    import shutil
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    folder = tempfile.mkdtemp(prefix="walkthrough-kernels-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(folder, "kernel"))
+            super().__init__(**kwargs)
+
+    return {"kernel_manager_class": IPCKernelManager}
+
+
+def _start_cloud_if_local(stack: ExitStack, keep: bool = False) -> str | None:
+    """On the local target: reuse a local cloud that answers, else start one here (stopped
+    at the end), or with ``keep`` a detached one that outlives the walkthrough."""
     if os.environ.get("MLPIPE_TARGET", "local") != "local":
         return None
     from localcloud import LocalCloud, default_port
@@ -59,6 +91,11 @@ def _start_cloud_if_local(stack: ExitStack) -> str | None:
     endpoint = endpoint_for(port)
     if health(endpoint) is not None:
         print(f"walkthrough: using the local cloud already running at {endpoint}")
+    elif keep:
+        from localcloud import ensure_running
+
+        endpoint = ensure_running(port)
+        print(f"walkthrough: started a local cloud at {endpoint} (kept running: `localcloud down` stops it)")
     else:
         cloud = stack.enter_context(LocalCloud(port=port))
         endpoint = cloud.endpoint_url
@@ -97,16 +134,24 @@ def _collect_summary() -> dict:
 
 
 def _iam_denials(endpoint: str | None) -> list[dict]:
-    """What the local cloud's IAM refused (or, in audit mode, would have) during the run:
-    the walkthrough passes only when every role's policy allowed every call it made."""
+    """What the local cloud's IAM refused (or, in audit mode, would have) to the stack's roles
+    during the run: the walkthrough passes only when every role's policy allowed every call it
+    made. Refusals of other principals are not counted: notebook 05's exercise E05.6 makes an
+    IAM user without execute-api:Invoke on purpose, to show the 403."""
     if endpoint is None:
         return []
     from localcloud.iam.cli import fetch_report
 
-    return list(fetch_report(endpoint).get("denials") or [])
+    return [d for d in fetch_report(endpoint).get("denials") or [] if _is_role(d.get("principal") or "")]
 
 
-def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | None) -> None:
+def _is_role(principal: str) -> bool:
+    """``arn:aws:sts::<account>:assumed-role/<role>/<session>`` or ``arn:aws:iam::<account>:role/<role>``."""
+    return ":assumed-role/" in principal or ":role/" in principal
+
+
+def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | None,
+                   kept: bool = False) -> None:
     print("\n== walkthrough summary ==")
     for name, seconds in timings.items():
         print(f"  {name:<40} {seconds:7.1f} s")
@@ -124,6 +169,12 @@ def _print_summary(timings: dict[str, float], summary: dict, out_dir: Path | Non
         print(f"\n  ({summary['error']})")
     if out_dir is not None:
         print(f"\n  executed notebooks: {out_dir}/")
+    if kept:
+        print("  kept: the stack and the local cloud are still running (99_teardown or `mlpipe destroy`, "
+              "then `localcloud down`, remove them)")
+    else:
+        print("  torn down: 99_teardown deleted the stack, and a local cloud the walkthrough started "
+              "is stopped (`make walkthrough KEEP=1` keeps both)")
     print(f"  figures: {REPO / 'build' / 'figures'}/")
 
 
@@ -134,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="folder for the executed copies (default build/walkthrough)")
     where.add_argument("--in-place", action="store_true",
                        help="write the executed notebooks back into notebooks/")
+    parser.add_argument("--keep", action="store_true",
+                        help="skip 99_teardown and leave the stack and the local cloud running")
     parser.add_argument("--only", default="[0-9][0-9]_*.ipynb",
                         help="glob of notebooks to run (default: all numbered ones)")
     args = parser.parse_args(argv)
@@ -142,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     from nbclient.exceptions import CellExecutionError
 
     paths = notebook_paths(args.only)
+    if args.keep:
+        paths = [p for p in paths if not p.name.startswith("99")]
     if not paths:
         print(f"walkthrough: no notebooks match {args.only!r} in {NOTEBOOKS}", file=sys.stderr)
         return 2
@@ -153,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict = {}
     denials: list[dict] = []
     with ExitStack() as stack:
-        endpoint = _start_cloud_if_local(stack)
+        endpoint = _start_cloud_if_local(stack, keep=args.keep)
         for path in paths:
             if path.name.startswith("99") and not summary:
                 summary = _collect_summary()
@@ -176,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if not summary:
             summary = _collect_summary()
         denials = _iam_denials(endpoint)
-    _print_summary(timings, summary, out_dir)
+    _print_summary(timings, summary, out_dir, kept=args.keep)
     if endpoint is not None:
         print(f"  IAM denials recorded by the local cloud: {len(denials)}")
         for d in denials:

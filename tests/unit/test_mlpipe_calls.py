@@ -82,3 +82,12 @@ def test_code_for_every_service_compiles_even_when_the_service_name_is_a_keyword
     assert code.splitlines()[0] == 'lambda_client = boto3.client("lambda")'
     compile(code, "<call>", "exec")
     assert "    Content={\n        'S3Bucket': " in code
+
+
+def test_only_secrets_are_masked_not_a_patch_operations_setting():
+    ops = {"usagePlanId": "p1", "patchOperations": [
+        {"op": "replace", "path": "/throttle/rateLimit", "value": "5"},
+        {"op": "replace", "path": "/throttle/burstLimit", "value": "10"}]}
+    assert calls.clean(ops) == ops
+    assert calls.clean({"op": "replace", "path": "/value", "value": "sekretsekret"})["value"] == "sekr****"
+    assert calls.clean({"name": "k", "value": "abcdefghijkl"})["value"] == "abcd****"

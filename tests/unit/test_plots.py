@@ -71,3 +71,41 @@ def test_importing_plots_sets_no_backend_and_no_pyplot():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "MPLBACKEND": "Agg"}).stdout
     assert out.strip() == "False"
+
+
+def _runs():
+    return [
+        {"model_version": "v001", "status": "succeeded", "inputs": ["a"] * 2, "metrics": {"roc_auc": 0.990}},
+        {"model_version": "v002", "status": "succeeded", "inputs": ["a"] * 3, "metrics": {"roc_auc": 0.995}},
+        {"model_version": "v003", "status": "succeeded", "inputs": ["a"] * 5, "metrics": {"roc_auc": 0.998}},
+        {"model_version": "v004", "status": "rejected", "inputs": ["a"] * 5, "metrics": {"roc_auc": 0.972}},
+    ]
+
+
+def test_every_point_of_the_metrics_per_version_plot_is_visible():
+    reference = [{"batch": i, "roc_auc": v} for i, v in enumerate((0.985, 0.99, 0.995, 0.996, 0.998), 1)]
+    fig = plots.plot_metrics_per_version(_runs(), reference=reference)
+    assert plots.points_outside(fig) == {"outside_axes": 0, "under_legend": 0}
+
+
+def test_points_outside_sees_a_clipped_point_and_one_under_the_legend():
+    fig = Figure()
+    ax = fig.subplots()
+    ax.scatter([1, 2, 3], [1.0, 2.0, 3.0], label="points")
+    ax.set_ylim(0.5, 2.5)                                  # (3, 3) is cut off
+    assert plots.points_outside(fig)["outside_axes"] == 1
+    fig = Figure()
+    ax = fig.subplots()
+    ax.scatter([0, 10], [0, 10], label="a long legend label that covers the corner")
+    ax.scatter([9.6], [0.3], label="hidden")               # where a lower-right legend goes
+    ax.legend(loc="lower right", fontsize=14)
+    assert plots.points_outside(fig)["under_legend"] >= 1
+
+
+def test_the_notebook_plots_hide_no_point(fitted):
+    split, model = fitted
+    metrics = evaluate(model, split.holdout.X, split.holdout.y)
+    points = learning_curve_over_batches(split.batches, split.holdout)
+    for fig in (plots.plot_roc(model, split.holdout.X, split.holdout.y), plots.plot_confusion(metrics),
+                plots.plot_learning_curve(points), plots.plot_latency_histogram([0.01, 0.012, 0.02, 0.05])):
+        assert plots.points_outside(fig)["outside_axes"] == 0

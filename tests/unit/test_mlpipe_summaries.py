@@ -1,0 +1,48 @@
+"""mlpipe.tables' answers-not-walls helpers: a summary in a few lines, the whole one call away."""
+from __future__ import annotations
+
+from mlpipe import tables
+
+POINTER = {
+    "version": "v003", "model_key": "models/v003/model.joblib", "run_id": "run-1",
+    "promoted_at": "2026-12-06T02:00:00.000Z",
+    "metrics": {"roc_auc": 0.99712, "accuracy": 0.9649, "f1": 0.97, "confusion_matrix": [[40, 2], [2, 70]]},
+    "export": {"key": "models/v003/model_export.json", "format": "mlpipe-export", "format_version": 1,
+               "kind": "linear", "sha256": "ab" * 32, "bytes": 2500},
+    "export_inline": {"coef": [[0.1] * 30], "intercept": [0.5], "mean": [1.0] * 30, "scale": [2.0] * 30},
+}
+
+
+def test_pointer_summary_is_short_and_keeps_the_whole(capsys):
+    s = tables.pointer_summary(POINTER)
+    text = str(s)
+    assert len(text.splitlines()) <= 10
+    assert "v003" in text and "roc_auc 0.9971" in text and "91 numbers inline" in text
+    assert "show_full(pointer)" in text
+    tables.show_full(s)
+    out = capsys.readouterr().out
+    assert '"export_inline"' in out and len(out.splitlines()) > 60   # the wall, only when asked
+
+
+def test_no_pointer_says_so():
+    assert "no model promoted" in str(tables.pointer_summary(None))
+
+
+def test_metrics_table_one_row_per_number():
+    t = tables.metrics_table(POINTER["metrics"])
+    assert t.loc["roc_auc", "value"] == 0.9971
+    assert t.loc["confusion: false negatives (fn)", "value"] == 2
+    assert len(t) == 3 + 4
+
+
+def test_command_shape_names_parameters_by_size_not_content():
+    script = "python3 - <<'EOF'\n" + "print('x')\n" * 80 + "EOF"
+    command = {"CommandId": "c-1", "DocumentName": "AWS-RunShellScript", "InstanceIds": ["i-1"],
+               "Comment": "mlpipe training run-1: data/batch_02.csv", "TimeoutSeconds": 900,
+               "Status": "Success", "Parameters": {"commands": [script], "executionTimeout": ["900"]}}
+    s = tables.command_shape(command)
+    text = str(s)
+    assert "AWS-RunShellScript" in text and "i-1" in text and "run-1" in text
+    assert "Parameters['commands']" in text and "82 lines" in text
+    assert "print('x')" not in text and len(text.splitlines()) < 15
+    assert "print('x')" in s.full_text()
