@@ -35,7 +35,7 @@ RESOURCES = [
     ("Lambda permissions", "04, 05", "S3, EventBridge and API Gateway may invoke exactly their function", "free",
      "functions", "lam.add_permission("),
     ("REST API (POST /predict)", "05", "the HTTP front door: key, validator, AWS_PROXY to predict",
-     "$3.50 per million requests", "api", "apigw.create_rest_api("),
+     "$3.50 per million requests", "api", ".create_rest_api("),
     ("stage production", "05", "the deployed snapshot clients call", "free", "api", "apigw.create_stage("),
     ("API key", "05", "identifies and meters a client (not authentication)", "free", "api", "apigw.create_api_key("),
     ("usage plan", "05", "throttle (rate, burst) and quota per key", "free", "api", "apigw.create_usage_plan("),
