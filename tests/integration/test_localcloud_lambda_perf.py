@@ -13,7 +13,7 @@ import uuid
 import boto3
 import pytest
 
-from localcloud.awslambda import runtime as lambda_runtime
+from localcloud.awslambda import invoke_api as lambda_runtime
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 from localcloud.testing import lambda_role, zip_bytes
 from localcloud.core.guard import CONTROL_HEADER

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from localcloud import core
-from localcloud.awslambda.runtime import RUNTIME_MODULES, build_runtime_dir
+from localcloud.awslambda.code_cache import RUNTIME_MODULES, build_runtime_dir
 from localcloud.s3.notifications import complete_event_shape, s3_may_invoke
 
 
