@@ -1,5 +1,5 @@
-"""The Lambda code cache: function and layer zips extracted once per content hash, and the
-runtime directory (what AWS's Python runtime provides besides the standard library).
+"""The Lambda code cache: function and layer zips extracted once per content hash
+(the runtime's own SDK is `runtime_sdk`'s).
 
 - Code: the function's zip and its layers, read from moto's backend (`LambdaFunction.code_bytes`,
   `LayerVersion.code_bytes`), extracted once per code sha under the code cache
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import io
 import logging
 import os
@@ -23,8 +22,6 @@ from typing import Any
 
 log = logging.getLogger("localcloud")
 
-# What AWS's Python runtime itself provides besides the standard library.
-RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 CODE_CACHE_MAX_AGE_S = 14 * 86400  # an extracted package unused this long is removed
 
 
@@ -73,26 +70,6 @@ def prune_code_cache(root: Path, max_age_s: float = CODE_CACHE_MAX_AGE_S) -> int
             except OSError:
                 pass
     return removed
-
-
-def build_runtime_dir(dest: Path) -> Path:
-    """A directory exposing only the host's boto3, botocore and their dependencies (symlinks)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_MODULES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            log.warning("runtime module %s not found on the host; Lambdas will lack it", name)
-            continue
-        origin = Path(spec.origin)
-        src = origin.parent if origin.name == "__init__.py" else origin
-        link = dest / src.name
-        if not link.exists():
-            try:
-                link.symlink_to(src)
-            except FileExistsError:
-                pass
-    return dest
-
 
 
 class CodeCache:

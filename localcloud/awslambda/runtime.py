@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -22,8 +23,10 @@ from typing import Any
 
 from ..core.cloud import InvokeResult
 from ..core import sandbox
+from ..core._contain import MEMORY_EXIT
 from .client_errors import client_errors_middleware
-from .code_cache import CodeCache, build_runtime_dir, default_code_cache, prune_code_cache
+from . import runtime_sdk
+from .code_cache import CodeCache, default_code_cache, prune_code_cache
 from .concurrency import THROTTLE_MESSAGE, Concurrency, Throttled
 from .invoke_api import _invoke_middleware, _patched_invoke
 from .log_shipping import LogShipper
@@ -41,6 +44,21 @@ WAIT_FOR_CAPACITY_S = {"Invoke": 0.0, "apigateway": 29.0}
 ASYNC_WAIT_FOR_CAPACITY_S = 900.0
 
 
+def _exit_reason(code: int | None) -> str:
+    """How AWS words a runtime's exit: `exit status N` or `signal: killed` (a contained
+    environment's supervisor exits 128+N for signal N, or MEMORY_EXIT when it killed it)."""
+    if code is None:
+        return "exit status -1"
+    sig = -code if code < 0 else (code - 128 if 128 < code < 160 else None)
+    if code == MEMORY_EXIT or sig == signal.SIGKILL:
+        return "signal: killed"
+    if sig is not None:
+        names = {signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+                 signal.SIGTERM: "terminated", signal.SIGBUS: "bus error"}
+        return f"signal: {names.get(sig, signal.Signals(sig).name.lower())}"
+    return f"exit status {code}"
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -50,7 +68,8 @@ class LambdaRuntime(CodeCache, WorkerPool):
         self.cloud = cloud
         self.root = Path(cloud.state_dir) / "lambda"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.runtime_dir = build_runtime_dir(self.root / "runtime")
+        # the runtime's own boto3/botocore (make setup), never the operator's venv
+        self.runtime_dir = runtime_sdk.sdk_dir()
         self.worker_log = self.root / "workers.stderr.log"
         self.max_idle = int(cloud.options.get("lambda_idle_workers", 4))
         cache = cloud.options.get("code_cache_dir")
@@ -84,7 +103,8 @@ class LambdaRuntime(CodeCache, WorkerPool):
         layers = getattr(fn, "layers", None) or []
         env_vars = getattr(fn, "environment_vars", None) or {}
         fingerprint = (fn.function_arn, fn.role, fn.code_sha_256, len(fn.code_bytes or b""), fn.handler,
-                       fn.timeout, fn.memory_size, fn.run_time,
+                       fn.timeout, fn.memory_size, getattr(fn, "ephemeral_storage", None),
+                       fn.run_time,
                        getattr(fn, "package_type", "Zip"), tuple(env_vars.items()),
                        tuple(layer.get("Arn") for layer in layers))
         hit = self._specs.get(id(fn))
@@ -103,8 +123,13 @@ class LambdaRuntime(CodeCache, WorkerPool):
             raise ValueError(f"function {fn.function_name}: only Zip packages run locally")
         if not fn.code_bytes:
             raise ValueError(f"function {fn.function_name} has no code (S3 object missing?)")
+        try:
+            runtime_sdk.require()
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from exc
         code_dir = self._code_dir("code", fn.code_sha_256, lambda: fn.code_bytes)
         layer_paths: list[str] = []
+        layer_dirs: list[Path] = []
         layer_ids = []
         backend = get_backend(fn.account_id, fn.region)
         for layer in fn.layers:
@@ -113,6 +138,7 @@ class LambdaRuntime(CodeCache, WorkerPool):
                 raise ValueError(f"layer version {layer['Arn']} no longer exists")
             ldir = self._code_dir("layers", lv.code_sha_256, lambda lv=lv: lv.code_bytes)
             layer_ids.append((lv.arn, lv.code_sha_256))
+            layer_dirs.append(ldir)
             py = ldir / "python"
             site = py / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
             # AWS merges layers into /opt in order (a later one overwrites): later first here.
@@ -147,13 +173,15 @@ class LambdaRuntime(CodeCache, WorkerPool):
         env.update(reserved)
         env_items = tuple(sorted(env.items()))
         sys_path = (str(code_dir), *layer_paths, str(self.runtime_dir))
+        ephemeral_mb = int(getattr(fn, "ephemeral_storage", None) or 512)
         key = (fn.function_arn, fn.code_sha_256, tuple(layer_ids), fn.handler, fn.timeout,
-               fn.memory_size, env_items)
+               fn.memory_size, ephemeral_mb, env_items)
         return FunctionSpec(key=key, function_name=fn.function_name, function_arn=fn.function_arn,
                             version=version, region=region, account_id=account,
                             handler=fn.handler or "", timeout=float(fn.timeout),
                             memory_size=int(fn.memory_size), code_dir=code_dir,
-                            sys_path=sys_path, env=env_items)
+                            ro_paths=(code_dir, *layer_dirs, self.runtime_dir),
+                            ephemeral_mb=ephemeral_mb, sys_path=sys_path, env=env_items)
 
     # ---- invoking ---------------------------------------------------------------------
     def invoke(self, fn: Any, payload: bytes, *, invocation_type: str = "RequestResponse",
@@ -194,6 +222,7 @@ class LambdaRuntime(CodeCache, WorkerPool):
         worker, cold = self._acquire(spec)
         lines: list[str] = []
         init_ms = None
+        t_invoke = None
         reusable = False
         try:
             timeout = spec.timeout
@@ -213,6 +242,7 @@ class LambdaRuntime(CodeCache, WorkerPool):
                     lines.insert(0, f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {doc['errorType']}")
                     return self._finish(worker, spec, request_id, lines, doc, None, init_ms,
                                         0.0, 0, source, status="error")
+            t_invoke = time.perf_counter()
             reply = worker.invoke(request_id, payload, spec.function_arn, timeout)
             reusable = True
             lines.extend(_split_logs(reply.get("logs", "")))
@@ -228,13 +258,19 @@ class LambdaRuntime(CodeCache, WorkerPool):
                                 spec.timeout * 1000, 0, source, status="timeout")
         except WorkerDied as exc:
             worker.kill()
+            code = worker.proc.returncode
+            oom = code == MEMORY_EXIT
             doc = {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                   f"exit status {worker.proc.returncode}",
-                   "errorType": "Runtime.ExitError"}
+                                   f"{_exit_reason(code)}",
+                   "errorType": "Runtime.OutOfMemory" if oom else "Runtime.ExitError"}
             lines.append(doc["errorMessage"])
-            log.warning("lambda %s worker died: %s", spec.function_name, exc)
-            return self._finish(worker, spec, request_id, lines, doc, None, init_ms, 0.0, 0,
-                                source, status="error")
+            lines.append(doc["errorType"])
+            log.warning("lambda %s worker died: %s%s", spec.function_name, exc,
+                        f" (over its MemorySize, {spec.memory_size} MB)" if oom else "")
+            duration_ms = (time.perf_counter() - t_invoke) * 1000 if t_invoke else 0.0
+            return self._finish(worker, spec, request_id, lines, doc, None, init_ms,
+                                duration_ms, spec.memory_size if oom else 0, source,
+                                status="error", error_type=doc["errorType"])
         finally:
             self._end_init(worker)
             self._release(worker, reusable)
@@ -242,7 +278,7 @@ class LambdaRuntime(CodeCache, WorkerPool):
     def _finish(self, worker: Worker, spec: FunctionSpec, request_id: str, lines: list[str],
                 error: dict | None, result: str | None, init_ms: float | None,
                 duration_ms: float, max_rss_mb: int, source: str | None,
-                status: str | None = None) -> InvokeResult:
+                status: str | None = None, error_type: str | None = None) -> InvokeResult:
         report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
                   f"Billed Duration: {max(1, int(-(-duration_ms // 1)))} ms\t"
                   f"Memory Size: {spec.memory_size} MB\tMax Memory Used: {max_rss_mb} MB")
@@ -250,6 +286,8 @@ class LambdaRuntime(CodeCache, WorkerPool):
             report += f"\tInit Duration: {init_ms:.2f} ms"
         if status:
             report += f"\tStatus: {status}"
+        if error_type:
+            report += f"\tError Type: {error_type}"
         all_lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines,
                      f"END RequestId: {request_id}", report]
         self.logs.put(spec.account_id, spec.region, spec.log_group, worker.log_stream, all_lines)

@@ -13,7 +13,6 @@ import os
 import select
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,6 +47,8 @@ class FunctionSpec:
     timeout: float
     memory_size: int
     code_dir: Path
+    ro_paths: tuple  # code, layers, the runtime's SDK: read-only in the environment
+    ephemeral_mb: int
     sys_path: tuple
     env: tuple  # sorted (name, value) pairs
 
@@ -68,18 +69,18 @@ class Worker:
         env = dict(spec.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
         # Each execution environment has its own /tmp on AWS: never share the host's, where
-        # two workers (or two clouds) would overwrite each other's files.
+        # two workers (or two clouds) would overwrite each other's files. Contained, /tmp is
+        # the environment's own tmpfs of EphemeralStorage size.
         self.tmp_dir: Path | None = None
-        if tmp_root is not None:
+        if tmp_root is not None and not isolate:
             self.tmp_dir = tmp_root / env_id
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             env["TMPDIR"] = str(self.tmp_dir)
         self._stderr = open(stderr_path, "ab")
         t0 = time.perf_counter()
-        argv = [sys.executable, "-I", "-S", str(WORKER_SCRIPT)]
-        if isolate:  # private /tmp, the operator's home hidden (localcloud.core.sandbox)
-            env["LOCALCLOUD_SANDBOX"] = json.dumps(sandbox.plan(
-                [*spec.sys_path, WORKER_SCRIPT.parent, *([self.tmp_dir] if self.tmp_dir else [])]))
+        argv = [sandbox.interpreter(), "-I", "-S", str(WORKER_SCRIPT)]
+        if isolate:  # an environment of its own (localcloud.core.sandbox, core/_contain.py)
+            env["LOCALCLOUD_SANDBOX"] = json.dumps(sandbox.lambda_plan(spec))
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from localcloud import core
-from localcloud.awslambda.code_cache import RUNTIME_MODULES, build_runtime_dir
+from localcloud.awslambda import runtime_sdk
 from localcloud.s3.notifications import complete_event_shape, s3_may_invoke
 
 
@@ -59,11 +59,17 @@ def test_event_shape_completed_as_aws_sends_it():
     assert other["s3"]["object"]["sequencer"] > rec["s3"]["object"]["sequencer"]
 
 
-def test_runtime_dir_exposes_only_the_aws_runtime_modules(tmp_path):
-    d = build_runtime_dir(tmp_path / "rt")
-    names = {p.name.removesuffix(".py") for p in d.iterdir()}
-    assert names == set(RUNTIME_MODULES)
-    assert all(p.is_symlink() for p in d.iterdir())
+def test_the_runtime_sdk_is_its_own_install_of_the_pinned_sdk_alone():
+    """make setup installs boto3/botocore at the runtime's versions into build/lambda-runtime:
+    their own files (no link into the operator's venv), and nothing else of the venv."""
+    d = runtime_sdk.require()
+    assert runtime_sdk.installed(d) == runtime_sdk.LAMBDA_SDK
+    names = {p.name for p in d.iterdir()}
+    assert {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3"} <= names
+    assert not names & {"moto", "numpy", "sklearn", "localcloud", "mlpipe", "werkzeug"}
+    assert not any(p.is_symlink() for p in d.iterdir())
+    for pkg in ("boto3", "botocore"):
+        assert f"{pkg}-{runtime_sdk.LAMBDA_SDK[pkg]}.dist-info" in names
 
 
 def test_default_port_reads_env(monkeypatch):
