@@ -336,6 +336,7 @@ def enter(plan):
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _drop_privileges(as_nobody)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # again: a change of uid cleared it
 
 
 def main(argv):
