@@ -234,22 +234,36 @@ def _tree(pid):
     return out
 
 
-def memory_bytes(pid):
-    """The memory of a process tree: the sum of its processes' proportional set sizes (pages
-    shared after fork counted once, not once per process)."""
+def _rss_bytes(pids, page):
     total = 0
-    for p in _tree(pid):
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def memory_bytes(pid, limit=None):
+    """The memory of a process tree: the sum of its processes' proportional set sizes (pages
+    shared after fork counted once, not once per process). With `limit`, the cheap resident
+    sizes are summed first (Pss <= Rss) and the proportional ones only when they exceed it."""
+    pids = _tree(pid)
+    page = os.sysconf("SC_PAGE_SIZE")
+    if limit is not None:
+        rss = _rss_bytes(pids, page)
+        if rss <= limit:
+            return rss
+    total = 0
+    for p in pids:
         try:
             with open(f"/proc/{p}/smaps_rollup", "rb") as f:
                 data = f.read()
             i = data.index(b"\nPss:")
             total += int(data[i + 5:data.index(b"kB", i)]) * 1024
         except (OSError, ValueError):
-            try:
-                with open(f"/proc/{p}/statm") as f:
-                    total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            except (OSError, ValueError, IndexError):
-                pass
+            total += _rss_bytes([p], page)
     return total
 
 
@@ -277,7 +291,7 @@ def _supervise(child, plan):
                      else os.WEXITSTATUS(status))
         if limit:
             t0 = time.monotonic()
-            used = memory_bytes(child)
+            used = memory_bytes(child, limit)
             if used > limit:
                 os.kill(child, signal.SIGKILL)
                 os.waitpid(child, 0)

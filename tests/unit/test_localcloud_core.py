@@ -139,3 +139,38 @@ def test_context_manager_serves_and_stops():
             core.LocalCloud().start()
     assert core.health(f"http://127.0.0.1:{cloud.port}") is None
     assert not Path(state).exists()
+
+
+def test_a_runtime_exit_is_worded_as_aws_words_it():
+    from localcloud.awslambda.runtime import _exit_reason
+    from localcloud.core._contain import MEMORY_EXIT
+
+    assert _exit_reason(MEMORY_EXIT) == "signal: killed"  # killed over MemorySize
+    assert _exit_reason(128 + 9) == "signal: killed"      # a contained environment, SIGKILL
+    assert _exit_reason(-9) == "signal: killed"           # an uncontained worker, SIGKILL
+    assert _exit_reason(128 + 11) == "signal: segmentation fault"
+    assert _exit_reason(3) == "exit status 3"
+
+
+def test_memory_counts_shared_pages_once():
+    """The supervisor's measure: proportional set size, so a forked child's shared pages are
+    not counted twice (a tree of forks is not 'over memory' by sharing)."""
+    import os
+    import time
+
+    from localcloud.core._contain import memory_bytes
+
+    block = b"\x01" * (64 << 20)  # noqa: F841 - resident in this process
+    alone = memory_bytes(os.getpid())
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    try:
+        time.sleep(0.2)
+        both = memory_bytes(os.getpid())
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert alone > 64 << 20
+    assert both < alone + (32 << 20)  # the child's copy of the 64 MB is shared, not doubled
