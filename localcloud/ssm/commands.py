@@ -27,7 +27,9 @@ This module adds what an outside user of EC2 + SSM sees:
   host dir (or the step's `workingDirectory`, relative to it, if that exists), env = the
   cloud's compute env (`AWS_ENDPOINT_URL`, region, dummy credentials) + `HOME`=host dir + PATH
   whose first dir holds `python3`/`python` = the Python running the cloud (the one with the
-  training dependencies, standing in for what the AMI's user data installs). The step's
+  training dependencies, standing in for what the AMI's user data installs; read-only where
+  hosts are contained, `core/_contain.py`: own root file system, the host dir writable, own
+  pid namespace, no capabilities). The step's
   timeout (`executionTimeout` / `timeoutSeconds`, default 3600 s) kills the process group ->
   `TimedOut`. Steps run in order (a failed step does not stop the next, AWS's default); each
   is a CommandPlugin (GetCommandInvocation `PluginName`, ListCommandInvocations `Details`).
