@@ -117,10 +117,11 @@ def describe(option: str | None = "auto") -> dict:
     doc = {"contained": on}
     if on:
         doc.update({
-            "user": "nobody (uid 65534), no capabilities" if os.getuid() == 0 else
-                    f"uid {os.getuid()} (yours) in a user namespace, no capabilities",
-            "processes": f"own pid namespace, at most {NPROC}",
-            "memory": "MemorySize (proportional set size polled every 20 ms)",
+            "user": ("functions as nobody (uid 65534), instance hosts as root; no capabilities"
+                     if os.getuid() == 0 else
+                     f"uid {os.getuid()} (yours) in a user namespace, no capabilities"),
+            "processes": f"own pid namespace; at most {NPROC} per function environment",
+            "memory": "functions: MemorySize (proportional set size polled every 20 ms)",
             "files": "own root: system dirs, code, layers, runtime SDK read-only; "
                      "private /tmp of EphemeralStorage MB",
         })
