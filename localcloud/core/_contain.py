@@ -31,9 +31,7 @@
   state directory, /var, /run, /work...
 """
 import ctypes
-import json
 import os
-import platform
 import resource
 import signal
 import sys
@@ -107,7 +105,7 @@ def _bind(src, dst, ro=True):
         os.makedirs(dst, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        open(dst, "a").close()
+        open(dst, "ab").close()
     _mount(src, dst, None, MS_BIND | MS_REC)
     if ro:
         _remount_ro(dst)
@@ -175,8 +173,8 @@ def _build_root(plan):
     # every mount that came in under a read-only bind (e.g. a file bind-mounted into /etc)
     # is made read-only too: a recursive bind keeps submounts as they were
     writable = [root + "/dev", root + "/proc"] + [root + p for p in rw]
-    with open("/proc/self/mountinfo") as f:
-        points = [_unescape(line.split()[4]) for line in f]
+    with open("/proc/self/mountinfo", "rb") as f:
+        points = [_unescape(line.split()[4].decode()) for line in f]
     for mp in points:
         if mp.startswith(root + "/") and mp != root + "/tmp" and not _under(mp, writable):
             try:
@@ -184,7 +182,7 @@ def _build_root(plan):
             except OSError:
                 pass  # already read-only, or gone
     os.chdir(root)
-    number = SYS_PIVOT_ROOT.get(platform.machine())
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
     if number is not None and _lib().syscall(number, b".", b".") == 0:
         _check(_lib().umount2(b".", MNT_DETACH), "umount old root")
     else:  # no pivot_root here: chroot (no capability is left to leave it)
@@ -197,7 +195,7 @@ def _build_root(plan):
 
 
 def _drop_privileges(as_nobody):
-    with open("/proc/sys/kernel/cap_last_cap") as f:
+    with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
         last = int(f.read())
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in range(last + 1):
@@ -227,7 +225,7 @@ def _tree(pid):
         out.append(p)
         try:
             for tid in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{tid}/children") as f:
+                with open(f"/proc/{p}/task/{tid}/children", "rb") as f:
                     stack.extend(int(c) for c in f.read().split())
         except (OSError, ValueError):
             pass
@@ -321,8 +319,8 @@ def enter(plan):
             ppid = os.getppid()
             try:
                 for name in ("uid_map", "gid_map"):
-                    with open(f"/proc/{ppid}/{name}", "w") as f:
-                        f.write(f"0 0 1\n{NOBODY} {NOBODY} 1\n")
+                    with open(f"/proc/{ppid}/{name}", "wb") as f:
+                        f.write(f"0 0 1\n{NOBODY} {NOBODY} 1\n".encode())
             except OSError:
                 os._exit(1)
             os._exit(0)
@@ -338,8 +336,8 @@ def enter(plan):
     else:
         for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
                            ("gid_map", f"0 {gid} 1")):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
+            with open(f"/proc/self/{name}", "wb") as f:
+                f.write(text.encode())
     child = os.fork()
     if child:
         _supervise(child, plan)
@@ -355,6 +353,8 @@ def enter(plan):
 
 def main(argv):
     """`python -I -S _contain.py PLAN_JSON -- argv...`: argv run inside the environment."""
+    import json
+
     plan = json.loads(argv[1])
     cmd = argv[3:] if len(argv) > 2 and argv[2] == "--" else argv[2:]
     try:

@@ -48,13 +48,15 @@ def interpreter() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-def python_paths() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def python_paths() -> tuple[str, ...]:
     """What the interpreter needs visible: its installation (the standard library)."""
     exe = Path(interpreter()).resolve()
-    return sorted({sys.base_prefix, str(exe.parent.parent)})
+    return tuple(sorted({sys.base_prefix, str(exe.parent.parent)}))
 
 
-def site_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def site_dirs() -> tuple[str, ...]:
     """Directories of third-party packages inside the Python installation or the system
     (covered by an empty directory in an environment: its runtime is the standard library
     plus the runtime's own SDK)."""
@@ -66,14 +68,14 @@ def site_dirs() -> list[str]:
             p = os.path.join(prefix, sub)
             if os.path.isdir(p):
                 out.add(os.path.realpath(p))
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def plan(ro: list, *, rw: list = (), tmp_mb: int = DEFAULT_TMP_MB, memory_mb: int | None = None,
          cwd: str | None = None, user: str = "nobody") -> dict:
     return {"contain": str(CONTAIN_SCRIPT), "user": user,
             "ro": [str(Path(p).resolve()) for p in [*ro, *python_paths()]],
-            "rw": [str(Path(p).resolve()) for p in rw], "mask": site_dirs(),
+            "rw": [str(Path(p).resolve()) for p in rw], "mask": list(site_dirs()),
             "tmp_mb": int(tmp_mb), "memory_mb": memory_mb, "nproc": NPROC,
             "cwd": str(cwd) if cwd else "/"}
 
