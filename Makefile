@@ -7,7 +7,14 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup walkthrough notebooks test unit lab bench clean compat compat-baseline figures
 
-setup: $(STAMP)
+# The Lambda runtime's own SDK (boto3/botocore as AWS's python3.12 runtime ships them), which
+# functions on the local cloud import instead of the operator's venv.
+LAMBDA_SDK := build/lambda-runtime/localcloud-sdk.json
+
+setup: $(STAMP) $(LAMBDA_SDK)
+
+$(LAMBDA_SDK): localcloud/awslambda/runtime_sdk.py $(STAMP)
+	$(BIN)/python -m localcloud.awslambda.runtime_sdk install
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

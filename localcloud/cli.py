@@ -280,10 +280,16 @@ def _status(port: int) -> int:
             print("  journal off: a crash loses up to one snapshot interval")
     else:
         print("state: not kept (this cloud was started without persist)")
-    if "isolation" in doc:
-        print("isolation: " + ("functions and instance hosts get a private /tmp and an empty "
-                               "home (user namespaces)" if doc["isolation"] else
-                               "environment only (no user namespaces here; see README)"))
+    iso = doc.get("isolation")
+    if isinstance(iso, dict):
+        if iso.get("contained"):
+            print("isolation: functions and instance hosts contained (Linux namespaces)")
+            for key in ("user", "processes", "memory", "files"):
+                if key in iso:
+                    print(f"  {key}: {iso[key]}")
+        else:
+            print("isolation: NOT contained, environment rules only "
+                  f"({iso.get('why') or 'unavailable'}; see README)")
     return 0
 
 

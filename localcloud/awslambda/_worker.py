@@ -16,55 +16,25 @@ import time
 import traceback
 
 
+def _contain(plan):
+    """Enter the execution environment's walls (localcloud/core/_contain.py, loaded by path:
+    nothing of the local cloud is importable here). Returns inside them; this process
+    becomes the environment's supervisor and never returns from it."""
+    import importlib.util
 
-def _enter_sandbox(plan):
-    """Private /tmp and /dev/shm, the operator's home hidden, `keep` paths mounted back
-    (localcloud.core.sandbox): a user+mount namespace entered in-process with unshare(2)
-    and mount(2) (this process is still single-threaded), uid 0 inside = the user outside."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                           ctypes.c_ulong, ctypes.c_char_p]
-
-    def check(rc, what):
-        if rc != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"{what}: {os.strerror(err)}")
-
-    def mount(src, dst, fstype, flags, data=None):
-        check(libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(),
-                         flags, data and data.encode()), f"mount {dst}")
-
-    uid, gid = os.getuid(), os.getgid()
-    check(libc.unshare(0x10000000 | 0x00020000), "unshare")  # CLONE_NEWUSER | CLONE_NEWNS
-    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
-                       ("gid_map", f"0 {gid} 1")):
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
-    ms_rec, ms_private, ms_bind, ms_move = 0x4000, 1 << 18, 4096, 8192
-    mount(None, "/", None, ms_rec | ms_private)
-    mount("tmpfs", "/dev/shm", "tmpfs", 0, "mode=1777")
-    keep = plan["keep"]
-    for i, path in enumerate(keep):
-        os.mkdir(f"/dev/shm/k{i}")
-        mount(path, f"/dev/shm/k{i}", None, ms_bind | ms_rec)
-    mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
-    home = plan.get("home")
-    if home and home != "/" and os.path.isdir(home):
-        mount("tmpfs", home, "tmpfs", 0, "mode=755")
-    for i, path in enumerate(keep):
-        os.makedirs(path, exist_ok=True)
-        mount(f"/dev/shm/k{i}", path, None, ms_move)
-        os.rmdir(f"/dev/shm/k{i}")
+    spec = importlib.util.spec_from_file_location("_localcloud_contain", plan["contain"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.enter(plan)
 
 
 if os.environ.get("LOCALCLOUD_SANDBOX"):
     try:
-        _enter_sandbox(json.loads(os.environ.pop("LOCALCLOUD_SANDBOX")))
+        _contain(json.loads(os.environ.pop("LOCALCLOUD_SANDBOX")))
     except Exception as exc:  # fail closed: never run a function unisolated by surprise
         sys.stderr.write(f"localcloud: could not isolate the execution environment: {exc}\n")
-        sys.exit(70)
+        sys.stderr.flush()
+        os._exit(70)
 
 _RESP_FD = os.dup(1)
 os.dup2(2, 1)

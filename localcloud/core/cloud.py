@@ -423,9 +423,10 @@ class LocalCloud:
                 "profile": self.profile.as_dict(),
                 "iam": iam.mode if iam is not None else "off"}
 
-    def _isolation(self) -> bool:
+    def _isolation(self) -> dict:
+        """What contains functions and instance hosts here (sandbox.describe)."""
         from . import sandbox
-        return sandbox.available(self.options.get("isolation", "auto"))
+        return sandbox.describe(self.options.get("isolation", "auto"))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

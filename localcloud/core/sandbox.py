@@ -1,128 +1,136 @@
-"""Isolation of function and instance-host processes, where the OS allows it without root.
+"""Containment of function and instance-host processes, as far as the OS allows without root.
 
-Lambda workers and instance hosts run as the operator's user. With Linux user namespaces
-(`unshare` from util-linux, no root needed where the kernel allows unprivileged user
-namespaces) each process gets its own mount namespace in which:
+Each Lambda execution environment and each instance-host command runs inside walls built by
+`core/_contain.py` (read its doc for the details) from Linux namespaces that need no root
+where the kernel allows unprivileged user namespaces:
 
-- `/tmp` and `/dev/shm` are private, empty tmpfs (nothing of the host's /tmp is visible);
-- the operator's home directory is an empty tmpfs: `~/.aws`, `~/.ssh`, shell history,
-  other projects are not visible; only the directories the process needs are mounted back
-  at their own paths (its code and layers, its own temp dir or host dir, the Python
-  installation that runs it);
-- it runs as uid 0 *inside* the namespace, mapped to the operator's uid outside: it can do
-  nothing the operator's user could not (no real root).
+- a **user namespace** with no capabilities left (as `nobody` when the operator is root);
+- a **pid namespace**: the environment's first process is its init; a timeout or a shutdown
+  kills it and the kernel kills every process in the namespace (a `setsid` child included);
+- a **mount namespace** with a root file system of its own: the system's /usr, /bin, /lib,
+  /etc read-only; the code, the layers, the runtime's SDK (`awslambda/runtime_sdk.py`) and
+  the Python installation read-only at their own paths; a private `/tmp` tmpfs of
+  `EphemeralStorage` MB; nothing of the operator's home, the repository, its venv or the
+  local cloud's state directory;
+- **RLIMIT_NPROC** 1,024 processes per environment (AWS's limit), and **memory**: the
+  environment's supervisor sums its processes' proportional set size every 20 ms and kills
+  the whole environment above `MemorySize` (an invoke then answers `Runtime.OutOfMemory`).
 
 What this does not isolate: the network (a function can connect to any port the user can,
-the cloud's included, as on AWS), other processes (same pid namespace: /proc/<pid> of the
-user's processes stays readable, which is why the cloud's own process holds no operator
-credentials), and files outside the home directory and /tmp that the user can read.
-
-Lambda workers enter the namespace themselves at start (`plan()` -> `_worker._enter_sandbox`,
-unshare(2)/mount(2) through ctypes: ~10 ms on a cold start); instance hosts' bash commands
-are wrapped with `wrap()` (unshare(1) and a small shell script).
-
-Where `unshare` is missing or the kernel refuses user namespaces, processes run without it
-(`available()` is False; the README says what then holds). LocalCloud option `isolation`
-(`"auto"` default, `"off"`), or `$LOCALCLOUD_ISOLATION=off`.
+the cloud's included, as on AWS) and CPU time. Where `unshare(2)` of a user namespace is
+refused (macOS, kernels with unprivileged user namespaces switched off, some containers),
+`available()` is False and processes run with only the environment rules (their own
+variables, no operator credentials) and the runtime's own SDK on their path; `localcloud
+status` says which. LocalCloud option `isolation` (`"auto"` default, `"off"`), or
+`$LOCALCLOUD_ISOLATION=off`.
 """
 from __future__ import annotations
 
 import functools
+import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-# Runs as root inside the new user+mount namespace: $1 = home, $2 = number of keep paths,
-# then the keep paths, then the command.
-_SCRIPT = r"""
-set -e
-home=$1; n=$2; shift 2
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-i=0; keep=""
-while [ "$i" -lt "$n" ]; do
-  mkdir -p "/dev/shm/k$i"; mount --rbind "$1" "/dev/shm/k$i"
-  keep="$keep$1
-"; i=$((i+1)); shift
-done
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-if [ -n "$home" ] && [ "$home" != / ] && [ -d "$home" ]; then mount -t tmpfs -o mode=755 tmpfs "$home"; fi
-i=0
-printf '%s' "$keep" | while IFS= read -r k; do
-  mkdir -p "$k"; mount --move "/dev/shm/k$i" "$k"; rmdir "/dev/shm/k$i" 2>/dev/null || true
-  i=$((i+1))
-done
-exec "$@"
-"""
+CONTAIN_SCRIPT = Path(__file__).with_name("_contain.py")
+NPROC = 1024  # AWS Lambda: processes/threads per execution environment
+DEFAULT_TMP_MB = 512
 
 
 def _disabled() -> bool:
     return os.environ.get("LOCALCLOUD_ISOLATION", "").lower() in ("off", "0", "no", "false")
 
 
+def interpreter() -> str:
+    """The Python installation itself (never the operator's venv, whose site-packages a
+    contained process must not see)."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
 @functools.lru_cache(maxsize=1)
-def _probe() -> bool:
-    exe = shutil.which("unshare")
-    if exe is None:
-        return False
+def python_paths() -> tuple[str, ...]:
+    """What the interpreter needs visible: its installation (the standard library)."""
+    exe = Path(interpreter()).resolve()
+    return tuple(sorted({sys.base_prefix, str(exe.parent.parent)}))
+
+
+@functools.lru_cache(maxsize=1)
+def site_dirs() -> tuple[str, ...]:
+    """Directories of third-party packages inside the Python installation or the system
+    (covered by an empty directory in an environment: its runtime is the standard library
+    plus the runtime's own SDK)."""
+    ver = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    out = set()
+    for prefix in {sys.base_prefix, "/usr", "/usr/local"}:
+        for sub in (f"lib/{ver}/site-packages", f"lib/{ver}/dist-packages",
+                    "lib/python3/dist-packages", f"local/lib/{ver}/dist-packages"):
+            p = os.path.join(prefix, sub)
+            if os.path.isdir(p):
+                out.add(os.path.realpath(p))
+    return tuple(sorted(out))
+
+
+def plan(ro: list, *, rw: list = (), tmp_mb: int = DEFAULT_TMP_MB, memory_mb: int | None = None,
+         cwd: str | None = None, user: str = "nobody") -> dict:
+    return {"contain": str(CONTAIN_SCRIPT), "user": user,
+            "ro": [str(Path(p).resolve()) for p in [*ro, *python_paths()]],
+            "rw": [str(Path(p).resolve()) for p in rw], "mask": list(site_dirs()),
+            "tmp_mb": int(tmp_mb), "memory_mb": memory_mb, "nproc": NPROC,
+            "cwd": str(cwd) if cwd else "/"}
+
+
+def lambda_plan(spec) -> dict:
+    """The walls of a Lambda execution environment (awslambda.worker_pool.FunctionSpec)."""
+    return plan(list(spec.ro_paths), tmp_mb=spec.ephemeral_mb, memory_mb=spec.memory_size,
+                cwd=str(spec.code_dir))
+
+
+def wrap(argv: list[str], ro: list, rw: list = (), cwd: str | None = None,
+         memory_mb: int | None = None, tmp_mb: int = DEFAULT_TMP_MB,
+         user: str = "nobody") -> list[str]:
+    """argv run inside an environment of its own (module doc)."""
+    doc = plan(ro, rw=rw, memory_mb=memory_mb, cwd=cwd, tmp_mb=tmp_mb, user=user)
+    return [interpreter(), "-I", "-S", str(CONTAIN_SCRIPT), json.dumps(doc), "--", *argv]
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> tuple[bool, str]:
     try:
-        proc = subprocess.run([exe, "--user", "--map-root-user", "--mount", "--propagation",
-                               "private", "/bin/sh", "-c",
-                               "mount -t tmpfs tmpfs /tmp && echo ok"],
-                              capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return proc.returncode == 0 and proc.stdout.strip() == "ok"
+        proc = subprocess.run(wrap(["/bin/sh", "-c", "echo ok"], []), capture_output=True,
+                              text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, str(exc)
+    if proc.returncode == 0 and proc.stdout.strip() == "ok":
+        return True, ""
+    return False, (proc.stderr.strip().splitlines() or [f"status {proc.returncode}"])[-1]
 
 
 def available(option: str | None = "auto") -> bool:
-    """Can processes be isolated here (and is it wanted)?"""
+    """Can processes be contained here (and is it wanted)?"""
     if option == "off" or _disabled() or not sys.platform.startswith("linux"):
         return False
-    return _probe()
+    return _probe()[0]
 
 
-def _covered(path: Path, roots: list[Path]) -> bool:
-    return any(path == r or r in path.parents for r in roots)
-
-
-def keep_paths(paths: list[str | os.PathLike]) -> list[str]:
-    """The paths (resolved, existing, de-duplicated, outermost first) under /tmp or home that
-    must stay visible; others are visible anyway."""
-    home = Path.home().resolve()
-    roots = [Path("/tmp"), home]
-    out: list[Path] = []
-    for p in paths:
-        rp = Path(p).resolve()
-        if rp.exists() and _covered(rp, roots) and rp not in roots:
-            out.append(rp)
-    out.sort(key=lambda p: len(p.parts))
-    kept: list[Path] = []
-    for p in out:
-        if not any(k == p or k in p.parents for k in kept):
-            kept.append(p)
-    return [str(p) for p in kept]
-
-
-def python_paths() -> list[str]:
-    """What the Python that runs functions and hosts needs visible."""
-    exe = Path(sys.executable)
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(exe.parent),
-             str(exe.resolve().parent.parent)}
-    return sorted(paths)
-
-
-def plan(keep: list[str | os.PathLike]) -> dict:
-    """What a Lambda worker needs to isolate itself in-process (`_worker._enter_sandbox`,
-    no shell or mount(8) to start: about 1 ms instead of ~100)."""
-    return {"home": str(Path.home().resolve()), "keep": keep_paths(list(keep) + python_paths())}
-
-
-def wrap(argv: list[str], keep: list[str | os.PathLike]) -> list[str]:
-    """argv run inside a private mount namespace (see module doc)."""
-    kept = keep_paths(list(keep) + python_paths())
-    home = str(Path.home().resolve())
-    return [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--mount",
-            "--propagation", "private", "/bin/sh", "-c", _SCRIPT, "localcloud-sandbox",
-            home, str(len(kept)), *kept, *argv]
+def describe(option: str | None = "auto") -> dict:
+    """What holds, for `localcloud status`."""
+    on = available(option)
+    doc = {"contained": on}
+    if on:
+        doc.update({
+            "user": ("functions as nobody (uid 65534), instance hosts as root; no capabilities"
+                     if os.getuid() == 0 else
+                     f"uid {os.getuid()} (yours) in a user namespace, no capabilities"),
+            "processes": f"own pid namespace; at most {NPROC} per function environment",
+            "memory": "functions: MemorySize (proportional set size polled every 20 ms)",
+            "files": "own root: system dirs, code, layers, runtime SDK read-only; "
+                     "private /tmp of EphemeralStorage MB",
+        })
+    elif option == "off" or _disabled():
+        doc["why"] = "switched off (isolation=off / LOCALCLOUD_ISOLATION=off)"
+    elif not sys.platform.startswith("linux"):
+        doc["why"] = f"{sys.platform} has no Linux namespaces"
+    else:
+        doc["why"] = _probe()[1]
+    return doc

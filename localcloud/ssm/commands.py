@@ -27,7 +27,9 @@ This module adds what an outside user of EC2 + SSM sees:
   host dir (or the step's `workingDirectory`, relative to it, if that exists), env = the
   cloud's compute env (`AWS_ENDPOINT_URL`, region, dummy credentials) + `HOME`=host dir + PATH
   whose first dir holds `python3`/`python` = the Python running the cloud (the one with the
-  training dependencies, standing in for what the AMI's user data installs). The step's
+  training dependencies, standing in for what the AMI's user data installs; read-only where
+  hosts are contained, `core/_contain.py`: own root file system, the host dir writable, own
+  pid namespace, no capabilities). The step's
   timeout (`executionTimeout` / `timeoutSeconds`, default 3600 s) kills the process group ->
   `TimedOut`. Steps run in order (a failed step does not stop the next, AWS's default); each
   is a CommandPlugin (GetCommandInvocation `PluginName`, ListCommandInvocations `Details`).
@@ -239,7 +241,8 @@ class Invocation:
                 return ("Failed", "Failed", -1, "", "")
             argv = ["bash", str(script)]
             if self.hosts.isolate:  # private /tmp, the operator's home hidden
-                argv = sandbox.wrap(argv, [host, self.hosts.bin_dir])
+                argv = sandbox.wrap(argv, self.hosts.runtime_paths(), rw=[host], cwd=str(cwd),
+                                    user="self", tmp_mb=HOST_TMP_MB)
             self.proc = subprocess.Popen(
                 argv, cwd=str(cwd), env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -322,6 +325,9 @@ class Invocation:
 # ---------------------------------------------------------------------------------------
 # The hosts and the moto hooks.
 # ---------------------------------------------------------------------------------------
+HOST_TMP_MB = 1024  # a contained host's private /tmp (a tmpfs)
+
+
 class InstanceHosts:
     def __init__(self, cloud: Any):
         self.cloud = cloud
@@ -352,6 +358,13 @@ class InstanceHosts:
             p = self.bin_dir / name
             p.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
             p.chmod(0o755)
+
+    def runtime_paths(self) -> list:
+        """What a contained host sees read-only besides the system: its `python3` shim and
+        the Python with the training packages (the local cloud's own environment, standing in
+        for what the instance's user data installs; read-only, so a command cannot change
+        what the operator's next `python` runs)."""
+        return [self.bin_dir, sys.prefix]
 
     def host_dir(self, instance_id: str) -> Path:
         return self.root / instance_id

@@ -81,7 +81,7 @@ def test_a_function_finds_no_operator_credentials():
         if sandbox.available():
             assert out["aws_credentials"].startswith("unreadable"), out["aws_credentials"]
             assert os.path.basename(marker) not in out["tmp"], out["tmp"]
-            assert doc["isolation"] is True
+            assert doc["isolation"]["contained"] is True
     finally:
         subprocess.run([*cli, "down", "--port", str(port)], env=env, capture_output=True,
                        timeout=60)

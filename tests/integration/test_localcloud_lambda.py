@@ -16,14 +16,15 @@ pytestmark = pytest.mark.integration
 REGION = "us-east-1"
 
 COUNTER = """
-import os, time
+import os, time, uuid
 N = 0
+ENV = uuid.uuid4().hex  # one per execution environment (its pid is 1 in its own namespace)
 def handler(event, context):
     global N
     N += 1
     time.sleep(event.get("sleep", 0))
     print("event", event)
-    return {"n": N, "pid": os.getpid(), "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+    return {"n": N, "pid": ENV, "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
             "color": os.environ.get("COLOR"), "request_id": context.aws_request_id,
             "function_name": context.function_name, "memory": context.memory_limit_in_mb,
             "arn": context.invoked_function_arn, "remaining": context.get_remaining_time_in_millis(),

@@ -6,6 +6,7 @@ execution environment; plus guards naming each moto/werkzeug internal the fast p
 import base64
 import http.client
 import json
+import os
 import socket
 import time
 import uuid
@@ -13,7 +14,7 @@ import uuid
 import boto3
 import pytest
 
-from localcloud.awslambda import runtime as lambda_runtime
+from localcloud.awslambda import invoke_api as lambda_runtime
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 from localcloud.core.operator import for_port
 from localcloud.testing import lambda_role, signed_headers, zip_bytes
@@ -26,12 +27,15 @@ pytestmark = pytest.mark.integration
 REGION = "us-east-1"
 AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/lambda/aws4_request, "
         "SignedHeaders=host, Signature=0")
-ECHO = ("import os, tempfile\n"
+ECHO = ("import os, tempfile, uuid\n"
+        "ENV = uuid.uuid4().hex\n"
         "def handler(event, context):\n"
         "    if event.get('fail'):\n"
         "        raise RuntimeError('asked to fail')\n"
         "    print('echo', event)\n"
-        "    return {'event': event, 'tmp': tempfile.gettempdir(), 'pid': os.getpid()}\n")
+        "    open(os.path.join(tempfile.gettempdir(), ENV), 'w').close()\n"
+        "    return {'event': event, 'tmp': tempfile.gettempdir(), 'env': ENV,\n"
+        "            'tmp_files': sorted(os.listdir(tempfile.gettempdir()))}\n")
 
 
 @pytest.fixture(scope="module")
@@ -194,12 +198,20 @@ def test_each_execution_environment_has_its_own_tmp(aws, echo, local_cloud):  # 
         return json.loads(resp["Payload"].read())
 
     first = call(0)
-    assert first["tmp"] != tempfile.gettempdir()
-    assert first["tmp"].startswith(str(local_cloud.state_dir))
+    if local_cloud.runtime.isolate:  # the environment's own tmpfs, mounted at /tmp
+        assert first["tmp"] == "/tmp"
+        assert not set(first["tmp_files"]) & set(os.listdir(tempfile.gettempdir()))
+    else:
+        assert first["tmp"] != tempfile.gettempdir()
+        assert first["tmp"].startswith(str(local_cloud.state_dir))
     with cf.ThreadPoolExecutor(3) as pool:
         outs = list(pool.map(call, range(3)))
-    by_pid = {o["pid"]: o["tmp"] for o in outs + [first]}
-    assert len(set(by_pid.values())) == len(by_pid)
+    # every environment sees the files its own invokes wrote in /tmp, and no other's
+    envs = {o["env"] for o in outs + [first]}
+    assert len(envs) >= 2
+    for o in outs + [first]:
+        assert o["env"] in o["tmp_files"]
+        assert not (set(o["tmp_files"]) & envs) - {o["env"]}, o
 
 
 # ---- layers extracted at publish, content-addressed ----------------------------------------

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from localcloud import core
-from localcloud.awslambda.runtime import RUNTIME_MODULES, build_runtime_dir
+from localcloud.awslambda import runtime_sdk
 from localcloud.s3.notifications import complete_event_shape, s3_may_invoke
 
 
@@ -59,11 +59,17 @@ def test_event_shape_completed_as_aws_sends_it():
     assert other["s3"]["object"]["sequencer"] > rec["s3"]["object"]["sequencer"]
 
 
-def test_runtime_dir_exposes_only_the_aws_runtime_modules(tmp_path):
-    d = build_runtime_dir(tmp_path / "rt")
-    names = {p.name.removesuffix(".py") for p in d.iterdir()}
-    assert names == set(RUNTIME_MODULES)
-    assert all(p.is_symlink() for p in d.iterdir())
+def test_the_runtime_sdk_is_its_own_install_of_the_pinned_sdk_alone():
+    """make setup installs boto3/botocore at the runtime's versions into build/lambda-runtime:
+    their own files (no link into the operator's venv), and nothing else of the venv."""
+    d = runtime_sdk.require()
+    assert runtime_sdk.installed(d) == runtime_sdk.LAMBDA_SDK
+    names = {p.name for p in d.iterdir()}
+    assert {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3"} <= names
+    assert not names & {"moto", "numpy", "sklearn", "localcloud", "mlpipe", "werkzeug"}
+    assert not any(p.is_symlink() for p in d.iterdir())
+    for pkg in ("boto3", "botocore"):
+        assert f"{pkg}-{runtime_sdk.LAMBDA_SDK[pkg]}.dist-info" in names
 
 
 def test_default_port_reads_env(monkeypatch):
@@ -143,3 +149,38 @@ def test_context_manager_serves_and_stops():
             core.LocalCloud().start()
     assert core.health(f"http://127.0.0.1:{cloud.port}") is None
     assert not Path(state).exists()
+
+
+def test_a_runtime_exit_is_worded_as_aws_words_it():
+    from localcloud.awslambda.runtime import _exit_reason
+    from localcloud.core._contain import MEMORY_EXIT
+
+    assert _exit_reason(MEMORY_EXIT) == "signal: killed"  # killed over MemorySize
+    assert _exit_reason(128 + 9) == "signal: killed"      # a contained environment, SIGKILL
+    assert _exit_reason(-9) == "signal: killed"           # an uncontained worker, SIGKILL
+    assert _exit_reason(128 + 11) == "signal: segmentation fault"
+    assert _exit_reason(3) == "exit status 3"
+
+
+def test_memory_counts_shared_pages_once():
+    """The supervisor's measure: proportional set size, so a forked child's shared pages are
+    not counted twice (a tree of forks is not 'over memory' by sharing)."""
+    import os
+    import time
+
+    from localcloud.core._contain import memory_bytes
+
+    block = b"\x01" * (64 << 20)  # noqa: F841 - resident in this process
+    alone = memory_bytes(os.getpid())
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    try:
+        time.sleep(0.2)
+        both = memory_bytes(os.getpid())
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert alone > 64 << 20
+    assert both < alone + (32 << 20)  # the child's copy of the 64 MB is shared, not doubled
