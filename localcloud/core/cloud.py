@@ -47,11 +47,14 @@ DUMMY_CREDENTIALS = {
 _EXTENSIONS = [
     "localcloud.awslambda.runtime",
     "localcloud.awslambda.roles",
+    "localcloud.awslambda.patches",
     "localcloud.s3.notifications",
+    "localcloud.s3.patches",
     "localcloud.ssm.commands",
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
+    "localcloud.apigateway.patches",
     "localcloud.iam",  # last: its middleware checks every request first
 ]
 
