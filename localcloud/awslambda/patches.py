@@ -6,8 +6,8 @@ PublishVersion; API_FunctionConfiguration) carries, as AWS answers it:
 
 * `LoggingConfig`: `{"LogFormat": "Text", "LogGroup": "/aws/lambda/<name>"}` unless the
   function was given its own (https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html);
-* `RevisionId`: changes whenever the function's code or configuration changes, stable
-  otherwise (here: derived from them);
+* `RevisionId`: changes whenever the function's code, configuration or state changes,
+  stable otherwise (here: derived from them);
 * `RuntimeVersionConfig.RuntimeVersionArn` for a managed runtime
   (`arn:aws:lambda:<region>::runtime:<id>`, API_RuntimeVersionConfig);
 * the states of https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html: the
@@ -50,8 +50,7 @@ def runtime_version_arn(region: str, runtime: str) -> str:
 
 def revision_id(config: dict) -> str:
     """A UUID that changes with the function's code or configuration."""
-    stable = {k: v for k, v in config.items()
-              if k not in ("RevisionId", "State", "LastUpdateStatus")}
+    stable = {k: v for k, v in config.items() if k != "RevisionId"}
     return str(uuid.uuid5(_NS, json.dumps(stable, sort_keys=True, default=str)))
 
 
@@ -69,9 +68,9 @@ def configuration(original: Callable) -> Callable:
                 config.pop(key, None)
         if not config.get("Layers"):
             config.pop("Layers", None)
-        config["RevisionId"] = revision_id(config)
         if on_create:
             config.update(CREATING)
+        config["RevisionId"] = revision_id(config)
         return config
 
     return get_configuration
@@ -82,6 +81,7 @@ def updating(original: Callable) -> Callable:
         config = original(self, *args, **kwargs)
         if isinstance(config, dict) and config.get("LastUpdateStatus"):
             config.update(UPDATING)
+            config["RevisionId"] = revision_id(config)
         return config
 
     return update

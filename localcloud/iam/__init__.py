@@ -54,6 +54,8 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
     cloud.add_middleware(middleware_factory)
+    from . import patches
+    patches.install(cloud)
     _warm_dataset()
 
     def uninstall() -> None:
