@@ -17,11 +17,23 @@ PublishVersion; API_FunctionConfiguration) carries, as AWS answers it:
 
 Hooks: `LambdaFunction.get_configuration`, `.update_configuration`, `.update_function_code`,
 `LambdaBackend.create_function`, `.update_function_configuration` (the LoggingConfig given).
+
+Statuses: each operation's code from botocore's model (AddPermission, PublishVersion,
+CreateAlias 201; TagResource 204; core/statuses.py).
+
+Errors (`error_middleware`): Lambda's error bodies name the fault's type and message as AWS
+recorded them: `{"Type": "User", "Message": ...}` for ResourceNotFoundException (and
+CodeSigningConfigNotFoundException), `{"Type": "User", "message": ...}` for the other
+modelled exceptions (InvalidParameterValueException, ResourceConflictException,
+PreconditionFailedException, ...), `{"message": ...}` for ValidationException
+(https://docs.aws.amazon.com/lambda/latest/api/CommonErrors.html; LocalStack's AWS-recorded
+snapshots of each).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any, Callable
 
@@ -109,9 +121,68 @@ def update_logging_config(original: Callable) -> Callable:
     return update_function_configuration
 
 
+_CAPITAL_MESSAGE = ("ResourceNotFoundException", "CodeSigningConfigNotFoundException")
+_UNTYPED = ("ValidationException", "AccessDeniedException", "UnrecognizedClientException")
+_LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/")
+_LAMBDA_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/lambda/aws4_request")
+
+
+def error_body(code: str, doc: dict) -> dict:
+    """A Lambda error body as AWS words it for the error `code`."""
+    msg = doc.get("Message", doc.get("message"))
+    out = {k: v for k, v in doc.items() if k not in ("Message", "message", "Type", "__type")}
+    if code in _UNTYPED:
+        return {**out, "message": msg}
+    if code in _CAPITAL_MESSAGE:
+        return {**out, "Type": doc.get("Type", "User"), "Message": msg}
+    return {**out, "Type": doc.get("Type", "User"), "message": msg}
+
+
+def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
+    def lambda_errors(environ: dict, start_response: Callable) -> Any:
+        if not (_LAMBDA_PATH.match(environ.get("PATH_INFO", "")) and
+                _LAMBDA_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))):
+            return app(environ, start_response)
+        seen: dict = {}
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if status[:1] == "4":
+                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+                return lambda data: None
+            return start_response(status, headers, exc_info)
+
+        result = app(environ, start)
+        if "status" not in seen:
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        headers = seen["headers"]
+        code = next((v for k, v in headers if k.lower() == "x-amzn-errortype"), "")
+        try:
+            doc = json.loads(body) if body else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            code = (code or str(doc.get("__type", ""))).split(":")[0].split("#")[-1]
+            if code and ("message" in doc or "Message" in doc):
+                body = json.dumps(error_body(code, doc)).encode()
+        headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
+        start_response(seen["status"], headers, seen["exc_info"])
+        return [body]
+
+    return lambda_errors
+
+
 def install(cloud: Any) -> None:
     from moto.awslambda.models import LambdaBackend, LambdaFunction
 
+    from ..core.statuses import model_status_middleware
+
+    cloud.add_middleware(error_middleware)
+    cloud.add_middleware(model_status_middleware("lambda"))
     cloud.hook(LambdaFunction, "get_configuration", configuration)
     cloud.hook(LambdaFunction, "update_configuration", updating)
     cloud.hook(LambdaFunction, "update_function_code", updating)

@@ -11,10 +11,15 @@ allowed for <service>") and a name already taken (InvalidInput "Service role nam
 been taken in this account, please try a different suffix.").
 DeleteServiceLinkedRole answers a DeletionTaskId `task/aws-service-role/<service>/<name>/<uuid>`.
 Hooks: `IAMBackend.create_service_linked_role`, `IAMBackend.delete_service_linked_role`.
+
+Errors: IAM and STS answer `<ErrorResponse><Error><Type/><Code/><Message/></Error>...`; moto's
+serializer adds a lower-case `<message>` copy (which botocore hands on as an extra `message`
+member); `error_middleware` drops it.
 """
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any, Callable
 
@@ -69,8 +74,43 @@ def delete_service_linked_role(original: Callable) -> Callable:
     return delete
 
 
+_LOWER_MESSAGE = re.compile(rb"<message>[^<]*</message>")
+_QUERY_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(iam|sts)/aws4_request")
+
+
+def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
+    def without_lower_message(environ: dict, start_response: Callable) -> Any:
+        if not _QUERY_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")):
+            return app(environ, start_response)
+        seen: dict = {}
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if status[:1] in "45":
+                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+                return lambda data: None
+            return start_response(status, headers, exc_info)
+
+        result = app(environ, start)
+        if "status" not in seen:
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        if b"<Message>" in body:
+            body = _LOWER_MESSAGE.sub(b"", body)
+        headers = [(k, str(len(body)) if k.lower() == "content-length" else v)
+                   for k, v in seen["headers"]]
+        start_response(seen["status"], headers, seen["exc_info"])
+        return [body]
+
+    return without_lower_message
+
+
 def install(cloud: Any) -> None:
     from moto.iam.models import IAMBackend
 
+    cloud.add_middleware(error_middleware)
     cloud.hook(IAMBackend, "create_service_linked_role", create_service_linked_role)
     cloud.hook(IAMBackend, "delete_service_linked_role", delete_service_linked_role)
