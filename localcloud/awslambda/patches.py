@@ -73,8 +73,6 @@ def configuration(original: Callable) -> Callable:
         if self.package_type == "Zip" and self.run_time:
             config["RuntimeVersionConfig"] = {
                 "RuntimeVersionArn": runtime_version_arn(self.region, self.run_time)}
-        if not config.get("Environment"):
-            config["Environment"] = {"Variables": {}}
         for key in ("KMSKeyArn", "SigningProfileVersionArn", "SigningJobArn"):
             if config.get(key) is None:
                 config.pop(key, None)

@@ -48,6 +48,7 @@ _EXTENSIONS = [
     "localcloud.awslambda.runtime",
     "localcloud.awslambda.roles",
     "localcloud.awslambda.patches",
+    "localcloud.awslambda.code_location",
     "localcloud.s3.notifications",
     "localcloud.s3.patches",
     "localcloud.ssm.commands",
