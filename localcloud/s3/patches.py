@@ -23,10 +23,23 @@ answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto mov
   `EncodingType: url` and URL-encodes the keys; each version names its checksum algorithm
   and type (API_ListObjectVersions, API_ObjectVersion). Replaced:
   `S3Response.list_object_versions`.
+* Event records (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html):
+  each record carries `userIdentity.principalId` (who caused the event),
+  `requestParameters.sourceIPAddress`, `responseElements` (`x-amz-request-id`,
+  `x-amz-id-2`), `s3.bucket.ownerIdentity.principalId`, and for object creations and
+  deletions `s3.object.sequencer` (hexadecimal, growing for one key) and `versionId` in a
+  versioned bucket. moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
+  the request's caller and address come from `middleware` (same thread). Principal IDs are
+  stable IDs derived from the caller's key and the bucket's account (AWS's are opaque IDs).
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
+import threading
+import time
+import uuid
 from typing import Any, Callable
 
 DEFAULT_SSE = "AES256"
@@ -98,6 +111,43 @@ def list_object_versions(original: Callable) -> Callable:
 _DISPLAY_NAME = re.compile(rb"(<(?:Owner|Grantee)\b[^>]*>(?:(?!</(?:Owner|Grantee)>).)*?)"
                            rb"<DisplayName>[^<]*</DisplayName>", re.S)
 _MULTIPART = re.compile(r"(^|&)(uploads|uploadId=)")
+
+
+_request = threading.local()
+_sequence = itertools.count()
+_KEY_OF = re.compile(r"Credential=([^/]+)/")
+
+
+def _principal_id(seed: str) -> str:
+    return "A" + hashlib.sha256(seed.encode()).hexdigest()[:13].upper()
+
+
+def event_record_fields(original: Callable) -> Callable:
+    """moto's _get_s3_event, with the fields S3 puts in every record (see the module doc)."""
+
+    def get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict:
+        event = original(event_name, bucket, key, notification_id)
+        req = getattr(_request, "current", None) or {}
+        for record in event.get("Records", []):
+            caller = req.get("key") or bucket.account_id
+            record["userIdentity"] = {"principalId": f"AWS:{_principal_id(caller)}"}
+            record["requestParameters"] = {"sourceIPAddress": req.get("ip", "127.0.0.1")}
+            record["responseElements"] = {
+                "x-amz-request-id": req.get("request_id") or uuid.uuid4().hex[:16].upper(),
+                "x-amz-id-2": req.get("id2") or uuid.uuid4().hex}
+            s3 = record.get("s3", {})
+            s3.get("bucket", {})["ownerIdentity"] = {
+                "principalId": _principal_id(bucket.account_id)}
+            obj = s3.get("object", {})
+            name = event_name[3:] if event_name.startswith("s3:") else event_name
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                obj["versionId"] = version
+            if name.startswith(("ObjectCreated", "ObjectRemoved")):
+                obj["sequencer"] = f"{time.time_ns():012X}{next(_sequence) & 0xFFFF:04X}"
+        return event
+
+    return get_s3_event
 
 
 def _is_s3(environ: dict) -> bool:
@@ -175,6 +225,17 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
     def s3_answers(environ: dict, start_response: Callable) -> Any:
         if not _is_s3(environ):
             return app(environ, start_response)
+        found = _KEY_OF.search(environ.get("HTTP_AUTHORIZATION", ""))
+        _request.current = {"key": found.group(1) if found else None,
+                            "ip": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                            "request_id": uuid.uuid4().hex[:16].upper(),
+                            "id2": uuid.uuid4().hex}
+        try:
+            return _answer(app, environ, start_response)
+        finally:
+            _request.current = None
+
+    def _answer(app: Callable, environ: dict, start_response: Callable) -> Any:
         if _lists_owners(environ):
             return _without_display_names(app, environ, start_response)
         method = environ.get("REQUEST_METHOD")
@@ -203,4 +264,7 @@ def install(cloud: Any) -> None:
 
     cloud.hook(S3Backend, "put_object", default_encryption)
     cloud.hook(S3Response, "list_object_versions", list_object_versions)
+    from moto.s3 import notifications
+
+    cloud.hook(notifications, "_get_s3_event", event_record_fields)
     cloud.add_middleware(middleware)

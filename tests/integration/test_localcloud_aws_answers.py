@@ -223,3 +223,28 @@ def test_service_linked_roles_are_named_and_equipped_as_aws_does(aws):
     assert exc.value.response["Error"]["Code"] == "InvalidInput"
     task = aws["iam"].delete_service_linked_role(RoleName=name)["DeletionTaskId"]
     assert task.startswith(f"task/aws-service-role/accountdiscovery.ssm.amazonaws.com/{name}/")
+
+
+def test_s3_event_records_carry_the_fields_s3_sends(aws, bucket, local_cloud):  # noqa: F811
+    sqs = boto3.client("sqs", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws["s3"].put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    aws["s3"].put_object(Bucket=bucket, Key="a", Body=b"x")
+    aws["s3"].put_object(Bucket=bucket, Key="a", Body=b"y")
+    records = []
+    for _ in range(10):
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                     WaitTimeSeconds=1).get("Messages", []):
+            records += json.loads(m["Body"]).get("Records", [])
+        if len(records) >= 2:
+            break
+    assert len(records) == 2
+    first, second = records
+    assert first["userIdentity"]["principalId"].startswith("AWS:")
+    assert first["requestParameters"]["sourceIPAddress"] == "127.0.0.1"
+    assert set(first["responseElements"]) == {"x-amz-request-id", "x-amz-id-2"}
+    assert first["s3"]["bucket"]["ownerIdentity"]["principalId"]
+    seqs = [r["s3"]["object"]["sequencer"] for r in records]
+    assert all(int(s, 16) for s in seqs) and int(seqs[1], 16) > int(seqs[0], 16)
