@@ -83,6 +83,7 @@ class CompiledMethod:
     api_key_required: bool
     integration_type: str | None
     integration_uri: str | None
+    integration_credentials: str | None = None
     body_checks: dict[str, Callable[[Any], list[str]]] = field(default_factory=dict)
     resource_path: str = ""
     resource_id: str = ""
@@ -117,6 +118,7 @@ def compile_api(api: Any) -> RouteTable:
                 http_method=verb.upper(), api_key_required=bool(m.api_key_required),
                 integration_type=integ.integration_type if integ else None,
                 integration_uri=integ.uri if integ else None,
+                integration_credentials=getattr(integ, "credentials", None) if integ else None,
                 body_checks=checks, resource_path=path, resource_id=res.id)
         routes.append(Route(path=path, segments=(), methods=methods, resource_id=res.id))
     return RouteTable(routes)
@@ -422,6 +424,7 @@ class DataPlane:
             result = self.cloud.invoke_function(
                 arn, json.dumps(event).encode(), invocation_type="RequestResponse",
                 region=region, account_id=backend.account_id, source="apigateway",
+                credentials_role=method.integration_credentials,
                 source_arn=f"arn:aws:execute-api:{backend.region_name}:{backend.account_id}:"
                            f"{req.api_id}/{req.stage_name}/{req.verb}{req.resource_path}")
         except Exception as exc:  # noqa: BLE001 - no such function etc.

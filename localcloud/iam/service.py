@@ -106,6 +106,51 @@ class IamService:
             raise InvokeDenied(f"{service} may not invoke {fn.function_arn}: the function's "
                                "resource policy has no matching lambda:InvokeFunction grant")
 
+    def check_role_invoke(self, role_arn: str, function_name_or_arn: str, region: str,
+                          account_id: str, service: str) -> None:
+        """A service invoking with an integration's `credentials` role (API Gateway): the
+        role must trust the service (sts:AssumeRole) and its policies must allow
+        lambda:InvokeFunction on the function
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-request-basic-setup.html,
+        "credentials"). Raises InvokeDenied otherwise; no resource policy is needed."""
+        if self.mode == "off":
+            return
+        from .credentials import account_of_role, role_policies
+        from moto.iam.models import iam_backends
+
+        fn_arn = function_name_or_arn
+        if not fn_arn.startswith("arn:"):
+            fn_arn = f"arn:aws:lambda:{region}:{account_id}:function:{fn_arn}"
+        account = account_of_role(role_arn, account_id)
+        reason = None
+        try:
+            role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
+        except Exception:  # noqa: BLE001 - moto's NotFound: the role does not exist
+            role = None
+        if role is None:
+            reason = f"the integration's role {role_arn} does not exist"
+        else:
+            principal = Principal(arn=service, account="", service=service)
+            trust = evaluate("sts:AssumeRole", [role_arn], {},
+                             resource_policies=[role.assume_role_policy_document],
+                             principal=principal)
+            if not trust.allowed:
+                reason = f"{service} cannot assume {role_arn} (its trust policy)"
+            else:
+                d = evaluate("lambda:InvokeFunction", [fn_arn], {},
+                             identity=role_policies(account, role_arn) or [])
+                if not d.allowed:
+                    reason = (f"{role_arn} is not authorized to perform: lambda:InvokeFunction "
+                              f"on resource: {fn_arn}")
+        if reason is None:
+            return
+        self.denials.record(mode=self.mode, principal=role_arn, action="lambda:InvokeFunction",
+                            resource=fn_arn, reason="integration-credentials", message=reason,
+                            service_principal=service)
+        log.warning("IAM %s: %s", self.mode, reason)
+        if self.mode == "enforce":
+            raise InvokeDenied(reason)
+
     # ---- S3 destination validation ----------------------------------------------------
     def notification_refusals(self, bucket: str, body: bytes) -> list[str]:
         """Lambda destinations of a notification configuration that s3.amazonaws.com may not

@@ -248,3 +248,45 @@ def test_s3_event_records_carry_the_fields_s3_sends(aws, bucket, local_cloud):  
     assert first["s3"]["bucket"]["ownerIdentity"]["principalId"]
     seqs = [r["s3"]["object"]["sequencer"] for r in records]
     assert all(int(s, 16) for s in seqs) and int(seqs[1], 16) > int(seqs[0], 16)
+
+
+def test_api_gateway_invokes_with_the_integrations_credentials_role(aws, local_cloud):  # noqa: F811
+    """An integration's `credentials` role is assumed by API Gateway; its policies (not the
+    function's resource policy) decide the invoke."""
+    fn_role = aws["iam"].create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}",
+                                     AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    fn_arn = aws["lambda"].create_function(
+        FunctionName=name, Runtime="python3.12", Role=fn_role, Handler="h.handler",
+        Code={"ZipFile": _zip("def handler(e, c):\n    return {'statusCode': 200, 'body': 'hi'}\n")}
+    )["FunctionArn"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "sts:AssumeRole"}]})
+    invoker = f"apigw-{uuid.uuid4().hex[:8]}"
+    invoker_arn = aws["iam"].create_role(RoleName=invoker, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    apigw = aws["apigateway"]
+    api = apigw.create_rest_api(name=f"api-{name}")
+    res = apigw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="hi")
+    apigw.put_method(restApiId=api["id"], resourceId=res["id"], httpMethod="GET",
+                     authorizationType="NONE")
+    apigw.put_integration(restApiId=api["id"], resourceId=res["id"], httpMethod="GET",
+                          type="AWS_PROXY", integrationHttpMethod="POST", credentials=invoker_arn,
+                          uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+                              f"{fn_arn}/invocations")
+
+    def call():
+        apigw.create_deployment(restApiId=api["id"], stageName="prod")
+        url = f"{local_cloud.endpoint_url}/restapis/{api['id']}/prod/_user_request_/hi"
+        try:
+            with urllib.request.urlopen(url) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    # the role may not invoke yet (and the function has no resource policy): 500
+    assert call() == (500, b'{"message": "Internal server error"}')
+    aws["iam"].put_role_policy(RoleName=invoker, PolicyName="invoke", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": fn_arn}]}))
+    assert call() == (200, b"hi")
