@@ -23,6 +23,11 @@ answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto mov
   `EncodingType: url` and URL-encodes the keys; each version names its checksum algorithm
   and type (API_ListObjectVersions, API_ObjectVersion). Replaced:
   `S3Response.list_object_versions`.
+* Keys with any UTF-8 character (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html:
+  "The name for a key is a sequence of Unicode characters whose UTF-8 encoding is at most
+  1,024 bytes long"): moto's router matches the key with `.+`, which stops at a newline, so
+  `a\nb` answered 404 to PutObject and GetObject. `middleware` hands moto's router a path
+  whose line breaks stay percent-encoded; moto reads the key itself from the raw URI.
 * Event records (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html):
   each record carries `userIdentity.principalId` (who caused the event),
   `requestParameters.sourceIPAddress`, `responseElements` (`x-amz-request-id`,
@@ -225,6 +230,9 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
     def s3_answers(environ: dict, start_response: Callable) -> Any:
         if not _is_s3(environ):
             return app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if "\n" in path or "\r" in path:  # for moto's router; the key comes from RAW_URI
+            environ["PATH_INFO"] = path.replace("\n", "%0A").replace("\r", "%0D")
         found = _KEY_OF.search(environ.get("HTTP_AUTHORIZATION", ""))
         _request.current = {"key": found.group(1) if found else None,
                             "ip": environ.get("REMOTE_ADDR", "127.0.0.1"),

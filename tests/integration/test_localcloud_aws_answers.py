@@ -68,6 +68,16 @@ def test_new_objects_are_encrypted_and_say_so(aws, bucket):
     assert kms["ServerSideEncryption"] == "aws:kms"
 
 
+@pytest.mark.parametrize("key", ["a\nb", "cr\rlf", "tab\there", "uni-é漢字", "sp ace+plus%"])
+def test_keys_may_hold_any_utf8_character(aws, bucket, key):
+    aws["s3"].put_object(Bucket=bucket, Key=key, Body=b"x")
+    assert aws["s3"].get_object(Bucket=bucket, Key=key)["Body"].read() == b"x"
+    assert aws["s3"].head_object(Bucket=bucket, Key=key)["ContentLength"] == 1
+    assert [o["Key"] for o in aws["s3"].list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+    aws["s3"].delete_object(Bucket=bucket, Key=key)
+    assert "Contents" not in aws["s3"].list_objects_v2(Bucket=bucket)
+
+
 def test_listings_name_owners_without_display_names(aws, bucket):
     aws["s3"].put_object(Bucket=bucket, Key="a b", Body=b"x")
     owner = aws["s3"].list_objects(Bucket=bucket)["Contents"][0]["Owner"]
