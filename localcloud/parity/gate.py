@@ -2,6 +2,8 @@
 
     python -m localcloud.parity setup            # once: LocalStack's tests + their venv
     python -m localcloud.parity run [--only PATH ...] [--no-write]   # make parity
+    python -m localcloud.parity report [--partial] [--write]       # judge the last run again
+    python -m localcloud.parity ratchet                             # its passes -> passing.txt
 
 LocalStack keeps, beside each service test, a `*.snapshot.json` of what **real AWS** answered
 when the test was last validated. `run` starts a fresh local cloud on a free port, runs the
@@ -455,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
     rep = sub.add_parser("report", help="judge the last run again")
     rep.add_argument("--partial", action="store_true")
+    rep.add_argument("--write", action="store_true",
+                     help="write the last full run into docs/BENCHMARKS.md")
     rat = sub.add_parser("ratchet", help="add the last run's passes to passing.txt")
     rat.add_argument("--partial", action="store_true")
     args = ap.parse_args(argv)
@@ -466,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             return run(args.only, args.pytest_args, not args.no_write)
         results = BUILD / "results" / ("partial" if args.partial else "full")
         if args.cmd == "report":
-            return report(results, None, False)
+            return report(results, None, args.write and not args.partial)
         ratchet(results)
         return 0
     except GateError as exc:

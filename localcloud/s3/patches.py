@@ -33,7 +33,8 @@ answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto mov
   `requestParameters.sourceIPAddress`, `responseElements` (`x-amz-request-id`,
   `x-amz-id-2`), `s3.bucket.ownerIdentity.principalId`, and for object creations and
   deletions `s3.object.sequencer` (hexadecimal, growing for one key) and `versionId` in a
-  versioned bucket. moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
+  versioned bucket; a deletion names no size or ETag; events about tags, ACLs and restores
+  are `eventVersion` 2.3 without a size. moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
   the request's caller and address come from `middleware` (same thread). Principal IDs are
   stable IDs derived from the caller's key and the bucket's account (AWS's are opaque IDs).
 """
@@ -119,8 +120,11 @@ _MULTIPART = re.compile(r"(^|&)(uploads|uploadId=)")
 
 
 _request = threading.local()
+# events about an object's subresources: eventVersion 2.3 and no size (AWS's recorded events)
+_SUBRESOURCE_EVENTS = ("ObjectTagging", "ObjectAcl", "ObjectRestore")
 _sequence = itertools.count()
 _KEY_OF = re.compile(r"Credential=([^/]+)/")
+_PRESIGNED_KEY_OF = re.compile(r"X-Amz-Credential=([^/%&]+)(?:/|%2F)")
 
 
 def _principal_id(seed: str) -> str:
@@ -148,7 +152,13 @@ def event_record_fields(original: Callable) -> Callable:
             version = getattr(key, "version_id", None)
             if version and version != "null":
                 obj["versionId"] = version
-            if name.startswith(("ObjectCreated", "ObjectRemoved")):
+            if name.startswith(_SUBRESOURCE_EVENTS):  # event version 2.3, no size
+                record["eventVersion"] = "2.3"
+                obj.pop("size", None)
+            if name.startswith("ObjectRemoved"):  # a deletion names no size or ETag
+                obj.pop("size", None)
+                obj.pop("eTag", None)
+            if name.startswith(("ObjectCreated", "ObjectRemoved", "ObjectRestore")):
                 obj["sequencer"] = f"{time.time_ns():012X}{next(_sequence) & 0xFFFF:04X}"
         return event
 
@@ -233,7 +243,8 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
         path = environ.get("PATH_INFO", "")
         if "\n" in path or "\r" in path:  # for moto's router; the key comes from RAW_URI
             environ["PATH_INFO"] = path.replace("\n", "%0A").replace("\r", "%0D")
-        found = _KEY_OF.search(environ.get("HTTP_AUTHORIZATION", ""))
+        found = _KEY_OF.search(environ.get("HTTP_AUTHORIZATION", "")) or \
+            _PRESIGNED_KEY_OF.search(environ.get("QUERY_STRING", ""))
         _request.current = {"key": found.group(1) if found else None,
                             "ip": environ.get("REMOTE_ADDR", "127.0.0.1"),
                             "request_id": uuid.uuid4().hex[:16].upper(),
