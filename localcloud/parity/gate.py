@@ -353,6 +353,12 @@ def run(only: list[str] | None, extra: list[str], write: bool) -> int:
     print(f"parity: LocalStack {LOCALSTACK_COMMIT}'s AWS-validated tests from {BUILD / 'src'}",
           flush=True)
     cloud = Cloud(results / "localcloud.log")
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # through `finally`: the cloud is stopped
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         creds = cloud.credentials()
         print(f"parity: a fresh local cloud at {cloud.endpoint} "
