@@ -6,7 +6,7 @@ AWS answers each operation with the code its service model names (botocore's
 PutMethod, PutIntegration, CreateDeployment, ...), 202 Accepted for most Delete* operations,
 204 for the others (https://docs.aws.amazon.com/apigateway/latest/api/API_CreateRestApi.html:
 "If the action is successful, the service sends back an HTTP 201 response."). A 202/204
-answer has no body. `core.statuses.model_status_middleware` rewrites moto's 2xx status to
+answer has no body. `iam.statuses.model_status_middleware` rewrites moto's 2xx status to
 the model's.
 
 A RestApi (API_RestApi) is answered without the members that were never set (`version`,
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..core.statuses import model_status_middleware
+from ..iam.statuses import model_status_middleware
 
 VERSION_GIVEN = "localcloud_version_given"  # set on moto's RestAPI by create_rest_api below
 MOTO_DEFAULT_VERSION = "V1"

@@ -19,7 +19,7 @@ Hooks: `LambdaFunction.get_configuration`, `.update_configuration`, `.update_fun
 `LambdaBackend.create_function`, `.update_function_configuration` (the LoggingConfig given).
 
 Statuses: each operation's code from botocore's model (AddPermission, PublishVersion,
-CreateAlias 201; TagResource 204; core/statuses.py).
+CreateAlias 201; TagResource 204; iam/statuses.py).
 
 Errors (`error_middleware`): Lambda's error bodies name the fault's type and message as AWS
 recorded them: `{"Type": "User", "Message": ...}` for ResourceNotFoundException (and
@@ -177,7 +177,7 @@ def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
 def install(cloud: Any) -> None:
     from moto.awslambda.models import LambdaBackend, LambdaFunction
 
-    from ..core.statuses import model_status_middleware
+    from ..iam.statuses import model_status_middleware
 
     cloud.add_middleware(error_middleware)
     cloud.add_middleware(model_status_middleware("lambda"))

@@ -6,13 +6,14 @@ creates 201 and deletes 202, Lambda's CreateFunction / AddPermission / PublishVe
 its TagResource 204, ... moto answers some of them 200. `model_status_middleware(service)`
 rewrites a 2xx status of that service's requests to the model's code; a 204 (and a 202 to a
 DELETE) carries no body. Operations whose code varies (Lambda Invoke) name none and are left
-alone.
+alone. It lives beside `requests.py`, whose botocore-model router names each request's
+operation.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..iam.requests import credential_of, parse, service_model
+from .requests import credential_of, parse, service_model
 
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 
