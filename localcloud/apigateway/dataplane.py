@@ -84,6 +84,7 @@ class CompiledMethod:
     integration_type: str | None
     integration_uri: str | None
     integration_credentials: str | None = None
+    integration_http_method: str | None = None
     body_checks: dict[str, Callable[[Any], list[str]]] = field(default_factory=dict)
     resource_path: str = ""
     resource_id: str = ""
@@ -119,6 +120,7 @@ def compile_api(api: Any) -> RouteTable:
                 integration_type=integ.integration_type if integ else None,
                 integration_uri=integ.uri if integ else None,
                 integration_credentials=getattr(integ, "credentials", None) if integ else None,
+                integration_http_method=getattr(integ, "http_method", None) if integ else None,
                 body_checks=checks, resource_path=path, resource_id=res.id)
         routes.append(Route(path=path, segments=(), methods=methods, resource_id=res.id))
     return RouteTable(routes)
@@ -403,6 +405,12 @@ class DataPlane:
         if (method.integration_type or "").upper() != "AWS_PROXY":
             log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY is)",
                       req.api_id, req.verb, req.resource_path, method.integration_type)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+        if (method.integration_http_method or "POST").upper() != "POST":
+            # Lambda's Invoke API is POST .../invocations: an integration calling it with
+            # another method fails, and API Gateway answers 500
+            log.error("API %s %s %s: a Lambda integration must call it with POST, not %s",
+                      req.api_id, req.verb, req.resource_path, method.integration_http_method)
             raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
         try:
             arn = lambda_arn_from_uri(method.integration_uri or "", req.stage_vars)

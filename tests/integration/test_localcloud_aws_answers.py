@@ -300,3 +300,9 @@ def test_api_gateway_invokes_with_the_integrations_credentials_role(aws, local_c
         "Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": fn_arn}]}))
     assert call() == (200, b"hi")
+    # Lambda's Invoke API is POST: an integration that calls it with GET fails with a 500
+    apigw.put_integration(restApiId=api["id"], resourceId=res["id"], httpMethod="GET",
+                          type="AWS_PROXY", integrationHttpMethod="GET", credentials=invoker_arn,
+                          uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+                              f"{fn_arn}/invocations")
+    assert call()[0] == 500
