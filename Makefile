@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup walkthrough notebooks test unit lab bench clean compat compat-baseline figures
+.PHONY: setup walkthrough notebooks test unit lab bench clean compat compat-baseline figures parity parity-setup
 
 # The Lambda runtime's own SDK (boto3/botocore as AWS's python3.12 runtime ships them), which
 # functions on the local cloud import instead of the operator's venv.
@@ -60,6 +60,17 @@ compat: setup
 
 compat-baseline: setup
 	$(BIN)/python -m localcloud.compat baseline -n 3
+
+# The second gate: LocalStack's AWS-validated tests (S3, Lambda, API Gateway, IAM, SSM,
+# Logs), each response compared with the snapshot of what real AWS answered, against a
+# fresh local cloud; deviations in localcloud/parity/deviations.toml, the pass rate into
+# docs/BENCHMARKS.md. Needs a LocalStack checkout (not in `make test`):
+#   LOCALSTACK_CHECKOUT=<its git dir> make parity-setup   (once; see localcloud/parity/README.md)
+parity: setup
+	$(BIN)/python -m localcloud.parity run
+
+parity-setup: setup
+	$(BIN)/python -m localcloud.parity setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

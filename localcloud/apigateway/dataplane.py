@@ -87,6 +87,8 @@ class CompiledMethod:
     api_key_required: bool
     integration_type: str | None
     integration_uri: str | None
+    integration_credentials: str | None = None
+    integration_http_method: str | None = None
     body_checks: dict[str, Callable[[Any], list[str]]] = field(default_factory=dict)
     resource_path: str = ""
     resource_id: str = ""
@@ -122,6 +124,8 @@ def compile_api(api: Any) -> RouteTable:
                 http_method=verb.upper(), api_key_required=bool(m.api_key_required),
                 integration_type=integ.integration_type if integ else None,
                 integration_uri=integ.uri if integ else None,
+                integration_credentials=getattr(integ, "credentials", None) if integ else None,
+                integration_http_method=getattr(integ, "http_method", None) if integ else None,
                 body_checks=checks, resource_path=path, resource_id=res.id,
                 authorization_type=str(getattr(m, "authorization_type", None) or "NONE").upper())
         routes.append(Route(path=path, segments=(), methods=methods, resource_id=res.id))
@@ -425,6 +429,12 @@ class DataPlane:
             log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY is)",
                       req.api_id, req.verb, req.resource_path, method.integration_type)
             raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+        if (method.integration_http_method or "POST").upper() != "POST":
+            # Lambda's Invoke API is POST .../invocations: an integration calling it with
+            # another method fails, and API Gateway answers 500
+            log.error("API %s %s %s: a Lambda integration must call it with POST, not %s",
+                      req.api_id, req.verb, req.resource_path, method.integration_http_method)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
         try:
             arn = lambda_arn_from_uri(method.integration_uri or "", req.stage_vars)
         except ValueError as exc:
@@ -445,6 +455,7 @@ class DataPlane:
             result = self.cloud.invoke_function(
                 arn, json.dumps(event).encode(), invocation_type="RequestResponse",
                 region=region, account_id=backend.account_id, source="apigateway",
+                credentials_role=method.integration_credentials,
                 source_arn=f"arn:aws:execute-api:{backend.region_name}:{backend.account_id}:"
                            f"{req.api_id}/{req.stage_name}/{req.verb}{req.resource_path}")
         except Exception as exc:  # noqa: BLE001 - no such function etc.

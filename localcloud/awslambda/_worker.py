@@ -73,7 +73,8 @@ class LambdaContext:
         self.invoked_function_arn = arn
         self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory_limit_in_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        # a string, as AWS's Python runtime (awslambdaric's LambdaContext) gives it
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.identity = None

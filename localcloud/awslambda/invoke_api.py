@@ -50,6 +50,8 @@ def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers
         response_headers["x-amz-function-error"] = res.function_error
     if inv_type == "RequestResponse":
         response_headers["x-amz-log-result"] = base64.b64encode(res.log_tail.encode()).decode()
+        # the version that ran (an alias or qualifier resolved), as Invoke answers it
+        response_headers["x-amz-executed-version"] = str(self.version)
     return res.payload
 
 

@@ -47,14 +47,17 @@ DUMMY_CREDENTIALS = {
 _EXTENSIONS = [
     "localcloud.awslambda.runtime",
     "localcloud.awslambda.roles",
+    "localcloud.awslambda.patches",
+    "localcloud.awslambda.code_location",
     "localcloud.s3.notifications",
+    "localcloud.s3.patches",
     "localcloud.ssm.commands",
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.apigateway.dataplane",
-    # AWS's consistency under --like-aws (each off unless its profile field is set)
-    "localcloud.s3.patches",
+    # AWS's consistency under --like-aws (each off unless its profile field is set; s3.patches above)
     "localcloud.sqs.patches",
+    "localcloud.apigateway.patches",
     "localcloud.apigateway.ratelimit",
     "localcloud.iam",  # its middleware checks every request before the services see it
     "localcloud.validation",  # last: malformed requests are refused before IAM parses them
@@ -373,18 +376,25 @@ class LocalCloud:
     def invoke_function(self, function_name_or_arn: str, payload: bytes, *,
                         invocation_type: str = "RequestResponse", region: str = DEFAULT_REGION,
                         account_id: str = DEFAULT_ACCOUNT, source: str | None = None,
-                        source_arn: str | None = None) -> InvokeResult:
+                        source_arn: str | None = None,
+                        credentials_role: str | None = None) -> InvokeResult:
         """Invoke a deployed function in-process (API Gateway, schedules, S3 events use this).
 
         RequestResponse runs it and returns its result; Event queues it and returns 202 at
         once (retried twice with backoff on a function error, as AWS does for async invokes).
         `source` "apigateway" or "events" invokes as that service principal: the function's
         resource policy must allow it (with `source_arn`), else `localcloud.iam.InvokeDenied`.
+        `credentials_role` (an API Gateway integration's `credentials`): the service assumes
+        that role and invokes as it; the role's trust and policies decide instead of the
+        function's resource policy.
         """
         if self.runtime is None:
             raise RuntimeError("LocalCloud is not started")
         iam = getattr(self, "iam", None)
-        if iam is not None and source in ("apigateway", "events"):
+        if iam is not None and credentials_role:
+            iam.check_role_invoke(credentials_role, function_name_or_arn, region, account_id,
+                                  f"{source}.amazonaws.com")
+        elif iam is not None and source in ("apigateway", "events"):
             iam.check_invoke(function_name_or_arn, region, account_id,
                              f"{source}.amazonaws.com", source_arn)
         return self.runtime.invoke_by_name(function_name_or_arn, payload,

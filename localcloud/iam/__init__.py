@@ -58,6 +58,8 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
     cloud.add_middleware(middleware_factory)
+    from . import patches
+    patches.install(cloud)
     auth.install(cloud)
     cloud.add_middleware(auth.middleware_factory)  # outermost: who signed, before anything
     _warm_dataset()

@@ -159,10 +159,25 @@ def _substitute(pattern: str, context: dict) -> str | None:
     return None if missing else out
 
 
+def _covers_every_resource(pattern: str) -> bool:
+    """`arn:aws:s3:::*`, `arn:aws:ec2:*:*:*`: an ARN pattern whose resource part (and region
+    and account) are wildcards: it names every resource of its service."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return False
+    return all(p in ("", "*") for p in parts[3:5]) and parts[5] == "*"
+
+
 def _resource_match(pattern: str, resource: str, context: dict) -> bool:
     pat = _substitute(pattern, context)
     if pat is None:
         return False
+    if resource == "*":
+        # An action without resource-level permissions (s3:ListAllMyBuckets) is requested on
+        # "*"; AWS grants it by a statement on "*" or on every resource of the service
+        # (AWS's own example allows s3:ListAllMyBuckets on "arn:aws:s3:::*":
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_s3_rw-bucket.html).
+        return pat == "*" or _covers_every_resource(pat)
     if "\0" in pat:  # ${*} and friends: compare those characters literally
         parts = pat.split("\0")
         regex = re.escape(parts[0]).replace(r"\*", ".*").replace(r"\?", ".")

@@ -28,6 +28,8 @@ log = logging.getLogger("localcloud")
 MODES = ("enforce", "audit", "off")
 DEFAULT_MODE = "enforce"
 REPORT_PATH = "/_localcloud/iam-report"
+MISSING_KEY_OPERATIONS = ("GetObject", "HeadObject")
+MISSING_KEY_ENV = "localcloud.iam.missing_key_denial"
 MODE_PATH = "/_localcloud/iam-mode"
 
 
@@ -105,6 +107,51 @@ class IamService:
             raise InvokeDenied(f"{service} may not invoke {fn.function_arn}: the function's "
                                "resource policy has no matching lambda:InvokeFunction grant")
 
+    def check_role_invoke(self, role_arn: str, function_name_or_arn: str, region: str,
+                          account_id: str, service: str) -> None:
+        """A service invoking with an integration's `credentials` role (API Gateway): the
+        role must trust the service (sts:AssumeRole) and its policies must allow
+        lambda:InvokeFunction on the function
+        (https://docs.aws.amazon.com/apigateway/latest/developerguide/integration-request-basic-setup.html,
+        "credentials"). Raises InvokeDenied otherwise; no resource policy is needed."""
+        if self.mode == "off":
+            return
+        from .credentials import account_of_role, role_policies
+        from moto.iam.models import iam_backends
+
+        fn_arn = function_name_or_arn
+        if not fn_arn.startswith("arn:"):
+            fn_arn = f"arn:aws:lambda:{region}:{account_id}:function:{fn_arn}"
+        account = account_of_role(role_arn, account_id)
+        reason = None
+        try:
+            role = iam_backends[account]["aws"].get_role_by_arn(role_arn)
+        except Exception:  # noqa: BLE001 - moto's NotFound: the role does not exist
+            role = None
+        if role is None:
+            reason = f"the integration's role {role_arn} does not exist"
+        else:
+            principal = Principal(arn=service, account="", service=service)
+            trust = evaluate("sts:AssumeRole", [role_arn], {},
+                             resource_policies=[role.assume_role_policy_document],
+                             principal=principal)
+            if not trust.allowed:
+                reason = f"{service} cannot assume {role_arn} (its trust policy)"
+            else:
+                d = evaluate("lambda:InvokeFunction", [fn_arn], {},
+                             identity=role_policies(account, role_arn) or [])
+                if not d.allowed:
+                    reason = (f"{role_arn} is not authorized to perform: lambda:InvokeFunction "
+                              f"on resource: {fn_arn}")
+        if reason is None:
+            return
+        self.denials.record(mode=self.mode, principal=role_arn, action="lambda:InvokeFunction",
+                            resource=fn_arn, reason="integration-credentials", message=reason,
+                            service_principal=service)
+        log.warning("IAM %s: %s", self.mode, reason)
+        if self.mode == "enforce":
+            raise InvokeDenied(reason)
+
     # ---- S3 destination validation ----------------------------------------------------
     def notification_refusals(self, bucket: str, body: bytes) -> list[str]:
         """Lambda destinations of a notification configuration that s3.amazonaws.com may not
@@ -150,6 +197,8 @@ class IamService:
             return None
         denied = engine.authorize(identity, authz, environ, call.region)
         if denied is None:
+            if call.service == "s3" and call.operation in MISSING_KEY_OPERATIONS:
+                self._note_missing_key_rule(environ, identity, call, authz)
             return None
         check, decision = denied
         msg = denial_message(identity.principal.arn, check.action, decision)
@@ -163,6 +212,38 @@ class IamService:
             return None
         log.info("IAM denied: %s", msg)
         return denial_response(call.service or "", call, msg, decision)
+
+    def _note_missing_key_rule(self, environ: dict, identity: Identity, call: Any,
+                               authz: Any) -> None:
+        """S3's 403/404 rule: a GET or HEAD of a key that does not exist answers 404 NoSuchKey
+        only to a caller allowed s3:ListBucket on the bucket, else 403 AccessDenied
+        (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_Permissions).
+        The ListBucket decision is taken now (no s3:prefix: the request names no prefix) and
+        kept in the environ for the middleware, which applies it if the answer is a 404."""
+        bucket = authz.bucket
+        if not bucket:
+            return
+        check = engine.Check("s3:ListBucket", [f"arn:aws:s3:::{bucket}"])
+        denied = engine.authorize(identity, engine.Authz([check], {}, bucket=bucket),
+                                  environ, call.region)
+        if denied is not None:
+            _, decision = denied
+            msg = denial_message(identity.principal.arn, "s3:ListBucket", decision)
+            environ[MISSING_KEY_ENV] = (identity, call, msg, decision)
+
+    def missing_key_denial(self, environ: dict) -> tuple | None:
+        """The 403 to send instead of a 404 (see _note_missing_key_rule), recorded."""
+        identity, call, msg, decision = environ[MISSING_KEY_ENV]
+        self.denials.record(mode=self.mode, principal=identity.principal.arn,
+                            action="s3:ListBucket", resource=decision.resource,
+                            reason=decision.reason, message=msg,
+                            role_arn=identity.principal.role_arn,
+                            operation=f"s3:{call.operation}", sid=decision.sid)
+        if self.mode != "enforce":
+            log.warning("IAM audit (404 kept; AWS answers 403 without s3:ListBucket): %s", msg)
+            return None
+        status, headers, body = denial_response("s3", call, msg, decision)
+        return status, headers, (b"" if environ.get("REQUEST_METHOD") == "HEAD" else body)
 
     # ---- the report -------------------------------------------------------------------
     def report_doc(self) -> dict:
@@ -348,9 +429,33 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
                 return _send(start_response, *refusal)
         if cred[2] in ("sts", "iam"):
             svc.store.forget_unknown()  # AssumeRole / CreateAccessKey may make a new key
+        if MISSING_KEY_ENV in environ:
+            return _missing_key_rule(svc, app, environ, start_response)
         return app(environ, start_response)
 
     return middleware
+
+
+def _missing_key_rule(svc: IamService, app: Callable, environ: dict,
+                      start_response: Callable) -> Any:
+    """Run the request; if S3 answers 404 to a caller without s3:ListBucket, answer 403."""
+    seen: dict = {}
+
+    def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+        seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+        return lambda data: None  # moto never uses write()
+
+    result = app(environ, capture)
+    if "status" not in seen:  # an app that starts its response lazily
+        result = list(result)
+    if seen.get("status", "").startswith("404"):
+        denial = svc.missing_key_denial(environ)
+        if denial is not None:
+            if hasattr(result, "close"):
+                result.close()
+            return _send(start_response, *denial)
+    start_response(seen["status"], seen["headers"], seen.get("exc_info"))
+    return result
 
 
 def _validate_notification(svc: IamService, environ: dict, cred: tuple) -> tuple | None:

@@ -15,13 +15,300 @@ moto patch points (tests/unit/test_localcloud_s3_patches.py fails by name if mot
 `moto.s3.models.S3Backend.delete_bucket` (records the deletion) and
 `moto.s3.models.S3Backend.list_buckets` (adds the recently deleted ones). The refusal is a
 WSGI middleware: moto's S3 error serializer has no 409 for a code S3's model does not list.
+
+And S3's answers where moto's differ (`install_aws_answers`):
+
+Where the local cloud's S3 answers as S3 does, not as moto does (every moto patch of S3's
+answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto moves one).
+
+* Default encryption: since 5 January 2023 S3 encrypts every new object with SSE-S3 and says
+  so (`x-amz-server-side-encryption: AES256` on PUT, GET, HEAD, copy, multipart completion)
+  unless the request or the bucket asks for another algorithm
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html).
+  moto stores no encryption then. Hook: `S3Backend.put_object` (copies and multipart
+  completions go through it).
+* Checksum type: an object uploaded with a whole-object checksum has checksum type
+  `FULL_OBJECT`, and PutObject answers `x-amz-checksum-type: FULL_OBJECT` beside the
+  checksum (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html,
+  API_PutObject "ChecksumType"). moto leaves the type empty for a single PUT and does not
+  answer it. Hook: the same `put_object`; the header is added by `middleware`.
+* Multipart uploads: CreateMultipartUpload, UploadPart and CompleteMultipartUpload answer
+  the object's encryption (`x-amz-server-side-encryption: AES256` by default) as well
+  (API_CreateMultipartUpload, API_UploadPart, API_CompleteMultipartUpload: "ServerSideEncryption").
+* Owner display names: since November 2025 S3 answers `Owner` and `Grantee` without
+  `DisplayName` (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Owner.html: "This
+  functionality is not supported ... DisplayName"; AWS's announcement of the end of display
+  names); `middleware` drops them from S3's XML answers (a multipart `Initiator` keeps its).
+* ListObjectVersions: with `encoding-type=url` (which the SDKs send) S3 answers
+  `EncodingType: url` and URL-encodes the keys; each version names its checksum algorithm
+  and type (API_ListObjectVersions, API_ObjectVersion). Replaced:
+  `S3Response.list_object_versions`.
+* Keys with any UTF-8 character (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html:
+  "The name for a key is a sequence of Unicode characters whose UTF-8 encoding is at most
+  1,024 bytes long"): moto's router matches the key with `.+`, which stops at a newline, so
+  `a\nb` answered 404 to PutObject and GetObject. `middleware` hands moto's router a path
+  whose line breaks stay percent-encoded; moto reads the key itself from the raw URI.
+* Event records (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html):
+  each record carries `userIdentity.principalId` (who caused the event),
+  `requestParameters.sourceIPAddress`, `responseElements` (`x-amz-request-id`,
+  `x-amz-id-2`), `s3.bucket.ownerIdentity.principalId`, and for object creations and
+  deletions `s3.object.sequencer` (hexadecimal, growing for one key) and `versionId` in a
+  versioned bucket; a deletion names no size or ETag; events about tags, ACLs and restores
+  are `eventVersion` 2.3 without a size. moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
+  the request's caller and address come from `middleware` (same thread). Principal IDs are
+  stable IDs derived from the caller's key and the bucket's account (AWS's are opaque IDs).
 """
 from __future__ import annotations
 
+import hashlib
+import itertools
+import re
 import threading
 import time
+import uuid
 from typing import Any, Callable
 from xml.sax.saxutils import escape
+
+DEFAULT_SSE = "AES256"
+FULL_OBJECT = "FULL_OBJECT"
+_S3_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/s3/aws4_request")
+
+
+def default_encryption(original: Callable) -> Callable:
+    """put_object with S3's default encryption and the whole-object checksum type."""
+
+    def put_object(self: Any, bucket_name: str, key_name: str, value: bytes,
+                   *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("encryption"):
+            bucket = self.get_bucket(bucket_name)
+            if not bucket.encryption:  # a bucket default (moto applies it) wins
+                kwargs["encryption"] = DEFAULT_SSE
+        key = original(self, bucket_name, key_name, value, *args, **kwargs)
+        if key is not None and kwargs.get("checksum_value") and not key.checksum_type \
+                and not kwargs.get("multipart"):
+            key.checksum_type = FULL_OBJECT
+        return key
+
+    return put_object
+
+
+def list_object_versions(original: Callable) -> Callable:
+    """moto's S3Response.list_object_versions, answered as S3 does (see the module doc)."""
+    from urllib.parse import quote
+
+    def list_versions(self: Any) -> Any:
+        status, headers, body = original(self)
+        encoding = self.querystring.get("encoding-type", [None])[0]
+        if status != 200 or not isinstance(body, (str, bytes)):
+            return status, headers, body
+        text = body.decode() if isinstance(body, bytes) else body
+        bucket = self.backend.get_bucket(self.bucket_name)
+        algos = {}
+        for versions in bucket.keys.lists():
+            for key in versions[1]:
+                algo = getattr(key, "checksum_algorithm", None)
+                if algo and key.version_id is not None:
+                    algos[str(key.version_id)] = (algo, key.checksum_type or FULL_OBJECT)
+
+        def version(m: re.Match) -> str:
+            block = m.group(0)
+            vid = re.search(r"<VersionId>([^<]*)</VersionId>", block)
+            hit = algos.get(vid.group(1)) if vid else None
+            if hit and "<ChecksumAlgorithm>" not in block:
+                block = block.replace("</Version>", f"<ChecksumAlgorithm>{hit[0]}"
+                                      f"</ChecksumAlgorithm><ChecksumType>{hit[1]}"
+                                      "</ChecksumType></Version>")
+            return block
+
+        text = re.sub(r"<Version>.*?</Version>", version, text, flags=re.S)
+        if encoding == "url" and "<EncodingType>" not in text:
+            def enc(m: re.Match) -> str:
+                import html
+                raw = html.unescape(m.group(2))
+                return f"<{m.group(1)}>{html.escape(quote(raw, safe='/'))}</{m.group(1)}>"
+            text = re.sub(r"<(Key|Prefix|KeyMarker|NextKeyMarker|Delimiter)>([^<]*)</\1>",
+                          enc, text)
+            text = re.sub(r"(<ListVersionsResult[^>]*>)", r"\1<EncodingType>url</EncodingType>",
+                          text, count=1)
+        return status, headers, text
+
+    return list_versions
+
+
+_DISPLAY_NAME = re.compile(rb"(<(?:Owner|Grantee)\b[^>]*>(?:(?!</(?:Owner|Grantee)>).)*?)"
+                           rb"<DisplayName>[^<]*</DisplayName>", re.S)
+_MULTIPART = re.compile(r"(^|&)(uploads|uploadId=)")
+
+
+_request = threading.local()
+# events about an object's subresources: eventVersion 2.3 and no size (AWS's recorded events)
+_SUBRESOURCE_EVENTS = ("ObjectTagging", "ObjectAcl", "ObjectRestore")
+_sequence = itertools.count()
+_KEY_OF = re.compile(r"Credential=([^/]+)/")
+_PRESIGNED_KEY_OF = re.compile(r"X-Amz-Credential=([^/%&]+)(?:/|%2F)")
+
+
+def _principal_id(seed: str) -> str:
+    return "A" + hashlib.sha256(seed.encode()).hexdigest()[:13].upper()
+
+
+def event_record_fields(original: Callable) -> Callable:
+    """moto's _get_s3_event, with the fields S3 puts in every record (see the module doc)."""
+
+    def get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict:
+        event = original(event_name, bucket, key, notification_id)
+        req = getattr(_request, "current", None) or {}
+        for record in event.get("Records", []):
+            caller = req.get("key") or bucket.account_id
+            record["userIdentity"] = {"principalId": f"AWS:{_principal_id(caller)}"}
+            record["requestParameters"] = {"sourceIPAddress": req.get("ip", "127.0.0.1")}
+            record["responseElements"] = {
+                "x-amz-request-id": req.get("request_id") or uuid.uuid4().hex[:16].upper(),
+                "x-amz-id-2": req.get("id2") or uuid.uuid4().hex}
+            s3 = record.get("s3", {})
+            s3.get("bucket", {})["ownerIdentity"] = {
+                "principalId": _principal_id(bucket.account_id)}
+            obj = s3.get("object", {})
+            name = event_name[3:] if event_name.startswith("s3:") else event_name
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                obj["versionId"] = version
+            if name.startswith(_SUBRESOURCE_EVENTS):  # event version 2.3, no size
+                record["eventVersion"] = "2.3"
+                obj.pop("size", None)
+            if name.startswith("ObjectRemoved"):  # a deletion names no size or ETag
+                obj.pop("size", None)
+                obj.pop("eTag", None)
+            if name.startswith(("ObjectCreated", "ObjectRemoved", "ObjectRestore")):
+                obj["sequencer"] = f"{time.time_ns():012X}{next(_sequence) & 0xFFFF:04X}"
+        return event
+
+    return get_s3_event
+
+
+def _is_s3(environ: dict) -> bool:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if auth:
+        return _S3_SCOPE.search(auth) is not None
+    return "%2Fs3%2Faws4_request" in environ.get("QUERY_STRING", "")
+
+
+def _is_object_put(environ: dict) -> bool:
+    """PutObject (not UploadPart, not a bucket sub-resource PUT)."""
+    if environ.get("REQUEST_METHOD") != "PUT":
+        return False
+    path = environ.get("PATH_INFO", "").lstrip("/")
+    host = environ.get("HTTP_HOST", "")
+    virtual = ".s3." in host or host.split(":")[0].endswith(".localhost")
+    if not virtual and "/" not in path.rstrip("/"):
+        return False  # a bucket-level PUT
+    qs = environ.get("QUERY_STRING", "")
+    return "uploadId=" not in qs and "partNumber=" not in qs and not any(
+        part.split("=")[0] in ("tagging", "acl", "retention", "legal-hold")
+        for part in qs.split("&") if part)
+
+
+def _without_display_names(app: Callable, environ: dict, start_response: Callable) -> Any:
+    seen: dict = {}
+
+    def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+        seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+        return lambda data: None
+
+    result = app(environ, capture)
+    try:
+        body = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    if b"<DisplayName>" in body:
+        body = _DISPLAY_NAME.sub(rb"\1", body)
+    headers = [(k, str(len(body)) if k.lower() == "content-length" else v)
+               for k, v in seen["headers"]]
+    start_response(seen["status"], headers, seen.get("exc_info"))
+    return [body]
+
+
+def _with_sse(app: Callable, environ: dict, start_response: Callable) -> Any:
+    def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+        if status.startswith("200") and not any(
+                k.lower() == "x-amz-server-side-encryption" for k, _ in headers):
+            headers = headers + [("x-amz-server-side-encryption", DEFAULT_SSE)]
+        return start_response(status, headers, exc_info)
+
+    return app(environ, start)
+
+
+def _lists_owners(environ: dict) -> bool:
+    """A GET whose answer may name owners or grantees (listings, ACLs, multipart lists)."""
+    if environ.get("REQUEST_METHOD") != "GET":
+        return False
+    qs = environ.get("QUERY_STRING", "")
+    return "acl" in qs or "versions" in qs or "uploads" in qs or "uploadId" in qs or \
+        "list-type" in qs or "partNumber" not in qs and _bucket_level(environ)
+
+
+def _bucket_level(environ: dict) -> bool:
+    path = environ.get("PATH_INFO", "").strip("/")
+    host = environ.get("HTTP_HOST", "")
+    virtual = ".s3." in host or host.split(":")[0].endswith(".localhost")
+    return (not path) if virtual else "/" not in path
+
+
+def middleware(app: Callable, _cloud: Any = None) -> Callable:
+    """S3's answers as S3 gives them (see the module doc)."""
+
+    def s3_answers(environ: dict, start_response: Callable) -> Any:
+        if not _is_s3(environ):
+            return app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if "\n" in path or "\r" in path:  # for moto's router; the key comes from RAW_URI
+            environ["PATH_INFO"] = path.replace("\n", "%0A").replace("\r", "%0D")
+        found = _KEY_OF.search(environ.get("HTTP_AUTHORIZATION", "")) or \
+            _PRESIGNED_KEY_OF.search(environ.get("QUERY_STRING", ""))
+        _request.current = {"key": found.group(1) if found else None,
+                            "ip": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                            "request_id": uuid.uuid4().hex[:16].upper(),
+                            "id2": uuid.uuid4().hex}
+        try:
+            return _answer(app, environ, start_response)
+        finally:
+            _request.current = None
+
+    def _answer(app: Callable, environ: dict, start_response: Callable) -> Any:
+        if _lists_owners(environ):
+            return _without_display_names(app, environ, start_response)
+        method = environ.get("REQUEST_METHOD")
+        if method in ("POST", "PUT") and _MULTIPART.search(environ.get("QUERY_STRING", "")) \
+                and not _bucket_level(environ):
+            return _with_sse(app, environ, start_response)
+        if not _is_object_put(environ):
+            return app(environ, start_response)
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            names = {k.lower() for k, _ in headers}
+            if status.startswith("200") and "x-amz-checksum-type" not in names and any(
+                    n.startswith("x-amz-checksum-") for n in names):
+                headers = headers + [("x-amz-checksum-type", FULL_OBJECT)]
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return s3_answers
+
+
+def install_aws_answers(cloud: Any) -> None:
+    from moto.s3.models import S3Backend
+
+    from moto.s3.responses import S3Response
+
+    cloud.hook(S3Backend, "put_object", default_encryption)
+    cloud.hook(S3Response, "list_object_versions", list_object_versions)
+    from moto.s3 import notifications
+
+    cloud.hook(notifications, "_get_s3_event", event_record_fields)
+    cloud.add_middleware(middleware)
+
 
 PATCH_POINTS = (("moto.s3.models", "S3Backend", "delete_bucket"),
                 ("moto.s3.models", "S3Backend", "list_buckets"),
@@ -125,6 +412,7 @@ def install(cloud: Any) -> Callable[[], None] | None:
     from moto.s3.models import S3Backend
 
     install_valid_bodies(cloud)
+    install_aws_answers(cloud)
     deleted = DeletedBuckets(lambda: cloud.profile.s3_deleted_bucket_seconds)
 
     def delete_bucket(original: Callable) -> Callable:

@@ -61,7 +61,7 @@ def test_invoke_runs_the_handler_with_context_and_cloud_env(aws, local_cloud):  
     assert resp["StatusCode"] == 200 and "FunctionError" not in resp
     assert out["endpoint"] == local_cloud.endpoint_url
     assert out["color"] == "blue"
-    assert out["function_name"] == name and out["memory"] == 128
+    assert out["function_name"] == name and out["memory"] == "128"
     assert out["arn"].endswith(f":function:{name}")
     assert 0 < out["remaining"] <= 3000
     assert out["log_group"] == f"/aws/lambda/{name}"

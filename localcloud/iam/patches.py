@@ -1,0 +1,116 @@
+"""Where the local cloud's IAM answers as IAM does, not as moto does (each moto patch here;
+tests/unit/test_localcloud_iam_patches.py trips by name when moto moves one).
+
+CreateServiceLinkedRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateServiceLinkedRole.html):
+the role is named as the service names it (service_linked.py: `AWSServiceRoleForAmazonSSM_
+AccountDiscovery` for accountdiscovery.ssm.amazonaws.com, where moto answers
+`AWSServiceRoleForSSM_Accountdiscovery`), carries the service's managed policy, trusts the
+service with `"Action": "sts:AssumeRole"` and `"Principal": {"Service": "<service>"}`, and
+refuses a `CustomSuffix` the service does not allow (InvalidInput "Custom suffix is not
+allowed for <service>") and a name already taken (InvalidInput "Service role name <name> has
+been taken in this account, please try a different suffix.").
+DeleteServiceLinkedRole answers a DeletionTaskId `task/aws-service-role/<service>/<name>/<uuid>`.
+Hooks: `IAMBackend.create_service_linked_role`, `IAMBackend.delete_service_linked_role`.
+
+Errors: IAM and STS answer `<ErrorResponse><Error><Type/><Code/><Message/></Error>...`; moto's
+serializer adds a lower-case `<message>` copy (which botocore hands on as an extra `message`
+member); `error_middleware` drops it.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any, Callable
+
+from .service_linked import SERVICE_LINKED_ROLES
+
+POLICY_PREFIX = "arn:aws:iam::aws:policy/"
+
+
+def trust_policy(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": service}}]})
+
+
+def create_service_linked_role(original: Callable) -> Callable:
+    def create(self: Any, service_name: str, description: str, suffix: str) -> Any:
+        from moto.iam.exceptions import InvalidInput
+
+        known = SERVICE_LINKED_ROLES.get(service_name)
+        if known is None:
+            return original(self, service_name, description, suffix)
+        name, policies, suffix_allowed = known
+        if suffix and not suffix_allowed:
+            raise InvalidInput(f"Custom suffix is not allowed for {service_name}")
+        if suffix:
+            name = f"{name}_{suffix}"
+        if any(role.name == name for role in self.roles.values()):
+            raise InvalidInput(f"Service role name {name} has been taken in this account, "
+                               "please try a different suffix.")
+        role = self.create_role(name, trust_policy(service_name),
+                                f"/aws-service-role/{service_name}/",
+                                permissions_boundary=None, description=description, tags=[],
+                                max_session_duration="3600", linked_service=service_name)
+        attachable = {p.arn for p in self.managed_policies.values()}
+        for policy in policies:
+            arn = POLICY_PREFIX + policy
+            if arn in attachable:  # moto's copy of AWS's managed policies lacks a few
+                self.attach_role_policy(arn, name)
+        return role
+
+    return create
+
+
+def delete_service_linked_role(original: Callable) -> Callable:
+    def delete(self: Any, role_name: str) -> str:
+        role = self.get_role(role_name)
+        for arn in list(role.managed_policies):
+            self.detach_role_policy(arn, role_name)
+        path = role.path
+        original(self, role_name)
+        return f"task{path}{role_name}/{uuid.uuid4()}"
+
+    return delete
+
+
+_LOWER_MESSAGE = re.compile(rb"<message>[^<]*</message>")
+_QUERY_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(iam|sts)/aws4_request")
+
+
+def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
+    def without_lower_message(environ: dict, start_response: Callable) -> Any:
+        if not _QUERY_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")):
+            return app(environ, start_response)
+        seen: dict = {}
+
+        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if status[:1] in "45":
+                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
+                return lambda data: None
+            return start_response(status, headers, exc_info)
+
+        result = app(environ, start)
+        if "status" not in seen:
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        if b"<Message>" in body:
+            body = _LOWER_MESSAGE.sub(b"", body)
+        headers = [(k, str(len(body)) if k.lower() == "content-length" else v)
+                   for k, v in seen["headers"]]
+        start_response(seen["status"], headers, seen["exc_info"])
+        return [body]
+
+    return without_lower_message
+
+
+def install(cloud: Any) -> None:
+    from moto.iam.models import IAMBackend
+
+    cloud.add_middleware(error_middleware)
+    cloud.hook(IAMBackend, "create_service_linked_role", create_service_linked_role)
+    cloud.hook(IAMBackend, "delete_service_linked_role", delete_service_linked_role)

@@ -1,0 +1,88 @@
+"""Service-linked roles as AWS names them (CreateServiceLinkedRole).
+
+Each AWS service that creates a service-linked role gives it a fixed name, attaches an AWS
+managed policy under `aws-service-role/`, and either allows a `CustomSuffix` or refuses it
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html, "AWS
+services that work with IAM", and each service's "Using service-linked roles" page).
+
+The table (service principal -> role name, managed policies, custom suffix allowed) is the
+one LocalStack keeps for the same purpose (localstack-core
+`localstack/services/iam/resources/service_linked_roles.py` at 8b9a79f, Apache-2.0),
+checked against AWS's recorded answers in LocalStack's test_iam.snapshot.json.
+"""
+from __future__ import annotations
+
+# service principal: (role name, managed policies under arn:aws:iam::aws:policy/, suffix allowed)
+SERVICE_LINKED_ROLES: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "accountdiscovery.ssm.amazonaws.com": ("AWSServiceRoleForAmazonSSM_AccountDiscovery", ('aws-service-role/AWSSystemsManagerAccountDiscoveryServicePolicy',), False),
+    "acm.amazonaws.com": ("AWSServiceRoleForCertificateManager", ('aws-service-role/CertificateManagerServiceRolePolicy',), False),
+    "appmesh.amazonaws.com": ("AWSServiceRoleForAppMesh", ('aws-service-role/AWSAppMeshServiceRolePolicy',), False),
+    "autoscaling-plans.amazonaws.com": ("AWSServiceRoleForAutoScalingPlans_EC2AutoScaling", ('aws-service-role/AWSAutoScalingPlansEC2AutoScalingPolicy',), False),
+    "autoscaling.amazonaws.com": ("AWSServiceRoleForAutoScaling", ('aws-service-role/AutoScalingServiceRolePolicy',), True),
+    "backup.amazonaws.com": ("AWSServiceRoleForBackup", ('aws-service-role/AWSBackupServiceLinkedRolePolicyForBackup',), False),
+    "batch.amazonaws.com": ("AWSServiceRoleForBatch", ('aws-service-role/BatchServiceRolePolicy',), False),
+    "cassandra.application-autoscaling.amazonaws.com": ("AWSServiceRoleForApplicationAutoScaling_CassandraTable", ('aws-service-role/AWSApplicationAutoscalingCassandraTablePolicy',), False),
+    "cks.kms.amazonaws.com": ("AWSServiceRoleForKeyManagementServiceCustomKeyStores", ('aws-service-role/AWSKeyManagementServiceCustomKeyStoresServiceRolePolicy',), False),
+    "cloudtrail.amazonaws.com": ("AWSServiceRoleForCloudTrail", ('aws-service-role/CloudTrailServiceRolePolicy',), False),
+    "codestar-notifications.amazonaws.com": ("AWSServiceRoleForCodeStarNotifications", ('aws-service-role/AWSCodeStarNotificationsServiceRolePolicy',), False),
+    "config.amazonaws.com": ("AWSServiceRoleForConfig", ('aws-service-role/AWSConfigServiceRolePolicy',), False),
+    "connect.amazonaws.com": ("AWSServiceRoleForAmazonConnect", ('aws-service-role/AmazonConnectServiceLinkedRolePolicy',), True),
+    "dms-fleet-advisor.amazonaws.com": ("AWSServiceRoleForDMSFleetAdvisor", ('aws-service-role/AWSDMSFleetAdvisorServiceRolePolicy',), False),
+    "dms.amazonaws.com": ("AWSServiceRoleForDMSServerless", ('aws-service-role/AWSDMSServerlessServiceRolePolicy',), False),
+    "docdb-elastic.amazonaws.com": ("AWSServiceRoleForDocDB-Elastic", ('aws-service-role/AmazonDocDB-ElasticServiceRolePolicy',), False),
+    "ec2-instance-connect.amazonaws.com": ("AWSServiceRoleForEc2InstanceConnect", ('aws-service-role/Ec2InstanceConnectEndpoint',), False),
+    "ec2.application-autoscaling.amazonaws.com": ("AWSServiceRoleForApplicationAutoScaling_EC2SpotFleetRequest", ('aws-service-role/AWSApplicationAutoscalingEC2SpotFleetRequestPolicy',), False),
+    "ecr.amazonaws.com": ("AWSServiceRoleForECRTemplate", ('aws-service-role/ECRTemplateServiceRolePolicy',), False),
+    "ecs.amazonaws.com": ("AWSServiceRoleForECS", ('aws-service-role/AmazonECSServiceRolePolicy',), False),
+    "eks-connector.amazonaws.com": ("AWSServiceRoleForAmazonEKSConnector", ('aws-service-role/AmazonEKSConnectorServiceRolePolicy',), False),
+    "eks-fargate.amazonaws.com": ("AWSServiceRoleForAmazonEKSForFargate", ('aws-service-role/AmazonEKSForFargateServiceRolePolicy',), False),
+    "eks-nodegroup.amazonaws.com": ("AWSServiceRoleForAmazonEKSNodegroup", ('aws-service-role/AWSServiceRoleForAmazonEKSNodegroup',), False),
+    "eks.amazonaws.com": ("AWSServiceRoleForAmazonEKS", ('aws-service-role/AmazonEKSServiceRolePolicy',), False),
+    "elasticache.amazonaws.com": ("AWSServiceRoleForElastiCache", ('aws-service-role/ElastiCacheServiceRolePolicy',), False),
+    "elasticbeanstalk.amazonaws.com": ("AWSServiceRoleForElasticBeanstalk", ('aws-service-role/AWSElasticBeanstalkServiceRolePolicy',), False),
+    "elasticfilesystem.amazonaws.com": ("AWSServiceRoleForAmazonElasticFileSystem", ('aws-service-role/AmazonElasticFileSystemServiceRolePolicy',), False),
+    "elasticloadbalancing.amazonaws.com": ("AWSServiceRoleForElasticLoadBalancing", ('aws-service-role/AWSElasticLoadBalancingServiceRolePolicy',), False),
+    "email.cognito-idp.amazonaws.com": ("AWSServiceRoleForAmazonCognitoIdpEmailService", ('aws-service-role/AmazonCognitoIdpEmailServiceRolePolicy',), False),
+    "emr-containers.amazonaws.com": ("AWSServiceRoleForAmazonEMRContainers", ('aws-service-role/AmazonEMRContainersServiceRolePolicy',), False),
+    "emrwal.amazonaws.com": ("AWSServiceRoleForEMRWAL", ('aws-service-role/EMRDescribeClusterPolicyForEMRWAL',), False),
+    "fis.amazonaws.com": ("AWSServiceRoleForFIS", ('aws-service-role/AmazonFISServiceRolePolicy',), False),
+    "grafana.amazonaws.com": ("AWSServiceRoleForAmazonGrafana", ('aws-service-role/AmazonGrafanaServiceLinkedRolePolicy',), False),
+    "imagebuilder.amazonaws.com": ("AWSServiceRoleForImageBuilder", ('aws-service-role/AWSServiceRoleForImageBuilder',), False),
+    "iotmanagedintegrations.amazonaws.com": ("AWSServiceRoleForIoTManagedIntegrations", ('aws-service-role/AWSIoTManagedIntegrationsRolePolicy',), False),
+    "kafka.amazonaws.com": ("AWSServiceRoleForKafka", ('aws-service-role/KafkaServiceRolePolicy',), False),
+    "kafkaconnect.amazonaws.com": ("AWSServiceRoleForKafkaConnect", ('aws-service-role/KafkaConnectServiceRolePolicy',), False),
+    "lakeformation.amazonaws.com": ("AWSServiceRoleForLakeFormationDataAccess", ('aws-service-role/LakeFormationDataAccessServiceRolePolicy',), False),
+    "lex.amazonaws.com": ("AWSServiceRoleForLexBots", ('aws-service-role/AmazonLexBotPolicy',), False),
+    "lexv2.amazonaws.com": ("AWSServiceRoleForLexV2Bots", ('aws-service-role/AmazonLexV2BotPolicy',), True),
+    "lightsail.amazonaws.com": ("AWSServiceRoleForLightsail", ('aws-service-role/LightsailExportAccess',), False),
+    "m2.amazonaws.com": ("AWSServiceRoleForAWSM2", ('aws-service-role/AWSM2ServicePolicy',), False),
+    "memorydb.amazonaws.com": ("AWSServiceRoleForMemoryDB", ('aws-service-role/MemoryDBServiceRolePolicy',), False),
+    "mq.amazonaws.com": ("AWSServiceRoleForAmazonMQ", ('aws-service-role/AmazonMQServiceRolePolicy',), False),
+    "mrk.kms.amazonaws.com": ("AWSServiceRoleForKeyManagementServiceMultiRegionKeys", ('aws-service-role/AWSKeyManagementServiceMultiRegionKeysServiceRolePolicy',), False),
+    "notifications.amazonaws.com": ("AWSServiceRoleForAwsUserNotifications", ('aws-service-role/AWSUserNotificationsServiceLinkedRolePolicy',), False),
+    "observability.aoss.amazonaws.com": ("AWSServiceRoleForAmazonOpenSearchServerless", ('aws-service-role/AmazonOpenSearchServerlessServiceRolePolicy',), False),
+    "opensearchservice.amazonaws.com": ("AWSServiceRoleForAmazonOpenSearchService", ('aws-service-role/AmazonOpenSearchServiceRolePolicy',), False),
+    "ops.apigateway.amazonaws.com": ("AWSServiceRoleForAPIGateway", ('aws-service-role/APIGatewayServiceRolePolicy',), False),
+    "ops.emr-serverless.amazonaws.com": ("AWSServiceRoleForAmazonEMRServerless", ('aws-service-role/AmazonEMRServerlessServiceRolePolicy',), False),
+    "opsdatasync.ssm.amazonaws.com": ("AWSServiceRoleForSystemsManagerOpsDataSync", ('aws-service-role/AWSSystemsManagerOpsDataSyncServiceRolePolicy',), False),
+    "opsinsights.ssm.amazonaws.com": ("AWSServiceRoleForAmazonSSM_OpsInsights", ('aws-service-role/AWSSSMOpsInsightsServiceRolePolicy',), False),
+    "pullthroughcache.ecr.amazonaws.com": ("AWSServiceRoleForECRPullThroughCache", ('aws-service-role/AWSECRPullThroughCache_ServiceRolePolicy',), False),
+    "ram.amazonaws.com": ("AWSServiceRoleForResourceAccessManager", ('aws-service-role/AWSResourceAccessManagerServiceRolePolicy',), False),
+    "rds.amazonaws.com": ("AWSServiceRoleForRDS", ('aws-service-role/AmazonRDSServiceRolePolicy',), False),
+    "redshift.amazonaws.com": ("AWSServiceRoleForRedshift", ('aws-service-role/AmazonRedshiftServiceLinkedRolePolicy',), False),
+    "replication.cassandra.amazonaws.com": ("AWSServiceRoleForKeyspacesReplication", ('aws-service-role/KeyspacesReplicationServiceRolePolicy',), False),
+    "replication.ecr.amazonaws.com": ("AWSServiceRoleForECRReplication", ('aws-service-role/ECRReplicationServiceRolePolicy',), False),
+    "repository.sync.codeconnections.amazonaws.com": ("AWSServiceRoleForGitSync", ('aws-service-role/AWSGitSyncServiceRolePolicy',), False),
+    "resource-explorer-2.amazonaws.com": ("AWSServiceRoleForResourceExplorer", ('aws-service-role/AWSResourceExplorerServiceRolePolicy',), False),
+    "rolesanywhere.amazonaws.com": ("AWSServiceRoleForRolesAnywhere", ('aws-service-role/AWSRolesAnywhereServicePolicy',), False),
+    "s3-outposts.amazonaws.com": ("AWSServiceRoleForS3OnOutposts", ('aws-service-role/AWSS3OnOutpostsServiceRolePolicy',), False),
+    "ses.amazonaws.com": ("AWSServiceRoleForAmazonSES", ('aws-service-role/AmazonSESServiceRolePolicy',), False),
+    "shield.amazonaws.com": ("AWSServiceRoleForAWSShield", ('aws-service-role/AWSShieldServiceRolePolicy',), False),
+    "ssm-incidents.amazonaws.com": ("AWSServiceRoleForIncidentManager", ('aws-service-role/AWSIncidentManagerServiceRolePolicy',), False),
+    "ssm-quicksetup.amazonaws.com": ("AWSServiceRoleForSSMQuickSetup", ('aws-service-role/SSMQuickSetupRolePolicy',), False),
+    "ssm.amazonaws.com": ("AWSServiceRoleForAmazonSSM", ('aws-service-role/AmazonSSMServiceRolePolicy',), False),
+    "sso.amazonaws.com": ("AWSServiceRoleForSSO", ('aws-service-role/AWSSSOServiceRolePolicy',), False),
+    "vpcorigin.cloudfront.amazonaws.com": ("AWSServiceRoleForCloudFrontVPCOrigin", ('aws-service-role/AWSCloudFrontVPCOriginServiceRolePolicy',), False),
+    "waf.amazonaws.com": ("AWSServiceRoleForWAFLogging", ('aws-service-role/WAFLoggingServiceRolePolicy',), False),
+    "wafv2.amazonaws.com": ("AWSServiceRoleForWAFV2Logging", ('aws-service-role/WAFV2LoggingServiceRolePolicy',), False),
+}

@@ -1,0 +1,1 @@
+"""`make parity`: LocalStack's AWS-validated tests against the local cloud (see README.md)."""
