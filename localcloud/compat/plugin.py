@@ -159,6 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
     log_dir = Path(results).parent / "logs" if results else Path(tempfile.gettempdir())
     if config.getoption("--compat-target") == "localcloud":
         _send_control_header_to_moto_api()
+        _valid_trust_for_the_lambda_helper_role()
     server = Server(config.getoption("--compat-target"), log_dir)
     config._compat_server = server  # type: ignore[attr-defined]
     os.environ["TEST_SERVER_MODE_ENDPOINT"] = server.endpoint
@@ -193,6 +194,35 @@ def _send_control_header_to_moto_api() -> None:
 
     request._compat_control = True
     requests.api.request = request
+
+
+# moto's tests/test_awslambda/utilities.py:get_role_name creates its role with this call and
+# retries it in `while True` on any ClientError (deviations.toml:
+# lambda_helper_role_trust_document).
+_HELPER_ROLE = {"RoleName": "my-role", "Path": "/my-path/", "AssumeRolePolicyDocument": "some policy"}
+_LAMBDA_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def _valid_trust_for_the_lambda_helper_role() -> None:
+    """moto's Lambda test helper creates its execution role with the trust document
+    "some policy", which AWS (and the local cloud) refuse with MalformedPolicyDocument, and
+    then retries forever: every Lambda test would hang. Give that one call (exactly that
+    role name, path and document) a valid Lambda trust document; the tests it serves are
+    about Lambda, not IAM. moto's IAM tests that send "some policy" are left as they are."""
+    from botocore.client import BaseClient
+
+    if getattr(BaseClient._make_api_call, "_compat_trust", False):
+        return
+    original = BaseClient._make_api_call
+
+    def _make_api_call(self, operation_name, api_params):
+        if operation_name == "CreateRole" and all(api_params.get(k) == v for k, v in _HELPER_ROLE.items()):
+            api_params = {**api_params, "AssumeRolePolicyDocument": _LAMBDA_TRUST}
+        return original(self, operation_name, api_params)
+
+    _make_api_call._compat_trust = True
+    BaseClient._make_api_call = _make_api_call
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -15,7 +15,7 @@
 | A method an S3 resource has no operation for (POST on an object without a subresource) | `MethodNotAllowed`, 405 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Lambda code: `ZipFile`, `S3Bucket`+`S3Key` or `ImageUri` | `InvalidParameterValueException`, 400 | https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html |
 | API Gateway tag operations: a resource ARN | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html |
-| SSM parameter names: letters, digits, `.-_`, `/`-separated paths, not prefixed `aws`/`ssm` | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
+| SSM parameter names: letters, digits, `.-_`, `/`-separated paths | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
 | CloudWatch Logs StartQuery: one of `logGroupName`, `logGroupNames`, `logGroupIdentifiers` | `InvalidParameterException`, 400 | https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html |
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
 | S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
@@ -396,11 +396,14 @@ def ssm_parameter_name(name: str, selector_allowed: bool) -> Refusal | None:
     if name.startswith("arn:"):
         name = name.split(":parameter", 1)[-1] or "x"
     if selector_allowed and ":" in name:
+        # `name:version` or `name:label`; a malformed selector (`name:2:3`) is a parameter
+        # that is not found (ParameterNotFound), which the service answers itself
         name, _, selector = name.partition(":")
-        if not selector or ":" in selector:
+        if not selector:
             return Refusal("ValidationException", _SSM_NAME_MSG)
-    bare = name.lstrip("/").lower()
-    if not _SSM_NAME.fullmatch(name) or bare.startswith(("aws", "ssm")):
+    # the "aws"/"ssm" prefixes are refused by the service itself, in AWS's words for each
+    # form (a name, a path, which prefix)
+    if not _SSM_NAME.fullmatch(name):
         return Refusal("ValidationException", _SSM_NAME_MSG)
     return None
 
