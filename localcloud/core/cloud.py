@@ -60,7 +60,8 @@ _EXTENSIONS = [
     "localcloud.apigateway.patches",
     "localcloud.apigateway.ratelimit",
     "localcloud.iam",  # its middleware checks every request before the services see it
-    "localcloud.validation",  # last: malformed requests are refused before IAM parses them
+    "localcloud.validation",  # malformed requests are refused before IAM parses them
+    "localcloud.iam.auth_layer",  # last, outermost: the signature is checked on the request as sent
 ]
 
 _ACTIVE: "LocalCloud | None" = None

@@ -60,8 +60,7 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.add_middleware(middleware_factory)
     from . import patches
     patches.install(cloud)
-    auth.install(cloud)
-    cloud.add_middleware(auth.middleware_factory)  # outermost: who signed, before anything
+    auth.install(cloud)  # its middleware is localcloud.iam.auth_layer, installed last
     _warm_dataset()
 
     def uninstall() -> None:
