@@ -205,7 +205,10 @@ def find(stack) -> list:
     for b in s3.list_buckets().get("Buckets", []):
         name = b["Name"]
         if name in names.buckets:
-            found.append(name)
+            # S3 lists a bucket deleted moments ago for a while (eventual consistency);
+            # HeadBucket then answers 404: it is gone
+            if bucket_exists(stack, name):
+                found.append(name)
         elif name.startswith(names.stack + "-"):
             try:
                 tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])

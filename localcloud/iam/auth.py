@@ -486,7 +486,11 @@ def _is_control(path: str) -> bool:
 
 
 def _is_dataplane(path: str) -> bool:
-    return path.startswith("/restapis/") and "/_user_request_" in path
+    """Paths whose requests are checked by what serves them, not by the API's SigV4 check:
+    the API Gateway data plane (its own key/AWS_IAM rules) and the Lambda code download URLs
+    (`localcloud.awslambda.code_location`: signed by the cloud, verified there, 10 minutes)."""
+    return (path.startswith("/restapis/") and "/_user_request_" in path) or \
+        path.startswith("/_lambda-code/")
 
 
 def middleware_factory(app: Callable, cloud: Any) -> Callable:

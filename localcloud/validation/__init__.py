@@ -385,6 +385,10 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         except UnicodeDecodeError:
             return service, protocol, Refusal("MalformedQueryString",
                                               "The request body is not valid UTF-8")
+    if service == "apigateway" and call.operation in ("PutRestApi", "ImportRestApi"):
+        refusal = rules.openapi_document(body)
+        if refusal:
+            return service, protocol, refusal
     if service == "lambda" and call.operation == "Invoke":
         refusal = rules.invoke_payload(len(body), environ.get("HTTP_X_AMZ_INVOCATION_TYPE"))
         if refusal:

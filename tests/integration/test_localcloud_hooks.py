@@ -80,7 +80,7 @@ def test_hook_LambdaFunction_configuration_attributes(local_cloud):  # noqa: F81
     code = zip_bytes({"h.py": "def h(e, c): return 1"})
     lam.create_function(FunctionName="hook-fn", Runtime="python3.11", Role=lambda_role(iam),
                         Handler="h.h", Code={"ZipFile": code}, Layers=[layer["LayerVersionArn"]],
-                        Environment={"Variables": {"A": "1"}})
+                        Environment={"Variables": {"AB": "1"}})
     lam.add_permission(FunctionName="hook-fn", StatementId="s", Action="lambda:InvokeFunction",
                        Principal="s3.amazonaws.com")
     backend = get_backend("123456789012", "us-east-1")
@@ -90,7 +90,7 @@ def test_hook_LambdaFunction_configuration_attributes(local_cloud):  # noqa: F81
                  "function_arn", "function_name", "account_id", "region", "version",
                  "event_invoke_config"):
         assert hasattr(fn, attr), f"hook changed: LambdaFunction.{attr}"
-    assert fn.environment_vars == {"A": "1"}, "hook changed: LambdaFunction.environment_vars"
+    assert fn.environment_vars == {"AB": "1"}, "hook changed: LambdaFunction.environment_vars"
     assert fn.layers[0]["Arn"] == layer["LayerVersionArn"], "hook changed: LambdaFunction.layers"
     assert fn.policy.statements[0]["Principal"] == {"Service": "s3.amazonaws.com"}, \
         "hook changed: LambdaFunction.policy.statements"
