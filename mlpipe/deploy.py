@@ -36,6 +36,11 @@ class _Steps:
     def title(self, text: str) -> None:
         self.print(text)
 
+    def details_stack(self) -> Stack:
+        """The stack the steps run with: what a step says (waits, builds, retries) is indented
+        under its title, like its reports, so only titles start a line."""
+        return self.stack.with_progress(lambda line: self.print(f"  {line}"))
+
     def add(self, new):
         items = new if isinstance(new, list) else [new]
         for r in items:
@@ -48,6 +53,7 @@ def deploy_glue(stack, names: Names | None = None, progress: Callable | None = N
                 holdout_path: str | None = None) -> list:
     stack = as_stack(stack, names, progress)
     steps = _Steps(stack, stack.say)
+    stack = steps.details_stack()
     steps.title("buckets")
     steps.add(buckets.ensure(stack))
     steps.title("failure queue (on-failure destination of the asynchronous functions)")
@@ -86,6 +92,7 @@ def deploy_backend(stack, names: Names | None = None, progress: Callable | None 
     """Part 2. ``layer_arns`` skips building and publishing the layers (tests)."""
     stack = as_stack(stack, names, progress)
     steps = _Steps(stack, stack.say)
+    stack = steps.details_stack()
     steps.title("output bucket (the models live there)")
     steps.add(buckets.ensure_bucket(stack, None, stack.names.output_bucket, versioned=True))
     steps.title("predict role")

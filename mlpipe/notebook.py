@@ -264,6 +264,13 @@ def training_command(settings: Settings, names: Names, run_id: str | None = None
     return command_shape(max(found, key=lambda c: c.get("RequestedDateTime") or 0))
 
 
+def steps_only(line: str) -> None:
+    """A progress callback for a long deploy or destroy: each step as it starts and the
+    instance's state changes; the resources themselves are summarized at the end."""
+    if line.strip() and (not line.startswith(" ") or line.lstrip().startswith(("i-", "launching"))):
+        print(line)
+
+
 def changes_only(line: str) -> None:
     """A progress callback for a re-deploy: prints what was created, updated or deleted."""
     if line.lstrip().startswith(("created", "updated", "deleted")):

@@ -29,6 +29,21 @@ def reports_table(reports: Iterable) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["action", "kind", "name", "note"])
 
 
+def reports_summary(reports: Iterable, hint: str = "reports_summary(reports)") -> "Summary":
+    """A deploy's or destroy's reports in a few lines: how many resources per action, then per
+    kind; the whole table (``reports_table``) is ``show_full(...)`` away."""
+    reports = list(reports)
+    actions: dict[str, int] = {}
+    kinds: dict[str, dict[str, int]] = {}
+    for r in reports:
+        actions[r.action] = actions.get(r.action, 0) + 1
+        per = kinds.setdefault(r.kind, {})
+        per[r.action] = per.get(r.action, 0) + 1
+    title = f"{len(reports)} resources: " + ", ".join(f"{n} {a}" for a, n in actions.items())
+    fields = {kind: ", ".join(f"{n} {a}" for a, n in per.items()) for kind, per in kinds.items()}
+    return Summary(title, fields, reports_table(reports).to_string(), hint)
+
+
 def runs_table(runs: Iterable[dict]) -> pd.DataFrame:
     """The run records as a table: status, version, inputs, holdout metrics, cost. The metric
     columns are the task's (roc_auc, accuracy, f1 for the default dataset; rmse, mae, r2 for

@@ -46,3 +46,40 @@ def test_command_shape_names_parameters_by_size_not_content():
     assert "Parameters['commands']" in text and "82 lines" in text
     assert "print('x')" not in text and len(text.splitlines()) < 15
     assert "print('x')" in s.full_text()
+
+
+def test_reports_summary_counts_per_action_and_kind_and_keeps_the_table(capsys):
+    from mlpipe.report import Report
+
+    reports = [Report("created", "iam role", f"r{i}") for i in range(6)] + \
+        [Report("found", "s3 bucket", "in"), Report("found", "s3 bucket", "out"),
+         Report("created", "lambda function", "f")]
+    s = tables.reports_summary(reports)
+    text = str(s)
+    assert text.splitlines()[0] == "9 resources: 7 created, 2 found"
+    assert "iam role" in text and "6 created" in text and "s3 bucket" in text and "2 found" in text
+    assert "show_full(reports_summary(reports))" in text
+    assert len(text.splitlines()) == 1 + 3 + 1
+    tables.show_full(s)
+    full = capsys.readouterr().out
+    assert all(f"r{i}" in full for i in range(6)) and "out" in full and "lambda function" in full
+
+
+def test_steps_only_prints_steps_and_instance_states(capsys):
+    from mlpipe.notebook import steps_only
+
+    for line in ["buckets", "  found    s3 bucket        b", "training instance",
+                 "  launching t3.small from ami-1 in subnet-1", "  i-0abc: running (1s)",
+                 "  created  ec2 instance     trainer"]:
+        steps_only(line)
+    assert capsys.readouterr().out.splitlines() == [
+        "buckets", "training instance", "  launching t3.small from ami-1 in subnet-1",
+        "  i-0abc: running (1s)"]
+
+
+def test_steps_only_skips_blank_lines(capsys):
+    from mlpipe.notebook import steps_only
+
+    steps_only("")
+    steps_only("layers")
+    assert capsys.readouterr().out == "layers\n"
