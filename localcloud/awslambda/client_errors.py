@@ -11,11 +11,11 @@ same status. A JSON or XML error body that moto merely labels text/html passes u
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 from typing import Any, Callable
 
+from ..core.body import read_body
 from ..core.moto_request import account_of, region_of
 
 LAMBDA_PREFIX = "/2015-03-31/functions/"
@@ -77,19 +77,6 @@ def lambda_request_error(environ: dict) -> tuple[str, dict, str] | None:
     return None
 
 
-def _read_body(environ: dict) -> bytes:
-    """Read the request body and put it back as a fresh stream for the app."""
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    if environ.get("wsgi.input_terminated"):
-        body = stream.read()
-    else:
-        length = environ.get("CONTENT_LENGTH") or ""
-        body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
 
 
 def payload_error(body: bytes) -> str | None:
@@ -121,7 +108,7 @@ def client_errors_middleware(app: Callable) -> Callable:
                 return _json(start_response, *bad)
             if path.endswith(("/invocations", "/invocations/")) and \
                     not environ.get("HTTP_CONTENT_ENCODING"):
-                message = payload_error(_read_body(environ))
+                message = payload_error(read_body(environ))
                 if message is not None:
                     return _json(start_response, "400 Bad Request",
                                  {"Type": "User", "message": message},

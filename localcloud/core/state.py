@@ -56,7 +56,7 @@ from typing import Any, Callable
 
 from . import state_pickle
 from .state_gate import _READ_PREFIXES, Gate, _op_name, may_mutate  # noqa: F401
-from .state_journal import Journal, install_seeded_random, journal_middleware, replay
+from .state_journal import Journal, _fsync_dir, install_seeded_random, journal_middleware, replay
 from .state_pickle import (  # noqa: F401 - snapshots of format 2 name the _restore_* here
     BLOB_MIN,
     _backend_dicts,
@@ -101,17 +101,6 @@ def version_doc() -> dict:
 # ---------------------------------------------------------------------------------------
 # Files: atomic writes
 # ---------------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes | memoryview) -> None:

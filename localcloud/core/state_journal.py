@@ -39,6 +39,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .body import read_body
+
 log = logging.getLogger("localcloud.state")
 
 MAGIC = b"LCJ1"
@@ -235,17 +237,6 @@ def _journaled(environ: dict) -> bool:
     return _op_name(environ) not in NOT_JOURNALED
 
 
-def _read_body(environ: dict) -> bytes:
-    length = environ.get("CONTENT_LENGTH") or ""
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    if length.isdigit():
-        body = stream.read(int(length)) if int(length) else b""
-    else:
-        body = stream.read()
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
 
 
 def journal_middleware(app: Callable, journal: Journal, is_mutating: Callable[[dict], bool],
@@ -258,7 +249,7 @@ def journal_middleware(app: Callable, journal: Journal, is_mutating: Callable[[d
         if not enabled() or not is_mutating(environ) or not _journaled(environ):
             return app(environ, start_response)
         t0 = time.perf_counter()
-        body = _read_body(environ)
+        body = read_body(environ)
         seed = seeds.getrandbits(63)
         wall = time.time()
         status: list[str] = []

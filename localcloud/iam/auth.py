@@ -31,7 +31,6 @@ import base64
 import datetime as _dt
 import hashlib
 import hmac
-import io
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..core import operator
+from ..core.body import read_body
 from . import sigv4
 
 log = logging.getLogger("localcloud")
@@ -239,24 +239,6 @@ def _moto_key(access_key: str) -> _Key | None:
     return None
 
 
-def read_body(environ: dict) -> bytes:
-    """The request body, read once and put back as a BytesIO for whoever reads it next."""
-    cached = environ.get("localcloud.body")
-    if cached is not None:
-        return cached
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    length = environ.get("CONTENT_LENGTH") or ""
-    if environ.get("wsgi.input_terminated"):
-        body = stream.read()
-    else:
-        body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("wsgi.input_terminated", None)
-    environ["localcloud.body"] = body
-    return body
 
 
 # ---- which service, and its words ---------------------------------------------------------

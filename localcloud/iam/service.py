@@ -8,7 +8,6 @@ to a role session or an IAM user) is an administrator.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import uuid
 from typing import Any, Callable
 from xml.etree import ElementTree
 
+from ..core.body import read_body
 from . import engine
 from .credentials import CredentialStore, Identity
 from .policy import ALLOWED, Decision, Principal, denial_message, evaluate
@@ -188,7 +188,7 @@ class IamService:
     # ---- the request check --------------------------------------------------------------
     def check_request(self, environ: dict, identity: Identity, cred: tuple) -> tuple | None:
         """(status, headers, body) of the denial to send, or None to let the request through."""
-        body = _read_body(environ)
+        body = read_body(environ)
         call = parse(environ, body, cred)
         authz = engine.checks_for(call, environ, identity.principal.account)
         if authz is None:
@@ -287,19 +287,6 @@ def service_invoke_decision(fn: Any, service: str, source_arn: str | None,
     return d2 if d2.allowed else d
 
 
-def _read_body(environ: dict) -> bytes:
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    length = environ.get("CONTENT_LENGTH") or ""
-    if environ.get("wsgi.input_terminated"):
-        body = stream.read()
-    else:
-        body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("wsgi.input_terminated", None)
-    return body
 
 
 # A notification configuration's destination elements and the service their ARN must name.
@@ -459,7 +446,7 @@ def _missing_key_rule(svc: IamService, app: Callable, environ: dict,
 
 
 def _validate_notification(svc: IamService, environ: dict, cred: tuple) -> tuple | None:
-    body = _read_body(environ)
+    body = read_body(environ)
     call = parse(environ, body, cred)
     bucket = call.params.get("Bucket")
     if call.operation not in ("PutBucketNotificationConfiguration", "PutBucketNotification") \
@@ -489,7 +476,7 @@ def _control(svc: IamService, environ: dict, start_response: Callable) -> Any:
                      json.dumps({"mode": svc.mode}).encode())
     if path == MODE_PATH and method == "POST":
         try:
-            doc = json.loads(_read_body(environ) or b"{}")
+            doc = json.loads(read_body(environ) or b"{}")
             svc.mode = resolve_mode(str(doc.get("mode", "")) or None)
         except (ValueError, AttributeError) as exc:
             return _send(start_response, "400 Bad Request", [("Content-Type", "application/json")],

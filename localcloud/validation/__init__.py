@@ -16,13 +16,13 @@ Downstream, an operation moto does not implement (`NotImplementedError`) answers
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
 import uuid
 from typing import Any, Callable
 
+from ..core.body import BodyUnreadable, read_body, replace_body
 from . import model as model_checks
 from . import rules
 from .rules import Refusal
@@ -112,27 +112,6 @@ def error_response(service: str, protocol: str, refusal: Refusal) -> tuple[str, 
                     ("x-amzn-RequestId", rid)], json.dumps(doc).encode()
 
 
-class BodyUnreadable(Exception):
-    """The request body could not be read (a malformed chunked encoding)."""
-
-
-def read_body(environ: dict) -> bytes:
-    """The whole body, put back as a BytesIO for whoever reads it next."""
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    if environ.get("wsgi.input_terminated"):
-        try:
-            body = stream.read()
-        except (OSError, ValueError) as exc:
-            raise BodyUnreadable(str(exc)) from exc
-    else:
-        length = environ.get("CONTENT_LENGTH") or ""
-        body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("wsgi.input_terminated", None)
-    return body
 
 
 _SSM_NAMED = {"PutParameter": False, "GetParameter": True, "DeleteParameter": False,
@@ -167,9 +146,6 @@ def _service_rule(service: str, call: Any) -> Refusal | None:
 _LAMBDA_CODE = {"CreateFunction": "Code", "PublishLayerVersion": "Content"}
 
 
-def _replace_body(environ: dict, body: bytes) -> None:
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -193,7 +169,7 @@ def _normalize_json(environ: dict, doc: dict, body: bytes, service: str, op_mode
         doc = dict(doc, patchOperations=[])
         changed = True
     if changed:
-        _replace_body(environ, json.dumps(doc).encode())
+        replace_body(environ, json.dumps(doc).encode())
 
 
 def _s3_unrouted(call: Any, environ: dict, body: bytes) -> Refusal | None:
@@ -312,7 +288,7 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
                        for n in shape.required_members)
         return rules.xml_payload(body, shape, root_name, required)
     if not payload and body and environ.get("REQUEST_METHOD") in ("GET", "HEAD", "DELETE"):
-        _replace_body(environ, b"")  # S3 ignores a body where the operation has none
+        replace_body(environ, b"")  # S3 ignores a body where the operation has none
     if payload and shape.members[payload].type_name == "structure":
         pshape = shape.members[payload]
         root_name = pshape.serialization.get("name", payload)
@@ -366,7 +342,7 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         return None
     op_model = smodel.operation_model(call.operation)
     if service == "apigateway" and call.operation.startswith("Update") and not body.strip():
-        _replace_body(environ, b'{"patchOperations": []}')
+        replace_body(environ, b'{"patchOperations": []}')
     if protocol in ("json", "rest-json") and body and not _raw_payload(op_model):
         try:
             doc = json.loads(body)
