@@ -37,6 +37,8 @@ import re
 import uuid
 from typing import Any, Callable
 
+from ..core.body import rewrite_response
+
 LOGGING_ATTR = "localcloud_logging_config"  # set on moto's LambdaFunction by the hooks below
 _NS = uuid.UUID("9c1c0a52-3a55-4c1f-9a55-6c6f63616c63")
 CREATING = {"State": "Pending", "StateReason": "The function is being created.",
@@ -136,40 +138,27 @@ def error_body(code: str, doc: dict) -> dict:
     return {**out, "Type": doc.get("Type", "User"), "message": msg}
 
 
+def _lambda_error(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+    """A 4xx answer's body worded as AWS words that error."""
+    code = next((v for k, v in headers if k.lower() == "x-amzn-errortype"), "")
+    try:
+        doc = json.loads(body) if body else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        code = (code or str(doc.get("__type", ""))).split(":")[0].split("#")[-1]
+        if code and ("message" in doc or "Message" in doc):
+            body = json.dumps(error_body(code, doc)).encode()
+    return status, headers, body
+
+
 def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
     def lambda_errors(environ: dict, start_response: Callable) -> Any:
         if not (_LAMBDA_PATH.match(environ.get("PATH_INFO", "")) and
                 _LAMBDA_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))):
             return app(environ, start_response)
-        seen: dict = {}
-
-        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
-            if status[:1] == "4":
-                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
-                return lambda data: None
-            return start_response(status, headers, exc_info)
-
-        result = app(environ, start)
-        if "status" not in seen:
-            return result
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-        headers = seen["headers"]
-        code = next((v for k, v in headers if k.lower() == "x-amzn-errortype"), "")
-        try:
-            doc = json.loads(body) if body else None
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            code = (code or str(doc.get("__type", ""))).split(":")[0].split("#")[-1]
-            if code and ("message" in doc or "Message" in doc):
-                body = json.dumps(error_body(code, doc)).encode()
-        headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
-        start_response(seen["status"], headers, seen["exc_info"])
-        return [body]
+        return rewrite_response(app, environ, start_response,
+                                lambda status, _headers: status[:1] == "4", _lambda_error)
 
     return lambda_errors
 

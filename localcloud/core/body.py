@@ -9,6 +9,7 @@ for every later reader.
 from __future__ import annotations
 
 import io
+from typing import Any, Callable
 
 _KEY = "localcloud.body"
 
@@ -43,3 +44,32 @@ def replace_body(environ: dict, body: bytes) -> None:
     environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("wsgi.input_terminated", None)
     environ[_KEY] = body
+
+
+def rewrite_response(app: Callable, environ: dict, start_response: Callable,
+                     wanted: Callable[[str, list], bool],
+                     rewrite: Callable[[str, list, bytes], tuple[str, list, bytes]]) -> Any:
+    """Run ``app``; a response ``wanted(status, headers)`` selects is buffered and sent as
+    ``rewrite(status, headers, body)`` returns it (``Content-Length`` set to the new body);
+    any other passes through untouched. The one way the service patches correct an answer
+    moto words differently from AWS (the services' apps never use ``write()``)."""
+    seen: dict = {}
+
+    def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+        if wanted(status, headers):
+            seen.update(status=status, headers=headers, exc_info=exc_info)
+            return lambda data: None
+        return start_response(status, headers, exc_info)
+
+    result = app(environ, capture)
+    if "status" not in seen:
+        return result
+    try:
+        body = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    status, headers, body = rewrite(seen["status"], seen["headers"], body)
+    headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in headers]
+    start_response(status, headers, seen["exc_info"])
+    return [body]

@@ -23,6 +23,7 @@ import re
 import uuid
 from typing import Any, Callable
 
+from ..core.body import rewrite_response
 from .service_linked import SERVICE_LINKED_ROLES
 
 POLICY_PREFIX = "arn:aws:iam::aws:policy/"
@@ -78,32 +79,18 @@ _LOWER_MESSAGE = re.compile(rb"<message>[^<]*</message>")
 _QUERY_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(iam|sts)/aws4_request")
 
 
+def _without_lower(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+    if b"<Message>" in body:
+        body = _LOWER_MESSAGE.sub(b"", body)
+    return status, headers, body
+
+
 def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
     def without_lower_message(environ: dict, start_response: Callable) -> Any:
         if not _QUERY_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")):
             return app(environ, start_response)
-        seen: dict = {}
-
-        def start(status: str, headers: list, exc_info: Any = None) -> Callable:
-            if status[:1] in "45":
-                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
-                return lambda data: None
-            return start_response(status, headers, exc_info)
-
-        result = app(environ, start)
-        if "status" not in seen:
-            return result
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-        if b"<Message>" in body:
-            body = _LOWER_MESSAGE.sub(b"", body)
-        headers = [(k, str(len(body)) if k.lower() == "content-length" else v)
-                   for k, v in seen["headers"]]
-        start_response(seen["status"], headers, seen["exc_info"])
-        return [body]
+        return rewrite_response(app, environ, start_response,
+                                lambda status, _headers: status[:1] in "45", _without_lower)
 
     return without_lower_message
 

@@ -69,6 +69,8 @@ import uuid
 from typing import Any, Callable
 from xml.sax.saxutils import escape
 
+from ..core.body import rewrite_response
+
 DEFAULT_SSE = "AES256"
 FULL_OBJECT = "FULL_OBJECT"
 _S3_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/s3/aws4_request")
@@ -209,24 +211,12 @@ def _is_object_put(environ: dict) -> bool:
 
 
 def _without_display_names(app: Callable, environ: dict, start_response: Callable) -> Any:
-    seen: dict = {}
+    def rewrite(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+        if b"<DisplayName>" in body:
+            body = _DISPLAY_NAME.sub(rb"\1", body)
+        return status, headers, body
 
-    def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
-        seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
-        return lambda data: None
-
-    result = app(environ, capture)
-    try:
-        body = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    if b"<DisplayName>" in body:
-        body = _DISPLAY_NAME.sub(rb"\1", body)
-    headers = [(k, str(len(body)) if k.lower() == "content-length" else v)
-               for k, v in seen["headers"]]
-    start_response(seen["status"], headers, seen.get("exc_info"))
-    return [body]
+    return rewrite_response(app, environ, start_response, lambda _s, _h: True, rewrite)
 
 
 def _with_sse(app: Callable, environ: dict, start_response: Callable) -> Any:
