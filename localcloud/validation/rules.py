@@ -22,7 +22,7 @@
 | S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
-| API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger JSON object with `paths` (YAML is not read here) | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
+| API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger document (JSON or YAML) with `paths` | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -468,17 +468,25 @@ def apigateway_arn(arn: str) -> Refusal | None:
 
 
 def openapi_document(body: bytes) -> Refusal | None:
-    """PutRestApi / ImportRestApi: the body is an OpenAPI (or Swagger) definition."""
+    """PutRestApi / ImportRestApi: the body is an OpenAPI (or Swagger) definition, JSON or
+    YAML, with `paths` (API Gateway's wording, as moto's tests record it)."""
     import json
 
+    import yaml
+
     try:
-        doc = json.loads(body or b"null")
+        doc = json.loads(body)
     except (ValueError, RecursionError):
         doc = None
-    if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+    try:
+        if doc is None:
+            doc = yaml.safe_load(body or b"")
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         return Refusal("BadRequestException",
-                       "Invalid OpenAPI input: the body must be an OpenAPI or Swagger JSON "
-                       "definition with `paths`.")
+                       f"Failed to parse the uploaded OpenAPI document due to: {str(exc)[:200]}")
+    if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+        return Refusal("BadRequestException", "Failed to parse the uploaded OpenAPI document due "
+                                              "to: 'paths' is a required property")
     return None
 
 
