@@ -179,6 +179,13 @@ def write_csv(path: str | os.PathLike, X: np.ndarray, y: Sequence[int]) -> str:
         raise ValueError(f"X must have shape (n, {len(FEATURE_NAMES)}), got {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+    return write_rows_csv(path, HEADER,
+                          ([repr(v) for v in xs] + [int(label)] for xs, label in zip(X.tolist(), y.tolist())))
+
+
+def write_rows_csv(path, header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """Write ``rows`` under ``header`` as a CSV file, atomically (a temporary file, then a
+    rename: a reader never sees half a file); creates the folder."""
     path = os.fspath(path)
     parent = os.path.dirname(path)
     if parent:
@@ -186,8 +193,7 @@ def write_csv(path: str | os.PathLike, X: np.ndarray, y: Sequence[int]) -> str:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(HEADER)
-        for xs, label in zip(X.tolist(), y.tolist()):
-            w.writerow([repr(v) for v in xs] + [int(label)])
+        w.writerow(header)
+        w.writerows(rows)
     os.replace(tmp, path)
     return path

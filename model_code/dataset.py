@@ -184,12 +184,12 @@ def split_csv(spec, csv_path: str, out_dir: str | os.PathLike, n_batches: int = 
     else:
         folds = KFold(n_splits=n_batches, shuffle=True, random_state=spec.holdout_seed)
         parts = [rest[t] for _, t in folds.split(rest)]
-    from .table import write_table_csv
+    from .data import write_rows_csv
 
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    holdout = write_table_csv(os.path.join(out_dir, HOLDOUT_FILE), header, [raw[i] for i in hold])
-    batches = [write_table_csv(os.path.join(out_dir, batch_file_name(i, n_batches)), header, [raw[j] for j in p])
+    holdout = write_rows_csv(os.path.join(out_dir, HOLDOUT_FILE), header, [raw[i] for i in hold])
+    batches = [write_rows_csv(os.path.join(out_dir, batch_file_name(i, n_batches)), header, [raw[j] for j in p])
                for i, p in enumerate(parts, start=1)]
     written = {os.path.basename(p) for p in batches}
     for stale in glob.glob(os.path.join(out_dir, "batch_*.csv")):

@@ -14,26 +14,13 @@ Each has a reviewed dataset file in ``model_code/datasets/<name>.toml``:
 """
 from __future__ import annotations
 
-import csv
-import os
 import sys
 
 import numpy as np
 
+from .data import write_rows_csv as _write_rows
+
 NAMES = ("breast_cancer", "wine", "diabetes", "apartments")
-
-
-def _write(path: str, header, rows) -> str:
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return path
 
 
 def _sklearn(loader, path: str, **kw) -> str:
@@ -43,7 +30,7 @@ def _sklearn(loader, path: str, **kw) -> str:
     ints = np.issubdtype(np.asarray(target).dtype, np.integer)
     rows = ([repr(float(v)) for v in x] + [str(int(t)) if ints else repr(float(t))]
             for x, t in zip(raw.data.tolist(), target.tolist()))
-    return _write(path, [*names, "target"], rows)
+    return _write_rows(path, [*names, "target"], rows)
 
 
 def apartments_rows(n: int = 400, seed: int = 7):
@@ -84,7 +71,7 @@ def write_csv(name: str, path: str) -> str:
         return _sklearn(datasets.load_diabetes, path, scaled=False)
     if name == "apartments":
         header, rows = apartments_rows()
-        return _write(path, header, rows)
+        return _write_rows(path, header, rows)
     raise ValueError(f"no bundled example {name!r}; choose one of {', '.join(NAMES)}")
 
 

@@ -257,18 +257,3 @@ def rows_from_request(instances: Any, spec: DatasetSpec, max_rows: int = MAX_ROW
             cols[f.name].append(number)
     return Table({f.name: _column(f, cols[f.name]) for f in spec.features}, None, len(instances))
 
-
-def write_table_csv(path: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Write CSV text rows (already strings) under ``header``."""
-    import os
-
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return path
