@@ -17,16 +17,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from localcloud.core.cloud import answers, free_port
 
 TARGETS = ("localcloud", "moto")
 START_TIMEOUT_S = 90.0
@@ -57,20 +56,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     items[:] = keep
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0):
-            return True
-    except urllib.error.HTTPError:
-        return True  # any HTTP answer means the server is up
-    except OSError:
-        return False
 
 
 class Server:
@@ -78,7 +65,7 @@ class Server:
 
     def __init__(self, target: str, log_dir: Path):
         self.target = target
-        self.port = _free_port()
+        self.port = free_port()
         self.home = Path(tempfile.mkdtemp(prefix=f"compat-{target}-"))
         env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV}
         if target == "localcloud":
@@ -100,7 +87,7 @@ class Server:
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(f"http://127.0.0.1:{self.port}{probe}"):
+        while not answers(f"http://127.0.0.1:{self.port}{probe}"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"{target} server did not start on port {self.port}; "

@@ -444,3 +444,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """True when a server answers ``url`` with any HTTP status (it is up), False when nothing
+    listens yet."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1.0):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False

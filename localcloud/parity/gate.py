@@ -31,15 +31,14 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..core.cloud import answers, free_port
 
 try:
     import tomllib
@@ -244,20 +243,8 @@ def ready() -> None:
 
 
 # ---- the cloud ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
 
 
 class Cloud:
@@ -278,7 +265,7 @@ class Cloud:
             env=self.env, cwd=str(self.home), stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(f"{self.endpoint}/_localcloud/health"):
+        while not answers(f"{self.endpoint}/_localcloud/health"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise GateError(f"the local cloud did not start on port {self.port}; see {log}")
