@@ -418,7 +418,7 @@ def logs_start_query(params: dict) -> Refusal | None:
 
 
 def event_pattern(pattern: Any) -> Refusal | None:
-    if pattern is None:
+    if pattern is None or pattern == "":  # an empty pattern is none (a scheduled rule's)
         return None
     try:
         doc = json.loads(pattern) if isinstance(pattern, str) and json_depth_ok(pattern, 32) else None
