@@ -13,7 +13,8 @@ from typing import Callable, Optional
 
 def retry_while(call: Callable, reason: Callable[[BaseException], Optional[str]], *, timeout: float,
                 every: float = 1.0, cap: float = 10.0, say: Callable[[str], None] = lambda _l: None,
-                sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+                sleep: Optional[Callable[[float], None]] = None, clock: Callable[[], float] = time.monotonic):
+    sleep = sleep or time.sleep  # looked up per call, so a test's patched time.sleep is used
     start = clock()
     delay = every
     while True:
