@@ -122,9 +122,16 @@ def _finish(out: Path, key: str, name: str, stage_root: Path, meta: dict) -> Lay
                       unzipped_bytes=info["unzipped_bytes"], zipped_bytes=info["zipped_bytes"])
         (tmp / "manifest.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         final = out / key
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)  # atomic while no entry of that key is there
+        except OSError:
+            # Another build of the same key (a test worker, a notebook) finished first: its
+            # entry is the same layer. Only a damaged entry is replaced.
+            theirs = _cached(out, key, name)
+            if theirs is not None:
+                return theirs
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     record.update(zip_path=final / f"{name}.zip", cache_hit=False, warnings=tuple(record.get("warnings", ())))

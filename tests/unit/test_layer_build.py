@@ -303,6 +303,24 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path):
     assert not again.cache_hit and again.sha256 == first.sha256
 
 
+def test_two_builds_of_one_layer_at_once_both_succeed(tmp_path, monkeypatch):
+    """A test worker and a notebook may build the same layer into one cache at once: the one
+    that finishes second takes the other's entry instead of failing on the rename."""
+    src = _fake_pkg(tmp_path / "src")
+    out = tmp_path / "out"
+    first = build.build_model_code_layer("local", out, src=src)
+    real, calls = build._cached, []
+
+    def cached_after_the_first_look(*a):  # the second build looked before the first had finished
+        calls.append(a)
+        return None if len(calls) == 1 else real(*a)
+
+    monkeypatch.setattr(build, "_cached", cached_after_the_first_look)
+    second = build.build_model_code_layer("local", out, src=src)
+    assert second.cache_hit and second.sha256 == first.sha256 and second.zip_path == first.zip_path
+    assert sorted(p.name for p in out.iterdir()) == [first.cache_key]  # no staging dir left behind
+
+
 def test_cache_key_covers_target_python_bytecode_and_builder(tmp_path, monkeypatch):
     src = _fake_pkg(tmp_path / "src")
     a = build.build_model_code_layer("local", tmp_path / "o", src=src)
