@@ -40,15 +40,12 @@ figures: setup
 notebooks: setup
 	$(BIN)/python -m tools.walkthrough --in-place
 
-# Unit tests, integration tests (against a real local cloud; one per test worker
-# process), then every notebook through nbval (in order, on a
-# local cloud of their own; outputs checked where a cell is marked).
+# Unit tests, the compatibility gate's fast subset, then side by side: the integration
+# tests (against real local clouds, one per test worker) and every notebook through nbval
+# (in order, on a local cloud of their own; outputs checked where a cell is marked).
+# tools/test_all.py runs them and ends with a table of the stages; STAGES="nbval" runs some.
 test: setup
-	$(BIN)/python -m pytest -n 2 tests/unit
-	$(BIN)/python -m localcloud.compat run --fast
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+	$(BIN)/python -m tools.test_all $(if $(STAGES),--only $(STAGES))
 
 # The compatibility gate: moto's own server-mode tests (from the pinned moto's sdist,
 # fetched with pip into build/compat/) against the local cloud, one cloud per test
