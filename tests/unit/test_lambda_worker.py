@@ -197,19 +197,21 @@ def test_a_command_requested_after_the_keys_arrived_trains_them(aws):
 @pytest.fixture
 def atomic_conditional_puts(monkeypatch):
     """S3 makes a conditional PutObject atomic (one of racing If-None-Match writers wins);
-    moto 5.2 checks and then stores without a lock, so racing threads could all "win". Give
-    moto's handler AWS's guarantee (a lock around it) for the tests that race."""
+    moto 5.2 checks and then stores without a lock, so racing threads could all "win", and an
+    overwrite closes the old object's buffer while another thread may still be reading it
+    ("I/O operation on closed file"). Give moto's object requests AWS's guarantee (one at a
+    time per request, as the local cloud's request gate does) for the tests that race."""
     import threading
 
     from moto.s3.responses import S3Response
 
-    real, guard = S3Response.put_object, threading.Lock()
+    real, guard = S3Response.key_response, threading.Lock()
 
-    def put_object(self, *args, **kwargs):
+    def key_response(self, *args, **kwargs):
         with guard:
             return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(S3Response, "put_object", put_object)
+    monkeypatch.setattr(S3Response, "key_response", key_response)
 
 
 def test_ten_workers_at_once_send_one_command(aws, atomic_conditional_puts, monkeypatch):
