@@ -113,8 +113,9 @@ def _cached(out: Path, key: str, name: str) -> LayerArtifact | None:
     return LayerArtifact(**m)
 
 
-def _finish(out: Path, key: str, name: str, stage_root: Path, meta: dict) -> LayerArtifact:
-    """Zip the staged tree into the cache (atomically: a half-written entry is never a hit)."""
+def _finish(out: Path, key: str, name: str, stage_root: Path, meta: dict, *, force: bool = False) -> LayerArtifact:
+    """Zip the staged tree into the cache (atomically: a half-written entry is never a hit);
+    ``force`` replaces an entry of the same key that is already there."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=out))
     try:
         info = zipdet.write_zip(stage_root, tmp / f"{name}.zip")
@@ -123,11 +124,13 @@ def _finish(out: Path, key: str, name: str, stage_root: Path, meta: dict) -> Lay
         (tmp / "manifest.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         final = out / key
         try:
+            if force:
+                shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)  # atomic while no entry of that key is there
         except OSError:
             # Another build of the same key (a test worker, a notebook) finished first: its
             # entry is the same layer. Only a damaged entry is replaced.
-            theirs = _cached(out, key, name)
+            theirs = None if force else _cached(out, key, name)
             if theirs is not None:
                 return theirs
             shutil.rmtree(final, ignore_errors=True)
@@ -228,7 +231,7 @@ def build_packages_layer(target: str = "local", out: Path | str | None = None, *
                 "sourceless": sourceless and compiled,
                 "versions": versions, "trimmed": trimmed, "warnings": warnings}
         progress(f"{name}: writing zip")
-        return _finish(out, key, name, Path(stage), meta)
+        return _finish(out, key, name, Path(stage), meta, force=force)
 
 
 def model_code_dir() -> Path:
@@ -275,7 +278,7 @@ def build_model_code_layer(target: str = "local", out: Path | str | None = None,
             warnings = [f"WARNING: no python{version} found: model-code layer has NO bytecode"]
         meta = {"target": target, "python_version": version, "bytecode": compiled,
                 "versions": {"model_code": tree_fingerprint(src)[:12]}, "trimmed": {}, "warnings": warnings}
-        return _finish(out, key, MODEL_CODE, Path(stage), meta)
+        return _finish(out, key, MODEL_CODE, Path(stage), meta, force=force)
 
 
 def function_size(function_dir: Path, out: Path | str | None = None) -> ArtifactSize:
