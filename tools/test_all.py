@@ -3,7 +3,7 @@
     python -m tools.test_all            # what `make test` runs
     python -m tools.test_all --only nbval integration
 
-Stages: unit tests (2 workers), the compatibility gate's fast subset, then the integration
+Stages: unit tests (2 workers, by file), the compatibility gate's fast subset, then the integration
 tests (3 workers, one local cloud each) and every notebook through nbval (in order, on a local
 cloud of their own) at the same time. Those two spend much of their time waiting on their
 clouds (instances starting, commands, S3 events), so together they finish about when the
@@ -37,7 +37,8 @@ class Stage:
 
 
 STAGES = (
-    Stage("unit", (PY, "-m", "pytest", "-n", "2", "tests/unit"), "unit tests"),
+    # by file: a module's fixtures (trained models, a moto account) are set up once per worker
+    Stage("unit", (PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", "tests/unit"), "unit tests"),
     Stage("compat", (PY, "-m", "localcloud.compat", "run", "--fast"),
           "moto's own tests, fast subset, against the local cloud"),
     Stage("integration", (PY, "-m", "pytest", "-n", "3", "--dist", "loadfile", "tests/integration"),
