@@ -70,11 +70,14 @@ OPERATOR = "operator"
 
 
 class Refusal(Exception):
-    def __init__(self, kind: str, detail: str = "", service: str | None = None):
+    def __init__(self, kind: str, detail: str = "", service: str | None = None,
+                 message: str | None = None, timestamp: str = ""):
         super().__init__(kind)
         self.kind = kind
         self.detail = detail
         self.service = service
+        self.message = message
+        self.timestamp = timestamp   # "skewed": the request's X-Amz-Date
 
 
 @dataclass
@@ -132,8 +135,13 @@ class AuthService:
             raise Refusal("invalid-token", claim.access_key, claim.service)
         if key.kind == "user" and getattr(key.ref, "status", "Active") != "Active":
             raise Refusal("unknown-key", claim.access_key, claim.service)
-        if claim.presigned and sigv4.presign_expired(claim):
-            raise Refusal("presign-expired", "", claim.service)
+        if claim.presigned:
+            if sigv4.presign_expired(claim):
+                raise Refusal("presign-expired", "", claim.service)
+        else:
+            late = sigv4.skew(claim)
+            if late is not None:
+                raise Refusal("skewed", claim.access_key, claim.service, late, claim.timestamp)
         content_sha = environ.get("HTTP_X_AMZ_CONTENT_SHA256")
         needs_body = not claim.presigned and (content_sha is None or content_sha not in (
             sigv4.UNSIGNED_PAYLOAD, sigv4.STREAMING_UNSIGNED_TRAILER))
@@ -205,7 +213,10 @@ class AuthService:
             return False
         if claim is None or claim.access_key != self.operator.access_key_id:
             return False
-        if claim.presigned and sigv4.presign_expired(claim):
+        try:
+            if sigv4.presign_expired(claim) if claim.presigned else sigv4.skew(claim):
+                return False
+        except sigv4.Malformed:
             return False
         body = read_body(environ) if not claim.presigned else b""
         return self.verifier.verify(environ, claim, self.operator.secret_access_key, body)
@@ -258,6 +269,7 @@ _QUERY = {
     "presign-expired": ("SignatureDoesNotMatch", 403, "Signature expired"),
     "malformed": ("IncompleteSignature", 400, ""),
     "sha-mismatch": ("SignatureDoesNotMatch", 403, _SIG_MSG),
+    "skewed": ("SignatureDoesNotMatch", 403, "Signature expired"),
 }
 _EC2 = {
     "unknown-key": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
@@ -269,6 +281,7 @@ _EC2 = {
     "presign-expired": ("RequestExpired", 400, "Request has expired."),
     "malformed": ("IncompleteSignature", 400, ""),
     "sha-mismatch": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
+    "skewed": ("RequestExpired", 400, "Request has expired."),
 }
 _JSON = {
     "unknown-key": ("UnrecognizedClientException", 403, _TOKEN_MSG),
@@ -279,6 +292,7 @@ _JSON = {
     "presign-expired": ("InvalidSignatureException", 403, "Signature expired"),
     "malformed": ("IncompleteSignatureException", 400, ""),
     "sha-mismatch": ("InvalidSignatureException", 403, _SIG_MSG),
+    "skewed": ("InvalidSignatureException", 403, "Signature expired"),
 }
 _S3 = {
     "unknown-key": ("InvalidAccessKeyId", 403,
@@ -292,6 +306,8 @@ _S3 = {
     "malformed": ("AuthorizationHeaderMalformed", 400, ""),
     "sha-mismatch": ("XAmzContentSHA256Mismatch", 400,
                      "The provided 'x-amz-content-sha256' header does not match what was computed."),
+    "skewed": ("RequestTimeTooSkewed", 403,
+               "The difference between the request time and the current time is too large."),
 }
 _STATUS = {400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
 
@@ -341,11 +357,11 @@ def _family(service: str) -> str:
 
 
 def refusal_response(environ: dict, kind: str, service: str, detail: str = "",
-                     message: str | None = None) -> tuple[str, list, bytes]:
+                     message: str | None = None, timestamp: str = "") -> tuple[str, list, bytes]:
     family = _family(service)
     table = {"s3": _S3, "ec2": _EC2, "query": _QUERY, "json": _JSON}[family]
     code, status, msg = table[kind]
-    if message:
+    if message and not (kind == "skewed" and family in ("s3", "ec2")):
         msg = message
     rid = str(uuid.uuid4())
     esc = _xml_escape
@@ -354,6 +370,11 @@ def refusal_response(environ: dict, kind: str, service: str, detail: str = "",
                 "X-Amz-Credential" in environ.get("QUERY_STRING", ""):
             code = "AuthorizationQueryParametersError"
         extra = f"<AWSAccessKeyId>{esc(detail)}</AWSAccessKeyId>" if detail else ""
+        if kind == "skewed":  # S3 names both clocks and the allowed difference
+            now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            extra = (f"<RequestTime>{esc(timestamp)}</RequestTime><ServerTime>{now}"
+                     f"</ServerTime><MaxAllowedSkewMilliseconds>"
+                     f"{sigv4.MAX_SKEW_SECONDS * 1000}</MaxAllowedSkewMilliseconds>")
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                 f"<Message>{esc(msg)}</Message>{extra}<RequestId>{rid[:16].upper()}</RequestId>"
                 f"<HostId>{uuid.uuid4().hex}</HostId></Error>").encode()
@@ -499,7 +520,8 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
             service = service_of(environ, r.service)
             log.info("auth refused (%s) %s %s key %s", r.kind, environ.get("REQUEST_METHOD"),
                      path, r.detail or "-")
-            return _send(start_response, *refusal_response(environ, r.kind, service, r.detail))
+            return _send(start_response, *refusal_response(environ, r.kind, service, r.detail,
+                                                           r.message, r.timestamp))
         if caller.kind == "anonymous":
             service = service_of(environ, None)
             if service == "iam" and _unsigned_sts_call(environ):
@@ -565,6 +587,8 @@ def check_execute_api(cloud: Any, environ: dict, body: bytes, method_arn: str) -
         return "MISSING_AUTHENTICATION_TOKEN" if "Authorization" not in str(exc) else \
             "INVALID_SIGNATURE", str(exc)
     except Refusal as r:
+        if r.kind == "skewed":
+            return "INVALID_SIGNATURE", r.message
         return _GATEWAY_REFUSALS[r.kind]
     if caller.kind == OPERATOR:
         return None

@@ -380,3 +380,68 @@ def test_iam_user_keys_are_verified_and_held_to_the_users_policies(local_cloud):
     with pytest.raises(ClientError) as exc:
         s3.list_buckets()
     assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+# A signature more than 15 minutes from the cloud's clock, per service, as AWS answers it.
+SKEWED = {"s3": ("RequestTimeTooSkewed", 403), "lambda": ("InvalidSignatureException", 403),
+          "iam": ("SignatureDoesNotMatch", 403), "ec2": ("RequestExpired", 400),
+          "ssm": ("InvalidSignatureException", 400),
+          "apigateway": ("InvalidSignatureException", 403)}
+
+
+def _signing_clock(monkeypatch, minutes):
+    import botocore.auth
+    real = botocore.auth.get_current_datetime.__wrapped__ \
+        if hasattr(botocore.auth.get_current_datetime, "__wrapped__") else \
+        botocore.auth.get_current_datetime
+    shifted = lambda: real() + datetime.timedelta(minutes=minutes)  # noqa: E731
+    shifted.__wrapped__ = real
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", shifted)
+
+
+@pytest.mark.parametrize("service", sorted(CALLS))
+def test_a_signature_more_than_15_minutes_off_is_refused(local_cloud, service, monkeypatch):  # noqa: F811
+    call, _ = CALLS[service]
+    c = client(local_cloud, service)
+    code, status = SKEWED[service]
+    for minutes, words in ((-16, "Signature expired: "), (16, "Signature not yet current: ")):
+        _signing_clock(monkeypatch, minutes)
+        with pytest.raises(ClientError) as exc:
+            call(c)
+        err = exc.value.response
+        assert err["Error"]["Code"] == code, (service, minutes)
+        assert err["ResponseMetadata"]["HTTPStatusCode"] == status, (service, minutes)
+        if service not in ("s3", "ec2"):
+            assert err["Error"]["Message"].startswith(words) and "15 min.)" in \
+                err["Error"]["Message"], err["Error"]["Message"]
+    _signing_clock(monkeypatch, -14)  # within 15 minutes: served
+    call(c)
+
+
+def test_s3_skew_names_both_clocks(local_cloud, monkeypatch):  # noqa: F811
+    _signing_clock(monkeypatch, -30)
+    k = local_cloud._operator_key
+    req = AWSRequest(method="GET", url=f"{local_cloud.endpoint_url}/",
+                     headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(k.access_key_id, k.secret_access_key), "s3", REGION).add_auth(req)
+    r = requests.get(req.url, headers=dict(req.headers), timeout=10)
+    assert r.status_code == 403 and "<Code>RequestTimeTooSkewed</Code>" in r.text
+    assert f"<RequestTime>{req.headers['X-Amz-Date']}</RequestTime>" in r.text
+    assert "<MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds>" in r.text
+
+
+def test_a_presigned_url_is_held_to_its_expiry_not_to_the_skew(local_cloud, monkeypatch):  # noqa: F811
+    s3 = client(local_cloud, "s3")
+    b = f"skew-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"data")
+    k = local_cloud._operator_key
+    v4 = boto3.client("s3", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
+                      aws_access_key_id=k.access_key_id, aws_secret_access_key=k.secret_access_key,
+                      config=Config(signature_version="s3v4"))
+    _signing_clock(monkeypatch, -30)  # signed half an hour ago
+    long = v4.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=3600)
+    short = v4.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=600)
+    assert requests.get(long, timeout=10).content == b"data"
+    r = requests.get(short, timeout=10)
+    assert r.status_code == 403 and "Request has expired" in r.text
