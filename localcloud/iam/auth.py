@@ -41,7 +41,8 @@ from typing import Any, Callable
 
 from ..core import operator
 from ..core.body import read_body
-from . import sigv4
+from . import post_policy, sigv4
+from .session_tokens import SessionTokens
 
 log = logging.getLogger("localcloud")
 
@@ -97,6 +98,7 @@ class AuthService:
         self.operator = key
         self.mode = mode
         self.verifier = sigv4.Verifier()
+        self.session_tokens = SessionTokens()   # GetSessionToken's (session_tokens.py)
         self._sessions: dict[str, _Key] = {}
         self._lock = threading.Lock()
 
@@ -104,6 +106,11 @@ class AuthService:
     def key_of(self, access_key: str) -> _Key | None:
         if access_key == self.operator.access_key_id:
             return _Key(OPERATOR, self.operator.secret_access_key)
+        own = self.session_tokens.get(access_key)
+        if own is not None:
+            secret, token, expires, identity = own
+            return _Key("session", secret, token, expires,
+                        identity.principal.arn if identity is not None else "")
         hit = self._sessions.get(access_key)
         if hit is not None and hit.backend.access_keys.get(access_key) is hit.ref:
             return hit
@@ -159,49 +166,55 @@ class AuthService:
 
     def _post_policy_caller(self, environ: dict) -> Caller | None:
         """S3 POST Object (a browser form upload, `generate_presigned_post`): the form's
-        policy is signed (v4: x-amz-credential/x-amz-signature; v2: AWSAccessKeyId/signature)."""
+        policy is signed (v4: x-amz-credential/x-amz-signature; v2: AWSAccessKeyId/signature)
+        by a key the cloud knows, and the form is what the policy allows (`post_policy`).
+        The form's key is left for IAM (`requests.parse`: s3:PutObject on it)."""
         if environ.get("REQUEST_METHOD") != "POST" or \
                 not environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
             return None
-        fields = sigv4.form_fields(environ, read_body(environ))
-        lower = {k.lower(): v for k, v in fields.items()}
+        form = post_policy.parse_form(environ["CONTENT_TYPE"], read_body(environ))
+        key_name = post_policy.object_key(form)
+        if key_name is not None:
+            environ["localcloud.post_key"] = key_name
+        lower = form.fields
         policy = lower.get("policy")
         if policy is None:
             return None
+        region = "us-east-1"
         if "x-amz-signature" in lower:
             access_key, date, region, service = sigv4._scope(lower.get("x-amz-credential", ""))
         elif "awsaccesskeyid" in lower and "signature" in lower:
-            access_key, date, region, service = lower["awsaccesskeyid"], "", "", "s3"
+            access_key, date, region, service = lower["awsaccesskeyid"], "", "us-east-1", "s3"
         else:
             return None
         key = self.key_of(access_key)
-        if key is None:
-            if self.mode == "any":
-                return Caller(OPERATOR, access_key)
+        if key is None and self.mode != "any":
             raise Refusal("unknown-key", access_key, "s3")
-        if key.kind == "session":
-            token = lower.get("x-amz-security-token")
-            if token != key.token:
-                raise Refusal("invalid-token", access_key, "s3")
-            if key.expires is not None and key.expires <= _utcnow():
-                raise Refusal("expired", access_key, "s3")
-        if "x-amz-signature" in lower:
-            expected = hmac.new(self.verifier.signing_key(key.secret, date, region, service),
-                                policy.encode(), hashlib.sha256).hexdigest()
-            given = lower["x-amz-signature"]
-        else:
-            expected = base64.b64encode(hmac.new(key.secret.encode(), policy.encode(),
-                                                 hashlib.sha1).digest()).decode()
-            given = lower["signature"]
-        if not hmac.compare_digest(expected, given):
-            raise Refusal("bad-signature", access_key, "s3")
+        if key is not None:
+            if key.kind == "session":
+                token = lower.get("x-amz-security-token")
+                if token != key.token:
+                    raise Refusal("invalid-token", access_key, "s3")
+                if key.expires is not None and key.expires <= _utcnow():
+                    raise Refusal("expired", access_key, "s3")
+            if "x-amz-signature" in lower:
+                expected = hmac.new(self.verifier.signing_key(key.secret, date, region, service),
+                                    policy.encode(), hashlib.sha256).hexdigest()
+                given = lower["x-amz-signature"]
+            else:
+                expected = base64.b64encode(hmac.new(key.secret.encode(), policy.encode(),
+                                                     hashlib.sha1).digest()).decode()
+                given = lower["signature"]
+            if not hmac.compare_digest(expected, given):
+                raise Refusal("bad-signature", access_key, "s3")
         try:
-            doc = json.loads(base64.b64decode(policy))
-            exp = _dt.datetime.strptime(doc["expiration"][:19], "%Y-%m-%dT%H:%M:%S")
-        except (ValueError, KeyError, TypeError):
-            raise Refusal("malformed", "", "s3") from None
-        if exp <= _utcnow():
-            raise Refusal("presign-expired", "", "s3")
+            doc = post_policy.decode(policy)
+            post_policy.check(doc, form, _posted_bucket(environ), _utcnow())
+        except post_policy.PolicyError as exc:
+            raise Refusal("post-" + exc.kind, "", "s3", exc.message) from None
+        environ["localcloud.post_credential"] = (access_key, region, "s3")
+        if key is None:  # mode any: a key the cloud does not know is the operator
+            return Caller(OPERATOR, access_key)
         return Caller(key.kind, access_key, key.arn)
 
     def is_operator_request(self, environ: dict) -> bool:
@@ -220,6 +233,13 @@ class AuthService:
             return False
         body = read_body(environ) if not claim.presigned else b""
         return self.verifier.verify(environ, claim, self.operator.secret_access_key, body)
+
+
+def _posted_bucket(environ: dict) -> str:
+    from .requests import _s3_bucket_from_host
+
+    host_bucket = _s3_bucket_from_host(environ.get("HTTP_HOST", ""))
+    return host_bucket or environ.get("PATH_INFO", "/").strip("/").split("/", 1)[0]
 
 
 def _utcnow() -> _dt.datetime:
@@ -308,6 +328,12 @@ _S3 = {
                      "The provided 'x-amz-content-sha256' header does not match what was computed."),
     "skewed": ("RequestTimeTooSkewed", 403,
                "The difference between the request time and the current time is too large."),
+    "post-policy": ("AccessDenied", 403, "Invalid according to Policy"),
+    "post-too-large": ("EntityTooLarge", 400, "Your proposed upload exceeds the maximum "
+                       "allowed size"),
+    "post-too-small": ("EntityTooSmall", 400, "Your proposed upload is smaller than the "
+                       "minimum allowed size"),
+    "post-malformed": ("InvalidPolicyDocument", 400, "Invalid Policy"),
 }
 _STATUS = {400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
 
@@ -634,7 +660,18 @@ def install(cloud: Any) -> AuthService:
     previous = getattr(cloud, "auth", None)
     mode = previous.mode if previous is not None else resolve_auth_mode(cloud.options.get("auth"))
     cloud.auth = AuthService(cloud, key, mode)
+    if hasattr(cloud, "register_state"):  # GetSessionToken's sessions outlive a restart
+        cloud.register_state("auth.session_tokens", lambda: dict(cloud.auth.session_tokens.keys),
+                             lambda keys: _restore_sessions(cloud, keys))
     return cloud.auth
+
+
+def _restore_sessions(cloud: Any, keys: dict) -> None:
+    cloud.auth.session_tokens.keys.update(keys)
+    iam = getattr(cloud, "iam", None)
+    for access, (_, _, _, identity) in keys.items():
+        if identity is not None and iam is not None:
+            iam.store.remember(access, identity)
 
 
 def forget_key_file(cloud: Any) -> None:
