@@ -12,8 +12,12 @@ Refusals, in each service's own words and format: an unknown key -> `InvalidClie
 an expired session -> `ExpiredToken`; no signature -> `MissingAuthenticationToken`, except
 S3, which serves an anonymous request only where the bucket policy or an ACL makes it
 public (else `AccessDenied`). A presigned URL past its `X-Amz-Expires` -> `AccessDenied`
-"Request has expired"; an `x-amz-content-sha256` that is not the body's ->
-`XAmzContentSHA256Mismatch`.
+"Request has expired"; a header signature whose `X-Amz-Date` is more than 15 minutes from the
+cloud's clock -> S3 `RequestTimeTooSkewed`, else "Signature expired: ... is now earlier than
+..." in the service's signature error (EC2 `RequestExpired`); an `x-amz-content-sha256` that
+is not the body's -> `XAmzContentSHA256Mismatch`. An S3 POST Object's form is held to its
+signed policy (`post_policy.py`) and its key left for IAM; `GetSessionToken` sessions are
+`session_tokens.py`'s.
 
 Control paths (`/_localcloud/*`, `/moto-api/*`) answer only the operator's key (SigV4 with
 any service name; the CLI signs with `localcloud`), in either mode.
