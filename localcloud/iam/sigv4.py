@@ -337,21 +337,6 @@ def _v2_signature(environ: dict, claim: Claim, secret: str) -> str:
                                                       split, headers, auth_path=path))
 
 
-def form_fields(environ: dict, body: bytes) -> dict[str, str]:
-    """The text fields of a multipart/form-data body (werkzeug's parser; files skipped)."""
-    import io
-
-    from werkzeug.formparser import parse_form_data
-
-    env = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-           "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
-    try:
-        _, form, _ = parse_form_data(env)
-    except Exception:  # noqa: BLE001 - a malformed form: no fields
-        return {}
-    return {k: form.get(k) for k in form.keys()}
-
-
 def _raw_headers(environ: dict):
     raw = environ.get("localcloud.raw_headers")
     if raw is not None:
