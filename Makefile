@@ -10,11 +10,17 @@ STAMP  := $(VENV)/.installed-stamp
 # The Lambda runtime's own SDK (boto3/botocore as AWS's python3.12 runtime ships them), which
 # functions on the local cloud import instead of the operator's venv.
 LAMBDA_SDK := build/lambda-runtime/localcloud-sdk.json
+# The instance hosts' own Python: a venv with only what the instance's user data installs
+# (the training stack, boto3), linked from .venv; never .venv itself (localcloud/ec2/runtime.py).
+INSTANCE_RUNTIME := build/instance-runtime/localcloud-instance-runtime.json
 
-setup: $(STAMP) $(LAMBDA_SDK)
+setup: $(STAMP) $(LAMBDA_SDK) $(INSTANCE_RUNTIME)
 
 $(LAMBDA_SDK): localcloud/awslambda/runtime_sdk.py $(STAMP)
 	$(BIN)/python -m localcloud.awslambda.runtime_sdk install
+
+$(INSTANCE_RUNTIME): localcloud/ec2/runtime.py $(STAMP)
+	$(BIN)/python -m localcloud.ec2.runtime install
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

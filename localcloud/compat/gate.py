@@ -60,6 +60,9 @@ SUITE = (
     "tests/test_sqs/test_sqs_integration.py",
 )
 IGNORED = ("test_server.py",)
+# The local cloud's authentication mode per kind of run (deviations.toml:
+# motos_tests_sign_with_made_up_keys says why the whole suite needs `any`).
+DEFAULT_AUTH = {"fast": "any", "full": "any", "selected": "any"}
 
 # The fast subset run by `make test` (about a minute on 2 cores): S3 notifications to every
 # destination kind (EventBridge with the multipart case, SQS, SNS), Lambda invokes, SSM
@@ -331,8 +334,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = list(FAST if args.fast else SUITE)
     selection = list(getattr(args, "tests", None) or [])
     kind = "selected" if selection else "fast" if args.fast else "full"
+    if getattr(args, "auth", None) is None:
+        args.auth = DEFAULT_AUTH[kind]
+    auth = {"LOCALCLOUD_AUTH": args.auth}
     doc = run_pytest(root, "localcloud", paths, build / f"localcloud-{kind}.json", args.workers,
-                     label=f"localcloud ({kind})", select=selection or None)
+                     label=f"localcloud ({kind}, --auth {args.auth})", select=selection or None,
+                     extra_env=auth)
     results = doc["results"]
     missing = [t for t in selection if t not in results]
     if missing:
@@ -351,7 +358,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if v.unexpected:
         again = run_pytest(root, "localcloud", [], build / f"localcloud-{kind}-rerun.json", 0,
                            label="localcloud (re-run of unexpected failures)",
-                           select=v.unexpected)["results"]
+                           select=v.unexpected, extra_env=auth)["results"]
         flaky = [t for t in v.unexpected if again.get(t) == "passed"]
         v.unexpected = [t for t in v.unexpected if t not in flaky]
     # Each opt-out must give moto's behaviour back: the deviation's tests pass with it. Each
@@ -361,7 +368,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not d.opt_out or not tests or kind == "fast":
             continue
         opt = run_pytest(root, "localcloud", [], build / f"optout-{d.name}.json",
-                         0 if len(tests) < 20 else args.workers, extra_env=d.opt_out,
+                         0 if len(tests) < 20 else args.workers,
+                         extra_env={**auth, **d.opt_out},
                          select=tests,
                          label=f"localcloud with {_env_text(d.opt_out)}")["results"]
         broken = [t for t in tests if opt.get(t) != "passed" and t not in baseline]
@@ -493,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--fast", action="store_true", help="the fast subset (make test)")
     run.add_argument("--tests", nargs="+", metavar="ID",
                      help="judge only these moto test ids (e.g. one failure of the summary)")
+    run.add_argument("--auth", choices=("aws", "any"), default=None,
+                     help="the local cloud's authentication mode (default any, whatever "
+                          "LOCALCLOUD_AUTH says; aws gives moto's tests the cloud's operator "
+                          "key; deviations.toml: motos_tests_sign_with_made_up_keys)")
     base = sub.add_parser("baseline", help="moto's tests against plain moto_server")
     for p in (run, base):
         p.add_argument("-n", "--workers", type=int, default=2,

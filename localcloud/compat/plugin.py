@@ -70,9 +70,11 @@ class Server:
         env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY_ENV}
         if target == "localcloud":
             env["LOCALCLOUD_HOME"] = str(self.home)
-            # moto's tests sign with made-up keys ("FOOBARKEY", "ak"): `any` takes an unknown
-            # key as the operator (deviations.toml: motos_tests_sign_with_made_up_keys).
-            env.setdefault("LOCALCLOUD_AUTH", "any")
+            # The gate says which authentication mode (`run --auth`); moto's tests sign with
+            # the cloud's operator key (_sign_with_the_operator_key), and in `any` a key the
+            # cloud does not know is the operator too (deviations.toml:
+            # motos_tests_sign_with_made_up_keys).
+            env["LOCALCLOUD_AUTH"] = os.environ.get("LOCALCLOUD_AUTH") or "any"
             cmd = [sys.executable, "-m", "localcloud.cli", "up", "--port", str(self.port)]
             probe = "/_localcloud/health"
         else:
@@ -96,6 +98,8 @@ class Server:
         if target == "localcloud":
             from localcloud.core import operator
             _CONTROL_KEY[0] = operator.read(self.home / str(self.port) / "credentials")
+            if env["LOCALCLOUD_AUTH"] == "aws":
+                _sign_with_the_operator_key(_CONTROL_KEY[0])
         self._check_reset()
 
     def _check_reset(self) -> None:
@@ -154,6 +158,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _CONTROL_KEY: list = [None]  # the local cloud's operator key, once its server is up
+
+
+def _sign_with_the_operator_key(key) -> None:
+    """In the default mode (`run --auth aws`): moto's `mock_aws` sets
+    AWS_ACCESS_KEY_ID=FOOBARKEY for every test (its `mock_credentials`); tell it not to, and
+    give the test process the cloud's operator key instead, as `localcloud env` gives any
+    other tool, so moto's tests sign as the account's administrator. Tests that sign with
+    keys of their own, send unsigned HTTP or sign under a frozen 2012 clock are then refused
+    as AWS would refuse them (deviations.toml: motos_tests_sign_with_made_up_keys)."""
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("core", {})["mock_credentials"] = False
+    os.environ["AWS_ACCESS_KEY_ID"] = key.access_key_id
+    os.environ["AWS_SECRET_ACCESS_KEY"] = key.secret_access_key
+    os.environ.pop("AWS_SESSION_TOKEN", None)
 
 
 def _send_control_header_to_moto_api() -> None:

@@ -11,9 +11,11 @@
   kills the environment (PR_SET_PDEATHSIG on its first process, the pid namespace's init:
   when init dies, the kernel kills every process in the namespace; `setsid` changes
   nothing).
-- the **environment** returns from `enter`, in a new user namespace: as uid 65534 (`nobody`,
-  inside and out) when the operator is root, else as uid 0 inside = the operator's own uid
-  outside (the only uid an unprivileged user may map); pid 1 of a
+- the **environment** returns from `enter`, in a new user namespace: a Lambda environment as
+  uid 65534 (`nobody`, inside and out) when the operator is root; an instance host
+  (`user: "root"`) as uid 0 inside = 65534 outside when the operator is root (root of its
+  own namespace only, held to RLIMIT_NPROC); otherwise as uid 0 inside = the operator's own
+  uid outside (the only uid an unprivileged user may map); pid 1 of a
   new pid namespace, with no capabilities at all (bounding set emptied, `no_new_privs`,
   SECBIT_NOROOT: even exec of a setuid or root-owned program gains nothing), at most
   `nproc` processes (RLIMIT_NPROC, counted per user namespace), and a root file system of
@@ -308,9 +310,17 @@ def enter(plan):
     libc = _lib()
     # a Lambda environment runs as nobody when the operator is root; an instance host as
     # the operator's own uid (root on EC2 too), without capabilities (plan["user"] == "self")
-    as_nobody = os.getuid() == 0 and plan.get("user") != "self"
+    # plan["user"] == "root" (instance hosts): root inside the environment, but never root
+    # outside: when the operator is root, uid 0 inside is nobody (65534) outside, so the
+    # kernel holds it to RLIMIT_NPROC (real root is exempt) and it owns nothing of root's.
+    root_as_nobody = os.getuid() == 0 and plan.get("user") == "root"
+    as_nobody = os.getuid() == 0 and plan.get("user") not in ("self", "root")
     helper = None
-    if as_nobody:  # only a process outside may map another uid: a helper writes the maps
+    if as_nobody or root_as_nobody:  # only a process outside may map another uid: a helper
+        # root_as_nobody: uid 0 inside is nobody outside and the real root shows as nobody
+        # inside (mapped, so the walls can still be built as it; dropped before the command)
+        maps = f"0 {NOBODY} 1\n{NOBODY} 0 1\n" if root_as_nobody else \
+            f"0 0 1\n{NOBODY} {NOBODY} 1\n"
         r, w = os.pipe()
         helper = os.fork()
         if helper == 0:
@@ -320,7 +330,7 @@ def enter(plan):
             try:
                 for name in ("uid_map", "gid_map"):
                     with open(f"/proc/{ppid}/{name}", "wb") as f:
-                        f.write(f"0 0 1\n{NOBODY} {NOBODY} 1\n".encode())
+                        f.write(maps.encode())
             except OSError:
                 os._exit(1)
             os._exit(0)
@@ -347,6 +357,11 @@ def enter(plan):
     nproc = int(plan.get("nproc", 1024))
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if root_as_nobody:  # become the namespace's root, i.e. nobody outside
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+        _prctl(PR_SET_DUMPABLE, 1)  # the supervisor may still read its memory figures
     _drop_privileges(as_nobody)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # again: a change of uid cleared it
 

@@ -34,7 +34,9 @@ import sys
 from pathlib import Path
 
 CONTAIN_SCRIPT = Path(__file__).with_name("_contain.py")
+NOBODY = 65534  # the uid a contained host runs as outside when the operator is root
 NPROC = 1024  # AWS Lambda: processes/threads per execution environment
+HOST_NPROC = 4096  # an instance-host command: a local bound (EC2's is the kernel's threads-max)
 DEFAULT_TMP_MB = 512
 
 
@@ -72,11 +74,11 @@ def site_dirs() -> tuple[str, ...]:
 
 
 def plan(ro: list, *, rw: list = (), tmp_mb: int = DEFAULT_TMP_MB, memory_mb: int | None = None,
-         cwd: str | None = None, user: str = "nobody") -> dict:
+         cwd: str | None = None, user: str = "nobody", nproc: int = NPROC) -> dict:
     return {"contain": str(CONTAIN_SCRIPT), "user": user,
             "ro": [str(Path(p).resolve()) for p in [*ro, *python_paths()]],
             "rw": [str(Path(p).resolve()) for p in rw], "mask": list(site_dirs()),
-            "tmp_mb": int(tmp_mb), "memory_mb": memory_mb, "nproc": NPROC,
+            "tmp_mb": int(tmp_mb), "memory_mb": memory_mb, "nproc": int(nproc),
             "cwd": str(cwd) if cwd else "/"}
 
 
@@ -88,9 +90,9 @@ def lambda_plan(spec) -> dict:
 
 def wrap(argv: list[str], ro: list, rw: list = (), cwd: str | None = None,
          memory_mb: int | None = None, tmp_mb: int = DEFAULT_TMP_MB,
-         user: str = "nobody") -> list[str]:
+         user: str = "nobody", nproc: int = NPROC) -> list[str]:
     """argv run inside an environment of its own (module doc)."""
-    doc = plan(ro, rw=rw, memory_mb=memory_mb, cwd=cwd, tmp_mb=tmp_mb, user=user)
+    doc = plan(ro, rw=rw, memory_mb=memory_mb, cwd=cwd, tmp_mb=tmp_mb, user=user, nproc=nproc)
     return [interpreter(), "-I", "-S", str(CONTAIN_SCRIPT), json.dumps(doc), "--", *argv]
 
 
@@ -119,12 +121,16 @@ def describe(option: str | None = "auto") -> dict:
     doc = {"contained": on}
     if on:
         doc.update({
-            "user": ("functions as nobody (uid 65534), instance hosts as root; no capabilities"
+            "user": ("functions as nobody (uid 65534), instance hosts as root of their own "
+                     "user namespace (nobody outside); no capabilities"
                      if os.getuid() == 0 else
                      f"uid {os.getuid()} (yours) in a user namespace, no capabilities"),
-            "processes": f"own pid namespace; at most {NPROC} per function environment",
-            "memory": "functions: MemorySize (proportional set size polled every 20 ms)",
+            "processes": f"own pid namespace; at most {NPROC} per function environment, "
+                         f"{HOST_NPROC} per instance-host command",
+            "memory": "functions: MemorySize; instance hosts: the instance type's memory "
+                      "(proportional set size polled every 20 ms)",
             "files": "own root: system dirs, code, layers, runtime SDK read-only; "
+                     "instance hosts: their own runtime read-only, their host dir; "
                      "private /tmp of EphemeralStorage MB",
         })
     elif option == "off" or _disabled():

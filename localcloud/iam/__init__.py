@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from . import auth
+from . import auth, session_tokens
 from .report import DenialLog
 from .service import MODES, IamService, InvokeDenied, middleware_factory, resolve_mode
 
@@ -57,6 +57,7 @@ def install(cloud: Any) -> Callable[[], None]:
     mode = previous.mode if previous is not None else resolve_mode(cloud.options.get("iam"))
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
+    cloud.add_middleware(session_tokens.middleware_factory)  # inside IAM's check
     cloud.add_middleware(middleware_factory)
     from . import patches
     patches.install(cloud)

@@ -12,8 +12,12 @@ Refusals, in each service's own words and format: an unknown key -> `InvalidClie
 an expired session -> `ExpiredToken`; no signature -> `MissingAuthenticationToken`, except
 S3, which serves an anonymous request only where the bucket policy or an ACL makes it
 public (else `AccessDenied`). A presigned URL past its `X-Amz-Expires` -> `AccessDenied`
-"Request has expired"; an `x-amz-content-sha256` that is not the body's ->
-`XAmzContentSHA256Mismatch`.
+"Request has expired"; a header signature whose `X-Amz-Date` is more than 15 minutes from the
+cloud's clock -> S3 `RequestTimeTooSkewed`, else "Signature expired: ... is now earlier than
+..." in the service's signature error (EC2 `RequestExpired`); an `x-amz-content-sha256` that
+is not the body's -> `XAmzContentSHA256Mismatch`. An S3 POST Object's form is held to its
+signed policy (`post_policy.py`) and its key left for IAM; `GetSessionToken` sessions are
+`session_tokens.py`'s.
 
 Control paths (`/_localcloud/*`, `/moto-api/*`) answer only the operator's key (SigV4 with
 any service name; the CLI signs with `localcloud`), in either mode.
@@ -41,7 +45,8 @@ from typing import Any, Callable
 
 from ..core import operator
 from ..core.body import read_body
-from . import sigv4
+from . import post_policy, sigv4
+from .session_tokens import SessionTokens
 
 log = logging.getLogger("localcloud")
 
@@ -70,11 +75,14 @@ OPERATOR = "operator"
 
 
 class Refusal(Exception):
-    def __init__(self, kind: str, detail: str = "", service: str | None = None):
+    def __init__(self, kind: str, detail: str = "", service: str | None = None,
+                 message: str | None = None, timestamp: str = ""):
         super().__init__(kind)
         self.kind = kind
         self.detail = detail
         self.service = service
+        self.message = message
+        self.timestamp = timestamp   # "skewed": the request's X-Amz-Date
 
 
 @dataclass
@@ -94,6 +102,7 @@ class AuthService:
         self.operator = key
         self.mode = mode
         self.verifier = sigv4.Verifier()
+        self.session_tokens = SessionTokens()   # GetSessionToken's (session_tokens.py)
         self._sessions: dict[str, _Key] = {}
         self._lock = threading.Lock()
 
@@ -101,6 +110,11 @@ class AuthService:
     def key_of(self, access_key: str) -> _Key | None:
         if access_key == self.operator.access_key_id:
             return _Key(OPERATOR, self.operator.secret_access_key)
+        own = self.session_tokens.get(access_key)
+        if own is not None:
+            secret, token, expires, identity = own
+            return _Key("session", secret, token, expires,
+                        identity.principal.arn if identity is not None else "")
         hit = self._sessions.get(access_key)
         if hit is not None and hit.backend.access_keys.get(access_key) is hit.ref:
             return hit
@@ -132,8 +146,13 @@ class AuthService:
             raise Refusal("invalid-token", claim.access_key, claim.service)
         if key.kind == "user" and getattr(key.ref, "status", "Active") != "Active":
             raise Refusal("unknown-key", claim.access_key, claim.service)
-        if claim.presigned and sigv4.presign_expired(claim):
-            raise Refusal("presign-expired", "", claim.service)
+        if claim.presigned:
+            if sigv4.presign_expired(claim):
+                raise Refusal("presign-expired", "", claim.service)
+        else:
+            late = sigv4.skew(claim)
+            if late is not None:
+                raise Refusal("skewed", claim.access_key, claim.service, late, claim.timestamp)
         content_sha = environ.get("HTTP_X_AMZ_CONTENT_SHA256")
         needs_body = not claim.presigned and (content_sha is None or content_sha not in (
             sigv4.UNSIGNED_PAYLOAD, sigv4.STREAMING_UNSIGNED_TRAILER))
@@ -151,49 +170,55 @@ class AuthService:
 
     def _post_policy_caller(self, environ: dict) -> Caller | None:
         """S3 POST Object (a browser form upload, `generate_presigned_post`): the form's
-        policy is signed (v4: x-amz-credential/x-amz-signature; v2: AWSAccessKeyId/signature)."""
+        policy is signed (v4: x-amz-credential/x-amz-signature; v2: AWSAccessKeyId/signature)
+        by a key the cloud knows, and the form is what the policy allows (`post_policy`).
+        The form's key is left for IAM (`requests.parse`: s3:PutObject on it)."""
         if environ.get("REQUEST_METHOD") != "POST" or \
                 not environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
             return None
-        fields = sigv4.form_fields(environ, read_body(environ))
-        lower = {k.lower(): v for k, v in fields.items()}
+        form = post_policy.parse_form(environ["CONTENT_TYPE"], read_body(environ))
+        key_name = post_policy.object_key(form)
+        if key_name is not None:
+            environ["localcloud.post_key"] = key_name
+        lower = form.fields
         policy = lower.get("policy")
         if policy is None:
             return None
+        region = "us-east-1"
         if "x-amz-signature" in lower:
             access_key, date, region, service = sigv4._scope(lower.get("x-amz-credential", ""))
         elif "awsaccesskeyid" in lower and "signature" in lower:
-            access_key, date, region, service = lower["awsaccesskeyid"], "", "", "s3"
+            access_key, date, region, service = lower["awsaccesskeyid"], "", "us-east-1", "s3"
         else:
             return None
         key = self.key_of(access_key)
-        if key is None:
-            if self.mode == "any":
-                return Caller(OPERATOR, access_key)
+        if key is None and self.mode != "any":
             raise Refusal("unknown-key", access_key, "s3")
-        if key.kind == "session":
-            token = lower.get("x-amz-security-token")
-            if token != key.token:
-                raise Refusal("invalid-token", access_key, "s3")
-            if key.expires is not None and key.expires <= _utcnow():
-                raise Refusal("expired", access_key, "s3")
-        if "x-amz-signature" in lower:
-            expected = hmac.new(self.verifier.signing_key(key.secret, date, region, service),
-                                policy.encode(), hashlib.sha256).hexdigest()
-            given = lower["x-amz-signature"]
-        else:
-            expected = base64.b64encode(hmac.new(key.secret.encode(), policy.encode(),
-                                                 hashlib.sha1).digest()).decode()
-            given = lower["signature"]
-        if not hmac.compare_digest(expected, given):
-            raise Refusal("bad-signature", access_key, "s3")
+        if key is not None:
+            if key.kind == "session":
+                token = lower.get("x-amz-security-token")
+                if token != key.token:
+                    raise Refusal("invalid-token", access_key, "s3")
+                if key.expires is not None and key.expires <= _utcnow():
+                    raise Refusal("expired", access_key, "s3")
+            if "x-amz-signature" in lower:
+                expected = hmac.new(self.verifier.signing_key(key.secret, date, region, service),
+                                    policy.encode(), hashlib.sha256).hexdigest()
+                given = lower["x-amz-signature"]
+            else:
+                expected = base64.b64encode(hmac.new(key.secret.encode(), policy.encode(),
+                                                     hashlib.sha1).digest()).decode()
+                given = lower["signature"]
+            if not hmac.compare_digest(expected, given):
+                raise Refusal("bad-signature", access_key, "s3")
         try:
-            doc = json.loads(base64.b64decode(policy))
-            exp = _dt.datetime.strptime(doc["expiration"][:19], "%Y-%m-%dT%H:%M:%S")
-        except (ValueError, KeyError, TypeError):
-            raise Refusal("malformed", "", "s3") from None
-        if exp <= _utcnow():
-            raise Refusal("presign-expired", "", "s3")
+            doc = post_policy.decode(policy)
+            post_policy.check(doc, form, _posted_bucket(environ), _utcnow())
+        except post_policy.PolicyError as exc:
+            raise Refusal("post-" + exc.kind, "", "s3", exc.message) from None
+        environ["localcloud.post_credential"] = (access_key, region, "s3")
+        if key is None:  # mode any: a key the cloud does not know is the operator
+            return Caller(OPERATOR, access_key)
         return Caller(key.kind, access_key, key.arn)
 
     def is_operator_request(self, environ: dict) -> bool:
@@ -205,10 +230,20 @@ class AuthService:
             return False
         if claim is None or claim.access_key != self.operator.access_key_id:
             return False
-        if claim.presigned and sigv4.presign_expired(claim):
+        try:
+            if sigv4.presign_expired(claim) if claim.presigned else sigv4.skew(claim):
+                return False
+        except sigv4.Malformed:
             return False
         body = read_body(environ) if not claim.presigned else b""
         return self.verifier.verify(environ, claim, self.operator.secret_access_key, body)
+
+
+def _posted_bucket(environ: dict) -> str:
+    from .requests import _s3_bucket_from_host
+
+    host_bucket = _s3_bucket_from_host(environ.get("HTTP_HOST", ""))
+    return host_bucket or environ.get("PATH_INFO", "/").strip("/").split("/", 1)[0]
 
 
 def _utcnow() -> _dt.datetime:
@@ -258,6 +293,7 @@ _QUERY = {
     "presign-expired": ("SignatureDoesNotMatch", 403, "Signature expired"),
     "malformed": ("IncompleteSignature", 400, ""),
     "sha-mismatch": ("SignatureDoesNotMatch", 403, _SIG_MSG),
+    "skewed": ("SignatureDoesNotMatch", 403, "Signature expired"),
 }
 _EC2 = {
     "unknown-key": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
@@ -269,6 +305,7 @@ _EC2 = {
     "presign-expired": ("RequestExpired", 400, "Request has expired."),
     "malformed": ("IncompleteSignature", 400, ""),
     "sha-mismatch": ("AuthFailure", 401, "AWS was not able to validate the provided access credentials"),
+    "skewed": ("RequestExpired", 400, "Request has expired."),
 }
 _JSON = {
     "unknown-key": ("UnrecognizedClientException", 403, _TOKEN_MSG),
@@ -279,6 +316,7 @@ _JSON = {
     "presign-expired": ("InvalidSignatureException", 403, "Signature expired"),
     "malformed": ("IncompleteSignatureException", 400, ""),
     "sha-mismatch": ("InvalidSignatureException", 403, _SIG_MSG),
+    "skewed": ("InvalidSignatureException", 403, "Signature expired"),
 }
 _S3 = {
     "unknown-key": ("InvalidAccessKeyId", 403,
@@ -292,6 +330,14 @@ _S3 = {
     "malformed": ("AuthorizationHeaderMalformed", 400, ""),
     "sha-mismatch": ("XAmzContentSHA256Mismatch", 400,
                      "The provided 'x-amz-content-sha256' header does not match what was computed."),
+    "skewed": ("RequestTimeTooSkewed", 403,
+               "The difference between the request time and the current time is too large."),
+    "post-policy": ("AccessDenied", 403, "Invalid according to Policy"),
+    "post-too-large": ("EntityTooLarge", 400, "Your proposed upload exceeds the maximum "
+                       "allowed size"),
+    "post-too-small": ("EntityTooSmall", 400, "Your proposed upload is smaller than the "
+                       "minimum allowed size"),
+    "post-malformed": ("InvalidPolicyDocument", 400, "Invalid Policy"),
 }
 _STATUS = {400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
 
@@ -341,11 +387,11 @@ def _family(service: str) -> str:
 
 
 def refusal_response(environ: dict, kind: str, service: str, detail: str = "",
-                     message: str | None = None) -> tuple[str, list, bytes]:
+                     message: str | None = None, timestamp: str = "") -> tuple[str, list, bytes]:
     family = _family(service)
     table = {"s3": _S3, "ec2": _EC2, "query": _QUERY, "json": _JSON}[family]
     code, status, msg = table[kind]
-    if message:
+    if message and not (kind == "skewed" and family in ("s3", "ec2")):
         msg = message
     rid = str(uuid.uuid4())
     esc = _xml_escape
@@ -354,6 +400,11 @@ def refusal_response(environ: dict, kind: str, service: str, detail: str = "",
                 "X-Amz-Credential" in environ.get("QUERY_STRING", ""):
             code = "AuthorizationQueryParametersError"
         extra = f"<AWSAccessKeyId>{esc(detail)}</AWSAccessKeyId>" if detail else ""
+        if kind == "skewed":  # S3 names both clocks and the allowed difference
+            now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            extra = (f"<RequestTime>{esc(timestamp)}</RequestTime><ServerTime>{now}"
+                     f"</ServerTime><MaxAllowedSkewMilliseconds>"
+                     f"{sigv4.MAX_SKEW_SECONDS * 1000}</MaxAllowedSkewMilliseconds>")
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                 f"<Message>{esc(msg)}</Message>{extra}<RequestId>{rid[:16].upper()}</RequestId>"
                 f"<HostId>{uuid.uuid4().hex}</HostId></Error>").encode()
@@ -499,7 +550,8 @@ def middleware_factory(app: Callable, cloud: Any) -> Callable:
             service = service_of(environ, r.service)
             log.info("auth refused (%s) %s %s key %s", r.kind, environ.get("REQUEST_METHOD"),
                      path, r.detail or "-")
-            return _send(start_response, *refusal_response(environ, r.kind, service, r.detail))
+            return _send(start_response, *refusal_response(environ, r.kind, service, r.detail,
+                                                           r.message, r.timestamp))
         if caller.kind == "anonymous":
             service = service_of(environ, None)
             if service == "iam" and _unsigned_sts_call(environ):
@@ -565,6 +617,8 @@ def check_execute_api(cloud: Any, environ: dict, body: bytes, method_arn: str) -
         return "MISSING_AUTHENTICATION_TOKEN" if "Authorization" not in str(exc) else \
             "INVALID_SIGNATURE", str(exc)
     except Refusal as r:
+        if r.kind == "skewed":
+            return "INVALID_SIGNATURE", r.message
         return _GATEWAY_REFUSALS[r.kind]
     if caller.kind == OPERATOR:
         return None
@@ -610,7 +664,18 @@ def install(cloud: Any) -> AuthService:
     previous = getattr(cloud, "auth", None)
     mode = previous.mode if previous is not None else resolve_auth_mode(cloud.options.get("auth"))
     cloud.auth = AuthService(cloud, key, mode)
+    if hasattr(cloud, "register_state"):  # GetSessionToken's sessions outlive a restart
+        cloud.register_state("auth.session_tokens", lambda: dict(cloud.auth.session_tokens.keys),
+                             lambda keys: _restore_sessions(cloud, keys))
     return cloud.auth
+
+
+def _restore_sessions(cloud: Any, keys: dict) -> None:
+    cloud.auth.session_tokens.keys.update(keys)
+    iam = getattr(cloud, "iam", None)
+    for access, (_, _, _, identity) in keys.items():
+        if identity is not None and iam is not None:
+            iam.store.remember(access, identity)
 
 
 def forget_key_file(cloud: Any) -> None:

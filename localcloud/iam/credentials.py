@@ -74,6 +74,12 @@ class CredentialStore:
             self._not_ours.discard(role.access_key_id)
         return creds
 
+    def remember(self, access_key: str, identity: Identity) -> None:
+        """A key issued for an identity outside moto's key tables (GetSessionToken)."""
+        with self._lock:
+            self._known[access_key] = identity
+            self._not_ours.discard(access_key)
+
     def forget_unknown(self) -> None:
         """A new key may have been made (AssumeRole, CreateAccessKey): look again on next use."""
         self._not_ours.clear()

@@ -48,7 +48,7 @@ _S3_ACTIONS = {
 _LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction",
                    "InvokeAsync": "InvokeAsync"}
 # Operations AWS answers without a permission check.
-_NO_AUTH = {("sts", "GetCallerIdentity")}
+_NO_AUTH = {("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")}
 
 _PLACEHOLDER_ALIASES = {
     "s3": {"BucketName": ["Bucket"], "ObjectName": ["Key"]},

@@ -50,7 +50,7 @@ def credential_of(environ: dict) -> tuple[str, str, str] | None:
                 m = _QUERY_CRED.match(v)
                 if m:
                     return m.group(1), m.group(2), m.group(3)
-    return None
+    return environ.get("localcloud.post_credential")  # a POST Object's policy signer (auth.py)
 
 
 _MODELS: dict[str, Any] = {}
@@ -179,6 +179,13 @@ def parse(environ: dict, body: bytes, cred: tuple[str, str, str]) -> Call:
         bucket = _s3_bucket_from_host(environ.get("HTTP_HOST", ""))
         if bucket:
             path = "/" + bucket + (path if path != "/" else "")
+    post_key = environ.get("localcloud.post_key")
+    if service == "s3" and method == "POST" and post_key is not None and \
+            path.strip("/") and "/" not in path.strip("/") and not call.query:
+        # POST Object (a browser form upload): a PutObject of the form's key
+        call.operation = "PutObject"
+        call.params = {"Bucket": path.strip("/"), "Key": post_key}
+        return call
     for r_method, regex, qkeys, op_name, _, need_headers in _rest_routes(model):
         if r_method != method:
             continue

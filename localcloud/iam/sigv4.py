@@ -34,6 +34,7 @@ STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600  # AWS: at most 7 days
+MAX_SKEW_SECONDS = 15 * 60  # AWS: a signed request's time within 15 minutes of the service's
 
 
 class Malformed(ValueError):
@@ -155,10 +156,42 @@ def _parse_header(auth: str, environ: dict) -> Claim:
 
 
 def timestamp_epoch(ts: str) -> float | None:
+    """yyyymmddThhmmssZ -> seconds since the epoch (None if it is not one)."""
+    if len(ts) != 16 or ts[8] != "T" or ts[15] != "Z":
+        return None
     try:
-        return calendar.timegm(time.strptime(ts, "%Y%m%dT%H%M%SZ"))
+        fields = (int(ts[0:4]), int(ts[4:6]), int(ts[6:8]), int(ts[9:11]), int(ts[11:13]),
+                  int(ts[13:15]))
     except ValueError:
         return None
+    if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] < 24 and
+            fields[4] < 60 and fields[5] < 61):
+        return None
+    return calendar.timegm(fields + (0, 0, 0))
+
+
+def _stamp(epoch: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
+def skew(claim: Claim, now: float | None = None) -> str | None:
+    """AWS refuses a header-signed request whose X-Amz-Date is more than 15 minutes from its
+    own clock (a captured request cannot be replayed later; presigned URLs have their
+    X-Amz-Expires instead). The message, in AWS's words, or None when it is in time."""
+    if claim.presigned:
+        return None
+    now = time.time() if now is None else now
+    at = timestamp_epoch(claim.timestamp)
+    if at is None:
+        raise Malformed(f"Date must be in ISO-8601 'basic format'. Got '{claim.timestamp}'. "
+                        "See http://en.wikipedia.org/wiki/ISO_8601")
+    if at < now - MAX_SKEW_SECONDS:
+        return (f"Signature expired: {claim.timestamp} is now earlier than "
+                f"{_stamp(now - MAX_SKEW_SECONDS)} ({_stamp(now)} - 15 min.)")
+    if at > now + MAX_SKEW_SECONDS:
+        return (f"Signature not yet current: {claim.timestamp} is still later than "
+                f"{_stamp(now + MAX_SKEW_SECONDS)} ({_stamp(now)} + 15 min.)")
+    return None
 
 
 def presign_expired(claim: Claim, now: float | None = None) -> bool:
@@ -302,21 +335,6 @@ def _v2_signature(environ: dict, claim: Claim, secret: str) -> str:
     split = urlsplit("http://h" + path + "?" + environ.get("QUERY_STRING", ""))
     return signer.sign_string(signer.canonical_string(environ.get("REQUEST_METHOD", "GET"),
                                                       split, headers, auth_path=path))
-
-
-def form_fields(environ: dict, body: bytes) -> dict[str, str]:
-    """The text fields of a multipart/form-data body (werkzeug's parser; files skipped)."""
-    import io
-
-    from werkzeug.formparser import parse_form_data
-
-    env = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-           "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
-    try:
-        _, form, _ = parse_form_data(env)
-    except Exception:  # noqa: BLE001 - a malformed form: no fields
-        return {}
-    return {k: form.get(k) for k in form.keys()}
 
 
 def _raw_headers(environ: dict):

@@ -261,7 +261,10 @@ class Cloud:
         self._log = open(log, "ab")
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "localcloud.cli", "up", "--port", str(self.port), "--fresh"],
+            # the default authentication mode, whatever LOCALCLOUD_AUTH says: the tests sign
+            # with the cloud's operator key (credentials())
+            [sys.executable, "-m", "localcloud.cli", "up", "--port", str(self.port), "--fresh",
+             "--auth", "aws"],
             env=self.env, cwd=str(self.home), stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -276,9 +279,9 @@ class Cloud:
         return f"http://127.0.0.1:{self.port}"
 
     def credentials(self) -> dict[str, str]:
-        """The key the tests sign with: the cloud's operator key when it has one
-        (`localcloud env`), else LocalStack's `test`/`test` (a cloud that verifies no
-        signatures treats any key it did not issue as the operator's)."""
+        """The key the tests sign with: the cloud's operator key (`localcloud env`; the cloud
+        runs in the default mode, `--auth aws`, so a made-up key would be refused), else
+        LocalStack's `test`/`test` (only for a cloud without an operator key)."""
         proc = subprocess.run([sys.executable, "-m", "localcloud.cli", "env",
                                "--port", str(self.port)],
                               env=self.env, capture_output=True, text=True)

@@ -25,13 +25,20 @@ This module adds what an outside user of EC2 + SSM sees:
   SendCommand (`InvalidParameters`, `InvalidDocument` as AWS answers). Each step's commands run
   as one bash script with `set -e` (stops at the first failing line) on the host: cwd = the
   host dir (or the step's `workingDirectory`, relative to it, if that exists), env = the
-  cloud's compute env (`AWS_ENDPOINT_URL`, region, dummy credentials) + `HOME`=host dir + PATH
-  whose first dir holds `python3`/`python` = the Python running the cloud (the one with the
-  training dependencies, standing in for what the AMI's user data installs; read-only where
-  hosts are contained, `core/_contain.py`: own root file system, the host dir writable, own
-  pid namespace, no capabilities). The step's
-  timeout (`executionTimeout` / `timeoutSeconds`, default 3600 s) kills the process group ->
-  `TimedOut`. Steps run in order (a failed step does not stop the next, AWS's default); each
+  cloud's compute env (`AWS_ENDPOINT_URL`, region, the instance profile role's session) +
+  `HOME`=host dir + PATH whose first dir is the hosts' own Python (`localcloud.ec2.runtime`:
+  a venv with only what an instance's user data installs, never the operator's venv). Where
+  hosts are contained (`core/_contain.py`), each step runs in an environment of its own: own
+  root file system (system dirs, the Python installation and the runtime read-only, the host
+  dir writable, a private /tmp), own pid namespace, root of its own user namespace without
+  capabilities (nobody outside when the operator is root), at most `sandbox.HOST_NPROC`
+  processes, and memory bounded by the instance type's (`MemoryInfo.SizeInMiB`; over it the
+  environment is killed and the step fails with 137, what bash reports for the kernel OOM
+  killer's SIGKILL). The step's
+  timeout (`executionTimeout` / `timeoutSeconds`, default 3600 s) kills the process group (the
+  environment's supervisor: its death ends every process in the environment's pid namespace,
+  `setsid` ones too) -> `TimedOut`. Steps run in order (a failed step does not stop the next,
+  AWS's default); each
   is a CommandPlugin (GetCommandInvocation `PluginName`, ListCommandInvocations `Details`).
   Commands on one instance run concurrently, as the SSM agent runs them.
 * **Statuses** as AWS reports them: Pending -> InProgress -> Success | Failed | TimedOut |
@@ -62,13 +69,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..core import sandbox
+from ..core._contain import MEMORY_EXIT
+from ..ec2 import runtime as instance_runtime
 from ..core.cloud import state_changed
 from ..core.moto_request import backend_for
 from .documents import (RUN_SHELL_ACTION, RUN_SHELL_SCRIPT, RUN_SHELL_SCRIPT_CONTENT,
@@ -240,9 +248,11 @@ class Invocation:
             if self.kill_reason is not None:
                 return ("Failed", "Failed", -1, "", "")
             argv = ["bash", str(script)]
-            if self.hosts.isolate:  # private /tmp, the operator's home hidden
+            memory_mb = self.hosts.memory_mb(self.instance)
+            if self.hosts.isolate:  # own root, runtime, /tmp, pid namespace; memory bounded
                 argv = sandbox.wrap(argv, self.hosts.runtime_paths(), rw=[host], cwd=str(cwd),
-                                    user="self", tmp_mb=HOST_TMP_MB)
+                                    user="root", tmp_mb=HOST_TMP_MB, memory_mb=memory_mb,
+                                    nproc=sandbox.HOST_NPROC)
             self.proc = subprocess.Popen(
                 argv, cwd=str(cwd), env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -260,6 +270,16 @@ class Invocation:
         out = out_b.decode("utf-8", "replace")
         err = err_b.decode("utf-8", "replace")
         code = self.proc.returncode
+        if self.hosts.isolate and code == MEMORY_EXIT and _OOM_LINE in err:
+            # what the instance's kernel does when its memory is exhausted: the OOM killer's
+            # SIGKILL (bash reports 137); here the whole command's environment is ended
+            code = 128 + signal.SIGKILL
+            err += (f"localcloud: out of memory: the command used more than the instance's "
+                    f"{memory_mb} MiB ({self.instance.instance_type}) and was killed\n"
+                    f"failed to run commands: exit status {code}\n")
+            self._plugin(index, Status="Failed", StatusDetails="Failed", ResponseCode=code,
+                         stdout=out, stderr=err, end=_now())
+            return "Failed", "Failed", code, out, err
         if self.kill_reason is not None:
             status, details, code = ("Cancelled", "Cancelled", -1) \
                 if self.kill_reason == "cancelled" else ("Failed", "Failed", -1)
@@ -326,13 +346,24 @@ class Invocation:
 # The hosts and the moto hooks.
 # ---------------------------------------------------------------------------------------
 HOST_TMP_MB = 1024  # a contained host's private /tmp (a tmpfs)
+DEFAULT_INSTANCE_MIB = 2048  # an instance type moto does not know: a t3.small's memory
+_OOM_LINE = "MB: killed\n"  # what core/_contain.py's supervisor writes when it kills for memory
+
+
+def instance_memory_mib(instance_type: str | None) -> int:
+    """The memory of an EC2 instance type (MemoryInfo.SizeInMiB, moto's copy of
+    DescribeInstanceTypes)."""
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    info = INSTANCE_TYPES.get(instance_type or "", {}).get("MemoryInfo") or {}
+    return int(info.get("SizeInMiB") or DEFAULT_INSTANCE_MIB)
 
 
 class InstanceHosts:
     def __init__(self, cloud: Any):
         self.cloud = cloud
         self.root = Path(cloud.state_dir) / "instances"
-        self.bin_dir = Path(cloud.state_dir) / "instance-bin"
+        self.runtime: Path | None = None  # the hosts' own Python (localcloud.ec2.runtime)
         self._online_at: dict[str, float] = {}     # instance id -> monotonic time it registers
         self._registered: dict[str, _dt.datetime] = {}  # instance id -> when it first did
         self._lock = threading.RLock()
@@ -353,21 +384,46 @@ class InstanceHosts:
                 if d.name not in alive:
                     shutil.rmtree(d, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.bin_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("python3", "python"):
-            p = self.bin_dir / name
-            p.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-            p.chmod(0o755)
+        try:
+            self.runtime = instance_runtime.ensure()
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log.warning("instance hosts have no Python of their own (%s): commands find only "
+                        "the system's python3", exc)
+            self.runtime = None
+        for d in self.root.iterdir():
+            self._own(d)
 
     def runtime_paths(self) -> list:
-        """What a contained host sees read-only besides the system: its `python3` shim and
-        the Python with the training packages (the local cloud's own environment, standing in
-        for what the instance's user data installs; read-only, so a command cannot change
-        what the operator's next `python` runs)."""
-        return [self.bin_dir, sys.prefix]
+        """What a contained host sees read-only besides the system and the Python
+        installation's standard library: its own runtime, a venv holding only what the
+        instance's user data installs (localcloud.ec2.runtime), never the operator's venv."""
+        return [self.runtime] if self.runtime is not None else []
+
+    def memory_mb(self, instance: Any) -> int:
+        """A command's environment is bounded by its instance type's memory."""
+        return instance_memory_mib(getattr(instance, "instance_type", None))
 
     def host_dir(self, instance_id: str) -> Path:
         return self.root / instance_id
+
+    def _own(self, host: Path) -> None:
+        """A contained host runs as root of its own user namespace, which is nobody outside
+        when the operator is root: its host dir must be that user's to write in."""
+        if not (self.isolate and os.getuid() == 0) or not host.is_dir():
+            return
+        try:
+            if host.stat().st_uid == sandbox.NOBODY:
+                return
+            for dirpath, dirnames, filenames in os.walk(host):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, sandbox.NOBODY, sandbox.NOBODY)
+        except OSError as exc:
+            log.warning("could not give %s to the host's user: %s", host, exc)
+
+    def _make_host(self, instance_id: str) -> None:
+        host = self.host_dir(instance_id)
+        host.mkdir(parents=True, exist_ok=True)
+        self._own(host)
 
     def env_for(self, instance: Any) -> dict[str, str]:
         region = instance.region_name or "us-east-1"
@@ -378,7 +434,8 @@ class InstanceHosts:
         host = str(self.host_dir(instance.id))
         env.update({
             "HOME": host,
-            "PATH": f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": (f"{self.runtime / 'bin'}:" if self.runtime is not None else "") +
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "USER": "root",
             "SHELL": "/bin/bash",
@@ -443,11 +500,11 @@ class InstanceHosts:
         return self.cloud.profile.ssm_registration_seconds
 
     def created(self, instance: Any) -> None:
-        self.host_dir(instance.id).mkdir(parents=True, exist_ok=True)
+        self._make_host(instance.id)
         self.transition(instance, "pending", "running", then=lambda: self._reached_running(instance))
 
     def started(self, instance: Any, previous: str) -> None:
-        self.host_dir(instance.id).mkdir(parents=True, exist_ok=True)
+        self._make_host(instance.id)
         if previous == "running":
             self._bump(instance.id)
             _set_state(instance, "running")

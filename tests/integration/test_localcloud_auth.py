@@ -1,6 +1,7 @@
 """Authentication as AWS does it, tried against a real local cloud as an attacker would: an
 unknown key, a wrong signature, an expired session, no signature at all; a hostile function
 signing with every key it can make or find; a page opened from a bucket; an AWS_IAM method."""
+import base64
 import datetime
 import json
 import os
@@ -380,3 +381,194 @@ def test_iam_user_keys_are_verified_and_held_to_the_users_policies(local_cloud):
     with pytest.raises(ClientError) as exc:
         s3.list_buckets()
     assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+# A signature more than 15 minutes from the cloud's clock, per service, as AWS answers it.
+SKEWED = {"s3": ("RequestTimeTooSkewed", 403), "lambda": ("InvalidSignatureException", 403),
+          "iam": ("SignatureDoesNotMatch", 403), "ec2": ("RequestExpired", 400),
+          "ssm": ("InvalidSignatureException", 400),
+          "apigateway": ("InvalidSignatureException", 403)}
+
+
+def _signing_clock(monkeypatch, minutes):
+    import botocore.auth
+    real = botocore.auth.get_current_datetime.__wrapped__ \
+        if hasattr(botocore.auth.get_current_datetime, "__wrapped__") else \
+        botocore.auth.get_current_datetime
+    shifted = lambda: real() + datetime.timedelta(minutes=minutes)  # noqa: E731
+    shifted.__wrapped__ = real
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", shifted)
+
+
+@pytest.mark.parametrize("service", sorted(CALLS))
+def test_a_signature_more_than_15_minutes_off_is_refused(local_cloud, service, monkeypatch):  # noqa: F811
+    call, _ = CALLS[service]
+    c = client(local_cloud, service)
+    code, status = SKEWED[service]
+    for minutes, words in ((-16, "Signature expired: "), (16, "Signature not yet current: ")):
+        _signing_clock(monkeypatch, minutes)
+        with pytest.raises(ClientError) as exc:
+            call(c)
+        err = exc.value.response
+        assert err["Error"]["Code"] == code, (service, minutes)
+        assert err["ResponseMetadata"]["HTTPStatusCode"] == status, (service, minutes)
+        if service not in ("s3", "ec2"):
+            assert err["Error"]["Message"].startswith(words) and "15 min.)" in \
+                err["Error"]["Message"], err["Error"]["Message"]
+    _signing_clock(monkeypatch, -14)  # within 15 minutes: served
+    call(c)
+
+
+def test_s3_skew_names_both_clocks(local_cloud, monkeypatch):  # noqa: F811
+    _signing_clock(monkeypatch, -30)
+    k = local_cloud._operator_key
+    req = AWSRequest(method="GET", url=f"{local_cloud.endpoint_url}/",
+                     headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(k.access_key_id, k.secret_access_key), "s3", REGION).add_auth(req)
+    r = requests.get(req.url, headers=dict(req.headers), timeout=10)
+    assert r.status_code == 403 and "<Code>RequestTimeTooSkewed</Code>" in r.text
+    assert f"<RequestTime>{req.headers['X-Amz-Date']}</RequestTime>" in r.text
+    assert "<MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds>" in r.text
+
+
+def test_a_presigned_url_is_held_to_its_expiry_not_to_the_skew(local_cloud, monkeypatch):  # noqa: F811
+    s3 = client(local_cloud, "s3")
+    b = f"skew-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="k", Body=b"data")
+    k = local_cloud._operator_key
+    v4 = boto3.client("s3", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
+                      aws_access_key_id=k.access_key_id, aws_secret_access_key=k.secret_access_key,
+                      config=Config(signature_version="s3v4"))
+    _signing_clock(monkeypatch, -30)  # signed half an hour ago
+    long = v4.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=3600)
+    short = v4.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "k"}, ExpiresIn=600)
+    assert requests.get(long, timeout=10).content == b"data"
+    r = requests.get(short, timeout=10)
+    assert r.status_code == 403 and "Request has expired" in r.text
+
+
+def _post(post, data=b"hello", **extra_fields):
+    fields = {**post["fields"], **extra_fields}
+    return requests.post(post["url"], data=fields, files={"file": ("f.txt", data)}, timeout=10)
+
+
+def _code(r):
+    return r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else None
+
+
+@pytest.mark.parametrize("version", ["v2", "s3v4"])
+def test_presigned_post_is_held_to_its_policy_and_its_signature(local_cloud, version):  # noqa: F811
+    k = local_cloud._operator_key
+    s3 = boto3.client("s3", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
+                      aws_access_key_id=k.access_key_id, aws_secret_access_key=k.secret_access_key,
+                      config=Config(signature_version="s3v4") if version == "s3v4" else None)
+    b = f"post-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=b)
+    assert ("x-amz-signature" in s3.generate_presigned_post(b, "k")["fields"]) == \
+        (version == "s3v4")
+    conds = [["content-length-range", 1, 10], ["starts-with", "$Content-Type", "text/"]]
+    post = s3.generate_presigned_post(b, "up/a.txt", Fields={"Content-Type": "text/plain"},
+                                      Conditions=conds, ExpiresIn=300)
+    r = _post(post)
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=b, Key="up/a.txt")["Body"].read() == b"hello"
+    r = _post(post, key="up/other.txt")  # a field the policy pins
+    assert r.status_code == 403 and _code(r) == "AccessDenied"
+    assert 'Policy Condition failed: ["eq", "$key", "up/a.txt"]' in r.text
+    r = _post(post, **{"x-amz-meta-extra": "1"})
+    assert r.status_code == 403 and "Extra input fields: x-amz-meta-extra" in r.text
+    r = _post(post, **{"Content-Type": "application/x-sh"})
+    assert r.status_code == 403 and "Policy Condition failed" in r.text
+    r = _post(post, data=b"x" * 11)
+    assert r.status_code == 400 and _code(r) == "EntityTooLarge"
+    r = _post(post, data=b"")
+    assert r.status_code == 400 and _code(r) == "EntityTooSmall"
+    sig_field = "signature" if "signature" in post["fields"] else "x-amz-signature"
+    r = _post(post, **{sig_field: "0" * 40})
+    assert r.status_code == 403 and _code(r) == "SignatureDoesNotMatch"
+    forged = dict(post["fields"])  # a policy of one's own, signature of another
+    forged["policy"] = base64.b64encode(json.dumps({
+        "expiration": "2099-01-01T00:00:00Z", "conditions": [{"bucket": b}, ["starts-with", "$key", ""]]
+    }).encode()).decode()
+    r = requests.post(post["url"], data={**forged, "key": "anything"},
+                      files={"file": ("f", b"x")}, timeout=10)
+    assert r.status_code == 403 and _code(r) == "SignatureDoesNotMatch"
+    made_up = client(local_cloud, "s3", "AKIAMADEUPKEY0000000", "madeup")
+    r = _post(made_up.generate_presigned_post(b, "up/m.txt"))
+    assert r.status_code == 403 and _code(r) == "InvalidAccessKeyId"
+    short = s3.generate_presigned_post(b, "up/s.txt", ExpiresIn=1)
+    time.sleep(2.1)
+    r = _post(short)
+    assert r.status_code == 403 and "Invalid according to Policy: Policy expired." in r.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"]] == ["up/a.txt"]
+
+
+def test_presigned_post_of_a_role_session_is_held_to_its_policy(local_cloud):  # noqa: F811
+    s3, iam = client(local_cloud, "s3"), client(local_cloud, "iam")
+    b = f"post-role-{uuid.uuid4().hex[:6]}"
+    s3.create_bucket(Bucket=b)
+    name = f"post-role-{uuid.uuid4().hex[:6]}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="put", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject",
+                                                "Resource": f"arn:aws:s3:::{b}/allowed/*"}]}))
+    creds = local_cloud.iam.store.issue(arn, "post", "123456789012", REGION)
+    c = client(local_cloud, "s3", creds.access_key_id, creds.secret_access_key,
+               creds.session_token)
+    assert _post(c.generate_presigned_post(b, "allowed/x.txt")).status_code == 204
+    r = _post(c.generate_presigned_post(b, "elsewhere/x.txt"))
+    assert r.status_code == 403 and _code(r) == "AccessDenied" and "s3:PutObject" in r.text
+    # IAM judges the key the object gets: ${filename} is the uploaded file's name
+    assert _post(c.generate_presigned_post(b, "allowed/${filename}")).status_code == 204
+    r = _post(c.generate_presigned_post(b, "${filename}"))
+    assert r.status_code == 403 and f"arn:aws:s3:::{b}/f.txt" in r.text
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"])
+    assert "elsewhere/x.txt" not in keys and "f.txt" not in keys
+
+
+def test_get_session_token_gives_the_user_a_session_of_its_own(local_cloud):  # noqa: F811
+    iam = client(local_cloud, "iam")
+    user = f"sess-user-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="list", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets",
+                                                "Resource": "*"}]}))
+    ak = iam.create_access_key(UserName=user)["AccessKey"]
+    sts = client(local_cloud, "sts", ak["AccessKeyId"], ak["SecretAccessKey"])
+    creds = sts.get_session_token(DurationSeconds=900)["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA") and creds["AccessKeyId"] != "AKIAIOSFODNN7EXAMPLE"
+    assert 800 < (creds["Expiration"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds() <= 900
+    key = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    client(local_cloud, "s3", *key).list_buckets()                    # the user's policy
+    with pytest.raises(ClientError) as exc:
+        client(local_cloud, "iam", *key).list_roles()                 # not in it
+    assert exc.value.response["Error"]["Code"] == "AccessDenied" and user in \
+        exc.value.response["Error"]["Message"]
+    who = client(local_cloud, "sts", *key).get_caller_identity()
+    assert who["Arn"] == f"arn:aws:iam::123456789012:user/{user}"
+    with pytest.raises(ClientError) as exc:
+        client(local_cloud, "sts", *key).get_session_token()
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        client(local_cloud, "s3", key[0], key[1], "not-the-token").list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidToken"
+    with pytest.raises(ClientError) as exc:  # moto's one documentation key is no one's
+        client(local_cloud, "s3", "AKIAIOSFODNN7EXAMPLE",
+               "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY").list_buckets()
+    assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    op = client(local_cloud, "sts").get_session_token()["Credentials"]  # the operator's: root's
+    assert (op["Expiration"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds() <= 3600
+    client(local_cloud, "iam", op["AccessKeyId"], op["SecretAccessKey"],
+           op["SessionToken"]).list_roles()
+
+
+def test_an_expired_get_session_token_session_is_refused(local_cloud):  # noqa: F811
+    creds = client(local_cloud, "sts").get_session_token(DurationSeconds=900)["Credentials"]
+    secret, token, _, ident = local_cloud.auth.session_tokens.keys[creds["AccessKeyId"]]
+    local_cloud.auth.session_tokens.keys[creds["AccessKeyId"]] = (
+        secret, token, datetime.datetime(2000, 1, 1), ident)
+    with pytest.raises(ClientError) as exc:
+        client(local_cloud, "s3", creds["AccessKeyId"], creds["SecretAccessKey"],
+               creds["SessionToken"]).list_buckets()
+    assert exc.value.response["Error"]["Code"] == "ExpiredToken"

@@ -6,6 +6,7 @@ import time
 import boto3
 import pytest
 
+from localcloud.ec2 import runtime as instance_runtime
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
@@ -139,8 +140,8 @@ def test_run_shell_script_returns_real_output_env_and_exit_code(aws, local_cloud
     out = inv["StandardOutputContent"]
     assert f"hello from {host}" in out and f"HOME={host}" in out
     assert f"ENDPOINT={local_cloud.endpoint_url} REGION={REGION}" in out
-    py = out.split("PY=")[1].split()[0]
-    assert py == sys.executable or py.startswith(sys.prefix)
+    py = out.split("PY=")[1].split()[0]  # the hosts' own runtime, never the operator's venv
+    assert py == str(instance_runtime.python()) and not py.startswith(sys.prefix)
     assert inv["StandardErrorContent"].strip() == "to-stderr"
     assert (host / "marker.txt").read_text() == "kept\n"
     listed = aws["ssm"].list_commands(CommandId=cid)["Commands"][0]

@@ -110,3 +110,29 @@ def test_malformed_signatures_are_told_apart():
         with pytest.raises(sigv4.Malformed):
             sigv4.parse({"HTTP_AUTHORIZATION": auth, "HTTP_X_AMZ_DATE": "20250101T000000Z"})
     assert sigv4.parse({"QUERY_STRING": "a=1"}) is None
+
+
+def test_skew_is_fifteen_minutes_either_way_and_worded_as_aws_words_it():
+    claim = sigv4.Claim("AK", "20240101", "us-east-1", "lambda", ("host",), "sig",
+                        "20240101T000000Z", None, False)
+    at = sigv4.timestamp_epoch("20240101T000000Z")
+    assert at == 1704067200
+    assert sigv4.skew(claim, now=at + 900) is None and sigv4.skew(claim, now=at - 900) is None
+    assert sigv4.skew(claim, now=at + 901) == (
+        "Signature expired: 20240101T000000Z is now earlier than 20240101T000001Z "
+        "(20240101T001501Z - 15 min.)")
+    assert sigv4.skew(claim, now=at - 901) == (
+        "Signature not yet current: 20240101T000000Z is still later than 20231231T235959Z "
+        "(20231231T234459Z + 15 min.)")
+    presigned = sigv4.Claim("AK", "20240101", "us-east-1", "s3", ("host",), "sig",
+                            "20240101T000000Z", None, True, 3600)
+    assert sigv4.skew(presigned, now=at + 1800) is None          # its expiry governs
+    assert not sigv4.presign_expired(presigned, now=at + 3600)
+    assert sigv4.presign_expired(presigned, now=at + 3601)
+    claim.timestamp = "2024-01-01T00:00:00Z"
+    try:
+        sigv4.skew(claim)
+    except sigv4.Malformed as exc:
+        assert "ISO-8601" in str(exc)
+    else:
+        raise AssertionError("a malformed X-Amz-Date was accepted")
