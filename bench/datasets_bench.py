@@ -73,6 +73,7 @@ def _one_dataset(cloud, dataset: str, label: str, tmp: str, n_api: int) -> list:
     from mlpipe import api, clients, datasets, deploy, teardown
     from mlpipe.config import load_settings
     from mlpipe.names import names_for
+    from mlpipe.stack import Stack
 
     settings = load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": cloud.endpoint_url,
                               "MLPIPE_STACK": f"bds{abs(hash(label)) % 10000}", "MLPIPE_DATASET": dataset,
@@ -89,7 +90,7 @@ def _one_dataset(cloud, dataset: str, label: str, tmp: str, n_api: int) -> list:
         s3 = clients.client("s3", settings)
         card = json.loads(s3.get_object(Bucket=names.output_bucket,
                                         Key=f"models/{record['model_version']}/model_card.json")["Body"].read())
-        out = api.backend_outputs(settings, names)
+        out = api.backend_outputs(Stack(settings, names))
         instances, _ = datasets.request_rows(spec, files["holdout"])
         one = json.dumps({"instances": instances[:1]})
         u = urlparse(out["api_url"])

@@ -42,15 +42,13 @@ def write_split(settings_or_spec, out_dir: str, n_batches: int = 5) -> dict:
     return write_dataset_split(spec, out_dir, n_batches)
 
 
-def ensure_dataset_file(stack, names=None) -> Report:
+def ensure_dataset_file(stack) -> Report:
     """Upload the dataset file to ``dataset/dataset.toml`` of the input bucket (skipped when
     unchanged). When it changed, the holdout is made again from the new dataset."""
     from glue_contract import keys
 
     from .buckets import _put_if_changed, upload_holdout
-    from .stack import as_stack
 
-    stack = as_stack(stack, names)
 
     spec = spec_of(stack.settings)
     report = _put_if_changed(stack, stack.names.input_bucket, keys.DATASET_KEY, spec_text(spec), "dataset file")

@@ -17,9 +17,8 @@ from layer_build import zipdet
 
 from .clients import error_code, get_or_none, is_not_found
 from .config import MlpipeError
-from .names import FUNCTION_KEYS, GLUE_FUNCTIONS
+from .names import GLUE_FUNCTIONS
 from .report import Report
-from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
@@ -121,7 +120,6 @@ def code_sha256(data: bytes) -> str:
 
 def wait_until_ready(stack, name: str, *, timeout: float = 300) -> dict:
     """Wait until the function is Active and no update is in progress."""
-    stack = as_stack(stack)
     lam = stack.client("lambda")
     t0 = time.monotonic()
     while True:
@@ -168,9 +166,8 @@ def configuration(stack, name: str) -> dict | None:
 
 def ensure_function(stack, name: str, source: Path | str, role_arn: str, env: dict, layers=(),
                     timeout: int = 60, memory: int = 256, handler: str = HANDLER,
-                    runtime: str | None = None, *, names=None, progress=None) -> Report:
+                    runtime: str | None = None) -> Report:
     """Create the function, or update its code/configuration where they differ."""
-    stack = as_stack(stack, names, progress)
     lam = stack.client("lambda")
     data = build_zip(source)
     sha = code_sha256(data)
@@ -258,7 +255,6 @@ def _statement_ids(stack, function: str) -> dict:
 def ensure_permission(stack, function: str, statement_id: str, principal: str,
                       source_arn: str, source_account: str | None = None) -> Report:
     """Let ``principal`` invoke ``function`` from ``source_arn`` (idempotent by statement id)."""
-    stack = as_stack(stack)
     lam = stack.client("lambda")
     existing = _statement_ids(stack, function)
     if statement_id in existing:
@@ -298,13 +294,12 @@ def remove_permission(stack, function: str, statement_id: str) -> Report:
 
 
 def function_arn(stack, name: str) -> str | None:
-    cfg = configuration(as_stack(stack), name)
+    cfg = configuration(stack, name)
     return cfg["FunctionArn"] if cfg else None
 
 
-def find_functions(stack, names=None) -> list:
+def find_functions(stack) -> list:
     """Function names of this stack: our names plus any ``<stack>-*`` tagged ``stack=<stack>``."""
-    stack = as_stack(stack, names)
     lam = stack.client("lambda")
     ours = set(stack.names.functions.values())
     found = set()
@@ -319,19 +314,13 @@ def find_functions(stack, names=None) -> list:
     return sorted(found)
 
 
-
-def plan(stack, keys=FUNCTION_KEYS) -> list:
-    return [Report("found" if configuration(stack, stack.names.function(fn)) else "planned",
-                   "lambda function", stack.names.function(fn)) for fn in keys]
-
-
 def leftovers(stack) -> list:
     return [f"lambda function {f}" for f in find_functions(stack)]
 
 
 def delete_function(stack, name: str) -> Report:
     try:
-        as_stack(stack).client("lambda").delete_function(FunctionName=name)
+        stack.client("lambda").delete_function(FunctionName=name)
     except ClientError as exc:
         if not is_not_found(exc):
             raise

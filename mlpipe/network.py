@@ -253,20 +253,6 @@ def _ensure_own_vpc(stack) -> list:
     return reports
 
 
-def plan(stack) -> list:
-    group = Report("found" if find_security_groups(stack) else "planned", "security group",
-                   stack.names.security_group)
-    if stack.settings.subnet_id:
-        return [Report("found", "subnet", stack.settings.subnet_id, None, {"source": "MLPIPE_SUBNET_ID"}), group]
-    default = find_default_subnet(stack)
-    if default:
-        return [Report("found", "subnet", default, None, {"source": "default VPC"}), group]
-    vpcs = find_vpcs(stack)
-    action = "found" if vpcs else "planned"
-    return [Report(action, kind, stack.names.vpc_name, None, {"reason": "no default VPC"} if not vpcs else {})
-            for kind in ("vpc", "subnet", "internet gateway", "route table")] + [group]
-
-
 def leftovers(stack) -> list:
     """``"kind id"`` of every network piece of the stack that exists."""
     ec2 = stack.client("ec2")
