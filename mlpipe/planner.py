@@ -44,8 +44,9 @@ class Step:
     how: str
     check: Callable[[Stack], bool] = field(repr=False)
     run: Run = field(repr=False)
-    named: bool = True          # False: AWS assigns the name (the seeded model's version)
+    named: bool = True          # False: AWS assigns the name (an internet gateway's id, the model's version)
     exists: Optional[bool] = None
+    reports: list = field(default_factory=list, repr=False)  # what running it returned
 
     def row(self) -> dict:
         return {"kind": self.kind, "name": self.name, "exists": self.exists, "how": self.how}
@@ -54,6 +55,20 @@ class Step:
         """The step's report among what ``run`` returned (the last of its kind and name)."""
         mine = [r for r in reports if r.kind == self.kind and (not self.named or r.name == self.name)]
         return mine[-1] if mine else None
+
+
+def drift(steps: list) -> list:
+    """After ``execute``: the steps whose run disagrees with the plan (a step planned for
+    creation that reports no ``created`` of its kind and name, or an existing one that reports
+    ``created``), as lines; empty when the plan said what deploy did."""
+    out = []
+    for step in steps:
+        own = step.own_report(step.reports)
+        if own is None:
+            out.append(f"{step.kind} {step.name}: no report of its own ({[str(r) for r in step.reports]})")
+        elif (own.action == "created") == bool(step.exists):
+            out.append(f"{step.kind} {step.name}: planned {'exists' if step.exists else 'create'}, did {own.action}")
+    return out
 
 
 def _listify(out) -> list:
@@ -93,11 +108,41 @@ def _network_steps(stack) -> list:
         usable = network.usable_default_subnets(stack)
         chosen = usable[0]["SubnetId"] if usable else "(none offers the instance type)"
         steps.append(Step("network", "subnet", chosen, "(the default VPC's)", lambda s: True, subnet))
-    else:
-        steps.append(Step("network", "vpc", names.vpc_name,
-                          "CreateVpc, CreateInternetGateway, AttachInternetGateway, CreateSubnet, "
-                          "CreateRouteTable, CreateRoute, AssociateRouteTable (no default VPC)",
-                          lambda s: bool(network.find_vpcs(s)), subnet))
+    else:  # no default VPC: the stack's own, one step per resource
+        def vpc(s, v):
+            report = network.ensure_vpc(s)
+            v["vpc_id"] = report.details["vpc_id"]
+            return [report]
+
+        def igw(s, v):
+            report = network.ensure_internet_gateway(s, v["vpc_id"])
+            v["igw_id"] = report.name
+            return [report]
+
+        def own_subnet(s, v):
+            report = network.ensure_own_subnet(s, v["vpc_id"])
+            v["subnet"] = report.details
+            return [report]
+
+        def vpc_part(kind):
+            def exists(s):
+                vpcs = network.find_vpcs(s)
+                return bool(vpcs) and network.own_vpc_has(s, vpcs[0]["VpcId"], kind)
+            return exists
+
+        own = f"{names.vpc_name} (no default VPC)"
+        steps += [
+            Step("network", "vpc", names.vpc_name, "CreateVpc, ModifyVpcAttribute (DNS)",
+                 lambda s: bool(network.find_vpcs(s)), vpc),
+            Step("network", "internet gateway", own, "CreateInternetGateway, AttachInternetGateway",
+                 vpc_part("internet gateway"), igw, named=False),
+            Step("network", "subnet", own, "CreateSubnet (an AZ that offers the instance type), "
+                 "ModifySubnetAttribute (public IPs)", vpc_part("subnet"), own_subnet, named=False),
+            Step("network", "route table", own, "CreateRouteTable, CreateRoute (0.0.0.0/0), AssociateRouteTable",
+                 vpc_part("route table"),
+                 lambda s, v: [network.ensure_route_table(s, v["vpc_id"], v["igw_id"], v["subnet"]["subnet_id"])],
+                 named=False),
+        ]
 
     def group(s, v):
         report = network.ensure_security_group(s, v["subnet"]["vpc_id"])
@@ -209,15 +254,17 @@ def backend_steps(stack, *, with_output_bucket: bool = True, layer_arns=None) ->
         if with_output_bucket else []
     steps.append(_role_step(stack, "predict", "predict role"))
     if layer_arns is None:
-        def publish(s, v):
-            reports = layers.ensure(s)
-            v["layers"] = [r.arn for r in reports if r.arn]
-            return reports
+        def publish(s, v, layer):
+            if "layer_reports" not in v:  # the layers are built and checked together (one size limit)
+                v["layer_reports"] = layers.ensure(s)
+                v["layers"] = [r.arn for r in v["layer_reports"] if r.arn]
+            return [r for r in v["layer_reports"] if r.name == layer]
 
-        steps.append(Step("layers", "lambda layer", ", ".join(names.layers),
-                          "build, check against AWS's limits, PublishLayerVersion when the content changed",
-                          lambda s: all(layers.latest_version(s.client("lambda"), layer) for layer in names.layers),
-                          publish, named=False))
+        for layer in names.layers:
+            steps.append(Step("layers", "lambda layer", layer,
+                              "build, check against AWS's limits, PublishLayerVersion when the content changed",
+                              lambda s, layer=layer: layers.latest_version(s.client("lambda"), layer) is not None,
+                              lambda s, v, layer=layer: publish(s, v, layer)))
     steps.append(Step("model", "model", "models/latest.json", "train on the bundled data, PutObject (v001)",
                       lambda s: buckets.bucket_exists(s, names.output_bucket) and registry.latest_pointer(s) is not None,
                       lambda s, v: [registry.seed_model_if_missing(s)], named=False))
@@ -298,7 +345,8 @@ def execute(stack, steps: list, *, say: Callable[[str], None] = None, variables:
         if step.title != title:
             title = step.title
             say(title)
-        for r in _listify(step.run(inner, v)):
+        step.reports = _listify(step.run(inner, v))
+        for r in step.reports:
             reports.append(r)
             say(f"  {r}")
     return reports
