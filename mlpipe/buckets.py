@@ -337,13 +337,14 @@ def upload_holdout(stack, path) -> Report:
     return _put_if_changed(stack, stack.names.input_bucket, stack.names.holdout_key, data, "holdout")
 
 
-def ensure_holdout(stack, path=None) -> Report:
+def ensure_holdout(stack, path=None, *, remake: bool = False) -> Report:
     """The fixed holdout: uploaded from ``path``, or, when none is given and the bucket has
-    none yet, split from the stack's dataset (its dataset file's holdout fraction and seed)."""
+    none yet (or ``remake``: the dataset file changed), split from the stack's dataset (its
+    dataset file's holdout fraction and seed)."""
     names = stack.names
     if path:
         return upload_holdout(stack, path)
-    if get_or_none(stack.client("s3").head_object, Bucket=names.input_bucket, Key=names.holdout_key):
+    if not remake and get_or_none(stack.client("s3").head_object, Bucket=names.input_bucket, Key=names.holdout_key):
         return Report("found", "holdout", f"s3://{names.input_bucket}/{names.holdout_key}")
     import tempfile
 

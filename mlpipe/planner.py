@@ -185,6 +185,12 @@ def _function_step(stack, fn: str, title: str) -> Step:
                 + "), TagResource", lambda s: functions.configuration(s, name) is not None, run)
 
 
+def _dataset_file(stack, v) -> Report:
+    report = datasets.ensure_dataset_file(stack)
+    v["dataset_changed"] = report.action != "found"  # then the holdout is made again from it
+    return report
+
+
 def glue_steps(stack) -> list:
     names = stack.names
     steps = [_bucket_steps(stack, b, "buckets") for b in (names.input_bucket, names.output_bucket)]
@@ -223,10 +229,10 @@ def glue_steps(stack) -> list:
 
     steps.append(Step("code archive and holdout", "dataset file", f"s3://{names.input_bucket}/{keys.DATASET_KEY}",
                       "PutObject (the dataset file)", lambda s: _object_exists(s, names.input_bucket, keys.DATASET_KEY),
-                      lambda s, v: [datasets.ensure_dataset_file(s)]))
+                      lambda s, v: [_dataset_file(s, v)]))
     steps.append(Step("code archive and holdout", "holdout", f"s3://{names.input_bucket}/{names.holdout_key}",
                       "PutObject (the fixed holdout)", lambda s: _object_exists(s, names.input_bucket, names.holdout_key),
-                      lambda s, v: [buckets.ensure_holdout(s, v.get("holdout_path"))]))
+                      lambda s, v: [buckets.ensure_holdout(s, v.get("holdout_path"), remake=v.get("dataset_changed", False))]))
     steps += [_function_step(stack, fn, "functions") for fn in GLUE_FUNCTIONS]
     for fn in functions.ASYNC_FUNCTIONS:  # trigger, worker, stop_ec2
         name = names.function(fn)
