@@ -100,13 +100,13 @@ def source_dir(fn: str) -> Path:
 
 def build_zip(source: Path | str) -> bytes:
     """The deterministic zip of a function folder (zipdet's one exclude list: no events/, tests,
-    caches); a glue function (one that imports ``glue_contract``) also gets ``glue_contract/`` at
+    caches); a function that imports ``glue_contract`` (all five) also gets ``glue_contract/`` at
     the zip's root, as Chalice bundles ``chalicelib/``."""
     source = Path(source)
     if not (source / "handler.py").is_file():
         raise MlpipeError(f"{source} has no handler.py: nothing to deploy")
     files = zipdet.source_files(source)
-    if "glue_contract" in (source / "handler.py").read_text():
+    if any("glue_contract" in py.read_text() for py in source.glob("*.py")):
         files += zipdet.source_files(GLUE_CONTRACT, prefix="glue_contract/")
     return zipdet.zip_bytes(files)
 
