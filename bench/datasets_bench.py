@@ -60,9 +60,10 @@ def _scale_csv(path: str, rows: int = SCALE_ROWS, features: int = SCALE_FEATURES
 
 def _upload_until_promoted(settings, path: str) -> tuple:
     from mlpipe import watch
+    from mlpipe.stack import Stack
 
     t0 = time.monotonic()
-    record = watch.upload_and_wait(settings, [path], timeout=RUN_TIMEOUT_S, progress=lambda m: None)
+    record = watch.upload_and_wait(Stack.load(settings), [path], timeout=RUN_TIMEOUT_S, progress=lambda m: None)
     took = time.monotonic() - t0
     if record["status"] != "succeeded" or not record.get("promoted"):
         raise RuntimeError(f"{path}: run {record['run_id']} ended {record['status']}: {record.get('error')}")

@@ -218,14 +218,14 @@ def test_a_bootstrap_that_fails_leaves_no_instance_and_says_which(local_cloud, m
         msg = str(ex.value)
         assert "bootstrap (user data) failed" in msg and "was terminated" in msg
         broken = msg.split("instance ")[-1].split(" ")[0]
-        assert instance.instance_state(settings, broken) in ("shutting-down", "terminated")
+        assert instance.instance_state(Stack.load(settings), broken) in ("shutting-down", "terminated")
         assert not [x for x in teardown.verify_destroyed(settings) if x.startswith("ec2 instance")]
 
         monkeypatch.setattr(instance, "waits_for_bootstrap", lambda s: False)
         reports = deploy_mod.deploy(settings, part="glue", progress=lambda m: None)
         [inst] = [r for r in reports if r.kind == "ec2 instance"]
         assert inst.action == "created" and inst.details["instance_id"] != broken
-        assert instance.instance_state(settings, inst.details["instance_id"]) == "stopped"
+        assert instance.instance_state(Stack.load(settings), inst.details["instance_id"]) == "stopped"
     finally:
         teardown.destroy(settings, progress=lambda m: None)
     assert teardown.verify_destroyed(settings) == []

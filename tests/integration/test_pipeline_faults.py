@@ -121,7 +121,7 @@ def test_a_burst_while_the_instance_is_stopping_trains_every_file_once(stack, sp
     ec2 = clients.client("ec2", settings)
     iid = instance.find_instance(Stack(settings, names))["InstanceId"]
     ec2.start_instances(InstanceIds=[iid])
-    instance.wait_for_state(settings, iid, "running")
+    instance.wait_for_state(Stack(settings, names), iid, "running")
     ec2.stop_instances(InstanceIds=[iid])  # stopping: the triggers wait, then the worker starts it
     since = watch.utcnow()
     body = Path(split["batches"][6]).read_bytes()
@@ -162,7 +162,7 @@ def test_a_run_stopped_by_hand_is_recorded_and_its_data_trained_by_a_following_r
         time.sleep(2)
         buckets.upload_code_archive(Stack(settings, names))  # the retry trains with good code
         ec2.stop_instances(InstanceIds=[iid])  # by hand, mid-run
-        instance.wait_for_state(settings, iid, "stopped")
+        instance.wait_for_state(Stack(settings, names), iid, "stopped")
         lost = None
         while lost is None and time.monotonic() < deadline:
             lam.invoke(FunctionName=names.reaper_function, Payload=b"{}")

@@ -32,16 +32,16 @@ def test_buckets_are_created_once_with_every_setting(aws):
     assert [r.action for r in second] == ["found", "found"]
 
     for bucket in names.buckets:
-        st = buckets.bucket_settings(settings, bucket)
+        st = buckets.bucket_settings(Stack(settings, names), bucket)
         assert st["public_access_block"] == buckets.PUBLIC_ACCESS_BLOCK
         assert st["encryption"] == "AES256"
         assert st["tags"] == {"stack": "mlpipe"}
         stmt = st["policy"]["Statement"][0]
         assert stmt["Effect"] == "Deny" and stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert names.objects_arn(bucket) in stmt["Resource"] and names.bucket_arn(bucket) in stmt["Resource"]
-    assert buckets.bucket_settings(settings, names.output_bucket)["versioning"] == "Enabled"
+    assert buckets.bucket_settings(Stack(settings, names), names.output_bucket)["versioning"] == "Enabled"
     # the input bucket keeps versions too: a set-aside overwrite can be restored (restore-data)
-    assert buckets.bucket_settings(settings, names.input_bucket)["versioning"] == "Enabled"
+    assert buckets.bucket_settings(Stack(settings, names), names.input_bucket)["versioning"] == "Enabled"
 
 
 def test_drifted_setting_is_repaired_and_reported(aws):

@@ -126,8 +126,8 @@ def test_delete_function_and_absent(aws, role, fn_dir):
     settings, names = aws
     functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, {})
     assert functions.find_functions(Stack(settings, names)) == ["mlpipe-trigger"]
-    assert functions.delete_function(settings, "mlpipe-trigger").action == "deleted"
-    assert functions.delete_function(settings, "mlpipe-trigger").action == "absent"
+    assert functions.delete_function(Stack(settings, names), "mlpipe-trigger").action == "deleted"
+    assert functions.delete_function(Stack(settings, names), "mlpipe-trigger").action == "absent"
 
 
 def _unvalidated():

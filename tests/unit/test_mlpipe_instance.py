@@ -27,7 +27,7 @@ def test_aws_ami_comes_from_the_al2023_public_parameter(aws):
     expected = boto3.client("ssm", region_name="us-east-1").get_parameter(
         Name=AL2023_AMI_PARAMETER)["Parameter"]["Value"]
     assert expected.startswith("ami-")
-    assert instance.resolve_ami(settings) == expected
+    assert instance.resolve_ami(Stack.load(settings)) == expected
 
 
 def test_local_ami_is_one_of_motos(aws, monkeypatch):
@@ -117,20 +117,20 @@ def test_wait_times_out_with_a_clear_message(with_profile, monkeypatch):
     monkeypatch.setattr(instance, "instance_state", lambda s, i: "pending")
     monkeypatch.setattr(instance.time, "sleep", lambda s: None)
     with pytest.raises(MlpipeError, match="still pending after 0s"):
-        instance.wait_for_state(settings, "i-123", "running", timeout=0)
+        instance.wait_for_state(Stack(settings, names), "i-123", "running", timeout=0)
 
 
 def test_delete_terminates_only_this_stack(with_profile):
     settings, names = with_profile
     instance.ensure(Stack(settings, names))[-1]
     ec2 = boto3.client("ec2", region_name="us-east-1")
-    ami = instance.resolve_ami(settings)
+    ami = instance.resolve_ami(Stack(settings, names))
     other = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, TagSpecifications=[
         {"ResourceType": "instance", "Tags": [{"Key": "stack", "Value": "bob"}]}])["Instances"][0]["InstanceId"]
     reports = instance.delete(Stack(settings, names))
     assert [r.action for r in reports] == ["deleted"]
     assert instance.find_instances(Stack(settings, names)) == []
-    assert instance.instance_state(settings, other) == "running"
+    assert instance.instance_state(Stack(settings, names), other) == "running"
     assert instance.delete(Stack(settings, names))[0].action == "absent"
 
 
@@ -165,7 +165,7 @@ def test_failed_bootstrap_terminates_the_instance_and_says_so(with_profile, monk
     msg = str(ex.value)
     assert "bootstrap (user data) failed" in msg and "was terminated" in msg
     iid = msg.split("instance ")[-1].split(" ")[0]
-    assert iid.startswith("i-") and instance.instance_state(settings, iid) in ("shutting-down", "terminated")
+    assert iid.startswith("i-") and instance.instance_state(Stack(settings, names), iid) in ("shutting-down", "terminated")
     assert instance.find_instances(Stack(settings, names)) == []
 
 
@@ -202,13 +202,13 @@ def test_a_redeploy_replaces_an_instance_whose_bootstrap_never_finished(with_pro
     settings, names = with_profile
     ec2 = boto3.client("ec2", region_name="us-east-1")
     # What a deploy killed before its first stop leaves: a running, tagged, never-bootstrapped instance.
-    broken = ec2.run_instances(ImageId=instance.resolve_ami(settings), MinCount=1, MaxCount=1,
+    broken = ec2.run_instances(ImageId=instance.resolve_ami(Stack(settings, names)), MinCount=1, MaxCount=1,
                                TagSpecifications=[{"ResourceType": "instance",
                                                    "Tags": names.tag_list(Name=names.instance_name)}],
                                )["Instances"][0]["InstanceId"]
     reports = instance.ensure(Stack(settings, names))
     assert [r.action for r in reports] == ["deleted", "created"]
-    assert reports[0].name == broken and instance.instance_state(settings, broken) in ("shutting-down", "terminated")
+    assert reports[0].name == broken and instance.instance_state(Stack(settings, names), broken) in ("shutting-down", "terminated")
     assert reports[-1].details["instance_id"] != broken and reports[-1].details["state"] == "stopped"
 
 
