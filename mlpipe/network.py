@@ -67,12 +67,6 @@ def usable_default_subnets(stack) -> list:
     return [s for s in default_subnets(stack) if s.get("AvailabilityZone") in zones]
 
 
-def find_default_subnet(stack) -> str | None:
-    """The first usable default subnet, or None (no default VPC, or the type offered in none of its AZs)."""
-    usable = usable_default_subnets(stack)
-    return usable[0]["SubnetId"] if usable else None
-
-
 def find_vpcs(stack) -> list:
     """The stack's own VPCs (tag stack=<stack> and Name=<stack>-vpc)."""
     names = stack.names
@@ -118,10 +112,6 @@ def ensure(stack) -> list:
                         "zone": first.get("AvailabilityZone"),
                         "alternates": [s["SubnetId"] for s in usable[1:]]})]
     return _ensure_own_vpc(stack)
-
-
-def subnet_of(reports: list) -> str:
-    return reports[-1].details["subnet_id"]
 
 
 def _group_filters(stack, vpc_id: str) -> list:
