@@ -15,7 +15,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 from layer_build import zipdet
 
-from .clients import error_code, get_or_none, is_not_found
+from .clients import delete_if_present, error_code, get_or_none
 from .config import MlpipeError
 from .names import GLUE_FUNCTIONS
 from .report import Report
@@ -284,11 +284,8 @@ def ensure_s3_permission(stack, function: str, bucket: str) -> Report:
 
 
 def remove_permission(stack, function: str, statement_id: str) -> Report:
-    try:
-        stack.client("lambda").remove_permission(FunctionName=function, StatementId=statement_id)
-    except ClientError as exc:
-        if not is_not_found(exc):
-            raise
+    if not delete_if_present(stack.client("lambda").remove_permission, FunctionName=function,
+                             StatementId=statement_id):
         return Report("absent", "lambda permission", f"{function}/{statement_id}")
     return Report("deleted", "lambda permission", f"{function}/{statement_id}")
 
@@ -319,11 +316,7 @@ def leftovers(stack) -> list:
 
 
 def delete_function(stack, name: str) -> Report:
-    try:
-        stack.client("lambda").delete_function(FunctionName=name)
-    except ClientError as exc:
-        if not is_not_found(exc):
-            raise
+    if not delete_if_present(stack.client("lambda").delete_function, FunctionName=name):
         return Report("absent", "lambda function", name)
     return Report("deleted", "lambda function", name)
 
