@@ -342,3 +342,28 @@ def test_plan_and_deploy_print_the_same_steps(aws):
     deploy_mod.deploy(settings, part="glue", progress=done.append)
     titles = [line for line in done if line and not line.startswith(" ")][:-1]  # the summary is last
     assert titles == list(dict.fromkeys(s.title for s in steps))
+
+
+def test_a_log_group_a_last_invocation_writes_after_its_delete_goes_too(aws, monkeypatch):
+    """An invocation running when its function is deleted (the reaper fires every minute) may
+    write its log group again after destroy's log step, as Lambda creates a group on a
+    function's first write: destroy deletes it once more instead of reporting a leftover."""
+    from mlpipe import logs
+
+    settings, names = aws
+    deploy_mod.deploy(settings, part="glue", progress=quiet)
+    real, calls = logs.delete, []
+
+    def delete_then_a_late_write(stack, extra=()):
+        out = real(stack, extra)
+        calls.append(1)
+        if len(calls) == 1:
+            boto3.client("logs", region_name="us-east-1").create_log_group(
+                logGroupName=f"/aws/lambda/{names.reaper_function}")
+        return out
+
+    monkeypatch.setattr(logs, "delete", delete_then_a_late_write)
+    msgs = []
+    teardown.destroy(settings, progress=msgs.append)
+    assert len(calls) == 2 and any("deleting it once more" in m for m in msgs)
+    assert teardown.leftovers_of(Stack(settings, names)) == []
