@@ -24,7 +24,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
 # The shared contract, bundled at the root of every glue function's zip (as Chalice bundles
 # chalicelib/): the handlers import it as a top-level package.
-GLUE_CONTRACT = REPO_ROOT / "glue_contract"
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must go through S3
 HANDLER = "handler.handler"
 
@@ -105,10 +104,7 @@ def build_zip(source: Path | str) -> bytes:
     source = Path(source)
     if not (source / "handler.py").is_file():
         raise MlpipeError(f"{source} has no handler.py: nothing to deploy")
-    files = zipdet.source_files(source)
-    if any("glue_contract" in py.read_text() for py in source.glob("*.py")):
-        files += zipdet.source_files(GLUE_CONTRACT, prefix="glue_contract/")
-    return zipdet.zip_bytes(files)
+    return zipdet.zip_bytes(zipdet.function_files(source))
 
 
 def code_sha256(data: bytes) -> str:

@@ -151,7 +151,7 @@ def test_delete_empties_every_version_and_leaves_other_stacks(aws):
     settings, names = aws
     buckets.ensure(Stack(settings, names))
     other = Names.for_stack(settings.with_(stack="other"), names.account_id)
-    buckets.ensure_bucket(settings.with_(stack="other"), other, other.output_bucket, versioned=True)
+    buckets.ensure_bucket(Stack(settings.with_(stack="other"), other), other.output_bucket, versioned=True)
     s3 = boto3.client("s3", region_name="us-east-1")
     for i in range(3):
         s3.put_object(Bucket=names.output_bucket, Key="runs/r.json", Body=json.dumps({"i": i}))
