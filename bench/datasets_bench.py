@@ -60,9 +60,10 @@ def _scale_csv(path: str, rows: int = SCALE_ROWS, features: int = SCALE_FEATURES
 
 def _upload_until_promoted(settings, path: str) -> tuple:
     from mlpipe import watch
+    from mlpipe.stack import Stack
 
     t0 = time.monotonic()
-    record = watch.upload_and_wait(settings, [path], timeout=RUN_TIMEOUT_S, progress=lambda m: None)
+    record = watch.upload_and_wait(Stack.load(settings), [path], timeout=RUN_TIMEOUT_S, progress=lambda m: None)
     took = time.monotonic() - t0
     if record["status"] != "succeeded" or not record.get("promoted"):
         raise RuntimeError(f"{path}: run {record['run_id']} ended {record['status']}: {record.get('error')}")
@@ -73,6 +74,7 @@ def _one_dataset(cloud, dataset: str, label: str, tmp: str, n_api: int) -> list:
     from mlpipe import api, clients, datasets, deploy, teardown
     from mlpipe.config import load_settings
     from mlpipe.names import names_for
+    from mlpipe.stack import Stack
 
     settings = load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": cloud.endpoint_url,
                               "MLPIPE_STACK": f"bds{abs(hash(label)) % 10000}", "MLPIPE_DATASET": dataset,
@@ -89,7 +91,7 @@ def _one_dataset(cloud, dataset: str, label: str, tmp: str, n_api: int) -> list:
         s3 = clients.client("s3", settings)
         card = json.loads(s3.get_object(Bucket=names.output_bucket,
                                         Key=f"models/{record['model_version']}/model_card.json")["Body"].read())
-        out = api.backend_outputs(settings, names)
+        out = api.backend_outputs(Stack(settings, names))
         instances, _ = datasets.request_rows(spec, files["holdout"])
         one = json.dumps({"instances": instances[:1]})
         u = urlparse(out["api_url"])

@@ -155,6 +155,7 @@ def _walkthrough_state(home: str, port: int) -> dict:
 
     from mlpipe import clients, deploy, watch
     from mlpipe.config import load_settings
+    from mlpipe.stack import Stack
     from model_code.dataset import write_split
 
     _cli(home, port, "up", "--detach")
@@ -164,7 +165,7 @@ def _walkthrough_state(home: str, port: int) -> dict:
     clients.clear_cache()
     deploy.deploy(settings, part="all", progress=lambda m: None)
     split = write_split(tempfile.mkdtemp(), n_batches=8)
-    watch.upload_and_wait(settings, split["batches"][:2], timeout=180, progress=lambda m: None)
+    watch.upload_and_wait(Stack.load(settings), split["batches"][:2], timeout=180, progress=lambda m: None)
     _cli(home, port, "down")
     meta = json.load(open(os.path.join(home, str(port), "state", "saved", "meta.json")))
     return meta

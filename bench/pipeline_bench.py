@@ -36,17 +36,17 @@ def _latest_version(s3, bucket: str, key: str) -> str | None:
         return None
 
 
-def watch_one_run(settings, names, path: str) -> dict:
+def watch_one_run(stack, path: str) -> dict:
     """Upload ``path`` and time the chain from outside until the instance is stopped again."""
-    from mlpipe import buckets, clients, instance, watch
+    from mlpipe import buckets, instance, watch
 
-    s3 = clients.client("s3", settings)
-    ec2 = clients.client("ec2", settings)
-    iid = instance.find_instance(settings, names)["InstanceId"]
+    names = stack.names
+    s3, ec2 = stack.client("s3"), stack.client("ec2")
+    iid = instance.find_instance(stack)["InstanceId"]
     before = _latest_version(s3, names.output_bucket, names.latest_key)
     since = watch.utcnow()
     t0 = time.monotonic()
-    keys = buckets.upload_data(settings, [path], names=names)
+    keys = buckets.upload_data(stack, [path])
     seen: dict = {}
     while True:
         now = time.monotonic() - t0
@@ -62,15 +62,14 @@ def watch_one_run(settings, names, path: str) -> dict:
         if now > RUN_TIMEOUT_S:
             raise RuntimeError(f"run for {keys} did not end in {RUN_TIMEOUT_S} s (instance {state})")
         time.sleep(POLL_S)
-    record = watch.wait_for_run(settings, since, expect_inputs=keys, timeout=30, progress=lambda m: None,
-                                names=names)
+    record = watch.wait_for_run(stack, since, expect_inputs=keys, timeout=30, progress=lambda m: None)
     if record["status"] != "succeeded" or "promoted" not in seen:
         raise RuntimeError(f"run {record['run_id']} ended {record['status']}: {record.get('error')}")
     train_s = float(record["timings"]["train_s"])
     return {"promoted_s": seen["promoted"], "stopping_s": seen["stopping"],
             "running_s": seen["stopping"] - seen["running"], "train_s": train_s,
             "overhead_s": seen["stopping"] - seen["running"] - train_s,
-            "timeline": watch.run_timeline(settings, record, names)}
+            "timeline": watch.run_timeline(stack, record)}
 
 
 def run(n: int = 3) -> list[dict]:
@@ -78,6 +77,7 @@ def run(n: int = 3) -> list[dict]:
     from mlpipe import clients, deploy, teardown
     from mlpipe.config import load_settings
     from mlpipe.names import names_for
+    from mlpipe.stack import Stack
     from model_code.dataset import write_split
 
     cloud = active_cloud()
@@ -101,7 +101,7 @@ def run(n: int = 3) -> list[dict]:
             raise RuntimeError(f"re-deploy changed something: {[str(r) for r in again if r.action != 'found']}")
         with tempfile.TemporaryDirectory() as tmp:
             split = write_split(tmp, n_batches=max(n, 2))
-            runs = [watch_one_run(settings, names, split["batches"][i]) for i in range(n)]
+            runs = [watch_one_run(Stack(settings, names), split["batches"][i]) for i in range(n)]
         for i, r in enumerate(runs, 1):
             print(f"  pipeline run {i}: promoted {r['promoted_s']:.2f} s, stopping {r['stopping_s']:.2f} s, "
                   f"running {r['running_s']:.2f} s, train {r['train_s']:.2f} s; timeline {r['timeline']}")

@@ -143,6 +143,7 @@ def run(n_api: int = 300, n_local: int = 2000) -> list[dict]:
     from mlpipe import api, buckets, clients, deploy
     from mlpipe.config import load_settings
     from mlpipe.names import names_for
+    from mlpipe.stack import Stack
     from model_code import dataset, schema, train
 
     cloud = active_cloud()
@@ -158,11 +159,12 @@ def run(n_api: int = 300, n_local: int = 2000) -> list[dict]:
                                   "MLPIPE_THROTTLE_BURST": "100000", "MLPIPE_QUOTA_LIMIT": "10000000"})
         clients.clear_cache()
         names = names_for(settings)
-        buckets.ensure_buckets(settings, names)
+        stack = Stack(settings, names)
+        buckets.ensure(stack)
         t0 = time.perf_counter()
         deploy.deploy(settings, part="backend", progress=lambda m: None)
         rows.append(_row("deploy of the backend (layers, function, API)", time.perf_counter() - t0, "s"))
-        out = api.backend_outputs(settings, names)
+        out = api.backend_outputs(stack)
         lam = clients.client("lambda", settings)
         logs = clients.client("logs", settings)
         s3 = clients.client("s3", settings)
@@ -251,7 +253,7 @@ def run(n_api: int = 300, n_local: int = 2000) -> list[dict]:
             _row("cold S3 read of latest.json: boto3 (import + client + GET), median of 5", reads["boto3"], "s"),
             _row("cold S3 read of latest.json: botocore signer + plain HTTP (used), median of 5", reads["signer"], "s"),
         ]
-        api.delete(settings, names)
+        api.delete(stack)
         return rows
     finally:
         if own:

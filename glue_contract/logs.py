@@ -1,5 +1,7 @@
 """Structured logs: one JSON line per event, with the function and the Lambda request id
-(CloudWatch Logs Insights can filter on any field)."""
+(CloudWatch Logs Insights can filter on any field). The one logger of all five functions:
+trigger, worker, stop_ec2 and reaper bind the invocation (``bind``); predict passes its
+request id with each line."""
 from __future__ import annotations
 
 import json
@@ -19,13 +21,16 @@ def bind(context=None, **fields) -> None:
 
 
 def logger(name: str) -> logging.Logger:
+    """The named logger, at INFO unless a level was set (predict's ``LOG_LEVEL``)."""
     log = logging.getLogger(name)
-    log.setLevel(logging.INFO)
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
     return log
 
 
-def log(event: str, _logger: str = "mlpipe", **fields) -> dict:
+def log(event: str, _logger: str = "mlpipe", _level: int = logging.INFO, _exc_info: bool = False,
+        **fields) -> dict:
     """Log ``{"event": event, "request_id": ..., **fields}`` as one JSON line; returns it."""
     line = {"event": event, **_CONTEXT, **fields}
-    logger(_logger).info(json.dumps(line, default=str))
+    logger(_logger).log(_level, json.dumps(line, default=str), exc_info=_exc_info)
     return line

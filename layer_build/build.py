@@ -289,7 +289,7 @@ def function_size(function_dir: Path, out: Path | str | None = None) -> Artifact
     out = Path(out or DEFAULT_OUT)
     zp = out / "functions" / f"{function_dir.name}.zip"
     # The very zip mlpipe deploys (mlpipe.functions.build_zip): same files, same builder.
-    info = zipdet.write_zip_files(zipdet.source_files(function_dir), zp)
+    info = zipdet.write_zip_files(zipdet.function_files(function_dir), zp)
     return ArtifactSize(f"function:{function_dir.name}", "function", info["unzipped_bytes"],
                         info["zipped_bytes"], str(zp))
 

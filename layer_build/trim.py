@@ -44,10 +44,6 @@ class Rule:
     matches: Callable[[PurePosixPath], bool]
 
 
-def _parts(p: PurePosixPath) -> tuple[str, ...]:
-    return p.parts
-
-
 def _in_dist_info(p: PurePosixPath) -> bool:
     return bool(p.parts) and p.parts[0].endswith(".dist-info")
 

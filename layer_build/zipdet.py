@@ -46,6 +46,17 @@ def source_files(root: Path | str, *, prefix: str = "") -> list[tuple[str, Path]
     return sorted(out)
 
 
+def function_files(function_dir: Path | str) -> list[tuple[str, Path]]:
+    """A function's deployment files: its folder, plus ``glue_contract/`` at the zip's root
+    when its code imports it (all five functions), as Chalice bundles ``chalicelib/``. What
+    ``mlpipe.functions.build_zip`` deploys and ``layer_build.build.function_size`` measures."""
+    function_dir = Path(function_dir)
+    files = source_files(function_dir)
+    if any("glue_contract" in py.read_text() for py in function_dir.glob("*.py")):
+        files += source_files(Path(__file__).resolve().parents[1] / "glue_contract", prefix="glue_contract/")
+    return files
+
+
 def tree_files(root: Path | str, *, prefix: str = "") -> list[tuple[str, Path]]:
     """Every file under ``root`` (a built tree, e.g. a layer's staging dir with its .pyc), sorted."""
     root = Path(root)

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .api import HTTP_METHOD, MODEL_NAME, _ensure_stage, _ensure_validator, _get_method, _resource_id, \
-    find_api, integration_uri, invoke_url
+from .api import HTTP_METHOD, MODEL_NAME, ensure_resource, ensure_stage, ensure_validator, find_api, get_method, \
+    integration_uri, invoke_url, resource_id
 from .clients import credentials
 from .functions import ensure_permission
 from .report import Report
-from .serving import Reply, _encode, _send
-from .stack import as_stack
+from .serving import Reply, encode, send
 
 IAM_RESOURCE = "predict-iam"
 IAM_PERMISSION_SID = "apigateway-invoke-predict-iam"
@@ -49,20 +48,18 @@ def iam_source_arn(names, api_id: str) -> str:
             f"{api_id}/*/{HTTP_METHOD}/{IAM_RESOURCE}")
 
 
-def iam_url(stack, names=None) -> Optional[str]:
+def iam_url(stack) -> Optional[str]:
     """The invoke URL of ``POST /predict-iam`` (None before the API exists)."""
-    stack = as_stack(stack, names)
     api = find_api(stack)
     if api is None:
         return None
     return invoke_url(stack.settings, api["id"], stack.names.api_stage, IAM_RESOURCE)
 
 
-def ensure_iam_route(stack, names=None) -> list:
+def ensure_iam_route(stack) -> list:
     """``POST /predict-iam`` with ``authorizationType AWS_IAM`` on the stack's API (idempotent).
 
     Needs the API of ``mlpipe deploy --part backend`` (notebook 05's first step)."""
-    stack = as_stack(stack, names)
     names = stack.names
     apigw = stack.client("apigateway")
     api = find_api(stack)
@@ -72,14 +69,12 @@ def ensure_iam_route(stack, names=None) -> list:
     api_id = api["id"]
     path = "/" + IAM_RESOURCE
     changes = []
-    resource_id = _resource_id(apigw, api_id, path)
-    if resource_id is None:
-        root_id = _resource_id(apigw, api_id, "/")
-        resource_id = apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart=IAM_RESOURCE)["id"]
+    resource_id, made = ensure_resource(stack, api_id, IAM_RESOURCE)
+    if made:
         changes.append("resource")
-    validator_id, _ = _ensure_validator(apigw, api_id)
+    validator_id, _ = ensure_validator(stack, api_id)
     wanted_models = {"application/json": MODEL_NAME}
-    method = _get_method(apigw, api_id, resource_id)
+    method = get_method(stack, api_id, resource_id)
     if method is not None and not (method.get("authorizationType") == "AWS_IAM"
                                    and not method.get("apiKeyRequired")
                                    and method.get("requestValidatorId") == validator_id
@@ -101,7 +96,7 @@ def ensure_iam_route(stack, names=None) -> list:
                       f"{names.api_name} {HTTP_METHOD} {path} (AWS_IAM)", details={"changes": changes})]
     reports.append(ensure_permission(stack, names.predict_function, IAM_PERMISSION_SID,
                                      "apigateway.amazonaws.com", iam_source_arn(names, api_id)))
-    reports.append(_ensure_stage(apigw, names, api_id, redeploy=bool(changes)))
+    reports.append(ensure_stage(stack, api_id, redeploy=bool(changes)))
     return reports
 
 
@@ -110,18 +105,16 @@ def stack_function_arn(stack) -> str:
     return fn["Configuration"]["FunctionArn"]
 
 
-def method_table(stack, names=None):
+def method_table(stack):
     """Both methods side by side: path, authorizationType, apiKeyRequired (read back)."""
     import pandas as pd
 
-    stack = as_stack(stack, names)
-    apigw = stack.client("apigateway")
     api = find_api(stack)
     rows = []
     if api is not None:
         for path in ("/" + stack.names.api_resource, "/" + IAM_RESOURCE):
-            rid = _resource_id(apigw, api["id"], path)
-            m = _get_method(apigw, api["id"], rid) if rid else None
+            rid = resource_id(stack, api["id"], path)
+            m = get_method(stack, api["id"], rid) if rid else None
             if m is not None:
                 rows.append({"method": f"{HTTP_METHOD} {path}", "authorizationType": m.get("authorizationType"),
                              "apiKeyRequired": bool(m.get("apiKeyRequired")),
@@ -146,8 +139,8 @@ def signed_post(settings, url: str, instances: list, *, key: Optional[str] = Non
                 timeout: float = 30.0) -> Reply:
     """POST ``{"instances": ...}`` to ``url`` signed with SigV4 (and ``x-api-key: key`` if
     given); HTTP error statuses are returned, not raised."""
-    body = _encode(instances)
-    return _send(url, key, body, timeout, headers=sign(settings, url, body))[0]
+    body = encode(instances)
+    return send(url, key, body, timeout, headers=sign(settings, url, body))[0]
 
 
 def outcome_line(unsigned_status: int, signed_status: int) -> str:

@@ -27,7 +27,6 @@ from botocore.exceptions import ClientError
 from .clients import get_or_none, is_not_found
 from .functions import ensure_permission, remove_permission
 from .report import Report
-from .stack import as_stack
 
 MODEL_NAME = "PredictRequest"
 VALIDATOR_NAME = "body"
@@ -85,21 +84,23 @@ def _find_one(stack, operation: str, name: str, **kwargs) -> Optional[dict]:
     return next((i for i in _find_all(stack, operation, name, **kwargs) if i.get("name") == name), None)
 
 
-def find_api(stack, names=None) -> Optional[dict]:
+def find_api(stack) -> Optional[dict]:
     """This stack's REST API ``S-api`` (one tagged for another stack is never ours)."""
-    stack = as_stack(stack, names)
     return _find_one(stack, "get_rest_apis", stack.names.api_name)
 
 
-def _resource_id(apigw, api_id: str, path: str) -> Optional[str]:
-    for page in apigw.get_paginator("get_resources").paginate(restApiId=api_id):
+def resource_id(stack, api_id: str, path: str) -> Optional[str]:
+    """The id of the API's resource at ``path`` (``/`` is the root), or None."""
+    for page in stack.client("apigateway").get_paginator("get_resources").paginate(restApiId=api_id):
         for res in page.get("items", []):
             if res.get("path") == path:
                 return res["id"]
     return None
 
 
-def _ensure_validator(apigw, api_id: str) -> tuple:
+def ensure_validator(stack, api_id: str) -> tuple:
+    """The request validator ``body`` (checks the body, not the parameters): ``(id, changed)``."""
+    apigw = stack.client("apigateway")
     for v in apigw.get_request_validators(restApiId=api_id).get("items", []):
         if v.get("name") == VALIDATOR_NAME:
             if v.get("validateRequestBody") and not v.get("validateRequestParameters"):
@@ -113,8 +114,10 @@ def _ensure_validator(apigw, api_id: str) -> tuple:
     return made["id"], True
 
 
-def _get_method(apigw, api_id: str, resource_id: str) -> Optional[dict]:
-    return get_or_none(apigw.get_method, restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
+def get_method(stack, api_id: str, resource_id: str) -> Optional[dict]:
+    """The resource's POST method as API Gateway holds it, or None."""
+    return get_or_none(stack.client("apigateway").get_method, restApiId=api_id, resourceId=resource_id,
+                       httpMethod=HTTP_METHOD)
 
 
 def ensure_rest_api(stack) -> Report:
@@ -129,14 +132,14 @@ def ensure_rest_api(stack) -> Report:
     return Report("created", "rest api", names.api_name, api["id"], {"api_id": api["id"]})
 
 
-def ensure_resource(stack, api_id: str) -> tuple:
-    """The ``/predict`` resource under the root: ``(resource_id, created)``."""
-    apigw = stack.client("apigateway")
-    resource_id = _resource_id(apigw, api_id, "/" + stack.names.api_resource)
-    if resource_id is not None:
-        return resource_id, False
-    root_id = _resource_id(apigw, api_id, "/")
-    return apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart=stack.names.api_resource)["id"], True
+def ensure_resource(stack, api_id: str, path_part: str) -> tuple:
+    """The resource ``/<path_part>`` under the root: ``(resource_id, created)``."""
+    found = resource_id(stack, api_id, "/" + path_part)
+    if found is not None:
+        return found, False
+    root_id = resource_id(stack, api_id, "/")
+    made = stack.client("apigateway").create_resource(restApiId=api_id, parentId=root_id, pathPart=path_part)
+    return made["id"], True
 
 
 def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
@@ -147,7 +150,7 @@ def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
 
     apigw = stack.client("apigateway")
     schema = spec_of(stack.settings).json_schema(stack.settings.max_rows)  # from the dataset file
-    method = _get_method(apigw, api_id, resource_id)
+    method = get_method(stack, api_id, resource_id)
     current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:
         if method is not None:
@@ -199,15 +202,14 @@ def ensure_api(stack, function_arn: str) -> list:
     """The REST API and everything in it up to the stage, one function per API Gateway
     resource. Returns reports; the API's is first."""
     names = stack.names
-    apigw = stack.client("apigateway")
     api_report = ensure_rest_api(stack)
     reports = [api_report]
     api_id = api_report.arn
     changes = []  # what changed in the API's methods: a new deployment is needed
-    resource_id, made = ensure_resource(stack, api_id)
+    resource_id, made = ensure_resource(stack, api_id, names.api_resource)
     if made:
         changes.append("resource")
-    validator_id, changed = _ensure_validator(apigw, api_id)
+    validator_id, changed = ensure_validator(stack, api_id)
     if changed:
         changes.append("validator")
     method, made = ensure_request_model(stack, api_id, resource_id)
@@ -221,11 +223,11 @@ def ensure_api(stack, function_arn: str) -> list:
     if changes and api_report.action == "found":
         reports.append(Report("updated", "api method", f"{names.api_name} {HTTP_METHOD} /{names.api_resource}",
                               details={"changes": changes}))
-    if _ensure_bad_body_response(apigw, api_id):
+    if ensure_bad_body_response(stack, api_id):
         changes.append("bad-body response")
     reports.append(ensure_permission(stack, names.predict_function, PERMISSION_SID, "apigateway.amazonaws.com",
                                      source_arn(names, api_id)))
-    reports.append(_ensure_stage(apigw, names, api_id, redeploy=bool(changes)))
+    reports.append(ensure_stage(stack, api_id, redeploy=bool(changes)))
     return reports
 
 
@@ -234,7 +236,9 @@ def ensure_api(stack, function_arn: str) -> list:
 BAD_BODY_TEMPLATE = '{"message": "Invalid request body: $context.error.validationErrorString"}'
 
 
-def _ensure_bad_body_response(apigw, api_id: str) -> bool:
+def ensure_bad_body_response(stack, api_id: str) -> bool:
+    """The ``BAD_REQUEST_BODY`` gateway response that names the validator's reason; True when (re)put."""
+    apigw = stack.client("apigateway")
     templates = {"application/json": BAD_BODY_TEMPLATE}
     got = get_or_none(apigw.get_gateway_response, restApiId=api_id, responseType="BAD_REQUEST_BODY")
     if got and (got.get("responseTemplates") or {}) == templates and str(got.get("statusCode")) == "400":
@@ -244,7 +248,9 @@ def _ensure_bad_body_response(apigw, api_id: str) -> bool:
     return True
 
 
-def _ensure_stage(apigw, names, api_id: str, redeploy: bool) -> Report:
+def ensure_stage(stack, api_id: str, redeploy: bool) -> Report:
+    """The stage ``production``; a new deployment when ``redeploy`` (a method changed)."""
+    apigw, names = stack.client("apigateway"), stack.names
     stage_name = names.api_stage
     stage = get_or_none(apigw.get_stage, restApiId=api_id, stageName=stage_name)
     if stage is not None and not redeploy:
@@ -264,38 +270,40 @@ def _ensure_stage(apigw, names, api_id: str, redeploy: bool) -> Report:
 # --------------------------------------------------------------------------- key and usage plan
 
 
-def find_api_key(stack, names=None, include_value: bool = False) -> Optional[dict]:
-    stack = as_stack(stack, names)
+def find_api_key(stack, include_value: bool = False) -> Optional[dict]:
     return _find_one(stack, "get_api_keys", stack.names.api_key_name,
                      nameQuery=stack.names.api_key_name, includeValues=include_value)
 
 
-def api_key_value(stack, names=None) -> Optional[str]:
+def api_key_value(stack) -> Optional[str]:
     """The API key's value (what a client sends as ``x-api-key``), or None before deploy."""
-    key = find_api_key(as_stack(stack, names), include_value=True)
+    key = find_api_key(stack, include_value=True)
     return key.get("value") if key else None
 
 
-def find_usage_plan(stack, names=None) -> Optional[dict]:
-    stack = as_stack(stack, names)
+def find_usage_plan(stack) -> Optional[dict]:
     return _find_one(stack, "get_usage_plans", stack.names.usage_plan)
 
 
-def ensure_key_and_plan(stack, api_id: str) -> list:
-    settings, names = stack.settings, stack.names
-    apigw = stack.client("apigateway")
-    reports = []
+def ensure_api_key(stack) -> Report:
+    """The API key ``S-key`` (enabled); ``arn`` is its id."""
+    apigw, names = stack.client("apigateway"), stack.names
     key = find_api_key(stack)
     if key is None:
         key = apigw.create_api_key(name=names.api_key_name, enabled=True, tags=names.tags,
                                    description=f"{names.stack}: predict API clients")
-        reports.append(Report("created", "api key", names.api_key_name, key["id"]))
-    elif not key.get("enabled"):
+        return Report("created", "api key", names.api_key_name, key["id"])
+    if not key.get("enabled"):
         apigw.update_api_key(apiKey=key["id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "true"}])
-        reports.append(Report("updated", "api key", names.api_key_name, key["id"], {"changes": ["enabled"]}))
-    else:
-        reports.append(Report("found", "api key", names.api_key_name, key["id"]))
+        return Report("updated", "api key", names.api_key_name, key["id"], {"changes": ["enabled"]})
+    return Report("found", "api key", names.api_key_name, key["id"])
 
+
+def ensure_usage_plan(stack, api_id: str) -> Report:
+    """The usage plan ``S-plan`` (throttle and quota from the settings) bound to the API's
+    stage; ``arn`` is its id."""
+    settings, names = stack.settings, stack.names
+    apigw = stack.client("apigateway")
     throttle = {"rateLimit": float(settings.throttle_rate_limit), "burstLimit": int(settings.throttle_burst_limit)}
     quota = {"limit": int(settings.quota_limit), "period": settings.quota_period}
     stage = {"apiId": api_id, "stage": names.api_stage}
@@ -303,44 +311,45 @@ def ensure_key_and_plan(stack, api_id: str) -> list:
     if plan is None:
         plan = apigw.create_usage_plan(name=names.usage_plan, description=f"{names.stack}: predict API limits",
                                        apiStages=[stage], throttle=throttle, quota=quota, tags=names.tags)
-        reports.append(Report("created", "usage plan", names.usage_plan, plan["id"],
-                              {"throttle": throttle, "quota": quota}))
-    else:
-        ops, changes = [], []
-        got_t, got_q = plan.get("throttle") or {}, plan.get("quota") or {}
-        if float(got_t.get("rateLimit", -1)) != throttle["rateLimit"]:
-            ops.append({"op": "replace", "path": "/throttle/rateLimit", "value": _num(throttle["rateLimit"])})
-        if int(float(got_t.get("burstLimit", -1))) != throttle["burstLimit"]:
-            ops.append({"op": "replace", "path": "/throttle/burstLimit", "value": str(throttle["burstLimit"])})
-        if ops:
-            changes.append("throttle")
-        n = len(ops)
-        if int(float(got_q.get("limit", -1))) != quota["limit"]:
-            ops.append({"op": "replace", "path": "/quota/limit", "value": str(quota["limit"])})
-        if got_q.get("period") != quota["period"]:
-            ops.append({"op": "replace", "path": "/quota/period", "value": quota["period"]})
-        if len(ops) > n:
-            changes.append("quota")
-        stages = plan.get("apiStages") or []
-        for other in stages:  # stages of an API this stack no longer has (deleted, re-created)
-            if other.get("apiId") != api_id and other.get("stage") == names.api_stage and not _api_exists(apigw, other["apiId"]):
-                ops.append({"op": "remove", "path": "/apiStages", "value": f"{other['apiId']}:{other['stage']}"})
-                changes.append("stale stage")
-        if not any(s.get("apiId") == api_id and s.get("stage") == names.api_stage for s in stages):
-            ops.append({"op": "add", "path": "/apiStages", "value": f"{api_id}:{names.api_stage}"})
-            changes.append("stage")
-        if ops:
-            apigw.update_usage_plan(usagePlanId=plan["id"], patchOperations=ops)
-        reports.append(Report("updated" if ops else "found", "usage plan", names.usage_plan, plan["id"],
-                              {"changes": changes, "throttle": throttle, "quota": quota}))
+        return Report("created", "usage plan", names.usage_plan, plan["id"], {"throttle": throttle, "quota": quota})
+    ops, changes = [], []
+    got_t, got_q = plan.get("throttle") or {}, plan.get("quota") or {}
+    if float(got_t.get("rateLimit", -1)) != throttle["rateLimit"]:
+        ops.append({"op": "replace", "path": "/throttle/rateLimit", "value": _num(throttle["rateLimit"])})
+    if int(float(got_t.get("burstLimit", -1))) != throttle["burstLimit"]:
+        ops.append({"op": "replace", "path": "/throttle/burstLimit", "value": str(throttle["burstLimit"])})
+    if ops:
+        changes.append("throttle")
+    n = len(ops)
+    if int(float(got_q.get("limit", -1))) != quota["limit"]:
+        ops.append({"op": "replace", "path": "/quota/limit", "value": str(quota["limit"])})
+    if got_q.get("period") != quota["period"]:
+        ops.append({"op": "replace", "path": "/quota/period", "value": quota["period"]})
+    if len(ops) > n:
+        changes.append("quota")
+    stages = plan.get("apiStages") or []
+    for other in stages:  # stages of an API this stack no longer has (deleted, re-created)
+        if other.get("apiId") != api_id and other.get("stage") == names.api_stage and not _api_exists(apigw, other["apiId"]):
+            ops.append({"op": "remove", "path": "/apiStages", "value": f"{other['apiId']}:{other['stage']}"})
+            changes.append("stale stage")
+    if not any(s.get("apiId") == api_id and s.get("stage") == names.api_stage for s in stages):
+        ops.append({"op": "add", "path": "/apiStages", "value": f"{api_id}:{names.api_stage}"})
+        changes.append("stage")
+    if ops:
+        apigw.update_usage_plan(usagePlanId=plan["id"], patchOperations=ops)
+    return Report("updated" if ops else "found", "usage plan", names.usage_plan, plan["id"],
+                  {"changes": changes, "throttle": throttle, "quota": quota})
 
-    attached = {k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"]).get("items", [])}
-    if key["id"] not in attached:
-        apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
-        reports.append(Report("created", "usage plan key", f"{names.usage_plan} <- {names.api_key_name}"))
-    else:
-        reports.append(Report("found", "usage plan key", f"{names.usage_plan} <- {names.api_key_name}"))
-    return reports
+
+def ensure_usage_plan_key(stack, plan_id: str, key_id: str) -> Report:
+    """The API key attached to the usage plan."""
+    apigw, names = stack.client("apigateway"), stack.names
+    name = f"{names.usage_plan} <- {names.api_key_name}"
+    attached = {k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan_id).get("items", [])}
+    if key_id in attached:
+        return Report("found", "usage plan key", name)
+    apigw.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
+    return Report("created", "usage plan key", name)
 
 
 def _api_exists(apigw, api_id: str) -> bool:
@@ -351,14 +360,16 @@ def _api_exists(apigw, api_id: str) -> bool:
 
 
 def ensure(stack, function_arn: str) -> list:
-    """The REST API up to its stage, then the key and the usage plan (reports; the API's first)."""
+    """The REST API up to its stage, then the key and the usage plan (reports; the API's first).
+    ``mlpipe deploy`` runs these as the planner's steps (``mlpipe.planner``)."""
     api_reports = ensure_api(stack, function_arn)
-    return api_reports + ensure_key_and_plan(stack, api_reports[0].arn)
+    key = ensure_api_key(stack)
+    plan = ensure_usage_plan(stack, api_reports[0].arn)
+    return api_reports + [key, plan, ensure_usage_plan_key(stack, plan.arn, key.arn)]
 
 
-def backend_outputs(stack, names=None) -> dict:
+def backend_outputs(stack) -> dict:
     """``api_id``, ``api_url`` and ``api_key`` for ``mlpipe outputs`` (None before deploy)."""
-    stack = as_stack(stack, names)
     api = find_api(stack)
     if api is None:
         return {"api_id": None, "api_url": None, "api_key": None}
@@ -369,13 +380,14 @@ def backend_outputs(stack, names=None) -> dict:
     }
 
 
-def plan(stack) -> list:
-    names = stack.names
-    return [
-        Report("found" if find_api(stack) else "planned", "rest api", names.api_name),
-        Report("found" if find_api_key(stack) else "planned", "api key", names.api_key_name),
-        Report("found" if find_usage_plan(stack) else "planned", "usage plan", names.usage_plan),
-    ]
+def deployed_throttle(stack) -> dict:
+    """The usage plan as deployed (not as the settings say): rate, burst, quota, period."""
+    plan = find_usage_plan(stack)
+    if plan is None:
+        raise LookupError(f"no usage plan {stack.names.usage_plan} yet: run notebook 05 first")
+    throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
+    return {"rate": float(throttle.get("rateLimit") or 0), "burst": int(throttle.get("burstLimit") or 0),
+            "quota": quota.get("limit"), "period": quota.get("period")}
 
 
 def find(stack) -> list:
@@ -390,10 +402,9 @@ def leftovers(stack) -> list:
     return [f"{kind} {name}" for kind, _id, name in find(stack)]
 
 
-def delete(stack, names=None) -> list:
+def delete(stack) -> list:
     """Usage plans (stages detached first: a plan with stages cannot be deleted), API keys,
     REST APIs, and the predict function's API Gateway permission."""
-    stack = as_stack(stack, names)
     apigw = stack.client("apigateway")
     reports = []
     for kind, rid, name in find(stack):

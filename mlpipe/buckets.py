@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from botocore.exceptions import ClientError
 from glue_contract.defaults import MAX_DATA_FILE_BYTES
@@ -23,7 +23,6 @@ from .clients import error_code, get_or_none, is_not_found
 from .config import MlpipeError, Settings
 from .names import Names
 from .report import Report
-from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_ARCHIVE_DIRS = ("model_code", "ec2_scripts", "glue_contract")
@@ -67,7 +66,7 @@ def tls_policy_applies(settings: Settings) -> bool:
 
 
 def bucket_exists(stack, bucket: str) -> bool:
-    s3 = as_stack(stack).client("s3")
+    s3 = stack.client("s3")
     try:
         s3.head_bucket(Bucket=bucket)
         return True
@@ -157,8 +156,7 @@ def _create_bucket(stack, bucket: str) -> None:
                 timeout=300 if stack.is_aws else 30, every=5 if stack.is_aws else 0.5, cap=15, say=stack.say)
 
 
-def ensure_bucket(stack, names: Names | None, bucket: str, *, versioned: bool = False) -> Report:
-    stack = as_stack(stack, names)
+def ensure_bucket(stack, bucket: str, *, versioned: bool = False) -> Report:
     names = stack.names
     created = False
     exists = bucket_exists(stack, bucket)
@@ -181,20 +179,12 @@ def ensure_bucket(stack, names: Names | None, bucket: str, *, versioned: bool = 
                   {"changes": [] if created else changes, "versioned": versioned})
 
 
-def ensure_buckets(stack, names: Names | None = None) -> list:
-    stack = as_stack(stack, names)
+def ensure(stack) -> list:
     return [
         # versioned: a data file overwritten by a bad one (then set aside) can be restored
-        ensure_bucket(stack, None, stack.names.input_bucket, versioned=True),
-        ensure_bucket(stack, None, stack.names.output_bucket, versioned=True),
+        ensure_bucket(stack, stack.names.input_bucket, versioned=True),
+        ensure_bucket(stack, stack.names.output_bucket, versioned=True),
     ]
-
-
-ensure = ensure_buckets
-
-
-def plan(stack) -> list:
-    return [Report("found" if bucket_exists(stack, b) else "planned", "s3 bucket", b) for b in stack.names.buckets]
 
 
 def find(stack) -> list:
@@ -224,13 +214,13 @@ def leftovers(stack) -> list:
 
 
 def delete(stack) -> list:
-    out = [delete_bucket(stack, None, b) for b in find(stack)]
+    out = [delete_bucket(stack, b) for b in find(stack)]
     return out or [Report("absent", "s3 bucket", f"{stack.names.stack}-*")]
 
 
 def bucket_settings(stack, bucket: str) -> dict:
     """The settings of a bucket as a plain dict (for notebooks and tests)."""
-    s3 = as_stack(stack).client("s3")
+    s3 = stack.client("s3")
     pab = get_or_none(s3.get_public_access_block, Bucket=bucket)
     enc = get_or_none(s3.get_bucket_encryption, Bucket=bucket)
     pol = get_or_none(s3.get_bucket_policy, Bucket=bucket)
@@ -248,7 +238,7 @@ def bucket_settings(stack, bucket: str) -> dict:
 
 def empty_bucket(stack, bucket: str) -> int:
     """Delete every object version and delete marker; return how many were deleted."""
-    s3 = as_stack(stack).client("s3")
+    s3 = stack.client("s3")
     deleted = 0
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket):
@@ -268,9 +258,8 @@ def empty_bucket(stack, bucket: str) -> int:
     return deleted
 
 
-def delete_bucket(stack, names: Names | None, bucket: str) -> Report:
+def delete_bucket(stack, bucket: str) -> Report:
     """Empty and delete ``bucket`` if it exists and carries this stack's tag (or has our name)."""
-    stack = as_stack(stack, names)
     names = stack.names
     if not bucket_exists(stack, bucket):
         return Report("absent", "s3 bucket", bucket)
@@ -284,9 +273,8 @@ def delete_bucket(stack, names: Names | None, bucket: str) -> Report:
     return Report("deleted", "s3 bucket", bucket, names.bucket_arn(bucket), {"objects_deleted": n})
 
 
-def delete_buckets(stack, names: Names | None = None) -> list:
-    stack = as_stack(stack, names)
-    return [delete_bucket(stack, None, b) for b in stack.names.buckets]
+def delete_buckets(stack) -> list:
+    return [delete_bucket(stack, b) for b in stack.names.buckets]
 
 
 # --- uploads ----------------------------------------------------------------------------
@@ -298,8 +286,7 @@ def _validate_csv(path: str, settings=None) -> str | None:
     return validate_file(path, spec_of(settings))
 
 
-def upload_data(stack, paths: Iterable, *, force: bool = False,
-                names: Names | None = None, progress: Callable | None = None) -> list:
+def upload_data(stack, paths: Iterable, *, force: bool = False) -> list:
     """Validate then upload data files as ``data/<basename>``; return the keys uploaded.
 
     Every file is checked against the stack's dataset file (``model_code.table.parse_table``,
@@ -310,7 +297,6 @@ def upload_data(stack, paths: Iterable, *, force: bool = False,
     paths = [str(p) for p in paths]
     if not paths:
         raise UploadError("no files given: name one or more CSV data files")
-    stack = as_stack(stack, names)
     problems = []
     for p in paths:
         if not os.path.basename(p).endswith(".csv"):
@@ -338,14 +324,12 @@ def upload_data(stack, paths: Iterable, *, force: bool = False,
         key = names.data_prefix + os.path.basename(p)
         s3.upload_file(p, names.input_bucket, key)
         keys.append(key)
-        if progress:
-            progress(f"uploaded {p} -> s3://{names.input_bucket}/{key}")
+        stack.say(f"uploaded {p} -> s3://{names.input_bucket}/{key}")
     return keys
 
 
-def upload_holdout(stack, path, *, names: Names | None = None) -> Report:
+def upload_holdout(stack, path) -> Report:
     """Upload the fixed holdout to ``holdout/holdout.csv`` (validated; skipped if unchanged)."""
-    stack = as_stack(stack, names)
     reason = _validate_csv(str(path), stack.settings)
     if reason:
         raise UploadError(f"holdout refused: {reason}")
@@ -353,14 +337,14 @@ def upload_holdout(stack, path, *, names: Names | None = None) -> Report:
     return _put_if_changed(stack, stack.names.input_bucket, stack.names.holdout_key, data, "holdout")
 
 
-def ensure_holdout(stack, names: Names | None = None, path=None) -> Report:
+def ensure_holdout(stack, path=None, *, remake: bool = False) -> Report:
     """The fixed holdout: uploaded from ``path``, or, when none is given and the bucket has
-    none yet, split from the stack's dataset (its dataset file's holdout fraction and seed)."""
-    stack = as_stack(stack, names)
+    none yet (or ``remake``: the dataset file changed), split from the stack's dataset (its
+    dataset file's holdout fraction and seed)."""
     names = stack.names
     if path:
         return upload_holdout(stack, path)
-    if get_or_none(stack.client("s3").head_object, Bucket=names.input_bucket, Key=names.holdout_key):
+    if not remake and get_or_none(stack.client("s3").head_object, Bucket=names.input_bucket, Key=names.holdout_key):
         return Report("found", "holdout", f"s3://{names.input_bucket}/{names.holdout_key}")
     import tempfile
 
@@ -395,8 +379,7 @@ def build_code_archive(root: Path | str = REPO_ROOT, dirs=CODE_ARCHIVE_DIRS) -> 
     return zipdet.zip_bytes(files)
 
 
-def upload_code_archive(stack, *, names: Names | None = None, root: Path | str = REPO_ROOT) -> Report:
+def upload_code_archive(stack, *, root: Path | str = REPO_ROOT) -> Report:
     """Ship model_code + ec2_scripts to ``code/mlpipe-code.zip`` (skipped when unchanged)."""
-    stack = as_stack(stack, names)
     return _put_if_changed(stack, stack.names.input_bucket, stack.names.code_key,
                            build_code_archive(root), "code archive")

@@ -7,7 +7,7 @@ same ``context`` dict). They record only while a ``Recorder`` is active, so outs
 ``with record() as calls:`` block they cost a dict lookup.
 
     with record() as calls:
-        buckets.ensure_buckets(settings, names)
+        buckets.ensure(stack)
     calls.table()                                       # service, operation, parameters, answer
     calls.code("PutBucketNotificationConfiguration")    # the boto3 call a student could type
 

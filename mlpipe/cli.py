@@ -94,18 +94,20 @@ def cmd_status(args, settings) -> int:
 
 def cmd_upload_data(args, settings) -> int:
     from .buckets import upload_data
+    from .stack import Stack
 
     _target(settings)
-    keys = upload_data(settings, args.files, force=args.force, progress=_print)
+    keys = upload_data(Stack.load(settings, progress=_print), args.files, force=args.force)
     _print(f"uploaded {len(keys)} file(s); each fires a training run (watch with `mlpipe status`)")
     return 0
 
 
 def cmd_restore_data(args, settings) -> int:
     from .restore import restore_data
+    from .stack import Stack
 
     _target(settings)
-    out = restore_data(settings, args.key)
+    out = restore_data(Stack.load(settings), args.key)
     _print(f"restored {out['key']} to version {out['restored_version']} (was {out['replaced']}); "
            "the upload fires a training run")
     return 0

@@ -89,6 +89,12 @@ def get_or_none(call, *missing_codes: str, **kwargs):
             return None
         raise
 
+def delete_if_present(call, **kwargs) -> bool:
+    """``call(**kwargs)`` (a Delete/Remove operation): True when it deleted, False when AWS
+    answered "not found" (already gone: what a repeated destroy meets)."""
+    return get_or_none(call, **kwargs) is not None
+
+
 # A local cloud verifies signatures: it keeps its operator key in
 # $LOCALCLOUD_HOME/<port>/credentials (AWS shared-credentials format, mode 0600; default home
 # ~/.cache/localcloud). These dummy keys are used only when there is no such file (a cloud

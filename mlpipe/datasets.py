@@ -12,7 +12,6 @@ stack: deploy a second stack (``MLPIPE_STACK``) for another.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from .config import ConfigError, MlpipeError
 from .report import Report
@@ -42,22 +41,16 @@ def write_split(settings_or_spec, out_dir: str, n_batches: int = 5) -> dict:
     return write_dataset_split(spec, out_dir, n_batches)
 
 
-def ensure_dataset_file(stack, names=None) -> Report:
+def ensure_dataset_file(stack) -> Report:
     """Upload the dataset file to ``dataset/dataset.toml`` of the input bucket (skipped when
-    unchanged). When it changed, the holdout is made again from the new dataset."""
+    unchanged). When it changed, the holdout must be made again from the new dataset:
+    ``buckets.ensure_holdout(stack, remake=True)``, the step after it in deploy."""
     from glue_contract import keys
 
-    from .buckets import _put_if_changed, upload_holdout
-    from .stack import as_stack
-
-    stack = as_stack(stack, names)
+    from .buckets import _put_if_changed
 
     spec = spec_of(stack.settings)
-    report = _put_if_changed(stack, stack.names.input_bucket, keys.DATASET_KEY, spec_text(spec), "dataset file")
-    if report.action != "found":
-        with tempfile.TemporaryDirectory(prefix="mlpipe-holdout-") as tmp:
-            upload_holdout(stack, write_split(spec, tmp, 1)["holdout"])
-    return report
+    return _put_if_changed(stack, stack.names.input_bucket, keys.DATASET_KEY, spec_text(spec), "dataset file")
 
 
 def validate_file(path: str, spec) -> str | None:

@@ -269,9 +269,9 @@ def check_bucket_names(stack) -> Check:
 
 
 def check_stack(stack) -> Check:
-    from .teardown import verify_destroyed
+    from .teardown import leftovers_of
 
-    left = verify_destroyed(stack)
+    left = leftovers_of(stack)
     if left:
         shown = ", ".join(left[:6]) + (f" and {len(left) - 6} more" if len(left) > 6 else "")
         return Check("stack", WARN, f"{len(left)} resources of stack {stack.names.stack} already exist: {shown}",

@@ -15,17 +15,15 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 from layer_build import zipdet
 
-from .clients import error_code, get_or_none, is_not_found
+from .clients import delete_if_present, error_code, get_or_none
 from .config import MlpipeError
-from .names import FUNCTION_KEYS, GLUE_FUNCTIONS
+from .names import GLUE_FUNCTIONS
 from .report import Report
-from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_CODE = REPO_ROOT / "lambda_code"
 # The shared contract, bundled at the root of every glue function's zip (as Chalice bundles
 # chalicelib/): the handlers import it as a top-level package.
-GLUE_CONTRACT = REPO_ROOT / "glue_contract"
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # larger zips must go through S3
 HANDLER = "handler.handler"
 
@@ -101,15 +99,12 @@ def source_dir(fn: str) -> Path:
 
 def build_zip(source: Path | str) -> bytes:
     """The deterministic zip of a function folder (zipdet's one exclude list: no events/, tests,
-    caches); a glue function (one that imports ``glue_contract``) also gets ``glue_contract/`` at
+    caches); a function that imports ``glue_contract`` (all five) also gets ``glue_contract/`` at
     the zip's root, as Chalice bundles ``chalicelib/``."""
     source = Path(source)
     if not (source / "handler.py").is_file():
         raise MlpipeError(f"{source} has no handler.py: nothing to deploy")
-    files = zipdet.source_files(source)
-    if "glue_contract" in (source / "handler.py").read_text():
-        files += zipdet.source_files(GLUE_CONTRACT, prefix="glue_contract/")
-    return zipdet.zip_bytes(files)
+    return zipdet.zip_bytes(zipdet.function_files(source))
 
 
 def code_sha256(data: bytes) -> str:
@@ -121,7 +116,6 @@ def code_sha256(data: bytes) -> str:
 
 def wait_until_ready(stack, name: str, *, timeout: float = 300) -> dict:
     """Wait until the function is Active and no update is in progress."""
-    stack = as_stack(stack)
     lam = stack.client("lambda")
     t0 = time.monotonic()
     while True:
@@ -168,9 +162,8 @@ def configuration(stack, name: str) -> dict | None:
 
 def ensure_function(stack, name: str, source: Path | str, role_arn: str, env: dict, layers=(),
                     timeout: int = 60, memory: int = 256, handler: str = HANDLER,
-                    runtime: str | None = None, *, names=None, progress=None) -> Report:
+                    runtime: str | None = None) -> Report:
     """Create the function, or update its code/configuration where they differ."""
-    stack = as_stack(stack, names, progress)
     lam = stack.client("lambda")
     data = build_zip(source)
     sha = code_sha256(data)
@@ -258,7 +251,6 @@ def _statement_ids(stack, function: str) -> dict:
 def ensure_permission(stack, function: str, statement_id: str, principal: str,
                       source_arn: str, source_account: str | None = None) -> Report:
     """Let ``principal`` invoke ``function`` from ``source_arn`` (idempotent by statement id)."""
-    stack = as_stack(stack)
     lam = stack.client("lambda")
     existing = _statement_ids(stack, function)
     if statement_id in existing:
@@ -288,23 +280,19 @@ def ensure_s3_permission(stack, function: str, bucket: str) -> Report:
 
 
 def remove_permission(stack, function: str, statement_id: str) -> Report:
-    try:
-        stack.client("lambda").remove_permission(FunctionName=function, StatementId=statement_id)
-    except ClientError as exc:
-        if not is_not_found(exc):
-            raise
+    if not delete_if_present(stack.client("lambda").remove_permission, FunctionName=function,
+                             StatementId=statement_id):
         return Report("absent", "lambda permission", f"{function}/{statement_id}")
     return Report("deleted", "lambda permission", f"{function}/{statement_id}")
 
 
 def function_arn(stack, name: str) -> str | None:
-    cfg = configuration(as_stack(stack), name)
+    cfg = configuration(stack, name)
     return cfg["FunctionArn"] if cfg else None
 
 
-def find_functions(stack, names=None) -> list:
+def find_functions(stack) -> list:
     """Function names of this stack: our names plus any ``<stack>-*`` tagged ``stack=<stack>``."""
-    stack = as_stack(stack, names)
     lam = stack.client("lambda")
     ours = set(stack.names.functions.values())
     found = set()
@@ -319,22 +307,12 @@ def find_functions(stack, names=None) -> list:
     return sorted(found)
 
 
-
-def plan(stack, keys=FUNCTION_KEYS) -> list:
-    return [Report("found" if configuration(stack, stack.names.function(fn)) else "planned",
-                   "lambda function", stack.names.function(fn)) for fn in keys]
-
-
 def leftovers(stack) -> list:
     return [f"lambda function {f}" for f in find_functions(stack)]
 
 
 def delete_function(stack, name: str) -> Report:
-    try:
-        as_stack(stack).client("lambda").delete_function(FunctionName=name)
-    except ClientError as exc:
-        if not is_not_found(exc):
-            raise
+    if not delete_if_present(stack.client("lambda").delete_function, FunctionName=name):
         return Report("absent", "lambda function", name)
     return Report("deleted", "lambda function", name)
 

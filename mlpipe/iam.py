@@ -16,7 +16,6 @@ import json
 from .clients import AWS_ERRORS, error_code, get_or_none
 from .names import FUNCTION_KEYS, Names
 from .report import Report
-from .stack import as_stack
 
 INLINE_POLICY = "least-privilege"
 
@@ -230,10 +229,9 @@ def ensure_role(stack, role_key: str, policy: dict) -> Report:
     return Report(action, "iam role", role, got["Arn"], {"changes": changes})
 
 
-def ensure_roles(stack, names: Names | None = None, *, instance_id: str | None = None,
+def ensure_roles(stack, *, instance_id: str | None = None,
                  keys=ROLE_KEYS) -> list:
     """Ensure the roles ``keys`` with their inline policies (instance ARN when known)."""
-    stack = as_stack(stack, names)
     key = ebs_customer_key(stack) if any(k in keys for k in ("trigger", "worker")) else None
     docs = policy_documents(stack.names, stack.names.instance_arn(instance_id) if instance_id else None, key)
     return [ensure_role(stack, k, docs[k]) for k in keys]
@@ -253,9 +251,8 @@ def ebs_customer_key(stack) -> str | None:
     return None if meta.get("KeyManager") == "AWS" else meta["Arn"]
 
 
-def ensure_instance_profile(stack, names: Names | None = None) -> Report:
+def ensure_instance_profile(stack) -> Report:
     """The instance profile holding the EC2 role (the role must exist)."""
-    stack = as_stack(stack, names)
     iam, names = stack.client("iam"), stack.names
     profile, role = names.instance_profile, names.role("ec2")
     created = False
@@ -276,9 +273,8 @@ def ensure_instance_profile(stack, names: Names | None = None) -> Report:
     return Report(action, "instance profile", profile, got["Arn"], {"changes": [] if created else changes})
 
 
-def deployed_policy(stack, names: Names | None, role_key: str) -> dict:
+def deployed_policy(stack, role_key: str) -> dict:
     """The inline policy of a deployed role, as IAM returns it (for people to read)."""
-    stack = as_stack(stack, names)
     doc = stack.client("iam").get_role_policy(
         RoleName=stack.names.role(role_key), PolicyName=INLINE_POLICY)["PolicyDocument"]
     return _decoded(doc)
@@ -288,19 +284,9 @@ def role_arn(stack, role_key: str) -> str:
     return stack.client("iam").get_role(RoleName=stack.names.role(role_key))["Role"]["Arn"]
 
 
-def plan(stack, keys=ROLE_KEYS) -> list:
-    iam, names = stack.client("iam"), stack.names
-    out = [Report("found" if get_or_none(iam.get_role, RoleName=names.role(k)) else "planned",
-                  "iam role", names.role(k)) for k in keys]
-    if "ec2" in keys:
-        has = get_or_none(iam.get_instance_profile, InstanceProfileName=names.instance_profile)
-        out.append(Report("found" if has else "planned", "instance profile", names.instance_profile))
-    return out
-
-
 def delete_role(stack, role: str) -> Report:
     """Detach managed policies, delete inline ones, leave instance profiles, delete the role."""
-    iam = as_stack(stack).client("iam")
+    iam = stack.client("iam")
     if get_or_none(iam.get_role, RoleName=role) is None:
         return Report("absent", "iam role", role)
     for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
@@ -318,7 +304,7 @@ def delete_role(stack, role: str) -> Report:
 
 
 def delete_instance_profile(stack, profile: str) -> Report:
-    iam = as_stack(stack).client("iam")
+    iam = stack.client("iam")
     got = get_or_none(iam.get_instance_profile, InstanceProfileName=profile)
     if got is None:
         return Report("absent", "instance profile", profile)
@@ -349,9 +335,8 @@ def _listed(stack, paginator: str, key: str, what: str):
                   "checked this stack's names directly")
 
 
-def find_roles(stack, names: Names | None = None) -> list:
+def find_roles(stack) -> list:
     """Role names of this stack: by name, plus any role tagged ``stack=<stack>`` under our prefix."""
-    stack = as_stack(stack, names)
     iam, names = stack.client("iam"), stack.names
     found = {r for r in names.roles if get_or_none(iam.get_role, RoleName=r) is not None}
     for r in _listed(stack, "list_roles", "Roles", "role"):

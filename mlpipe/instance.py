@@ -29,7 +29,6 @@ from .clients import error_code
 from .config import MlpipeError
 from .names import AL2023_AMI_PARAMETER, SSM_DOCUMENT
 from .report import Report
-from .stack import as_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 USER_DATA_PATH = REPO_ROOT / "ec2_scripts" / "user_data.sh"
@@ -73,7 +72,6 @@ def render_user_data(path: Path | str = USER_DATA_PATH) -> str:
 
 def resolve_ami(stack) -> str:
     """The AMI id to launch: AL2023 (SSM public parameter) on aws, a moto AMI on local."""
-    stack = as_stack(stack)
     settings = stack.settings
     if settings.is_aws:
         ssm = stack.client("ssm")
@@ -98,9 +96,8 @@ def resolve_ami(stack) -> str:
     return chosen["ImageId"]
 
 
-def find_instances(stack, names=None) -> list:
+def find_instances(stack) -> list:
     """This stack's live (not terminated) instances, oldest first."""
-    stack = as_stack(stack, names)
     found = []
     pages = stack.client("ec2").get_paginator("describe_instances").paginate(Filters=[
         {"Name": "tag:stack", "Values": [stack.names.stack]},
@@ -116,9 +113,8 @@ def _tags(inst: dict) -> dict:
     return {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
 
 
-def find_instance(stack, names=None) -> dict | None:
+def find_instance(stack) -> dict | None:
     """The stack's training instance (tag Name=<stack>-trainer), or None."""
-    stack = as_stack(stack, names)
     for inst in find_instances(stack):
         if _tags(inst).get("Name") == stack.names.instance_name:
             return inst
@@ -126,14 +122,12 @@ def find_instance(stack, names=None) -> dict | None:
 
 
 def instance_state(stack, instance_id: str) -> str:
-    stack = as_stack(stack)
     res = stack.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
     return res[0]["Instances"][0]["State"]["Name"]
 
 
 def wait_for_state(stack, instance_id: str, wanted: str, *, timeout: float | None = None) -> float:
     """Poll until the instance is ``wanted``; return the seconds waited, or raise on timeout."""
-    stack = as_stack(stack)
     settings = stack.settings
     timeout = settings.waiter_timeout_seconds if timeout is None else timeout
     delay = 5.0 if settings.is_aws else 0.5
@@ -340,19 +334,6 @@ def ensure(stack, subnet_id: str | None = None, *, security_group_id: str | None
     return reports
 
 
-def ensure_instance(settings, names=None, *, progress=None, user_data_path: Path | str = USER_DATA_PATH,
-                    subnet_id: str | None = None, security_group_id: str | None = None) -> Report:
-    """The instance's report alone (notebooks, tests): ``ensure`` on ``(settings, names)``."""
-    return ensure(as_stack(settings, names, progress), subnet_id, security_group_id=security_group_id,
-                  user_data_path=user_data_path)[-1]
-
-
-def plan(stack) -> list:
-    found = find_instance(stack)
-    return [Report("found" if found else "planned", "ec2 instance", stack.names.instance_name, None,
-                   {"instance_type": stack.settings.instance_type})]
-
-
 def leftovers(stack) -> list:
     return [f"ec2 instance {i['InstanceId']} ({i['State']['Name']})" for i in find_instances(stack)]
 
@@ -370,6 +351,3 @@ def delete(stack, *, wait: bool = True) -> list:
         reports.append(Report("deleted", "ec2 instance", iid, stack.names.instance_arn(iid)))
     return reports
 
-
-def delete_instances(settings, names=None, *, progress=None, wait: bool = True) -> list:
-    return delete(as_stack(settings, names, progress), wait=wait)

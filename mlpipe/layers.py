@@ -1,11 +1,11 @@
 """The stack's two Lambda layers: built by ``layer_build``, checked against AWS's limits, published.
 
-``ensure_layers`` builds (``local`` target on the local cloud, ``aws`` otherwise; cached), refuses
+``ensure`` builds (``local`` target on the local cloud, ``aws`` otherwise; cached), refuses
 to publish when the function plus its layers would be over 250 MB unzipped, and publishes a new
 layer version only when the content changed: each version's description carries the zip's
 sha256, compared with the newest version's. A zip over 50 MB (the direct-upload limit) goes
 through S3, under ``layers/<layer name>/<sha256>.zip`` in the input bucket (a prefix the
-trigger, which fires on ``data/*.csv``, ignores). ``delete_layers`` deletes every version and
+trigger, which fires on ``data/*.csv``, ignores). ``delete`` deletes every version and
 those objects.
 """
 from __future__ import annotations
@@ -22,7 +22,6 @@ from .clients import is_not_found
 from .config import MlpipeError, Settings
 from .names import Names
 from .report import Report
-from .stack import as_stack
 
 Progress = Callable[[str], None]
 
@@ -135,14 +134,12 @@ def build_target(settings: Settings) -> str:
     return "local" if settings.is_local else "aws"
 
 
-def ensure_layers(stack, names: Names | None = None, progress: Progress | None = None, *,
-                  layers: Iterable[str] = LAYER_NAMES, out: Path | None = None,
+def ensure(stack, *, layers: Iterable[str] = LAYER_NAMES, out: Path | None = None,
                   function_dir: Path | None = None) -> list[Report]:
     """Build, check and publish the layers; one Report per layer, its ``arn`` the version ARN.
 
     Raises LayerLimitError (nothing published) when AWS would refuse the sizes.
     """
-    stack = as_stack(stack, names, progress)
     progress = stack.say
     result = build_layers(build_target(stack.settings), out, layers=tuple(layers), function_dir=function_dir, progress=progress)
     report = result.report
@@ -154,23 +151,13 @@ def ensure_layers(stack, names: Names | None = None, progress: Progress | None =
     return [publish(stack, a.name, a, needs_s3=a.name in too_big) for a in result.layers]
 
 
-ensure = ensure_layers
-
-
-def plan(stack) -> list:
-    lam = stack.client("lambda")
-    return [Report("found" if latest_version(lam, layer) else "planned", "lambda layer", layer)
-            for layer in stack.names.layers]
-
-
 def leftovers(stack) -> list:
     lam = stack.client("lambda")
     return [f"lambda layer {layer}" for layer in stack.names.layers if _all_versions(lam, layer)]
 
 
-def delete_layers(stack, names: Names | None = None, layers: Iterable[str] = LAYER_NAMES) -> list[Report]:
+def delete(stack, layers: Iterable[str] = LAYER_NAMES) -> list[Report]:
     """Delete every version of the stack's layers and their S3 uploads; one Report per layer."""
-    stack = as_stack(stack, names)
     names = stack.names
     lam = stack.client("lambda")
     s3 = stack.client("s3")
@@ -200,4 +187,3 @@ def _delete_uploads(s3, bucket: str, prefix: str) -> int:
     return len(keys)
 
 
-delete = delete_layers

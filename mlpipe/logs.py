@@ -7,9 +7,8 @@ finds. Groups are matched by exact name, never by a prefix another stack could s
 """
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
 
-from .clients import is_not_found
+from .clients import delete_if_present
 from .names import FUNCTION_KEYS
 from .report import Report
 
@@ -37,11 +36,7 @@ def leftovers(stack) -> list:
 
 
 def delete_group(stack, group: str) -> Report:
-    try:
-        stack.client("logs").delete_log_group(logGroupName=group)
-    except ClientError as exc:
-        if not is_not_found(exc):
-            raise
+    if not delete_if_present(stack.client("logs").delete_log_group, logGroupName=group):
         return Report("absent", "log group", group)
     return Report("deleted", "log group", group)
 

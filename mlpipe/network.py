@@ -67,12 +67,6 @@ def usable_default_subnets(stack) -> list:
     return [s for s in default_subnets(stack) if s.get("AvailabilityZone") in zones]
 
 
-def find_default_subnet(stack) -> str | None:
-    """The first usable default subnet, or None (no default VPC, or the type offered in none of its AZs)."""
-    usable = usable_default_subnets(stack)
-    return usable[0]["SubnetId"] if usable else None
-
-
 def find_vpcs(stack) -> list:
     """The stack's own VPCs (tag stack=<stack> and Name=<stack>-vpc)."""
     names = stack.names
@@ -118,10 +112,6 @@ def ensure(stack) -> list:
                         "zone": first.get("AvailabilityZone"),
                         "alternates": [s["SubnetId"] for s in usable[1:]]})]
     return _ensure_own_vpc(stack)
-
-
-def subnet_of(reports: list) -> str:
-    return reports[-1].details["subnet_id"]
 
 
 def _group_filters(stack, vpc_id: str) -> list:
@@ -187,48 +177,79 @@ def find_security_groups(stack) -> list:
 
 
 def _ensure_own_vpc(stack) -> list:
+    """The stack's own VPC, one function per resource (``mlpipe.planner`` runs them as steps):
+    the subnet's report last (``ensure``'s callers read the subnet id from it)."""
+    vpc = ensure_vpc(stack)
+    vpc_id = vpc.details["vpc_id"]
+    igw = ensure_internet_gateway(stack, vpc_id)
+    subnet = ensure_own_subnet(stack, vpc_id)
+    table = ensure_route_table(stack, vpc_id, igw.name, subnet.name)
+    return [vpc, igw, table, subnet]
+
+
+def own_vpc_has(stack, vpc_id: str, kind: str) -> bool:
+    """Whether the stack's own VPC already has its ``internet gateway``, ``subnet`` or ``route table``."""
+    ec2 = stack.client("ec2")
+    if kind == "internet gateway":
+        return bool(ec2.describe_internet_gateways(Filters=[
+            {"Name": "attachment.vpc-id", "Values": [vpc_id]}]).get("InternetGateways"))
+    if kind == "subnet":
+        return _own_subnet(stack, vpc_id) is not None
+    return bool(ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]}, *_filters(stack=stack.names.stack)]).get("RouteTables"))
+
+
+def ensure_vpc(stack) -> Report:
+    """The VPC ``S-vpc`` (DNS support and host names on)."""
     ec2, names = stack.client("ec2"), stack.names
-    tags = names.tag_list(Name=names.vpc_name)
-    reports = []
     vpcs = find_vpcs(stack)
     if vpcs:
-        vpc_id = vpcs[0]["VpcId"]
-        reports.append(Report("found", "vpc", names.vpc_name, None, {"vpc_id": vpc_id}))
-    else:
-        stack.say("  no default VPC in this account: creating the stack's own (one public subnet)")
-        vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=[
-            {"ResourceType": "vpc", "Tags": tags}])["Vpc"]["VpcId"]
-        ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
-        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
-        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
-        reports.append(Report("created", "vpc", names.vpc_name, None, {"vpc_id": vpc_id}))
+        return Report("found", "vpc", names.vpc_name, None, {"vpc_id": vpcs[0]["VpcId"]})
+    stack.say("  no default VPC in this account: creating the stack's own (one public subnet)")
+    vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": names.tag_list(Name=names.vpc_name)}])["Vpc"]["VpcId"]
+    ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id])
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    return Report("created", "vpc", names.vpc_name, None, {"vpc_id": vpc_id})
 
+
+def ensure_internet_gateway(stack, vpc_id: str) -> Report:
+    """An internet gateway attached to the VPC (the report's name is its id)."""
+    ec2, names = stack.client("ec2"), stack.names
     igws = ec2.describe_internet_gateways(Filters=[
         {"Name": "attachment.vpc-id", "Values": [vpc_id]}]).get("InternetGateways", [])
     if igws:
-        igw_id = igws[0]["InternetGatewayId"]
-        reports.append(Report("found", "internet gateway", igw_id))
-    else:
-        igw_id = ec2.create_internet_gateway(TagSpecifications=[
-            {"ResourceType": "internet-gateway", "Tags": tags}])["InternetGateway"]["InternetGatewayId"]
-        ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-        reports.append(Report("created", "internet gateway", igw_id))
+        return Report("found", "internet gateway", igws[0]["InternetGatewayId"])
+    igw_id = ec2.create_internet_gateway(TagSpecifications=[
+        {"ResourceType": "internet-gateway", "Tags": names.tag_list(Name=names.vpc_name)}]
+    )["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    return Report("created", "internet gateway", igw_id)
 
+
+def ensure_own_subnet(stack, vpc_id: str) -> Report:
+    """The VPC's public subnet, in the first AZ that offers the instance type."""
+    ec2, names = stack.client("ec2"), stack.names
     subnet_id = _own_subnet(stack, vpc_id)
+    details = {"vpc_id": vpc_id, "source": "own VPC", "alternates": []}
     if subnet_id:
-        reports.append(Report("found", "subnet", subnet_id, None, {"subnet_id": subnet_id, "vpc_id": vpc_id, "source": "own VPC", "alternates": []}))
-        made_subnet = None
-    else:
-        zones = offered_zones(stack)
-        if not zones:
-            raise MlpipeError(f"{stack.settings.instance_type} is offered in no AZ of {stack.settings.region}: "
-                              "set MLPIPE_INSTANCE_TYPE to a type offered there")
-        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=SUBNET_CIDR, AvailabilityZone=zones[0],
-                                      TagSpecifications=[{"ResourceType": "subnet", "Tags": tags}]
-                                      )["Subnet"]["SubnetId"]
-        ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
-        made_subnet = Report("created", "subnet", subnet_id, None, {"subnet_id": subnet_id, "vpc_id": vpc_id, "source": "own VPC", "alternates": []})
+        return Report("found", "subnet", subnet_id, None, {"subnet_id": subnet_id, **details})
+    zones = offered_zones(stack)
+    if not zones:
+        raise MlpipeError(f"{stack.settings.instance_type} is offered in no AZ of {stack.settings.region}: "
+                          "set MLPIPE_INSTANCE_TYPE to a type offered there")
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=SUBNET_CIDR, AvailabilityZone=zones[0],
+                                  TagSpecifications=[{"ResourceType": "subnet",
+                                                      "Tags": names.tag_list(Name=names.vpc_name)}]
+                                  )["Subnet"]["SubnetId"]
+    ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    return Report("created", "subnet", subnet_id, None, {"subnet_id": subnet_id, **details})
 
+
+def ensure_route_table(stack, vpc_id: str, igw_id: str, subnet_id: str) -> Report:
+    """The stack's route table: 0.0.0.0/0 to the internet gateway, associated with the subnet."""
+    ec2, names = stack.client("ec2"), stack.names
     tables = ec2.describe_route_tables(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]}, *_filters(stack=names.stack)]).get("RouteTables", [])
     if tables:
@@ -237,7 +258,7 @@ def _ensure_own_vpc(stack) -> list:
         action = "found"
     else:
         rt_id = ec2.create_route_table(VpcId=vpc_id, TagSpecifications=[
-            {"ResourceType": "route-table", "Tags": tags}])["RouteTable"]["RouteTableId"]
+            {"ResourceType": "route-table", "Tags": names.tag_list(Name=names.vpc_name)}])["RouteTable"]["RouteTableId"]
         table = {"Routes": [], "Associations": []}
         action = "created"
     if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId") == igw_id
@@ -247,24 +268,7 @@ def _ensure_own_vpc(stack) -> list:
     if not any(a.get("SubnetId") == subnet_id for a in table.get("Associations", [])):
         ec2.associate_route_table(RouteTableId=rt_id, SubnetId=subnet_id)
         action = "created" if action == "created" else "updated"
-    reports.append(Report(action, "route table", rt_id, None, {"route": "0.0.0.0/0 -> " + igw_id}))
-    # The subnet's report last: ensure()'s callers read the subnet id from it.
-    reports.append(made_subnet or reports.pop(-2))
-    return reports
-
-
-def plan(stack) -> list:
-    group = Report("found" if find_security_groups(stack) else "planned", "security group",
-                   stack.names.security_group)
-    if stack.settings.subnet_id:
-        return [Report("found", "subnet", stack.settings.subnet_id, None, {"source": "MLPIPE_SUBNET_ID"}), group]
-    default = find_default_subnet(stack)
-    if default:
-        return [Report("found", "subnet", default, None, {"source": "default VPC"}), group]
-    vpcs = find_vpcs(stack)
-    action = "found" if vpcs else "planned"
-    return [Report(action, kind, stack.names.vpc_name, None, {"reason": "no default VPC"} if not vpcs else {})
-            for kind in ("vpc", "subnet", "internet gateway", "route table")] + [group]
+    return Report(action, "route table", rt_id, None, {"route": "0.0.0.0/0 -> " + igw_id})
 
 
 def leftovers(stack) -> list:

@@ -16,9 +16,9 @@ from typing import Iterable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .clients import client, is_not_found
+from .clients import is_not_found
 from .config import MlpipeError, Settings
-from .names import Names
+from .stack import Stack
 
 # need -> (the notebook that provides it, what it is)
 NEEDS = {
@@ -61,44 +61,42 @@ def _exists(call, *args, **kwargs) -> bool:
         raise
 
 
-def _check(settings: Settings, names: Names, need: str, data_dir: Path) -> bool:
+def _check(stack: Stack, need: str, data_dir: Path) -> bool:
     if need == "data":
         return (data_dir / "holdout.csv").is_file() and (data_dir / "batch_01.csv").is_file()
     if need == "buckets":
-        s3 = client("s3", settings)
-        return all(_exists(s3.head_bucket, Bucket=b) for b in names.buckets)
+        s3 = stack.client("s3")
+        return all(_exists(s3.head_bucket, Bucket=b) for b in stack.names.buckets)
     if need == "layers":
-        lam = client("lambda", settings)
-        return all(lam.list_layer_versions(LayerName=layer).get("LayerVersions") for layer in names.layers)
+        lam = stack.client("lambda")
+        return all(lam.list_layer_versions(LayerName=layer).get("LayerVersions") for layer in stack.names.layers)
     if need == "glue":
-        lam = client("lambda", settings)
-        fns = all(_exists(lam.get_function, FunctionName=names.function(fn)) for fn in ("trigger", "worker", "stop_ec2"))
+        lam = stack.client("lambda")
+        fns = all(_exists(lam.get_function, FunctionName=stack.names.function(fn)) for fn in ("trigger", "worker", "stop_ec2"))
         from .instance import find_instance
 
-        return fns and find_instance(settings, names) is not None
+        return fns and find_instance(stack) is not None
     if need == "api":
         from .api import backend_outputs
 
-        return bool(backend_outputs(settings, names).get("api_url"))
+        return bool(backend_outputs(stack).get("api_url"))
     if need == "model":
-        from .status import current_model
+        from .registry import latest_pointer
 
-        return _exists(client("s3", settings).head_bucket, Bucket=names.output_bucket) and \
-            current_model(settings, names) is not None
+        return _exists(stack.client("s3").head_bucket, Bucket=stack.names.output_bucket) and \
+            latest_pointer(stack) is not None
     raise ValueError(f"unknown need {need!r}: one of {', '.join(NEEDS)}")
 
 
-def missing(settings: Settings, needs: Iterable[str], *, names: Names | None = None,
-            data_dir: Path = DATA_DIR) -> list:
+def missing(settings: Settings, needs: Iterable[str], *, data_dir: Path = DATA_DIR) -> list:
     """The needs that are not met, in the order given (the cloud first)."""
     from .clients import check_credentials
-    from .names import names_for
 
     try:
         check_credentials(settings)
     except MlpipeError as exc:
         raise NotReady(f"{exc} (notebook 00 starts or finds the cloud)") from None
-    names = names or names_for(settings)
+    stack = Stack.load(settings)
     out, todo, seen = [], list(needs), set()
     while todo:
         need = todo.pop(0)
@@ -106,7 +104,7 @@ def missing(settings: Settings, needs: Iterable[str], *, names: Names | None = N
             continue
         seen.add(need)
         try:
-            ok = _check(settings, names, need, data_dir)
+            ok = _check(stack, need, data_dir)
         except (ClientError, BotoCoreError) as exc:
             raise NotReady(f"could not check {NEEDS[need][1]}: {exc}") from None
         if not ok:
@@ -115,11 +113,11 @@ def missing(settings: Settings, needs: Iterable[str], *, names: Names | None = N
     return out
 
 
-def require(settings: Settings, *needs: str, names: Names | None = None, data_dir: Path = DATA_DIR) -> str:
+def require(settings: Settings, *needs: str, data_dir: Path = DATA_DIR) -> str:
     """Return one line saying all is there, or raise NotReady naming the notebooks to run.
 
     Call it first: it checks that the cloud answers before anything else talks to it."""
-    gone = missing(settings, needs, names=names, data_dir=data_dir)
+    gone = missing(settings, needs, data_dir=data_dir)
     where = f"stack {settings.stack} on the {settings.target} cloud"
     if gone:
         parts = [NEEDS[n][1] for n in gone]
@@ -131,27 +129,27 @@ def require(settings: Settings, *needs: str, names: Names | None = None, data_di
     return f"ready: {where} answers" + (" and has " + ", ".join(have) if have else "")
 
 
-def inventory(settings: Settings, names: Names) -> dict:
+def inventory(stack: Stack) -> dict:
     """What the cloud holds for this stack: resources found, data files, runs, the model."""
     from .api import backend_outputs
     from .instance import find_instance
     from .runs import list_runs
-    from .status import current_model
+    from .registry import latest_pointer
 
-    s3 = client("s3", settings)
-    lam = client("lambda", settings)
-    have_buckets = [b for b in names.buckets if _exists(s3.head_bucket, Bucket=b)]
-    data = data_keys(settings, names) if names.input_bucket in have_buckets else []
+    s3 = stack.client("s3")
+    lam = stack.client("lambda")
+    have_buckets = [b for b in stack.names.buckets if _exists(s3.head_bucket, Bucket=b)]
+    data = data_keys(stack) if stack.names.input_bucket in have_buckets else []
     functions = [fn for fn in ("trigger", "worker", "stop_ec2", "reaper", "predict")
-                 if _exists(lam.get_function, FunctionName=names.function(fn))]
-    inst = find_instance(settings, names)
-    runs = list_runs(settings, names) if names.output_bucket in have_buckets else []
-    model = current_model(settings, names) if names.output_bucket in have_buckets else None
+                 if _exists(lam.get_function, FunctionName=stack.names.function(fn))]
+    inst = find_instance(stack)
+    runs = list_runs(stack) if stack.names.output_bucket in have_buckets else []
+    model = latest_pointer(stack) if stack.names.output_bucket in have_buckets else None
     all_buckets = len(s3.list_buckets().get("Buckets", []))
     return {
         "buckets": len(have_buckets), "data files": len(data), "functions": len(functions),
         "instance": inst["State"]["Name"] if inst else None,
-        "api": bool(backend_outputs(settings, names).get("api_url")),
+        "api": bool(backend_outputs(stack).get("api_url")),
         "runs": len(runs), "model": model.get("version") if model else None,
         "buckets of any stack": all_buckets,
     }
@@ -169,20 +167,20 @@ def describe_inventory(inv: dict, stack: str) -> str:
     return f"it holds stack {stack}: " + ", ".join(parts)
 
 
-def data_keys(settings: Settings, names: Names) -> list:
+def data_keys(stack: Stack) -> list:
     """The keys under ``data/`` of the input bucket (what the next run trains on)."""
-    s3 = client("s3", settings)
+    s3 = stack.client("s3")
     keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.input_bucket, Prefix=names.data_prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.names.input_bucket, Prefix=stack.names.data_prefix):
         keys.extend(o["Key"] for o in page.get("Contents", []))
     return keys
 
 
-def trained_on(settings: Settings, names: Names, key: str, *, first: bool = True) -> dict | None:
+def trained_on(stack: Stack, key: str, *, first: bool = True) -> dict | None:
     """The first (or newest) run record that trained on ``key`` (succeeded or rejected), or None."""
     from .runs import list_runs
 
-    found = [r for r in list_runs(settings, names)
+    found = [r for r in list_runs(stack)
              if key in (r.get("inputs") or []) and r.get("status") in ("succeeded", "rejected")]
     if not found:
         return None
@@ -240,7 +238,7 @@ def cloud_answers(settings: Settings) -> bool:
         return False
 
 
-def training_command(settings: Settings, names: Names, run_id: str | None = None, *,
+def training_command(stack: Stack, run_id: str | None = None, *,
                      comment_prefix: str = "mlpipe"):
     """The training command SSM ran for ``run_id`` on the stack's instance (the newest one
     when ``run_id`` is None), as the shape of the worker's SendCommand call (a
@@ -249,10 +247,10 @@ def training_command(settings: Settings, names: Names, run_id: str | None = None
     from .instance import find_instance
     from .tables import Summary, command_shape
 
-    inst = find_instance(settings, names)
+    inst = find_instance(stack)
     if inst is None:
         return Summary("no training instance: run notebook 04 first", {}, None)
-    ssm = client("ssm", settings)
+    ssm = stack.client("ssm")
     found = []
     for page in ssm.get_paginator("list_commands").paginate(InstanceId=inst["InstanceId"]):
         found += [c for c in page.get("Commands", []) if (c.get("Comment") or "").startswith(comment_prefix)]
@@ -283,19 +281,19 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def build_data_differences(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> list:
+def build_data_differences(stack: Stack, data_dir: Path = DATA_DIR) -> list:
     """The files of ``build/data`` that differ from the stack's copies (the holdout every run is
     judged on, the batches under ``data/``), compared by MD5 against the objects' ETags
     (single-part uploads: the ETag is the MD5). Files only on one side are not differences."""
-    s3 = client("s3", settings)
-    pairs = [(data_dir / "holdout.csv", names.holdout_key)]
-    pairs += [(data_dir / Path(key).name, key) for key in data_keys(settings, names)]
+    s3 = stack.client("s3")
+    pairs = [(data_dir / "holdout.csv", stack.names.holdout_key)]
+    pairs += [(data_dir / Path(key).name, key) for key in data_keys(stack)]
     differ = []
     for local, key in pairs:
         if not local.is_file():
             continue
         try:
-            etag = s3.head_object(Bucket=names.input_bucket, Key=key)["ETag"].strip('"')
+            etag = s3.head_object(Bucket=stack.names.input_bucket, Key=key)["ETag"].strip('"')
         except ClientError as exc:
             if is_not_found(exc):
                 continue
@@ -305,34 +303,34 @@ def build_data_differences(settings: Settings, names: Names, data_dir: Path = DA
     return differ
 
 
-def check_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> str:
+def check_build_data(stack: Stack, data_dir: Path = DATA_DIR) -> str:
     """One line: does ``build/data`` (what this notebook reads) hold the files the stack trained
     on? If not, which differ and how to get back (``fetch_build_data``, or notebook 01 with the
     parameters the stack's data was made with)."""
-    differ = build_data_differences(settings, names, data_dir)
+    differ = build_data_differences(stack, data_dir)
     if not differ:
-        return f"build/data matches the stack's data (holdout and batches in {names.input_bucket})"
+        return f"build/data matches the stack's data (holdout and batches in {stack.names.input_bucket})"
     shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
     return (f"build/data differs from what the stack trained on ({shown}: notebook 01 ran with other "
             "parameters?): rows and scores here are not the cloud's; to get back, run "
-            "`fetch_build_data(settings, names)` (copies the stack's files into build/data) or "
+            "`fetch_build_data(stack)` (copies the stack's files into build/data) or "
             "notebook 01 with the parameters you deployed with")
 
 
-def fetch_build_data(settings: Settings, names: Names, data_dir: Path = DATA_DIR) -> list:
+def fetch_build_data(stack: Stack, data_dir: Path = DATA_DIR) -> list:
     """Copy the stack's holdout and ``data/*.csv`` into ``build/data`` (overwriting the local
     files of the same names). Returns the files written."""
-    s3 = client("s3", settings)
+    s3 = stack.client("s3")
     data_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for key in [names.holdout_key, *data_keys(settings, names)]:
+    for key in [stack.names.holdout_key, *data_keys(stack)]:
         target = data_dir / Path(key).name
-        s3.download_file(names.input_bucket, key, str(target))
+        s3.download_file(stack.names.input_bucket, key, str(target))
         written.append(target)
     return written
 
 
-def remove_copies(settings: Settings, names: Names, data_dir: Path = DATA_DIR,
+def remove_copies(stack: Stack, data_dir: Path = DATA_DIR,
                   made: Iterable[str] = ()) -> list:
     """Delete what a notebook's exercises copied into the pipeline's data: every object under
     ``data/`` whose content (ETag) another ``data/`` object already has (the first by key is
@@ -342,13 +340,13 @@ def remove_copies(settings: Settings, names: Names, data_dir: Path = DATA_DIR,
     Returns what was removed, as ``s3://...`` keys and local paths."""
     import hashlib
 
-    s3 = client("s3", settings)
+    s3 = stack.client("s3")
     seen, removed = {}, []
-    for key in sorted(data_keys(settings, names)):
-        etag = s3.head_object(Bucket=names.input_bucket, Key=key)["ETag"]
+    for key in sorted(data_keys(stack)):
+        etag = s3.head_object(Bucket=stack.names.input_bucket, Key=key)["ETag"]
         if etag in seen:
-            s3.delete_object(Bucket=names.input_bucket, Key=key)
-            removed.append(f"s3://{names.input_bucket}/{key}")
+            s3.delete_object(Bucket=stack.names.input_bucket, Key=key)
+            removed.append(f"s3://{stack.names.input_bucket}/{key}")
             local = data_dir / Path(key).name
             if local.is_file() and hashlib.md5(local.read_bytes()).hexdigest() == etag.strip('"'):
                 local.unlink()

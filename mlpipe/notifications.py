@@ -108,15 +108,12 @@ def ensure(stack) -> list:
     ]
 
 
-def plan(stack) -> list:
+def is_wired(stack, bucket: str) -> bool:
+    """Whether ``bucket`` exists and sends events to a function (what ``ensure_notification`` finds)."""
     from .buckets import bucket_exists
 
-    names, out = stack.names, []
-    for bucket, fn in ((names.input_bucket, "trigger"), (names.output_bucket, "stop_ec2")):
-        wired = bucket_exists(stack, bucket) and bool(stack.client("s3").get_bucket_notification_configuration(
-            Bucket=bucket).get("LambdaFunctionConfigurations"))
-        out.append(Report("found" if wired else "planned", "s3 notification", f"{bucket} -> {names.function(fn)}"))
-    return out
+    return bucket_exists(stack, bucket) and bool(
+        stack.client("s3").get_bucket_notification_configuration(Bucket=bucket).get("LambdaFunctionConfigurations"))
 
 
 def delete(stack) -> list:

@@ -57,10 +57,6 @@ def ensure(stack) -> Report:
     return Report(action, "sqs queue", names.failure_queue, arn, {"url": url})
 
 
-def plan(stack) -> list:
-    return [Report("found" if queue_url(stack) else "planned", "sqs queue", stack.names.failure_queue)]
-
-
 def leftovers(stack) -> list:
     return [f"sqs queue {stack.names.failure_queue}"] if queue_url(stack) else []
 

@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 
 from .clients import get_or_none
 from .report import Report
-from .stack import as_stack
 
 PROMOTED_MARKER = "promoted.json"  # as ec2_scripts/train_run.py writes it: models/<v>/promoted.json
 
@@ -28,7 +27,6 @@ METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "
 
 def versions(stack) -> list:
     """The version names under ``models/`` (``v001``, ...), oldest first."""
-    stack = as_stack(stack)
     s3, names = stack.client("s3"), stack.names
     found = []
     for page in s3.get_paginator("list_objects_v2").paginate(
@@ -45,21 +43,18 @@ def next_version(stack) -> str:
     return f"v{(int(have[-1][1:]) if have else 0) + 1:03d}"
 
 
-def latest_pointer(stack, names=None) -> dict | None:
+def latest_pointer(stack) -> dict | None:
     """``models/latest.json`` (version, model_key, metrics, promoted_at), or None when no model
     is promoted (or the bucket does not exist)."""
-    stack = as_stack(stack, names)
     got = get_or_none(stack.client("s3").get_object, Bucket=stack.names.output_bucket,
                       Key=stack.names.latest_key)
     return json.loads(got["Body"].read()) if got else None
 
 
-current_model = latest_pointer
 
 
-def seed_model_if_missing(stack, names=None, progress=None) -> Report:
+def seed_model_if_missing(stack) -> Report:
     """Make sure a model is promoted: train and upload one when ``models/latest.json`` is absent."""
-    stack = as_stack(stack, names, progress)
     settings, names = stack.settings, stack.names
     pointer = latest_pointer(stack)
     if pointer is not None and pointer.get("export"):  # a pointer without a serving export cannot be served
@@ -111,12 +106,3 @@ def seed_model_if_missing(stack, names=None, progress=None) -> Report:
     s3.put_object(Bucket=bucket, Key=names.latest_key, Body=json.dumps(pointer, indent=2).encode(),
                   ContentType="application/json")
     return Report("created", "model", version, details={"model_key": model_key, "accuracy": metrics.get("accuracy")})
-
-
-
-def plan(stack) -> list:
-    from .buckets import bucket_exists
-
-    pointer = latest_pointer(stack) if bucket_exists(stack, stack.names.output_bucket) else None
-    return [Report("found" if pointer else "planned", "model",
-                   pointer.get("version", "?") if pointer else "seeded v001 (when none is promoted)")]

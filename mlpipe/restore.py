@@ -11,9 +11,8 @@ from botocore.exceptions import ClientError
 
 from glue_contract import keys as glue_keys
 
-from .clients import client
-from .config import MlpipeError, Settings
-from .names import Names, names_for
+from .config import MlpipeError
+from .stack import Stack
 
 
 class RestoreError(MlpipeError):
@@ -38,7 +37,7 @@ def _rejected_etags(s3, bucket: str) -> set:
     return etags
 
 
-def restore_data(settings: Settings, key: str, *, names: Names | None = None) -> dict:
+def restore_data(stack: Stack, key: str) -> dict:
     """Make the newest valid version of ``key`` that was not set aside current again.
 
     Returns ``{"key", "restored_version", "replaced"}`` (``replaced``: the version or delete
@@ -48,8 +47,8 @@ def restore_data(settings: Settings, key: str, *, names: Names | None = None) ->
 
     if not glue_keys.is_data_key(key):
         raise RestoreError(f"{key!r} is not a data key ({glue_keys.DATA_PREFIX}<name>{glue_keys.DATA_SUFFIX})")
-    names = names or names_for(settings)
-    s3, bucket = client("s3", settings), names.input_bucket
+    names = stack.names
+    s3, bucket = stack.client("s3"), names.input_bucket
     versions = _versions(s3, bucket, key)
     if not versions:
         raise RestoreError(f"s3://{bucket}/{key} has no versions: nothing to restore")

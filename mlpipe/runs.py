@@ -14,9 +14,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from .clients import is_not_found
-from .names import Names
 from .queues import list_failures
-from .stack import as_stack
 
 
 def _parse_time(value) -> datetime | None:
@@ -41,9 +39,8 @@ def enrich(record: dict, hourly_usd: float | None) -> dict:
     return out
 
 
-def list_runs(stack, names: Names | None = None) -> list:
+def list_runs(stack) -> list:
     """Every run record, oldest first (by ``started_at``), enriched with duration and cost."""
-    stack = as_stack(stack, names)
     settings, names = stack.settings, stack.names
     s3 = stack.client("s3")
     records = []
@@ -73,9 +70,8 @@ def list_runs(stack, names: Names | None = None) -> list:
     return records
 
 
-def list_rejected(stack, names: Names | None = None) -> list:
+def list_rejected(stack) -> list:
     """Files set aside after failing validation: ``[{key, size, last_modified}]``."""
-    stack = as_stack(stack, names)
     names = stack.names
     s3 = stack.client("s3")
     out = []
@@ -111,10 +107,10 @@ def format_runs(runs: list) -> str:
     return "\n".join(lines)
 
 
-def failed_invocations(stack, names: Names | None = None) -> list:
+def failed_invocations(stack) -> list:
     """Asynchronous invocations (trigger, worker, stop_ec2) that failed after Lambda's retries:
     ``[{function, condition, attempts, keys, error, timestamp, request_id}]``, oldest first."""
-    return list_failures(as_stack(stack, names))
+    return list_failures(stack)
 
 
 def format_failures(failures: list) -> str:

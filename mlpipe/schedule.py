@@ -23,15 +23,13 @@ from .clients import get_or_none
 from .config import MlpipeError
 from .functions import ensure_permission, function_arn
 from .report import Report
-from .stack import as_stack
 
 SCHEDULE = "rate(1 minute)"
 TARGET_ID = "reaper"
 PERMISSION_SID = "events-invoke-reaper"
 
 
-def ensure(stack, names=None) -> list:
-    stack = as_stack(stack, names)
+def ensure(stack) -> list:
     names = stack.names
     events = stack.client("events")
     rule = names.reaper_rule
@@ -62,12 +60,6 @@ def ensure(stack, names=None) -> list:
         Report(action, "schedule rule", rule, rule_arn, {"changes": changes, "schedule": SCHEDULE}),
         ensure_permission(stack, names.reaper_function, PERMISSION_SID, "events.amazonaws.com", rule_arn),
     ]
-
-
-
-def plan(stack) -> list:
-    got = get_or_none(stack.client("events").describe_rule, Name=stack.names.reaper_rule)
-    return [Report("found" if got else "planned", "schedule rule", stack.names.reaper_rule)]
 
 
 def find(stack) -> list:

@@ -1,17 +1,16 @@
-"""Helpers for the Part 2 notebooks (03 layers, 05 API, 06 predict): call the API, show what was built.
+"""The HTTP client of the predict API (notebooks 05-07, tests, benchmarks).
 
 The HTTP side uses only ``urllib`` (what a student's own client would use), so a notebook
 cell shows exactly one request and its answer:
 
 - ``post_predict(url, key, instances)`` -> ``Reply(status, body, seconds)``; never raises for
   an HTTP error status (a 400, 403 or 429 is an answer to look at, not an exception).
-- ``probe_table(url, key, cases)``: one request per named body, status and message.
 - ``burst_until_429(url, key, instances)``: back-to-back requests until the usage plan says 429.
 - ``latency_sample(url, key, instances, n, rate=...)``: ``n`` requests paced under the usage
   plan's rate (so none is throttled), their round-trip seconds.
 
-The tables of what was built (API methods, usage plan, layers) and of predictions against
-the truth are in ``mlpipe.tables``.
+Tables (what was built, predictions against the truth, ``probe_table``: one request per
+named body) are in ``mlpipe.tables``; the usage plan as deployed is ``api.deployed_throttle``.
 """
 from __future__ import annotations
 
@@ -24,10 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
-import pandas as pd
 
-from .config import Settings
-from .names import Names
 
 
 
@@ -60,7 +56,7 @@ def instances_from(X, feature_names: Optional[Sequence[str]] = None) -> list[dic
     return [{name: float(v) for name, v in zip(feature_names, row)} for row in X]
 
 
-def _encode(instances=None, body=None) -> bytes:
+def encode(instances=None, body=None) -> bytes:
     if body is not None:
         if instances is not None:
             raise ValueError("give instances or a raw body, not both")
@@ -79,10 +75,10 @@ def post_predict(url: str, key: Optional[str], instances: Optional[list] = None,
     and the round-trip seconds; HTTP error statuses are returned, not raised. Network
     failures (nothing listening, timeout) raise ``OSError`` subclasses as urllib does.
     """
-    return _send(url, key, _encode(instances, body), timeout)[0]
+    return send(url, key, encode(instances, body), timeout)[0]
 
 
-def _send(url: str, key: Optional[str], data: bytes, timeout: float,
+def send(url: str, key: Optional[str], data: bytes, timeout: float,
           headers: Optional[Mapping[str, str]] = None) -> tuple["Reply", str]:
     """One POST as a client sends it -> (the reply, its body text exactly as received)."""
     if not url:
@@ -174,7 +170,7 @@ def exchange(url: str, key: Optional[str], instances: list, *, true_labels=None,
              timeout: float = 30.0) -> Exchange:
     """POST ``instances`` and keep everything a client sees: URL, headers (key masked when
     shown), body, the raw reply and the prediction as a label with its probability."""
-    reply, text = _send(url, key, _encode(instances), timeout)
+    reply, text = send(url, key, encode(instances), timeout)
     labels = None if true_labels is None else [v.item() if hasattr(v, "item") else v for v in true_labels]
     return Exchange(url, key, list(instances), reply, text, labels)
 
@@ -194,18 +190,6 @@ def until_served(url: str, key: Optional[str], instances: list, version: str, *,
         time.sleep(every)
 
 
-def deployed_throttle(settings: Settings, names: Names) -> dict:
-    """The usage plan as deployed (not as the settings say): rate, burst, quota, period."""
-    from .api import find_usage_plan
-
-    plan = find_usage_plan(settings, names)
-    if plan is None:
-        raise LookupError(f"no usage plan {names.usage_plan} yet: run notebook 05 first")
-    throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
-    return {"rate": float(throttle.get("rateLimit") or 0), "burst": int(throttle.get("burstLimit") or 0),
-            "quota": quota.get("limit"), "period": quota.get("period")}
-
-
 def raw_body(instances: list, *, row: int, feature: str, raw: str) -> str:
     """The JSON body of ``instances`` with ``instances[row][feature]`` written as the literal
     text ``raw`` (say ``1e999``, which every JSON parser reads as infinity): what no
@@ -218,19 +202,6 @@ def raw_body(instances: list, *, row: int, feature: str, raw: str) -> str:
     rows = [dict(r) for r in instances]
     rows[row][feature] = marker
     return json.dumps({"instances": rows}, allow_nan=True).replace(json.dumps(marker), raw, 1)
-
-
-def probe_table(url: str, key: Optional[str], cases: Mapping[str, Any], *, timeout: float = 30.0) -> pd.DataFrame:
-    """One request per case: ``{name: instances (a list) or a raw body (str/bytes)}`` ->
-    a table of case, status and the message the API answered with."""
-    rows = []
-    for name, case in cases.items():
-        if isinstance(case, (str, bytes)):
-            reply = post_predict(url, key, body=case, timeout=timeout)
-        else:
-            reply = post_predict(url, key, case, timeout=timeout)
-        rows.append({"case": name, "status": reply.status, "message": reply.message})
-    return pd.DataFrame(rows, columns=["case", "status", "message"])
 
 
 @dataclass

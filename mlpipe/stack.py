@@ -11,8 +11,9 @@ created, found, updated, deleted) and says what it is *waiting for* through
 ``stack.say(line)``; the orchestrators (``deploy``, ``teardown``) print the reports.
 ``say`` is silent unless the command gave a ``progress`` callable.
 
-For notebooks and tests, the public functions also accept ``(settings, names)`` in
-place of a Stack: ``as_stack`` turns those into one (asking the account id once).
+One convention: resource functions take a Stack and nothing else. Only the entry points
+take Settings and make the Stack once (``Stack.load``): the ``mlpipe`` CLI, ``deploy.deploy``,
+``teardown.destroy`` / ``verify_destroyed``, and a notebook's first cell.
 """
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ class Stack:
     def with_progress(self, progress: Optional[Progress]) -> "Stack":
         return Stack(self.settings, self.names, progress or _quiet)
 
+    def with_(self, **changes) -> "Stack":
+        """The same stack with some settings changed (``Settings.with_``): a model kind, the
+        usage plan's limits. Settings that names derive from (stack, region, target, endpoint)
+        make another stack: ``Stack.load`` that one."""
+        named = {"stack", "region", "target", "endpoint_url"} & set(changes)
+        if named:
+            raise ValueError(f"{', '.join(sorted(named))} name another stack: use Stack.load(settings.with_(...))")
+        return Stack(self.settings.with_(**changes), self.names, self.progress)
+
     @property
     def is_aws(self) -> bool:
         return self.settings.is_aws
@@ -62,11 +72,3 @@ class Stack:
     def is_local(self) -> bool:
         return self.settings.is_local
 
-
-def as_stack(target, names: Optional[Names] = None, progress: Optional[Progress] = None) -> Stack:
-    """A Stack from a Stack (returned as it is, or with ``progress``), or from Settings (+ Names)."""
-    if isinstance(target, Stack):
-        return target.with_progress(progress) if progress is not None else target
-    if target is None or isinstance(target, Settings):
-        return Stack.load(target, names=names, progress=progress)
-    raise TypeError(f"expected a Stack or Settings, got {type(target).__name__}")

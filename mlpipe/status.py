@@ -4,15 +4,13 @@ from __future__ import annotations
 from . import functions, instance
 from .api import backend_outputs
 from .buckets import bucket_exists
-from .names import FUNCTION_KEYS, Names
-from .registry import current_model
+from .names import FUNCTION_KEYS
+from .registry import latest_pointer
 from .runs import failed_invocations, list_rejected, list_runs
-from .stack import as_stack
 
 
-def outputs(stack, names: Names | None = None) -> dict:
+def outputs(stack) -> dict:
     """The stack's outputs (ARCHITECTURE "Targets"); None for what is not deployed."""
-    stack = as_stack(stack, names)
     settings, names = stack.settings, stack.names
     inst = instance.find_instance(stack)
     fns = {fn: (names.function(fn) if functions.function_arn(stack, names.function(fn)) else None)
@@ -38,9 +36,8 @@ def mask(secret: str | None) -> str | None:
     return secret[:4] + "*" * max(4, len(secret) - 4) if len(secret) > 4 else "****"
 
 
-def status(stack, names: Names | None = None, *, last: int = 5) -> dict:
+def status(stack, *, last: int = 5) -> dict:
     """Instance state, the last runs, the current model, the set-aside files and failed invocations."""
-    stack = as_stack(stack, names)
     inst = instance.find_instance(stack)
     runs = list_runs(stack)
     return {
@@ -48,7 +45,7 @@ def status(stack, names: Names | None = None, *, last: int = 5) -> dict:
                       "type": inst.get("InstanceType")} if inst else None),
         "runs_total": len(runs),
         "last_runs": runs[-last:],
-        "current_model": current_model(stack),
+        "current_model": latest_pointer(stack),
         "rejected": list_rejected(stack),
         "failed_invocations": failed_invocations(stack),
     }

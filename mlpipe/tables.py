@@ -8,14 +8,12 @@ sort or filter them. pandas is an operator-side dependency only (never in a laye
 from __future__ import annotations
 
 import json
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 
-from .clients import client
-from .config import Settings
-from .names import Names
+from .stack import Stack
 
 MIB = 1024 * 1024
 CLASS_NAMES = {0: "malignant (0)", 1: "benign (1)"}
@@ -70,9 +68,9 @@ def runs_table(runs: Iterable[dict]) -> pd.DataFrame:
                                        "seconds", "cost_usd", "error"])
 
 
-def bucket_table(settings: Settings, bucket: str, prefix: str = "") -> pd.DataFrame:
+def bucket_table(stack: Stack, bucket: str, prefix: str = "") -> pd.DataFrame:
     """Keys, sizes and times of a bucket's objects (under ``prefix``)."""
-    s3 = client("s3", settings)
+    s3 = stack.client("s3")
     rows = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
@@ -107,21 +105,21 @@ def confusion_table(y_true, predictions, labels: Mapping[int, str] = CLASS_NAMES
 # --------------------------------------------------------------------------- the API as built
 
 
-def _api_id(settings: Settings, names: Names) -> str:
+def _api_id(stack: Stack) -> str:
     from .api import find_api
 
-    api = find_api(settings, names)
+    api = find_api(stack)
     if api is None:
-        raise LookupError(f"no REST API {names.api_name} in this stack yet: run notebook 05 "
+        raise LookupError(f"no REST API {stack.names.api_name} in this stack yet: run notebook 05 "
                           "(or `mlpipe deploy --part backend`) first")
     return api["id"]
 
 
-def api_methods_table(settings: Settings, names: Names) -> pd.DataFrame:
+def api_methods_table(stack: Stack) -> pd.DataFrame:
     """Every method of the stack's REST API: path, method, key required, validator, request
     model, integration type and what it calls."""
-    apigw = client("apigateway", settings)
-    api_id = _api_id(settings, names)
+    apigw = stack.client("apigateway")
+    api_id = _api_id(stack)
     validators = {v["id"]: v.get("name") for v in apigw.get_request_validators(restApiId=api_id).get("items", [])}
     rows = []
     for page in apigw.get_paginator("get_resources").paginate(restApiId=api_id):
@@ -144,14 +142,14 @@ def api_methods_table(settings: Settings, names: Names) -> pd.DataFrame:
                                        "request model", "integration", "calls"])
 
 
-def usage_plan_table(settings: Settings, names: Names) -> pd.DataFrame:
+def usage_plan_table(stack: Stack) -> pd.DataFrame:
     """The stack's usage plan: throttle, quota, the stages it covers and its keys (names only)."""
     from .api import find_usage_plan
 
-    plan = find_usage_plan(settings, names)
+    plan = find_usage_plan(stack)
     if plan is None:
-        raise LookupError(f"no usage plan {names.usage_plan} yet: run notebook 05 first")
-    apigw = client("apigateway", settings)
+        raise LookupError(f"no usage plan {stack.names.usage_plan} yet: run notebook 05 first")
+    apigw = stack.client("apigateway")
     throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
     keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"]).get("items", [])
     row = {
@@ -166,11 +164,11 @@ def usage_plan_table(settings: Settings, names: Names) -> pd.DataFrame:
     return pd.DataFrame([row]).set_index("usage plan")
 
 
-def layer_versions_table(settings: Settings, names: Names, *, last: int = 3) -> pd.DataFrame:
+def layer_versions_table(stack: Stack, *, last: int = 3) -> pd.DataFrame:
     """The newest ``last`` published versions of each of the stack's layers."""
-    lam = client("lambda", settings)
+    lam = stack.client("lambda")
     rows = []
-    for layer in names.layers:
+    for layer in stack.names.layers:
         try:
             versions = lam.list_layer_versions(LayerName=layer).get("LayerVersions", [])
         except lam.exceptions.ResourceNotFoundException:
@@ -223,7 +221,7 @@ def trim_table(artifact) -> pd.DataFrame:
 
 
 def publish_table(reports) -> pd.DataFrame:
-    """``mlpipe.layers.ensure_layers``'s reports: per layer, whether a version was published
+    """``mlpipe.layers.ensure``'s reports: per layer, whether a version was published
     (``created``) or the newest one already had this content (``found``), its version,
     its sizes and whether the zip went through S3."""
     rows = [{"action": r.action, "layer": r.name, "version": r.details.get("version"),
@@ -235,13 +233,13 @@ def publish_table(reports) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["action", "layer", "version", "unzipped MiB", "zipped MiB", "upload", "sha256"])
 
 
-def request_model_table(settings: Settings, names: Names) -> pd.DataFrame:
+def request_model_table(stack: Stack) -> pd.DataFrame:
     """The request model API Gateway validates bodies against (read back from the API), as
     rules a person reads: what the body, ``instances`` and each row must be."""
     from .api import MODEL_NAME
 
-    apigw = client("apigateway", settings)
-    schema = json.loads(apigw.get_model(restApiId=_api_id(settings, names), modelName=MODEL_NAME)["schema"])
+    apigw = stack.client("apigateway")
+    schema = json.loads(apigw.get_model(restApiId=_api_id(stack), modelName=MODEL_NAME)["schema"])
     inst = (schema.get("properties") or {}).get("instances") or {}
     row = inst.get("items") or {}
     props = row.get("properties") or {}
@@ -372,3 +370,18 @@ def command_shape(command: Mapping, hint: str = "command") -> Summary:
                                         "TimeoutSeconds", "Status", "RequestedDateTime")}
     full["Parameters"] = params
     return Summary("ssm.send_command(...) as the worker sent it", fields, full, hint)
+
+
+def probe_table(url: str, key: Optional[str], cases: Mapping[str, Any], *, timeout: float = 30.0) -> pd.DataFrame:
+    """One request per case: ``{name: instances (a list) or a raw body (str/bytes)}`` ->
+    a table of case, status and the message the API answered with (``serving.post_predict``)."""
+    from . import serving
+
+    rows = []
+    for name, case in cases.items():
+        if isinstance(case, (str, bytes)):
+            reply = serving.post_predict(url, key, body=case, timeout=timeout)
+        else:
+            reply = serving.post_predict(url, key, case, timeout=timeout)
+        rows.append({"case": name, "status": reply.status, "message": reply.message})
+    return pd.DataFrame(rows, columns=["case", "status", "message"])

@@ -15,11 +15,11 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from .clients import client, is_not_found
-from .config import MlpipeError, Settings
+from .clients import is_not_found
+from .config import MlpipeError
 from .instance import find_instance, instance_state
-from .names import Names, names_for
 from .runs import list_runs
+from .stack import Stack
 
 
 class WaitTimeout(MlpipeError):
@@ -39,27 +39,26 @@ def _parse(value: str | None) -> datetime | None:
         return None
 
 
-def runs_since(settings: Settings, since: datetime, names: Names | None = None) -> list:
+def runs_since(stack: Stack, since: datetime) -> list:
     """Run records whose run started at or after ``since`` (oldest first)."""
     out = []
-    for record in list_runs(settings, names):
+    for record in list_runs(stack):
         started = _parse(record.get("started_at")) or _parse(record.get("finished_at"))
         if started is not None and started >= since.replace(microsecond=0):
             out.append(record)
     return out
 
 
-def wait_for_run(settings: Settings, since: datetime, *, expect_inputs: list[str] | None = None,
-                 timeout: float = 180, poll: float = 0.5, progress: Callable = print,
-                 names: Names | None = None) -> dict:
+def wait_for_run(stack: Stack, since: datetime, *, expect_inputs: list[str] | None = None,
+                 timeout: float = 180, poll: float = 0.5, progress: Callable = print) -> dict:
     """Wait until a run that started after ``since`` has written its record and the
     instance is stopped again; return that record (the newest one).
 
     ``expect_inputs``: data keys the run must have trained on (for uploads that
     land while another run is in progress, the following run covers them).
     """
-    names = names or names_for(settings)
-    inst = find_instance(settings, names)
+    names = stack.names
+    inst = find_instance(stack)
     if inst is None:
         raise MlpipeError("no training instance: run `mlpipe deploy --part glue` (notebook 04) first")
     instance_id = inst["InstanceId"]
@@ -68,8 +67,8 @@ def wait_for_run(settings: Settings, since: datetime, *, expect_inputs: list[str
     wanted = set(expect_inputs or [])
     while True:
         elapsed = time.monotonic() - t0
-        state = instance_state(settings, instance_id)
-        records = runs_since(settings, since, names)
+        state = instance_state(stack, instance_id)
+        records = runs_since(stack, since)
         # a run that failed before listing the data (worker, crash) names its trigger keys only
         done = [r for r in records if wanted <= set(r.get("inputs") or []) | set(r.get("trigger_keys") or [])]
         newest = done[-1] if done else None
@@ -89,22 +88,20 @@ def wait_for_run(settings: Settings, since: datetime, *, expect_inputs: list[str
         time.sleep(poll)
 
 
-def upload_and_wait(settings: Settings, paths: list, *, timeout: float = 180, force: bool = False,
-                    progress: Callable = print, names: Names | None = None) -> dict:
+def upload_and_wait(stack: Stack, paths: list, *, timeout: float = 180, force: bool = False,
+                    progress: Callable = print) -> dict:
     """Upload data files and wait for the run that trains on all of them."""
     from .buckets import upload_data
 
-    names = names or names_for(settings)
     since = utcnow()
-    keys = upload_data(settings, paths, force=force, names=names, progress=progress)
+    keys = upload_data(stack.with_progress(progress), paths, force=force)
     # A file that fails validation is set aside (moved to rejected/): don't require it.
     expect = None if force else keys
-    return wait_for_run(settings, since, expect_inputs=expect, timeout=timeout,
-                        progress=progress, names=names)
+    return wait_for_run(stack, since, expect_inputs=expect, timeout=timeout, progress=progress)
 
 
-def _log_events(settings: Settings, group: str, start: datetime, end: datetime) -> list:
-    logs = client("logs", settings)
+def _log_events(stack: Stack, group: str, start: datetime, end: datetime) -> list:
+    logs = stack.client("logs")
     events = []
     kwargs = {"logGroupName": group, "startTime": int(start.timestamp() * 1000) - 1000,
               "endTime": int(end.timestamp() * 1000) + 60_000}
@@ -135,15 +132,15 @@ def _structured(message: str) -> dict | None:
     return value if isinstance(value, dict) and "event" in value else None
 
 
-def run_timeline(settings: Settings, record: dict, names: Names | None = None) -> list:
+def run_timeline(stack: Stack, record: dict) -> list:
     """Moments of one run, as ``[(label, seconds from upload)]`` in time order.
 
     Sources: the uploaded objects' LastModified (upload), the trigger, worker and
     stop_ec2 logs (trigger ran, instance running, command sent, instance stopped),
     and the run record itself (training started/finished, record written).
     """
-    names = names or names_for(settings)
-    s3 = client("s3", settings)
+    names = stack.names
+    s3 = stack.client("s3")
     started = _parse(record.get("started_at"))
     finished = _parse(record.get("finished_at"))
     if started is None or finished is None:
@@ -166,7 +163,7 @@ def run_timeline(settings: Settings, record: dict, names: Names | None = None) -
                        ("worker", {"instance_running": "instance running",
                                    "command_sent": "SSM command sent"}),
                        ("stop_ec2", {"decision": "stop_ec2 decided"})):
-        for ev in _log_events(settings, names.log_group(fn), upload_at, window_end):
+        for ev in _log_events(stack, names.log_group(fn), upload_at, window_end):
             at = datetime.fromtimestamp(ev["timestamp"] / 1000, timezone.utc)
             data = _structured(ev.get("message", ""))
             if not data or data.get("event") not in wanted:

@@ -116,11 +116,12 @@ def _collect_summary() -> dict:
     try:
         from mlpipe.config import load_settings
         from mlpipe.runs import list_runs
+        from mlpipe.stack import Stack
         from mlpipe.status import outputs
 
-        settings = load_settings()
-        out = outputs(settings)
-        runs = list_runs(settings)
+        stack = Stack.load(load_settings())
+        out = outputs(stack)
+        runs = list_runs(stack)
     except Exception as exc:  # the summary must never hide the run's own result
         return {"error": f"could not read the stack: {exc}"}
     return {

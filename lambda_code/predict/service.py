@@ -48,6 +48,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Callable, NamedTuple, Optional  # noqa: E402
 
+from glue_contract import logs as glue_logs  # noqa: E402
 from model_code import schema  # noqa: E402
 from model_code import spec as dataset_spec  # noqa: E402
 from model_code import table as tables  # noqa: E402
@@ -62,7 +63,12 @@ DEFAULT_REFRESH_SECONDS = 30.0
 DEFAULT_RETRY_BASE = 1.0
 JSON_HEADERS = {"Content-Type": "application/json"}
 
-log = logging.getLogger("mlpipe.predict")
+log = glue_logs.logger("mlpipe.predict")
+
+
+def _log(event: str, level: int = logging.INFO, **fields) -> None:
+    """One JSON line (``glue_contract.logs``, the glue functions' logger)."""
+    glue_logs.log(event, "mlpipe.predict", level, **fields)
 
 
 # --------------------------------------------------------------------------- errors
@@ -281,8 +287,7 @@ class ModelStore:
             pointer = self._read_pointer()
         except _PointerGone as exc:
             if self._served is not None:
-                log.warning(json.dumps({"event": "model_dropped", "model_version": self._served.version,
-                                        "reason": str(exc)}))
+                _log("model_dropped", logging.WARNING, model_version=self._served.version, reason=str(exc))
             self._served, self._pointer, self._pending, self._pointer_etag = None, None, None, None
             self._no_pointer, self._read_errors = str(exc), 0
             self._next_check = now + self.refresh_seconds
@@ -292,7 +297,7 @@ class ModelStore:
             self._next_check = now + self._backoff(self._read_errors)
             if self._pointer is None:
                 self._no_pointer = str(exc)
-            log.warning(json.dumps({"event": "pointer_unreadable", "error": str(exc), "serving": self.version}))
+            _log("pointer_unreadable", logging.WARNING, error=str(exc), serving=self.version)
             return
         self._read_errors = 0
         if pointer is not None:  # None: 304, the pointer we have is still current
@@ -313,14 +318,13 @@ class ModelStore:
             retry = now + self._backoff(attempts)
             self._pending = _Pending(version, str(exc), attempts, p.first_seen if p else now, retry)
             self._next_check = retry
-            log.error(json.dumps({"event": "model_load_failed", "model_version": version, "error": str(exc),
-                                  "attempt": attempts, "retry_in_s": round(retry - now, 3),
-                                  "serving": self.version}))
+            _log("model_load_failed", logging.ERROR, model_version=version, error=str(exc), attempt=attempts,
+                 retry_in_s=round(retry - now, 3), serving=self.version)
             return
         previous = self.version
         self._served, self._pending = served, None
         if previous and previous != version:
-            log.info(json.dumps({"event": "model_swapped", "from": previous, "to": version}))
+            _log("model_swapped", **{"from": previous, "to": version})
 
     def _get(self, key: str, etag: Optional[str] = None):
         self.pointer_reads += key == POINTER_KEY
@@ -404,9 +408,9 @@ class ModelStore:
                 raise ModelUnavailable(f"model {version} has classes {classes.tolist()}; class 1 is missing") \
                     from None
         self.loads += 1
-        log.info(json.dumps({"event": "model_loaded", "model_version": version, "kind": model.kind,
-                             "export_key": info["key"], "inline": pointer.get("export_inline") is not None,
-                             "load_ms": round((time.perf_counter() - started) * 1000, 1)}))
+        _log("model_loaded", model_version=version, kind=model.kind, export_key=info["key"],
+             inline=pointer.get("export_inline") is not None,
+             load_ms=round((time.perf_counter() - started) * 1000, 1))
         return Served(model, version, classes, positive, spec)
 
 
@@ -476,7 +480,8 @@ class PredictService:
         except ModelUnavailable as exc:
             status, payload = 503, {"message": str(exc), "model_version": self.store.version}
         except Exception:  # a bug of ours: log it with its traceback, answer 500 with no internals
-            log.exception(json.dumps({"event": "internal_error", "request_id": _request_id(event, context)}))
+            glue_logs.log("internal_error", "mlpipe.predict", logging.ERROR, _exc_info=True,
+                          request_id=_request_id(event, context))
             status, payload = 500, {"message": "internal error; see the function's logs",
                                     "model_version": self.store.version}
         response = respond(status, payload)
@@ -499,7 +504,6 @@ def _log_request(event, context, status, n_rows, version, started, payload) -> N
     if not log.isEnabledFor(logging.INFO):
         return
     line = {
-        "event": "predict",
         "request_id": _request_id(event, context),
         "status": status,
         "model_version": version,
@@ -508,7 +512,7 @@ def _log_request(event, context, status, n_rows, version, started, payload) -> N
     }
     if status != 200:
         line["message"] = payload.get("message")
-    log.info(json.dumps(line))
+    _log("predict", **line)
 
 
 # --------------------------------------------------------------------------- wiring
@@ -576,6 +580,6 @@ def handle(event: Any, context: Any = None) -> dict:
         service = get_service()
     except ValueError as exc:
         configure_logging()
-        log.error(json.dumps({"event": "misconfigured", "error": str(exc)}))
+        _log("misconfigured", logging.ERROR, error=str(exc))
         return respond(503, {"message": f"the predict function is misconfigured: {exc}", "model_version": None})
     return service.handle(event, context)

@@ -39,11 +39,6 @@ def log(event: str, **fields) -> None:
     logs.log(event, "mlpipe.worker", **fields)
 
 
-def poll_delays(first: float = FIRST_POLL_S, cap: float = POLL_S):
-    """Pauses between polls (``glue_contract.poll.delays``): 0.25, 0.5, 1, 2, 3, 3 ..."""
-    return poll.delays(first, cap)
-
-
 # ---- configuration -------------------------------------------------------------------------
 
 def config_from_env(env=os.environ) -> dict:
@@ -231,28 +226,35 @@ def until_ssm_accepts(attempt, instance_id: str, *, deadline: float, sleep=time.
                       poll_s: float = POLL_S, ensure_running=None):
     """``attempt()``, repeated while SSM answers InvalidInstanceId (what it answers until the
     instance's agent has registered), until ``deadline``; returns what ``attempt`` returns.
+    The wait is ``glue_contract.poll.poll``'s.
 
     ``ensure_running()`` is called before each retry: if the instance was stopped meanwhile
     (a Stop-EC2 or reaper decision that raced with this run), it is started again."""
     t0 = clock()
-    tries = 0
-    delays = poll_delays(cap=poll_s)
-    while True:
-        tries += 1
+    seen = {"tries": 0, "error": None}
+
+    def step():
+        if seen["tries"] and ensure_running is not None:
+            ensure_running()
+        seen["tries"] += 1
         try:
             return attempt()
         except Exception as exc:  # botocore ClientError
             if aws.error_code(exc) != "InvalidInstanceId":
                 raise
-            if clock() >= deadline:
-                raise TimeoutError(
-                    f"SSM did not accept commands for {instance_id} within {clock() - t0:.0f} s "
-                    f"({tries} attempts; is the SSM agent running and the instance profile attached?)"
-                ) from exc
-            log("waiting_for_ssm", instance_id=instance_id, attempt=tries, waited_s=round(clock() - t0, 1))
-            sleep(next(delays))
-            if ensure_running is not None:
-                ensure_running()
+            seen["error"] = exc
+        if clock() < deadline:
+            log("waiting_for_ssm", instance_id=instance_id, attempt=seen["tries"], waited_s=round(clock() - t0, 1))
+        return None
+
+    def timed_out():
+        raise TimeoutError(
+            f"SSM did not accept commands for {instance_id} within {clock() - t0:.0f} s "
+            f"({seen['tries']} attempts; is the SSM agent running and the instance profile attached?)"
+        ) from seen["error"]
+
+    return poll.poll(step, deadline=deadline, first=FIRST_POLL_S, cap=poll_s, on_timeout=timed_out,
+                     sleep=sleep, clock=clock)
 
 
 def decide_and_send(*, ssm, s3, config: dict, instance_id: str, run_id: str, trigger_keys: list,

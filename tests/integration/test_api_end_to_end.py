@@ -19,6 +19,7 @@ from mlpipe import api, clients, functions, registry
 from mlpipe.deploy import ensure_backend
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
+from mlpipe.stack import Stack
 from model_code import artifacts, dataset, schema, train
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,7 @@ def deploy_backend(settings):
     """
     from mlpipe import buckets, deploy
 
-    buckets.ensure_buckets(settings, names_for(settings))
+    buckets.ensure(Stack.load(settings))
     return deploy.deploy(settings, part="backend", progress=lambda m: None)
 
 
@@ -58,7 +59,7 @@ def backend(local_cloud):  # noqa: F811
     reports = deploy_backend(settings)
     skipped = [str(r) for r in reports if r.action == "skipped"]
     assert not skipped, skipped
-    out = api.backend_outputs(settings, names)
+    out = api.backend_outputs(Stack(settings, names))
     assert out["api_url"] and out["api_key"], out
     yield settings, names, out
 
@@ -100,7 +101,7 @@ def test_predict_with_the_key(backend, holdout):
     assert body["labels"] == [labels[p] for p in body["predictions"]]
     assert all(abs(c["benign"] - p) < 1e-12 and abs(c["malignant"] + c["benign"] - 1) < 1e-9
                for c, p in zip(body["class_probabilities"], body["probabilities"]))
-    pointer = registry.latest_pointer(settings, names)
+    pointer = registry.latest_pointer(Stack(settings, names))
     assert body["model_version"] == pointer["version"]
     # the seeded model is a real one: the holdout is mostly right
     assert np.mean(np.array(body["predictions"]) == holdout.y[:10]) >= 0.8
@@ -231,9 +232,9 @@ def test_every_error_response_names_the_model_version(backend):
 def test_burst_past_the_usage_plan_is_429(backend, holdout):
     settings, names, out = backend
     tight = settings.with_(throttle_rate_limit=2.0, throttle_burst_limit=5)
-    reports = {r.kind: r for r in ensure_backend(tight, names)}
+    reports = {r.kind: r for r in deploy_backend(Stack(tight, names))}
     assert reports["usage plan"].action == "updated"
     statuses = [post(out["api_url"], body_for(holdout.X[:1]), out["api_key"])[0] for _ in range(25)]
     assert 429 in statuses, statuses
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 429}
-    ensure_backend(settings, names)  # back to the generous limits
+    deploy_backend(Stack(settings, names))  # back to the generous limits

@@ -21,6 +21,7 @@ from localcloud.core import free_port, health
 from mlpipe import api, clients, deploy, watch
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
+from mlpipe.stack import Stack
 from model_code import dataset, schema
 
 pytestmark = pytest.mark.integration
@@ -109,7 +110,7 @@ def fingerprint(settings) -> dict:
 
 def predict(settings) -> tuple[int, dict]:
     names = names_for(settings)
-    out = api.backend_outputs(settings, names)
+    out = api.backend_outputs(Stack(settings, names))
     X = dataset.make_split().holdout.X[:3]
     body = json.dumps({"instances": [dict(zip(schema.FEATURE_NAMES, r.tolist())) for r in X]}).encode()
     req = urllib.request.Request(out["api_url"], data=body, method="POST", headers={
@@ -149,8 +150,7 @@ def test_walkthrough_state_survives_down_up_and_kill_9(cloud):
     clients.clear_cache()
     deploy.deploy(settings, part="all", progress=lambda m: None)
     split = dataset.write_split(tempfile.mkdtemp(), n_batches=8)
-    record = watch.upload_and_wait(settings, [split["batches"][0]], timeout=180,
-                                   progress=lambda m: None)
+    record = watch.upload_and_wait(Stack.load(settings, progress=lambda m: None), [split["batches"][0]], timeout=180)
     assert record["status"] in ("succeeded", "rejected"), record
     model = latest_model(settings)
     status, body = predict(settings)

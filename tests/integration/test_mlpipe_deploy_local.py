@@ -13,6 +13,7 @@ import pytest
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 from mlpipe import cli, clients, functions, status, teardown
 from mlpipe import deploy as deploy_mod
+from mlpipe.stack import Stack
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
 
@@ -58,7 +59,7 @@ def test_deploy_twice_then_destroy_with_the_cli(local_cloud, cli_env, capsys):  
     assert outs["functions"]["trigger"] == "itdeploy-trigger" and outs["instance_id"]
     with capsys.disabled():
         print(f"\ndeploy glue: first {first_s:.1f}s, second {second_s:.1f}s")
-    state = status.status(settings)["instance"]["state"]
+    state = status.status(Stack.load(settings))["instance"]["state"]
     assert state == "stopped"
 
     assert cli.main(["destroy"]) == 0
@@ -103,17 +104,17 @@ def test_an_upload_trains_a_model_and_the_instance_stops(local_cloud, tmp_path):
     try:
         deploy_mod.deploy(settings, part="glue", progress=lambda m: None)
         t0 = time.monotonic()
-        buckets.upload_data(settings, [split["batches"][0]], names=names)
+        buckets.upload_data(Stack(settings, names), [split["batches"][0]])
         deadline = time.monotonic() + 240
         done = None
         while time.monotonic() < deadline:
-            st = status.status(settings, names)
+            st = status.status(Stack(settings, names))
             finished = [r for r in st["last_runs"] if r.get("status") in ("succeeded", "failed", "rejected")]
             if finished and st["instance"]["state"] == "stopped":
                 done = (finished[-1], st)
                 break
             time.sleep(1)
-        assert done, f"no finished run with the instance stopped within 240 s: {status.status(settings, names)}"
+        assert done, f"no finished run with the instance stopped within 240 s: {status.status(Stack(settings, names))}"
         record, st = done
         assert record["status"] == "succeeded", record
         assert record["model_version"] and record["metrics"]["f1"] > 0.8
@@ -133,7 +134,6 @@ def test_an_account_without_a_default_vpc(local_cloud):  # noqa: F811
     instance goes there, destroy removes it. The default VPC is put back afterwards."""
     import boto3
 
-    from mlpipe.stack import Stack
 
     settings = _settings(local_cloud.endpoint_url, "itnovpc")
     ec2 = clients.client("ec2", settings)
@@ -218,14 +218,14 @@ def test_a_bootstrap_that_fails_leaves_no_instance_and_says_which(local_cloud, m
         msg = str(ex.value)
         assert "bootstrap (user data) failed" in msg and "was terminated" in msg
         broken = msg.split("instance ")[-1].split(" ")[0]
-        assert instance.instance_state(settings, broken) in ("shutting-down", "terminated")
+        assert instance.instance_state(Stack.load(settings), broken) in ("shutting-down", "terminated")
         assert not [x for x in teardown.verify_destroyed(settings) if x.startswith("ec2 instance")]
 
         monkeypatch.setattr(instance, "waits_for_bootstrap", lambda s: False)
         reports = deploy_mod.deploy(settings, part="glue", progress=lambda m: None)
         [inst] = [r for r in reports if r.kind == "ec2 instance"]
         assert inst.action == "created" and inst.details["instance_id"] != broken
-        assert instance.instance_state(settings, inst.details["instance_id"]) == "stopped"
+        assert instance.instance_state(Stack.load(settings), inst.details["instance_id"]) == "stopped"
     finally:
         teardown.destroy(settings, progress=lambda m: None)
     assert teardown.verify_destroyed(settings) == []
@@ -236,7 +236,6 @@ def test_a_trigger_that_fails_for_good_lands_on_the_failure_queue(local_cloud, t
     start is gone) is retried by Lambda, then recorded on the stack's failure queue, and
     `mlpipe runs` names the function, the uploaded key and the error."""
     from mlpipe import buckets, functions, instance
-    from mlpipe.stack import Stack
     from model_code.dataset import write_split
 
     settings = _settings(local_cloud.endpoint_url, "itfail")
@@ -249,19 +248,19 @@ def test_a_trigger_that_fails_for_good_lands_on_the_failure_queue(local_cloud, t
         env = functions.function_env(stack, "trigger", "i-0000000000000dead")  # no such instance
         lam.update_function_configuration(FunctionName=names.trigger_function, Environment={"Variables": env})
         functions.wait_until_ready(stack, names.trigger_function)
-        buckets.upload_data(settings, [split["batches"][0]], names=names)
+        buckets.upload_data(Stack(settings, names), [split["batches"][0]])
         from mlpipe.runs import failed_invocations
 
         deadline, failures = time.monotonic() + 60, []
         while time.monotonic() < deadline and not failures:
-            failures = failed_invocations(settings, names)
+            failures = failed_invocations(Stack(settings, names))
             time.sleep(0.5)
         assert failures, "nothing landed on the failure queue"
         [f] = failures
         assert f["function"] == names.trigger_function and f["attempts"] == 3  # 1 + Lambda's 2 retries
         assert f["keys"] == ["data/batch_01.csv"] and f["condition"] == "RetriesExhausted"
         assert "i-0000000000000dead" in f["error"] or "InvalidInstanceID" in f["error"], f
-        assert instance.find_instance(settings, names)["State"]["Name"] == "stopped"
+        assert instance.find_instance(Stack(settings, names))["State"]["Name"] == "stopped"
 
         cli_env("itfail")
         assert cli.main(["runs"]) == 0

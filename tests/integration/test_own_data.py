@@ -23,6 +23,7 @@ from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
 from mlpipe import api, buckets, clients, datasets, deploy, teardown, watch
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
+from mlpipe.stack import Stack
 from model_code import examples
 
 pytestmark = pytest.mark.integration
@@ -105,8 +106,7 @@ def test_a_dataset_goes_from_its_file_to_a_served_prediction(local_cloud, tmp_pa
             for i, path in enumerate(split["batches"]):
                 lines = open(path, newline="").read().splitlines(keepends=True)
                 out_fh.writelines(lines if i == 0 else lines[1:])
-        record = watch.upload_and_wait(settings, [str(arrivals)], timeout=RUN_TIMEOUT,
-                                       progress=lambda m: None)
+        record = watch.upload_and_wait(Stack.load(settings, progress=lambda m: None), [str(arrivals)], timeout=RUN_TIMEOUT)
         assert record["status"] == "succeeded" and record["promoted"], record
         assert record["gate"]["metric"] == spec.metric and record["task"] == spec.task
         s3 = clients.client("s3", settings)
@@ -115,7 +115,7 @@ def test_a_dataset_goes_from_its_file_to_a_served_prediction(local_cloud, tmp_pa
         assert card["export"]["max_abs_diff"] <= 1e-9 and card["dataset"]["name"] == spec.name
 
         # the API answers one row a person can read
-        out = api.backend_outputs(settings, names)
+        out = api.backend_outputs(Stack(settings, names))
         row = first_row(split["holdout"], spec)
         status, reply = post(out["api_url"], {"instances": [row]}, out["api_key"])
         assert status == 200, reply
@@ -147,10 +147,9 @@ def test_a_dataset_goes_from_its_file_to_a_served_prediction(local_cloud, tmp_pa
         with open(bad_csv, "w", newline="") as fh:
             csv.writer(fh).writerows(rows)
         with pytest.raises(buckets.UploadError, match=name.replace("(", r"\(")):
-            buckets.upload_data(settings, [str(bad_csv)])
+            buckets.upload_data(Stack.load(settings), [str(bad_csv)])
         if case == "apartments":  # the instance's own refusal, once (each run costs seconds)
-            record = watch.upload_and_wait(settings, [str(bad_csv)], force=True, timeout=RUN_TIMEOUT,
-                                           progress=lambda m: None)
+            record = watch.upload_and_wait(Stack.load(settings, progress=lambda m: None), [str(bad_csv)], force=True, timeout=RUN_TIMEOUT)
             assert record["status"] == "failed" and name in record["error"], record
             assert record["rejected_files"][0]["moved_to"] == "rejected/bad.csv"
     finally:

@@ -23,6 +23,7 @@ from mlpipe import buckets, clients, deploy, iam, instance, teardown, watch
 from mlpipe.config import load_settings
 from mlpipe.demo import make_bad_batch
 from mlpipe.names import names_for
+from mlpipe.stack import Stack
 from model_code.dataset import write_split
 
 pytestmark = pytest.mark.integration
@@ -67,13 +68,13 @@ def s3(st):
 
 
 def state(st) -> str:
-    inst = instance.find_instance(st["settings"], st["names"])
+    inst = instance.find_instance(Stack(st["settings"], st["names"]))
     return inst["State"]["Name"] if inst else "absent"
 
 
 def active_commands(st) -> list:
     ssm = clients.client("ssm", st["settings"])
-    inst = instance.find_instance(st["settings"], st["names"])
+    inst = instance.find_instance(Stack(st["settings"], st["names"]))
     cmds = ssm.list_commands(InstanceId=inst["InstanceId"]).get("Commands", [])
     return [c for c in cmds if (c.get("Comment") or "").startswith("mlpipe training") and c["Status"] in ACTIVE]
 
@@ -98,7 +99,7 @@ def settle(st, quiet_s: float = 2.0, timeout: float = 60) -> None:
 def sent_since(st, since) -> list:
     """Pipeline commands sent to the instance at or after ``since``."""
     ssm = clients.client("ssm", st["settings"])
-    inst = instance.find_instance(st["settings"], st["names"])
+    inst = instance.find_instance(Stack(st["settings"], st["names"]))
     cmds = ssm.list_commands(InstanceId=inst["InstanceId"]).get("Commands", [])
     return [c for c in cmds if (c.get("Comment") or "").startswith("mlpipe training")
             and c["RequestedDateTime"] >= since.replace(microsecond=0)]
@@ -162,7 +163,7 @@ def test_second_deploy_creates_nothing_and_says_so(stack):
 def test_an_upload_trains_promotes_and_stops_the_instance(stack, split):
     settle(stack)
     t0 = time.monotonic()
-    record = watch.upload_and_wait(stack["settings"], [split["batches"][0]], timeout=RUN_TIMEOUT, progress=quiet)
+    record = watch.upload_and_wait(Stack.load(stack["settings"], progress=quiet), [split["batches"][0]], timeout=RUN_TIMEOUT)
     took = time.monotonic() - t0
     assert record["status"] == "succeeded", record
     assert record["model_version"] and record["inputs"] == ["data/batch_01.csv"]
@@ -172,7 +173,7 @@ def test_an_upload_trains_promotes_and_stops_the_instance(stack, split):
     assert pointer["version"] == record["model_version"]
     assert pointer["model_key"] == f"models/{record['model_version']}/model.joblib"
     assert state(stack) == "stopped"
-    timeline = dict(watch.run_timeline(stack["settings"], record))
+    timeline = dict(watch.run_timeline(Stack.load(stack["settings"]), record))
     print(f"upload -> instance stopped {took:.1f} s; timeline {timeline}")
 
 
@@ -181,7 +182,7 @@ def test_a_csv_with_a_wrong_column_fails_its_run_and_is_set_aside(stack, split, 
     before = latest(stack)
     assert before is not None  # the previous test promoted a model
     bad = make_bad_batch(split["batches"][1], tmp_path / "batch_bad.csv", "wrong_column")
-    record = watch.upload_and_wait(stack["settings"], [bad], force=True, timeout=RUN_TIMEOUT, progress=quiet)
+    record = watch.upload_and_wait(Stack.load(stack["settings"], progress=quiet), [bad], force=True, timeout=RUN_TIMEOUT)
     assert record["status"] == "failed" and record["model_version"] is None
     assert "data/batch_bad.csv" in record["error"] and "mean radius" in record["error"]
     assert "rejected/batch_bad.csv" in record["error"]  # where the file went, for the person
@@ -191,7 +192,7 @@ def test_a_csv_with_a_wrong_column_fails_its_run_and_is_set_aside(stack, split, 
     keys = [o["Key"] for o in s3(stack).list_objects_v2(Bucket=inp).get("Contents", [])]
     assert "rejected/batch_bad.csv" in keys and "data/batch_bad.csv" not in keys
     from mlpipe.runs import list_rejected
-    assert any("batch_bad" in json.dumps(r, default=str) for r in list_rejected(stack["settings"]))
+    assert any("batch_bad" in json.dumps(r, default=str) for r in list_rejected(Stack.load(stack["settings"])))
 
 
 def test_five_uploads_within_two_seconds_are_all_trained_on(stack, split):
@@ -201,14 +202,13 @@ def test_five_uploads_within_two_seconds_are_all_trained_on(stack, split):
     t0 = time.monotonic()
     keys = []
     for path in split["batches"][2:7]:
-        keys += buckets.upload_data(stack["settings"], [path], names=names)
+        keys += buckets.upload_data(Stack(stack["settings"], names), [path])
     assert time.monotonic() - t0 < 2.0 and len(keys) == 5
-    record = watch.wait_for_run(stack["settings"], since, expect_inputs=keys, timeout=RUN_TIMEOUT * 2,
-                                progress=quiet)
+    record = watch.wait_for_run(Stack.load(stack["settings"], progress=quiet), since, expect_inputs=keys, timeout=RUN_TIMEOUT * 2)
     assert set(keys) <= set(record["inputs"])
     assert record["status"] in ("succeeded", "rejected"), record
     settle(stack)
-    runs = watch.runs_since(stack["settings"], since)
+    runs = watch.runs_since(Stack.load(stack["settings"]), since)
     assert 1 <= len(runs) <= 5, [r["run_id"] for r in runs]
     assert all(r["status"] in ("succeeded", "rejected") for r in runs), runs
 
@@ -219,10 +219,9 @@ def test_a_training_error_fails_the_run_and_stops_the_instance(stack, split):
     put_code(stack, code_archive_variant("    pipe.fit(X, y)\n",
                                          "    raise RuntimeError('injected: the solver blew up')\n"))
     try:
-        record = watch.upload_and_wait(stack["settings"], [split["batches"][7]], timeout=RUN_TIMEOUT,
-                                       progress=quiet)
+        record = watch.upload_and_wait(Stack.load(stack["settings"], progress=quiet), [split["batches"][7]], timeout=RUN_TIMEOUT)
     finally:
-        buckets.upload_code_archive(stack["settings"], names=stack["names"])
+        buckets.upload_code_archive(Stack(stack["settings"], stack["names"]))
     assert record["status"] == "failed" and record["model_version"] is None
     assert "RuntimeError" in record["error"] and "the solver blew up" in record["error"]
     assert state(stack) == "stopped"
@@ -251,10 +250,10 @@ def test_a_hung_command_is_timed_out_recorded_and_stopped(stack, split, tmp_path
     since = watch.utcnow()
     t0 = time.monotonic()
     try:
-        buckets.upload_data(settings, [path], names=names)
+        buckets.upload_data(Stack(settings, names), [path])
         record = None
         while time.monotonic() - t0 < RUN_TIMEOUT:
-            found = [r for r in watch.runs_since(settings, since) if r["status"] == "failed"]
+            found = [r for r in watch.runs_since(Stack.load(settings), since) if r["status"] == "failed"]
             if found:
                 record = found[-1]
                 break
@@ -269,7 +268,7 @@ def test_a_hung_command_is_timed_out_recorded_and_stopped(stack, split, tmp_path
         retry = None
         while time.monotonic() - t0 < RUN_TIMEOUT and (retry is None or state(stack) != "stopped"):
             lam.invoke(FunctionName=names.reaper_function, Payload=b"{}")
-            retry = next((r for r in watch.runs_since(settings, since) if r.get("retry_of") == record["run_id"]),
+            retry = next((r for r in watch.runs_since(Stack.load(settings), since) if r.get("retry_of") == record["run_id"]),
                          None)
             time.sleep(1.0)
         stopped_s = time.monotonic() - t0
@@ -279,7 +278,7 @@ def test_a_hung_command_is_timed_out_recorded_and_stopped(stack, split, tmp_path
         assert stopped_s < 45, f"stopped {stopped_s:.1f} s after the upload"
         print(f"hung command: recorded after {recorded_s:.1f} s, instance stopped after {stopped_s:.1f} s")
     finally:
-        buckets.upload_code_archive(settings, names=names)
+        buckets.upload_code_archive(Stack(settings, names))
         deploy.deploy(settings, part="glue", progress=quiet)  # puts the configured env back
     settle(stack)
 
@@ -297,11 +296,11 @@ def test_a_worker_failure_is_recorded_once_not_retried(stack):
     deadline = time.monotonic() + 30
     mine = []
     while time.monotonic() < deadline and not mine:
-        mine = [r for r in watch.runs_since(settings, since) if r.get("trigger_keys") == ["data/retry-probe.csv"]]
+        mine = [r for r in watch.runs_since(Stack.load(settings), since) if r.get("trigger_keys") == ["data/retry-probe.csv"]]
         time.sleep(0.5)
     assert mine and mine[0]["source"] == "worker" and mine[0]["status"] == "failed"
     time.sleep(3)  # the test cloud retries after 0.2 s and 0.4 s: long past
-    mine = [r for r in watch.runs_since(settings, since) if r.get("trigger_keys") == ["data/retry-probe.csv"]]
+    mine = [r for r in watch.runs_since(Stack.load(settings), since) if r.get("trigger_keys") == ["data/retry-probe.csv"]]
     assert len(mine) == 1, [r["run_id"] for r in mine]
     settle(stack)
 
@@ -321,10 +320,10 @@ def test_destroy_after_a_deploy_interrupted_halfway_leaves_nothing(local_cloud):
     settings = _settings(local_cloud.endpoint_url, HALF_STACK)
     names = names_for(settings)
     # the first half of deploy_glue: buckets, the instance's role and profile, the instance
-    buckets.ensure_buckets(settings, names)
-    iam.ensure_roles(settings, names, keys=("ec2",))
-    iam.ensure_instance_profile(settings, names)
-    instance.ensure_instance(settings, names, progress=quiet)
+    buckets.ensure(Stack(settings, names))
+    iam.ensure_roles(Stack(settings, names), keys=("ec2",))
+    iam.ensure_instance_profile(Stack(settings, names))
+    instance.ensure(Stack(settings, names, quiet))[-1]
     assert teardown.verify_destroyed(settings)  # something to destroy
     teardown.destroy(settings, progress=quiet)
     _assert_nothing_left(settings)
@@ -334,4 +333,4 @@ def test_destroy_leaves_nothing_of_the_stack(stack):
     teardown.destroy(stack["settings"], progress=quiet)
     _assert_nothing_left(stack["settings"])
     # the instance is gone, not just stopped
-    assert instance.find_instances(stack["settings"], stack["names"]) == []
+    assert instance.find_instances(Stack(stack["settings"], stack["names"])) == []

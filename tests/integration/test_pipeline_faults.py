@@ -17,6 +17,7 @@ from mlpipe import buckets, clients, deploy, instance, teardown, watch
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
 from mlpipe.restore import restore_data
+from mlpipe.stack import Stack
 from model_code.dataset import write_split
 from test_pipeline_acceptance import active_commands, code_archive_variant, put_code, settle, state
 
@@ -62,11 +63,11 @@ def put(st, key, body: bytes):
 def wait_record(st, since, pred, timeout=RUN_TIMEOUT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [r for r in watch.runs_since(st["settings"], since) if pred(r)]
+        found = [r for r in watch.runs_since(Stack.load(st["settings"]), since) if pred(r)]
         if found:
             return found[-1]
         time.sleep(0.5)
-    raise AssertionError(f"no matching run record within {timeout} s: {watch.runs_since(st['settings'], since)}")
+    raise AssertionError(f"no matching run record within {timeout} s: {watch.runs_since(Stack.load(st['settings']), since)}")
 
 
 def with_cell(path, value, column="mean radius", row=3) -> bytes:
@@ -78,7 +79,7 @@ def with_cell(path, value, column="mean radius", row=3) -> bytes:
 
 
 def good_upload_promotes(st, path):
-    record = watch.upload_and_wait(st["settings"], [path], timeout=RUN_TIMEOUT, progress=lambda m: None)
+    record = watch.upload_and_wait(Stack.load(st["settings"], progress=lambda m: None), [path], timeout=RUN_TIMEOUT)
     assert record["status"] == "succeeded" and record["promoted"] is True, record
     pointer = json.loads(s3(st).get_object(Bucket=st["names"].output_bucket, Key="models/latest.json")["Body"].read())
     assert pointer["version"] == record["model_version"]
@@ -109,7 +110,7 @@ def test_a_poison_file_fails_its_run_is_set_aside_and_the_next_upload_trains(sta
         settle(stack)
         good_upload_promotes(stack, good)
     finally:
-        buckets.upload_code_archive(stack["settings"], names=stack["names"])
+        buckets.upload_code_archive(Stack(stack["settings"], stack["names"]))
     assert state(stack) == "stopped"
 
 
@@ -118,20 +119,19 @@ def test_a_burst_while_the_instance_is_stopping_trains_every_file_once(stack, sp
     settle(stack)
     settings, names = stack["settings"], stack["names"]
     ec2 = clients.client("ec2", settings)
-    iid = instance.find_instance(settings, names)["InstanceId"]
+    iid = instance.find_instance(Stack(settings, names))["InstanceId"]
     ec2.start_instances(InstanceIds=[iid])
-    instance.wait_for_state(settings, iid, "running")
+    instance.wait_for_state(Stack(settings, names), iid, "running")
     ec2.stop_instances(InstanceIds=[iid])  # stopping: the triggers wait, then the worker starts it
     since = watch.utcnow()
     body = Path(split["batches"][6]).read_bytes()
     burst = [f"data/burst_{i:02d}.csv" for i in range(10)]
     for key in burst:
         put(stack, key, body)
-    record = watch.wait_for_run(settings, since, expect_inputs=burst, timeout=RUN_TIMEOUT * 2,
-                                progress=lambda m: None)
+    record = watch.wait_for_run(Stack.load(settings, progress=lambda m: None), since, expect_inputs=burst, timeout=RUN_TIMEOUT * 2)
     assert set(burst) <= set(record["inputs"])
     settle(stack, quiet_s=5)
-    runs = [r for r in watch.runs_since(settings, since)]
+    runs = [r for r in watch.runs_since(Stack.load(settings), since)]
     trained = [r for r in runs if r.get("source") == "training"]
     inputs = [tuple(sorted(r["inputs"])) for r in trained]
     assert len(inputs) == len(set(inputs)), f"duplicate runs: {[r['run_id'] for r in trained]}"
@@ -152,7 +152,7 @@ def test_a_run_stopped_by_hand_is_recorded_and_its_data_trained_by_a_following_r
     put_code(stack, code_archive_variant("    pipe.fit(X, y)\n", "    import time; time.sleep(600)\n"))
     since = watch.utcnow()
     ec2 = clients.client("ec2", settings)
-    iid = instance.find_instance(settings, names)["InstanceId"]
+    iid = instance.find_instance(Stack(settings, names))["InstanceId"]
     try:
         put(stack, "data/stopped_by_hand.csv", Path(split["batches"][7]).read_bytes())
         deadline = time.monotonic() + RUN_TIMEOUT
@@ -160,13 +160,13 @@ def test_a_run_stopped_by_hand_is_recorded_and_its_data_trained_by_a_following_r
             time.sleep(0.25)
         assert active_commands(stack), "the run never started"
         time.sleep(2)
-        buckets.upload_code_archive(settings, names=names)  # the retry trains with good code
+        buckets.upload_code_archive(Stack(settings, names))  # the retry trains with good code
         ec2.stop_instances(InstanceIds=[iid])  # by hand, mid-run
-        instance.wait_for_state(settings, iid, "stopped")
+        instance.wait_for_state(Stack(settings, names), iid, "stopped")
         lost = None
         while lost is None and time.monotonic() < deadline:
             lam.invoke(FunctionName=names.reaper_function, Payload=b"{}")
-            found = [r for r in watch.runs_since(settings, since) if r.get("source") == "reaper"]
+            found = [r for r in watch.runs_since(Stack.load(settings), since) if r.get("source") == "reaper"]
             lost = found[-1] if found else None
             time.sleep(1)
         # the local cloud ends a command whose instance stopped as Failed (AWS reports it failed
@@ -177,7 +177,7 @@ def test_a_run_stopped_by_hand_is_recorded_and_its_data_trained_by_a_following_r
                             and "data/stopped_by_hand.csv" in r.get("inputs", []))
         assert retry["status"] in ("succeeded", "rejected"), retry
     finally:
-        buckets.upload_code_archive(settings, names=names)
+        buckets.upload_code_archive(Stack(settings, names))
         deploy.deploy(settings, part="glue", progress=lambda m: None)
     settle(stack, timeout=120)
 
@@ -198,7 +198,7 @@ def test_a_set_aside_overwrite_is_restored_and_trained(stack, split):
     assert key not in data_keys(stack)
     settle(stack)
     since = watch.utcnow()
-    restore_data(settings, key)
+    restore_data(Stack.load(settings), key)
     record = wait_record(stack, since, lambda r: key in r.get("inputs", []))
     assert record["status"] in ("succeeded", "rejected"), record
     assert s3(stack).get_object(Bucket=stack["names"].input_bucket, Key=key)["Body"].read() == good

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from glue_fakes import AMI, FakeTime, commands_stay_pending, set_command_status, set_state
 from glue_contract import aws as glue_aws
-from glue_contract import keys, lock, runs, times
+from glue_contract import keys, lock, poll, runs, times
 from lambda_code.worker import handler as worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,8 +118,9 @@ def test_waits_through_pending_then_sends(aws):
 
 
 def test_polls_start_short_and_back_off_to_the_cap():
-    assert list(itertools.islice(worker.poll_delays(), 7)) == [0.25, 0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
-    assert list(itertools.islice(worker.poll_delays(cap=0.1), 3)) == [0.1, 0.1, 0.1]
+    assert list(itertools.islice(poll.delays(worker.FIRST_POLL_S, worker.POLL_S), 7)) == [
+        0.25, 0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    assert list(itertools.islice(poll.delays(worker.FIRST_POLL_S, 0.1), 3)) == [0.1, 0.1, 0.1]
 
 
 def test_waits_for_pending_with_short_first_polls(aws):
@@ -133,7 +134,7 @@ def test_retries_send_while_ssm_says_invalid_instance_id(aws):
     flaky = FlakySSM(aws["ssm"], failures=3)
     fake = FakeTime()
     out = run(aws, ssm=flaky, fake=fake)
-    assert out["action"] == "sent" and flaky.sends == 4 and fake.t == pytest.approx(sum(itertools.islice(worker.poll_delays(), 3)))
+    assert out["action"] == "sent" and flaky.sends == 4 and fake.t == pytest.approx(sum(itertools.islice(poll.delays(worker.FIRST_POLL_S, worker.POLL_S), 3)))
 
 
 def test_an_instance_stopped_while_waiting_for_ssm_is_started_again(aws):

@@ -67,14 +67,14 @@ def test_big_zips_go_through_s3_under_layers_prefix_of_the_input_bucket(cloud, t
     assert any("uploading" in m for m in said)
     assert not key.startswith("data/")   # the trigger fires on data/*.csv only
 
-    deleted = layers.delete_layers(settings, names)
+    deleted = layers.delete(Stack(settings, names))
     by_name = {r.name: r for r in deleted}
     assert by_name["lyr-model-code"].action == "deleted"
     assert by_name["lyr-model-code"].details == {"versions": [1], "s3_objects": 1}
     assert by_name["lyr-python-packages"].action == "absent"
     assert s3.list_objects_v2(Bucket=names.input_bucket, Prefix="layers/").get("KeyCount", 0) == 0
     assert layers.latest_version(clients.client("lambda", settings), "lyr-model-code") is None
-    assert all(r.action == "absent" for r in layers.delete_layers(settings, names))
+    assert all(r.action == "absent" for r in layers.delete(Stack(settings, names)))
 
 
 def test_ensure_layers_refuses_over_the_limit_with_the_numbers(cloud, tmp_path, monkeypatch):
@@ -84,7 +84,7 @@ def test_ensure_layers_refuses_over_the_limit_with_the_numbers(cloud, tmp_path, 
                          ArtifactSize("function:predict", "function", 1 * MIB, 1 * MIB)))
     monkeypatch.setattr(layers, "build_layers", lambda *a, **k: build.BuildResult((big,), report))
     with pytest.raises(layers.LayerLimitError, match=r"256\.0 MiB .*over AWS's limit of 250 MiB"):
-        layers.ensure_layers(settings, names, progress=lambda m: None)
+        layers.ensure(Stack(settings, names, lambda m: None))
     lam = clients.client("lambda", settings)
     assert layers.latest_version(lam, names.python_layer) is None   # nothing published
 
@@ -99,11 +99,11 @@ def test_ensure_layers_builds_for_the_settings_target_and_returns_arns(cloud, tm
         return build.BuildResult(arts, SizeReport(tuple(a.size() for a in arts)))
 
     monkeypatch.setattr(layers, "build_layers", fake_build)
-    reps = layers.ensure_layers(settings, names, progress=lambda m: None)
+    reps = layers.ensure(Stack(settings, names, lambda m: None))
     assert seen["target"] == "aws"
     assert [r.name for r in reps] == [names.python_layer, names.model_code_layer]
     assert all(r.action == "created" and ":layer:" in r.arn for r in reps)
-    assert [r.action for r in layers.ensure_layers(settings, names, progress=lambda m: None)] == ["found", "found"]
+    assert [r.action for r in layers.ensure(Stack(settings, names, lambda m: None))] == ["found", "found"]
 
 
 def test_local_settings_build_the_local_target():

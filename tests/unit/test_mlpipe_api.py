@@ -13,6 +13,7 @@ from mlpipe import api, clients, registry
 from mlpipe.deploy import deploy_backend
 from mlpipe.config import Settings
 from mlpipe.names import Names
+from mlpipe.stack import Stack
 from model_code.schema import json_schema
 
 ACCOUNT = "123456789012"
@@ -53,13 +54,13 @@ def by_kind(reports):
 
 def test_create_then_find_everything(cloud, layer_arns):
     settings, names = cloud
-    first = deploy_backend(settings, names, layer_arns=layer_arns)
+    first = deploy_backend(Stack(settings, names), layer_arns=layer_arns)
     kinds = by_kind(first)
     for kind in ("rest api", "api stage", "api key", "usage plan", "usage plan key", "lambda permission", "model"):
         assert kinds[kind].action == "created", kinds[kind]
     assert kinds["lambda function"].action == "created"
 
-    second = deploy_backend(settings, names, layer_arns=layer_arns)
+    second = deploy_backend(Stack(settings, names), layer_arns=layer_arns)
     assert all(r.action == "found" for r in second), [str(r) for r in second if r.action != "found"]
     assert by_kind(second)["rest api"].arn == kinds["rest api"].arn
 
@@ -72,7 +73,7 @@ def test_create_then_find_everything(cloud, layer_arns):
 
 def test_the_api_as_built(cloud, layer_arns):
     settings, names = cloud
-    reports = deploy_backend(settings, names, layer_arns=layer_arns)
+    reports = deploy_backend(Stack(settings, names), layer_arns=layer_arns)
     api_id = by_kind(reports)["rest api"].arn
     apigw = clients.client("apigateway", settings)
     got = apigw.get_rest_api(restApiId=api_id)
@@ -101,10 +102,10 @@ def test_the_api_as_built(cloud, layer_arns):
     assert plan["apiStages"] == [{"apiId": api_id, "stage": "production"}]
     assert float(plan["throttle"]["rateLimit"]) == 10 and int(plan["throttle"]["burstLimit"]) == 20
     assert int(plan["quota"]["limit"]) == 1000 and plan["quota"]["period"] == "DAY"
-    key = api.find_api_key(settings, names, include_value=True)
+    key = api.find_api_key(Stack(settings, names), include_value=True)
     assert key["enabled"] is True
     assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [key["id"]]
-    assert api.api_key_value(settings, names) == key["value"] and len(key["value"]) >= 20
+    assert api.api_key_value(Stack(settings, names)) == key["value"] and len(key["value"]) >= 20
 
     # the permission names only this API's POST /predict
     policy = json.loads(clients.client("lambda", settings).get_policy(FunctionName=names.predict_function)["Policy"])
@@ -120,14 +121,14 @@ def test_the_api_as_built(cloud, layer_arns):
     assert [lay["Arn"] for lay in cfg["Layers"]] == layer_arns
     assert cfg["Timeout"] == 30 and cfg["MemorySize"] == 1024 and cfg["Handler"] == "handler.handler"
 
-    out = api.backend_outputs(settings, names)
+    out = api.backend_outputs(Stack(settings, names))
     assert out == {"api_id": api_id, "api_key": key["value"],
                    "api_url": f"https://{api_id}.execute-api.us-east-1.amazonaws.com/production/predict"}
 
 
 def test_seeded_model_is_promoted(cloud, layer_arns):
     settings, names = cloud
-    deploy_backend(settings, names, layer_arns=layer_arns)
+    deploy_backend(Stack(settings, names), layer_arns=layer_arns)
     s3 = clients.client("s3", settings)
     pointer = json.loads(s3.get_object(Bucket=names.output_bucket, Key="models/latest.json")["Body"].read())
     assert pointer["version"] == "v001" and pointer["model_key"] == "models/v001/model.joblib"
@@ -142,17 +143,17 @@ def test_seed_takes_the_next_free_version_and_keeps_a_promoted_one(cloud):
     settings, names = cloud
     s3 = clients.client("s3", settings)
     s3.put_object(Bucket=names.output_bucket, Key="models/v004/model.joblib", Body=b"rejected by the gate")
-    report = registry.seed_model_if_missing(settings, names)
+    report = registry.seed_model_if_missing(Stack(settings, names))
     assert report.action == "created" and report.name == "v005"
-    again = registry.seed_model_if_missing(settings, names)
+    again = registry.seed_model_if_missing(Stack(settings, names))
     assert again.action == "found" and again.name == "v005"
 
 
 def test_changed_limits_are_updated_in_place(cloud, layer_arns):
     settings, names = cloud
-    deploy_backend(settings, names, layer_arns=layer_arns)
+    deploy_backend(Stack(settings, names), layer_arns=layer_arns)
     changed = settings.with_(throttle_rate_limit=2.0, throttle_burst_limit=4, quota_limit=50, quota_period="WEEK")
-    reports = by_kind(deploy_backend(changed, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(Stack(changed, names), layer_arns=layer_arns))
     assert reports["usage plan"].action == "updated"
     assert set(reports["usage plan"].details["changes"]) == {"throttle", "quota"}
     assert reports["api stage"].action == "found"  # no method changed: no new deployment
@@ -163,9 +164,9 @@ def test_changed_limits_are_updated_in_place(cloud, layer_arns):
 
 def test_changed_schema_redeploys(cloud, layer_arns):
     settings, names = cloud
-    first = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))
+    first = by_kind(deploy_backend(Stack(settings, names), layer_arns=layer_arns))
     smaller = settings.with_(max_rows=10)
-    reports = by_kind(deploy_backend(smaller, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(Stack(smaller, names), layer_arns=layer_arns))
     assert reports["api method"].action == "updated" and "request model" in reports["api method"].details["changes"]
     assert reports["api stage"].action == "updated"
     apigw = clients.client("apigateway", settings)
@@ -179,16 +180,16 @@ def test_an_api_of_another_stack_is_not_ours(cloud, layer_arns):
     settings, names = cloud
     apigw = clients.client("apigateway", settings)
     other = apigw.create_rest_api(name=names.api_name, tags={"stack": "someone-else"})
-    reports = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(Stack(settings, names), layer_arns=layer_arns))
     assert reports["rest api"].action == "created" and reports["rest api"].arn != other["id"]
-    api.delete(settings, names)
+    api.delete(Stack(settings, names))
     assert [a["id"] for a in apigw.get_rest_apis()["items"]] == [other["id"]]
 
 
 def test_delete_leaves_nothing(cloud, layer_arns):
     settings, names = cloud
-    deploy_backend(settings, names, layer_arns=layer_arns)
-    reports = api.delete(settings, names)
+    deploy_backend(Stack(settings, names), layer_arns=layer_arns)
+    reports = api.delete(Stack(settings, names))
     assert {r.kind for r in reports if r.action == "deleted"} == {
         "usage plan", "api key", "rest api", "lambda permission"}
     apigw = clients.client("apigateway", settings)
@@ -198,9 +199,9 @@ def test_delete_leaves_nothing(cloud, layer_arns):
     # The function is the functions module's to delete (teardown does, in its step).
     assert [f["FunctionName"] for f in clients.client("lambda", settings).list_functions()["Functions"]] == [
         names.predict_function]
-    assert api.backend_outputs(settings, names) == {"api_id": None, "api_url": None, "api_key": None}
+    assert api.backend_outputs(Stack(settings, names)) == {"api_id": None, "api_url": None, "api_key": None}
     # and again, on nothing: every step reports absent, nothing fails
-    assert all(r.action == "absent" for r in api.delete(settings, names))
+    assert all(r.action == "absent" for r in api.delete(Stack(settings, names)))
 
 
 def test_delete_after_a_partial_deploy(cloud):
@@ -208,7 +209,7 @@ def test_delete_after_a_partial_deploy(cloud):
     apigw = clients.client("apigateway", settings)
     apigw.create_rest_api(name=names.api_name, tags=names.tags)
     apigw.create_api_key(name=names.api_key_name, enabled=True, tags=names.tags)
-    reports = by_kind(api.delete(settings, names))
+    reports = by_kind(api.delete(Stack(settings, names)))
     assert reports["rest api"].action == "deleted" and reports["api key"].action == "deleted"
     assert reports["lambda permission"].action == "absent"
     assert apigw.get_rest_apis()["items"] == [] and apigw.get_api_keys()["items"] == []
@@ -217,7 +218,7 @@ def test_delete_after_a_partial_deploy(cloud):
 def test_backend_alone_creates_the_output_bucket(cloud, layer_arns):
     settings, names = cloud
     clients.client("s3", settings).delete_bucket(Bucket=names.output_bucket)
-    reports = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))
+    reports = by_kind(deploy_backend(Stack(settings, names), layer_arns=layer_arns))
     assert reports["s3 bucket"].action == "created" and reports["model"].action == "created"
     versioning = clients.client("s3", settings).get_bucket_versioning(Bucket=names.output_bucket)
     assert versioning["Status"] == "Enabled"
@@ -234,7 +235,7 @@ def test_invoke_urls():
 
 def test_bad_body_gateway_response_carries_the_validator_reason(cloud, layer_arns):
     settings, names = cloud
-    api_id = by_kind(deploy_backend(settings, names, layer_arns=layer_arns))["rest api"].arn
+    api_id = by_kind(deploy_backend(Stack(settings, names), layer_arns=layer_arns))["rest api"].arn
     got = clients.client("apigateway", settings).get_gateway_response(restApiId=api_id, responseType="BAD_REQUEST_BODY")
     assert "$context.error.validationErrorString" in got["responseTemplates"]["application/json"]
     assert str(got["statusCode"]) == "400"

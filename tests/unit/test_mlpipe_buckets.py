@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from mlpipe import buckets, clients
 from mlpipe.config import MlpipeError
 from mlpipe.names import Names
+from mlpipe.stack import Stack
 
 from test_mlpipe_support import aws  # noqa: F401  (fixture)
 
@@ -25,31 +26,31 @@ def _write_good_csv(path, rows=5):
 
 def test_buckets_are_created_once_with_every_setting(aws):
     settings, names = aws
-    first = buckets.ensure_buckets(settings, names)
+    first = buckets.ensure(Stack(settings, names))
     assert [r.action for r in first] == ["created", "created"]
-    second = buckets.ensure_buckets(settings, names)
+    second = buckets.ensure(Stack(settings, names))
     assert [r.action for r in second] == ["found", "found"]
 
     for bucket in names.buckets:
-        st = buckets.bucket_settings(settings, bucket)
+        st = buckets.bucket_settings(Stack(settings, names), bucket)
         assert st["public_access_block"] == buckets.PUBLIC_ACCESS_BLOCK
         assert st["encryption"] == "AES256"
         assert st["tags"] == {"stack": "mlpipe"}
         stmt = st["policy"]["Statement"][0]
         assert stmt["Effect"] == "Deny" and stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert names.objects_arn(bucket) in stmt["Resource"] and names.bucket_arn(bucket) in stmt["Resource"]
-    assert buckets.bucket_settings(settings, names.output_bucket)["versioning"] == "Enabled"
+    assert buckets.bucket_settings(Stack(settings, names), names.output_bucket)["versioning"] == "Enabled"
     # the input bucket keeps versions too: a set-aside overwrite can be restored (restore-data)
-    assert buckets.bucket_settings(settings, names.input_bucket)["versioning"] == "Enabled"
+    assert buckets.bucket_settings(Stack(settings, names), names.input_bucket)["versioning"] == "Enabled"
 
 
 def test_drifted_setting_is_repaired_and_reported(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.delete_public_access_block(Bucket=names.input_bucket)
     s3.delete_bucket_encryption(Bucket=names.input_bucket)
-    reports = buckets.ensure_buckets(settings, names)
+    reports = buckets.ensure(Stack(settings, names))
     assert reports[0].action == "updated"
     assert set(reports[0].details["changes"]) == {"public access block", "encryption"}
     assert reports[1].action == "found"
@@ -65,27 +66,27 @@ def test_other_region_bucket_gets_location_constraint(aws):
     settings, _ = aws
     eu = settings.with_(region="eu-west-1")
     names = Names.for_stack(eu, "123456789012")
-    assert buckets.ensure_bucket(eu, names, names.output_bucket, versioned=True).action == "created"
+    assert buckets.ensure_bucket(Stack(eu, names), names.output_bucket, versioned=True).action == "created"
     loc = boto3.client("s3", region_name="eu-west-1").get_bucket_location(Bucket=names.output_bucket)
     assert loc["LocationConstraint"] == "eu-west-1"
 
 
 def test_upload_data_validates_before_uploading(aws, tmp_path):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     good = _write_good_csv(tmp_path / "batch_a.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text(open(good).read().replace("mean radius", "mean radiuz", 1))
     with pytest.raises(buckets.UploadError) as ex:
-        buckets.upload_data(settings, [good, str(bad)], names=names)
+        buckets.upload_data(Stack(settings, names), [good, str(bad)])
     msg = str(ex.value)
     assert "bad.csv" in msg and "nothing uploaded" in msg and "--force" in msg
     s3 = boto3.client("s3", region_name="us-east-1")
     assert s3.list_objects_v2(Bucket=names.input_bucket).get("KeyCount", 0) == 0
 
-    keys = buckets.upload_data(settings, [good], names=names)
+    keys = buckets.upload_data(Stack(settings, names), [good])
     assert keys == ["data/batch_a.csv"]
-    keys = buckets.upload_data(settings, [str(bad)], names=names, force=True)
+    keys = buckets.upload_data(Stack(settings, names), [str(bad)], force=True)
     assert keys == ["data/bad.csv"]
 
 
@@ -100,16 +101,16 @@ def test_upload_refusals_name_the_problem(aws, tmp_path, name, content, expect):
     if content is not None:
         path.write_text(content)
     with pytest.raises(buckets.UploadError, match=expect):
-        buckets.upload_data(settings, [str(path)], names=names, force=(name != "empty.csv"))
+        buckets.upload_data(Stack(settings, names), [str(path)], force=(name != "empty.csv"))
 
 
 def test_holdout_upload_is_skipped_when_unchanged(aws, tmp_path):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     path = _write_good_csv(tmp_path / "holdout.csv")
-    assert buckets.upload_holdout(settings, path, names=names).action == "created"
-    assert buckets.upload_holdout(settings, path, names=names).action == "found"
-    assert buckets.ensure_holdout(settings, names).action == "found"
+    assert buckets.upload_holdout(Stack(settings, names), path).action == "created"
+    assert buckets.upload_holdout(Stack(settings, names), path).action == "found"
+    assert buckets.ensure_holdout(Stack(settings, names)).action == "found"
 
 
 def test_code_archive_is_deterministic_and_clean(tmp_path):
@@ -141,35 +142,35 @@ def test_real_code_archive_has_model_code_and_ec2_scripts():
 
 def test_code_archive_upload_is_idempotent(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
-    assert buckets.upload_code_archive(settings, names=names).action == "created"
-    assert buckets.upload_code_archive(settings, names=names).action == "found"
+    buckets.ensure(Stack(settings, names))
+    assert buckets.upload_code_archive(Stack(settings, names)).action == "created"
+    assert buckets.upload_code_archive(Stack(settings, names)).action == "found"
 
 
 def test_delete_empties_every_version_and_leaves_other_stacks(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     other = Names.for_stack(settings.with_(stack="other"), names.account_id)
-    buckets.ensure_bucket(settings.with_(stack="other"), other, other.output_bucket, versioned=True)
+    buckets.ensure_bucket(Stack(settings.with_(stack="other"), other), other.output_bucket, versioned=True)
     s3 = boto3.client("s3", region_name="us-east-1")
     for i in range(3):
         s3.put_object(Bucket=names.output_bucket, Key="runs/r.json", Body=json.dumps({"i": i}))
     s3.delete_object(Bucket=names.output_bucket, Key="runs/r.json")  # a delete marker
     s3.put_object(Bucket=other.output_bucket, Key="keep.txt", Body=b"x")
-    reports = buckets.delete_buckets(settings, names)
+    reports = buckets.delete_buckets(Stack(settings, names))
     assert [r.action for r in reports] == ["deleted", "deleted"]
     assert reports[1].details["objects_deleted"] == 4
-    assert buckets.delete_buckets(settings, names)[0].action == "absent"
+    assert buckets.delete_buckets(Stack(settings, names))[0].action == "absent"
     assert s3.get_object(Bucket=other.output_bucket, Key="keep.txt")["Body"].read() == b"x"
 
 
 def test_bucket_tagged_for_another_stack_is_refused(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.put_bucket_tagging(Bucket=names.input_bucket, Tagging={"TagSet": [{"Key": "stack", "Value": "bob"}]})
     with pytest.raises(MlpipeError, match="stack=bob"):
-        buckets.delete_bucket(settings, names, names.input_bucket)
+        buckets.delete_bucket(Stack(settings, names), names.input_bucket)
 
 
 def test_bucket_of_another_account_is_a_clear_error(aws, monkeypatch):
@@ -180,7 +181,7 @@ def test_bucket_of_another_account_is_a_clear_error(aws, monkeypatch):
         raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadBucket")
     monkeypatch.setattr(s3, "head_bucket", forbidden)
     with pytest.raises(MlpipeError, match="another account"):
-        buckets.ensure_buckets(settings, names)
+        buckets.ensure(Stack(settings, names))
 
 
 def test_upload_refuses_a_file_over_the_pipelines_50_mib_limit(aws, tmp_path):
@@ -193,4 +194,4 @@ def test_upload_refuses_a_file_over_the_pipelines_50_mib_limit(aws, tmp_path):
     with open(big, "wb") as f:
         f.truncate(MAX_DATA_FILE_BYTES + 1)
     with pytest.raises(buckets.UploadError, match="50 MiB"):
-        buckets.upload_data(settings, [big], force=True)
+        buckets.upload_data(Stack.load(settings), [big], force=True)

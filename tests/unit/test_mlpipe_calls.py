@@ -5,6 +5,7 @@ import pytest
 
 from mlpipe import buckets, calls, notifications
 from mlpipe.clients import client
+from mlpipe.stack import Stack
 
 from test_mlpipe_support import aws  # noqa: F401  (fixture)
 
@@ -12,7 +13,7 @@ from test_mlpipe_support import aws  # noqa: F401  (fixture)
 def test_a_step_reports_its_calls_with_parameters_and_answers(aws):
     settings, names = aws
     with calls.record() as rec:
-        buckets.ensure_buckets(settings, names)
+        buckets.ensure(Stack(settings, names))
     ops = [c.operation for c in rec]
     assert "CreateBucket" in ops and "PutPublicAccessBlock" in ops
     create = rec.find("CreateBucket", Bucket=names.input_bucket)
@@ -32,7 +33,7 @@ def test_a_step_reports_its_calls_with_parameters_and_answers(aws):
 
 def test_code_is_the_boto3_call_a_student_can_run(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     wanted = notifications.wanted_configuration(
         names, names.input_bucket, f"arn:aws:lambda:us-east-1:{names.account_id}:function:x")
     with calls.record() as rec:

@@ -184,3 +184,19 @@ def test_runtime_is_lambdas_on_aws_and_this_python_locally():
     assert AWS_LAMBDA_RUNTIME == f"python{sources.AWS_PYTHON_VERSION}"  # layer built for it
     assert Settings(target="aws", endpoint_url=None).lambda_runtime == AWS_LAMBDA_RUNTIME
     assert Settings().lambda_runtime == f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def test_a_stack_with_other_settings_keeps_its_names_and_refuses_another_stacks():
+    """``Stack.with_`` changes what a call uses (a model kind, the usage plan's limits) on the
+    same stack; a setting names derive from (the stack's name, region, target) is another
+    stack, made with ``Stack.load``."""
+    from mlpipe.stack import Stack
+
+    settings = load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
+    stack = Stack(settings, Names.for_stack(settings, "123456789012"))
+    forest = stack.with_(model_kind="forest", throttle_rate_limit=1.0)
+    assert forest.settings.model_kind == "forest" and forest.settings.throttle_rate_limit == 1.0
+    assert forest.names is stack.names and stack.settings.model_kind != "forest"
+    for change in ({"stack": "other"}, {"region": "eu-west-1"}):
+        with pytest.raises(ValueError, match="another stack"):
+            stack.with_(**change)

@@ -197,7 +197,7 @@ def _deploy_and_destroy(settings, names):
         lam = clients.client("lambda", settings)
         arns = [lam.publish_layer_version(LayerName=n, Content={"ZipFile": buf.getvalue()},
                                           CompatibleRuntimes=["python3.12"])["LayerVersionArn"] for n in names.layers]
-        deploy.deploy_backend(settings, names, layer_arns=arns)
+        deploy.deploy_backend(Stack(settings, names), layer_arns=arns)
         teardown.destroy(settings, progress=quiet)
     return {(c.service, c.operation) for c in rec}
 

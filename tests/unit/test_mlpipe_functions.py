@@ -30,7 +30,7 @@ def fn_dir(tmp_path):
 @pytest.fixture
 def role(aws):
     settings, names = aws
-    return iam.ensure_roles(settings, names, keys=("trigger",))[0].arn
+    return iam.ensure_roles(Stack(settings, names), keys=("trigger",))[0].arn
 
 
 def test_zip_is_deterministic_and_excludes_events_tests_caches(fn_dir):
@@ -49,7 +49,7 @@ def test_zip_without_handler_is_refused(tmp_path):
 def test_create_find_update(aws, role, fn_dir):
     settings, names = aws
     env = {"INSTANCE_ID": "i-1", "WORKER_FUNCTION": "mlpipe-worker"}
-    rep = functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, env, names=names)
+    rep = functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, env)
     assert rep.action == "created"
     lam = boto3.client("lambda", region_name="us-east-1")
     cfg = lam.get_function_configuration(FunctionName="mlpipe-trigger")
@@ -57,16 +57,14 @@ def test_create_find_update(aws, role, fn_dir):
     assert cfg["Handler"] == "handler.handler" and cfg["Timeout"] == 60 and cfg["MemorySize"] == 256
     assert lam.list_tags(Resource=cfg["FunctionArn"])["Tags"] == {"stack": "mlpipe"}
 
-    assert functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, env, names=names).action == "found"
+    assert functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, env).action == "found"
 
-    rep = functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {**env, "INSTANCE_ID": "i-2"},
-                                    timeout=30, names=names)
+    rep = functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, {**env, "INSTANCE_ID": "i-2"}, timeout=30)
     assert rep.action == "updated" and set(rep.details["changes"]) == {"timeout", "environment"}
     assert lam.get_function_configuration(FunctionName="mlpipe-trigger")["Environment"]["Variables"]["INSTANCE_ID"] == "i-2"
 
     (fn_dir / "logic.py").write_text("X = 3\n")
-    rep = functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {**env, "INSTANCE_ID": "i-2"},
-                                    timeout=30, names=names)
+    rep = functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, {**env, "INSTANCE_ID": "i-2"}, timeout=30)
     assert rep.action == "updated" and rep.details["changes"] == ["code"]
     assert lam.get_function_configuration(FunctionName="mlpipe-trigger")["CodeSha256"] == rep.details["code_sha256"]
 
@@ -87,13 +85,13 @@ def test_role_propagation_is_retried(aws, role, fn_dir, monkeypatch):
         return real(**kw)
     monkeypatch.setattr(lam, "create_function", flaky)
     monkeypatch.setattr(functions.time, "sleep", lambda s: None)
-    assert functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {}, names=names).action == "created"
+    assert functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, {}).action == "created"
     assert len(calls) == 2
 
 
 def test_s3_permission_is_scoped_and_idempotent(aws, role, fn_dir):
     settings, names = aws
-    functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {}, names=names)
+    functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, {})
     stack = Stack(settings, names)
     first = functions.ensure_s3_permission(stack, "mlpipe-trigger", names.input_bucket)
     second = functions.ensure_s3_permission(stack, "mlpipe-trigger", names.input_bucket)
@@ -109,12 +107,12 @@ def test_s3_permission_is_scoped_and_idempotent(aws, role, fn_dir):
 def test_schedule_rule_targets_the_reaper(aws, fn_dir):
     settings, names = aws
     with pytest.raises(MlpipeError, match="deploy the functions first"):
-        schedule.ensure(settings, names)
-    r = iam.ensure_roles(settings, names, keys=("reaper",))[0].arn
-    functions.ensure_function(settings, names.reaper_function, fn_dir, r, {}, names=names)
-    reps = schedule.ensure(settings, names)
+        schedule.ensure(Stack(settings, names))
+    r = iam.ensure_roles(Stack(settings, names), keys=("reaper",))[0].arn
+    functions.ensure_function(Stack(settings, names), names.reaper_function, fn_dir, r, {})
+    reps = schedule.ensure(Stack(settings, names))
     assert [x.action for x in reps] == ["created", "created"]
-    assert [x.action for x in schedule.ensure(settings, names)] == ["found", "found"]
+    assert [x.action for x in schedule.ensure(Stack(settings, names))] == ["found", "found"]
     events = boto3.client("events", region_name="us-east-1")
     rule = events.describe_rule(Name="mlpipe-reaper-schedule")
     assert rule["ScheduleExpression"] == "rate(1 minute)" and rule["State"] == "ENABLED"
@@ -126,10 +124,10 @@ def test_schedule_rule_targets_the_reaper(aws, fn_dir):
 
 def test_delete_function_and_absent(aws, role, fn_dir):
     settings, names = aws
-    functions.ensure_function(settings, "mlpipe-trigger", fn_dir, role, {}, names=names)
-    assert functions.find_functions(settings, names) == ["mlpipe-trigger"]
-    assert functions.delete_function(settings, "mlpipe-trigger").action == "deleted"
-    assert functions.delete_function(settings, "mlpipe-trigger").action == "absent"
+    functions.ensure_function(Stack(settings, names), "mlpipe-trigger", fn_dir, role, {})
+    assert functions.find_functions(Stack(settings, names)) == ["mlpipe-trigger"]
+    assert functions.delete_function(Stack(settings, names), "mlpipe-trigger").action == "deleted"
+    assert functions.delete_function(Stack(settings, names), "mlpipe-trigger").action == "absent"
 
 
 def _unvalidated():
@@ -148,7 +146,7 @@ def _wired(aws, role, fn_dir):
 
     settings, names = aws
     stack = Stack(settings, names)
-    buckets.ensure_buckets(stack)
+    buckets.ensure(stack)
     functions.ensure_function(stack, names.trigger_function, fn_dir, role, {})
     return stack
 

@@ -17,8 +17,8 @@ from test_mlpipe_support import aws  # noqa: F401  (fixture)
 @pytest.fixture
 def with_profile(aws):
     settings, names = aws
-    iam.ensure_roles(settings, names, keys=("ec2",))
-    iam.ensure_instance_profile(settings, names)
+    iam.ensure_roles(Stack(settings, names), keys=("ec2",))
+    iam.ensure_instance_profile(Stack(settings, names))
     return settings, names
 
 
@@ -27,7 +27,7 @@ def test_aws_ami_comes_from_the_al2023_public_parameter(aws):
     expected = boto3.client("ssm", region_name="us-east-1").get_parameter(
         Name=AL2023_AMI_PARAMETER)["Parameter"]["Value"]
     assert expected.startswith("ami-")
-    assert instance.resolve_ami(settings) == expected
+    assert instance.resolve_ami(Stack.load(settings)) == expected
 
 
 def test_local_ami_is_one_of_motos(aws, monkeypatch):
@@ -63,7 +63,7 @@ def test_user_data_carries_the_sklearn_pin(tmp_path):
 def test_instance_is_created_stopped_tagged_and_found_again(with_profile):
     settings, names = with_profile
     msgs = []
-    rep = instance.ensure_instance(settings, names, progress=msgs.append)
+    rep = instance.ensure(Stack(settings, names, msgs.append))[-1]
     assert rep.action == "created" and rep.details["state"] == "stopped"
     iid = rep.details["instance_id"]
     ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -80,14 +80,14 @@ def test_instance_is_created_stopped_tagged_and_found_again(with_profile):
     assert any("running" in m for m in msgs) and any("stopped" in m for m in msgs)
     assert any("bootstrap finished" in m for m in msgs)  # aws: waited for cloud-init via SSM
 
-    again = instance.ensure_instance(settings, names)
+    again = instance.ensure(Stack(settings, names))[-1]
     assert again.action == "found" and again.details["instance_id"] == iid
-    assert len(instance.find_instances(settings, names)) == 1
+    assert len(instance.find_instances(Stack(settings, names))) == 1
 
 
 def test_instance_type_is_configurable(with_profile):
     settings, names = with_profile
-    rep = instance.ensure_instance(settings.with_(instance_type="t3.micro"), names)
+    rep = instance.ensure(Stack(settings.with_(instance_type="t3.micro"), names))[-1]
     assert rep.details["instance_type"] == "t3.micro"
 
 
@@ -108,7 +108,7 @@ def test_profile_propagation_is_retried(with_profile, monkeypatch):
     monkeypatch.setattr(ec2, "run_instances", flaky)
     monkeypatch.setattr(instance.time, "sleep", lambda s: None)
     msgs = []
-    assert instance.ensure_instance(settings, names, progress=msgs.append).action == "created"
+    assert instance.ensure(Stack(settings, names, msgs.append))[-1].action == "created"
     assert len(calls) == 2 and any("retrying" in m for m in msgs)
 
 
@@ -117,21 +117,21 @@ def test_wait_times_out_with_a_clear_message(with_profile, monkeypatch):
     monkeypatch.setattr(instance, "instance_state", lambda s, i: "pending")
     monkeypatch.setattr(instance.time, "sleep", lambda s: None)
     with pytest.raises(MlpipeError, match="still pending after 0s"):
-        instance.wait_for_state(settings, "i-123", "running", timeout=0)
+        instance.wait_for_state(Stack(settings, names), "i-123", "running", timeout=0)
 
 
 def test_delete_terminates_only_this_stack(with_profile):
     settings, names = with_profile
-    instance.ensure_instance(settings, names)
+    instance.ensure(Stack(settings, names))[-1]
     ec2 = boto3.client("ec2", region_name="us-east-1")
-    ami = instance.resolve_ami(settings)
+    ami = instance.resolve_ami(Stack(settings, names))
     other = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, TagSpecifications=[
         {"ResourceType": "instance", "Tags": [{"Key": "stack", "Value": "bob"}]}])["Instances"][0]["InstanceId"]
-    reports = instance.delete_instances(settings, names)
+    reports = instance.delete(Stack(settings, names))
     assert [r.action for r in reports] == ["deleted"]
-    assert instance.find_instances(settings, names) == []
-    assert instance.instance_state(settings, other) == "running"
-    assert instance.delete_instances(settings, names)[0].action == "absent"
+    assert instance.find_instances(Stack(settings, names)) == []
+    assert instance.instance_state(Stack(settings, names), other) == "running"
+    assert instance.delete(Stack(settings, names))[0].action == "absent"
 
 
 def test_only_aws_profile_message_is_retried(with_profile, monkeypatch):
@@ -147,7 +147,7 @@ def test_only_aws_profile_message_is_retried(with_profile, monkeypatch):
                           "RunInstances")
     monkeypatch.setattr(ec2, "run_instances", refused)
     with pytest.raises(ClientError):
-        instance.ensure_instance(settings, names)
+        instance.ensure(Stack(settings, names))[-1]
     assert len(calls) == 1
     assert instance.PROFILE_PROPAGATING.search(
         "Value (mlpipe-ec2-profile) for parameter iamInstanceProfile.name is invalid. "
@@ -161,12 +161,12 @@ def test_failed_bootstrap_terminates_the_instance_and_says_so(with_profile, monk
         raise MlpipeError("the instance bootstrap (user data) failed (Failed): pip: no matching distribution")
     monkeypatch.setattr(instance, "wait_for_bootstrap", failed)
     with pytest.raises(MlpipeError) as ex:
-        instance.ensure_instance(settings, names)
+        instance.ensure(Stack(settings, names))[-1]
     msg = str(ex.value)
     assert "bootstrap (user data) failed" in msg and "was terminated" in msg
     iid = msg.split("instance ")[-1].split(" ")[0]
-    assert iid.startswith("i-") and instance.instance_state(settings, iid) in ("shutting-down", "terminated")
-    assert instance.find_instances(settings, names) == []
+    assert iid.startswith("i-") and instance.instance_state(Stack(settings, names), iid) in ("shutting-down", "terminated")
+    assert instance.find_instances(Stack(settings, names)) == []
 
 
 def test_an_instance_that_cannot_be_stopped_is_named(with_profile, monkeypatch):
@@ -181,7 +181,7 @@ def test_an_instance_that_cannot_be_stopped_is_named(with_profile, monkeypatch):
     monkeypatch.setattr(ec2, "stop_instances", no_stop)
     monkeypatch.setattr(ec2, "terminate_instances", no_terminate)
     with pytest.raises(MlpipeError, match=r"instance i-[0-9a-f]+ could not be terminated .* still be running"):
-        instance.ensure_instance(settings, names)
+        instance.ensure(Stack(settings, names))[-1]
 
 
 def test_an_interrupted_deploy_leaves_no_running_instance(with_profile, monkeypatch):
@@ -194,21 +194,21 @@ def test_an_interrupted_deploy_leaves_no_running_instance(with_profile, monkeypa
         return real(stack, iid, wanted, **kw)
     monkeypatch.setattr(instance, "wait_for_state", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        instance.ensure_instance(settings, names)
-    assert instance.find_instances(settings, names) == []
+        instance.ensure(Stack(settings, names))[-1]
+    assert instance.find_instances(Stack(settings, names)) == []
 
 
 def test_a_redeploy_replaces_an_instance_whose_bootstrap_never_finished(with_profile):
     settings, names = with_profile
     ec2 = boto3.client("ec2", region_name="us-east-1")
     # What a deploy killed before its first stop leaves: a running, tagged, never-bootstrapped instance.
-    broken = ec2.run_instances(ImageId=instance.resolve_ami(settings), MinCount=1, MaxCount=1,
+    broken = ec2.run_instances(ImageId=instance.resolve_ami(Stack(settings, names)), MinCount=1, MaxCount=1,
                                TagSpecifications=[{"ResourceType": "instance",
                                                    "Tags": names.tag_list(Name=names.instance_name)}],
                                )["Instances"][0]["InstanceId"]
     reports = instance.ensure(Stack(settings, names))
     assert [r.action for r in reports] == ["deleted", "created"]
-    assert reports[0].name == broken and instance.instance_state(settings, broken) in ("shutting-down", "terminated")
+    assert reports[0].name == broken and instance.instance_state(Stack(settings, names), broken) in ("shutting-down", "terminated")
     assert reports[-1].details["instance_id"] != broken and reports[-1].details["state"] == "stopped"
 
 

@@ -70,13 +70,13 @@ def test_without_a_default_vpc_deploy_makes_a_small_vpc_and_destroy_removes_it(a
     again = deploy_mod.deploy(settings, part="glue", progress=quiet)
     assert [str(r) for r in again if r.action != "found"] == []
 
-    left = teardown.verify_destroyed(settings, names=names)
+    left = teardown.leftovers_of(Stack(settings, names))
     assert any(x.startswith("vpc ") for x in left) and any(x.startswith("internet gateway") for x in left)
     teardown.destroy(settings, progress=quiet)
     assert ec2.describe_vpcs(Filters=[{"Name": "tag:stack", "Values": ["mlpipe"]}])["Vpcs"] == []
     assert ec2.describe_internet_gateways(Filters=[{"Name": "tag:stack", "Values": ["mlpipe"]}])[
         "InternetGateways"] == []
-    assert teardown.verify_destroyed(settings, names=names) == []
+    assert teardown.leftovers_of(Stack(settings, names)) == []
 
 
 def test_the_subnet_can_be_chosen(aws, monkeypatch):

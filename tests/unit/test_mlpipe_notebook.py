@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from mlpipe import buckets, notebook, serving
+from mlpipe import api, buckets, notebook, serving
 from mlpipe.clients import client
 from mlpipe.config import load_settings
 from mlpipe.names import Names
 from mlpipe.report import Report
+from mlpipe.stack import Stack
 
 from test_mlpipe_support import aws  # noqa: F401  (fixture)
 
@@ -30,7 +31,7 @@ def test_require_names_the_notebooks_to_run_first_in_one_line(aws, tmp_path):
     # Jupyter shows the one line, not a traceback
     assert err.value._render_traceback_() == [f"NotReady: {msg}"]
 
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     line = notebook.require(settings, "cloud", "data", "buckets", data_dir=_data_dir(tmp_path))
     assert line.startswith("ready: stack mlpipe on the aws cloud answers and has the data files")
     with pytest.raises(notebook.NotReady, match="lacks the published layers: run notebook 03 first"):
@@ -59,11 +60,11 @@ def test_require_says_when_the_cloud_does_not_answer(monkeypatch):
 
 def test_a_rerun_finds_the_data_and_the_runs_that_trained_on_it(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3 = client("s3", settings)
-    assert notebook.data_keys(settings, names) == []
+    assert notebook.data_keys(Stack(settings, names)) == []
     s3.put_object(Bucket=names.input_bucket, Key="data/batch_01.csv", Body=b"x")
-    assert notebook.data_keys(settings, names) == ["data/batch_01.csv"]
+    assert notebook.data_keys(Stack(settings, names)) == ["data/batch_01.csv"]
     for i, (status, inputs) in enumerate([("succeeded", ["data/batch_01.csv"]),
                                          ("failed", ["data/batch_01.csv", "data/batch_02.csv"]),
                                          ("succeeded", ["data/batch_01.csv", "data/batch_02.csv"])]):
@@ -71,11 +72,11 @@ def test_a_rerun_finds_the_data_and_the_runs_that_trained_on_it(aws):
                   "started_at": f"2026-01-0{i + 1}T00:00:00Z", "finished_at": f"2026-01-0{i + 1}T00:00:01Z",
                   "model_version": None if status == "failed" else f"v00{i + 1}", "metrics": {}, "error": None}
         s3.put_object(Bucket=names.output_bucket, Key=f"runs/{record['run_id']}.json", Body=json.dumps(record))
-    assert notebook.trained_on(settings, names, "data/batch_01.csv")["model_version"] == "v001"
-    assert notebook.trained_on(settings, names, "data/batch_01.csv", first=False)["model_version"] == "v003"
-    assert notebook.trained_on(settings, names, "data/batch_02.csv")["model_version"] == "v003"  # the failed run is no training
-    assert notebook.trained_on(settings, names, "data/batch_03.csv") is None
-    inv = notebook.inventory(settings, names)
+    assert notebook.trained_on(Stack(settings, names), "data/batch_01.csv")["model_version"] == "v001"
+    assert notebook.trained_on(Stack(settings, names), "data/batch_01.csv", first=False)["model_version"] == "v003"
+    assert notebook.trained_on(Stack(settings, names), "data/batch_02.csv")["model_version"] == "v003"  # the failed run is no training
+    assert notebook.trained_on(Stack(settings, names), "data/batch_03.csv") is None
+    inv = notebook.inventory(Stack(settings, names))
     assert (inv["buckets"], inv["data files"], inv["runs"], inv["api"]) == (2, 1, 3, False)
     assert notebook.describe_inventory(inv, "mlpipe").startswith("it holds stack mlpipe: 2 buckets, 1 data files")
 
@@ -121,9 +122,9 @@ def test_an_exchange_shows_the_request_and_the_prediction_as_a_label():
 def test_the_usage_plan_is_read_as_deployed_not_from_the_settings(aws):
     settings, names = aws
     with pytest.raises(LookupError, match="run notebook 05 first"):
-        serving.deployed_throttle(settings, names)
+        api.deployed_throttle(Stack(settings, names))
     client("apigateway", settings).create_usage_plan(
         name=names.usage_plan, throttle={"rateLimit": 1.0, "burstLimit": 3},
         quota={"limit": 100, "period": "DAY"}, tags={"stack": names.stack})
     assert settings.throttle_burst_limit != 3
-    assert serving.deployed_throttle(settings, names) == {"rate": 1.0, "burst": 3, "quota": 100, "period": "DAY"}
+    assert api.deployed_throttle(Stack(settings, names)) == {"rate": 1.0, "burst": 3, "quota": 100, "period": "DAY"}

@@ -77,7 +77,7 @@ def test_a_bucket_still_listed_after_its_delete_is_created_again(aws, monkeypatc
     monkeypatch.setattr(s3, "create_bucket", create_bucket)
     monkeypatch.setattr("time.sleep", lambda s: None)
     msgs = []
-    rep = buckets.ensure_bucket(stack.with_progress(msgs.append), None, names.input_bucket, versioned=True)
+    rep = buckets.ensure_bucket(stack.with_progress(msgs.append), names.input_bucket, versioned=True)
     assert rep.action == "created" and aborted
     assert any("still listed but gone" in m for m in msgs) and any("OperationAborted" in m for m in msgs)
     monkeypatch.setattr(s3, "head_bucket", real_head)

@@ -6,6 +6,7 @@ from ec2_scripts.train_run import reject_file
 from mlpipe import buckets, cli
 from mlpipe.clients import client
 from mlpipe.restore import RestoreError, restore_data
+from mlpipe.stack import Stack
 from test_mlpipe_support import aws  # noqa: F401  (fixture)
 
 KEY = "data/batch_01.csv"
@@ -27,7 +28,7 @@ def _good_csv(rows=5) -> bytes:
 
 def test_a_set_aside_overwrite_is_undone(aws, capsys):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3, bucket = client("s3", settings), names.input_bucket
     good = _good_csv()
     s3.put_object(Bucket=bucket, Key=KEY, Body=good)
@@ -37,29 +38,29 @@ def test_a_set_aside_overwrite_is_undone(aws, capsys):
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_object(Bucket=bucket, Key=KEY)  # gone from data/: the good rows too
 
-    out = restore_data(settings, KEY, names=names)
+    out = restore_data(Stack(settings, names), KEY)
     assert s3.get_object(Bucket=bucket, Key=KEY)["Body"].read() == good
     assert out["key"] == KEY and out["restored_version"] != out["replaced"]
     with pytest.raises(RestoreError, match="current and valid"):
-        restore_data(settings, KEY, names=names)  # idempotent: nothing more to do
+        restore_data(Stack(settings, names), KEY)  # idempotent: nothing more to do
 
 
 def test_restore_says_why_when_there_is_nothing_to_restore(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3, bucket = client("s3", settings), names.input_bucket
     with pytest.raises(RestoreError, match="no versions"):
-        restore_data(settings, KEY, names=names)
+        restore_data(Stack(settings, names), KEY)
     s3.put_object(Bucket=bucket, Key=KEY, Body=b"not,a,data,file\n")
     with pytest.raises(RestoreError, match="no earlier valid version"):
-        restore_data(settings, KEY, names=names)
+        restore_data(Stack(settings, names), KEY)
     with pytest.raises(RestoreError, match="not a data key"):
-        restore_data(settings, "holdout/holdout.csv", names=names)
+        restore_data(Stack(settings, names), "holdout/holdout.csv")
 
 
 def test_the_cli_verb(aws, capsys):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3, bucket = client("s3", settings), names.input_bucket
     s3.put_object(Bucket=bucket, Key=KEY, Body=_good_csv())
     s3.delete_object(Bucket=bucket, Key=KEY)

@@ -6,6 +6,7 @@ import pytest
 
 from mlpipe import api, buckets, cli, runs, status
 from mlpipe import deploy as deploy_mod
+from mlpipe.stack import Stack
 
 from test_mlpipe_support import aws, quiet  # noqa: F401  (fixture)
 
@@ -21,7 +22,7 @@ def _record(run_id, started, finished, status_="succeeded", **extra):
 @pytest.fixture
 def with_runs(aws):
     settings, names = aws
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     s3 = boto3.client("s3", region_name="us-east-1")
     recs = [
         _record("run-20260101T000200Z-bbbbbbbb", "2026-01-01T00:02:00Z", "2026-01-01T00:03:00Z", "failed"),
@@ -41,7 +42,7 @@ def with_runs(aws):
 
 def test_runs_sorted_with_duration_and_cost(with_runs):
     settings, names = with_runs
-    rs = runs.list_runs(settings, names)
+    rs = runs.list_runs(Stack(settings, names))
     assert [r["run_id"] for r in rs] == ["broken", "run-20260101T000000Z-aaaaaaaa",
                                          "run-20260101T000200Z-bbbbbbbb", "run-20260101T000400Z-cccccccc"]
     broken, first, failed, third = rs
@@ -56,13 +57,13 @@ def test_runs_sorted_with_duration_and_cost(with_runs):
 
 def test_rejected_files_are_listed(with_runs):
     settings, names = with_runs
-    [rej] = runs.list_rejected(settings, names)
+    [rej] = runs.list_rejected(Stack(settings, names))
     assert rej["key"] == "rejected/bad.csv" and rej["size"] == 8
 
 
 def test_status_shows_model_runs_rejected(with_runs):
     settings, names = with_runs
-    st = status.status(settings, names, last=2)
+    st = status.status(Stack(settings, names), last=2)
     assert st["instance"] is None and st["runs_total"] == 4 and len(st["last_runs"]) == 2
     assert st["current_model"]["version"] == "v001"
     text = status.format_status(st)
@@ -71,13 +72,13 @@ def test_status_shows_model_runs_rejected(with_runs):
 
 def test_runs_of_a_missing_stack_is_empty(aws):
     settings, names = aws
-    assert runs.list_runs(settings, names) == [] and runs.list_rejected(settings, names) == []
+    assert runs.list_runs(Stack(settings, names)) == [] and runs.list_rejected(Stack(settings, names)) == []
     assert "no runs yet" in runs.format_runs([])
 
 
 def test_outputs_keys_and_api_urls(aws):
     settings, names = aws
-    out = status.outputs(settings, names)
+    out = status.outputs(Stack(settings, names))
     for key in ("target", "region", "stack", "input_bucket", "output_bucket", "instance_id",
                 "functions", "api_id", "api_url", "api_key"):
         assert key in out
@@ -87,7 +88,7 @@ def test_outputs_keys_and_api_urls(aws):
     api_id = apigw.create_rest_api(name="mlpipe-api", tags={"stack": "mlpipe"})["id"]
     apigw.create_api_key(name="mlpipe-key", enabled=True, value="abcdefghijklmnopqrstuvwxyz0123",
                          tags={"stack": "mlpipe"})
-    out = status.outputs(settings, names)
+    out = status.outputs(Stack(settings, names))
     assert out["api_url"] == f"https://{api_id}.execute-api.us-east-1.amazonaws.com/production/predict"
     assert out["api_key"] == "abcdefghijklmnopqrstuvwxyz0123"
     local = settings.__class__(target="local", endpoint_url="http://127.0.0.1:4566")
@@ -131,7 +132,7 @@ def test_cli_deploy_plan_then_upload_refusal(cli_env, capsys, tmp_path):
 
 def test_cli_runs_and_status(cli_env, capsys):
     settings, names = cli_env
-    buckets.ensure_buckets(settings, names)
+    buckets.ensure(Stack(settings, names))
     assert cli.main(["runs"]) == 0
     assert "no runs yet" in capsys.readouterr().out
     assert cli.main(["runs", "--json"]) == 0
@@ -170,7 +171,6 @@ def test_runs_shows_what_landed_on_the_failure_queue(cli_env, capsys):
     """A trigger invocation that failed after Lambda's retries: Lambda puts a record of AWS's
     on-failure destination shape on the stack's queue; `mlpipe runs` names function, keys, error."""
     from mlpipe import queues
-    from mlpipe.stack import Stack
 
     settings, names = cli_env
     stack = Stack(settings, names)

@@ -17,6 +17,7 @@ from moto import mock_aws
 from mlpipe import clients, plots, serving, tables
 from mlpipe.config import Settings
 from mlpipe.names import Names
+from mlpipe.stack import Stack
 from model_code.schema import FEATURE_NAMES
 
 KEY = "k" * 20
@@ -110,7 +111,7 @@ def test_post_predict_refuses_unclear_calls():
 
 
 def test_probe_table_one_row_per_case(api_url):
-    table = serving.probe_table(api_url + "/predict", KEY, {"ok": [ROW], "empty": [], "not json": "{"})
+    table = tables.probe_table(api_url + "/predict", KEY, {"ok": [ROW], "empty": [], "not json": "{"})
     assert list(table["case"]) == ["ok", "empty", "not json"]
     assert list(table["status"]) == [200, 400, 400]
     assert table.loc[1, "message"] == "instances is empty"
@@ -288,10 +289,10 @@ def _publish_layers(settings, names):
 def test_tables_before_deploy_say_what_to_run(cloud):
     settings, names = cloud
     with pytest.raises(LookupError, match="notebook 05"):
-        tables.api_methods_table(settings, names)
+        tables.api_methods_table(Stack(settings, names))
     with pytest.raises(LookupError, match="notebook 05"):
-        tables.usage_plan_table(settings, names)
-    assert tables.layer_versions_table(settings, names).empty
+        tables.usage_plan_table(Stack(settings, names))
+    assert tables.layer_versions_table(Stack(settings, names)).empty
 
 
 def test_tables_of_the_deployed_backend(cloud):
@@ -301,9 +302,9 @@ def test_tables_of_the_deployed_backend(cloud):
     settings, names = cloud
     arns = _publish_layers(settings, names)
     _publish_layers(settings, names)  # a second version of each
-    deploy_backend(settings, names, layer_arns=arns)
+    deploy_backend(Stack(settings, names), layer_arns=arns)
 
-    methods = tables.api_methods_table(settings, names)
+    methods = tables.api_methods_table(Stack(settings, names))
     assert len(methods) == 1
     row = methods.iloc[0]
     assert (row["path"], row["method"], row["integration"]) == ("/predict", "POST", "AWS_PROXY")
@@ -312,12 +313,12 @@ def test_tables_of_the_deployed_backend(cloud):
     assert row["request model"] == f"application/json: {api.MODEL_NAME}"
     assert row["calls"] == names.predict_function
 
-    plan = tables.usage_plan_table(settings, names)
+    plan = tables.usage_plan_table(Stack(settings, names))
     got = plan.loc[names.usage_plan]
     assert (got["rate limit (req/s)"], got["burst limit"], got["quota"], got["quota period"]) == (7.0, 3, 500, "DAY")
     assert got["keys"] == names.api_key_name and got["stages"].endswith("/production")
 
-    versions = tables.layer_versions_table(settings, names, last=1)
+    versions = tables.layer_versions_table(Stack(settings, names), last=1)
     assert list(versions["layer"]) == list(names.layers)
     assert list(versions["version"]) == [2, 2]
 
@@ -340,8 +341,8 @@ def test_request_model_table_reads_the_deployed_model(cloud):
     from mlpipe.deploy import deploy_backend
 
     settings, names = cloud
-    deploy_backend(settings, names, layer_arns=_publish_layers(settings, names))
-    table = tables.request_model_table(settings, names)
+    deploy_backend(Stack(settings, names), layer_arns=_publish_layers(settings, names))
+    table = tables.request_model_table(Stack(settings, names))
     assert table.loc["body", "must be"] == "a JSON object with the field(s) instances"
     assert table.loc["instances", "must be"] == f"a JSON array of 1 to {settings.max_rows} rows"
     assert table.loc["each row", "must be"] == "a JSON object with 30 required features, and no other key"

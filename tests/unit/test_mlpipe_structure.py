@@ -32,8 +32,6 @@ def test_every_resource_module_has_the_verbs_the_orchestrators_call(name):
 
     mod = importlib.import_module(f"mlpipe.{name}")
     verbs = ("delete",) if name == "notifications" else ("delete", "leftovers")  # notifications go with buckets
-    if name != "logs":  # Lambda makes log groups: nothing to plan
-        verbs += ("plan",)
     for verb in verbs:
         assert callable(getattr(mod, verb, None)), f"mlpipe.{name}.{verb}"
 
