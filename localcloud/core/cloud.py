@@ -52,6 +52,7 @@ _EXTENSIONS = [
     "localcloud.s3.notifications",
     "localcloud.s3.patches",
     "localcloud.ssm.commands",
+    "localcloud.ssm.ops",
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.events.patches",

@@ -252,12 +252,12 @@ def test_api_gateway_update_without_patch_operations_and_unknown_ids(clients):
 
 
 def test_unimplemented_operations_are_501_naming_them(clients):
-    status, body = _raw(clients["port"], "POST", "/", b'{"Title": "t", "Source": "s", "Description": "d"}',
-                        {"Authorization": AUTH.format("ssm"), "X-Amz-Target": "AmazonSSM.CreateOpsItem",
+    status, body = _raw(clients["port"], "POST", "/", b'{"ResourceId": "arn:aws:ssm:us-east-1:123456789012:document/d"}',
+                        {"Authorization": AUTH.format("ssm"), "X-Amz-Target": "AmazonSSM.CreateOpsMetadata",
                          "Content-Type": "application/x-amz-json-1.1"})
     assert status == 501
     doc = json.loads(body)
-    assert doc["__type"] == "NotImplemented" and "CreateOpsItem" in doc["message"]
+    assert doc["__type"] == "NotImplemented" and "CreateOpsMetadata" in doc["message"]
 
 
 def test_malformed_chunked_body_is_400(clients):

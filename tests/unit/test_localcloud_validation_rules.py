@@ -263,7 +263,7 @@ def test_rules_table_names_a_doc_for_each_rule():
 
 
 # ---- tripwires: every moto attribute these patches hook ------------------------------------
-@pytest.mark.parametrize("module", ["localcloud.s3.patches", "localcloud.sqs.patches",
+@pytest.mark.parametrize("module", ["localcloud.s3.patches", "localcloud.sqs.patches", "localcloud.events.patches",
                                     "localcloud.ssm.patches", "localcloud.ec2.patches"])
 def test_patch_hook_points_exist(module):
     for mod_name, cls_name, attr in importlib.import_module(module).PATCH_POINTS:
@@ -290,3 +290,14 @@ def test_werkzeug_is_pinned_to_the_handler_server_py_forks():
     for name in ("run_wsgi", "make_environ", "send_error"):
         assert hasattr(serving.WSGIRequestHandler, name), f"werkzeug moved {name}"
     assert hasattr(serving, "DechunkedInput")
+
+
+def test_tripwire_moto_maintenance_window_attributes():
+    from moto.ssm.models import FakeMaintenanceWindow
+
+    from localcloud.ssm import patches as ssm_patches
+    window = FakeMaintenanceWindow("w", "", 2, 1, "cron(0 1 * * ? *)", None, None, None, None)
+    for attr in ssm_patches.WINDOW_ATTRIBUTES.values():
+        assert attr in vars(window), f"hook moved: FakeMaintenanceWindow.{attr}"
+    ssm_patches.update_window(window, {"Name": "w2", "Enabled": False})
+    assert window.name == "w2" and window.localcloud_flags == {"Enabled": False}
