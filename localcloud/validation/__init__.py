@@ -426,7 +426,7 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
                 return service, protocol, Refusal(
                     "MissingParameter", f"The request must contain the parameter {name}")
         elif service == "iam" and any(e.startswith("Value ") and " at 'path' failed" in e
-                                      for e in errors):
+                                      and "regular expression pattern" in e for e in errors):
             return service, protocol, Refusal("ValidationError", rules.IAM_PATH_INVALID)
         else:
             code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
