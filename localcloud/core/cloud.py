@@ -52,8 +52,10 @@ _EXTENSIONS = [
     "localcloud.s3.notifications",
     "localcloud.s3.patches",
     "localcloud.ssm.commands",
+    "localcloud.ssm.ops",
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
+    "localcloud.events.patches",
     "localcloud.apigateway.dataplane",
     # AWS's consistency under --like-aws (each off unless its profile field is set; s3.patches above)
     "localcloud.sqs.patches",

@@ -5,7 +5,8 @@ AWS answers a REST operation with the code its service model names (botocore's
 creates 201 and deletes 202, Lambda's CreateFunction / AddPermission / PublishVersion 201,
 its TagResource 204, ... moto answers some of them 200. `model_status_middleware(service)`
 rewrites a 2xx status of that service's requests to the model's code; a 204 (and a 202 to a
-DELETE) carries no body. Operations whose code varies (Lambda Invoke) name none and are left
+DELETE) carries no body unless the operation has an output (Lambda's
+DeleteEventSourceMapping answers 202 with the mapping, State Deleting). Operations whose code varies (Lambda Invoke) name none and are left
 alone. It lives beside `requests.py`, whose botocore-model router names each request's
 operation.
 """
@@ -20,11 +21,23 @@ _REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 
 def expected_status(environ: dict, cred: tuple) -> int | None:
     """The status AWS answers this request's operation with, if the model names one."""
+    got = _expected(environ, cred)
+    return got[0] if got else None
+
+
+def _expected(environ: dict, cred: tuple) -> tuple[int, bool] | None:
+    """(status, has an output body) of this request's operation, if the model names a status."""
     call = parse(environ, b"", cred)
     if call.operation is None or call.service is None:
         return None
-    code = service_model(call.service).operation_model(call.operation).http.get("responseCode")
-    return code if code in _REASONS else None
+    op = service_model(call.service).operation_model(call.operation)
+    code = op.http.get("responseCode")
+    if code not in _REASONS:
+        return None
+    out = op.output_shape
+    has_output = out is not None and any(
+        not m.serialization.get("location") for m in out.members.values())
+    return code, has_output
 
 
 def model_status_middleware(signing_name: str) -> Callable:
@@ -36,10 +49,11 @@ def model_status_middleware(signing_name: str) -> Callable:
             cred = credential_of(environ)
             if cred is None or cred[2] != signing_name:
                 return app(environ, start_response)
-            code = expected_status(environ, cred)
-            if code is None or code == 200:
+            got = _expected(environ, cred)
+            if got is None or got[0] == 200:
                 return app(environ, start_response)
-            empty = code == 204 or (code == 202 and method == "DELETE")
+            code, has_output = got
+            empty = code == 204 or (code == 202 and method == "DELETE" and not has_output)
             rewritten: list = []
 
             def start(status: str, headers: list, exc_info: Any = None) -> Callable:

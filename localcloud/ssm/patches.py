@@ -5,6 +5,11 @@ moto keeps parameters in a `defaultdict(list)` (`SimpleSystemManagerBackend._par
 reading a name that does not exist (a label, a history request) leaves an empty version list
 behind, and every later DescribeParameters / GetParameter of it raises IndexError. A missing
 parameter is dropped before those reads, so one request cannot poison later ones.
+
+UpdateMaintenanceWindow (served by ops.py; moto has none) sets the members of moto's
+`FakeMaintenanceWindow` (`WINDOW_ATTRIBUTES`) and keeps Enabled / AllowUnassociatedTargets,
+which moto's `to_json` does not carry (it answers Enabled: true always), in the window's
+`localcloud_flags`; `to_json` is hooked to answer them.
 """
 from __future__ import annotations
 
@@ -13,6 +18,46 @@ from typing import Any
 PATCH_POINTS = [("moto.ssm.models", "SimpleSystemManagerBackend", "describe_parameters"),
                ("moto.ssm.models", "SimpleSystemManagerBackend", "get_parameter")]
 # and the instance attribute `_parameters` (a dict of name -> version list)
+PATCH_POINTS.append(("moto.ssm.models", "FakeMaintenanceWindow", "to_json"))
+
+# UpdateMaintenanceWindow member -> moto's FakeMaintenanceWindow attribute
+WINDOW_ATTRIBUTES = {"Name": "name", "Description": "description", "Duration": "duration",
+                     "Cutoff": "cutoff", "Schedule": "schedule",
+                     "ScheduleTimezone": "schedule_timezone", "ScheduleOffset": "schedule_offset",
+                     "StartDate": "start_date", "EndDate": "end_date"}
+_OPTIONAL = ("Description", "ScheduleTimezone", "ScheduleOffset", "StartDate", "EndDate")
+_FLAGS = ("Enabled", "AllowUnassociatedTargets")
+
+
+def update_window(window: Any, req: dict) -> None:
+    """Set the members `req` (an UpdateMaintenanceWindow request) names; with Replace, the
+    optional members it leaves out are cleared."""
+    for member, attr in WINDOW_ATTRIBUTES.items():
+        if member in req:
+            setattr(window, attr, req[member])
+        elif req.get("Replace") and member in _OPTIONAL:
+            setattr(window, attr, None)
+    flags = window.__dict__.setdefault("localcloud_flags", {})
+    for member in _FLAGS:
+        if member in req:
+            flags[member] = bool(req[member])
+
+
+def window_json(window: Any) -> dict:
+    return window.to_json()
+
+
+def install_windows(cloud: Any) -> None:
+    from moto.ssm.models import FakeMaintenanceWindow
+
+    def flagged(original):
+        def to_json(self):
+            doc = original(self)
+            doc.update(self.__dict__.get("localcloud_flags", {}))
+            return doc
+        return to_json
+
+    cloud.hook(FakeMaintenanceWindow, "to_json", flagged)
 
 
 def _prune(backend: Any) -> None:

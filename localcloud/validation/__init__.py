@@ -289,6 +289,9 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
         return rules.xml_payload(body, shape, root_name, required)
     if not payload and body and environ.get("REQUEST_METHOD") in ("GET", "HEAD", "DELETE"):
         replace_body(environ, b"")  # S3 ignores a body where the operation has none
+    if op == "PutObjectLockConfiguration" and not body.strip():
+        # moto's AWS-verified test_put_object_lock_misconfiguration records this answer
+        return Refusal("MissingRequestBodyError", "Request Body is empty")
     if payload and shape.members[payload].type_name == "structure":
         pshape = shape.members[payload]
         root_name = pshape.serialization.get("name", payload)
@@ -298,6 +301,9 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
             and not op.endswith("Acl"))
         return rules.xml_payload(body, pshape, root_name, required)
     return None
+
+
+_LAMBDA_EPHEMERAL = ("CreateFunction", "UpdateFunctionConfiguration")
 
 
 def _iam_rules(call: Any) -> Refusal | None:
@@ -409,6 +415,8 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         code = _BAD_JSON.get(service, ("SerializationException",))[0]
         return service, protocol, Refusal(
             code, f"Unexpected value type for '{exc.path}': expected {exc.expected}")
+    if service == "lambda" and call.operation in _LAMBDA_EPHEMERAL:
+        errors = rules.lambda_ephemeral_storage(call.params, errors)
     if errors:
         if service in _MISSING_PARAMETER:
             missing = [e for e in errors if e.startswith("Value null at ")]
@@ -417,6 +425,9 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
                 name = name[:1].upper() + name[1:]
                 return service, protocol, Refusal(
                     "MissingParameter", f"The request must contain the parameter {name}")
+        elif service == "iam" and any(e.startswith("Value ") and " at 'path' failed" in e
+                                      and "regular expression pattern" in e for e in errors):
+            return service, protocol, Refusal("ValidationError", rules.IAM_PATH_INVALID)
         else:
             code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
             code = _VALIDATION_CODE.get(service, code)

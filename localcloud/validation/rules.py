@@ -7,11 +7,11 @@
 | `Content-MD5`: base64 of the 16-byte MD5 of the body; unreadable -> `InvalidDigest`, different -> `BadDigest` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html , ErrorResponses.html |
 | `x-amz-content-sha256`: the hex SHA-256 of the body, or `UNSIGNED-PAYLOAD` / `STREAMING-*`; different -> `XAmzContentSHA256Mismatch`, unreadable -> `InvalidArgument` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html |
 | `max-keys`, `max-uploads`, `max-parts`, `part-number-marker`: integers 0..2147483647 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html |
-| Conditional writes: `If-None-Match` on a write is only `*`; `If-Match` an ETag | `NotImplemented` 501 / `InvalidArgument` 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
+| Conditional writes: `If-None-Match` on a write is only `*` and `If-Match` not `*` (any other If-Match is compared, a mismatch is 412) | `NotImplemented` 501 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
 | XML request bodies: well formed, no DTD or entities, the payload's root element and members | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Bucket policies: JSON object, `Statement` with `Effect` Allow/Deny, `Principal`, `Action`, `Resource` | `MalformedPolicy`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html , https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html |
 | IAM policy and trust documents: JSON, `Statement` present, nesting no deeper than the grammar allows | `MalformedPolicyDocument`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html |
-| `x-amz-grant-*` headers: `id=`, `uri=` or `emailAddress=` grantees | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectAcl.html |
+| `x-amz-grant-*` headers: `id=` (a canonical user ID), `uri=` or `emailAddress=` grantees, quoted or not | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectAcl.html |
 | A method an S3 resource has no operation for (POST on an object without a subresource) | `MethodNotAllowed`, 405 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Lambda code: `ZipFile`, `S3Bucket`+`S3Key` or `ImageUri` | `InvalidParameterValueException`, 400 | https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html |
 | API Gateway tag operations: a resource ARN | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html |
@@ -23,6 +23,9 @@
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger document (JSON or YAML) with `paths` | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
+| IAM `Path` members: begin and end with `/` | `ValidationError` "The specified value for path is invalid. ...", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names |
+| Lambda `EphemeralStorage.Size` at most 10,240 MB (the model says 32,768) | `ValidationException`, 400 | https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html |
+| S3 PutObjectLockConfiguration without a body | `MissingRequestBodyError` "Request Body is empty", 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -54,8 +57,10 @@ class Refusal:
 # ---- S3 ------------------------------------------------------------------------------------
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MAX_KEY_BYTES = 1024
-_INT_ARGS = {"max-keys": "maxKeys", "max-uploads": "maxUploads", "max-parts": "maxParts",
-             "part-number-marker": "partNumberMarker"}
+# ListObjects words the argument maxKeys, ListParts by its query name (moto's tests record
+# "Argument max-parts must be an integer between 0 and 2147483647")
+_INT_ARGS = {"max-keys": "maxKeys", "max-uploads": "maxUploads", "max-parts": "max-parts",
+             "part-number-marker": "part-number-marker"}
 _INT_MAX = 2147483647
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -104,7 +109,7 @@ def int_arguments(query: dict) -> Refusal | None:
         except ValueError:
             value = None
         if value is None or not 0 <= value <= _INT_MAX or not raw.strip().lstrip("-").isdigit():
-            if value is None:
+            if value is None or value > _INT_MAX:
                 msg = f"Provided {name} not an integer or within integer range"
             else:
                 msg = f"Argument {arg} must be an integer between 0 and {_INT_MAX}"
@@ -149,20 +154,21 @@ def content_sha256(header: str, body: bytes) -> Refusal | None:
     return None
 
 
-_ETAG = re.compile(r'\s*(W/)?"[^"]*"\s*')
-
-
 def conditional_write(if_none_match: str | None, if_match: str | None) -> Refusal | None:
+    """If-None-Match on a write is only `*`. If-Match is compared with the object's ETag as
+    given (quoted, unquoted or half-quoted): a value that matches nothing is S3's
+    412 PreconditionFailed, not a malformed header (moto's AWS-verified
+    test_put_object_if_match; LocalStack's AWS-validated
+    test_put_object_if_match_validation: NoSuchKey for `abcdef` on a missing key), so it is not
+    refused here; `*` is 501 NotImplemented."""
     if if_none_match is not None and if_none_match.strip() != "*":
         return Refusal("NotImplemented",
                        "A header you provided implies functionality that is not implemented",
                        status=501, extra={"Header": "If-None-Match"})
-    if if_match is not None:
-        value = if_match.strip()
-        if not value or (value != "*" and not all(_ETAG.fullmatch(p) or p.strip().isalnum()
-                                                   for p in value.split(","))):
-            return Refusal("InvalidArgument", "Invalid If-Match header value",
-                           extra={"ArgumentName": "If-Match", "ArgumentValue": if_match})
+    if if_match is not None and if_match.strip() == "*":
+        return Refusal("NotImplemented",
+                       "A header you provided implies functionality that is not implemented",
+                       status=501, extra={"Header": "If-Match"})
     return None
 
 
@@ -201,6 +207,8 @@ def _xml_fits(elem: Any, node: Any, depth: int = 0) -> bool:
         for name in node.required_members:
             sub = node.members[name]
             if sub.serialization.get("location"):
+                continue
+            if sub.serialization.get("xmlAttribute"):  # Grantee's xsi:type: an attribute
                 continue
             wire = sub.serialization.get("name", name)
             if sub.type_name == "list" and sub.serialization.get("flattened"):
@@ -247,18 +255,27 @@ def xml_payload(body: bytes, payload_shape: Any, root_name: str, required: bool)
     return None
 
 
-_GRANTEE = re.compile(r'\s*(id|uri|emailAddress)="[^"]*"\s*')
+_GRANTEE = re.compile(r'\s*(id|uri|emailaddress)=("[^"]*"|[^",]*)\s*', re.IGNORECASE)
+_CANONICAL_ID = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def grant_headers(environ: dict) -> Refusal | None:
-    """`x-amz-grant-*`: a comma-separated list of `id="..."`, `uri="..."` or
-    `emailAddress="..."` (PutObjectAcl / PutBucketAcl API reference)."""
+    """`x-amz-grant-*`: a comma-separated list of `id=...`, `uri=...` or `emailAddress=...`
+    grantees, the value quoted or not (the AWS CLI's own examples send
+    `uri=http://acs.amazonaws.com/groups/global/AllUsers`); an `id` is a canonical user ID
+    (64 hex digits), else S3 answers "Invalid id" (PutObjectAcl / PutBucketAcl API reference)."""
     for name in ("READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL"):
         value = environ.get("HTTP_X_AMZ_GRANT_" + name)
-        if value is not None and not all(_GRANTEE.fullmatch(p) for p in value.split(",")):
-            return Refusal("InvalidArgument", "Invalid id",
-                           extra={"ArgumentName": "x-amz-grant-" + name.lower().replace("_", "-"),
-                                  "ArgumentValue": value})
+        if value is None:
+            continue
+        for part in value.split(","):
+            m = _GRANTEE.fullmatch(part)
+            ok = m is not None and (m.group(1).lower() != "id"
+                                    or _CANONICAL_ID.fullmatch(m.group(2).strip('"')))
+            if not ok:
+                return Refusal("InvalidArgument", "Invalid id",
+                               extra={"ArgumentName": "x-amz-grant-" + name.lower().replace("_", "-"),
+                                      "ArgumentValue": value})
     return None
 
 
@@ -488,6 +505,27 @@ def openapi_document(body: bytes) -> Refusal | None:
         return Refusal("BadRequestException", "Failed to parse the uploaded OpenAPI document due "
                                               "to: 'paths' is a required property")
     return None
+
+
+# IAM's own answer to a Path that does not begin and end with `/` (moto records it for
+# CreateVirtualMFADevice); every IAM Path member has the same pattern.
+IAM_PATH_INVALID = ("The specified value for path is invalid. It must begin and end with / and "
+                    "contain only alphanumeric characters and/or / characters.")
+
+LAMBDA_EPHEMERAL_MAX_MB = 10240
+
+
+def lambda_ephemeral_storage(params: dict, errors: list[str]) -> list[str]:
+    """EphemeralStorage.Size is 512..10,240 MB (the Lambda guide); botocore's model allows
+    32,768. Replaces the model's upper bound with the documented one."""
+    size = (params.get("EphemeralStorage") or {}).get("Size") \
+        if isinstance(params.get("EphemeralStorage"), dict) else None
+    errors = [e for e in errors if not (" at 'ephemeralStorage.size' " in e
+                                        and "less than or equal to" in e)]
+    if isinstance(size, int) and not isinstance(size, bool) and size > LAMBDA_EPHEMERAL_MAX_MB:
+        errors.append(f"Value '{size}' at 'ephemeralStorage.size' failed to satisfy constraint: "
+                      f"Member must have value less than or equal to {LAMBDA_EPHEMERAL_MAX_MB}")
+    return errors
 
 
 def invoke_payload(size: int, invocation_type: str | None) -> Refusal | None:

@@ -252,12 +252,12 @@ def test_api_gateway_update_without_patch_operations_and_unknown_ids(clients):
 
 
 def test_unimplemented_operations_are_501_naming_them(clients):
-    status, body = _raw(clients["port"], "POST", "/", b'{"Title": "t", "Source": "s", "Description": "d"}',
-                        {"Authorization": AUTH.format("ssm"), "X-Amz-Target": "AmazonSSM.CreateOpsItem",
+    status, body = _raw(clients["port"], "POST", "/", b'{"ResourceId": "arn:aws:ssm:us-east-1:123456789012:document/d"}',
+                        {"Authorization": AUTH.format("ssm"), "X-Amz-Target": "AmazonSSM.CreateOpsMetadata",
                          "Content-Type": "application/x-amz-json-1.1"})
     assert status == 501
     doc = json.loads(body)
-    assert doc["__type"] == "NotImplemented" and "CreateOpsItem" in doc["message"]
+    assert doc["__type"] == "NotImplemented" and "CreateOpsMetadata" in doc["message"]
 
 
 def test_malformed_chunked_body_is_400(clients):
@@ -291,3 +291,48 @@ def test_iam_check_that_raises_refuses_the_request(local_cloud, monkeypatch, cap
                         creds=(session.access_key_id, session.secret_access_key, session.session_token))
     assert status == 500 and b"InternalFailure" in body
     assert "IAM check failed" in caplog.text and "engine bug" in caplog.text
+
+
+def test_s3_if_match_is_compared_not_refused(clients):
+    s3, b = clients["s3"], clients["bucket"]
+    etag = s3.put_object(Bucket=b, Key="im", Body=b"x")["ETag"]
+    status, code, _ = _err(s3.put_object, Bucket=b, Key="im", Body=b"y", IfMatch="test")
+    assert (status, code) == (412, "PreconditionFailed")
+    s3.put_object(Bucket=b, Key="im", Body=b"y", IfMatch=etag.strip('"'))  # unquoted matches
+    status, code, _ = _err(s3.put_object, Bucket=b, Key="im", Body=b"z", IfMatch="*")
+    assert (status, code) == (501, "NotImplemented")
+
+
+def test_s3_acls_as_aws_accepts_and_refuses_them(clients):
+    s3, b = clients["s3"], clients["bucket"]
+    owner = s3.get_bucket_acl(Bucket=b)["Owner"]  # ID only, as AWS answers since 2025
+    grant = {"Grantee": {"URI": "http://acs.amazonaws.com/groups/s3/LogDelivery",
+                         "Type": "Group"}, "Permission": "WRITE"}
+    s3.put_bucket_acl(Bucket=b, AccessControlPolicy={"Grants": [grant], "Owner": owner})
+    assert s3.get_bucket_acl(Bucket=b)["Grants"][0]["Grantee"]["Type"] == "Group"
+    s3.put_object(Bucket=b, Key="acl", Body=b"x")
+    s3.put_object_acl(Bucket=b, Key="acl",
+                      GrantRead="uri=http://acs.amazonaws.com/groups/global/AllUsers")
+    status, code, msg = _err(s3.put_object_acl, Bucket=b, Key="acl", GrantRead="id=AllUsers")
+    assert (status, code, msg) == (400, "InvalidArgument", "Invalid id")
+
+
+def test_s3_object_lock_configuration_without_a_body(clients):
+    status, code, msg = _err(clients["s3"].put_object_lock_configuration, Bucket=clients["bucket"])
+    assert (status, code, msg) == (400, "MissingRequestBodyError", "Request Body is empty")
+
+
+def test_iam_path_is_refused_in_iams_words(clients):
+    status, code, msg = _err(clients["iam"].create_user, UserName=f"u{uuid.uuid4().hex[:8]}",
+                             Path="my/path")
+    assert (status, code) == (400, "ValidationError")
+    assert msg.startswith("The specified value for path is invalid. It must begin and end with /")
+
+
+def test_lambda_ephemeral_storage_is_at_most_10240_mb(clients):
+    status, code, msg = _err(clients["lambda"].create_function, FunctionName="eph",
+                             Runtime="python3.11", Role=lambda_role(clients["iam"]), Handler="h.h",
+                             Code={"ZipFile": zip_bytes({"h.py": "def h(e, c): pass\n"})},
+                             EphemeralStorage={"Size": 20000})
+    assert (status, code) == (400, "ValidationException")
+    assert msg.endswith("Member must have value less than or equal to 10240")

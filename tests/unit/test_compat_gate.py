@@ -93,6 +93,15 @@ def test_judge_sorts_each_failure():
     assert not v.ok
 
 
+def test_a_timing_dependent_test_may_pass_without_making_its_entry_stale():
+    dev = gate.Deviation(name="d", tests=["t::a", "t::b"], aws="a", docs=["d"], why="w",
+                         timing=["t::b"])
+    v = gate.judge({"t::a": "failed", "t::b": "passed"}, [dev], {})
+    assert v.stale == {} and v.deviating == {"d": ["t::a"]} and v.ok
+    v = gate.judge({"t::a": "passed", "t::b": "failed"}, [dev], {})
+    assert v.stale == {"d": ["t::a"]}  # only the listed timing test may pass
+
+
 def test_docker_failures_of_moto_do_not_excuse_the_local_cloud(tmp_path):
     f = tmp_path / "b.toml"
     f.write_text(gate.render_baseline("5.2.5", {"ran": 2}, {

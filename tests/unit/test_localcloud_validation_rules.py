@@ -111,12 +111,71 @@ def test_max_keys():
     assert rules.int_arguments({"max-keys": "ten"}).code == "InvalidArgument"
 
 
+def test_list_parts_arguments_are_worded_by_their_query_names():
+    # moto's test_multipart_list_parts_invalid_argument records S3's wording
+    assert rules.int_arguments({"max-parts": "-42"}).message == \
+        "Argument max-parts must be an integer between 0 and 2147483647"
+    assert rules.int_arguments({"part-number-marker": "2147483689"}).message == \
+        "Provided part-number-marker not an integer or within integer range"
+    assert rules.int_arguments({"max-keys": "-1"}).message == \
+        "Argument maxKeys must be an integer between 0 and 2147483647"
+
+
 def test_conditional_writes():
     assert rules.conditional_write("*", None) is None
     refusal = rules.conditional_write('"abc"', None)
     assert refusal.code == "NotImplemented" and refusal.status == 501
     assert rules.conditional_write(None, '"0123abc"') is None
-    assert rules.conditional_write(None, "not an etag!").code == "InvalidArgument"
+    # any other If-Match is compared with the ETag (a mismatch is 412), never refused as malformed
+    assert rules.conditional_write(None, "test") is None
+    assert rules.conditional_write(None, "bad-char_/") is None
+    refusal = rules.conditional_write(None, "*")
+    assert refusal.code == "NotImplemented" and refusal.extra == {"Header": "If-Match"}
+
+
+@pytest.mark.parametrize("value", [
+    'uri="http://acs.amazonaws.com/groups/global/AllUsers"',
+    "uri=http://acs.amazonaws.com/groups/global/AllUsers",          # the AWS CLI's own example
+    "emailaddress=user1@example.com,emailaddress=user2@example.com",
+    "id=" + "a" * 64 + ', id="' + "0" * 64 + '"',
+])
+def test_grant_headers_aws_accepts(value):
+    assert rules.grant_headers({"HTTP_X_AMZ_GRANT_READ": value}) is None
+
+
+@pytest.mark.parametrize("value", [
+    "id=AllUsers", 'id="AllUsers"', "id=http://acs.amazonaws.com/groups/global/AllUsers",
+    "url=http://acs.amazonaws.com/groups/global/AllUsers", "nonsense",
+])
+def test_grant_headers_aws_refuses(value):
+    refusal = rules.grant_headers({"HTTP_X_AMZ_GRANT_WRITE": value})
+    assert refusal.code == "InvalidArgument" and refusal.message == "Invalid id"
+    assert refusal.extra["ArgumentName"] == "x-amz-grant-write"
+
+
+def test_acl_body_with_an_owner_id_and_group_grantees_fits_the_schema():
+    # Grantee's xsi:type is an XML attribute, not a child element; Owner may carry only ID
+    shape, root = _payload("PutBucketAcl")
+    body = (b'<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            b"<AccessControlList><Grant><Grantee xmlns:xsi="
+            b'"http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group">'
+            b"<URI>http://acs.amazonaws.com/groups/s3/LogDelivery</URI></Grantee>"
+            b"<Permission>WRITE</Permission></Grant></AccessControlList>"
+            b"<Owner><ID>" + b"7" * 64 + b"</ID></Owner></AccessControlPolicy>")
+    assert rules.xml_payload(body, shape, root, True) is None
+
+
+def test_lambda_ephemeral_storage_is_bounded_as_documented():
+    errs = rules.lambda_ephemeral_storage({"EphemeralStorage": {"Size": 3000000}},
+                                          ["Value '3000000' at 'ephemeralStorage.size' failed to "
+                                           "satisfy constraint: Member must have value less than "
+                                           "or equal to 32768"])
+    assert errs == ["Value '3000000' at 'ephemeralStorage.size' failed to satisfy constraint: "
+                    "Member must have value less than or equal to 10240"]
+    assert rules.lambda_ephemeral_storage({"EphemeralStorage": {"Size": 20000}}, []) == [
+        "Value '20000' at 'ephemeralStorage.size' failed to satisfy constraint: "
+        "Member must have value less than or equal to 10240"]
+    assert rules.lambda_ephemeral_storage({"EphemeralStorage": {"Size": 10240}}, []) == []
 
 
 def _payload(op_name: str):
@@ -204,7 +263,7 @@ def test_rules_table_names_a_doc_for_each_rule():
 
 
 # ---- tripwires: every moto attribute these patches hook ------------------------------------
-@pytest.mark.parametrize("module", ["localcloud.s3.patches", "localcloud.sqs.patches",
+@pytest.mark.parametrize("module", ["localcloud.s3.patches", "localcloud.sqs.patches", "localcloud.events.patches",
                                     "localcloud.ssm.patches", "localcloud.ec2.patches"])
 def test_patch_hook_points_exist(module):
     for mod_name, cls_name, attr in importlib.import_module(module).PATCH_POINTS:
@@ -231,3 +290,14 @@ def test_werkzeug_is_pinned_to_the_handler_server_py_forks():
     for name in ("run_wsgi", "make_environ", "send_error"):
         assert hasattr(serving.WSGIRequestHandler, name), f"werkzeug moved {name}"
     assert hasattr(serving, "DechunkedInput")
+
+
+def test_tripwire_moto_maintenance_window_attributes():
+    from moto.ssm.models import FakeMaintenanceWindow
+
+    from localcloud.ssm import patches as ssm_patches
+    window = FakeMaintenanceWindow("w", "", 2, 1, "cron(0 1 * * ? *)", None, None, None, None)
+    for attr in ssm_patches.WINDOW_ATTRIBUTES.values():
+        assert attr in vars(window), f"hook moved: FakeMaintenanceWindow.{attr}"
+    ssm_patches.update_window(window, {"Name": "w2", "Enabled": False})
+    assert window.name == "w2" and window.localcloud_flags == {"Enabled": False}
