@@ -403,6 +403,9 @@ def install(cloud: Any) -> Callable[[], None] | None:
 
     install_valid_bodies(cloud)
     install_aws_answers(cloud)
+    from . import conditional
+
+    conditional.install(cloud)
     deleted = DeletedBuckets(lambda: cloud.profile.s3_deleted_bucket_seconds)
 
     def delete_bucket(original: Callable) -> Callable:

@@ -7,7 +7,7 @@
 | `Content-MD5`: base64 of the 16-byte MD5 of the body; unreadable -> `InvalidDigest`, different -> `BadDigest` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html , ErrorResponses.html |
 | `x-amz-content-sha256`: the hex SHA-256 of the body, or `UNSIGNED-PAYLOAD` / `STREAMING-*`; different -> `XAmzContentSHA256Mismatch`, unreadable -> `InvalidArgument` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html |
 | `max-keys`, `max-uploads`, `max-parts`, `part-number-marker`: integers 0..2147483647 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html |
-| Conditional writes: `If-None-Match` on a write is only `*`; `If-Match` an ETag | `NotImplemented` 501 / `InvalidArgument` 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
+| Conditional writes: one of `If-None-Match` (only `*`) and `If-Match` (an ETag, not `*`) | `NotImplemented` 501 with `Header` | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
 | XML request bodies: well formed, no DTD or entities, the payload's root element and members | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Bucket policies: JSON object, `Statement` with `Effect` Allow/Deny, `Principal`, `Action`, `Resource` | `MalformedPolicy`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html , https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html |
 | IAM policy and trust documents: JSON, `Statement` present, nesting no deeper than the grammar allows | `MalformedPolicyDocument`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html |
@@ -149,20 +149,21 @@ def content_sha256(header: str, body: bytes) -> Refusal | None:
     return None
 
 
-_ETAG = re.compile(r'\s*(W/)?"[^"]*"\s*')
-
-
 def conditional_write(if_none_match: str | None, if_match: str | None) -> Refusal | None:
-    if if_none_match is not None and if_none_match.strip() != "*":
-        return Refusal("NotImplemented",
-                       "A header you provided implies functionality that is not implemented",
-                       status=501, extra={"Header": "If-None-Match"})
-    if if_match is not None:
-        value = if_match.strip()
-        if not value or (value != "*" and not all(_ETAG.fullmatch(p) or p.strip().isalnum()
-                                                   for p in value.split(","))):
-            return Refusal("InvalidArgument", "Invalid If-Match header value",
-                           extra={"ArgumentName": "If-Match", "ArgumentValue": if_match})
+    """The conditional-write headers' grammar (AWS's recorded answers): not both at once,
+    `If-None-Match` only `*`, `If-Match` an ETag (never `*`). Whether the condition holds is
+    evaluated against the object by `localcloud.s3.conditional`."""
+    not_implemented = "A header you provided implies functionality that is not implemented"
+    if if_none_match is not None and if_match is not None:
+        return Refusal("NotImplemented", not_implemented, status=501, extra={
+            "Header": "If-Match,If-None-Match",
+            "additionalMessage": "Multiple conditional request headers present in the request"})
+    for name, value, allowed in (("If-None-Match", if_none_match, True),
+                                 ("If-Match", if_match, False)):
+        if value is not None and (value.strip() == "*") != allowed:
+            return Refusal("NotImplemented", not_implemented, status=501, extra={
+                "Header": name, "additionalMessage":
+                    f"We don't accept the provided value of {name} header for this API"})
     return None
 
 
