@@ -23,9 +23,12 @@ moto patch points (tripwires in tests/unit/test_localcloud_s3_conditional.py):
 from __future__ import annotations
 
 import itertools
+import re
 import threading
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 PATCH_POINTS = (("moto.s3.models", "S3Backend", "put_object"),
                 ("moto.s3.models", "S3Backend", "delete_object"),
@@ -81,8 +84,7 @@ def bucket_and_key(environ: dict) -> tuple[str, str]:
 
 def _operation(environ: dict) -> str | None:
     method = environ.get("REQUEST_METHOD")
-    qs = environ.get("QUERY_STRING", "")
-    params = {p.split("=")[0] for p in qs.split("&") if p}
+    params = _query_names(environ)
     if method == "PUT" and not params - {"x-id"}:
         return "CopyObject" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else "PutObject"
     if method == "POST" and "uploadId" in params:
@@ -146,31 +148,119 @@ def refusal(environ: dict, writes: Writes) -> Any:
     return None
 
 
-def _query(environ: dict, name: str) -> str:
-    from urllib.parse import parse_qs
+_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
+RANGE_FORM = ("The x-amz-copy-source-range value must be of the form bytes=first-last where "
+              "first and last are the zero-based offsets of the first and last bytes to copy")
 
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def copy_source_refusal(environ: dict) -> Any:
+    """CopyObject / UploadPartCopy: the source's `x-amz-copy-source-if-*` conditions
+    (API_CopyObject: if-match true and if-unmodified-since false copies; if-none-match false
+    fails whatever if-modified-since says) and UploadPartCopy's `x-amz-copy-source-range`
+    (API_UploadPartCopy: `bytes=first-last`, within the source)."""
+    from ..validation.rules import Refusal
+
+    source = unquote(environ.get("HTTP_X_AMZ_COPY_SOURCE", "")).lstrip("/")
+    path, _, query = source.partition("?")
+    bucket, _, key = path.partition("/")
+    backend = _backend(bucket)
+    if backend is None or bucket not in backend.buckets or not key:
+        return None  # moto answers NoSuchBucket / NoSuchKey
+    version = parse_qs(query).get("versionId", [None])[0]
+    if version:
+        obj = next((v for v in backend.buckets[bucket].keys.getlist(key, default=[])
+                    if str(v.version_id) == version), None)
+    else:
+        obj = _current(backend, bucket, key)
+    from moto.s3.models import FakeKey
+
+    if not isinstance(obj, FakeKey):
+        return None
+    etag = obj.etag.strip('"')
+    modified = obj.last_modified.replace(microsecond=0)
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=timezone.utc)
+    h = {n: environ.get("HTTP_X_AMZ_COPY_SOURCE_IF_" + n.upper().replace("-", "_"))
+         for n in ("Match", "None-Match", "Unmodified-Since", "Modified-Since")}
+    failed = None
+    if h["Match"] is not None and etag not in {e.strip().strip('"') for e in h["Match"].split(",")}:
+        failed = "Match"
+    elif h["None-Match"] is not None and etag in {e.strip().strip('"')
+                                                  for e in h["None-Match"].split(",")}:
+        failed = "None-Match"
+    elif h["Unmodified-Since"] is not None and h["Match"] is None and \
+            (when := _http_date(h["Unmodified-Since"])) is not None and modified > when:
+        failed = "Unmodified-Since"
+    elif h["Modified-Since"] is not None and h["None-Match"] is None and \
+            (when := _http_date(h["Modified-Since"])) is not None and modified <= when \
+            and when <= datetime.now(timezone.utc):  # a date in the future is ignored (RFC 9110)
+        failed = "Modified-Since"
+    if failed:
+        return Refusal("PreconditionFailed", PRECONDITION, status=412,
+                       extra={"Condition": f"x-amz-copy-source-If-{failed}"})
+    wanted = environ.get("HTTP_X_AMZ_COPY_SOURCE_RANGE")
+    if wanted is None or "uploadId" not in _query_names(environ):
+        return None
+    arg = {"ArgumentName": "x-amz-copy-source-range", "ArgumentValue": wanted}
+    m = _RANGE.fullmatch(wanted.strip())
+    if not m or int(m.group(1)) > int(m.group(2)):
+        return Refusal("InvalidArgument", RANGE_FORM, extra=arg)
+    size = obj.size
+    if int(m.group(1)) >= size:
+        return Refusal("InvalidRequest",
+                       "The specified copy range is invalid for the source object size")
+    if int(m.group(2)) >= size:
+        return Refusal("InvalidArgument",
+                       f"Range specified is not valid for source object of size: {size}", extra=arg)
+    return None
+
+
+def _query_names(environ: dict) -> set:
+    return {p.split("=")[0] for p in environ.get("QUERY_STRING", "").split("&") if p}
+
+
+def _query(environ: dict, name: str) -> str:
     return (parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).get(name)
             or [""])[0]
+
+
+def _is_s3(environ: dict) -> bool:
+    return "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "") or \
+        "%2Fs3%2Faws4_request" in environ.get("QUERY_STRING", "")
 
 
 def middleware_factory(writes: Writes) -> Callable[[Callable, Any], Callable]:
     def factory(app: Callable, _cloud: Any) -> Callable:
         from ..validation import error_response
 
+        def send(start_response: Callable, found: Any) -> list[bytes]:
+            status, headers, body = error_response("s3", "rest-xml", found)
+            start_response(status, headers + [("Content-Length", str(len(body)))])
+            return [body]
+
         def conditional_writes(environ: dict, start_response: Callable) -> Any:
+            if environ.get("HTTP_X_AMZ_COPY_SOURCE") and environ.get("REQUEST_METHOD") == "PUT" \
+                    and _is_s3(environ):
+                found = copy_source_refusal(environ)
+                if found is not None:
+                    return send(start_response, found)
             if (environ.get("HTTP_IF_NONE_MATCH") is None and
                     environ.get("HTTP_IF_MATCH") is None) or _operation(environ) is None:
                 return app(environ, start_response)
-            auth = environ.get("HTTP_AUTHORIZATION", "")
-            if "/s3/aws4_request" not in auth and \
-                    "%2Fs3%2Faws4_request" not in environ.get("QUERY_STRING", ""):
+            if not _is_s3(environ):
                 return app(environ, start_response)
             with writes.conditional:
                 found = refusal(environ, writes)
                 if found is not None:
-                    status, headers, body = error_response("s3", "rest-xml", found)
-                    start_response(status, headers + [("Content-Length", str(len(body)))])
-                    return [body]
+                    return send(start_response, found)
                 result = app(environ, start_response)
                 # the write happens inside app(); materialise the body before the next one
                 return list(result) if not isinstance(result, list) else result

@@ -229,6 +229,52 @@ def _with_sse(app: Callable, environ: dict, start_response: Callable) -> Any:
     return app(environ, start)
 
 
+_CHECKSUM_ELEM = re.compile(rb"<Checksum(CRC32|CRC32C|CRC64NVME|SHA1|SHA256)>")
+
+
+def _copied(app: Callable, environ: dict, start_response: Callable) -> Any:
+    """CopyObject: the copy's checksum is a whole-object one (`ChecksumType` FULL_OBJECT in
+    `CopyObjectResult`, API_CopyObjectResult)."""
+    def rewrite(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+        if _CHECKSUM_ELEM.search(body) and b"<ChecksumType>" not in body:
+            body = body.replace(b"</CopyObjectResult>",
+                                b"<ChecksumType>FULL_OBJECT</ChecksumType></CopyObjectResult>", 1)
+        return status, headers, body
+
+    return rewrite_response(app, environ, start_response,
+                            lambda s, _h: s.startswith("200"), rewrite)
+
+
+def _completed(app: Callable, environ: dict, start_response: Callable) -> Any:
+    """CompleteMultipartUpload as S3 answers it (API_CompleteMultipartUpload): the object's
+    encryption, its checksum and checksum type (an upload that named no algorithm gets S3's
+    default full-object CRC64NVME), and a version id only in a versioned bucket (moto answers
+    `null`)."""
+    from .conditional import bucket_and_key, _backend, _current
+
+    def rewrite(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+        headers = [(k, v) for k, v in headers
+                   if not (k.lower() == "x-amz-version-id" and v == "null")]
+        if not any(k.lower() == "x-amz-server-side-encryption" for k, _ in headers):
+            headers.append(("x-amz-server-side-encryption", DEFAULT_SSE))
+        bucket, key = bucket_and_key(environ)
+        backend = _backend(bucket)
+        obj = _current(backend, bucket, key) if backend is not None else None
+        value = getattr(obj, "checksum_value", None)
+        ctype = getattr(obj, "checksum_type", None)
+        algo = getattr(obj, "checksum_algorithm", None) or (
+            "CRC64NVME" if ctype == FULL_OBJECT else None)
+        if value and algo and ctype and not _CHECKSUM_ELEM.search(body):
+            body = body.replace(b"</CompleteMultipartUploadResult>",
+                                f"<Checksum{algo}>{escape(value)}</Checksum{algo}>"
+                                f"<ChecksumType>{ctype}</ChecksumType>"
+                                "</CompleteMultipartUploadResult>".encode(), 1)
+        return status, headers, body
+
+    return rewrite_response(app, environ, start_response,
+                            lambda s, _h: s.startswith("200"), rewrite)
+
+
 def _lists_owners(environ: dict) -> bool:
     """A GET whose answer may name owners or grantees (listings, ACLs, multipart lists)."""
     if environ.get("REQUEST_METHOD") != "GET":
@@ -269,9 +315,13 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
         if _lists_owners(environ):
             return _without_display_names(app, environ, start_response)
         method = environ.get("REQUEST_METHOD")
-        if method in ("POST", "PUT") and _MULTIPART.search(environ.get("QUERY_STRING", "")) \
-                and not _bucket_level(environ):
+        qs = environ.get("QUERY_STRING", "")
+        if method == "POST" and "uploadId=" in qs and not _bucket_level(environ):
+            return _completed(app, environ, start_response)
+        if method in ("POST", "PUT") and _MULTIPART.search(qs) and not _bucket_level(environ):
             return _with_sse(app, environ, start_response)
+        if method == "PUT" and environ.get("HTTP_X_AMZ_COPY_SOURCE") and _is_object_put(environ):
+            return _copied(app, environ, start_response)
         if not _is_object_put(environ):
             return app(environ, start_response)
 

@@ -116,3 +116,50 @@ def test_racing_if_none_match_writers_one_wins(s3, bucket):
 
     with ThreadPoolExecutor(8) as pool:
         assert sum(pool.map(put, range(8))) == 1
+
+
+def test_upload_part_copy_source_conditions_and_range(s3, bucket):
+    import datetime
+
+    etag = s3.put_object(Bucket=bucket, Key="src", Body=b"0123456789")["ETag"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="dst")["UploadId"]
+    kw = dict(Bucket=bucket, Key="dst", UploadId=upload, PartNumber=1, CopySource=f"{bucket}/src")
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    future = past + datetime.timedelta(days=2)
+    for extra, condition in (({"CopySourceIfMatch": '"other"'}, "x-amz-copy-source-If-Match"),
+                             ({"CopySourceIfNoneMatch": etag}, "x-amz-copy-source-If-None-Match"),
+                             ({"CopySourceIfUnmodifiedSince": past},
+                              "x-amz-copy-source-If-Unmodified-Since"),
+                             ({"CopySourceIfNoneMatch": '"x"', "CopySourceIfUnmodifiedSince": past},
+                              "x-amz-copy-source-If-Unmodified-Since")):
+        status, err = _error(s3.upload_part_copy, **kw, **extra)
+        assert (status, err["Code"], err["Condition"]) == (412, "PreconditionFailed", condition)
+    # if-match true wins over if-unmodified-since false; a future if-modified-since is ignored
+    s3.upload_part_copy(**kw, CopySourceIfMatch=etag, CopySourceIfUnmodifiedSince=past)
+    s3.upload_part_copy(**kw, CopySourceIfModifiedSince=future)
+    for bad in ("0-8", "bytes=1-0", "bytes=-2", "bytes=0-1,3-4"):
+        status, err = _error(s3.upload_part_copy, **kw, CopySourceRange=bad)
+        assert (status, err["Code"], err["ArgumentName"]) == \
+            (400, "InvalidArgument", "x-amz-copy-source-range")
+    status, err = _error(s3.upload_part_copy, **kw, CopySourceRange="bytes=0-100")
+    assert err["Message"] == "Range specified is not valid for source object of size: 10"
+    status, err = _error(s3.upload_part_copy, **kw, CopySourceRange="bytes=100-200")
+    assert (status, err["Code"]) == (400, "InvalidRequest")
+    s3.upload_part_copy(**kw, CopySourceRange="bytes=0-9")
+
+
+def test_multipart_completion_answers_checksum_and_no_null_version(s3, bucket):
+    upload, parts = _upload(s3, bucket, "c")
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="c", UploadId=upload,
+                                        MultipartUpload=parts)
+    assert "VersionId" not in done  # an unversioned bucket
+    assert done["ServerSideEncryption"] == "AES256"
+    assert done["ChecksumType"] == "FULL_OBJECT"
+    import base64
+
+    from awscrt import checksums
+    assert done["ChecksumCRC64NVME"] == base64.b64encode(
+        checksums.crc64nvme(b"p").to_bytes(8, "big")).decode()
+    copied = s3.copy_object(Bucket=bucket, Key="c2", CopySource=f"{bucket}/c",
+                            ChecksumAlgorithm="CRC32")
+    assert copied["CopyObjectResult"]["ChecksumType"] == "FULL_OBJECT"
