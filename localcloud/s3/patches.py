@@ -453,9 +453,10 @@ def install(cloud: Any) -> Callable[[], None] | None:
 
     install_valid_bodies(cloud)
     install_aws_answers(cloud)
-    from . import conditional
+    from . import conditional, metrics
 
     conditional.install(cloud)
+    metrics.install(cloud)
     deleted = DeletedBuckets(lambda: cloud.profile.s3_deleted_bucket_seconds)
 
     def delete_bucket(original: Callable) -> Callable:
