@@ -353,7 +353,12 @@ def install_aws_answers(cloud: Any) -> None:
 PATCH_POINTS = (("moto.s3.models", "S3Backend", "delete_bucket"),
                 ("moto.s3.models", "S3Backend", "list_buckets"),
                 ("moto.s3.responses", "S3Response", "_notification_config_from_body"),
-                ("moto.s3.responses", "S3Response", "_logging_from_body"))
+                ("moto.s3.responses", "S3Response", "_logging_from_body"),
+                ("moto.s3.responses", "S3Response", "_tagging_from_xml"),
+                ("moto.s3.responses", "S3Response", "_bucket_tagging_from_body"),
+                ("moto.s3.responses", "S3Response", "put_object_tagging"),
+                ("moto.s3.responses", "S3Response", "get_object_tagging"),
+                ("moto.s3.responses", "S3Response", "delete_object_tagging"))
 
 OPERATION_ABORTED = ("A conflicting conditional operation is currently in progress against "
                      "this resource. Please try again.")
@@ -419,7 +424,7 @@ def _empty_root(body: Any, root: str) -> bool:
 
 
 def install_valid_bodies(cloud: Any) -> None:
-    """moto answers two valid requests with a 500 (tripwires: PATCH_POINTS):
+    """moto answers valid requests with a 500 (tripwires: PATCH_POINTS):
 
     - `S3Response._notification_config_from_body`: an empty `<NotificationConfiguration/>`
       is how a client removes every notification (PutBucketNotificationConfiguration API
@@ -427,6 +432,12 @@ def install_valid_bodies(cloud: Any) -> None:
     - `S3Response._logging_from_body`: an empty `<BucketLoggingStatus/>` turns logging off
       (PutBucketLogging: "To disable logging, use an empty BucketLoggingStatus request
       element"); moto calls `.get` on `None`.
+    - `S3Response._tagging_from_xml` / `_bucket_tagging_from_body`: a `Tagging` with an empty
+      or no `TagSet` removes every tag (AWS answers 200/204); moto indexed `None` (500) or
+      stored an empty `Value` as None (then answered no `Value`).
+    - `S3Response.put_object_tagging`: answers the tagged version's `x-amz-version-id` in a
+      versioned bucket (API_PutObjectTagging "VersionId"), which moto left out.
+    - `S3Response.get_object_tagging` / `delete_object_tagging`: see `_tagged_key`.
     """
     from moto.s3.responses import S3Response
 
@@ -446,6 +457,73 @@ def install_valid_bodies(cloud: Any) -> None:
 
     cloud.hook(S3Response, "_notification_config_from_body", notification)
     cloud.hook(S3Response, "_logging_from_body", logging_status)
+
+    def object_tags(original):
+        def _tagging_from_xml(self):
+            return tags_from_body(self.body)
+        return _tagging_from_xml
+
+    def bucket_tags(original):
+        def _bucket_tagging_from_body(self):
+            return tags_from_body(self.body)
+        return _bucket_tagging_from_body
+
+    def tagging_version(original):
+        def put_object_tagging(self):
+            status, headers, body = original(self)
+            key = self.backend.get_object(self.bucket_name, self.parse_key_name(),
+                                          version_id=self._get_param("versionId"))
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                headers = dict(headers, **{"x-amz-version-id": str(version)})
+            return status, headers, body
+        return put_object_tagging
+
+    def tagging_target(method):
+        def hook(original):
+            def tagging(self):
+                _tagged_key(self, method)
+                return original(self)
+            return tagging
+        return hook
+
+    cloud.hook(S3Response, "get_object_tagging", tagging_target("GET"))
+    cloud.hook(S3Response, "delete_object_tagging", tagging_target("DELETE"))
+    cloud.hook(S3Response, "_tagging_from_xml", object_tags)
+    cloud.hook(S3Response, "_bucket_tagging_from_body", bucket_tags)
+    cloud.hook(S3Response, "put_object_tagging", tagging_version)
+
+
+def _tagged_key(response: Any, method: str) -> None:
+    """GetObjectTagging / DeleteObjectTagging of a key or version that is not there (S3's
+    recorded answers): a delete marker is `405 MethodNotAllowed` (`ResourceType`
+    DeleteMarker), a missing version `NoSuchVersion`, a missing key `NoSuchKey` (GET names it
+    `bucket/key`). moto answered 500 (DELETE) or NoSuchKey for a delete marker."""
+    from moto.s3.exceptions import MethodNotAllowed, MissingKey, MissingVersion
+    from moto.s3.models import FakeDeleteMarker
+
+    key_name = response.parse_key_name()
+    version_id = response._get_param("versionId")
+    response.backend.get_bucket(response.bucket_name)  # NoSuchBucket first
+    found = response.backend.get_object(response.bucket_name, key_name, version_id=version_id,
+                                        return_delete_marker=True)
+    if isinstance(found, FakeDeleteMarker):
+        raise MethodNotAllowed(method=method, resource_type="DeleteMarker")
+    if found is None and version_id:
+        raise MissingVersion(key=key_name, version_id=version_id)
+    if found is None:
+        raise MissingKey(key=f"{response.bucket_name}/{key_name}" if method == "GET" else key_name)
+
+
+def tags_from_body(body: Any) -> dict[str, str]:
+    """The tags of a `Tagging` document (the validation layer checked their grammar): no
+    `TagSet` or an empty one is no tags, an empty `Value` is "" (moto raised on the first two
+    and stored None for the last)."""
+    import xmltodict
+
+    doc = xmltodict.parse(body, force_list={"Tag": True}) or {}
+    tagset = (doc.get("Tagging") or {}).get("TagSet") or {}
+    return {tag.get("Key") or "": tag.get("Value") or "" for tag in tagset.get("Tag") or []}
 
 
 def install(cloud: Any) -> Callable[[], None] | None:

@@ -274,6 +274,15 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
             return refusal
     if op == "PutBucketPolicy":
         return rules.bucket_policy(body, bucket or "")
+    tagging = environ.get("HTTP_X_AMZ_TAGGING")
+    if tagging is not None and op in ("PutObject", "CopyObject", "CreateMultipartUpload"):
+        refusal = rules.tagging_header(tagging)
+        if refusal:
+            return refusal
+    if op in ("PutBucketTagging", "PutObjectTagging") and body.strip():
+        refusal, has_tag_set = rules.tag_set(body, op == "PutBucketTagging")
+        if refusal or not has_tag_set:
+            return refusal
     if environ.get("REQUEST_METHOD") == "POST" and key is None and op != "DeleteObjects":
         # moto's S3 answers a bucket-level POST only for DeleteObjects (and form uploads)
         return Refusal("NotImplemented", f"The {op} operation is not implemented by the local "

@@ -18,6 +18,7 @@
 | SSM parameter names: letters, digits, `.-_`, `/`-separated paths | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
 | CloudWatch Logs StartQuery: one of `logGroupName`, `logGroupNames`, `logGroupIdentifiers` | `InvalidParameterException`, 400 | https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html |
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
+| S3 tags: keys and values of letters, digits, spaces and `_ . : / = + - @`, no key twice, no `aws:` key; `x-amz-tagging` URL-encoded without duplicates | `InvalidTag` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectTagging.html , https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions |
 | S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
 | S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
@@ -164,6 +165,62 @@ def conditional_write(if_none_match: str | None, if_match: str | None) -> Refusa
             return Refusal("NotImplemented", not_implemented, status=501, extra={
                 "Header": name, "additionalMessage":
                     f"We don't accept the provided value of {name} header for this API"})
+    return None
+
+
+def _tag_chars_ok(text: str) -> bool:
+    """AWS's tag character set: Unicode letters, digits, spaces and `_ . : / = + - @`."""
+    return all(ch.isalnum() or ch.isspace() or ch in "_.:/=+-@" for ch in text)
+
+
+def tag_set(body: bytes, bucket: bool) -> tuple[Refusal | None, bool]:
+    """PutBucketTagging / PutObjectTagging: (refusal, has_tag_set). A `Tagging` without a
+    `TagSet` removes every tag, as an empty one does (AWS's recorded answers); keys and values
+    in AWS's tag character set, no key twice, no `aws:` key."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None, True  # the payload check words it
+    if _local(root.tag) != "Tagging":
+        return None, True  # the payload check refuses it
+    tagset = next((c for c in root if _local(c.tag) == "TagSet"), None)
+    if tagset is None:
+        return None, False
+    seen = set()
+    for tag in tagset:
+        fields = {_local(c.tag): (c.text or "") for c in tag}
+        if "Key" not in fields or "Value" not in fields:
+            return Refusal("MalformedXML", MALFORMED_XML), True
+        key, value = fields["Key"], fields["Value"]
+        if key in seen:
+            return Refusal("InvalidTag", "Cannot provide multiple Tags with the same key",
+                           extra={"TagKey": key}), True
+        seen.add(key)
+        if key.startswith("aws:"):
+            return Refusal("InvalidTag", "System tags cannot be added/updated by requester"
+                           if bucket else "Your TagKey cannot be prefixed with aws:",
+                           extra={"TagKey": key}), True
+        if not key or len(key) > 128 or not _tag_chars_ok(key):
+            return Refusal("InvalidTag", "The TagKey you have provided is invalid",
+                           extra={"TagKey": key}), True
+        if len(value) > 256 or not _tag_chars_ok(value):
+            return Refusal("InvalidTag", "The TagValue you have provided is invalid",
+                           extra={"TagKey": key, "TagValue": value}), True
+    return None, True
+
+
+def tagging_header(value: str) -> Refusal | None:
+    """`x-amz-tagging` (PutObject, CreateMultipartUpload, CopyObject): URL-encoded query
+    parameters, each key once, in AWS's tag character set."""
+    from urllib.parse import parse_qsl
+
+    pairs = parse_qsl(value, keep_blank_values=True)
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)) or not all(_tag_chars_ok(k) and _tag_chars_ok(v)
+                                              for k, v in pairs):
+        return Refusal("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 "
+                       "then URLEncoded URL query parameters without tag name duplicates.",
+                       extra={"ArgumentName": "x-amz-tagging", "ArgumentValue": value})
     return None
 
 
