@@ -275,6 +275,54 @@ def _completed(app: Callable, environ: dict, start_response: Callable) -> Any:
                             lambda s, _h: s.startswith("200"), rewrite)
 
 
+ALREADY_OWNED = "Your previous request to create the named bucket succeeded and you already own it."
+
+
+def _create_bucket(app: Callable, environ: dict, start_response: Callable, name: str) -> Any:
+    """CreateBucket as S3 answers it (API_CreateBucket): the new bucket's ARN
+    (`x-amz-bucket-arn`), the tags of `CreateBucketConfiguration/Tags` set on it, and (in
+    us-east-1, where creating a bucket you own again succeeds) `409 BucketAlreadyOwnedByYou`
+    when that again names tags (AWS's recorded answers)."""
+    from defusedxml import ElementTree as SafeET
+
+    from ..core.body import read_body
+    from ..core.moto_request import account_of
+    from .conditional import _backend
+
+    tags: dict[str, str] = {}
+    body = read_body(environ)
+    if b"Tags" in body:
+        try:
+            root = SafeET.fromstring(body, forbid_dtd=True)
+            for el in root.iter():
+                if el.tag.rsplit("}", 1)[-1] == "Tag":
+                    fields = {c.tag.rsplit("}", 1)[-1]: c.text or "" for c in el}
+                    tags[fields.get("Key", "")] = fields.get("Value", "")
+        except Exception:  # noqa: BLE001 - the validation layer already refused a bad body
+            tags = {}
+    backend = _backend(name)
+    existed = backend is not None and name in backend.buckets
+    if existed and tags and backend.account_id == account_of(environ):
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BucketAlreadyOwnedByYou'
+                f"</Code><Message>{ALREADY_OWNED}</Message><BucketName>{escape(name)}"
+                f"</BucketName><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+                ).encode()
+        start_response("409 Conflict", [("Content-Type", "application/xml"),
+                                        ("Content-Length", str(len(body)))])
+        return [body]
+
+    def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+        if status.startswith("200"):
+            headers = headers + [("x-amz-bucket-arn", f"arn:aws:s3:::{name}")]
+            if tags and not existed:
+                created = _backend(name)
+                if created is not None:
+                    created.put_bucket_tagging(name, tags)
+        return start_response(status, headers, exc_info)
+
+    return app(environ, start)
+
+
 def _lists_owners(environ: dict) -> bool:
     """A GET whose answer may name owners or grantees (listings, ACLs, multipart lists)."""
     if environ.get("REQUEST_METHOD") != "GET":
@@ -316,6 +364,9 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
             return _without_display_names(app, environ, start_response)
         method = environ.get("REQUEST_METHOD")
         qs = environ.get("QUERY_STRING", "")
+        created = _create_bucket_name(environ)
+        if created is not None:
+            return _create_bucket(app, environ, start_response, created)
         if method == "POST" and "uploadId=" in qs and not _bucket_level(environ):
             return _completed(app, environ, start_response)
         if method in ("POST", "PUT") and _MULTIPART.search(qs) and not _bucket_level(environ):

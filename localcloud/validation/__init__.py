@@ -219,7 +219,8 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
     query = call.query
     bucket = params.get("Bucket")
     if op == "CreateBucket" and bucket is not None:
-        refusal = rules.bucket_name(bucket)
+        refusal = rules.bucket_name(bucket) or (
+            rules.create_bucket_tags(body) if b"Tags" in body else None)
         if refusal:
             return refusal
     key = params.get("Key")

@@ -186,27 +186,45 @@ def tag_set(body: bytes, bucket: bool) -> tuple[Refusal | None, bool]:
     tagset = next((c for c in root if _local(c.tag) == "TagSet"), None)
     if tagset is None:
         return None, False
+    return tag_list(list(tagset), "System tags cannot be added/updated by requester" if bucket
+                    else "Your TagKey cannot be prefixed with aws:", True), True
+
+
+AWS_PREFIX_AT_CREATE = ('User-defined tag keys can\'t start with "aws:". This prefix is reserved '
+                        'for system tags. Remove "aws:" from your tag keys and try again.')
+
+
+def tag_list(tags: list, aws_prefix: str, name_key: bool) -> Refusal | None:
+    """`<Tag><Key/><Value/></Tag>` elements checked as S3 checks them (see `tag_set`)."""
     seen = set()
-    for tag in tagset:
+    for tag in tags:
         fields = {_local(c.tag): (c.text or "") for c in tag}
         if "Key" not in fields or "Value" not in fields:
-            return Refusal("MalformedXML", MALFORMED_XML), True
+            return Refusal("MalformedXML", MALFORMED_XML)
         key, value = fields["Key"], fields["Value"]
         if key in seen:
             return Refusal("InvalidTag", "Cannot provide multiple Tags with the same key",
-                           extra={"TagKey": key}), True
+                           extra={"TagKey": key})
         seen.add(key)
         if key.startswith("aws:"):
-            return Refusal("InvalidTag", "System tags cannot be added/updated by requester"
-                           if bucket else "Your TagKey cannot be prefixed with aws:",
-                           extra={"TagKey": key}), True
+            return Refusal("InvalidTag", aws_prefix, extra={"TagKey": key} if name_key else {})
         if not key or len(key) > 128 or not _tag_chars_ok(key):
             return Refusal("InvalidTag", "The TagKey you have provided is invalid",
-                           extra={"TagKey": key}), True
+                           extra={"TagKey": key})
         if len(value) > 256 or not _tag_chars_ok(value):
             return Refusal("InvalidTag", "The TagValue you have provided is invalid",
-                           extra={"TagKey": key, "TagValue": value}), True
-    return None, True
+                           extra={"TagKey": key, "TagValue": value})
+    return None
+
+
+def create_bucket_tags(body: bytes) -> Refusal | None:
+    """CreateBucket's `CreateBucketConfiguration/Tags` (tags set at creation)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    tags = next((c for c in root if _local(c.tag) == "Tags"), None)
+    return None if tags is None else tag_list(list(tags), AWS_PREFIX_AT_CREATE, False)
 
 
 def tagging_header(value: str) -> Refusal | None:

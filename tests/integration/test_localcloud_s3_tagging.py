@@ -77,3 +77,19 @@ def test_tagging_missing_keys_and_delete_markers(s3, bucket):
     for call in (s3.get_object_tagging, s3.delete_object_tagging):
         status, err = _error(call, Bucket=bucket, Key="v")
         assert (status, err["Code"]) == (405, "MethodNotAllowed")
+
+
+def test_create_bucket_with_tags(s3):
+    name = f"tagc-{uuid.uuid4().hex[:12]}"
+    made = s3.create_bucket(Bucket=name,
+                            CreateBucketConfiguration={"Tags": [{"Key": "k", "Value": "v"}]})
+    assert made["BucketArn"] == f"arn:aws:s3:::{name}"
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "k", "Value": "v"}]
+    status, err = _error(s3.create_bucket, Bucket=name,
+                         CreateBucketConfiguration={"Tags": [{"Key": "k2", "Value": "v"}]})
+    assert (status, err["Code"]) == (409, "BucketAlreadyOwnedByYou")
+    s3.create_bucket(Bucket=name)  # us-east-1: owned again without tags succeeds
+    assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "k", "Value": "v"}]
+    status, err = _error(s3.create_bucket, Bucket=f"tagx-{uuid.uuid4().hex[:12]}",
+                         CreateBucketConfiguration={"Tags": [{"Key": "aws:x", "Value": "v"}]})
+    assert (status, err["Code"]) == (400, "InvalidTag")
