@@ -275,6 +275,49 @@ def _completed(app: Callable, environ: dict, start_response: Callable) -> Any:
                             lambda s, _h: s.startswith("200"), rewrite)
 
 
+_ONE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _range(environ: dict) -> Callable | None:
+    """GetObject's `Range` as S3 reads it (AWS's recorded answers, RFC 9110 14.2): a header that
+    is not one valid byte range (`1-0`, `-1-`, `0-1,3-4`, `-`) is ignored (the whole object,
+    200); a range that starts past the end, or `bytes=-0`, is `416 InvalidRange` naming the
+    object's size. Returns the 416 answer, or None (the header removed when ignored)."""
+    from .conditional import _backend, bucket_and_key
+
+    value = environ["HTTP_RANGE"].strip()
+    m = _ONE_RANGE.fullmatch(value)
+    first, last = (m.group(1), m.group(2)) if m else ("", "")
+    if not m or (not first and not last) or (first and last and int(first) > int(last)):
+        del environ["HTTP_RANGE"]
+        return None
+    bucket, key = bucket_and_key(environ)
+    backend = _backend(bucket)
+    if backend is None:
+        return None
+    version = re.search(r"(?:^|&)versionId=([^&]*)", environ.get("QUERY_STRING", ""))
+    try:
+        obj = backend.get_object(bucket, key, version_id=version.group(1) if version else None)
+    except Exception:  # noqa: BLE001 - moto answers the missing bucket/version itself
+        return None
+    if obj is None:
+        return None
+    size = obj.size
+    if (first and int(first) >= size) or (not first and int(last) == 0):
+        def answer(start_response: Callable) -> list[bytes]:
+            body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRange</Code>'
+                    "<Message>The requested range is not satisfiable</Message>"
+                    f"<RangeRequested>{escape(value)}</RangeRequested>"
+                    f"<ActualObjectSize>{size}</ActualObjectSize>"
+                    f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
+            start_response("416 Requested Range Not Satisfiable",
+                           [("Content-Type", "application/xml"),
+                            ("Content-Length", str(len(body)))])
+            return [body]
+        return answer
+    return None
+
+
 ALREADY_OWNED = "Your previous request to create the named bucket succeeded and you already own it."
 
 
@@ -364,6 +407,11 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
             return _without_display_names(app, environ, start_response)
         method = environ.get("REQUEST_METHOD")
         qs = environ.get("QUERY_STRING", "")
+        if method == "GET" and environ.get("HTTP_RANGE") is not None and \
+                not _bucket_level(environ):
+            unsatisfiable = _range(environ)
+            if unsatisfiable is not None:
+                return unsatisfiable(start_response)
         created = _create_bucket_name(environ)
         if created is not None:
             return _create_bucket(app, environ, start_response, created)

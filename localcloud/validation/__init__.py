@@ -280,6 +280,10 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
         refusal = rules.tagging_header(tagging)
         if refusal:
             return refusal
+    if op == "PutBucketNotificationConfiguration" and b"FilterRule" in body:
+        refusal = rules.notification_filters(body)
+        if refusal:
+            return refusal
     if op in ("PutBucketTagging", "PutObjectTagging") and body.strip():
         refusal, has_tag_set = rules.tag_set(body, op == "PutBucketTagging")
         if refusal or not has_tag_set:

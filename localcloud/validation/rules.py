@@ -19,6 +19,7 @@
 | CloudWatch Logs StartQuery: one of `logGroupName`, `logGroupNames`, `logGroupIdentifiers` | `InvalidParameterException`, 400 | https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html |
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
 | S3 tags: keys and values of letters, digits, spaces and `_ . : / = + - @`, no key twice, no `aws:` key; `x-amz-tagging` URL-encoded without duplicates | `InvalidTag` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectTagging.html , https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions |
+| S3 notification key filters: each `FilterRule` a `Name` (`prefix`/`suffix`) and a `Value` | `MalformedXML` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_FilterRule.html |
 | S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
 | S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
@@ -225,6 +226,26 @@ def create_bucket_tags(body: bytes) -> Refusal | None:
         return None  # the payload check words it
     tags = next((c for c in root if _local(c.tag) == "Tags"), None)
     return None if tags is None else tag_list(list(tags), AWS_PREFIX_AT_CREATE, False)
+
+
+def notification_filters(body: bytes) -> Refusal | None:
+    """PutBucketNotificationConfiguration's key filters: each `FilterRule` has a `Name` and a
+    `Value` (else MalformedXML), the name `prefix` or `suffix` (AWS's recorded answers)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    for rule in root.iter():
+        if _local(rule.tag) != "FilterRule":
+            continue
+        fields = {_local(c.tag): (c.text or "") for c in rule}
+        if "Name" not in fields or "Value" not in fields:
+            return Refusal("MalformedXML", MALFORMED_XML)
+        if fields["Name"].lower() not in ("prefix", "suffix"):
+            return Refusal("InvalidArgument", "filter rule name must be either prefix or suffix",
+                           extra={"ArgumentName": "FilterRule.Name",
+                                  "ArgumentValue": fields["Name"]})
+    return None
 
 
 def tagging_header(value: str) -> Refusal | None:
