@@ -630,10 +630,11 @@ def install(cloud: Any) -> Callable[[], None] | None:
 
     install_valid_bodies(cloud)
     install_aws_answers(cloud)
-    from . import conditional, metrics
+    from . import bucket_rules, conditional, metrics
 
     conditional.install(cloud)
     metrics.install(cloud)
+    bucket_rules.install(cloud)
     deleted = DeletedBuckets(lambda: cloud.profile.s3_deleted_bucket_seconds)
 
     def delete_bucket(original: Callable) -> Callable:

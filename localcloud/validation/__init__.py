@@ -246,6 +246,16 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
                 return Refusal("MalformedXML", rules.MALFORMED_XML)
         except (ParseError, DefusedXmlException, ValueError):
             pass  # unparsable: the payload check below says so
+    if op == "PutBucketAccelerateConfiguration" and "." in (bucket or ""):
+        return Refusal("InvalidRequest", rules.ACCELERATE_DOTS)
+    if op == "PutBucketVersioning" and body.strip():
+        refusal = rules.versioning_configuration(body)
+        if refusal:
+            return refusal
+    if op == "PutObjectLockConfiguration" and body.strip():
+        refusal = rules.object_lock_configuration(body)
+        if refusal:
+            return refusal
     if op == "PutBucketAccelerateConfiguration" and body.strip() and b"Status" not in body:
         return Refusal("MalformedXML", rules.MALFORMED_XML)
     if op in ("CopyObject", "UploadPartCopy"):

@@ -20,6 +20,9 @@
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
 | S3 tags: keys and values of letters, digits, spaces and `_ . : / = + - @`, no key twice, no `aws:` key; `x-amz-tagging` URL-encoded without duplicates | `InvalidTag` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectTagging.html , https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions |
 | S3 notification key filters: each `FilterRule` a `Name` (`prefix`/`suffix`) and a `Value` | `MalformedXML` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_FilterRule.html |
+| S3 Object Lock configuration: `ObjectLockEnabled` Enabled, a rule's default retention with a mode and one of Days/Years | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_DefaultRetention.html |
+| S3 Transfer Acceleration: no bucket with a `.` in its name | `InvalidRequest`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/transfer-acceleration.html |
+| S3 versioning: `Status` Enabled or Suspended; a document with neither status nor MFA delete | `MalformedXML` / `IllegalVersioningConfigurationException`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketVersioning.html |
 | S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
 | S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
@@ -246,6 +249,53 @@ def notification_filters(body: bytes) -> Refusal | None:
                            extra={"ArgumentName": "FilterRule.Name",
                                   "ArgumentValue": fields["Name"]})
     return None
+
+
+def object_lock_configuration(body: bytes) -> Refusal | None:
+    """PutObjectLockConfiguration's document: `ObjectLockEnabled` Enabled; a `Rule` holds a
+    `DefaultRetention` with a `Mode` (GOVERNANCE or COMPLIANCE) and exactly one of `Days` and
+    `Years` (API_DefaultRetention; AWS answers MalformedXML otherwise)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    kids = {_local(c.tag): c for c in root}
+    bad = Refusal("MalformedXML", MALFORMED_XML)
+    if (kids.get("ObjectLockEnabled") is None or
+            (kids["ObjectLockEnabled"].text or "").strip() != "Enabled"):
+        return bad
+    rule = kids.get("Rule")
+    if rule is None:
+        return None
+    retention = next((c for c in rule if _local(c.tag) == "DefaultRetention"), None)
+    if retention is None:
+        return bad
+    fields = {_local(c.tag): (c.text or "").strip() for c in retention}
+    if fields.get("Mode") not in ("GOVERNANCE", "COMPLIANCE") or \
+            ("Days" in fields) == ("Years" in fields):
+        return bad
+    return None
+
+
+def versioning_configuration(body: bytes) -> Refusal | None:
+    """PutBucketVersioning: `Status` Enabled or Suspended (case matters; MalformedXML
+    otherwise); a document naming neither a status nor MFA delete is
+    `IllegalVersioningConfigurationException` (AWS's recorded answers)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    fields = {_local(c.tag): (c.text or "").strip() for c in root}
+    if "Status" in fields and fields["Status"] not in ("Enabled", "Suspended"):
+        return Refusal("MalformedXML", MALFORMED_XML)
+    if "Status" not in fields and "MfaDelete" not in fields:
+        return Refusal("IllegalVersioningConfigurationException",
+                       "The Versioning element must be specified")
+    return None
+
+
+ACCELERATE_DOTS = ("S3 Transfer Acceleration is not supported for buckets with periods (.) in "
+                   "their names")
 
 
 def tagging_header(value: str) -> Refusal | None:

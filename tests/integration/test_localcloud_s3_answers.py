@@ -71,3 +71,58 @@ def test_notification_filter_rules(clients, bucket, rule, code):
                              "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
                              "Filter": {"Key": {"FilterRules": [rule]}}}]})
     assert (status, err["Code"]) == (400, code)
+
+
+def test_object_lock_and_versioning_states(clients):
+    s3 = clients[0]
+    name = f"lock-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    status, err = _error(s3.put_object_lock_configuration, Bucket=name,
+                         ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+    assert (status, err["Code"]) == (409, "InvalidBucketState")
+    status, err = _error(s3.get_object_lock_configuration, Bucket=name)
+    assert (status, err["Code"], err["BucketName"]) == \
+        (404, "ObjectLockConfigurationNotFoundError", name)
+    status, err = _error(s3.delete_object, Bucket=name, Key="k", BypassGovernanceRetention=True)
+    assert (status, err["Code"], err["ArgumentName"]) == \
+        (400, "InvalidArgument", "x-amz-bypass-governance-retention")
+    for status_value, code in (("enabled", "MalformedXML"), ("Disabled", "MalformedXML")):
+        status, err = _error(s3.put_bucket_versioning, Bucket=name,
+                             VersioningConfiguration={"Status": status_value})
+        assert (status, err["Code"]) == (400, code)
+    status, err = _error(s3.put_bucket_versioning, Bucket=name, VersioningConfiguration={})
+    assert err["Code"] == "IllegalVersioningConfigurationException"
+
+    locked = f"lock-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    for rule in ({}, {"DefaultRetention": {"Mode": "GOVERNANCE"}},
+                 {"DefaultRetention": {"Mode": "BAD", "Days": 1}},
+                 {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1, "Years": 1}}):
+        status, err = _error(s3.put_object_lock_configuration, Bucket=locked,
+                             ObjectLockConfiguration={"ObjectLockEnabled": "Enabled",
+                                                      "Rule": rule})
+        assert (status, err["Code"]) == (400, "MalformedXML")
+    s3.put_object_lock_configuration(Bucket=locked, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    got = s3.get_object_lock_configuration(Bucket=locked)["ObjectLockConfiguration"]
+    assert got["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}
+    status, err = _error(s3.put_bucket_versioning, Bucket=locked,
+                         VersioningConfiguration={"Status": "Suspended"})
+    assert (status, err["Code"]) == (409, "InvalidBucketState")
+
+
+def test_policy_put_is_204_and_accelerate_refuses_dots(clients, bucket):
+    import json
+
+    s3 = clients[0]
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+    put = s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 204
+    dotted = f"a.{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=dotted)
+    status, err = _error(s3.put_bucket_accelerate_configuration, Bucket=dotted,
+                         AccelerateConfiguration={"Status": "Enabled"})
+    assert (status, err["Code"]) == (400, "InvalidRequest")
