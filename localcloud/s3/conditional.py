@@ -163,8 +163,9 @@ def _http_date(value: str) -> datetime | None:
 
 def copy_source_refusal(environ: dict) -> Any:
     """CopyObject / UploadPartCopy: the source's `x-amz-copy-source-if-*` conditions
+    in S3's order: if-match, if-unmodified-since, if-none-match, if-modified-since
     (API_CopyObject: if-match true and if-unmodified-since false copies; if-none-match false
-    fails whatever if-modified-since says) and UploadPartCopy's `x-amz-copy-source-range`
+    fails whatever if-modified-since says; AWS's recorded answers give the order) and UploadPartCopy's `x-amz-copy-source-range`
     (API_UploadPartCopy: `bytes=first-last`, within the source)."""
     from ..validation.rules import Refusal
 
@@ -193,12 +194,12 @@ def copy_source_refusal(environ: dict) -> Any:
     failed = None
     if h["Match"] is not None and etag not in {e.strip().strip('"') for e in h["Match"].split(",")}:
         failed = "Match"
-    elif h["None-Match"] is not None and etag in {e.strip().strip('"')
-                                                  for e in h["None-Match"].split(",")}:
-        failed = "None-Match"
     elif h["Unmodified-Since"] is not None and h["Match"] is None and \
             (when := _http_date(h["Unmodified-Since"])) is not None and modified > when:
         failed = "Unmodified-Since"
+    elif h["None-Match"] is not None and etag in {e.strip().strip('"')
+                                                  for e in h["None-Match"].split(",")}:
+        failed = "None-Match"
     elif h["Modified-Since"] is not None and h["None-Match"] is None and \
             (when := _http_date(h["Modified-Since"])) is not None and modified <= when \
             and when <= datetime.now(timezone.utc):  # a date in the future is ignored (RFC 9110)

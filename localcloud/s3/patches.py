@@ -403,6 +403,9 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
             _request.current = None
 
     def _answer(app: Callable, environ: dict, start_response: Callable) -> Any:
+        if environ.get("REQUEST_METHOD") == "GET" and \
+                environ.get("QUERY_STRING", "").split("&")[0] in ("notification", "notification="):
+            return _capitalized_filter_names(app, environ, start_response)
         if _lists_owners(environ):
             return _without_display_names(app, environ, start_response)
         method = environ.get("REQUEST_METHOD")
@@ -517,6 +520,42 @@ def _aborted(start_response: Callable, bucket: str) -> list[bytes]:
     return [body]
 
 
+# Filter rule names in any case (AWS stores Prefix/Suffix), empty values allowed (AWS's
+# recorded answers); moto asserts lower-case names and a non-empty value.
+_FILTER_NAME = re.compile(r"(<FilterRule>\s*<Name>)([^<]*)(</Name>)", re.I)
+_EMPTY_VALUE = re.compile(r"<Value>\s*</Value>|<Value\s*/>")
+_EMPTY = "\u2400localcloud-empty"
+
+
+def _as_text(body: Any) -> str:
+    return body.decode("utf-8") if isinstance(body, bytes) else body
+
+
+def _restore_empty_values(parsed: Any) -> None:
+    if isinstance(parsed, dict):
+        for k, v in parsed.items():
+            if v == _EMPTY:
+                parsed[k] = ""
+            else:
+                _restore_empty_values(v)
+    elif isinstance(parsed, list):
+        for v in parsed:
+            _restore_empty_values(v)
+
+
+_RULE_NAME_OUT = re.compile(rb"(<FilterRule>\s*<Name>)(prefix|suffix)(</Name>)")
+
+
+def _capitalized_filter_names(app: Callable, environ: dict, start_response: Callable) -> Any:
+    """GetBucketNotificationConfiguration names filter rules `Prefix` / `Suffix`."""
+    def rewrite(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+        return status, headers, _RULE_NAME_OUT.sub(
+            lambda m: m.group(1) + m.group(2).capitalize() + m.group(3), body)
+
+    return rewrite_response(app, environ, start_response,
+                            lambda s, _h: s.startswith("200"), rewrite)
+
+
 def _empty_root(body: Any, root: str) -> bool:
     import xmltodict
     return xmltodict.parse(body).get(root) is None
@@ -527,7 +566,9 @@ def install_valid_bodies(cloud: Any) -> None:
 
     - `S3Response._notification_config_from_body`: an empty `<NotificationConfiguration/>`
       is how a client removes every notification (PutBucketNotificationConfiguration API
-      reference); moto calls `len()` on the `None` xmltodict gives for it.
+      reference); moto calls `len()` on the `None` xmltodict gives for it. Filter rule names
+      in any case and empty values are valid (AWS answers `Prefix`/`Suffix`); moto asserted
+      lower case and a value (500).
     - `S3Response._logging_from_body`: an empty `<BucketLoggingStatus/>` turns logging off
       (PutBucketLogging: "To disable logging, use an empty BucketLoggingStatus request
       element"); moto calls `.get` on `None`.
@@ -544,7 +585,16 @@ def install_valid_bodies(cloud: Any) -> None:
         def _notification_config_from_body(self):
             if _empty_root(self.body, "NotificationConfiguration"):
                 return {}
-            return original(self)
+            body = self.body
+            self.body = _FILTER_NAME.sub(lambda m: m.group(1) + m.group(2).lower() + m.group(3),
+                                         _as_text(body))
+            self.body = _EMPTY_VALUE.sub(f"<Value>{_EMPTY}</Value>", self.body)
+            try:
+                parsed = original(self)
+            finally:
+                self.body = body
+            _restore_empty_values(parsed)
+            return parsed
         return _notification_config_from_body
 
     def logging_status(original):

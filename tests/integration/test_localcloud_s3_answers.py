@@ -126,3 +126,30 @@ def test_policy_put_is_204_and_accelerate_refuses_dots(clients, bucket):
     status, err = _error(s3.put_bucket_accelerate_configuration, Bucket=dotted,
                          AccelerateConfiguration={"Status": "Enabled"})
     assert (status, err["Code"]) == (400, "InvalidRequest")
+
+
+def test_notification_filter_names_any_case_and_empty_values(clients, bucket):
+    s3, sqs = clients
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [
+                                     {"Name": "PREFIX", "Value": "in/"},
+                                     {"Name": "suffix", "Value": ""}]}}}]})
+    got = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"][0]
+    assert sorted((r["Name"], r["Value"]) for r in got["Filter"]["Key"]["FilterRules"]) == \
+        [("Prefix", "in/"), ("Suffix", "")]
+    s3.put_object(Bucket=bucket, Key="out/x", Body=b"x")  # filtered out
+    s3.put_object(Bucket=bucket, Key="in/x", Body=b"x")
+    import json
+    import time
+    from urllib.parse import unquote_plus
+
+    keys = []
+    deadline = time.time() + 10
+    while time.time() < deadline and "in/x" not in keys:
+        for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
+            body = json.loads(m["Body"])
+            keys += [unquote_plus(r["s3"]["object"]["key"]) for r in body.get("Records", [])]
+    assert keys == ["in/x"]

@@ -131,6 +131,9 @@ def test_upload_part_copy_source_conditions_and_range(s3, bucket):
                              ({"CopySourceIfUnmodifiedSince": past},
                               "x-amz-copy-source-If-Unmodified-Since"),
                              ({"CopySourceIfNoneMatch": '"x"', "CopySourceIfUnmodifiedSince": past},
+                              "x-amz-copy-source-If-Unmodified-Since"),
+                             # S3's order: if-unmodified-since before if-none-match
+                             ({"CopySourceIfNoneMatch": etag, "CopySourceIfUnmodifiedSince": past},
                               "x-amz-copy-source-If-Unmodified-Since")):
         status, err = _error(s3.upload_part_copy, **kw, **extra)
         assert (status, err["Code"], err["Condition"]) == (412, "PreconditionFailed", condition)
