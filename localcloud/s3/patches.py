@@ -32,6 +32,10 @@ answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto mov
   checksum (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html,
   API_PutObject "ChecksumType"). moto leaves the type empty for a single PUT and does not
   answer it. Hook: the same `put_object`; the header is added by `middleware`.
+* One event per multipart upload: a completion fires `ObjectCreated:CompleteMultipartUpload`
+  only (moto's completion stored the object through `put_object`, which fired an
+  `ObjectCreated:Put` too: a Lambda on `ObjectCreated:*` ran twice). Hook: the same
+  `put_object` (`disable_notification` when it stores a completed upload).
 * Multipart uploads: CreateMultipartUpload, UploadPart and CompleteMultipartUpload answer
   the object's encryption (`x-amz-server-side-encryption: AES256` by default) as well
   (API_CreateMultipartUpload, API_UploadPart, API_CompleteMultipartUpload: "ServerSideEncryption").
@@ -53,8 +57,8 @@ answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto mov
   `requestParameters.sourceIPAddress`, `responseElements` (`x-amz-request-id`,
   `x-amz-id-2`), `s3.bucket.ownerIdentity.principalId`, and for object creations and
   deletions `s3.object.sequencer` (hexadecimal, growing for one key) and `versionId` in a
-  versioned bucket; a deletion names no size or ETag; events about tags, ACLs and restores
-  are `eventVersion` 2.3 without a size. moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
+  versioned bucket; a deletion names no size or ETag; events about tags and ACLs are
+  `eventVersion` 2.3 without a size (restores stay 2.1 with the size). moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
   the request's caller and address come from `middleware` (same thread). Principal IDs are
   stable IDs derived from the caller's key and the bucket's account (AWS's are opaque IDs).
 """
@@ -81,6 +85,10 @@ def default_encryption(original: Callable) -> Callable:
 
     def put_object(self: Any, bucket_name: str, key_name: str, value: bytes,
                    *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("multipart") is not None:
+            # a multipart completion: moto sends ObjectCreated:CompleteMultipartUpload after
+            # this, and S3 sends only that one (moto sent an ObjectCreated:Put as well)
+            kwargs["disable_notification"] = True
         if not kwargs.get("encryption"):
             bucket = self.get_bucket(bucket_name)
             if not bucket.encryption:  # a bucket default (moto applies it) wins
@@ -144,7 +152,7 @@ _MULTIPART = re.compile(r"(^|&)(uploads|uploadId=)")
 
 _request = threading.local()
 # events about an object's subresources: eventVersion 2.3 and no size (AWS's recorded events)
-_SUBRESOURCE_EVENTS = ("ObjectTagging", "ObjectAcl", "ObjectRestore")
+_SUBRESOURCE_EVENTS = ("ObjectTagging", "ObjectAcl")
 _sequence = itertools.count()
 _KEY_OF = re.compile(r"Credential=([^/]+)/")
 _PRESIGNED_KEY_OF = re.compile(r"X-Amz-Credential=([^/%&]+)(?:/|%2F)")

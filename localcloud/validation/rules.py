@@ -347,8 +347,8 @@ def _xml_fits(elem: Any, node: Any, depth: int = 0) -> bool:
         present = {_local(c.tag) for c in elem}
         for name in node.required_members:
             sub = node.members[name]
-            if sub.serialization.get("location"):
-                continue
+            if sub.serialization.get("location") or sub.serialization.get("xmlAttribute"):
+                continue  # a header, or an attribute (a Grantee's xsi:type), not a child
             wire = sub.serialization.get("name", name)
             if sub.type_name == "list" and sub.serialization.get("flattened"):
                 wire = sub.member.serialization.get("name", wire)
