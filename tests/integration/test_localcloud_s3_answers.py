@@ -153,3 +153,34 @@ def test_notification_filter_names_any_case_and_empty_values(clients, bucket):
             body = json.loads(m["Body"])
             keys += [unquote_plus(r["s3"]["object"]["key"]) for r in body.get("Records", [])]
     assert keys == ["in/x"]
+
+
+def test_event_names_the_presigned_caller(clients, bucket, local_cloud):  # noqa: F811
+    """A presigned PUT's and a form POST's event name the signer (userIdentity), not the
+    bucket's owner."""
+    import json
+    import time
+
+    s3, sqs = clients
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "p"})
+    import requests
+
+    assert requests.put(put_url, data=b"x", timeout=30).status_code == 200
+    post = s3.generate_presigned_post(Bucket=bucket, Key="f")
+    assert requests.post(post["url"], data=post["fields"], files={"file": b"x"},
+                         timeout=30).status_code in (200, 204)
+    s3.put_object(Bucket=bucket, Key="h", Body=b"x")
+    records = []
+    deadline = time.time() + 10
+    while time.time() < deadline and len(records) < 3:
+        for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []):
+            records += json.loads(m["Body"]).get("Records", [])
+    by_key = {r["s3"]["object"]["key"]: r for r in records}
+    owner = by_key["h"]["s3"]["bucket"]["ownerIdentity"]["principalId"]
+    for key in ("p", "f"):  # the same signer as the header-signed PUT, not the owner
+        assert by_key[key]["userIdentity"] == by_key["h"]["userIdentity"], key
+        assert owner not in by_key[key]["userIdentity"]["principalId"], key
