@@ -57,7 +57,8 @@ answers lives here; tests/unit/test_localcloud_s3_patches.py trips when moto mov
   `requestParameters.sourceIPAddress`, `responseElements` (`x-amz-request-id`,
   `x-amz-id-2`), `s3.bucket.ownerIdentity.principalId`, and for object creations and
   deletions `s3.object.sequencer` (hexadecimal, growing for one key) and `versionId` in a
-  versioned bucket; a deletion names no size or ETag; events about tags and ACLs are
+  versioned bucket; the key URL-encoded with `/` left as is (moto encoded it, to every
+  destination); a deletion names no size or ETag; events about tags and ACLs are
   `eventVersion` 2.3 without a size (restores stay 2.1 with the size). moto's records lack them. Hook: `moto.s3.notifications._get_s3_event`;
   the request's caller and address come from `middleware` (same thread). Principal IDs are
   stable IDs derived from the caller's key and the bucket's account (AWS's are opaque IDs).
@@ -179,6 +180,9 @@ def event_record_fields(original: Callable) -> Callable:
             s3.get("bucket", {})["ownerIdentity"] = {
                 "principalId": _principal_id(bucket.account_id)}
             obj = s3.get("object", {})
+            if "key" in obj:  # moto's quote_plus also encodes "/", which AWS leaves as is
+                from urllib.parse import quote_plus, unquote_plus
+                obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
             name = event_name[3:] if event_name.startswith("s3:") else event_name
             version = getattr(key, "version_id", None)
             if version and version != "null":
