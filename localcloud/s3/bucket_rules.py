@@ -10,7 +10,7 @@ API reference of each operation):
 
 A WSGI middleware (no moto attribute is patched); the bucket's state is read from moto's
 backend (`S3Backend.buckets`, `FakeBucket.object_lock_enabled`: tripwires in
-tests/unit/test_localcloud_s3_conditional.py).
+tests/unit/test_localcloud_s3_conditional_patches.py).
 """
 from __future__ import annotations
 

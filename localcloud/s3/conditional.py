@@ -16,7 +16,7 @@ as no object), one conditional write at a time (of racing writers exactly one wi
 The headers' grammar (one of the two, `*` only for If-None-Match) is checked before, by the
 validation layer (`localcloud.validation.rules.conditional_write`).
 
-moto patch points (tripwires in tests/unit/test_localcloud_s3_conditional.py):
+moto patch points (tripwires in tests/unit/test_localcloud_s3_conditional_patches.py):
 `S3Backend.put_object` and `S3Backend.delete_object` (a key's last write),
 `S3Backend.create_multipart_upload` (when an upload began).
 """

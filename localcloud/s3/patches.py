@@ -401,7 +401,8 @@ def _create_bucket(app: Callable, environ: dict, start_response: Callable, name:
 
     def start(status: str, headers: list, exc_info: Any = None) -> Callable:
         if status.startswith("200"):
-            headers = headers + [("x-amz-bucket-arn", f"arn:aws:s3:::{name}")]
+            if not any(k.lower() == "x-amz-bucket-arn" for k, _ in headers):
+                headers = headers + [("x-amz-bucket-arn", f"arn:aws:s3:::{name}")]
             if tags and not existed:
                 created = _backend(name)
                 if created is not None:
