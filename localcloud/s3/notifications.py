@@ -10,10 +10,8 @@ call with an enqueue: a delivery thread checks the function's resource policy
 (s3.amazonaws.com must be allowed) and hands the event to the Lambda runtime's async invoke
 (two retries with backoff on a function error).
 
-moto's complete_multipart_upload stores the object through put_object, which sends an
-ObjectCreated:Put before the CompleteMultipartUpload event. AWS sends only the latter, and
-one object write must run a function once, so the Lambda delivery drops that inner Put;
-moto's other destinations still get both, as moto sends them (localcloud/compat/deviations.toml).
+A completed multipart upload sends only ObjectCreated:CompleteMultipartUpload, to every
+destination, as AWS does (s3/patches.py stops the inner Put moto's completion sent).
 """
 from __future__ import annotations
 
@@ -33,7 +31,6 @@ from ..core.cloud import active_cloud
 
 log = logging.getLogger("localcloud")
 
-_tls = threading.local()
 _sequence = itertools.count(1)
 
 
@@ -162,39 +159,17 @@ def _patched_invoke_awslambda(original: Any, account_id: str, event_body: Any, f
     cloud = active_cloud()
     if cloud is None or cloud.s3_events is None:
         return original(account_id, event_body, fn_arn, region_name)
-    if getattr(_tls, "in_multipart_complete", False) and \
-            _event_name(event_body) == "ObjectCreated:Put":
-        return None  # the CompleteMultipartUpload event follows; AWS sends only that one
     complete_event_shape(event_body, account_id)
     cloud.s3_events.enqueue(account_id, event_body, fn_arn, region_name)
     return None
-
-
-def _event_name(event_body: Any) -> str:
-    try:
-        return event_body["Records"][0]["eventName"]
-    except (KeyError, IndexError, TypeError):
-        return ""
-
-
-def _complete_multipart_upload_hook(original: Any) -> Any:
-    def complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _tls.in_multipart_complete = True
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            _tls.in_multipart_complete = False
-    return complete_multipart_upload
 
 
 def install(cloud: Any):
     """Give the cloud its S3 event delivery (`cloud.s3_events`), patch moto's S3 -> Lambda
     delivery (restored when the cloud stops). Returns the uninstall."""
     from moto.s3 import notifications
-    from moto.s3.models import S3Backend
 
     cloud.hook(notifications, "_invoke_awslambda",
                lambda original: functools.partial(_patched_invoke_awslambda, original))
-    cloud.hook(S3Backend, "complete_multipart_upload", _complete_multipart_upload_hook)
     delivery = cloud.s3_events = S3EventDelivery(cloud)
     return delivery.close

@@ -219,7 +219,8 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
     query = call.query
     bucket = params.get("Bucket")
     if op == "CreateBucket" and bucket is not None:
-        refusal = rules.bucket_name(bucket)
+        refusal = rules.bucket_name(bucket) or (
+            rules.create_bucket_tags(body) if b"Tags" in body else None)
         if refusal:
             return refusal
     key = params.get("Key")
@@ -245,6 +246,16 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
                 return Refusal("MalformedXML", rules.MALFORMED_XML)
         except (ParseError, DefusedXmlException, ValueError):
             pass  # unparsable: the payload check below says so
+    if op == "PutBucketAccelerateConfiguration" and "." in (bucket or ""):
+        return Refusal("InvalidRequest", rules.ACCELERATE_DOTS)
+    if op == "PutBucketVersioning" and body.strip():
+        refusal = rules.versioning_configuration(body)
+        if refusal:
+            return refusal
+    if op == "PutObjectLockConfiguration" and body.strip():
+        refusal = rules.object_lock_configuration(body)
+        if refusal:
+            return refusal
     if op == "PutBucketAccelerateConfiguration" and body.strip() and b"Status" not in body:
         return Refusal("MalformedXML", rules.MALFORMED_XML)
     if op in ("CopyObject", "UploadPartCopy"):
@@ -274,6 +285,19 @@ def _s3_rules(call: Any, environ: dict, body: bytes, op_model: Any) -> Refusal |
             return refusal
     if op == "PutBucketPolicy":
         return rules.bucket_policy(body, bucket or "")
+    tagging = environ.get("HTTP_X_AMZ_TAGGING")
+    if tagging is not None and op in ("PutObject", "CopyObject", "CreateMultipartUpload"):
+        refusal = rules.tagging_header(tagging)
+        if refusal:
+            return refusal
+    if op == "PutBucketNotificationConfiguration" and b"FilterRule" in body:
+        refusal = rules.notification_filters(body)
+        if refusal:
+            return refusal
+    if op in ("PutBucketTagging", "PutObjectTagging") and body.strip():
+        refusal, has_tag_set = rules.tag_set(body, op == "PutBucketTagging")
+        if refusal or not has_tag_set:
+            return refusal
     if environ.get("REQUEST_METHOD") == "POST" and key is None and op != "DeleteObjects":
         # moto's S3 answers a bucket-level POST only for DeleteObjects (and form uploads)
         return Refusal("NotImplemented", f"The {op} operation is not implemented by the local "

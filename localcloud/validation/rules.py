@@ -7,7 +7,7 @@
 | `Content-MD5`: base64 of the 16-byte MD5 of the body; unreadable -> `InvalidDigest`, different -> `BadDigest` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html , ErrorResponses.html |
 | `x-amz-content-sha256`: the hex SHA-256 of the body, or `UNSIGNED-PAYLOAD` / `STREAMING-*`; different -> `XAmzContentSHA256Mismatch`, unreadable -> `InvalidArgument` | 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html |
 | `max-keys`, `max-uploads`, `max-parts`, `part-number-marker`: integers 0..2147483647 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html |
-| Conditional writes: `If-None-Match` on a write is only `*` and `If-Match` not `*` (any other If-Match is compared, a mismatch is 412) | `NotImplemented` 501 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
+| Conditional writes: one of `If-None-Match` (only `*`) and `If-Match` (an ETag, not `*`) | `NotImplemented` 501 with `Header` | https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html |
 | XML request bodies: well formed, no DTD or entities, the payload's root element and members | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Bucket policies: JSON object, `Statement` with `Effect` Allow/Deny, `Principal`, `Action`, `Resource` | `MalformedPolicy`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html , https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html |
 | IAM policy and trust documents: JSON, `Statement` present, nesting no deeper than the grammar allows | `MalformedPolicyDocument`, 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html |
@@ -18,6 +18,11 @@
 | SSM parameter names: letters, digits, `.-_`, `/`-separated paths | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
 | CloudWatch Logs StartQuery: one of `logGroupName`, `logGroupNames`, `logGroupIdentifiers` | `InvalidParameterException`, 400 | https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html |
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
+| S3 tags: keys and values of letters, digits, spaces and `_ . : / = + - @`, no key twice, no `aws:` key; `x-amz-tagging` URL-encoded without duplicates | `InvalidTag` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectTagging.html , https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions |
+| S3 notification key filters: each `FilterRule` a `Name` (`prefix`/`suffix`) and a `Value` | `MalformedXML` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_FilterRule.html |
+| S3 Object Lock configuration: `ObjectLockEnabled` Enabled, a rule's default retention with a mode and one of Days/Years | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_DefaultRetention.html |
+| S3 Transfer Acceleration: no bucket with a `.` in its name | `InvalidRequest`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/userguide/transfer-acceleration.html |
+| S3 versioning: `Status` Enabled or Suspended; a document with neither status nor MFA delete | `MalformedXML` / `IllegalVersioningConfigurationException`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketVersioning.html |
 | S3 part numbers 1..10,000 | `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html |
 | S3 RestoreObject: `Days` unless a SELECT restore | `MalformedXML`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html |
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
@@ -155,20 +160,161 @@ def content_sha256(header: str, body: bytes) -> Refusal | None:
 
 
 def conditional_write(if_none_match: str | None, if_match: str | None) -> Refusal | None:
-    """If-None-Match on a write is only `*`. If-Match is compared with the object's ETag as
-    given (quoted, unquoted or half-quoted): a value that matches nothing is S3's
-    412 PreconditionFailed, not a malformed header (moto's AWS-verified
-    test_put_object_if_match; LocalStack's AWS-validated
-    test_put_object_if_match_validation: NoSuchKey for `abcdef` on a missing key), so it is not
-    refused here; `*` is 501 NotImplemented."""
-    if if_none_match is not None and if_none_match.strip() != "*":
-        return Refusal("NotImplemented",
-                       "A header you provided implies functionality that is not implemented",
-                       status=501, extra={"Header": "If-None-Match"})
-    if if_match is not None and if_match.strip() == "*":
-        return Refusal("NotImplemented",
-                       "A header you provided implies functionality that is not implemented",
-                       status=501, extra={"Header": "If-Match"})
+    """The conditional-write headers' grammar (AWS's recorded answers): not both at once,
+    `If-None-Match` only `*`, `If-Match` an ETag (never `*`). Whether the condition holds is
+    evaluated against the object by `localcloud.s3.conditional`."""
+    not_implemented = "A header you provided implies functionality that is not implemented"
+    if if_none_match is not None and if_match is not None:
+        return Refusal("NotImplemented", not_implemented, status=501, extra={
+            "Header": "If-Match,If-None-Match",
+            "additionalMessage": "Multiple conditional request headers present in the request"})
+    for name, value, allowed in (("If-None-Match", if_none_match, True),
+                                 ("If-Match", if_match, False)):
+        if value is not None and (value.strip() == "*") != allowed:
+            return Refusal("NotImplemented", not_implemented, status=501, extra={
+                "Header": name, "additionalMessage":
+                    f"We don't accept the provided value of {name} header for this API"})
+    return None
+
+
+def _tag_chars_ok(text: str) -> bool:
+    """AWS's tag character set: Unicode letters, digits, spaces and `_ . : / = + - @`."""
+    return all(ch.isalnum() or ch.isspace() or ch in "_.:/=+-@" for ch in text)
+
+
+def tag_set(body: bytes, bucket: bool) -> tuple[Refusal | None, bool]:
+    """PutBucketTagging / PutObjectTagging: (refusal, has_tag_set). A `Tagging` without a
+    `TagSet` removes every tag, as an empty one does (AWS's recorded answers); keys and values
+    in AWS's tag character set, no key twice, no `aws:` key."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None, True  # the payload check words it
+    if _local(root.tag) != "Tagging":
+        return None, True  # the payload check refuses it
+    tagset = next((c for c in root if _local(c.tag) == "TagSet"), None)
+    if tagset is None:
+        return None, False
+    return tag_list(list(tagset), "System tags cannot be added/updated by requester" if bucket
+                    else "Your TagKey cannot be prefixed with aws:", True), True
+
+
+AWS_PREFIX_AT_CREATE = ('User-defined tag keys can\'t start with "aws:". This prefix is reserved '
+                        'for system tags. Remove "aws:" from your tag keys and try again.')
+
+
+def tag_list(tags: list, aws_prefix: str, name_key: bool) -> Refusal | None:
+    """`<Tag><Key/><Value/></Tag>` elements checked as S3 checks them (see `tag_set`)."""
+    seen = set()
+    for tag in tags:
+        fields = {_local(c.tag): (c.text or "") for c in tag}
+        if "Key" not in fields or "Value" not in fields:
+            return Refusal("MalformedXML", MALFORMED_XML)
+        key, value = fields["Key"], fields["Value"]
+        if key in seen:
+            return Refusal("InvalidTag", "Cannot provide multiple Tags with the same key",
+                           extra={"TagKey": key})
+        seen.add(key)
+        if key.startswith("aws:"):
+            return Refusal("InvalidTag", aws_prefix, extra={"TagKey": key} if name_key else {})
+        if not key or len(key) > 128 or not _tag_chars_ok(key):
+            return Refusal("InvalidTag", "The TagKey you have provided is invalid",
+                           extra={"TagKey": key})
+        if len(value) > 256 or not _tag_chars_ok(value):
+            return Refusal("InvalidTag", "The TagValue you have provided is invalid",
+                           extra={"TagKey": key, "TagValue": value})
+    return None
+
+
+def create_bucket_tags(body: bytes) -> Refusal | None:
+    """CreateBucket's `CreateBucketConfiguration/Tags` (tags set at creation)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    tags = next((c for c in root if _local(c.tag) == "Tags"), None)
+    return None if tags is None else tag_list(list(tags), AWS_PREFIX_AT_CREATE, False)
+
+
+def notification_filters(body: bytes) -> Refusal | None:
+    """PutBucketNotificationConfiguration's key filters: each `FilterRule` has a `Name` and a
+    `Value` (else MalformedXML), the name `prefix` or `suffix` (AWS's recorded answers)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    for rule in root.iter():
+        if _local(rule.tag) != "FilterRule":
+            continue
+        fields = {_local(c.tag): (c.text or "") for c in rule}
+        if "Name" not in fields or "Value" not in fields:
+            return Refusal("MalformedXML", MALFORMED_XML)
+        if fields["Name"].lower() not in ("prefix", "suffix"):
+            return Refusal("InvalidArgument", "filter rule name must be either prefix or suffix",
+                           extra={"ArgumentName": "FilterRule.Name",
+                                  "ArgumentValue": fields["Name"]})
+    return None
+
+
+def object_lock_configuration(body: bytes) -> Refusal | None:
+    """PutObjectLockConfiguration's document: `ObjectLockEnabled` Enabled; a `Rule` holds a
+    `DefaultRetention` with a `Mode` (GOVERNANCE or COMPLIANCE) and exactly one of `Days` and
+    `Years` (API_DefaultRetention; AWS answers MalformedXML otherwise)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    kids = {_local(c.tag): c for c in root}
+    bad = Refusal("MalformedXML", MALFORMED_XML)
+    if (kids.get("ObjectLockEnabled") is None or
+            (kids["ObjectLockEnabled"].text or "").strip() != "Enabled"):
+        return bad
+    rule = kids.get("Rule")
+    if rule is None:
+        return None
+    retention = next((c for c in rule if _local(c.tag) == "DefaultRetention"), None)
+    if retention is None:
+        return bad
+    fields = {_local(c.tag): (c.text or "").strip() for c in retention}
+    if fields.get("Mode") not in ("GOVERNANCE", "COMPLIANCE") or \
+            ("Days" in fields) == ("Years" in fields):
+        return bad
+    return None
+
+
+def versioning_configuration(body: bytes) -> Refusal | None:
+    """PutBucketVersioning: `Status` Enabled or Suspended (case matters; MalformedXML
+    otherwise); a document naming neither a status nor MFA delete is
+    `IllegalVersioningConfigurationException` (AWS's recorded answers)."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError):
+        return None  # the payload check words it
+    fields = {_local(c.tag): (c.text or "").strip() for c in root}
+    if "Status" in fields and fields["Status"] not in ("Enabled", "Suspended"):
+        return Refusal("MalformedXML", MALFORMED_XML)
+    if "Status" not in fields and "MfaDelete" not in fields:
+        return Refusal("IllegalVersioningConfigurationException",
+                       "The Versioning element must be specified")
+    return None
+
+
+ACCELERATE_DOTS = ("S3 Transfer Acceleration is not supported for buckets with periods (.) in "
+                   "their names")
+
+
+def tagging_header(value: str) -> Refusal | None:
+    """`x-amz-tagging` (PutObject, CreateMultipartUpload, CopyObject): URL-encoded query
+    parameters, each key once, in AWS's tag character set."""
+    from urllib.parse import parse_qsl
+
+    pairs = parse_qsl(value, keep_blank_values=True)
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)) or not all(_tag_chars_ok(k) and _tag_chars_ok(v)
+                                              for k, v in pairs):
+        return Refusal("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 "
+                       "then URLEncoded URL query parameters without tag name duplicates.",
+                       extra={"ArgumentName": "x-amz-tagging", "ArgumentValue": value})
     return None
 
 
@@ -206,10 +352,8 @@ def _xml_fits(elem: Any, node: Any, depth: int = 0) -> bool:
         present = {_local(c.tag) for c in elem}
         for name in node.required_members:
             sub = node.members[name]
-            if sub.serialization.get("location"):
-                continue
-            if sub.serialization.get("xmlAttribute"):  # Grantee's xsi:type: an attribute
-                continue
+            if sub.serialization.get("location") or sub.serialization.get("xmlAttribute"):
+                continue  # a header, or an attribute (a Grantee's xsi:type), not a child
             wire = sub.serialization.get("name", name)
             if sub.type_name == "list" and sub.serialization.get("flattened"):
                 wire = sub.member.serialization.get("name", wire)

@@ -86,7 +86,7 @@ def _moto_hook_points():
 
     return [(LambdaFunction, "invoke"), (LambdaBackend, "publish_layer_version"),
             (notifications, "_invoke_awslambda"),
-            (S3Backend, "complete_multipart_upload"), (InstanceBackend, "run_instances"),
+            (S3Backend, "put_object"), (InstanceBackend, "run_instances"),
             (Instance, "start"), (Instance, "stop"), (Instance, "terminate"),
             (SimpleSystemManagerBackend, "send_command"), (Command, "get_invocation"),
             (LambdaBackend, "create_function"), (LambdaBackend, "update_function_configuration"),

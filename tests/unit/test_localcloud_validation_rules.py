@@ -125,12 +125,15 @@ def test_conditional_writes():
     assert rules.conditional_write("*", None) is None
     refusal = rules.conditional_write('"abc"', None)
     assert refusal.code == "NotImplemented" and refusal.status == 501
+    assert refusal.extra["Header"] == "If-None-Match"
     assert rules.conditional_write(None, '"0123abc"') is None
-    # any other If-Match is compared with the ETag (a mismatch is 412), never refused as malformed
-    assert rules.conditional_write(None, "test") is None
+    # S3 does not check an If-Match value's form: it compares it (AWS answers NoSuchKey/412)
     assert rules.conditional_write(None, "bad-char_/") is None
-    refusal = rules.conditional_write(None, "*")
-    assert refusal.code == "NotImplemented" and refusal.extra == {"Header": "If-Match"}
+    star = rules.conditional_write(None, "*")
+    assert (star.code, star.status, star.extra["Header"]) == ("NotImplemented", 501, "If-Match")
+    both = rules.conditional_write("*", '"abc"')
+    assert both.extra == {"Header": "If-Match,If-None-Match", "additionalMessage":
+                          "Multiple conditional request headers present in the request"}
 
 
 @pytest.mark.parametrize("value", [
