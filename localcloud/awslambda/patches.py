@@ -40,6 +40,7 @@ from typing import Any, Callable
 from ..core.body import rewrite_response
 
 LOGGING_ATTR = "localcloud_logging_config"  # set on moto's LambdaFunction by the hooks below
+ENVIRONMENT_ATTR = "localcloud_environment_given"  # the function was given an Environment
 _NS = uuid.UUID("9c1c0a52-3a55-4c1f-9a55-6c6f63616c63")
 CREATING = {"State": "Pending", "StateReason": "The function is being created.",
             "StateReasonCode": "Creating"}
@@ -80,12 +81,70 @@ def configuration(original: Callable) -> Callable:
                 config.pop(key, None)
         if not config.get("Layers"):
             config.pop("Layers", None)
+        if getattr(self, ENVIRONMENT_ATTR, False) and "Environment" not in config:
+            config["Environment"] = {"Variables": {}}
         if on_create:
             config.update(CREATING)
         config["RevisionId"] = revision_id(config)
         return config
 
     return get_configuration
+
+
+def layer_version(original: Callable) -> Callable:
+    """A layer version names its Description ("" when none was given) and its LicenseInfo
+    only when one was given (API_PublishLayerVersion's answers as AWS records them)."""
+    def get_layer_version(self: Any) -> dict:
+        out = original(self)
+        out.setdefault("Description", "")
+        if not out.get("LicenseInfo"):
+            out.pop("LicenseInfo", None)
+        return out
+
+    return get_layer_version
+
+
+# Members a function's configuration carries in GetFunction*/Create/Update answers but not in
+# ListFunctions / ListVersionsByFunction (AWS's recorded list answers).
+NOT_LISTED = ("State", "StateReason", "StateReasonCode", "LastUpdateStatus",
+              "LastUpdateStatusReason", "LastUpdateStatusReasonCode", "RuntimeVersionConfig")
+
+
+def listing(key: str) -> Callable[[Callable], Callable]:
+    def make(original: Callable) -> Callable:
+        def list_configurations(self: Any) -> Any:
+            answer = original(self)
+            if not isinstance(answer, str):
+                return answer
+            doc = json.loads(answer)
+            for config in doc.get(key, []):
+                for member in NOT_LISTED:
+                    config.pop(member, None)
+            return json.dumps(doc)
+
+        return list_configurations
+
+    return make
+
+
+def idempotent_version_delete(original: Callable) -> Callable:
+    """DeleteFunction of a version the (existing) function does not have succeeds, as on AWS
+    (a repeated delete of a version answers 204 again); an unknown function stays 404."""
+    def delete_function(self: Any, function_name: str, qualifier: str | None = None) -> Any:
+        from moto.awslambda.exceptions import UnknownFunctionException
+
+        if qualifier and qualifier.isdigit() and ":" not in function_name.split(":function:")[-1]:
+            try:
+                self.get_function(function_name)
+            except UnknownFunctionException:
+                return original(self, function_name, qualifier)
+            try:
+                self.get_function(function_name, qualifier)
+            except UnknownFunctionException:
+                return None
+        return original(self, function_name, qualifier)
+
+    return delete_function
 
 
 def updating(original: Callable) -> Callable:
@@ -102,8 +161,17 @@ def updating(original: Callable) -> Callable:
 def keep_logging_config(original: Callable) -> Callable:
     def create_function(self: Any, spec: dict) -> Any:
         fn = original(self, spec)
+        given = {}
         if spec.get("LoggingConfig"):
-            setattr(fn, LOGGING_ATTR, dict(spec["LoggingConfig"]))
+            given[LOGGING_ATTR] = dict(spec["LoggingConfig"])
+        if isinstance(spec.get("Environment"), dict):
+            given[ENVIRONMENT_ATTR] = True
+        if given:
+            # $LATEST, a version published with it (Publish=True) and the answer (a copy)
+            versions = list(self.list_versions_by_function(fn.function_name))[1:]
+            for each in [fn, self.get_function(fn.function_name), *versions]:
+                for attr, value in given.items():
+                    setattr(each, attr, value)
         return fn
 
     return create_function
@@ -116,6 +184,8 @@ def update_logging_config(original: Callable) -> Callable:
             fn = self.get_function(function_name, qualifier)
             setattr(fn, LOGGING_ATTR,
                     {**(getattr(fn, LOGGING_ATTR, None) or {}), **body["LoggingConfig"]})
+        if body and isinstance(body.get("Environment"), dict):
+            setattr(self.get_function(function_name, qualifier), ENVIRONMENT_ATTR, True)
         return original(self, function_name, qualifier, body)
 
     return update_function_configuration
@@ -138,7 +208,43 @@ def error_body(code: str, doc: dict) -> dict:
     return {**out, "Type": doc.get("Type", "User"), "message": msg}
 
 
-def _lambda_error(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+_FUNCTION_PATH = re.compile(r"^/\d{4}-\d\d-\d\d/functions/([^/]+)(/[a-z-]+)?/?$")
+
+
+def not_found_message(method: str, path: str, query: str, region: str, account: str,
+                      message: str) -> str:
+    """A function's not-found message as Lambda words it for the operation (AWS's recorded
+    answers): Invoke names the qualifier it resolved (`$LATEST` by default), DeleteFunction
+    none, the other reads the one given; a function URL config is "the resource"; an event
+    invoke config is the function's (`:$LATEST` by default)."""
+    m = _FUNCTION_PATH.match(path)
+    if m is None:
+        return message
+    from urllib.parse import parse_qs, unquote
+
+    from ..validation.rules import function_ref
+
+    ref = function_ref(unquote(m.group(1)))
+    if ref is None:
+        return message
+    suffix = m.group(2) or ""
+    qualifier = parse_qs(query).get("Qualifier", [None])[0] or ref.qualifier
+    arn = f"arn:aws:lambda:{region}:{account}:function:{ref.name}"
+    if suffix == "/url":
+        return "The resource you requested does not exist."
+    if suffix == "/event-invoke-config":
+        return f"The function {arn}:{qualifier or '$LATEST'} doesn't have an EventInvokeConfig"
+    if not (message.startswith("Function not found") or message == "NOT FOUND"):
+        return message  # (NOT FOUND: a path moto has no route for, e.g. `...:$LATEST`)
+    if suffix == "/invocations" and method == "POST":
+        qualifier = qualifier or "$LATEST"
+    elif suffix == "" and method == "DELETE":
+        qualifier = None
+    return f"Function not found: {arn}" + (f":{qualifier}" if qualifier else "")
+
+
+def _lambda_error(status: str, headers: list, body: bytes,
+                  environ: dict | None = None) -> tuple[str, list, bytes]:
     """A 4xx answer's body worded as AWS words that error."""
     code = next((v for k, v in headers if k.lower() == "x-amzn-errortype"), "")
     try:
@@ -148,6 +254,14 @@ def _lambda_error(status: str, headers: list, body: bytes) -> tuple[str, list, b
     if isinstance(doc, dict):
         code = (code or str(doc.get("__type", ""))).split(":")[0].split("#")[-1]
         if code and ("message" in doc or "Message" in doc):
+            if code == "ResourceNotFoundException" and environ is not None:
+                from ..core.moto_request import account_of, region_of
+
+                key = "Message" if "Message" in doc else "message"
+                doc[key] = not_found_message(
+                    environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""),
+                    environ.get("QUERY_STRING", ""), region_of(environ), account_of(environ),
+                    str(doc[key]))
             body = json.dumps(error_body(code, doc)).encode()
     return status, headers, body
 
@@ -158,13 +272,15 @@ def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
                 _LAMBDA_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))):
             return app(environ, start_response)
         return rewrite_response(app, environ, start_response,
-                                lambda status, _headers: status[:1] == "4", _lambda_error)
+                                lambda status, _headers: status[:1] == "4",
+                                lambda s, h, b: _lambda_error(s, h, b, environ))
 
     return lambda_errors
 
 
 def install(cloud: Any) -> None:
-    from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
+    from moto.awslambda.responses import LambdaResponse
 
     from ..iam.statuses import model_status_middleware
 
@@ -175,3 +291,7 @@ def install(cloud: Any) -> None:
     cloud.hook(LambdaFunction, "update_function_code", updating)
     cloud.hook(LambdaBackend, "create_function", keep_logging_config)
     cloud.hook(LambdaBackend, "update_function_configuration", update_logging_config)
+    cloud.hook(LayerVersion, "get_layer_version", layer_version)
+    cloud.hook(LambdaBackend, "delete_function", idempotent_version_delete)
+    cloud.hook(LambdaResponse, "list_functions", listing("Functions"))
+    cloud.hook(LambdaResponse, "list_versions_by_function", listing("Versions"))

@@ -23,6 +23,7 @@
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger document (JSON or YAML) with `paths` | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
+| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -496,4 +497,59 @@ def invoke_payload(size: int, invocation_type: str | None) -> Refusal | None:
         return Refusal("RequestEntityTooLargeException",
                        f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
                        status=413)
+    return None
+
+
+# A Lambda FunctionName: a name, a partial ARN (`<account>:function:<name>`) or a full ARN,
+# each with an optional `:<qualifier>` (API_GetFunction, "FunctionName").
+_FN_ARN = re.compile(r"arn:[^:]*:lambda:([^:]*):([^:]*):function(?::([^:]*))?(?::([^:]*))?")
+_FN_PARTIAL = re.compile(r"(\d{12}:)?(function:)?([^:]+)(?::([^:]*))?")
+_ALIAS = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9-_]+")
+QUALIFIER_MISMATCH = "The derived qualifier from the function name does not match the specified qualifier."
+
+
+@dataclass
+class FunctionRef:
+    name: str
+    qualifier: str | None = None   # the one the FunctionName carries
+    region: str | None = None      # a full ARN's region
+
+
+def function_ref(function_name: str) -> FunctionRef | None:
+    """What a FunctionName names (None when it does not parse as one)."""
+    m = _FN_ARN.fullmatch(function_name)
+    if m:
+        # `arn:aws:lambda:<region>:<account>:function` names the function "function" (AWS's
+        # not-found answer for it)
+        return FunctionRef(m.group(3) or "function", m.group(4), m.group(1))
+    m = _FN_PARTIAL.fullmatch(function_name)
+    if m and not function_name.startswith("arn:"):
+        return FunctionRef(m.group(3), m.group(4))
+    return None
+
+
+def lambda_function_ref(operation: str, function_name: Any, qualifier: Any,
+                        region: str) -> Refusal | None:
+    """What Lambda refuses from the FunctionName and Qualifier alone, before it looks the
+    function up (recorded AWS answers: a full ARN of another region is 404 "not reachable";
+    a Qualifier differing from the one in the name, `$LATEST` or an alias to DeleteFunction
+    are InvalidParameterValueException)."""
+    if not isinstance(function_name, str):
+        return None
+    ref = function_ref(function_name)
+    if ref is None:
+        return None
+    if ref.region and ref.region != region:
+        return Refusal("ResourceNotFoundException", f"Functions from '{ref.region}' are not "
+                       f"reachable in this region ('{region}')", status=404)
+    if isinstance(qualifier, str) and ref.qualifier is not None and qualifier != ref.qualifier:
+        return Refusal("InvalidParameterValueException", QUALIFIER_MISMATCH)
+    if operation == "DeleteFunction":
+        q = qualifier if isinstance(qualifier, str) else ref.qualifier
+        if q == "$LATEST":
+            return Refusal("InvalidParameterValueException",
+                           "$LATEST version cannot be deleted without deleting the function.")
+        if q is not None and _ALIAS.fullmatch(q):
+            return Refusal("InvalidParameterValueException",
+                           "Deletion of aliases is not currently supported.")
     return None

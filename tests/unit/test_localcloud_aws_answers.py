@@ -32,6 +32,14 @@ HOOK_POINTS = [
      "create_rest_api"),
     ("localcloud.iam.patches", "moto.iam.models", "IAMBackend", "create_service_linked_role"),
     ("localcloud.iam.patches", "moto.iam.models", "IAMBackend", "delete_service_linked_role"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LayerVersion", "get_layer_version"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "delete_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend",
+     "list_versions_by_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "get_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "list_functions"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
+     "list_versions_by_function"),
 ]
 
 

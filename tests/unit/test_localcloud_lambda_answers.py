@@ -1,0 +1,83 @@
+"""Lambda's answers worded as AWS words them (localcloud/awslambda/patches.py and the Lambda
+rules of localcloud/validation/rules.py), each from AWS's recorded answers."""
+import json
+
+import pytest
+
+from localcloud.awslambda import patches
+from localcloud.validation import rules
+
+ARN = "arn:aws:lambda:us-east-1:111111111111:function"
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("f", rules.FunctionRef("f")),
+    ("f:3", rules.FunctionRef("f", "3")),
+    ("111111111111:function:f:live", rules.FunctionRef("f", "live")),
+    (f"{ARN}:f", rules.FunctionRef("f", None, "us-east-1")),
+    (f"{ARN}:f:$LATEST", rules.FunctionRef("f", "$LATEST", "us-east-1")),
+    (ARN, rules.FunctionRef("function", None, "us-east-1")),
+])
+def test_function_names_are_read_as_lambda_reads_them(name, expected):
+    assert rules.function_ref(name) == expected
+
+
+def test_another_regions_function_arn_is_not_reachable():
+    refusal = rules.lambda_function_ref(
+        "GetFunction", "arn:aws:lambda:eu-central-1:111111111111:function:f", None, "us-east-1")
+    assert (refusal.code, refusal.status) == ("ResourceNotFoundException", 404)
+    assert refusal.message == ("Functions from 'eu-central-1' are not reachable in this "
+                               "region ('us-east-1')")
+    assert rules.lambda_function_ref("GetFunction", f"{ARN}:f", None, "us-east-1") is None
+
+
+def test_a_qualifier_differing_from_the_names_is_refused():
+    refusal = rules.lambda_function_ref("GetFunction", f"{ARN}:f:1", "$LATEST", "us-east-1")
+    assert (refusal.code, refusal.status, refusal.message) == (
+        "InvalidParameterValueException", 400, rules.QUALIFIER_MISMATCH)
+    assert rules.lambda_function_ref("GetFunction", f"{ARN}:f:1", "1", "us-east-1") is None
+    assert rules.lambda_function_ref("GetFunction", "f", "7", "us-east-1") is None
+
+
+@pytest.mark.parametrize("name,qualifier,message", [
+    ("f", "$LATEST", "$LATEST version cannot be deleted without deleting the function."),
+    (f"{ARN}:f:$LATEST", None, "$LATEST version cannot be deleted without deleting the function."),
+    ("f", "live", "Deletion of aliases is not currently supported."),
+])
+def test_delete_function_refuses_latest_and_aliases(name, qualifier, message):
+    refusal = rules.lambda_function_ref("DeleteFunction", name, qualifier, "us-east-1")
+    assert (refusal.code, refusal.message) == ("InvalidParameterValueException", message)
+    assert rules.lambda_function_ref("DeleteFunction", "f", "3", "us-east-1") is None
+
+
+@pytest.mark.parametrize("method,path,query,message", [
+    ("POST", "/2015-03-31/functions/f/invocations", "", f"Function not found: {ARN}:f:$LATEST"),
+    ("POST", "/2015-03-31/functions/f/invocations", "Qualifier=2",
+     f"Function not found: {ARN}:f:2"),
+    ("GET", "/2015-03-31/functions/f", "", f"Function not found: {ARN}:f"),
+    ("GET", "/2015-03-31/functions/f/configuration", "Qualifier=%24latest",
+     f"Function not found: {ARN}:f:$latest"),
+    ("DELETE", "/2015-03-31/functions/f", "Qualifier=3", f"Function not found: {ARN}:f"),
+    ("GET", f"/2015-03-31/functions/{ARN}", "", f"Function not found: {ARN}:function"),
+    ("GET", "/2021-10-31/functions/f/url", "", "The resource you requested does not exist."),
+    ("GET", "/2019-09-25/functions/f/event-invoke-config", "Qualifier=4",
+     f"The function {ARN}:f:4 doesn't have an EventInvokeConfig"),
+])
+def test_not_found_messages_name_what_the_operation_resolved(method, path, query, message):
+    assert patches.not_found_message(method, path, query, "us-east-1", "111111111111",
+                                     "Function not found: whatever") == message
+
+
+def test_layer_versions_name_description_and_only_a_given_license():
+    out = patches.layer_version(lambda self: {"LicenseInfo": "", "Version": 1})(None)
+    assert out == {"Description": "", "Version": 1}
+    out = patches.layer_version(lambda self: {"LicenseInfo": "MIT", "Description": "d"})(None)
+    assert out == {"LicenseInfo": "MIT", "Description": "d"}
+
+
+def test_listings_leave_out_states_and_runtime_versions():
+    answer = json.dumps({"Functions": [{"FunctionName": "f", "State": "Active",
+                                        "LastUpdateStatus": "Successful", "RevisionId": "r",
+                                        "RuntimeVersionConfig": {"RuntimeVersionArn": "a"}}]})
+    out = json.loads(patches.listing("Functions")(lambda self: answer)(None))
+    assert out == {"Functions": [{"FunctionName": "f", "RevisionId": "r"}]}
