@@ -147,6 +147,44 @@ def idempotent_version_delete(original: Callable) -> Callable:
     return delete_function
 
 
+def code_sha_checked(original: Callable) -> Callable:
+    """PublishVersion with a `CodeSha256` that is not $LATEST's is refused (API_PublishVersion:
+    "Only publish a version if the hash value matches the value that's specified")."""
+    def publish_version(self: Any) -> Any:
+        from urllib.parse import unquote
+
+        from moto.awslambda.exceptions import InvalidParameterValueException
+
+        sha = self._get_param("CodeSha256")
+        if sha:
+            latest = self.backend.get_function(unquote(self.path.split("/")[-2]))
+            if sha != latest.code_sha_256:
+                raise InvalidParameterValueException(
+                    f"CodeSHA256 ({sha}) is different from current CodeSHA256 in $LATEST "
+                    f"({latest.code_sha_256}). Please try again with the CodeSHA256 in $LATEST.")
+        return original(self)
+
+    return publish_version
+
+
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def principal(original: Callable) -> Callable:
+    """AddPermission's Principal as the statement names it (API_AddPermission; AWS's recorded
+    statements): an account id is `{"AWS": "arn:aws:iam::<account>:root"}`, an IAM ARN
+    `{"AWS": <arn>}`; a service and `*` as moto words them."""
+    def principal_formatter(self: Any, obj: Any) -> Any:
+        if isinstance(obj, str):
+            if _ACCOUNT.fullmatch(obj):
+                return {"AWS": f"arn:aws:iam::{obj}:root"}
+            if obj.startswith("arn:"):
+                return {"AWS": obj}
+        return original(self, obj)
+
+    return principal_formatter
+
+
 def updating(original: Callable) -> Callable:
     def update(self: Any, *args: Any, **kwargs: Any) -> dict:
         config = original(self, *args, **kwargs)
@@ -280,6 +318,7 @@ def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
 
 def install(cloud: Any) -> None:
     from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion
+    from moto.awslambda.policy import Policy
     from moto.awslambda.responses import LambdaResponse
 
     from ..iam.statuses import model_status_middleware
@@ -293,5 +332,7 @@ def install(cloud: Any) -> None:
     cloud.hook(LambdaBackend, "update_function_configuration", update_logging_config)
     cloud.hook(LayerVersion, "get_layer_version", layer_version)
     cloud.hook(LambdaBackend, "delete_function", idempotent_version_delete)
+    cloud.hook(LambdaResponse, "publish_version", code_sha_checked)
+    cloud.hook(Policy, "principal_formatter", principal)
     cloud.hook(LambdaResponse, "list_functions", listing("Functions"))
     cloud.hook(LambdaResponse, "list_versions_by_function", listing("Versions"))

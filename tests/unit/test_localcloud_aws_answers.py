@@ -38,6 +38,8 @@ HOOK_POINTS = [
      "list_versions_by_function"),
     ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "get_function"),
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "list_functions"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "publish_version"),
+    ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "principal_formatter"),
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
      "list_versions_by_function"),
 ]

@@ -81,3 +81,12 @@ def test_listings_leave_out_states_and_runtime_versions():
                                         "RuntimeVersionConfig": {"RuntimeVersionArn": "a"}}]})
     out = json.loads(patches.listing("Functions")(lambda self: answer)(None))
     assert out == {"Functions": [{"FunctionName": "f", "RevisionId": "r"}]}
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("111111111111", {"AWS": "arn:aws:iam::111111111111:root"}),
+    ("arn:aws:iam::111111111111:user/u", {"AWS": "arn:aws:iam::111111111111:user/u"}),
+    ("*", "*"),
+])
+def test_permission_principals_are_named_as_aws_names_them(given, expected):
+    assert patches.principal(lambda self, obj: obj)(None, given) == expected

@@ -1,0 +1,112 @@
+"""Lambda's control plane answers as AWS answers (localcloud/awslambda/patches.py and the
+Lambda rules in localcloud/validation/rules.py), tried with plain boto3."""
+import io
+import json
+import uuid
+import zipfile
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+
+
+@pytest.fixture(scope="module")
+def lam(local_cloud):  # noqa: F811
+    return boto3.client("lambda", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+
+
+@pytest.fixture(scope="module")
+def role(local_cloud):  # noqa: F811
+    iam = boto3.client("iam", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    return iam.create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}",
+                           AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "def handler(event, context):\n    return event\n")
+    return buf.getvalue()
+
+
+def _create(lam, role, **kw):
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    return lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                               Handler="h.handler", Code={"ZipFile": _zip()}, **kw)
+
+
+def _error(exc):
+    return (exc.value.response["Error"]["Code"],
+            exc.value.response["ResponseMetadata"]["HTTPStatusCode"],
+            exc.value.response["Error"]["Message"])
+
+
+def test_an_empty_environment_given_is_answered(lam, role):
+    fn = _create(lam, role, Environment={"Variables": {}}, Publish=True)
+    assert fn["Environment"] == {"Variables": {}}
+    assert lam.get_function(FunctionName=fn["FunctionName"])["Configuration"][
+        "Environment"] == {"Variables": {}}
+    assert "Environment" not in _create(lam, role)
+
+
+def test_listings_carry_no_states(lam, role):
+    fn = _create(lam, role)
+    listed = [f for f in lam.list_functions()["Functions"]
+              if f["FunctionName"] == fn["FunctionName"]]
+    assert listed and not {"State", "LastUpdateStatus", "RuntimeVersionConfig"} & set(listed[0])
+    assert lam.get_function(FunctionName=fn["FunctionName"])["Configuration"]["State"] == "Active"
+
+
+def test_function_names_and_qualifiers_are_checked_as_lambda_does(lam, role):
+    fn = _create(lam, role)
+    name, arn = fn["FunctionName"], fn["FunctionArn"]
+    other = arn.replace(f":{REGION}:", ":eu-central-1:")
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName=other)
+    assert _error(e) == ("ResourceNotFoundException", 404, "Functions from 'eu-central-1' are "
+                         f"not reachable in this region ('{REGION}')")
+    with pytest.raises(ClientError) as e:
+        lam.get_function_configuration(FunctionName=f"{arn}:1", Qualifier="$LATEST")
+    assert _error(e)[:2] == ("InvalidParameterValueException", 400)
+    with pytest.raises(ClientError) as e:
+        lam.delete_function(FunctionName=name, Qualifier="$LATEST")
+    assert _error(e) == ("InvalidParameterValueException", 400,
+                         "$LATEST version cannot be deleted without deleting the function.")
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name + "-nope")
+    assert _error(e)[2].endswith(f":function:{name}-nope:$LATEST")
+    # deleting a version the function does not have succeeds, again and again
+    lam.delete_function(FunctionName=name, Qualifier="42")
+    lam.delete_function(FunctionName=name, Qualifier="42")
+    lam.get_function(FunctionName=name)
+
+
+def test_publish_version_checks_the_code_sha(lam, role):
+    fn = _create(lam, role)
+    with pytest.raises(ClientError) as e:
+        lam.publish_version(FunctionName=fn["FunctionName"], CodeSha256="nope")
+    assert _error(e)[:2] == ("InvalidParameterValueException", 400)
+    assert lam.publish_version(FunctionName=fn["FunctionName"],
+                               CodeSha256=fn["CodeSha256"])["Version"] == "1"
+
+
+def test_permission_principals_name_accounts_and_arns(lam, role):
+    fn = _create(lam, role)
+    got = lam.add_permission(FunctionName=fn["FunctionName"], StatementId="a",
+                             Action="lambda:InvokeFunction", Principal="111122223333")
+    assert json.loads(got["Statement"])["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+
+
+def test_layer_versions_answer_description_not_an_empty_license(lam):
+    lv = lam.publish_layer_version(LayerName=f"l-{uuid.uuid4().hex[:8]}",
+                                   Content={"ZipFile": _zip()})
+    assert lv["Description"] == "" and "LicenseInfo" not in lv
