@@ -41,6 +41,7 @@ from ..core.body import rewrite_response
 
 LOGGING_ATTR = "localcloud_logging_config"  # set on moto's LambdaFunction by the hooks below
 ENVIRONMENT_ATTR = "localcloud_environment_given"  # the function was given an Environment
+GENERATION_ATTR = "localcloud_updates"  # how many update calls the function has had
 _NS = uuid.UUID("9c1c0a52-3a55-4c1f-9a55-6c6f63616c63")
 CREATING = {"State": "Pending", "StateReason": "The function is being created.",
             "StateReasonCode": "Creating"}
@@ -63,9 +64,12 @@ def runtime_version_arn(region: str, runtime: str) -> str:
     return f"arn:aws:lambda:{region}::runtime:{hashlib.sha256(runtime.encode()).hexdigest()}"
 
 
-def revision_id(config: dict) -> str:
-    """A UUID that changes with the function's code or configuration."""
-    stable = {k: v for k, v in config.items() if k != "RevisionId"}
+def revision_id(config: dict, generation: int = 0) -> str:
+    """A UUID that changes with the function's code, configuration or state and with every
+    update call (AWS gives a redundant update a new RevisionId too). The same for $LATEST
+    however it is addressed (its ARN with or without `:$LATEST`)."""
+    stable = {k: v for k, v in config.items() if k not in ("RevisionId", "FunctionArn")}
+    stable["-generation"] = generation
     return str(uuid.uuid5(_NS, json.dumps(stable, sort_keys=True, default=str)))
 
 
@@ -85,7 +89,7 @@ def configuration(original: Callable) -> Callable:
             config["Environment"] = {"Variables": {}}
         if on_create:
             config.update(CREATING)
-        config["RevisionId"] = revision_id(config)
+        config["RevisionId"] = revision_id(config, getattr(self, GENERATION_ATTR, 0))
         return config
 
     return get_configuration
@@ -187,10 +191,11 @@ def principal(original: Callable) -> Callable:
 
 def updating(original: Callable) -> Callable:
     def update(self: Any, *args: Any, **kwargs: Any) -> dict:
+        setattr(self, GENERATION_ATTR, getattr(self, GENERATION_ATTR, 0) + 1)
         config = original(self, *args, **kwargs)
         if isinstance(config, dict) and config.get("LastUpdateStatus"):
             config.update(UPDATING)
-            config["RevisionId"] = revision_id(config)
+            config["RevisionId"] = revision_id(config, getattr(self, GENERATION_ATTR))
         return config
 
     return update

@@ -90,3 +90,10 @@ def test_listings_leave_out_states_and_runtime_versions():
 ])
 def test_permission_principals_are_named_as_aws_names_them(given, expected):
     assert patches.principal(lambda self, obj: obj)(None, given) == expected
+
+
+def test_revision_ids_change_with_every_update_and_not_with_the_arn_form():
+    config = {"FunctionName": "f", "FunctionArn": f"{ARN}:f", "Version": "$LATEST"}
+    same = dict(config, FunctionArn=f"{ARN}:f:$LATEST")
+    assert patches.revision_id(config, 2) == patches.revision_id(same, 2)
+    assert patches.revision_id(config, 2) != patches.revision_id(config, 3)
