@@ -189,6 +189,15 @@ def principal(original: Callable) -> Callable:
     return principal_formatter
 
 
+def answered_200(original: Callable) -> Callable:
+    """GetAlias answers 200 (moto: 201, CreateAlias's status)."""
+    def get_alias(self: Any) -> Any:
+        status, headers, body = original(self)
+        return 200, {**headers, "status": 200}, body
+
+    return get_alias
+
+
 def updating(original: Callable) -> Callable:
     def update(self: Any, *args: Any, **kwargs: Any) -> dict:
         setattr(self, GENERATION_ATTR, getattr(self, GENERATION_ATTR, 0) + 1)
@@ -251,6 +260,7 @@ def error_body(code: str, doc: dict) -> dict:
     return {**out, "Type": doc.get("Type", "User"), "message": msg}
 
 
+_ALIAS_PATH = re.compile(r"^/\d{4}-\d\d-\d\d/functions/[^/]+/aliases/[^/]+$")
 _FUNCTION_PATH = re.compile(r"^/\d{4}-\d\d-\d\d/functions/([^/]+)(/[a-z-]+)?/?$")
 
 
@@ -260,6 +270,8 @@ def not_found_message(method: str, path: str, query: str, region: str, account: 
     answers): Invoke names the qualifier it resolved (`$LATEST` by default), DeleteFunction
     none, the other reads the one given; a function URL config is "the resource"; an event
     invoke config is the function's (`:$LATEST` by default)."""
+    if method == "PUT" and _ALIAS_PATH.match(path) and message.startswith("Cannot find alias arn: "):
+        return "Alias not found: " + message[len("Cannot find alias arn: "):]  # UpdateAlias
     m = _FUNCTION_PATH.match(path)
     if m is None:
         return message
@@ -339,5 +351,6 @@ def install(cloud: Any) -> None:
     cloud.hook(LambdaBackend, "delete_function", idempotent_version_delete)
     cloud.hook(LambdaResponse, "publish_version", code_sha_checked)
     cloud.hook(Policy, "principal_formatter", principal)
+    cloud.hook(LambdaResponse, "get_alias", answered_200)
     cloud.hook(LambdaResponse, "list_functions", listing("Functions"))
     cloud.hook(LambdaResponse, "list_versions_by_function", listing("Versions"))

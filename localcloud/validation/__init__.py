@@ -424,6 +424,10 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
             code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
             code = _VALIDATION_CODE.get(service, code)
             return service, protocol, Refusal(code, model_checks.message(errors))
+    if service == "lambda" and "Resource" in params:
+        refusal = rules.lambda_tag_resource(call.operation, params.get("Resource"))
+        if refusal:
+            return service, protocol, refusal
     if service == "lambda" and "FunctionName" in params:
         refusal = rules.lambda_function_ref(call.operation, params.get("FunctionName"),
                                             params.get("Qualifier"), call.region)

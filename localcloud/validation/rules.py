@@ -23,7 +23,7 @@
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger document (JSON or YAML) with `paths` | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
-| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
+| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias; tags on a version or alias ARN | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -552,4 +552,17 @@ def lambda_function_ref(operation: str, function_name: Any, qualifier: Any,
         if q is not None and _ALIAS.fullmatch(q):
             return Refusal("InvalidParameterValueException",
                            "Deletion of aliases is not currently supported.")
+    return None
+
+
+_TAG_OPS = ("TagResource", "UntagResource", "ListTags")
+
+
+def lambda_tag_resource(operation: str, resource: Any) -> Refusal | None:
+    """Tags belong to a function, not to one of its versions or aliases (API_TagResource)."""
+    if operation in _TAG_OPS and isinstance(resource, str):
+        m = _FN_ARN.fullmatch(resource)
+        if m and m.group(4) is not None:
+            return Refusal("InvalidParameterValueException", "Tags on function aliases and "
+                           "versions are not supported. Please specify a function ARN.")
     return None

@@ -97,3 +97,22 @@ def test_revision_ids_change_with_every_update_and_not_with_the_arn_form():
     same = dict(config, FunctionArn=f"{ARN}:f:$LATEST")
     assert patches.revision_id(config, 2) == patches.revision_id(same, 2)
     assert patches.revision_id(config, 2) != patches.revision_id(config, 3)
+
+
+def test_tags_are_refused_on_versions_and_aliases():
+    refusal = rules.lambda_tag_resource("ListTags", f"{ARN}:f:live")
+    assert (refusal.code, refusal.status) == ("InvalidParameterValueException", 400)
+    assert rules.lambda_tag_resource("ListTags", f"{ARN}:f") is None
+
+
+def test_update_alias_names_the_alias_not_found():
+    assert patches.not_found_message(
+        "PUT", "/2015-03-31/functions/f/aliases/a", "", "us-east-1", "111111111111",
+        f"Cannot find alias arn: {ARN}:f:a") == f"Alias not found: {ARN}:f:a"
+    assert patches.not_found_message(
+        "GET", "/2015-03-31/functions/f/aliases/a", "", "us-east-1", "111111111111",
+        f"Cannot find alias arn: {ARN}:f:a") == f"Cannot find alias arn: {ARN}:f:a"
+
+
+def test_get_alias_answers_200():
+    assert patches.answered_200(lambda self: (201, {"status": 201}, "{}"))(None)[0] == 200
