@@ -428,6 +428,10 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         refusal = rules.lambda_tag_resource(call.operation, params.get("Resource"))
         if refusal:
             return service, protocol, refusal
+    if service == "lambda" and call.operation == "AddPermission":
+        refusal = rules.lambda_principal(params.get("Principal"))
+        if refusal:
+            return service, protocol, refusal
     if service == "lambda" and "FunctionName" in params:
         refusal = rules.lambda_function_ref(call.operation, params.get("FunctionName"),
                                             params.get("Qualifier"), call.region)

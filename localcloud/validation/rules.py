@@ -23,7 +23,7 @@
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger document (JSON or YAML) with `paths` | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
-| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias; tags on a version or alias ARN | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
+| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias; tags on a version or alias ARN; AddPermission on `$LATEST` or for a principal that is not `*`, an account, an ARN or a service | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -544,6 +544,10 @@ def lambda_function_ref(operation: str, function_name: Any, qualifier: Any,
                        f"reachable in this region ('{region}')", status=404)
     if isinstance(qualifier, str) and ref.qualifier is not None and qualifier != ref.qualifier:
         return Refusal("InvalidParameterValueException", QUALIFIER_MISMATCH)
+    if operation == "AddPermission" and (qualifier if isinstance(qualifier, str)
+                                         else ref.qualifier) == "$LATEST":
+        return Refusal("InvalidParameterValueException",
+                       "We currently do not support adding policies for $LATEST.")
     if operation == "DeleteFunction":
         q = qualifier if isinstance(qualifier, str) else ref.qualifier
         if q == "$LATEST":
@@ -566,3 +570,16 @@ def lambda_tag_resource(operation: str, resource: Any) -> Refusal | None:
             return Refusal("InvalidParameterValueException", "Tags on function aliases and "
                            "versions are not supported. Please specify a function ARN.")
     return None
+
+
+_SERVICE_PRINCIPAL = re.compile(r"[a-z0-9.-]+\.(amazonaws\.com(\.cn)?|amazon\.com)")
+
+
+def lambda_principal(principal: Any) -> Refusal | None:
+    """AddPermission's Principal: `*`, an account id, an ARN or an AWS service principal
+    (API_AddPermission)."""
+    if not isinstance(principal, str) or principal == "*" or principal.startswith("arn:") \
+            or re.fullmatch(r"\d{12}", principal) or _SERVICE_PRINCIPAL.fullmatch(principal):
+        return None
+    return Refusal("InvalidParameterValueException",
+                   "The provided principal was invalid. Please check the principal and try again.")

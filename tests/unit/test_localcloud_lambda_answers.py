@@ -116,3 +116,17 @@ def test_update_alias_names_the_alias_not_found():
 
 def test_get_alias_answers_200():
     assert patches.answered_200(lambda self: (201, {"status": 201}, "{}"))(None)[0] == 200
+
+
+@pytest.mark.parametrize("principal,refused", [
+    ("*", False), ("111111111111", False), ("arn:aws:iam::111111111111:user/u", False),
+    ("s3.amazonaws.com", False), ("alexa-appkit.amazon.com", False),
+    ("invalid.nonaws.com", True), ("someone", True),
+])
+def test_permission_principals_are_checked(principal, refused):
+    assert (rules.lambda_principal(principal) is not None) == refused
+
+
+def test_permissions_on_latest_are_refused():
+    refusal = rules.lambda_function_ref("AddPermission", "f", "$LATEST", "us-east-1")
+    assert refusal.message == "We currently do not support adding policies for $LATEST."
