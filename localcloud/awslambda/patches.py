@@ -321,12 +321,28 @@ def _lambda_error(status: str, headers: list, body: bytes,
     return status, headers, body
 
 
+_UUID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
+
+
+def uuid_request_id(start_response: Callable) -> Callable:
+    """Lambda's request ids are UUIDs (x-amzn-RequestId); one moto words otherwise is
+    replaced, one the cloud set (an invocation's, as the function's context saw it) kept."""
+    def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+        rid = next((v for k, v in headers if k.lower() == "x-amzn-requestid"), "")
+        if not _UUID.fullmatch(rid):
+            headers = [(k, v) for k, v in headers if k.lower() != "x-amzn-requestid"]
+            headers.append(("x-amzn-RequestId", str(uuid.uuid4())))
+        return start_response(status, headers, exc_info)
+
+    return start
+
+
 def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
     def lambda_errors(environ: dict, start_response: Callable) -> Any:
         if not (_LAMBDA_PATH.match(environ.get("PATH_INFO", "")) and
                 _LAMBDA_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))):
             return app(environ, start_response)
-        return rewrite_response(app, environ, start_response,
+        return rewrite_response(app, environ, uuid_request_id(start_response),
                                 lambda status, _headers: status[:1] == "4",
                                 lambda s, h, b: _lambda_error(s, h, b, environ))
 

@@ -130,3 +130,16 @@ def test_permission_principals_are_checked(principal, refused):
 def test_permissions_on_latest_are_refused():
     refusal = rules.lambda_function_ref("AddPermission", "f", "$LATEST", "us-east-1")
     assert refusal.message == "We currently do not support adding policies for $LATEST."
+
+
+def test_request_ids_are_uuids_and_a_uuid_given_is_kept():
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["rid"] = {k.lower(): v for k, v in headers}["x-amzn-requestid"]
+
+    patches.uuid_request_id(start_response)("200 OK", [("x-amzn-RequestId", "MOTO52CHARS")])
+    assert patches._UUID.fullmatch(seen["rid"])
+    rid = "0f2c7a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
+    patches.uuid_request_id(start_response)("200 OK", [("x-amzn-requestid", rid)])
+    assert seen["rid"] == rid
