@@ -210,8 +210,40 @@ def updating(original: Callable) -> Callable:
     return update
 
 
+def s3_code_exists(backend: Any, code: Any) -> None:
+    """Code in S3 must be there: Lambda's GetObject errors, as AWS words them (moto creates a
+    function with no code for a missing key)."""
+    if not (isinstance(code, dict) and code.get("S3Bucket") and code.get("S3Key")):
+        return
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.s3.exceptions import MissingBucket
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    s3 = s3_backends[backend.account_id][get_partition(backend.region_name)]
+    try:
+        key = s3.get_object(code["S3Bucket"], code["S3Key"], code.get("S3ObjectVersion"))
+    except MissingBucket:
+        raise InvalidParameterValueException(
+            "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: "
+            "The specified bucket does not exist") from None
+    if key is None:
+        raise InvalidParameterValueException(
+            "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: "
+            "The specified key does not exist.")
+
+
+def code_checked(original: Callable) -> Callable:
+    def update_function_code(self: Any, function_name: str, qualifier: str, body: dict) -> Any:
+        s3_code_exists(self, body)
+        return original(self, function_name, qualifier, body)
+
+    return update_function_code
+
+
 def keep_logging_config(original: Callable) -> Callable:
     def create_function(self: Any, spec: dict) -> Any:
+        s3_code_exists(self, spec.get("Code"))
         fn = original(self, spec)
         given = {}
         if spec.get("LoggingConfig"):
@@ -365,6 +397,7 @@ def install(cloud: Any) -> None:
     cloud.hook(LambdaBackend, "update_function_configuration", update_logging_config)
     cloud.hook(LayerVersion, "get_layer_version", layer_version)
     cloud.hook(LambdaBackend, "delete_function", idempotent_version_delete)
+    cloud.hook(LambdaBackend, "update_function_code", code_checked)
     cloud.hook(LambdaResponse, "publish_version", code_sha_checked)
     cloud.hook(Policy, "principal_formatter", principal)
     cloud.hook(LambdaResponse, "get_alias", answered_200)

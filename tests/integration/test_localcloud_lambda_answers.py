@@ -110,3 +110,20 @@ def test_layer_versions_answer_description_not_an_empty_license(lam):
     lv = lam.publish_layer_version(LayerName=f"l-{uuid.uuid4().hex[:8]}",
                                    Content={"ZipFile": _zip()})
     assert lv["Description"] == "" and "LicenseInfo" not in lv
+
+
+def test_code_in_s3_must_be_there(lam, role, local_cloud):  # noqa: F811
+    s3 = boto3.client("s3", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    bucket = f"code-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    with pytest.raises(ClientError) as e:
+        lam.create_function(FunctionName=f"f-{uuid.uuid4().hex[:8]}", Runtime="python3.12",
+                            Role=role, Handler="h.handler",
+                            Code={"S3Bucket": bucket, "S3Key": "missing.zip"})
+    assert _error(e)[:2] == ("InvalidParameterValueException", 400)
+    assert "NoSuchKey" in _error(e)[2]
+    fn = _create(lam, role)
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName=fn["FunctionName"], S3Bucket=bucket + "-nope",
+                                 S3Key="k.zip")
+    assert "NoSuchBucket" in _error(e)[2]

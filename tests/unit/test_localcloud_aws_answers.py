@@ -34,6 +34,8 @@ HOOK_POINTS = [
     ("localcloud.iam.patches", "moto.iam.models", "IAMBackend", "delete_service_linked_role"),
     ("localcloud.awslambda.patches", "moto.awslambda.models", "LayerVersion", "get_layer_version"),
     ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "delete_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "update_function_code"),
+    ("localcloud.awslambda.patches", "moto.s3.models", "S3Backend", "get_object"),
     ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend",
      "list_versions_by_function"),
     ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "get_function"),
