@@ -369,11 +369,34 @@ def uuid_request_id(start_response: Callable) -> Callable:
     return start
 
 
+_LAYER_ARN = re.compile(r"arn:[^:]+:lambda:[^:]+:\d{12}:layer:([a-zA-Z0-9-_]+):([0-9]+)")
+
+
+def layer_by_arn(environ: dict) -> None:
+    """GetLayerVersionByArn (`GET /2018-10-31/layers?find=LayerVersion&Arn=<arn>`), which moto
+    lacks, served as the GetLayerVersion it names (an Arn without a version is refused by the
+    model's pattern before it gets here)."""
+    if environ.get("REQUEST_METHOD") != "GET" or \
+            not environ.get("PATH_INFO", "").rstrip("/").endswith("/layers"):
+        return
+    from urllib.parse import parse_qs
+
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if query.get("find") != ["LayerVersion"]:
+        return
+    m = _LAYER_ARN.fullmatch(query.get("Arn", [""])[0])
+    if m:
+        version = environ["PATH_INFO"].split("/layers")[0]
+        environ["PATH_INFO"] = f"{version}/layers/{m.group(1)}/versions/{m.group(2)}"
+        environ["QUERY_STRING"] = ""
+
+
 def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
     def lambda_errors(environ: dict, start_response: Callable) -> Any:
         if not (_LAMBDA_PATH.match(environ.get("PATH_INFO", "")) and
                 _LAMBDA_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))):
             return app(environ, start_response)
+        layer_by_arn(environ)
         return rewrite_response(app, environ, uuid_request_id(start_response),
                                 lambda status, _headers: status[:1] == "4",
                                 lambda s, h, b: _lambda_error(s, h, b, environ))

@@ -428,6 +428,10 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
         refusal = rules.lambda_tag_resource(call.operation, params.get("Resource"))
         if refusal:
             return service, protocol, refusal
+    if service == "lambda" and "VersionNumber" in params:
+        refusal = rules.lambda_layer_version(call.operation, params.get("VersionNumber"))
+        if refusal:
+            return service, protocol, refusal
     if service == "lambda" and call.operation == "AddPermission":
         refusal = rules.lambda_principal(params.get("Principal"))
         if refusal:

@@ -23,7 +23,7 @@
 | STS role ARNs: `arn:<partition>:iam::<12 digits>:role/<path+name>` | `ValidationError` "Request ARN is invalid", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns |
 | STS AssumeRoleWithSAML: a base64 SAML response | `InvalidIdentityToken`, 400 | https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html |
 | API Gateway PutRestApi/ImportRestApi: an OpenAPI/Swagger document (JSON or YAML) with `paths` | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_PutRestApi.html |
-| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias; tags on a version or alias ARN; AddPermission on `$LATEST` or for a principal that is not `*`, an account, an ARN or a service | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
+| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias; tags on a version or alias ARN; AddPermission on `$LATEST` or for a principal that is not `*`, an account, an ARN or a service; a layer version below 1 | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -583,3 +583,19 @@ def lambda_principal(principal: Any) -> Refusal | None:
         return None
     return Refusal("InvalidParameterValueException",
                    "The provided principal was invalid. Please check the principal and try again.")
+
+
+_LAYER_VERSION_OPS = ("GetLayerVersion", "DeleteLayerVersion", "GetLayerVersionPolicy",
+                      "AddLayerVersionPermission", "RemoveLayerVersionPermission")
+
+
+def lambda_layer_version(operation: str, version: Any) -> Refusal | None:
+    """Layer versions count from 1 (API_GetLayerVersion; AWS's recorded answer)."""
+    if operation in _LAYER_VERSION_OPS and isinstance(version, (str, int)):
+        try:
+            low = int(version) < 1
+        except ValueError:
+            return None
+        if low:
+            return Refusal("InvalidParameterValueException", "Layer Version Cannot be less than 1")
+    return None

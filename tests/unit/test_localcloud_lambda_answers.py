@@ -143,3 +143,22 @@ def test_request_ids_are_uuids_and_a_uuid_given_is_kept():
     rid = "0f2c7a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
     patches.uuid_request_id(start_response)("200 OK", [("x-amzn-requestid", rid)])
     assert seen["rid"] == rid
+
+
+def test_layer_versions_count_from_one():
+    assert rules.lambda_layer_version("GetLayerVersion", "0").message == \
+        "Layer Version Cannot be less than 1"
+    assert rules.lambda_layer_version("DeleteLayerVersion", "-1") is not None
+    assert rules.lambda_layer_version("GetLayerVersion", "1") is None
+
+
+def test_get_layer_version_by_arn_is_served_as_get_layer_version():
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/2018-10-31/layers",
+               "QUERY_STRING": "find=LayerVersion&Arn=arn%3Aaws%3Alambda%3Aus-east-1%3A"
+                               "111111111111%3Alayer%3Amy-layer%3A3"}
+    patches.layer_by_arn(environ)
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == (
+        "/2018-10-31/layers/my-layer/versions/3", "")
+    listing = {"REQUEST_METHOD": "GET", "PATH_INFO": "/2018-10-31/layers", "QUERY_STRING": ""}
+    patches.layer_by_arn(listing)
+    assert listing["PATH_INFO"] == "/2018-10-31/layers"
