@@ -198,6 +198,17 @@ def answered_200(original: Callable) -> Callable:
     return get_alias
 
 
+def revision_unwrapped(original: Callable) -> Callable:
+    """RemovePermission / RemoveLayerVersionPermission's RevisionId compared as the string it
+    is (moto passes the query's list, which never matches: every guarded remove failed)."""
+    def del_statement(self: Any, sid: str, revision: Any = "") -> None:
+        if isinstance(revision, list):
+            revision = revision[0] if revision else ""
+        return original(self, sid, revision)
+
+    return del_statement
+
+
 def updating(original: Callable) -> Callable:
     def update(self: Any, *args: Any, **kwargs: Any) -> dict:
         setattr(self, GENERATION_ATTR, getattr(self, GENERATION_ATTR, 0) + 1)
@@ -423,6 +434,7 @@ def install(cloud: Any) -> None:
     cloud.hook(LambdaBackend, "update_function_code", code_checked)
     cloud.hook(LambdaResponse, "publish_version", code_sha_checked)
     cloud.hook(Policy, "principal_formatter", principal)
+    cloud.hook(Policy, "del_statement", revision_unwrapped)
     cloud.hook(LambdaResponse, "get_alias", answered_200)
     cloud.hook(LambdaResponse, "list_functions", listing("Functions"))
     cloud.hook(LambdaResponse, "list_versions_by_function", listing("Versions"))

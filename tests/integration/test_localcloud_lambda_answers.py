@@ -127,3 +127,18 @@ def test_code_in_s3_must_be_there(lam, role, local_cloud):  # noqa: F811
         lam.update_function_code(FunctionName=fn["FunctionName"], S3Bucket=bucket + "-nope",
                                  S3Key="k.zip")
     assert "NoSuchBucket" in _error(e)[2]
+
+
+def test_remove_permission_with_the_policys_revision_id(lam, role):
+    fn = _create(lam, role)
+    for sid in ("a", "b"):
+        lam.add_permission(FunctionName=fn["FunctionName"], StatementId=sid,
+                           Action="lambda:InvokeFunction", Principal="s3.amazonaws.com")
+    with pytest.raises(ClientError) as e:
+        lam.remove_permission(FunctionName=fn["FunctionName"], StatementId="a",
+                              RevisionId=str(uuid.uuid4()))
+    assert _error(e)[0] == "PreconditionFailedException"
+    revision = lam.get_policy(FunctionName=fn["FunctionName"])["RevisionId"]
+    lam.remove_permission(FunctionName=fn["FunctionName"], StatementId="a", RevisionId=revision)
+    statements = json.loads(lam.get_policy(FunctionName=fn["FunctionName"])["Policy"])["Statement"]
+    assert [s["Sid"] for s in statements] == ["b"]
