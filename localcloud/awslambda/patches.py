@@ -209,6 +209,26 @@ def revision_unwrapped(original: Callable) -> Callable:
     return del_statement
 
 
+# AddPermission members that become StringEquals conditions of the statement (API_AddPermission;
+# AWS's recorded statements keep all of them beside AWS:SourceAccount)
+_STRING_CONDITIONS = {"PrincipalOrgID": "aws:PrincipalOrgID",
+                      "FunctionUrlAuthType": "lambda:FunctionUrlAuthType",
+                      "EventSourceToken": "lambda:EventSourceToken"}
+
+
+def statement_conditions(original: Callable) -> Callable:
+    def decode_policy(self: Any, obj: dict) -> Any:
+        given = {key: obj.pop(member) for member, key in _STRING_CONDITIONS.items()
+                 if isinstance(obj.get(member), str)}
+        policy = original(self, obj)
+        if given:
+            statement = policy.statements[0]
+            statement.setdefault("Condition", {}).setdefault("StringEquals", {}).update(given)
+        return policy
+
+    return decode_policy
+
+
 def updating(original: Callable) -> Callable:
     def update(self: Any, *args: Any, **kwargs: Any) -> dict:
         setattr(self, GENERATION_ATTR, getattr(self, GENERATION_ATTR, 0) + 1)
@@ -435,6 +455,7 @@ def install(cloud: Any) -> None:
     cloud.hook(LambdaResponse, "publish_version", code_sha_checked)
     cloud.hook(Policy, "principal_formatter", principal)
     cloud.hook(Policy, "del_statement", revision_unwrapped)
+    cloud.hook(Policy, "decode_policy", statement_conditions)
     cloud.hook(LambdaResponse, "get_alias", answered_200)
     cloud.hook(LambdaResponse, "list_functions", listing("Functions"))
     cloud.hook(LambdaResponse, "list_versions_by_function", listing("Versions"))

@@ -104,6 +104,13 @@ def test_permission_principals_name_accounts_and_arns(lam, role):
     got = lam.add_permission(FunctionName=fn["FunctionName"], StatementId="a",
                              Action="lambda:InvokeFunction", Principal="111122223333")
     assert json.loads(got["Statement"])["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    got = lam.add_permission(FunctionName=fn["FunctionName"], StatementId="b",
+                             Action="lambda:InvokeFunctionUrl", Principal="*",
+                             SourceAccount="111122223333", FunctionUrlAuthType="NONE",
+                             PrincipalOrgID="o-1234567890")
+    assert json.loads(got["Statement"])["Condition"]["StringEquals"] == {
+        "AWS:SourceAccount": "111122223333", "lambda:FunctionUrlAuthType": "NONE",
+        "aws:PrincipalOrgID": "o-1234567890"}
 
 
 def test_layer_versions_answer_description_not_an_empty_license(lam):

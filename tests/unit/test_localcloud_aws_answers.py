@@ -43,6 +43,7 @@ HOOK_POINTS = [
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "publish_version"),
     ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "principal_formatter"),
     ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "del_statement"),
+    ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "decode_policy"),
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "get_alias"),
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
      "list_versions_by_function"),
