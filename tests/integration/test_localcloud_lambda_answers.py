@@ -149,3 +149,19 @@ def test_remove_permission_with_the_policys_revision_id(lam, role):
     lam.remove_permission(FunctionName=fn["FunctionName"], StatementId="a", RevisionId=revision)
     statements = json.loads(lam.get_policy(FunctionName=fn["FunctionName"])["Policy"])["Statement"]
     assert [s["Sid"] for s in statements] == ["b"]
+
+
+def test_a_one_character_function_names_its_session_as_lambda_does(lam, role):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "import boto3\n\ndef handler(event, context):\n"
+                           "    return boto3.client('sts').get_caller_identity()['Arn']\n")
+    name = uuid.uuid4().hex[0]
+    try:
+        lam.delete_function(FunctionName=name)
+    except ClientError:
+        pass
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
+                        Code={"ZipFile": buf.getvalue()})
+    arn = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert arn.endswith(f"/{name}@lambda_function")
