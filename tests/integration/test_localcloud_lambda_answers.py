@@ -165,3 +165,17 @@ def test_a_one_character_function_names_its_session_as_lambda_does(lam, role):
                         Code={"ZipFile": buf.getvalue()})
     arn = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
     assert arn.endswith(f"/{name}@lambda_function")
+
+
+def test_a_six_mib_answer_passes_and_one_over_the_limit_is_a_function_error(lam, role):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "def handler(event, context):\n    return 'a' * event['n']\n")
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
+                        Code={"ZipFile": buf.getvalue()})
+    ok = lam.invoke(FunctionName=name, Payload=json.dumps({"n": 6 * 1024 * 1024}))
+    assert "FunctionError" not in ok and len(json.loads(ok["Payload"].read())) == 6 * 1024 * 1024
+    big = lam.invoke(FunctionName=name, Payload=json.dumps({"n": 6 * 1024 * 1024 + 100}))
+    assert big["FunctionError"] == "Unhandled"
+    assert json.loads(big["Payload"].read())["errorType"] == "Function.ResponseSizeTooLarge"
