@@ -16,7 +16,19 @@ PublishVersion; API_FunctionConfiguration) carries, as AWS answers it:
   next GetFunction says Active / Successful (what a waiter sees on AWS a moment later).
 
 Hooks: `LambdaFunction.get_configuration`, `.update_configuration`, `.update_function_code`,
-`LambdaBackend.create_function`, `.update_function_configuration` (the LoggingConfig given).
+`LambdaBackend.create_function`, `.update_function_configuration` (the LoggingConfig and
+Environment given; code in S3 must exist), `.update_function_code` (same), `.delete_function`
+(a missing version of an existing function deletes idempotently), `LayerVersion.get_layer_version`
+(Description always, LicenseInfo when given), `LambdaResponse.list_functions` /
+`.list_versions_by_function` (no states or runtime versions in listings), `.publish_version`
+(CodeSha256 checked), `.get_alias` (200), `Policy.principal_formatter` (accounts and ARNs as
+`{"AWS": ...}`), `.decode_policy` (PrincipalOrgID, FunctionUrlAuthType, EventSourceToken as
+conditions), `.del_statement` (RevisionId compared as a string).
+
+Not-found messages (`not_found_message`) name what the operation resolved, as AWS's recorded
+answers do: Invoke `...:function:<name>:$LATEST`, GetFunction the qualifier given,
+DeleteFunction none; UpdateAlias "Alias not found". Request ids are UUIDs. What Lambda refuses
+from a FunctionName alone is in localcloud/validation/rules.py (`lambda_function_ref`).
 
 Statuses: each operation's code from botocore's model (AddPermission, PublishVersion,
 CreateAlias 201; TagResource 204; iam/statuses.py).
