@@ -179,3 +179,21 @@ def test_a_six_mib_answer_passes_and_one_over_the_limit_is_a_function_error(lam,
     big = lam.invoke(FunctionName=name, Payload=json.dumps({"n": 6 * 1024 * 1024 + 100}))
     assert big["FunctionError"] == "Unhandled"
     assert json.loads(big["Payload"].read())["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_invoke_with_a_qualifier_runs_that_version(lam, role):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "def handler(event, context):\n"
+                           "    return [context.function_version, context.invoked_function_arn]\n")
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
+                        Code={"ZipFile": buf.getvalue()}, Publish=True)
+    out = lam.invoke(FunctionName=name, Qualifier="1")
+    assert out["ExecutedVersion"] == "1"
+    version, arn = json.loads(out["Payload"].read())
+    assert version == "1" and arn.endswith(f":function:{name}:1")
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=name, Qualifier="7")
+    assert _error(e)[:2] == ("ResourceNotFoundException", 404)
+    assert _error(e)[2].endswith(f":function:{name}:7")
