@@ -160,7 +160,7 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
                 ("Content-Length", str(len(payload)))])
             return [payload]
         headers = [("Content-Type", "application/json"),
-                   ("x-amzn-RequestId", str(uuid.uuid4())),
+                   ("x-amzn-RequestId", res.request_id or str(uuid.uuid4())),
                    ("Access-Control-Allow-Origin", "*")]
         if inv_type == "RequestResponse":
             headers.append(("X-Amz-Executed-Version", fn.version))

@@ -197,3 +197,19 @@ def test_invoke_with_a_qualifier_runs_that_version(lam, role):
         lam.invoke(FunctionName=name, Qualifier="7")
     assert _error(e)[:2] == ("ResourceNotFoundException", 404)
     assert _error(e)[2].endswith(f":function:{name}:7")
+
+
+def test_invoke_answers_with_the_invocations_request_id_and_tab_ended_report(lam, role):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "def handler(event, context):\n    return context.aws_request_id\n")
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
+                        Code={"ZipFile": buf.getvalue()})
+    out = lam.invoke(FunctionName=name, LogType="Tail")
+    rid = json.loads(out["Payload"].read())
+    assert out["ResponseMetadata"]["RequestId"] == rid
+    import base64
+    tail = base64.b64decode(out["LogResult"]).decode()
+    report = next(line for line in tail.splitlines() if line.startswith("REPORT"))
+    assert report.startswith(f"REPORT RequestId: {rid}\t") and report.endswith(" ms\t")
