@@ -260,8 +260,10 @@ class LambdaRuntime(CodeCache, WorkerPool):
             worker.kill()
             code = worker.proc.returncode
             oom = code == MEMORY_EXIT
-            doc = {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                   f"{_exit_reason(code)}",
+            # a runtime that exits 0 gave no reason (Lambda's words for it)
+            reason = "Runtime exited without providing a reason" if code == 0 else \
+                f"Runtime exited with error: {_exit_reason(code)}"
+            doc = {"errorMessage": f"RequestId: {request_id} Error: {reason}",
                    "errorType": "Runtime.OutOfMemory" if oom else "Runtime.ExitError"}
             lines.append(doc["errorMessage"])
             lines.append(doc["errorType"])

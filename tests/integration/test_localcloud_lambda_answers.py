@@ -213,3 +213,16 @@ def test_invoke_answers_with_the_invocations_request_id_and_tab_ended_report(lam
     tail = base64.b64decode(out["LogResult"]).decode()
     report = next(line for line in tail.splitlines() if line.startswith("REPORT"))
     assert report.startswith(f"REPORT RequestId: {rid}\t") and report.endswith(" ms\t")
+
+
+def test_a_handler_exiting_0_gave_no_reason(lam, role):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("h.py", "import sys\n\ndef handler(event, context):\n    sys.exit(0)\n")
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
+                        Code={"ZipFile": buf.getvalue()})
+    out = lam.invoke(FunctionName=name)
+    doc = json.loads(out["Payload"].read())
+    assert out["FunctionError"] == "Unhandled" and doc["errorType"] == "Runtime.ExitError"
+    assert doc["errorMessage"].endswith(" Error: Runtime exited without providing a reason")
