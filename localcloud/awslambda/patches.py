@@ -430,8 +430,12 @@ def layer_by_arn(environ: dict) -> None:
     m = _LAYER_ARN.fullmatch(query.get("Arn", [""])[0])
     if m:
         version = environ["PATH_INFO"].split("/layers")[0]
-        environ["PATH_INFO"] = f"{version}/layers/{m.group(1)}/versions/{m.group(2)}"
+        path = f"{version}/layers/{m.group(1)}/versions/{m.group(2)}"
+        environ["PATH_INFO"] = path
         environ["QUERY_STRING"] = ""
+        for raw in ("RAW_URI", "REQUEST_URI"):  # moto reads the raw URL
+            if raw in environ:
+                environ[raw] = path
 
 
 def error_middleware(app: Callable, _cloud: Any = None) -> Callable:

@@ -117,6 +117,12 @@ def test_layer_versions_answer_description_not_an_empty_license(lam):
     lv = lam.publish_layer_version(LayerName=f"l-{uuid.uuid4().hex[:8]}",
                                    Content={"ZipFile": _zip()})
     assert lv["Description"] == "" and "LicenseInfo" not in lv
+    got = lam.get_layer_version_by_arn(Arn=lv["LayerVersionArn"])
+    assert (got["LayerVersionArn"], got["Version"]) == (lv["LayerVersionArn"], 1)
+    with pytest.raises(ClientError) as e:
+        lam.get_layer_version(LayerName=lv["LayerArn"].split(":")[-1], VersionNumber=0)
+    assert _error(e) == ("InvalidParameterValueException", 400,
+                         "Layer Version Cannot be less than 1")
 
 
 def test_code_in_s3_must_be_there(lam, role, local_cloud):  # noqa: F811

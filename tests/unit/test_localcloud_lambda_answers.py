@@ -153,12 +153,13 @@ def test_layer_versions_count_from_one():
 
 
 def test_get_layer_version_by_arn_is_served_as_get_layer_version():
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/2018-10-31/layers",
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/2018-10-31/layers", "RAW_URI": "x",
                "QUERY_STRING": "find=LayerVersion&Arn=arn%3Aaws%3Alambda%3Aus-east-1%3A"
                                "111111111111%3Alayer%3Amy-layer%3A3"}
     patches.layer_by_arn(environ)
     assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == (
         "/2018-10-31/layers/my-layer/versions/3", "")
+    assert environ["RAW_URI"] == "/2018-10-31/layers/my-layer/versions/3"  # what moto reads
     listing = {"REQUEST_METHOD": "GET", "PATH_INFO": "/2018-10-31/layers", "QUERY_STRING": ""}
     patches.layer_by_arn(listing)
     assert listing["PATH_INFO"] == "/2018-10-31/layers"
