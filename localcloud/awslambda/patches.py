@@ -211,12 +211,22 @@ def answered_200(original: Callable) -> Callable:
 
 
 def revision_unwrapped(original: Callable) -> Callable:
-    """RemovePermission / RemoveLayerVersionPermission's RevisionId compared as the string it
-    is (moto passes the query's list, which never matches: every guarded remove failed)."""
+    """RemovePermission / RemoveLayerVersionPermission: the RevisionId compared as the string
+    it is (moto passes the query's list, which never matches: every guarded remove failed); a
+    statement id the policy lacks is "not found in resource policy"; a removal gives the
+    policy a new RevisionId (AWS's recorded answers)."""
     def del_statement(self: Any, sid: str, revision: Any = "") -> None:
+        from moto.awslambda.exceptions import LambdaClientError
+
         if isinstance(revision, list):
             revision = revision[0] if revision else ""
-        return original(self, sid, revision)
+        if self.statements and not any(st.get("Sid") == sid for st in self.statements):
+            missing = LambdaClientError("ResourceNotFoundException",
+                                        f"Statement {sid} is not found in resource policy.")
+            missing.code = 404
+            raise missing
+        original(self, sid, revision)
+        self.revision = str(uuid.uuid4())
 
     return del_statement
 

@@ -151,8 +151,13 @@ def test_remove_permission_with_the_policys_revision_id(lam, role):
         lam.remove_permission(FunctionName=fn["FunctionName"], StatementId="a",
                               RevisionId=str(uuid.uuid4()))
     assert _error(e)[0] == "PreconditionFailedException"
+    with pytest.raises(ClientError) as e:
+        lam.remove_permission(FunctionName=fn["FunctionName"], StatementId="zz")
+    assert _error(e) == ("ResourceNotFoundException", 404,
+                         "Statement zz is not found in resource policy.")
     revision = lam.get_policy(FunctionName=fn["FunctionName"])["RevisionId"]
     lam.remove_permission(FunctionName=fn["FunctionName"], StatementId="a", RevisionId=revision)
+    assert lam.get_policy(FunctionName=fn["FunctionName"])["RevisionId"] != revision
     statements = json.loads(lam.get_policy(FunctionName=fn["FunctionName"])["Policy"])["Statement"]
     assert [s["Sid"] for s in statements] == ["b"]
 
