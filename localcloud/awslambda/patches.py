@@ -108,16 +108,26 @@ def configuration(original: Callable) -> Callable:
 
 
 def layer_version(original: Callable) -> Callable:
-    """A layer version names its Description ("" when none was given) and its LicenseInfo
-    only when one was given (API_PublishLayerVersion's answers as AWS records them)."""
+    """A layer version names its LicenseInfo only when one was given (AWS's recorded
+    PublishLayerVersion answers)."""
     def get_layer_version(self: Any) -> dict:
         out = original(self)
-        out.setdefault("Description", "")
         if not out.get("LicenseInfo"):
             out.pop("LicenseInfo", None)
         return out
 
     return get_layer_version
+
+
+def published_layer(original: Callable) -> Callable:
+    """PublishLayerVersion answers a Description ("" when none was given), as AWS recorded."""
+    def publish_layer_version(self: Any) -> Any:
+        status, headers, body = original(self)
+        doc = json.loads(body)
+        doc.setdefault("Description", "")
+        return status, headers, json.dumps(doc)
+
+    return publish_layer_version
 
 
 # Members a function's configuration carries in GetFunction*/Create/Update answers but not in
@@ -296,7 +306,13 @@ def code_checked(original: Callable) -> Callable:
 
 def keep_logging_config(original: Callable) -> Callable:
     def create_function(self: Any, spec: dict) -> Any:
-        s3_code_exists(self, spec.get("Code"))
+        try:
+            s3_code_exists(self, spec.get("Code"))
+        except Exception as exc:  # noqa: BLE001 - re-raised below unless moto words it
+            if "NoSuchBucket" not in str(getattr(exc, "message", "")):
+                raise
+            # a missing bucket moto refuses itself, in the same words, after checking the
+            # layers first (its order)
         fn = original(self, spec)
         given = {}
         if spec.get("LoggingConfig"):
@@ -373,7 +389,9 @@ def not_found_message(method: str, path: str, query: str, region: str, account: 
     if suffix == "/url":
         return "The resource you requested does not exist."
     if suffix == "/event-invoke-config":
-        return f"The function {arn}:{qualifier or '$LATEST'} doesn't have an EventInvokeConfig"
+        if message.startswith("Function not found") or qualifier:  # AWS's recorded answers
+            return f"The function {arn}:{qualifier or '$LATEST'} doesn't have an EventInvokeConfig"
+        return message
     if not (message.startswith("Function not found") or message == "NOT FOUND"):
         return message  # (NOT FOUND: a path moto has no route for, e.g. `...:$LATEST`)
     if suffix == "/invocations" and method == "POST":
@@ -483,5 +501,6 @@ def install(cloud: Any) -> None:
     cloud.hook(Policy, "del_statement", revision_unwrapped)
     cloud.hook(Policy, "decode_policy", statement_conditions)
     cloud.hook(LambdaResponse, "get_alias", answered_200)
+    cloud.hook(LambdaResponse, "publish_layer_version", published_layer)
     cloud.hook(LambdaResponse, "list_functions", listing("Functions"))
     cloud.hook(LambdaResponse, "list_versions_by_function", listing("Versions"))

@@ -46,6 +46,8 @@ HOOK_POINTS = [
     ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "decode_policy"),
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "get_alias"),
     ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
+     "publish_layer_version"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
      "list_versions_by_function"),
 ]
 

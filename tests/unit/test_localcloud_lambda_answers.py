@@ -62,17 +62,21 @@ def test_delete_function_refuses_latest_and_aliases(name, qualifier, message):
     ("GET", "/2021-10-31/functions/f/url", "", "The resource you requested does not exist."),
     ("GET", "/2019-09-25/functions/f/event-invoke-config", "Qualifier=4",
      f"The function {ARN}:f:4 doesn't have an EventInvokeConfig"),
+    ("GET", "/2019-09-25/functions/f/event-invoke-config", "",
+     f"The function {ARN}:f:$LATEST doesn't have an EventInvokeConfig"),
 ])
 def test_not_found_messages_name_what_the_operation_resolved(method, path, query, message):
     assert patches.not_found_message(method, path, query, "us-east-1", "111111111111",
                                      "Function not found: whatever") == message
 
 
-def test_layer_versions_name_description_and_only_a_given_license():
+def test_layer_versions_name_only_a_given_license_and_publishing_a_description():
     out = patches.layer_version(lambda self: {"LicenseInfo": "", "Version": 1})(None)
-    assert out == {"Description": "", "Version": 1}
+    assert out == {"Version": 1}
     out = patches.layer_version(lambda self: {"LicenseInfo": "MIT", "Description": "d"})(None)
     assert out == {"LicenseInfo": "MIT", "Description": "d"}
+    _, _, body = patches.published_layer(lambda self: (201, {}, '{"Version": 1}'))(None)
+    assert json.loads(body) == {"Version": 1, "Description": ""}
 
 
 def test_listings_leave_out_states_and_runtime_versions():
@@ -163,3 +167,9 @@ def test_get_layer_version_by_arn_is_served_as_get_layer_version():
     listing = {"REQUEST_METHOD": "GET", "PATH_INFO": "/2018-10-31/layers", "QUERY_STRING": ""}
     patches.layer_by_arn(listing)
     assert listing["PATH_INFO"] == "/2018-10-31/layers"
+
+
+def test_an_existing_functions_missing_event_invoke_config_keeps_its_words():
+    moto_words = f"The function {ARN}:f doesn't have an EventInvokeConfig"
+    assert patches.not_found_message("GET", "/2019-09-25/functions/f/event-invoke-config", "",
+                                     "us-east-1", "111111111111", moto_words) == moto_words
