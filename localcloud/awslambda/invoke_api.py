@@ -7,7 +7,6 @@ import base64
 import binascii
 import json
 import re
-import sys
 import uuid
 from typing import Any
 
@@ -58,11 +57,17 @@ def _patched_invoke(self: Any, body: Any, request_headers: Any, response_headers
 # ---- the Invoke API without moto's request dispatch ---------------------------------------
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([A-Za-z0-9_-]+)/invocations/?$")
 _FAST_TYPES = {"RequestResponse": "200 OK", "Event": "202 Accepted", "DryRun": "204 No Content"}
-MAX_SYNC_RESPONSE = 6_000_000  # moto's limit for a RequestResponse payload
+# A RequestResponse answer's payload may be 6 MB + 100 bytes (the limit Lambda's
+# Function.ResponseSizeTooLarge names; a 6 MiB answer passes on AWS)
+MAX_SYNC_RESPONSE = 6_291_556
 
 
-def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
-    """(function name, account, region) when moto would add nothing to this Invoke; else None.
+_QUALIFIER_QUERY = re.compile(r"^Qualifier=([A-Za-z0-9_$%-]+)$")
+
+
+def _fast_invoke_target(environ: dict) -> tuple[str, str, str, str | None] | None:
+    """(function name, account, region, qualifier) when moto would add nothing to this Invoke
+    (a `Qualifier` query included: moto reads `qualifier` and would run $LATEST); else None.
 
     Mirrors what moto's dispatch decides for `POST /2015-03-31/functions/NAME/invocations`:
     the region from the URL host, the User-Agent or the SigV4 scope (moto's own regexes);
@@ -70,7 +75,9 @@ def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
     `BaseResponse.get_current_account`). Anything unusual (an ARN or qualifier, a compressed
     body, IAM auth or the request recorder switched on) is left to moto.
     """
-    if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
+    query = environ.get("QUERY_STRING") or ""
+    q = _QUALIFIER_QUERY.match(query)
+    if environ.get("REQUEST_METHOD") != "POST" or (query and q is None):
         return None
     m = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
     if m is None:
@@ -85,7 +92,9 @@ def _fast_invoke_target(environ: dict) -> tuple[str, str, str] | None:
 
     if settings.INITIAL_NO_AUTH_ACTION_COUNT != float("inf") or recorder._user_enabled:
         return None
-    return m.group(1), account_of(environ), region_of(environ)
+    from urllib.parse import unquote
+
+    return m.group(1), account_of(environ), region_of(environ), unquote(q.group(1)) if q else None
 
 
 def _invoke_middleware(app: Any, cloud: Any) -> Any:
@@ -103,13 +112,24 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
         target = _fast_invoke_target(environ)
         if target is None:
             return app(environ, start_response)
-        name, account, region = target
+        name, account, region, qualifier = target
+        from moto.awslambda.exceptions import UnknownFunctionException
         from moto.awslambda.utils import get_backend
         from moto.iam.models import mark_account_as_visited
 
         try:
-            fn = get_backend(account, region).get_function(name)
-        except Exception:  # noqa: BLE001 - not found etc.: moto answers with its own error
+            fn = get_backend(account, region).get_function(name, qualifier)
+        except UnknownFunctionException:
+            if qualifier is None:
+                return app(environ, start_response)  # moto answers its not-found error
+            doc = json.dumps({"Type": "User", "Message": "Function not found: arn:aws:lambda:"
+                              f"{region}:{account}:function:{name}:{qualifier}"}).encode()
+            start_response("404 Not Found", [
+                ("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
+                ("x-amzn-ErrorType", "ResourceNotFoundException"),
+                ("Content-Length", str(len(doc)))])
+            return [doc]
+        except Exception:  # noqa: BLE001 - anything else: moto answers with its own error
             return app(environ, start_response)
         runtime = cloud.runtime
         if runtime is None:
@@ -140,11 +160,11 @@ def _invoke_middleware(app: Any, cloud: Any) -> Any:
                 ("Content-Length", str(len(payload)))])
             return [payload]
         headers = [("Content-Type", "application/json"),
-                   ("x-amzn-RequestId", str(uuid.uuid4())),
+                   ("x-amzn-RequestId", res.request_id or str(uuid.uuid4())),
                    ("Access-Control-Allow-Origin", "*")]
         if inv_type == "RequestResponse":
             headers.append(("X-Amz-Executed-Version", fn.version))
-            if sys.getsizeof(payload) > MAX_SYNC_RESPONSE:
+            if len(payload) > MAX_SYNC_RESPONSE:
                 payload = json.dumps({
                     "errorMessage": "Response payload size exceeded maximum allowed payload "
                                     "size (6291556 bytes).",

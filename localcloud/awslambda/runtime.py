@@ -260,8 +260,10 @@ class LambdaRuntime(CodeCache, WorkerPool):
             worker.kill()
             code = worker.proc.returncode
             oom = code == MEMORY_EXIT
-            doc = {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                   f"{_exit_reason(code)}",
+            # a runtime that exits 0 gave no reason (Lambda's words for it)
+            reason = "Runtime exited without providing a reason" if code == 0 else \
+                f"Runtime exited with error: {_exit_reason(code)}"
+            doc = {"errorMessage": f"RequestId: {request_id} Error: {reason}",
                    "errorType": "Runtime.OutOfMemory" if oom else "Runtime.ExitError"}
             lines.append(doc["errorMessage"])
             lines.append(doc["errorType"])
@@ -288,6 +290,8 @@ class LambdaRuntime(CodeCache, WorkerPool):
             report += f"\tStatus: {status}"
         if error_type:
             report += f"\tError Type: {error_type}"
+        if not status:
+            report += "\t"  # Lambda ends each field of a plain REPORT line with a tab
         all_lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines,
                      f"END RequestId: {request_id}", report]
         self.logs.put(spec.account_id, spec.region, spec.log_group, worker.log_stream, all_lines)
@@ -295,9 +299,9 @@ class LambdaRuntime(CodeCache, WorkerPool):
         tail_bytes = tail.encode()[-LOG_TAIL_BYTES:]
         if error is not None:
             return InvokeResult(200, json.dumps(error).encode(), "Unhandled",
-                                tail_bytes.decode("utf-8", "ignore"))
+                                tail_bytes.decode("utf-8", "ignore"), request_id)
         return InvokeResult(200, (result if result is not None else "null").encode(), None,
-                            tail_bytes.decode("utf-8", "ignore"))
+                            tail_bytes.decode("utf-8", "ignore"), request_id)
 
     # ---- async (Event) invokes --------------------------------------------------------
     def invoke_async(self, fn: Any, payload: bytes, source: str | None = None,

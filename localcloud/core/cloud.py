@@ -89,6 +89,7 @@ class InvokeResult:
     payload: bytes
     function_error: str | None = None
     log_tail: str = ""
+    request_id: str = ""  # the invocation's (its context's aws_request_id, its log lines')
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None

@@ -56,8 +56,11 @@ class IamService:
     # ---- credentials for compute ------------------------------------------------------
     def function_env(self, fn: Any) -> dict[str, str]:
         """AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN of the function's execution role, session
-        named after the function (as Lambda does)."""
-        creds = self.store.issue(fn.role, fn.function_name, fn.account_id, fn.region)
+        named after the function (as Lambda does; a one-character name, shorter than a
+        session name may be, as `<name>@lambda_function`)."""
+        session = fn.function_name if len(fn.function_name) > 1 else \
+            f"{fn.function_name}@lambda_function"
+        creds = self.store.issue(fn.role, session, fn.account_id, fn.region)
         return creds.env()
 
     def instance_env(self, instance: Any) -> dict[str, str] | None:

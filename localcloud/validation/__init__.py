@@ -102,8 +102,11 @@ def error_response(service: str, protocol: str, refusal: Refusal) -> tuple[str, 
                     f"<RequestId>{rid}</RequestId></ErrorResponse>").encode()
         return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body
     if protocol == "rest-json":
-        doc = ({"Type": "User", "message": refusal.message} if service == "lambda"
-               else {"message": refusal.message})
+        if service == "lambda":
+            from localcloud.awslambda.patches import error_body
+            doc = error_body(refusal.code, {"message": refusal.message})
+        else:
+            doc = {"message": refusal.message}
         return status, [("Content-Type", "application/json"),
                         ("x-amzn-ErrorType", refusal.code), ("x-amzn-RequestId", rid)], \
             json.dumps(doc).encode()
@@ -456,6 +459,23 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
             code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
             code = _VALIDATION_CODE.get(service, code)
             return service, protocol, Refusal(code, model_checks.message(errors))
+    if service == "lambda" and "Resource" in params:
+        refusal = rules.lambda_tag_resource(call.operation, params.get("Resource"))
+        if refusal:
+            return service, protocol, refusal
+    if service == "lambda" and "VersionNumber" in params:
+        refusal = rules.lambda_layer_version(call.operation, params.get("VersionNumber"))
+        if refusal:
+            return service, protocol, refusal
+    if service == "lambda" and call.operation == "AddPermission":
+        refusal = rules.lambda_principal(params.get("Principal"))
+        if refusal:
+            return service, protocol, refusal
+    if service == "lambda" and "FunctionName" in params:
+        refusal = rules.lambda_function_ref(call.operation, params.get("FunctionName"),
+                                            params.get("Qualifier"), call.region)
+        if refusal:
+            return service, protocol, refusal
     if service == "iam":
         refusal = _iam_rules(call)
         if refusal:

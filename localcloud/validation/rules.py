@@ -31,6 +31,7 @@
 | IAM `Path` members: begin and end with `/` | `ValidationError` "The specified value for path is invalid. ...", 400 | https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names |
 | Lambda `EphemeralStorage.Size` at most 10,240 MB (the model says 32,768) | `ValidationException`, 400 | https://docs.aws.amazon.com/lambda/latest/dg/configuration-ephemeral-storage.html |
 | S3 PutObjectLockConfiguration without a body | `MissingRequestBodyError` "Request Body is empty", 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
+| Lambda FunctionName/Qualifier: a full ARN of another region; a Qualifier differing from the name's; DeleteFunction of `$LATEST` or an alias; tags on a version or alias ARN; AddPermission on `$LATEST` or for a principal that is not `*`, an account, an ARN or a service; a layer version below 1 | `ResourceNotFoundException` 404 / `InvalidParameterValueException` 400 | https://docs.aws.amazon.com/lambda/latest/api/API_DeleteFunction.html , https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html (wording: AWS's recorded answers) |
 | Lambda Invoke payloads: 6 MB synchronous, 1 MB asynchronous (`Event`; 256 KB before Oct 2025) | `RequestEntityTooLargeException`, 413 | https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html |
 
 Each rule returns None (fine) or a `Refusal`.
@@ -678,4 +679,105 @@ def invoke_payload(size: int, invocation_type: str | None) -> Refusal | None:
         return Refusal("RequestEntityTooLargeException",
                        f"Request must be smaller than {limit} bytes for the InvokeFunction operation",
                        status=413)
+    return None
+
+
+# A Lambda FunctionName: a name, a partial ARN (`<account>:function:<name>`) or a full ARN,
+# each with an optional `:<qualifier>` (API_GetFunction, "FunctionName").
+_FN_ARN = re.compile(r"arn:[^:]*:lambda:([^:]*):([^:]*):function(?::([^:]*))?(?::([^:]*))?")
+_FN_PARTIAL = re.compile(r"(\d{12}:)?(function:)?([^:]+)(?::([^:]*))?")
+_ALIAS = re.compile(r"(?!^[0-9]+$)[a-zA-Z0-9-_]+")
+QUALIFIER_MISMATCH = "The derived qualifier from the function name does not match the specified qualifier."
+
+
+@dataclass
+class FunctionRef:
+    name: str
+    qualifier: str | None = None   # the one the FunctionName carries
+    region: str | None = None      # a full ARN's region
+
+
+def function_ref(function_name: str) -> FunctionRef | None:
+    """What a FunctionName names (None when it does not parse as one)."""
+    m = _FN_ARN.fullmatch(function_name)
+    if m:
+        # `arn:aws:lambda:<region>:<account>:function` names the function "function" (AWS's
+        # not-found answer for it)
+        return FunctionRef(m.group(3) or "function", m.group(4), m.group(1))
+    m = _FN_PARTIAL.fullmatch(function_name)
+    if m and not function_name.startswith("arn:"):
+        return FunctionRef(m.group(3), m.group(4))
+    return None
+
+
+def lambda_function_ref(operation: str, function_name: Any, qualifier: Any,
+                        region: str) -> Refusal | None:
+    """What Lambda refuses from the FunctionName and Qualifier alone, before it looks the
+    function up (recorded AWS answers: a full ARN of another region is 404 "not reachable";
+    a Qualifier differing from the one in the name, `$LATEST` or an alias to DeleteFunction
+    are InvalidParameterValueException)."""
+    if not isinstance(function_name, str):
+        return None
+    ref = function_ref(function_name)
+    if ref is None:
+        return None
+    if ref.region and ref.region != region:
+        return Refusal("ResourceNotFoundException", f"Functions from '{ref.region}' are not "
+                       f"reachable in this region ('{region}')", status=404)
+    if isinstance(qualifier, str) and ref.qualifier is not None and qualifier != ref.qualifier:
+        return Refusal("InvalidParameterValueException", QUALIFIER_MISMATCH)
+    if operation == "AddPermission" and (qualifier if isinstance(qualifier, str)
+                                         else ref.qualifier) == "$LATEST":
+        return Refusal("InvalidParameterValueException",
+                       "We currently do not support adding policies for $LATEST.")
+    if operation == "DeleteFunction":
+        q = qualifier if isinstance(qualifier, str) else ref.qualifier
+        if q == "$LATEST":
+            return Refusal("InvalidParameterValueException",
+                           "$LATEST version cannot be deleted without deleting the function.")
+        if q is not None and _ALIAS.fullmatch(q):
+            return Refusal("InvalidParameterValueException",
+                           "Deletion of aliases is not currently supported.")
+    return None
+
+
+_TAG_OPS = ("TagResource", "UntagResource", "ListTags")
+
+
+def lambda_tag_resource(operation: str, resource: Any) -> Refusal | None:
+    """Tags belong to a function, not to one of its versions or aliases (API_TagResource)."""
+    if operation in _TAG_OPS and isinstance(resource, str):
+        m = _FN_ARN.fullmatch(resource)
+        if m and m.group(4) is not None:
+            return Refusal("InvalidParameterValueException", "Tags on function aliases and "
+                           "versions are not supported. Please specify a function ARN.")
+    return None
+
+
+_SERVICE_PRINCIPAL = re.compile(r"[a-z0-9.-]+\.(amazonaws\.com(\.cn)?|amazon\.com)")
+
+
+def lambda_principal(principal: Any) -> Refusal | None:
+    """AddPermission's Principal: `*`, an account id, an ARN or an AWS service principal
+    (API_AddPermission)."""
+    if not isinstance(principal, str) or principal == "*" or principal.startswith("arn:") \
+            or re.fullmatch(r"\d{12}", principal) or _SERVICE_PRINCIPAL.fullmatch(principal):
+        return None
+    return Refusal("InvalidParameterValueException",
+                   "The provided principal was invalid. Please check the principal and try again.")
+
+
+_LAYER_VERSION_OPS = ("GetLayerVersion", "DeleteLayerVersion", "GetLayerVersionPolicy",
+                      "AddLayerVersionPermission", "RemoveLayerVersionPermission")
+
+
+def lambda_layer_version(operation: str, version: Any) -> Refusal | None:
+    """Layer versions count from 1 (API_GetLayerVersion; AWS's recorded answer)."""
+    if operation in _LAYER_VERSION_OPS and isinstance(version, (str, int)):
+        try:
+            low = int(version) < 1
+        except ValueError:
+            return None
+        if low:
+            return Refusal("InvalidParameterValueException", "Layer Version Cannot be less than 1")
     return None

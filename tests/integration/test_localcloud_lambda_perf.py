@@ -154,11 +154,14 @@ def test_invoke_cases_the_fast_path_leaves_to_moto(aws, echo):
 def test_fast_invoke_target_mirrors_moto_region_and_account(monkeypatch):
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/2015-03-31/functions/f/invocations",
                "HTTP_AUTHORIZATION": AUTH.replace("us-east-1", "eu-west-1"), "HTTP_HOST": "x"}
-    assert lambda_runtime._fast_invoke_target(environ) == ("f", "123456789012", "eu-west-1")
+    assert lambda_runtime._fast_invoke_target(environ) == ("f", "123456789012", "eu-west-1", None)
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
     assert lambda_runtime._fast_invoke_target(environ)[1] == "111122223333"
     monkeypatch.delenv("MOTO_ACCOUNT_ID")
-    assert lambda_runtime._fast_invoke_target({**environ, "QUERY_STRING": "Qualifier=1"}) is None
+    # a Qualifier is served here (moto reads `qualifier` and would run $LATEST); more is moto's
+    assert lambda_runtime._fast_invoke_target(
+        {**environ, "QUERY_STRING": "Qualifier=%24LATEST"})[3] == "$LATEST"
+    assert lambda_runtime._fast_invoke_target({**environ, "QUERY_STRING": "Qualifier=1&x=2"}) is None
     assert lambda_runtime._fast_invoke_target(
         {**environ, "HTTP_AUTHORIZATION": AUTH.replace("/lambda/", "/s3/")}) is None
     assert lambda_runtime._fast_invoke_target(

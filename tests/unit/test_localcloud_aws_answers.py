@@ -32,6 +32,23 @@ HOOK_POINTS = [
      "create_rest_api"),
     ("localcloud.iam.patches", "moto.iam.models", "IAMBackend", "create_service_linked_role"),
     ("localcloud.iam.patches", "moto.iam.models", "IAMBackend", "delete_service_linked_role"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LayerVersion", "get_layer_version"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "delete_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "update_function_code"),
+    ("localcloud.awslambda.patches", "moto.s3.models", "S3Backend", "get_object"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend",
+     "list_versions_by_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.models", "LambdaBackend", "get_function"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "list_functions"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "publish_version"),
+    ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "principal_formatter"),
+    ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "del_statement"),
+    ("localcloud.awslambda.patches", "moto.awslambda.policy", "Policy", "decode_policy"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse", "get_alias"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
+     "publish_layer_version"),
+    ("localcloud.awslambda.patches", "moto.awslambda.responses", "LambdaResponse",
+     "list_versions_by_function"),
 ]
 
 
