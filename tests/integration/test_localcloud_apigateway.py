@@ -307,3 +307,62 @@ def test_proxy_event_keeps_header_names_as_sent(api):
     assert headers["X-Mixed-Case"] == "kept" and "X-Mixed-case" not in headers
     assert headers["x-multi"] == "2" and multi["x-multi"] == ["1", "2"]
     assert multi["x-day"] == ["mon"] and multi["X-Mixed-Case"] == ["kept"]
+
+
+SELECT = """
+def handler(event, context):
+    code = event["statusCode"]
+    if code == "400":
+        raise Exception("Error: four hundred")
+    return {"echo": event}
+"""
+
+
+def test_aws_integration_maps_templates_and_selects_by_error_message(aws, local_cloud):  # noqa: F811
+    """A non-proxy (AWS) Lambda integration with a credentials role: the request template
+    builds the payload, the function error's message picks the integration response, the
+    response template and responseOverride shape the answer."""
+    lam, apigw, iam = aws["lambda"], aws["apigateway"], aws["iam"]
+    fn = f"sel-{uuid.uuid4().hex[:8]}"
+    arn = lam.create_function(FunctionName=fn, Runtime="python3.11", Role=lambda_role(iam),
+                              Handler="handler.handler",
+                              Code={"ZipFile": zip_bytes({"handler.py": SELECT})})["FunctionArn"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "apigateway.amazonaws.com"}}]}
+    role = iam.create_role(RoleName=f"invoke-{fn}", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=f"invoke-{fn}", PolicyName="invoke", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                 "Resource": arn}]}))
+    api = apigw.create_rest_api(name=f"api-{fn}")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    res = apigw.create_resource(restApiId=api, parentId=root, pathPart="{statusCode}")["id"]
+    apigw.put_method(restApiId=api, resourceId=res, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api, resourceId=res, httpMethod="GET", type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
+        credentials=role["Role"]["Arn"],
+        requestTemplates={"application/json": '{"statusCode": "$input.params(\'statusCode\')", '
+                                              '"q": "$util.escapeJavaScript($input.params(\'q\'))"}'})
+    for code in ("200", "405"):
+        apigw.put_method_response(restApiId=api, resourceId=res, httpMethod="GET", statusCode=code)
+    apigw.put_integration_response(
+        restApiId=api, resourceId=res, httpMethod="GET", statusCode="200", selectionPattern="",
+        responseTemplates={"application/json": '#set($r = $input.path(\'$\'))'
+                                               '{"got": $input.json(\'$.echo\')}'
+                                               '#if($r.echo.q == "teapot")'
+                                               '#set($context.responseOverride.status = 418)#end'})
+    apigw.put_integration_response(restApiId=api, resourceId=res, httpMethod="GET",
+                                   statusCode="405", selectionPattern=".*four hundred.*")
+    apigw.create_deployment(restApiId=api, stageName="dev")
+    base = f"{local_cloud.endpoint_url}/restapis/{api}/dev/_user_request_"
+    status, headers, body = call(base + '/200?q=say%20"hi"', method="GET")
+    assert status == 200, body
+    assert json.loads(body) == {"got": {"statusCode": "200", "q": 'say "hi"'}}
+    assert headers["Content-Type"] == "application/json"
+    status, _, body = call(base + "/400", method="GET")
+    assert status == 405 and json.loads(body)["errorMessage"] == "Error: four hundred"
+    assert call(base + "/200?q=teapot", method="GET")[0] == 418
+    # the role no longer allows the invoke: IAM refuses it, API Gateway answers 500
+    iam.delete_role_policy(RoleName=f"invoke-{fn}", PolicyName="invoke")
+    status, _, body = call(base + "/200", method="GET")
+    assert status == 500 and json.loads(body) == {"message": "Internal server error"}
