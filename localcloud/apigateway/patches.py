@@ -15,7 +15,18 @@ its endpoint's `ipAddressType` (`ipv4`, `dualstack` for a PRIVATE API, as AWS de
 https://docs.aws.amazon.com/apigateway/latest/api/API_EndpointConfiguration.html).
 CreateRestApi keeps the `binaryMediaTypes` and `version` it is given (moto drops them and
 answers a made-up `version: V1`).
-Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`.
+
+A Method, Integration and IntegrationResponse are answered as API_Method, API_Integration and
+API_IntegrationResponse show them: members never set are absent (moto sends them null or
+empty: `methodResponses: {}`, `responseTemplates: {}`, `requestParameters: null`), an
+integration's `cacheNamespace` defaults to its resource's id, its `timeoutInMillis` to 29000,
+its `passthroughBehavior` to WHEN_NO_MATCH, and `cacheKeyParameters` is always a list; an
+integration response's empty `selectionPattern` is kept (moto drops it).
+
+Calls naming something that does not exist are refused in AWS's words (`control.middleware`).
+Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`,
+`Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
+`APIGatewayBackend.put_integration`.
 """
 from __future__ import annotations
 
@@ -64,10 +75,73 @@ def rest_api_dict(original: Callable) -> Callable:
     return to_dict
 
 
+DEFAULT_TIMEOUT_MS = 29000  # https://docs.aws.amazon.com/apigateway/latest/api/API_Integration.html
+
+
+def _without_unset(doc: dict, keep: tuple = ()) -> dict:
+    return {k: v for k, v in doc.items() if k in keep or v not in (None, {}, [])}
+
+
+def method_dict(original: Callable) -> Callable:
+    def to_json(self: Any) -> dict:
+        return _without_unset(original(self), keep=("apiKeyRequired",))
+
+    return to_json
+
+
+def integration_dict(original: Callable) -> Callable:
+    def to_json(self: Any) -> dict:
+        doc = original(self)
+        doc.setdefault("passthroughBehavior", "WHEN_NO_MATCH")
+        if doc.get("passthroughBehavior") is None:
+            doc["passthroughBehavior"] = "WHEN_NO_MATCH"
+        if doc.get("timeoutInMillis") is None:
+            doc["timeoutInMillis"] = DEFAULT_TIMEOUT_MS
+        else:
+            try:
+                doc["timeoutInMillis"] = int(doc["timeoutInMillis"])
+            except (TypeError, ValueError):
+                pass
+        return _without_unset(doc, keep=("cacheKeyParameters",))
+
+    return to_json
+
+
+def integration_response_dict(original: Callable) -> Callable:
+    def to_json(self: Any) -> dict:
+        doc = original(self)
+        if self.selection_pattern is not None:
+            doc["selectionPattern"] = self.selection_pattern
+        if not doc.get("responseTemplates"):
+            doc.pop("responseTemplates", None)
+        return doc
+
+    return to_json
+
+
+def put_integration(original: Callable) -> Callable:
+    def put(self: Any, function_id: str, resource_id: str, *args: Any, **kwargs: Any) -> Any:
+        integration = original(self, function_id, resource_id, *args, **kwargs)
+        if integration.cache_namespace is None:
+            integration.cache_namespace = resource_id
+        return integration
+
+    return put
+
+
 def install(cloud: Any) -> None:
-    from moto.apigateway.models import RestAPI
+    from moto.apigateway.models import (
+        APIGatewayBackend, Integration, IntegrationResponse, Method, RestAPI,
+    )
     from moto.apigateway.responses import APIGatewayResponse
+
+    from . import control
 
     cloud.hook(RestAPI, "to_dict", rest_api_dict)
     cloud.hook(APIGatewayResponse, "create_rest_api", create_rest_api)
+    cloud.hook(Method, "to_json", method_dict)
+    cloud.hook(Integration, "to_json", integration_dict)
+    cloud.hook(IntegrationResponse, "to_json", integration_response_dict)
+    cloud.hook(APIGatewayBackend, "put_integration", put_integration)
+    cloud.add_middleware(control.middleware)
     cloud.add_middleware(model_status_middleware("apigateway"))

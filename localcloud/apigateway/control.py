@@ -1,0 +1,148 @@
+"""API Gateway's control plane refuses a call on something that does not exist as AWS does.
+
+AWS names what is missing, from the outside in, in its own words (recorded AWS answers,
+LocalStack's AWS-validated `test_apigateway_api.py` snapshots; moto answers "Invalid Rest API
+Id specified" for all of them, and for some nothing at all):
+
+| what is missing | AWS's answer |
+|---|---|
+| a `statusCode` in the path that is not `[1-5]\\d\\d` | 400 `ValidationException` `1 validation error detected: Value '…' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d` |
+| the REST API (most operations) | 404 `NotFoundException` `Invalid API identifier specified <account>:<id>` |
+| the REST API, under `/resources/{id}` | 404 `Invalid Resource identifier specified` |
+| the REST API, under `/requestvalidators/{id}` | 404 `Invalid Request Validator identifier specified` |
+| the REST API, CreateRequestValidator | 400 `BadRequestException` `Invalid REST API identifier specified` |
+| the REST API, CreateAuthorizer | 409 `ConflictException` `Unable to complete operation due to concurrent modification. Please try again later.` |
+| the resource (CreateResource's parent too) | 404 `Invalid Resource identifier specified` |
+| the method (all but PutMethod) | 404 `Invalid Method identifier specified` (DeleteIntegrationResponse: `Invalid Integration identifier specified`) |
+| the integration (all but PutIntegration) | 404 `Invalid Integration identifier specified` |
+| a method or integration response (Get/Update/Delete) | 404 `Invalid Response status code specified` |
+| a request validator | 404 `Invalid Request Validator identifier specified` |
+| a model (Get/Update/Delete) | 404 `Invalid model name specified: <name>` |
+| a VPC link (Get/Update/Delete) | 404 `Invalid Vpc Link identifier specified` |
+
+The check runs after the request's validation and IAM authorization (AWS's order) and
+reads moto's apigateway backend (`APIGatewayBackend.apis/vpc_links`, `RestAPI.resources/
+request_validators/models`, `Resource.resource_methods`, `Method.method_responses/
+method_integration`, `Integration.integration_responses`; tripwire in
+tests/unit/test_localcloud_apigw_hooks.py).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+from urllib.parse import unquote
+
+_STATUS_CODE = re.compile(r"[1-5]\d\d")
+
+NOT_FOUND = "NotFoundException"
+RESOURCE = "Invalid Resource identifier specified"
+METHOD = "Invalid Method identifier specified"
+INTEGRATION = "Invalid Integration identifier specified"
+STATUS = "Invalid Response status code specified"
+VALIDATOR = "Invalid Request Validator identifier specified"
+VPC_LINK = "Invalid Vpc Link identifier specified"
+
+
+def missing(backend: Any, verb: str, path: str) -> tuple[int, str, str] | None:
+    """(status, code, message) when the call names something that does not exist."""
+    segs = [unquote(s) for s in path.strip("/").split("/")]
+    if not segs or segs[0] not in ("restapis", "vpclinks"):
+        return None
+    for i, seg in enumerate(segs[:-1]):
+        if seg == "responses" and i >= 5 and not _STATUS_CODE.fullmatch(segs[i + 1]):
+            return 400, "ValidationException", (
+                f"1 validation error detected: Value '{segs[i + 1]}' at 'statusCode' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d")
+    if segs[0] == "vpclinks":
+        if len(segs) == 2 and verb in ("GET", "PATCH", "DELETE") and \
+                segs[1] not in backend.vpc_links:
+            return 404, NOT_FOUND, VPC_LINK
+        return None
+    if len(segs) < 2 or not segs[1]:
+        return None
+    api = backend.apis.get(segs[1])
+    if api is None:
+        return _api_missing(backend, verb, segs)
+    n = len(segs)
+    if n >= 4 and segs[2] == "resources":
+        resource = api.resources.get(segs[3])
+        if resource is None:
+            return 404, NOT_FOUND, RESOURCE
+        if n >= 6 and segs[4] == "methods":
+            return _method_missing(resource, verb, segs)
+        return None
+    if n == 4 and segs[2] == "requestvalidators" and verb in ("GET", "PATCH", "DELETE"):
+        if segs[3] not in (api.request_validators or {}):
+            return 404, NOT_FOUND, VALIDATOR
+    if n == 4 and segs[2] == "models" and verb in ("GET", "PATCH", "DELETE"):
+        if segs[3] not in (api.models or {}):
+            return 404, NOT_FOUND, f"Invalid model name specified: {segs[3]}"
+    return None
+
+
+def _api_missing(backend: Any, verb: str, segs: list[str]) -> tuple[int, str, str]:
+    n = len(segs)
+    if n >= 4 and segs[2] == "resources":
+        return 404, NOT_FOUND, RESOURCE
+    if n >= 4 and segs[2] == "requestvalidators":
+        return 404, NOT_FOUND, VALIDATOR
+    if n == 3 and verb == "POST" and segs[2] == "requestvalidators":
+        return 400, "BadRequestException", "Invalid REST API identifier specified"
+    if n == 3 and verb == "POST" and segs[2] == "authorizers":
+        return 409, "ConflictException", ("Unable to complete operation due to concurrent "
+                                          "modification. Please try again later.")
+    return 404, NOT_FOUND, f"Invalid API identifier specified {backend.account_id}:{segs[1]}"
+
+
+def _method_missing(resource: Any, verb: str, segs: list[str]) -> tuple[int, str, str] | None:
+    n = len(segs)
+    method = (resource.resource_methods or {}).get(segs[5])
+    integration_response = n == 9 and segs[6] == "integration" and segs[7] == "responses"
+    if method is None:
+        if n == 6 and verb == "PUT":
+            return None  # PutMethod creates it
+        if integration_response and verb == "DELETE":
+            return 404, NOT_FOUND, INTEGRATION
+        return 404, NOT_FOUND, METHOD
+    if n == 8 and segs[6] == "responses":
+        if verb != "PUT" and segs[7] not in (method.method_responses or {}):
+            return 404, NOT_FOUND, STATUS
+        return None
+    if n >= 7 and segs[6] == "integration":
+        integration = method.method_integration
+        if integration is None:
+            if n == 7 and verb == "PUT":
+                return None  # PutIntegration creates it
+            return 404, NOT_FOUND, INTEGRATION
+        if integration_response and verb != "PUT" and \
+                segs[8] not in (integration.integration_responses or {}):
+            return 404, NOT_FOUND, STATUS
+    return None
+
+
+def middleware(app: Callable, _cloud: Any = None) -> Callable:
+    from ..core.moto_request import backend_for
+    from ..iam.requests import credential_of
+    from ..validation import error_response
+    from ..validation.rules import Refusal
+
+    def precheck(environ: dict, start_response: Callable) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(("/restapis/", "/vpclinks/")) or "/_user_request_" in path:
+            return app(environ, start_response)
+        cred = credential_of(environ)
+        if cred is None or cred[2] != "apigateway":
+            return app(environ, start_response)
+        from moto.apigateway.models import apigateway_backends
+
+        found = missing(backend_for(apigateway_backends, environ),
+                        environ.get("REQUEST_METHOD", "GET").upper(), path)
+        if found is None:
+            return app(environ, start_response)
+        status, code, message = found
+        line, headers, body = error_response("apigateway", "rest-json",
+                                             Refusal(code, message, status=status))
+        start_response(line, headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+    return precheck
