@@ -10,6 +10,7 @@ Id specified" for all of them, and for some nothing at all):
 | the REST API (most operations) | 404 `NotFoundException` `Invalid API identifier specified <account>:<id>` |
 | the REST API, under `/resources/{id}` | 404 `Invalid Resource identifier specified` |
 | the REST API, under `/requestvalidators/{id}` | 404 `Invalid Request Validator identifier specified` |
+| the REST API, under `/documentation/parts/{id}` | 404 `Invalid Documentation part identifier specified` |
 | the REST API, CreateRequestValidator | 400 `BadRequestException` `Invalid REST API identifier specified` |
 | the REST API, CreateAuthorizer | 409 `ConflictException` `Unable to complete operation due to concurrent modification. Please try again later.` |
 | the resource (CreateResource's parent too) | 404 `Invalid Resource identifier specified` |
@@ -28,10 +29,14 @@ tests/unit/test_localcloud_apigw_hooks.py).
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Callable
 from urllib.parse import unquote
 
+from . import docparts, updates
+
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted"}
 _STATUS_CODE = re.compile(r"[1-5]\d\d")
 
 NOT_FOUND = "NotFoundException"
@@ -43,16 +48,37 @@ VALIDATOR = "Invalid Request Validator identifier specified"
 VPC_LINK = "Invalid Vpc Link identifier specified"
 
 
-def missing(backend: Any, verb: str, path: str) -> tuple[int, str, str] | None:
-    """(status, code, message) when the call names something that does not exist."""
-    segs = [unquote(s) for s in path.strip("/").split("/")]
-    if not segs or segs[0] not in ("restapis", "vpclinks"):
-        return None
+def split(path: str) -> list[str]:
+    return [unquote(s) for s in path.strip("/").split("/")]
+
+
+def invalid(segs: list[str], verb: str, body: bytes) -> tuple[int, str, str] | None:
+    """AWS's ValidationException for a patch `op` outside the enum and a path `statusCode`
+    that is not `[1-5]\\d\\d`, all named in one message (ops first)."""
+    errors: list[str] = []
+    if verb == "PATCH" and body:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            errors += updates.op_errors(segs, doc.get("patchOperations"))
     for i, seg in enumerate(segs[:-1]):
         if seg == "responses" and i >= 5 and not _STATUS_CODE.fullmatch(segs[i + 1]):
-            return 400, "ValidationException", (
-                f"1 validation error detected: Value '{segs[i + 1]}' at 'statusCode' failed to "
-                "satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d")
+            errors.append(
+                f"Value '{segs[i + 1]}' at 'statusCode' failed to satisfy constraint: Member "
+                "must satisfy regular expression pattern: [1-5]\\d\\d")
+    if not errors:
+        return None
+    count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected: "
+    return 400, "ValidationException", count + "; ".join(errors)
+
+
+def missing(backend: Any, verb: str, path: str) -> tuple[int, str, str] | None:
+    """(status, code, message) when the call names something that does not exist."""
+    segs = split(path)
+    if not segs or segs[0] not in ("restapis", "vpclinks"):
+        return None
     if segs[0] == "vpclinks":
         if len(segs) == 2 and verb in ("GET", "PATCH", "DELETE") and \
                 segs[1] not in backend.vpc_links:
@@ -86,6 +112,8 @@ def _api_missing(backend: Any, verb: str, segs: list[str]) -> tuple[int, str, st
         return 404, NOT_FOUND, RESOURCE
     if n >= 4 and segs[2] == "requestvalidators":
         return 404, NOT_FOUND, VALIDATOR
+    if n >= 5 and segs[2:4] == ["documentation", "parts"]:
+        return 404, NOT_FOUND, docparts.MISSING
     if n == 3 and verb == "POST" and segs[2] == "requestvalidators":
         return 400, "BadRequestException", "Invalid REST API identifier specified"
     if n == 3 and verb == "POST" and segs[2] == "authorizers":
@@ -121,6 +149,7 @@ def _method_missing(resource: Any, verb: str, segs: list[str]) -> tuple[int, str
 
 
 def middleware(app: Callable, _cloud: Any = None) -> Callable:
+    from ..core.body import read_body
     from ..core.moto_request import backend_for
     from ..iam.requests import credential_of
     from ..validation import error_response
@@ -135,14 +164,35 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
             return app(environ, start_response)
         from moto.apigateway.models import apigateway_backends
 
-        found = missing(backend_for(apigateway_backends, environ),
-                        environ.get("REQUEST_METHOD", "GET").upper(), path)
+        verb = environ.get("REQUEST_METHOD", "GET").upper()
+        body = read_body(environ) if verb in ("PATCH", "POST", "PUT") else b""
+        segs = split(path)
+        found = invalid(segs, verb, body)
+        backend = None
         if found is None:
-            return app(environ, start_response)
+            backend = backend_for(apigateway_backends, environ)
+            found = missing(backend, verb, path)
+        if found is None:
+            try:
+                if len(segs) in (4, 5) and segs[0] == "restapis" and \
+                        segs[2:4] == ["documentation", "parts"]:
+                    served = docparts.serve(backend, verb, segs, body)
+                else:
+                    served = updates.serve(backend, verb, segs, body)
+            except updates.ApiError as err:
+                found = err.status, err.code, err.message
+            else:
+                if served is None:
+                    return app(environ, start_response)
+                status, doc = served
+                out = json.dumps(doc).encode()
+                start_response(f"{status} {_REASONS.get(status, 'OK')}", [("Content-Type", "application/json"),
+                                                ("Content-Length", str(len(out)))])
+                return [out]
         status, code, message = found
-        line, headers, body = error_response("apigateway", "rest-json",
-                                             Refusal(code, message, status=status))
-        start_response(line, headers + [("Content-Length", str(len(body)))])
-        return [body]
+        line, headers, out = error_response("apigateway", "rest-json",
+                                            Refusal(code, message, status=status))
+        start_response(line, headers + [("Content-Length", str(len(out)))])
+        return [out]
 
     return precheck

@@ -1,4 +1,5 @@
 """API Gateway's control plane names what is missing in AWS's words (localcloud.apigateway.control)."""
+import json
 from types import SimpleNamespace as NS
 
 from localcloud.apigateway import control
@@ -49,9 +50,20 @@ def test_missing_resource_method_integration_and_responses():
 
 def test_status_code_pattern_validators_models_vpc_links():
     b = backend()
-    status, code, msg = control.missing(b, "GET", "/restapis/a1/resources/r1/methods/GET/responses/wrong")
+    segs = control.split("/restapis/a1/resources/r1/methods/GET/responses/wrong")
+    status, code, msg = control.invalid(segs, "GET", b"")
     assert (status, code) == (400, "ValidationException")
-    assert msg.endswith("Member must satisfy regular expression pattern: [1-5]\\d\\d")
+    assert msg == ("1 validation error detected: Value 'wrong' at 'statusCode' failed to satisfy "
+                   "constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d")
+    body = json.dumps({"patchOperations": [{"op": "wrong_op", "path": "/x"},
+                                           {"op": "remove", "path": "/y"},
+                                           {"op": "bad", "path": "/z"}]}).encode()
+    status, code, msg = control.invalid(segs, "PATCH", body)
+    assert msg.startswith("3 validation errors detected: Value 'wrong_op' at "
+                          "'updateMethodResponseInput.patchOperations.1.member.op' failed")
+    assert "'updateMethodResponseInput.patchOperations.3.member.op'" in msg
+    assert msg.endswith("Value 'wrong' at 'statusCode' failed to satisfy constraint: Member must "
+                        "satisfy regular expression pattern: [1-5]\\d\\d")
     assert control.missing(b, "DELETE", "/restapis/a1/requestvalidators/v9")[2] == control.VALIDATOR
     assert control.missing(b, "GET", "/restapis/a1/models/Other")[2] == \
         "Invalid model name specified: Other"
