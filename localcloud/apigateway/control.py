@@ -34,7 +34,7 @@ import re
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from . import docparts, updates
+from . import docparts, gatewayresponses, restapis, updates
 
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted"}
 _STATUS_CODE = re.compile(r"[1-5]\d\d")
@@ -68,6 +68,11 @@ def invalid(segs: list[str], verb: str, body: bytes) -> tuple[int, str, str] | N
             errors.append(
                 f"Value '{segs[i + 1]}' at 'statusCode' failed to satisfy constraint: Member "
                 "must satisfy regular expression pattern: [1-5]\\d\\d")
+    if len(segs) == 4 and segs[0] == "restapis" and segs[2] == "gatewayresponses":
+        try:
+            gatewayresponses.check_type(segs[3])
+        except updates.ApiError as err:
+            return err.status, err.code, err.message
     if not errors:
         return None
     count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected: "
@@ -148,6 +153,15 @@ def _method_missing(resource: Any, verb: str, segs: list[str]) -> tuple[int, str
     return None
 
 
+def _operations(body: bytes) -> list:
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    ops = doc.get("patchOperations") if isinstance(doc, dict) else None
+    return ops if isinstance(ops, list) else []
+
+
 def middleware(app: Callable, _cloud: Any = None) -> Callable:
     from ..core.body import read_body
     from ..core.moto_request import backend_for
@@ -157,7 +171,9 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
 
     def precheck(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
-        if not path.startswith(("/restapis/", "/vpclinks/")) or "/_user_request_" in path:
+        if not (path.startswith(("/restapis/", "/vpclinks/")) or path in ("/restapis",
+                                                                            "/restapis/")) \
+                or "/_user_request_" in path:
             return app(environ, start_response)
         cred = credential_of(environ)
         if cred is None or cred[2] != "apigateway":
@@ -168,6 +184,11 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
         body = read_body(environ) if verb in ("PATCH", "POST", "PUT") else b""
         segs = split(path)
         found = invalid(segs, verb, body)
+        if found is None:
+            try:
+                restapis.serve(verb, segs, body, environ.get("CONTENT_TYPE", ""))
+            except updates.ApiError as err:
+                found = err.status, err.code, err.message
         backend = None
         if found is None:
             backend = backend_for(apigateway_backends, environ)
@@ -177,6 +198,9 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
                 if len(segs) in (4, 5) and segs[0] == "restapis" and \
                         segs[2:4] == ["documentation", "parts"]:
                     served = docparts.serve(backend, verb, segs, body)
+                elif len(segs) in (3, 4) and segs[0] == "restapis" and \
+                        segs[2] == "gatewayresponses":
+                    served = gatewayresponses.serve(backend, verb, segs, _operations(body))
                 else:
                     served = updates.serve(backend, verb, segs, body)
             except updates.ApiError as err:
@@ -192,6 +216,8 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
         status, code, message = found
         line, headers, out = error_response("apigateway", "rest-json",
                                             Refusal(code, message, status=status))
+        if code == "ValidationException":  # AWS's body names it `Message` (no `message`)
+            out = json.dumps({"Message": message}).encode()
         start_response(line, headers + [("Content-Length", str(len(out)))])
         return [out]
 

@@ -4,7 +4,7 @@ Every Update* call takes `patchOperations` (RFC 6902 style, `~1` for `/` in a pa
 https://docs.aws.amazon.com/apigateway/latest/api/API_PatchOperation.html). AWS first checks
 each `op` against the enum `[add, remove, move, test, replace, copy]` (a ValidationException
 naming each bad one, `update<Operation>Input.patchOperations.<n>.member.op`), then what each
-operation allows. Served here (moto 5.2 has none of them), with the paths and errors AWS
+operation allows. Served here (moto 5.2 lacks them, or, for UpdateRequestValidator, applies any op and fails on a missing value), with the paths and errors AWS
 answers (recorded AWS responses):
 
 | operation | paths |
@@ -16,6 +16,7 @@ answers (recorded AWS responses):
 | UpdateMethod | `replace` `/authorizationType`, `/authorizerId`, `/apiKeyRequired`, `/operationName`, `/requestValidatorId`; `add`/`remove` `/requestParameters/<name>`, `/requestModels/<type>` |
 | UpdateModel | `replace` `/schema`, `/description` |
 | UpdateVpcLink | `replace` `/name`, `/description` |
+| UpdateRequestValidator | `replace` `/name` (not blank), `/validateRequestParameters`, `/validateRequestBody` (no value: false) |
 
 DeleteResource deletes the resource's descendants too (moto leaves them orphaned and
 GetResources then fails).
@@ -286,6 +287,32 @@ def update_model(model: Any, operations: list[dict]) -> dict:
     return model.to_json()
 
 
+_VALIDATOR_PATHS = {"/name": "name", "/validateRequestParameters": "validate_request_parameters",
+                    "/validateRequestBody": "validate_request_body"}
+
+
+def update_request_validator(validator: Any, operations: list[dict]) -> dict:
+    for op in operations:
+        kind, path = op.get("op"), op.get("path")
+        if kind != "replace":
+            raise bad_request(f"Invalid patch path  '{path}' specified for op '{kind}'. "
+                              "Please choose supported operations")
+        if path not in _VALIDATOR_PATHS:
+            raise bad_request(f"Invalid patch path  '{path}' specified for op 'replace'. "
+                              f"Must be one of: [{', '.join(_VALIDATOR_PATHS)}]")
+        value = op.get("value")
+        if path == "/name":
+            if not value:
+                raise bad_request("Request Validator name cannot be blank")
+            validator.name = value
+        else:  # a flag replaced without a value is false
+            setattr(validator, _VALIDATOR_PATHS[path], _bool(value))
+    doc = validator.to_dict()
+    for flag in ("validateRequestBody", "validateRequestParameters"):
+        doc[flag] = bool(doc.get(flag))
+    return doc
+
+
 def update_vpc_link(link: Any, operations: list[dict]) -> dict:
     for op in operations:
         kind, path = op.get("op"), op.get("path")
@@ -318,6 +345,8 @@ def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, A
     if segs[0] != "restapis" or n < 4:
         return None
     api = backend.apis[segs[1]]
+    if segs[2] == "requestvalidators" and n == 4:
+        return 200, update_request_validator(api.request_validators[segs[3]], operations)
     if segs[2] == "models" and n == 4:
         return 200, update_model(api.models[segs[3]], operations)
     if segs[2] != "resources":
