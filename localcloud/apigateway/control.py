@@ -10,7 +10,7 @@ Id specified" for all of them, and for some nothing at all):
 | the REST API (most operations) | 404 `NotFoundException` `Invalid API identifier specified <account>:<id>` |
 | the REST API, under `/resources/{id}` | 404 `Invalid Resource identifier specified` |
 | the REST API, under `/requestvalidators/{id}` | 404 `Invalid Request Validator identifier specified` |
-| the REST API, under `/documentation/parts/{id}` | 404 `Invalid Documentation part identifier specified` |
+| the REST API, under `/documentation/parts/{id}` (not DeleteDocumentationPart) | 404 `Invalid Documentation part identifier specified` |
 | the REST API, CreateRequestValidator | 400 `BadRequestException` `Invalid REST API identifier specified` |
 | the REST API, CreateAuthorizer | 409 `ConflictException` `Unable to complete operation due to concurrent modification. Please try again later.` |
 | the resource (CreateResource's parent too) | 404 `Invalid Resource identifier specified` |
@@ -36,6 +36,7 @@ from urllib.parse import unquote
 
 from . import docparts, gatewayresponses, restapis, updates
 
+INTEGRATION_TYPES = ("HTTP", "MOCK", "AWS_PROXY", "HTTP_PROXY", "AWS")
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted"}
 _STATUS_CODE = re.compile(r"[1-5]\d\d")
 
@@ -68,6 +69,16 @@ def invalid(segs: list[str], verb: str, body: bytes) -> tuple[int, str, str] | N
             errors.append(
                 f"Value '{segs[i + 1]}' at 'statusCode' failed to satisfy constraint: Member "
                 "must satisfy regular expression pattern: [1-5]\\d\\d")
+    if verb == "PUT" and len(segs) == 7 and segs[0] == "restapis" and segs[6] == "integration":
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            doc = None
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if isinstance(kind, str) and kind not in INTEGRATION_TYPES:
+            errors.append(f"Value '{kind}' at 'putIntegrationInput.type' failed to satisfy "
+                          "constraint: Member must satisfy enum value set: "
+                          "[HTTP, MOCK, AWS_PROXY, HTTP_PROXY, AWS]")
     if len(segs) == 4 and segs[0] == "restapis" and segs[2] == "gatewayresponses":
         try:
             gatewayresponses.check_type(segs[3])
@@ -117,7 +128,7 @@ def _api_missing(backend: Any, verb: str, segs: list[str]) -> tuple[int, str, st
         return 404, NOT_FOUND, RESOURCE
     if n >= 4 and segs[2] == "requestvalidators":
         return 404, NOT_FOUND, VALIDATOR
-    if n >= 5 and segs[2:4] == ["documentation", "parts"]:
+    if n >= 5 and segs[2:4] == ["documentation", "parts"] and verb != "DELETE":
         return 404, NOT_FOUND, docparts.MISSING
     if n == 3 and verb == "POST" and segs[2] == "requestvalidators":
         return 400, "BadRequestException", "Invalid REST API identifier specified"
@@ -159,7 +170,7 @@ def _operations(body: bytes) -> list:
     except ValueError:
         return []
     ops = doc.get("patchOperations") if isinstance(doc, dict) else None
-    return ops if isinstance(ops, list) else []
+    return [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
 
 
 def middleware(app: Callable, _cloud: Any = None) -> Callable:

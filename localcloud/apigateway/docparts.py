@@ -87,13 +87,18 @@ def _readable(body: bytes) -> bool:
 
 def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, Any] | None:
     """(status, document) for /restapis/{id}/documentation/parts[/{part}]."""
-    api = backend.apis[segs[1]]
+    api = backend.apis.get(segs[1])
+    if api is None:
+        return None
     store = parts(api)
     if len(segs) == 4:
         if verb == "GET":
-            return 200, {"items": [dict(p) for p in store.values()]}
+            return 200, {"item": [dict(p) for p in store.values()]}  # the wire name of `items`
         if verb == "POST":
-            doc = json.loads(body or b"{}")
+            try:
+                doc = json.loads(body or b"{}")
+            except ValueError:
+                raise ApiError(400, "SerializationException", "Malformed request body") from None
             return 201, create(api, doc if isinstance(doc, dict) else {})
         if verb == "PUT":
             if not _readable(body):
@@ -109,6 +114,13 @@ def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, A
         store.pop(segs[4])
         return 202, {}
     if verb == "PATCH":
-        doc = json.loads(body or b"{}")
-        return 200, update(part, (doc.get("patchOperations") or []) if isinstance(doc, dict) else [])
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            raise ApiError(400, "SerializationException", "Malformed request body") from None
+        ops = (doc.get("patchOperations") or []) if isinstance(doc, dict) else []
+        if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+            raise ApiError(400, "SerializationException",
+                           "patchOperations must be a list of PatchOperation objects")
+        return 200, update(part, ops)
     return None

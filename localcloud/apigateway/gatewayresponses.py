@@ -71,6 +71,8 @@ def update(api: Any, response_type: str, operations: list[dict]) -> dict:
         kind, path, value = op.get("op"), op.get("path"), op.get("value")
         if path is None:
             raise bad_request("Invalid patch path null")
+        if not isinstance(path, str):
+            raise bad_request(f"Invalid patch path {path}")
         member, _, key = path.lstrip("/").partition("/")
         key = key.replace("~1", "/").replace("~0", "~")
         if member == "statusCode" and not key:
@@ -101,14 +103,16 @@ def update(api: Any, response_type: str, operations: list[dict]) -> dict:
 
 def serve(backend: Any, verb: str, segs: list[str], operations: list[dict]) -> tuple[int, Any] | None:
     """/restapis/{id}/gatewayresponses[/{type}]: (status, document), or None for moto."""
-    api = backend.apis[segs[1]]
+    api = backend.apis.get(segs[1])
+    if api is None:
+        return None
     if len(segs) == 3:
         if verb != "GET":
             return None
         items = {t: default(t) for t in DEFAULTS}
         for t, put in (api.gateway_responses or {}).items():
             items[t] = as_dict(put)
-        return 200, {"items": list(items.values())}
+        return 200, {"item": list(items.values())}  # the list member's wire name
     response_type = segs[3]
     check_type(response_type)
     if verb == "GET":

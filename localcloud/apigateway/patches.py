@@ -23,10 +23,13 @@ integration's `cacheNamespace` defaults to its resource's id, its `timeoutInMill
 its `passthroughBehavior` to WHEN_NO_MATCH, and `cacheKeyParameters` is always a list; an
 integration response's empty `selectionPattern` is kept (moto drops it).
 
+A request validator's flags never set are answered `false` (moto: null); GetStages filters
+by its `deploymentId` query parameter (moto ignores it).
+
 Calls naming something that does not exist are refused in AWS's words (`control.middleware`).
 Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`,
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
-`APIGatewayBackend.put_integration`.
+`APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`.
 """
 from __future__ import annotations
 
@@ -129,9 +132,34 @@ def put_integration(original: Callable) -> Callable:
     return put
 
 
+def request_validator_dict(original: Callable) -> Callable:
+    def to_dict(self: Any) -> dict:
+        doc = original(self)
+        for flag in ("validateRequestBody", "validateRequestParameters"):
+            doc[flag] = bool(doc.get(flag))  # AWS answers false for a flag never set
+        return doc
+
+    return to_dict
+
+
+def get_stages(original: Callable) -> Callable:
+    def stages(self: Any) -> Any:
+        import json
+
+        out = original(self)
+        wanted = (self.querystring.get("deploymentId") or [None])[0]
+        if not wanted:
+            return out
+        doc = json.loads(out)
+        doc["item"] = [s for s in doc.get("item", []) if s.get("deploymentId") == wanted]
+        return json.dumps(doc)
+
+    return stages
+
+
 def install(cloud: Any) -> None:
     from moto.apigateway.models import (
-        APIGatewayBackend, Integration, IntegrationResponse, Method, RestAPI,
+        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI,
     )
     from moto.apigateway.responses import APIGatewayResponse
 
@@ -143,5 +171,7 @@ def install(cloud: Any) -> None:
     cloud.hook(Integration, "to_json", integration_dict)
     cloud.hook(IntegrationResponse, "to_json", integration_response_dict)
     cloud.hook(APIGatewayBackend, "put_integration", put_integration)
+    cloud.hook(RequestValidator, "to_dict", request_validator_dict)
+    cloud.hook(APIGatewayResponse, "get_stages", get_stages)
     cloud.add_middleware(control.middleware)
     cloud.add_middleware(model_status_middleware("apigateway"))

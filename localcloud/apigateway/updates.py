@@ -16,6 +16,7 @@ answers (recorded AWS responses):
 | UpdateMethod | `replace` `/authorizationType`, `/authorizerId`, `/apiKeyRequired`, `/operationName`, `/requestValidatorId`; `add`/`remove` `/requestParameters/<name>`, `/requestModels/<type>` |
 | UpdateModel | `replace` `/schema`, `/description` |
 | UpdateVpcLink | `replace` `/name`, `/description` |
+| UpdateRestApi | `replace` `/name`, `/description`, `/policy`, `/apiKeySource`, `/version`, `/disableExecuteApiEndpoint`, `/minimumCompressionSize` (0..10485760; empty: off), `/endpointConfiguration/types/0` (PRIVATE makes it dualstack), `/endpointConfiguration/ipAddressType`; `add`/`remove`/`replace` `/binaryMediaTypes/<type>`; `remove` `/description` |
 | UpdateRequestValidator | `replace` `/name` (not blank), `/validateRequestParameters`, `/validateRequestBody` (no value: false) |
 
 DeleteResource deletes the resource's descendants too (moto leaves them orphaned and
@@ -63,6 +64,8 @@ def input_name(segs: list[str]) -> str | None:
         return None
     if segs[0] != "restapis":
         return _INPUTS.get((segs[0], n))
+    if n < 2:
+        return None
     if n == 2:
         return _INPUTS[("restapis", 2)]
     if n == 9 and segs[6] == "integration":
@@ -73,7 +76,7 @@ def input_name(segs: list[str]) -> str | None:
         return _INPUTS[("integration", 7)]
     if n == 6 and segs[4] == "methods":
         return _INPUTS[("methods", 6)]
-    return _INPUTS.get((segs[2], n))
+    return _INPUTS.get((segs[2], n)) if n > 2 else None
 
 
 def op_errors(segs: list[str], operations: Any) -> list[str]:
@@ -313,6 +316,96 @@ def update_request_validator(validator: Any, operations: list[dict]) -> dict:
     return doc
 
 
+_REST_API_SCALARS = {"/name": "name", "/description": "description", "/policy": "policy",
+                     "/apiKeySource": "api_key_source", "/version": "version"}
+_ONLY_REPLACE = "Invalid patch operation specified. Must be one of: [replace]"
+
+
+def update_rest_api(api: Any, operations: list[dict]) -> dict:
+    """UpdateRestApi with AWS's rules for each path (moto's applies any op anywhere)."""
+    media = list(api.binaryMediaTypes or [])
+    conf = dict(api.endpoint_configuration or {})
+    changes: dict[str, Any] = {}
+    for op in operations:
+        kind, path, value = op.get("op"), op.get("path") or "", op.get("value")
+        member, key = _split(path)
+        if path == "/minimumCompressionSize":
+            if kind != "replace":
+                raise bad_request(_ONLY_REPLACE)
+            if value in (None, ""):
+                changes["minimum_compression_size"] = None
+            else:
+                try:
+                    size = int(value)
+                except (TypeError, ValueError):
+                    size = -1
+                if not 0 <= size <= 10485760:
+                    raise bad_request("Invalid minimum compression size, must be between 0 "
+                                      "and 10485760")
+                changes["minimum_compression_size"] = size
+        elif member == "binaryMediaTypes":
+            if key is None:
+                raise bad_request(f"Invalid patch path {path}")
+            if kind == "add":
+                if key not in media:
+                    media.append(key)
+            elif kind == "remove":
+                if key in media:
+                    media.remove(key)
+            elif kind == "replace":
+                if key in media:
+                    media.remove(key)
+                if value and value not in media:
+                    media.append(value)
+            else:
+                raise bad_request("Invalid patch operation specified. Must be 'add'|'remove'|"
+                                  "'replace'")
+        elif path == "/endpointConfiguration/ipAddressType":
+            if kind != "replace":
+                raise bad_request(_ONLY_REPLACE)
+            if value not in ("ipv4", "dualstack"):
+                raise bad_request("ipAddressType must be either ipv4 or dualstack.")
+            if "PRIVATE" in (conf.get("types") or []) and value != "dualstack":
+                raise bad_request("Only dualstack ipAddressType is supported for Private APIs.")
+            conf["ipAddressType"] = value
+        elif path.startswith("/endpointConfiguration/types/"):
+            if kind != "replace":
+                raise bad_request("Invalid patch operation specified. Must be 'add'|'remove'|"
+                                  "'replace'")
+            if value not in ("REGIONAL", "EDGE", "PRIVATE"):
+                raise bad_request("Invalid EndpointTypes specified. Valid options are "
+                                  "REGIONAL,EDGE,PRIVATE")
+            conf["types"] = [value]
+            if value == "PRIVATE":
+                conf["ipAddressType"] = "dualstack"
+        elif path == "/disableExecuteApiEndpoint":
+            if kind != "replace":
+                raise bad_request(_ONLY_REPLACE)
+            changes["disableExecuteApiEndpoint"] = _bool(value)
+        elif path in _REST_API_SCALARS:
+            attr = _REST_API_SCALARS[path]
+            if kind == "remove" and path in ("/description", "/policy", "/version"):
+                changes[attr] = None
+            elif kind == "replace":
+                if path == "/apiKeySource" and value not in ("HEADER", "AUTHORIZER"):
+                    raise bad_request(f"Invalid apiKeySource {value}. Valid options are "
+                                      "HEADER,AUTHORIZER")
+                if path == "/name" and not value:
+                    raise bad_request("Name cannot be empty")
+                changes[attr] = value
+            else:
+                raise bad_request(f"Invalid patch path {path}")
+        else:
+            raise bad_request(f"Invalid patch path {path}")
+    for attr, value in changes.items():
+        setattr(api, attr, value)
+    api.binaryMediaTypes = media
+    api.endpoint_configuration = conf
+    doc = api.to_dict()
+    doc.setdefault("tags", {})  # AWS's UpdateRestApi answer carries them, even none
+    return doc
+
+
 def update_vpc_link(link: Any, operations: list[dict]) -> dict:
     for op in operations:
         kind, path = op.get("op"), op.get("path")
@@ -325,13 +418,21 @@ def update_vpc_link(link: Any, operations: list[dict]) -> dict:
 # ---------------------------------------------------------------------------------------
 # Routing
 # ---------------------------------------------------------------------------------------
+def _get(mapping: Any, key: str) -> Any:
+    return (mapping or {}).get(key)
+
+
 def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, Any] | None:
-    """(status, document) for a call served here; None for moto to serve."""
+    """(status, document) for a call served here; None for moto to serve (also whatever the
+    existence check did not vouch for: moto answers that as not found)."""
     n = len(segs)
+    if n < 2 or segs[0] not in ("restapis", "vpclinks"):
+        return None
     if verb == "DELETE" and n == 4 and segs[0] == "restapis" and segs[2] == "resources":
-        api = backend.apis[segs[1]]
-        for rid in descendants(api, segs[3]):
-            api.resources.pop(rid, None)
+        api = _get(backend.apis, segs[1])
+        if api is not None and segs[3] in api.resources:
+            for rid in descendants(api, segs[3]):
+                api.resources.pop(rid, None)
         return None  # moto deletes the resource itself
     if verb != "PATCH":
         return None
@@ -339,29 +440,50 @@ def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, A
         doc = json.loads(body or b"{}")
     except ValueError:
         return None
-    operations = doc.get("patchOperations") or [] if isinstance(doc, dict) else []
-    if segs[0] == "vpclinks" and n == 2:
-        return 200, update_vpc_link(backend.vpc_links[segs[1]], operations)
-    if segs[0] != "restapis" or n < 4:
+    operations = (doc.get("patchOperations") or []) if isinstance(doc, dict) else []
+    if not isinstance(operations, list) or not all(
+            isinstance(op, dict) and all(isinstance(op.get(k), (str, type(None)))
+                                         for k in ("op", "path", "from"))
+            for op in operations):
+        raise ApiError(400, "SerializationException",
+                       "patchOperations must be a list of PatchOperation objects")
+    if segs[0] == "vpclinks":
+        link = _get(backend.vpc_links, segs[1]) if n == 2 else None
+        return (200, update_vpc_link(link, operations)) if link is not None else None
+    api = _get(backend.apis, segs[1])
+    if api is None:
         return None
-    api = backend.apis[segs[1]]
-    if segs[2] == "requestvalidators" and n == 4:
-        return 200, update_request_validator(api.request_validators[segs[3]], operations)
-    if segs[2] == "models" and n == 4:
-        return 200, update_model(api.models[segs[3]], operations)
+    if n == 2:
+        return 200, update_rest_api(api, operations)
+    if n != 4 and not (n >= 6 and segs[2] == "resources"):
+        return None
+    if segs[2] == "requestvalidators":
+        validator = _get(api.request_validators, segs[3])
+        return (200, update_request_validator(validator, operations)) if validator else None
+    if segs[2] == "models":
+        model = _get(api.models, segs[3])
+        return (200, update_model(model, operations)) if model else None
     if segs[2] != "resources":
         return None
-    resource = api.resources[segs[3]]
+    resource = _get(api.resources, segs[3])
+    if resource is None:
+        return None
     if n == 4:
         return 200, update_resource(api, resource, operations)
-    method = resource.resource_methods[segs[5]] if n >= 6 else None
+    method = _get(resource.resource_methods, segs[5]) if segs[4] == "methods" else None
+    if method is None:
+        return None
     if n == 6:
         return 200, update_method(api, method, operations)
     if n == 8 and segs[6] == "responses":
-        return 200, update_method_response(method.method_responses[segs[7]], operations)
-    if n == 7 and segs[6] == "integration":
-        return 200, update_integration(method.method_integration, operations)
-    if n == 9 and segs[6] == "integration":
-        return 200, update_integration_response(
-            method.method_integration.integration_responses[segs[8]], operations)
+        response = _get(method.method_responses, segs[7])
+        return (200, update_method_response(response, operations)) if response else None
+    integration = method.method_integration if segs[6] == "integration" else None
+    if integration is None:
+        return None
+    if n == 7:
+        return 200, update_integration(integration, operations)
+    if n == 9 and segs[7] == "responses":
+        response = _get(integration.integration_responses, segs[8])
+        return (200, update_integration_response(response, operations)) if response else None
     return None

@@ -113,3 +113,11 @@ def test_hook_apigateway_control_plane_shapes_and_lookups():
     src = inspect.getsource(IntegrationResponse.__init__)
     for attr in ("self.selection_pattern", "self.response_templates", "self.response_parameters"):
         assert attr in src, attr
+
+
+def test_hook_apigateway_request_validator_and_stages():
+    from moto.apigateway.models import RequestValidator
+    from moto.apigateway.responses import APIGatewayResponse
+    assert "to_dict" in vars(RequestValidator)
+    assert params(APIGatewayResponse.get_stages) == ["self"]
+    assert '"item"' in inspect.getsource(APIGatewayResponse.get_stages)

@@ -48,7 +48,7 @@ def test_gateway_responses_defaults_and_update():
     api = NS(apis=None, gateway_responses={})
     backend = NS(apis={"a": api})
     status, doc = gatewayresponses.serve(backend, "GET", ["restapis", "a", "gatewayresponses"], [])
-    types = {i["responseType"]: i for i in doc["items"]}
+    types = {i["responseType"]: i for i in doc["item"]}
     assert len(types) == 21 and types["THROTTLED"]["statusCode"] == "429"
     assert "statusCode" not in types["DEFAULT_4XX"] and types["DEFAULT_4XX"]["defaultResponse"]
     with pytest.raises(ApiError) as e:

@@ -82,3 +82,36 @@ def test_op_errors_name_the_operation_input():
         "constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]"]
     assert updates.input_name(["restapis", "a"]) == "updateRestApiInput"
     assert updates.input_name(["vpclinks", "l"]) == "updateVpcLinkInput"
+
+
+def rest_api():
+    return NS(binaryMediaTypes=[], endpoint_configuration={"types": ["EDGE"], "ipAddressType": "ipv4"},
+              name="n", description="d", minimum_compression_size=None,
+              to_dict=lambda: {})
+
+
+def test_update_rest_api_rules():
+    a = rest_api()
+    updates.update_rest_api(a, [{"op": "add", "path": "/binaryMediaTypes/image~1png"},
+                                {"op": "add", "path": "/binaryMediaTypes/image~1jpeg"}])
+    updates.update_rest_api(a, [{"op": "replace", "path": "/binaryMediaTypes/image~1png",
+                                 "value": "image/gif"}])
+    assert a.binaryMediaTypes == ["image/jpeg", "image/gif"]
+    assert err(updates.update_rest_api, a, [{"op": "add", "path": "/binaryMediaTypes"}]) == (
+        400, "Invalid patch path /binaryMediaTypes")
+    assert err(updates.update_rest_api, a, [{"op": "add", "path": "/minimumCompressionSize",
+                                             "value": "1"}])[1] == \
+        "Invalid patch operation specified. Must be one of: [replace]"
+    for bad in ("-1", "test", "10485761"):
+        assert err(updates.update_rest_api, a, [{"op": "replace", "path": "/minimumCompressionSize",
+                                                 "value": bad}])[1].startswith("Invalid minimum compression")
+    updates.update_rest_api(a, [{"op": "replace", "path": "/endpointConfiguration/types/0",
+                                 "value": "PRIVATE"}])
+    assert a.endpoint_configuration == {"types": ["PRIVATE"], "ipAddressType": "dualstack"}
+    assert err(updates.update_rest_api, a, [{"op": "replace", "path": "/endpointConfiguration/ipAddressType",
+                                             "value": "ipv4"}])[1] == \
+        "Only dualstack ipAddressType is supported for Private APIs."
+    assert err(updates.update_rest_api, a, [{"op": "replace", "path": "/endpointConfiguration/types/0",
+                                             "value": "wrong"}])[1].startswith("Invalid EndpointTypes")
+    updates.update_rest_api(a, [{"op": "remove", "path": "/description"}])
+    assert a.description is None
