@@ -7,7 +7,7 @@ Id specified" for all of them, and for some nothing at all):
 | what is missing | AWS's answer |
 |---|---|
 | a `statusCode` in the path that is not `[1-5]\\d\\d` | 400 `ValidationException` `1 validation error detected: Value '…' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d` |
-| the REST API (most operations) | 404 `NotFoundException` `Invalid API identifier specified <account>:<id>` |
+| the REST API (the API itself, its resources, authorizers, validators, models, gateway responses, documentation; not stages or deployments, whose answer is not recorded) | 404 `NotFoundException` `Invalid API identifier specified <account>:<id>` |
 | the REST API, under `/resources/{id}` | 404 `Invalid Resource identifier specified` |
 | the REST API, under `/requestvalidators/{id}` | 404 `Invalid Request Validator identifier specified` |
 | the REST API, under `/documentation/parts/{id}` (not DeleteDocumentationPart) | 404 `Invalid Documentation part identifier specified` |
@@ -47,6 +47,11 @@ INTEGRATION = "Invalid Integration identifier specified"
 STATUS = "Invalid Response status code specified"
 VALIDATOR = "Invalid Request Validator identifier specified"
 VPC_LINK = "Invalid Vpc Link identifier specified"
+
+
+# the sub-resources whose answer to a missing REST API is recorded (the rest stays moto's)
+_RECORDED = ("resources", "authorizers", "requestvalidators", "models", "gatewayresponses",
+             "documentation")
 
 
 def split(path: str) -> list[str]:
@@ -104,6 +109,8 @@ def missing(backend: Any, verb: str, path: str) -> tuple[int, str, str] | None:
         return None
     api = backend.apis.get(segs[1])
     if api is None:
+        if len(segs) > 2 and segs[2] not in _RECORDED:
+            return None  # no recorded AWS answer (stages, deployments, exports...): moto's
         return _api_missing(backend, verb, segs)
     n = len(segs)
     if n >= 4 and segs[2] == "resources":
