@@ -26,10 +26,15 @@ integration response's empty `selectionPattern` is kept (moto drops it).
 A request validator's flags never set are answered `false` (moto: null); GetStages filters
 by its `deploymentId` query parameter (moto ignores it).
 
+A VPC link answers CreateVpcLink `PENDING` and is `AVAILABLE` ("Your vpc link is ready for
+use") from then on, with `tags` (`{}`); an integration keeps its `connectionId` (moto drops
+it).
+
 Calls naming something that does not exist are refused in AWS's words (`control.middleware`).
 Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`,
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
-`APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`.
+`APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`, `VpcLink.to_json`,
+`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.put_integration`.
 """
 from __future__ import annotations
 
@@ -105,6 +110,9 @@ def integration_dict(original: Callable) -> Callable:
                 doc["timeoutInMillis"] = int(doc["timeoutInMillis"])
             except (TypeError, ValueError):
                 pass
+        connection_id = getattr(self, CONNECTION_ID, None) or getattr(self, "connection_id", None)
+        if connection_id:
+            doc["connectionId"] = connection_id
         return _without_unset(doc, keep=("cacheKeyParameters",))
 
     return to_json
@@ -157,9 +165,57 @@ def get_stages(original: Callable) -> Callable:
     return stages
 
 
+VPC_LINK_READY = "Your vpc link is ready for use"
+CONNECTION_ID = "localcloud_connection_id"  # set on moto's Integration (moto drops it)
+
+
+def vpc_link_dict(original: Callable) -> Callable:
+    def to_json(self: Any) -> dict:
+        doc = original(self)
+        doc["tags"] = doc.get("tags") or {}
+        if doc.get("description") is None:
+            doc.pop("description", None)
+        if doc.get("status") == "AVAILABLE":
+            doc["statusMessage"] = VPC_LINK_READY
+        return doc
+
+    return to_json
+
+
+def create_vpc_link(original: Callable) -> Callable:
+    def create(self: Any) -> Any:
+        import json
+
+        status, headers, body = original(self)
+        if status >= 300:
+            return status, headers, body
+        doc = json.loads(body)
+        doc["status"] = "PENDING"  # CreateVpcLink answers while the link is provisioned
+        doc.pop("statusMessage", None)
+        return status, headers, json.dumps(doc)
+
+    return create
+
+
+def put_integration_response(original: Callable) -> Callable:
+    def put(self: Any) -> Any:
+        import json
+
+        status, headers, body = original(self)
+        connection_id = self._get_param("connectionId")
+        if status >= 300 or not connection_id:
+            return status, headers, body
+        parts = self.path.split("/")
+        integration = self.backend.get_integration(parts[2], parts[4], parts[6])
+        setattr(integration, CONNECTION_ID, connection_id)
+        return status, headers, json.dumps(integration.to_json())
+
+    return put
+
+
 def install(cloud: Any) -> None:
     from moto.apigateway.models import (
-        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI,
+        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI, VpcLink,
     )
     from moto.apigateway.responses import APIGatewayResponse
 
@@ -173,5 +229,8 @@ def install(cloud: Any) -> None:
     cloud.hook(APIGatewayBackend, "put_integration", put_integration)
     cloud.hook(RequestValidator, "to_dict", request_validator_dict)
     cloud.hook(APIGatewayResponse, "get_stages", get_stages)
+    cloud.hook(VpcLink, "to_json", vpc_link_dict)
+    cloud.hook(APIGatewayResponse, "create_vpc_link", create_vpc_link)
+    cloud.hook(APIGatewayResponse, "put_integration", put_integration_response)
     cloud.add_middleware(control.middleware)
     cloud.add_middleware(model_status_middleware("apigateway"))

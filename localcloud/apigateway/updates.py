@@ -217,7 +217,7 @@ def update_integration_response(response: Any, operations: list[dict]) -> dict:
 
 _INTEGRATION_SCALARS = {
     "uri": "uri", "httpMethod": "http_method", "type": "integration_type",
-    "connectionId": "connection_id", "connectionType": "connection_type",
+    "connectionId": "localcloud_connection_id", "connectionType": "connection_type",
     "credentials": "credentials", "passthroughBehavior": "passthrough_behaviour",
     "timeoutInMillis": "timeout_in_millis", "contentHandling": "content_handling",
     "cacheNamespace": "cache_namespace",

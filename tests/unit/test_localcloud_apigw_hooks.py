@@ -121,3 +121,14 @@ def test_hook_apigateway_request_validator_and_stages():
     assert "to_dict" in vars(RequestValidator)
     assert params(APIGatewayResponse.get_stages) == ["self"]
     assert '"item"' in inspect.getsource(APIGatewayResponse.get_stages)
+
+
+def test_hook_apigateway_vpc_links_and_put_integration():
+    from moto.apigateway.models import APIGatewayBackend, VpcLink
+    from moto.apigateway.responses import APIGatewayResponse
+    assert "to_json" in vars(VpcLink)
+    assert "self.status" in inspect.getsource(VpcLink.__init__)
+    for name in ("create_vpc_link", "put_integration"):
+        assert params(getattr(APIGatewayResponse, name)) == ["self"], name
+    assert params(APIGatewayBackend.get_integration)[:4] == [
+        "self", "function_id", "resource_id", "method_type"]
