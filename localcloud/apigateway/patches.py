@@ -27,14 +27,15 @@ A request validator's flags never set are answered `false` (moto: null); GetStag
 by its `deploymentId` query parameter (moto ignores it).
 
 A VPC link answers CreateVpcLink `PENDING` and is `AVAILABLE` ("Your vpc link is ready for
-use") from then on, with `tags` (`{}`); an integration keeps its `connectionId` (moto drops
+use") from then on, with `tags` (`{}`; CreateVpcLink and GetVpcLinks omit empty ones); an integration keeps its `connectionId` (moto drops
 it).
 
 Calls naming something that does not exist are refused in AWS's words (`control.middleware`).
 Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`,
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
 `APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`, `VpcLink.to_json`,
-`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.put_integration`.
+`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`,
+`APIGatewayResponse.put_integration`.
 """
 from __future__ import annotations
 
@@ -192,9 +193,27 @@ def create_vpc_link(original: Callable) -> Callable:
         doc = json.loads(body)
         doc["status"] = "PENDING"  # CreateVpcLink answers while the link is provisioned
         doc.pop("statusMessage", None)
+        if not doc.get("tags"):
+            doc.pop("tags", None)  # AWS's CreateVpcLink and GetVpcLinks omit empty tags
         return status, headers, json.dumps(doc)
 
     return create
+
+
+def get_vpc_links(original: Callable) -> Callable:
+    def links(self: Any) -> Any:
+        import json
+
+        out = original(self)
+        body = out[2] if isinstance(out, tuple) else out
+        doc = json.loads(body)
+        for item in doc.get("item", []):
+            if not item.get("tags"):
+                item.pop("tags", None)
+        body = json.dumps(doc)
+        return (out[0], out[1], body) if isinstance(out, tuple) else body
+
+    return links
 
 
 def put_integration_response(original: Callable) -> Callable:
@@ -231,6 +250,7 @@ def install(cloud: Any) -> None:
     cloud.hook(APIGatewayResponse, "get_stages", get_stages)
     cloud.hook(VpcLink, "to_json", vpc_link_dict)
     cloud.hook(APIGatewayResponse, "create_vpc_link", create_vpc_link)
+    cloud.hook(APIGatewayResponse, "get_vpc_links", get_vpc_links)
     cloud.hook(APIGatewayResponse, "put_integration", put_integration_response)
     cloud.add_middleware(control.middleware)
     cloud.add_middleware(model_status_middleware("apigateway"))

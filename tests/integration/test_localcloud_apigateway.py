@@ -366,3 +366,49 @@ def test_aws_integration_maps_templates_and_selects_by_error_message(aws, local_
     iam.delete_role_policy(RoleName=f"invoke-{fn}", PolicyName="invoke")
     status, _, body = call(base + "/200", method="GET")
     assert status == 500 and json.loads(body) == {"message": "Internal server error"}
+
+
+def test_control_plane_answers_as_aws(aws):
+    """boto3 against the cloud: AWS's words for what is missing, the Update* operations moto
+    lacks, documentation parts, gateway response defaults, VPC link states."""
+    from botocore.exceptions import ClientError
+
+    apigw = aws["apigateway"]
+    created = apigw.create_rest_api(name=f"ctl-{uuid.uuid4().hex[:6]}")
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    api, root = created["id"], created["rootResourceId"]
+    with pytest.raises(ClientError) as e:
+        apigw.get_resources(restApiId="nope")
+    assert e.value.response["Error"]["Message"].startswith("Invalid API identifier specified ")
+    with pytest.raises(ClientError) as e:
+        apigw.create_rest_api(name="x", endpointConfiguration={"types": ["EDGE", "REGIONAL"]})
+    assert e.value.response["Error"]["Message"] == "Cannot create an api with multiple Endpoint Types."
+    pets = apigw.create_resource(restApiId=api, parentId=root, pathPart="pets")["id"]
+    sub = apigw.create_resource(restApiId=api, parentId=pets, pathPart="sub")["id"]
+    moved = apigw.update_resource(restApiId=api, resourceId=pets, patchOperations=[
+        {"op": "replace", "path": "/pathPart", "value": "dogs"}])
+    assert moved["path"] == "/dogs"
+    with pytest.raises(ClientError) as e:
+        apigw.update_resource(restApiId=api, resourceId=pets, patchOperations=[
+            {"op": "replace", "path": "/parentId", "value": sub}])
+    assert e.value.response["Error"]["Message"] == "Resources cannot be cyclical."
+    apigw.put_method(restApiId=api, resourceId=pets, httpMethod="GET", authorizationType="NONE")
+    apigw.put_method_response(restApiId=api, resourceId=pets, httpMethod="GET", statusCode="200")
+    with pytest.raises(ClientError) as e:
+        apigw.update_method_response(restApiId=api, resourceId=pets, httpMethod="GET",
+                                     statusCode="200", patchOperations=[
+                                         {"op": "wrong_op", "path": "/responseModels/a"}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    integ = apigw.put_integration(restApiId=api, resourceId=pets, httpMethod="GET", type="MOCK")
+    assert (integ["cacheNamespace"], integ["timeoutInMillis"]) == (pets, 29000)
+    part = apigw.create_documentation_part(restApiId=api, location={"type": "API"},
+                                           properties='{"description": "d"}')
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert [p["id"] for p in apigw.get_documentation_parts(restApiId=api)["items"]] == [part["id"]]
+    default = apigw.get_gateway_response(restApiId=api, responseType="THROTTLED")
+    assert (default["defaultResponse"], default["statusCode"]) == (True, "429")
+    apigw.delete_resource(restApiId=api, resourceId=pets)
+    assert [r["path"] for r in apigw.get_resources(restApiId=api)["items"]] == ["/"]
+    link = apigw.create_vpc_link(name="l", targetArns=["arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/x/y"])
+    assert link["status"] == "PENDING"
+    assert apigw.get_vpc_link(vpcLinkId=link["id"])["statusMessage"] == "Your vpc link is ready for use"

@@ -128,7 +128,7 @@ def test_hook_apigateway_vpc_links_and_put_integration():
     from moto.apigateway.responses import APIGatewayResponse
     assert "to_json" in vars(VpcLink)
     assert "self.status" in inspect.getsource(VpcLink.__init__)
-    for name in ("create_vpc_link", "put_integration"):
+    for name in ("create_vpc_link", "get_vpc_links", "put_integration"):
         assert params(getattr(APIGatewayResponse, name)) == ["self"], name
     assert params(APIGatewayBackend.get_integration)[:4] == [
         "self", "function_id", "resource_id", "method_type"]
