@@ -62,6 +62,7 @@ from .logic import (
     gateway_template_vars, lambda_arn_from_uri, map_proxy_response, proxy_event,
     quota_window_start, render_gateway_response, validation_error_string,
 )
+from . import mapping
 from ..core.moto_request import backend_for
 
 log = logging.getLogger("localcloud.apigateway")
@@ -93,6 +94,29 @@ class CompiledMethod:
     resource_path: str = ""
     resource_id: str = ""
     authorization_type: str = "NONE"
+    request_templates: dict = field(default_factory=dict)
+    passthrough_behavior: str | None = None
+    # statusCode -> FrozenIntegrationResponse (non-proxy integrations)
+    integration_responses: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrozenIntegrationResponse:
+    """An integration response as it was when the deployment was made."""
+    status_code: str
+    selection_pattern: str | None
+    response_templates: dict
+    response_parameters: dict
+
+
+def _freeze_responses(integ: Any) -> dict:
+    out = {}
+    for code, r in dict(getattr(integ, "integration_responses", None) or {}).items():
+        out[str(code)] = FrozenIntegrationResponse(
+            status_code=str(r.status_code), selection_pattern=r.selection_pattern,
+            response_templates=dict(r.response_templates or {}),
+            response_parameters=dict(r.response_parameters or {}))
+    return out
 
 
 def compile_api(api: Any) -> RouteTable:
@@ -127,7 +151,10 @@ def compile_api(api: Any) -> RouteTable:
                 integration_credentials=getattr(integ, "credentials", None) if integ else None,
                 integration_http_method=getattr(integ, "http_method", None) if integ else None,
                 body_checks=checks, resource_path=path, resource_id=res.id,
-                authorization_type=str(getattr(m, "authorization_type", None) or "NONE").upper())
+                authorization_type=str(getattr(m, "authorization_type", None) or "NONE").upper(),
+                request_templates=dict(integ.request_templates or {}) if integ else {},
+                passthrough_behavior=integ.passthrough_behaviour if integ else None,
+                integration_responses=_freeze_responses(integ) if integ else {})
         routes.append(Route(path=path, segments=(), methods=methods, resource_id=res.id))
     return RouteTable(routes)
 
@@ -320,6 +347,8 @@ class DataPlane:
             self.key(req)
             self.throttle(req)
             self.validate(req)
+            if (req.method.integration_type or "").upper() == "AWS":
+                return self.invoke_aws(req)
             result = self.invoke(req)
             return self.map(req, result)
         except GatewayError as err:
@@ -426,20 +455,11 @@ class DataPlane:
         integration cannot be served, 502 on a function error)."""
         method = req.method
         if (method.integration_type or "").upper() != "AWS_PROXY":
-            log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY is)",
-                      req.api_id, req.verb, req.resource_path, method.integration_type)
+            log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY "
+                      "and AWS to Lambda are)", req.api_id, req.verb, req.resource_path,
+                      method.integration_type)
             raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
-        if (method.integration_http_method or "POST").upper() != "POST":
-            # Lambda's Invoke API is POST .../invocations: an integration calling it with
-            # another method fails, and API Gateway answers 500
-            log.error("API %s %s %s: a Lambda integration must call it with POST, not %s",
-                      req.api_id, req.verb, req.resource_path, method.integration_http_method)
-            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
-        try:
-            arn = lambda_arn_from_uri(method.integration_uri or "", req.stage_vars)
-        except ValueError as exc:
-            log.error("API %s: %s", req.api_id, exc)
-            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+        arn = self._lambda_arn(req)
         backend = req.backend
         event = proxy_event(
             method=req.verb, path=req.path or "/", resource_path=req.resource_path,
@@ -449,29 +469,99 @@ class DataPlane:
             account_id=backend.account_id, request_id=req.request_id,
             source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"), api_key=req.api_key,
             resource_id=method.resource_id)
+        result = self._call_lambda(req, arn, json.dumps(event).encode())
+        if result.function_error or result.status_code >= 300:
+            log.info("API %s %s %s: function error %s: %s", req.api_id, req.verb, req.path,
+                     result.function_error, result.payload[:500])
+            raise GatewayError("DEFAULT_5XX", 502, MSG_INTERNAL)
+        return result
+
+    def _lambda_arn(self, req: "GatewayRequest") -> str:
+        method = req.method
+        if (method.integration_http_method or "POST").upper() != "POST":
+            # Lambda's Invoke API is POST .../invocations: an integration calling it with
+            # another method fails, and API Gateway answers 500
+            log.error("API %s %s %s: a Lambda integration must call it with POST, not %s",
+                      req.api_id, req.verb, req.resource_path, method.integration_http_method)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+        try:
+            return lambda_arn_from_uri(method.integration_uri or "", req.stage_vars)
+        except ValueError as exc:
+            log.error("API %s: %s (only Lambda is served as an AWS integration)", req.api_id,
+                      exc)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+
+    def invoke_aws(self, req: "GatewayRequest") -> tuple:
+        """A non-proxy Lambda integration (`type: AWS`): the request template renders the
+        payload, the function's result (or its error's errorMessage) selects the
+        integration response, whose template renders the answer
+        (`localcloud.apigateway.mapping`)."""
+        method = req.method
+        arn = self._lambda_arn(req)
+        env = req.environ
+        headers = dict(_request_headers(env))
+        info = mapping.RequestInfo(
+            api_id=req.api_id, account_id=req.backend.account_id, stage=req.stage_name,
+            http_method=req.verb, path=req.path or "/", resource_path=req.resource_path,
+            resource_id=method.resource_id, request_id=req.request_id,
+            source_ip=env.get("REMOTE_ADDR", "127.0.0.1"),
+            user_agent=env.get("HTTP_USER_AGENT", ""), domain_name=env.get("HTTP_HOST", ""),
+            path_params=dict(req.path_params),
+            query={k: v[-1] for k, v in parse_qs(env.get("QUERY_STRING", ""),
+                                                 keep_blank_values=True).items()},
+            headers=headers, stage_vars=dict(req.stage_vars))
+        try:
+            payload = mapping.request_body(method.request_templates, method.passthrough_behavior,
+                                           env.get("CONTENT_TYPE"), req.body, info)
+        except mapping.UnsupportedMediaType:
+            raise GatewayError("UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported Media Type") from None
+        except Exception as exc:  # noqa: BLE001 - a template that does not render
+            log.error("API %s %s %s: request template failed: %s", req.api_id, req.verb,
+                      req.path, exc)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+        result = self._call_lambda(req, arn, payload)
+        error_message = None
+        if result.function_error:
+            try:
+                error_message = str(json.loads(result.payload or b"{}").get("errorMessage", ""))
+            except (ValueError, AttributeError):
+                error_message = (result.payload or b"").decode("utf-8", "replace")
+        outcome = mapping.IntegrationResult(body=result.payload or b"",
+                                            error_message=error_message)
+        try:
+            chosen = mapping.select_response(method.integration_responses, outcome)
+            status, hdrs, body = mapping.response(chosen, outcome, info, env.get("HTTP_ACCEPT"))
+        except mapping.NoIntegrationResponse:
+            log.error("API %s %s %s: no integration response applies", req.api_id, req.verb,
+                      req.resource_path)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+        except Exception as exc:  # noqa: BLE001 - a template that does not render
+            log.error("API %s %s %s: response template failed: %s", req.api_id, req.verb,
+                      req.path, exc)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+        return status, req.base_headers + hdrs, body
+
+    def _call_lambda(self, req: "GatewayRequest", arn: str, payload: bytes) -> Any:
+        backend = req.backend
         parts = arn.split(":")
         region = parts[3] if len(parts) > 4 else backend.region_name
         try:
             result = self.cloud.invoke_function(
-                arn, json.dumps(event).encode(), invocation_type="RequestResponse",
+                arn, payload, invocation_type="RequestResponse",
                 region=region, account_id=backend.account_id, source="apigateway",
-                credentials_role=method.integration_credentials,
+                credentials_role=req.method.integration_credentials,
                 source_arn=f"arn:aws:execute-api:{backend.region_name}:{backend.account_id}:"
                            f"{req.api_id}/{req.stage_name}/{req.verb}{req.resource_path}")
-        except Exception as exc:  # noqa: BLE001 - no such function etc.
+        except Exception as exc:  # noqa: BLE001 - no such function, not allowed etc.
             log.error("API %s %s %s: invoking %s failed: %s", req.api_id, req.verb, req.path,
                       arn, exc)
             raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
         if result.status_code == 429:
             # the function is throttled (no environment freed up within the integration
-            # timeout): AWS's proxy integration answers 500 Internal server error
+            # timeout): AWS answers 500 Internal server error
             log.warning("API %s %s %s: %s throttled: %s", req.api_id, req.verb, req.path, arn,
                         result.payload[:200])
             raise GatewayError("DEFAULT_5XX", 500, MSG_INTERNAL)
-        if result.function_error or result.status_code >= 300:
-            log.info("API %s %s %s: function error %s: %s", req.api_id, req.verb, req.path,
-                     result.function_error, result.payload[:500])
-            raise GatewayError("DEFAULT_5XX", 502, MSG_INTERNAL)
         return result
 
     def map(self, req: "GatewayRequest", result: Any) -> tuple:

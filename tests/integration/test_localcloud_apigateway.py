@@ -307,3 +307,108 @@ def test_proxy_event_keeps_header_names_as_sent(api):
     assert headers["X-Mixed-Case"] == "kept" and "X-Mixed-case" not in headers
     assert headers["x-multi"] == "2" and multi["x-multi"] == ["1", "2"]
     assert multi["x-day"] == ["mon"] and multi["X-Mixed-Case"] == ["kept"]
+
+
+SELECT = """
+def handler(event, context):
+    code = event["statusCode"]
+    if code == "400":
+        raise Exception("Error: four hundred")
+    return {"echo": event}
+"""
+
+
+def test_aws_integration_maps_templates_and_selects_by_error_message(aws, local_cloud):  # noqa: F811
+    """A non-proxy (AWS) Lambda integration with a credentials role: the request template
+    builds the payload, the function error's message picks the integration response, the
+    response template and responseOverride shape the answer."""
+    lam, apigw, iam = aws["lambda"], aws["apigateway"], aws["iam"]
+    fn = f"sel-{uuid.uuid4().hex[:8]}"
+    arn = lam.create_function(FunctionName=fn, Runtime="python3.11", Role=lambda_role(iam),
+                              Handler="handler.handler",
+                              Code={"ZipFile": zip_bytes({"handler.py": SELECT})})["FunctionArn"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"Service": "apigateway.amazonaws.com"}}]}
+    role = iam.create_role(RoleName=f"invoke-{fn}", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=f"invoke-{fn}", PolicyName="invoke", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                 "Resource": arn}]}))
+    api = apigw.create_rest_api(name=f"api-{fn}")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    res = apigw.create_resource(restApiId=api, parentId=root, pathPart="{statusCode}")["id"]
+    apigw.put_method(restApiId=api, resourceId=res, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api, resourceId=res, httpMethod="GET", type="AWS", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
+        credentials=role["Role"]["Arn"],
+        requestTemplates={"application/json": '{"statusCode": "$input.params(\'statusCode\')", '
+                                              '"q": "$util.escapeJavaScript($input.params(\'q\'))"}'})
+    for code in ("200", "405"):
+        apigw.put_method_response(restApiId=api, resourceId=res, httpMethod="GET", statusCode=code)
+    apigw.put_integration_response(
+        restApiId=api, resourceId=res, httpMethod="GET", statusCode="200", selectionPattern="",
+        responseTemplates={"application/json": '#set($r = $input.path(\'$\'))'
+                                               '{"got": $input.json(\'$.echo\')}'
+                                               '#if($r.echo.q == "teapot")'
+                                               '#set($context.responseOverride.status = 418)#end'})
+    apigw.put_integration_response(restApiId=api, resourceId=res, httpMethod="GET",
+                                   statusCode="405", selectionPattern=".*four hundred.*")
+    apigw.create_deployment(restApiId=api, stageName="dev")
+    base = f"{local_cloud.endpoint_url}/restapis/{api}/dev/_user_request_"
+    status, headers, body = call(base + '/200?q=say%20"hi"', method="GET")
+    assert status == 200, body
+    assert json.loads(body) == {"got": {"statusCode": "200", "q": 'say "hi"'}}
+    assert headers["Content-Type"] == "application/json"
+    status, _, body = call(base + "/400", method="GET")
+    assert status == 405 and json.loads(body)["errorMessage"] == "Error: four hundred"
+    assert call(base + "/200?q=teapot", method="GET")[0] == 418
+    # the role no longer allows the invoke: IAM refuses it, API Gateway answers 500
+    iam.delete_role_policy(RoleName=f"invoke-{fn}", PolicyName="invoke")
+    status, _, body = call(base + "/200", method="GET")
+    assert status == 500 and json.loads(body) == {"message": "Internal server error"}
+
+
+def test_control_plane_answers_as_aws(aws):
+    """boto3 against the cloud: AWS's words for what is missing, the Update* operations moto
+    lacks, documentation parts, gateway response defaults, VPC link states."""
+    from botocore.exceptions import ClientError
+
+    apigw = aws["apigateway"]
+    created = apigw.create_rest_api(name=f"ctl-{uuid.uuid4().hex[:6]}")
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    api, root = created["id"], created["rootResourceId"]
+    with pytest.raises(ClientError) as e:
+        apigw.get_resources(restApiId="nope")
+    assert e.value.response["Error"]["Message"].startswith("Invalid API identifier specified ")
+    with pytest.raises(ClientError) as e:
+        apigw.create_rest_api(name="x", endpointConfiguration={"types": ["EDGE", "REGIONAL"]})
+    assert e.value.response["Error"]["Message"] == "Cannot create an api with multiple Endpoint Types."
+    pets = apigw.create_resource(restApiId=api, parentId=root, pathPart="pets")["id"]
+    sub = apigw.create_resource(restApiId=api, parentId=pets, pathPart="sub")["id"]
+    moved = apigw.update_resource(restApiId=api, resourceId=pets, patchOperations=[
+        {"op": "replace", "path": "/pathPart", "value": "dogs"}])
+    assert moved["path"] == "/dogs"
+    with pytest.raises(ClientError) as e:
+        apigw.update_resource(restApiId=api, resourceId=pets, patchOperations=[
+            {"op": "replace", "path": "/parentId", "value": sub}])
+    assert e.value.response["Error"]["Message"] == "Resources cannot be cyclical."
+    apigw.put_method(restApiId=api, resourceId=pets, httpMethod="GET", authorizationType="NONE")
+    apigw.put_method_response(restApiId=api, resourceId=pets, httpMethod="GET", statusCode="200")
+    with pytest.raises(ClientError) as e:
+        apigw.update_method_response(restApiId=api, resourceId=pets, httpMethod="GET",
+                                     statusCode="200", patchOperations=[
+                                         {"op": "wrong_op", "path": "/responseModels/a"}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    integ = apigw.put_integration(restApiId=api, resourceId=pets, httpMethod="GET", type="MOCK")
+    assert (integ["cacheNamespace"], integ["timeoutInMillis"]) == (pets, 29000)
+    part = apigw.create_documentation_part(restApiId=api, location={"type": "API"},
+                                           properties='{"description": "d"}')
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert [p["id"] for p in apigw.get_documentation_parts(restApiId=api)["items"]] == [part["id"]]
+    default = apigw.get_gateway_response(restApiId=api, responseType="THROTTLED")
+    assert (default["defaultResponse"], default["statusCode"]) == (True, "429")
+    apigw.delete_resource(restApiId=api, resourceId=pets)
+    assert [r["path"] for r in apigw.get_resources(restApiId=api)["items"]] == ["/"]
+    link = apigw.create_vpc_link(name="l", targetArns=["arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/x/y"])
+    assert link["status"] == "PENDING"
+    assert apigw.get_vpc_link(vpcLinkId=link["id"])["statusMessage"] == "Your vpc link is ready for use"

@@ -89,3 +89,46 @@ def test_hook_moto_error_serialization_for_foreign_exceptions():
 def test_extensions_have_install(module):
     import importlib
     assert callable(importlib.import_module(module).install)
+
+
+def test_hook_apigateway_control_plane_shapes_and_lookups():
+    # localcloud.apigateway.patches and .control read and reshape these
+    from moto.apigateway.models import (
+        APIGatewayBackend, Integration, IntegrationResponse, Method, Resource, RestAPI,
+    )
+    for cls in (Method, Integration, IntegrationResponse):
+        assert "to_json" in vars(cls), cls
+    assert params(APIGatewayBackend.put_integration)[:3] == ["self", "function_id", "resource_id"]
+    init = inspect.getsource(APIGatewayBackend.__init__)
+    assert "self.apis" in init and "self.vpc_links" in init
+    for attr in ("self.resources", "self.request_validators", "self.models"):
+        assert attr in inspect.getsource(RestAPI.__init__), attr
+    assert "self.resource_methods" in inspect.getsource(Resource.__init__)
+    src = inspect.getsource(Method.__init__)
+    assert "self.method_responses" in src and "self.method_integration" in src
+    src = inspect.getsource(Integration.__init__)
+    for attr in ("self.integration_responses", "self.cache_namespace", "self.request_templates",
+                 "self.passthrough_behaviour"):
+        assert attr in src, attr
+    src = inspect.getsource(IntegrationResponse.__init__)
+    for attr in ("self.selection_pattern", "self.response_templates", "self.response_parameters"):
+        assert attr in src, attr
+
+
+def test_hook_apigateway_request_validator_and_stages():
+    from moto.apigateway.models import RequestValidator
+    from moto.apigateway.responses import APIGatewayResponse
+    assert "to_dict" in vars(RequestValidator)
+    assert params(APIGatewayResponse.get_stages) == ["self"]
+    assert '"item"' in inspect.getsource(APIGatewayResponse.get_stages)
+
+
+def test_hook_apigateway_vpc_links_and_put_integration():
+    from moto.apigateway.models import APIGatewayBackend, VpcLink
+    from moto.apigateway.responses import APIGatewayResponse
+    assert "to_json" in vars(VpcLink)
+    assert "self.status" in inspect.getsource(VpcLink.__init__)
+    for name in ("create_vpc_link", "get_vpc_links", "put_integration"):
+        assert params(getattr(APIGatewayResponse, name)) == ["self"], name
+    assert params(APIGatewayBackend.get_integration)[:4] == [
+        "self", "function_id", "resource_id", "method_type"]
