@@ -38,10 +38,12 @@ class Stage:
 
 STAGES = (
     # by file: a module's fixtures (trained models, a moto account) are set up once per worker
-    Stage("unit", (PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", "tests/unit"), "unit tests"),
+    Stage("unit", (PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", "--durations=15", "tests/unit"),
+          "unit tests"),
     Stage("compat", (PY, "-m", "localcloud.compat", "run", "--fast"),
           "moto's own tests, fast subset, against the local cloud"),
-    Stage("integration", (PY, "-m", "pytest", "-n", "3", "--dist", "loadfile", "tests/integration"),
+    Stage("integration", (PY, "-m", "pytest", "-n", "3", "--dist", "loadfile", "--durations=15",
+                          "tests/integration"),
           "integration tests against real local clouds"),
     Stage("nbval", (PY, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
                     "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "notebooks"),
