@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
-from mlpipe import api, clients, functions, registry
-from mlpipe.deploy import ensure_backend
+from mlpipe import api, buckets, clients, deploy, functions, registry
 from mlpipe.config import load_settings
 from mlpipe.names import names_for
 from mlpipe.stack import Stack
@@ -39,14 +38,12 @@ def _settings(endpoint: str, **env):
     return load_settings(base)
 
 
-def deploy_backend(settings):
+def deploy_part_two(settings):
     """`mlpipe deploy --part backend`, as the CLI runs it, on top of the two buckets.
 
     The buckets come first: the packages layer is over 50 MB zipped, so mlpipe.layers
     publishes it through the input bucket.
     """
-    from mlpipe import buckets, deploy
-
     buckets.ensure(Stack.load(settings))
     return deploy.deploy(settings, part="backend", progress=lambda m: None)
 
@@ -56,7 +53,7 @@ def backend(local_cloud):  # noqa: F811
     settings = _settings(local_cloud.endpoint_url)
     clients.clear_cache()
     names = names_for(settings)
-    reports = deploy_backend(settings)
+    reports = deploy_part_two(settings)
     skipped = [str(r) for r in reports if r.action == "skipped"]
     assert not skipped, skipped
     out = api.backend_outputs(Stack(settings, names))
@@ -232,9 +229,9 @@ def test_every_error_response_names_the_model_version(backend):
 def test_burst_past_the_usage_plan_is_429(backend, holdout):
     settings, names, out = backend
     tight = settings.with_(throttle_rate_limit=2.0, throttle_burst_limit=5)
-    reports = {r.kind: r for r in deploy_backend(Stack(tight, names))}
+    reports = {r.kind: r for r in deploy.deploy_backend(Stack(tight, names))}
     assert reports["usage plan"].action == "updated"
     statuses = [post(out["api_url"], body_for(holdout.X[:1]), out["api_key"])[0] for _ in range(25)]
     assert 429 in statuses, statuses
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 429}
-    deploy_backend(Stack(settings, names))  # back to the generous limits
+    deploy.deploy_backend(Stack(settings, names))  # back to the generous limits

@@ -391,13 +391,17 @@ SKEWED = {"s3": ("RequestTimeTooSkewed", 403), "lambda": ("InvalidSignatureExcep
 
 
 def _signing_clock(monkeypatch, minutes):
+    """boto3 signs as if its clock were ``minutes`` off: botocore's own signers and, when
+    awscrt is installed (moto's CRC64NVME checksums need it), the CRT signers botocore then
+    prefers, which read the clock through their own import."""
     import botocore.auth
-    real = botocore.auth.get_current_datetime.__wrapped__ \
-        if hasattr(botocore.auth.get_current_datetime, "__wrapped__") else \
-        botocore.auth.get_current_datetime
-    shifted = lambda: real() + datetime.timedelta(minutes=minutes)  # noqa: E731
-    shifted.__wrapped__ = real
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", shifted)
+    import botocore.crt.auth
+    for module in (botocore.auth, botocore.crt.auth):
+        current = module.get_current_datetime
+        real = getattr(current, "__wrapped__", current)
+        shifted = lambda *a, _real=real, **kw: _real(*a, **kw) + datetime.timedelta(minutes=minutes)  # noqa: E731
+        shifted.__wrapped__ = real
+        monkeypatch.setattr(module, "get_current_datetime", shifted)
 
 
 @pytest.mark.parametrize("service", sorted(CALLS))

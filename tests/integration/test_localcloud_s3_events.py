@@ -216,10 +216,10 @@ def test_every_destination_kind_gets_what_moto_delivers_and_lambda_runs_once(aws
             ("ObjectCreated:CompleteMultipartUpload", "data/big.csv")]
     for kind in ("sqs", "sns"):
         got = [(b["Records"][0]["eventName"], unquote_plus(b["Records"][0]["s3"]["object"]["key"]))
-               for b in _drain(sqs, queues[kind][0], 2)]
+               for b in _drain(sqs, queues[kind][0], 2, timeout=20.0)]
         assert sorted(got) == sorted(sent), kind
     # moto also sends "Object Tags Added" after each stored object (its put_object tags it).
-    eb = _drain(sqs, queues["eb"][0], 4)
+    eb = _drain(sqs, queues["eb"][0], 4, timeout=20.0)  # EventBridge delivers after S3's own
     assert sorted((e["detail-type"], e["detail"]["object"]["key"]) for e in eb) == sorted([
         ("Object Created", "data/one.csv"), ("Object Tags Added", "data/one.csv"),
         ("Object Created", "data/big.csv"), ("Object Tags Added", "data/big.csv")])
