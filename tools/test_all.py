@@ -104,9 +104,13 @@ def run_pair(foreground: Stage, background: Stage) -> list[Outcome]:
     stop = threading.Event()
     beat = threading.Thread(target=heartbeat, args=(proc, background, log, stop), daemon=True)
     beat.start()
+    ended: list[float] = []  # when the background stage itself ended, for the table
+    waiter = threading.Thread(target=lambda: (proc.wait(), ended.append(time.monotonic())), daemon=True)
+    waiter.start()
     try:
         first = run_in_foreground(foreground)
         status = proc.wait()
+        waiter.join()
     except BaseException:
         proc.terminate()
         proc.wait()
@@ -114,7 +118,7 @@ def run_pair(foreground: Stage, background: Stage) -> list[Outcome]:
     finally:
         stop.set()
         handle.close()
-    second = Outcome(background, status, time.monotonic() - started)
+    second = Outcome(background, status, (ended[0] if ended else time.monotonic()) - started)
     print(f"\n=== {background.name}: its output ({log.relative_to(REPO)})", flush=True)
     sys.stdout.write(log.read_text(errors="replace"))
     sys.stdout.flush()

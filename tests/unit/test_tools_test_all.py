@@ -64,3 +64,11 @@ def test_progress_counts_cells_per_notebook():
     text = "platform linux\nnotebooks/00_setup.ipynb ........ [ 10%]\nnotebooks/01_data.ipynb ..F.."
     assert test_all.progress(text) == "12 cells passed, 1 failed, now in notebooks/01_data.ipynb"
     assert test_all.progress("") == "collecting"
+
+
+def test_the_background_stage_is_timed_by_its_own_end(stages, capfd):
+    stages(_stage("integration", "import time; time.sleep(2.5)"), _stage("nbval", "pass"))
+    assert test_all.main([]) == 0
+    rows = {line.split()[0]: line.split() for line in capfd.readouterr().out.splitlines()
+            if line.split() and line.split()[0] in ("integration", "nbval")}
+    assert float(rows["integration"][2]) >= 2 and float(rows["nbval"][2]) < 2
