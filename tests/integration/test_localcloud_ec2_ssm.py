@@ -180,11 +180,15 @@ def test_status_goes_in_progress_then_times_out(aws, instance):
 def test_working_directory_and_concurrent_commands(aws, local_cloud, instance):  # noqa: F811
     host = local_cloud.state_dir / "instances" / instance
     (host / "work").mkdir()
-    t0 = time.monotonic()
-    a = send(aws, instance, ["sleep 1", "pwd"], workingDirectory="work")
-    b = send(aws, instance, ["sleep 1", "pwd"])
+    # Side by side, as the SSM agent runs them: each sees the other's marker while it runs
+    # (a check by overlap, not by wall time, so a loaded machine can't fail it).
+    def overlapping(me, other):
+        return [f"touch {host}/{me}.on", "sleep 1.5",
+                f"if [ -e {host}/{other}.on ]; then touch {host}/{me}.saw; fi", "pwd"]
+    a = send(aws, instance, overlapping("a", "b"), workingDirectory="work")
+    b = send(aws, instance, overlapping("b", "a"))
     ia, ib = wait_done(aws, a, instance), wait_done(aws, b, instance)
-    assert time.monotonic() - t0 < 1.9  # ran side by side, as the SSM agent runs them
+    assert (host / "a.saw").exists() and (host / "b.saw").exists()
     assert ia["StandardOutputContent"].strip() == str(host / "work")
     assert ib["StandardOutputContent"].strip() == str(host)
 
