@@ -67,3 +67,14 @@ def signed_headers(key_id: str, secret: str, method: str, url: str, body: bytes 
     req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     SigV4Auth(Credentials(key_id, secret, token), service, region).add_auth(req)
     return dict(req.headers.items())
+
+
+def client_error(call, **kw) -> tuple[int, dict]:
+    """``call(**kw)`` must be refused: (HTTP status, the error's Code/Message/... fields)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(**kw)
+    except ClientError as exc:
+        return exc.response["ResponseMetadata"]["HTTPStatusCode"], exc.response["Error"]
+    raise AssertionError(f"{getattr(call, '__name__', call)} was not refused")

@@ -18,7 +18,7 @@ import random
 import string
 from typing import Any
 
-from .updates import ApiError, bad_request, not_found
+from .updates import ApiError, bad_request, not_found, replaced_path
 
 ATTR = "localcloud_documentation_parts"
 LOCATION_TYPES = ("RESPONSE_BODY", "RESPONSE", "METHOD", "MODEL", "AUTHORIZER",
@@ -62,13 +62,7 @@ def create(api: Any, doc: dict) -> dict:
 
 def update(part: dict, operations: list[dict]) -> dict:
     for op in operations:
-        kind, path = op.get("op"), op.get("path")
-        if kind != "replace":
-            raise bad_request(f"Invalid patch path  '{path}' specified for op '{kind}'. "
-                              "Please choose supported operations")
-        if path != "/properties":
-            raise bad_request(f"Invalid patch path  '{path}' specified for op 'replace'. "
-                              "Must be one of: [/properties]")
+        replaced_path(op, ("/properties",))
         part["properties"] = op.get("value")
     return dict(part)
 

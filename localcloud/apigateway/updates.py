@@ -103,6 +103,19 @@ def _split(path: str | None) -> tuple[str, str | None]:
     return parts[0], (_unescape(parts[1]) if len(parts) > 1 else None)
 
 
+def replaced_path(op: dict, allowed) -> str:
+    """The path of a patch operation that may only `replace` one of ``allowed`` (named in
+    AWS's message in that order); anything else refused in API Gateway's words."""
+    kind, path = op.get("op"), op.get("path")
+    if kind != "replace":
+        raise bad_request(f"Invalid patch path  '{path}' specified for op '{kind}'. "
+                          "Please choose supported operations")
+    if path not in allowed:
+        raise bad_request(f"Invalid patch path  '{path}' specified for op 'replace'. "
+                          f"Must be one of: [{', '.join(allowed)}]")
+    return path
+
+
 def _bool(value: Any) -> bool:
     return str(value).lower() == "true"
 
@@ -112,13 +125,7 @@ def _bool(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------
 def update_resource(api: Any, resource: Any, operations: list[dict]) -> dict:
     for op in operations:
-        kind, path = op.get("op"), op.get("path")
-        if kind != "replace":
-            raise bad_request(f"Invalid patch path  '{path}' specified for op '{kind}'. "
-                              "Please choose supported operations")
-        if path not in ("/parentId", "/pathPart"):
-            raise bad_request(f"Invalid patch path  '{path}' specified for op 'replace'. "
-                              "Must be one of: [/parentId, /pathPart]")
+        path = replaced_path(op, ("/parentId", "/pathPart"))
         if not resource.parent_id:
             raise bad_request(f"Root resource cannot update its {path[1:]}.")
     parent_id, path_part = resource.parent_id, resource.path_part
@@ -276,13 +283,7 @@ def update_method(api: Any, method: Any, operations: list[dict]) -> dict:
 
 def update_model(model: Any, operations: list[dict]) -> dict:
     for op in operations:
-        kind, path = op.get("op"), op.get("path")
-        if kind != "replace":
-            raise bad_request(f"Invalid patch path  '{path}' specified for op '{kind}'. "
-                              "Please choose supported operations")
-        if path not in ("/schema", "/description"):
-            raise bad_request(f"Invalid patch path  '{path}' specified for op 'replace'. "
-                              "Must be one of: [/description, /schema]")
+        path = replaced_path(op, ("/description", "/schema"))
         if path == "/schema":
             model.schema = op.get("value")
         else:
@@ -296,13 +297,7 @@ _VALIDATOR_PATHS = {"/name": "name", "/validateRequestParameters": "validate_req
 
 def update_request_validator(validator: Any, operations: list[dict]) -> dict:
     for op in operations:
-        kind, path = op.get("op"), op.get("path")
-        if kind != "replace":
-            raise bad_request(f"Invalid patch path  '{path}' specified for op '{kind}'. "
-                              "Please choose supported operations")
-        if path not in _VALIDATOR_PATHS:
-            raise bad_request(f"Invalid patch path  '{path}' specified for op 'replace'. "
-                              f"Must be one of: [{', '.join(_VALIDATOR_PATHS)}]")
+        path = replaced_path(op, tuple(_VALIDATOR_PATHS))
         value = op.get("value")
         if path == "/name":
             if not value:

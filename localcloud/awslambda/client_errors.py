@@ -15,17 +15,21 @@ import json
 import re
 from typing import Any, Callable
 
-from ..core.body import read_body
+from ..core.body import read_body, rewrite_response
 from ..core.moto_request import account_of, region_of
 
 LAMBDA_PREFIX = "/2015-03-31/functions/"
 
 
-def _json(start_response: Callable, status: str, doc: dict, error_type: str) -> list[bytes]:
+def _error(doc: dict, error_type: str) -> tuple[list, bytes]:
     body = json.dumps(doc).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("x-amzn-ErrorType", error_type),
-                            ("Content-Length", str(len(body)))])
+    return [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type),
+            ("Content-Length", str(len(body)))], body
+
+
+def _json(start_response: Callable, status: str, doc: dict, error_type: str) -> list[bytes]:
+    headers, body = _error(doc, error_type)
+    start_response(status, headers)
     return [body]
 
 
@@ -99,6 +103,22 @@ def looks_like_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or head.startswith(b"<title>")
 
 
+def _html_error(status: str, headers: list) -> bool:
+    ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+    return int(status.split(None, 1)[0]) >= 400 and "html" in ctype.lower()
+
+
+def _as_lambda_error(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
+    """An HTML error page as Lambda's JSON error; moto labels many of its JSON/XML error
+    bodies text/html (a response it builds without a Content-Type): those stay as they are."""
+    if not looks_like_html(body):
+        return status, headers, body
+    reason = status.split(None, 1)[1] if " " in status else "Error"
+    error_type = {"404 ": "ResourceNotFoundException",
+                  "405 ": "UnsupportedOperationException"}.get(status[:4], "ClientException")
+    return (status, *_error({"Type": "User", "message": reason}, error_type))
+
+
 def client_errors_middleware(app: Callable) -> Callable:
     def middleware(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -113,33 +133,6 @@ def client_errors_middleware(app: Callable) -> Callable:
                     return _json(start_response, "400 Bad Request",
                                  {"Type": "User", "message": message},
                                  "InvalidRequestContentException")
-        seen: dict[str, Any] = {}
-
-        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
-            ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
-            code = int(status.split(None, 1)[0])
-            if code >= 400 and "html" in ctype.lower():
-                seen["status"], seen["headers"], seen["exc_info"] = status, headers, exc_info
-                return lambda data: None
-            return start_response(status, headers, exc_info)
-
-        result = app(environ, capture)
-        if "status" not in seen:
-            return result
-        try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-        status = seen["status"]
-        if not looks_like_html(body):
-            # moto labels many of its JSON/XML error bodies text/html (a response it builds
-            # without a Content-Type): the body is the service's error, keep it as it is.
-            start_response(status, seen["headers"], seen["exc_info"])
-            return [body]
-        reason = status.split(None, 1)[1] if " " in status else "Error"
-        error_type = {"404 ": "ResourceNotFoundException",
-                      "405 ": "UnsupportedOperationException"}.get(status[:4], "ClientException")
-        return _json(start_response, status, {"Type": "User", "message": reason}, error_type)
+        return rewrite_response(app, environ, start_response, _html_error, _as_lambda_error)
 
     return middleware

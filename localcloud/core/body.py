@@ -9,6 +9,7 @@ for every later reader.
 from __future__ import annotations
 
 import io
+import json
 from typing import Any, Callable
 
 _KEY = "localcloud.body"
@@ -36,6 +37,16 @@ def read_body(environ: dict) -> bytes:
         body = stream.read(int(length)) if length.isdigit() and int(length) > 0 else b""
     replace_body(environ, body)
     return body
+
+
+def read_json_object(environ: dict) -> dict | None:
+    """The body as a JSON object (``{}`` when empty), None when it is not one: what a
+    JSON-protocol (X-Amz-Target) operation served by the cloud itself reads."""
+    try:
+        doc = json.loads(read_body(environ) or b"{}")
+    except (ValueError, BodyUnreadable):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def replace_body(environ: dict, body: bytes) -> None:

@@ -4,9 +4,9 @@ moto requests in flight and holds new ones back, so it never sees half of a requ
 """
 from __future__ import annotations
 
-import io
 import threading
 import time
+from .body import BodyUnreadable, read_body
 
 _READ_PREFIXES = ("Describe", "List", "Get", "Head", "Filter", "Lookup", "Search", "Query",
                   "Batch Get", "Scan", "Test", "Simulate", "Preview", "Check")
@@ -65,8 +65,10 @@ def _op_name(environ: dict) -> str | None:
     length = environ.get("CONTENT_LENGTH") or ""
     if ctype.startswith("application/x-www-form-urlencoded") and length.isdigit() and \
             0 < int(length) <= 65536:
-        body = environ["wsgi.input"].read(int(length))
-        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            body = read_body(environ)
+        except BodyUnreadable:
+            return None
         for part in body.split(b"&"):
             if part.startswith(b"Action="):
                 return part[7:].decode("latin-1")

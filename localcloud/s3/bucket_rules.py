@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from ..core.body import read_body, rewrite_response
+from .patches import is_s3_request
 
 LOCKED_VERSIONING = ("An Object Lock configuration is present on this bucket, so the versioning "
                      "state cannot be changed.")
@@ -78,8 +79,7 @@ def middleware(app: Callable, _cloud: Any) -> Callable:
     from ..validation import error_response
 
     def bucket_rules(environ: dict, start_response: Callable) -> Any:
-        auth = environ.get("HTTP_AUTHORIZATION", "") + environ.get("QUERY_STRING", "")
-        if "/s3/aws4_request" not in auth and "%2Fs3%2Faws4_request" not in auth:
+        if not is_s3_request(environ):
             return app(environ, start_response)
         found = refusal(environ)
         if found is not None:

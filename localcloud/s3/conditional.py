@@ -30,6 +30,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
+from .patches import is_s3_request
+
 PATCH_POINTS = (("moto.s3.models", "S3Backend", "put_object"),
                 ("moto.s3.models", "S3Backend", "delete_object"),
                 ("moto.s3.models", "S3Backend", "create_multipart_upload"))
@@ -233,11 +235,6 @@ def _query(environ: dict, name: str) -> str:
             or [""])[0]
 
 
-def _is_s3(environ: dict) -> bool:
-    return "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "") or \
-        "%2Fs3%2Faws4_request" in environ.get("QUERY_STRING", "")
-
-
 def middleware_factory(writes: Writes) -> Callable[[Callable, Any], Callable]:
     def factory(app: Callable, _cloud: Any) -> Callable:
         from ..validation import error_response
@@ -249,14 +246,14 @@ def middleware_factory(writes: Writes) -> Callable[[Callable, Any], Callable]:
 
         def conditional_writes(environ: dict, start_response: Callable) -> Any:
             if environ.get("HTTP_X_AMZ_COPY_SOURCE") and environ.get("REQUEST_METHOD") == "PUT" \
-                    and _is_s3(environ):
+                    and is_s3_request(environ):
                 found = copy_source_refusal(environ)
                 if found is not None:
                     return send(start_response, found)
             if (environ.get("HTTP_IF_NONE_MATCH") is None and
                     environ.get("HTTP_IF_MATCH") is None) or _operation(environ) is None:
                 return app(environ, start_response)
-            if not _is_s3(environ):
+            if not is_s3_request(environ):
                 return app(environ, start_response)
             with writes.conditional:
                 found = refusal(environ, writes)

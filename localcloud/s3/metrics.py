@@ -16,6 +16,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from .patches import is_s3_request
+
 ATTRIBUTE = "_localcloud_metrics_configurations"
 PAGE = 100
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -101,9 +103,7 @@ def middleware(app: Callable, _cloud: Any) -> Callable:
         if "metrics" not in qs or environ.get("REQUEST_METHOD") not in ("GET", "PUT", "DELETE"):
             return app(environ, start_response)
         query = parse_qs(qs, keep_blank_values=True)
-        auth = environ.get("HTTP_AUTHORIZATION", "") + qs
-        if "metrics" not in query or ("/s3/aws4_request" not in auth and
-                                      "%2Fs3%2Faws4_request" not in auth):
+        if "metrics" not in query or not is_s3_request(environ):
             return app(environ, start_response)
         result = answer(environ, query)
         if isinstance(result, Refusal):

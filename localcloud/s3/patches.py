@@ -230,7 +230,8 @@ def _caller_key(environ: dict) -> str | None:
     return None
 
 
-def _is_s3(environ: dict) -> bool:
+def is_s3_request(environ: dict) -> bool:
+    """An S3 request: signed for S3 (header, presigned SigV4 or SigV2) or a signed form upload."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if auth:
         return _S3_SCOPE.search(auth) is not None
@@ -432,7 +433,7 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
     """S3's answers as S3 gives them (see the module doc)."""
 
     def s3_answers(environ: dict, start_response: Callable) -> Any:
-        if not _is_s3(environ):
+        if not is_s3_request(environ):
             return app(environ, start_response)
         path = environ.get("PATH_INFO", "")
         if "\n" in path or "\r" in path:  # for moto's router; the key comes from RAW_URI

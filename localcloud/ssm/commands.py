@@ -75,6 +75,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core import sandbox
+from ..core.body import read_json_object
 from ..core._contain import MEMORY_EXIT
 from ..ec2 import runtime as instance_runtime
 from ..core.cloud import state_changed
@@ -848,11 +849,8 @@ def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target not in _SERVED_TARGETS:
                 return app(environ, start_response)
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            try:
-                req = json.loads(raw or b"{}")
-            except ValueError:
+            req = read_json_object(environ)
+            if req is None:
                 return _json_error(start_response, "ValidationException", "body is not JSON")
             backend = _ssm_backend_for(environ)
             try:

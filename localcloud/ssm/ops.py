@@ -31,6 +31,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from localcloud.core.body import read_json_object
 from localcloud.core.moto_request import account_of, region_of
 
 from . import patches
@@ -215,13 +216,8 @@ def middleware_factory(store: OpsItems) -> Callable:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target not in SERVED:
                 return app(environ, start_response)
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            try:
-                req = json.loads(raw or b"{}")
-            except ValueError:
-                req = None
-            if not isinstance(req, dict):
+            req = read_json_object(environ)
+            if req is None:
                 return _answer(start_response, "400 Bad Request",
                                {"__type": "SerializationException", "message": "body is not JSON"})
             account, region = account_of(environ), region_of(environ)

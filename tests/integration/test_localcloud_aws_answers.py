@@ -11,13 +11,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from localcloud.testing import LAMBDA_TRUST as TRUST
 
 pytestmark = pytest.mark.integration
 
 REGION = "us-east-1"
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-    "Action": "sts:AssumeRole"}]})
 
 
 @pytest.fixture(scope="module")

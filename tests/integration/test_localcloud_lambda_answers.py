@@ -1,22 +1,19 @@
 """Lambda's control plane answers as AWS answers (localcloud/awslambda/patches.py and the
 Lambda rules in localcloud/validation/rules.py), tried with plain boto3."""
-import io
 import json
 import uuid
-import zipfile
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from localcloud.testing import LAMBDA_TRUST as TRUST
+from localcloud.testing import zip_bytes
 
 pytestmark = pytest.mark.integration
 
 REGION = "us-east-1"
-TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-    "Action": "sts:AssumeRole"}]})
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +28,18 @@ def role(local_cloud):  # noqa: F811
                            AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
 
 
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "def handler(event, context):\n    return event\n")
-    return buf.getvalue()
+ECHO = "def handler(event, context):\n    return event\n"
 
 
-def _create(lam, role, **kw):
-    name = f"f-{uuid.uuid4().hex[:8]}"
-    return lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
-                               Handler="h.handler", Code={"ZipFile": _zip()}, **kw)
+def _zip(source: str = ECHO) -> bytes:
+    return zip_bytes({"h.py": source})
+
+
+def _create(lam, role, source=ECHO, name=None, **kw):
+    """A python3.12 function whose h.py is ``source`` (a fresh name unless one is given)."""
+    return lam.create_function(FunctionName=name or f"f-{uuid.uuid4().hex[:8]}",
+                               Runtime="python3.12", Role=role, Handler="h.handler",
+                               Code={"ZipFile": _zip(source)}, **kw)
 
 
 def _error(exc):
@@ -163,28 +161,21 @@ def test_remove_permission_with_the_policys_revision_id(lam, role):
 
 
 def test_a_one_character_function_names_its_session_as_lambda_does(lam, role):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "import boto3\n\ndef handler(event, context):\n"
-                           "    return boto3.client('sts').get_caller_identity()['Arn']\n")
+    source = ("import boto3\n\ndef handler(event, context):\n"
+              "    return boto3.client('sts').get_caller_identity()['Arn']\n")
     name = uuid.uuid4().hex[0]
     try:
         lam.delete_function(FunctionName=name)
     except ClientError:
         pass
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
-                        Code={"ZipFile": buf.getvalue()})
+    _create(lam, role, source, name=name)
     arn = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
     assert arn.endswith(f"/{name}@lambda_function")
 
 
 def test_a_six_mib_answer_passes_and_one_over_the_limit_is_a_function_error(lam, role):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "def handler(event, context):\n    return 'a' * event['n']\n")
-    name = f"f-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
-                        Code={"ZipFile": buf.getvalue()})
+    source = "def handler(event, context):\n    return 'a' * event['n']\n"
+    name = _create(lam, role, source)["FunctionName"]
     ok = lam.invoke(FunctionName=name, Payload=json.dumps({"n": 6 * 1024 * 1024}))
     assert "FunctionError" not in ok and len(json.loads(ok["Payload"].read())) == 6 * 1024 * 1024
     big = lam.invoke(FunctionName=name, Payload=json.dumps({"n": 6 * 1024 * 1024 + 100}))
@@ -193,13 +184,9 @@ def test_a_six_mib_answer_passes_and_one_over_the_limit_is_a_function_error(lam,
 
 
 def test_invoke_with_a_qualifier_runs_that_version(lam, role):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "def handler(event, context):\n"
-                           "    return [context.function_version, context.invoked_function_arn]\n")
-    name = f"f-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
-                        Code={"ZipFile": buf.getvalue()}, Publish=True)
+    source = ("def handler(event, context):\n"
+              "    return [context.function_version, context.invoked_function_arn]\n")
+    name = _create(lam, role, source, Publish=True)["FunctionName"]
     out = lam.invoke(FunctionName=name, Qualifier="1")
     assert out["ExecutedVersion"] == "1"
     version, arn = json.loads(out["Payload"].read())
@@ -211,12 +198,8 @@ def test_invoke_with_a_qualifier_runs_that_version(lam, role):
 
 
 def test_invoke_answers_with_the_invocations_request_id_and_tab_ended_report(lam, role):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "def handler(event, context):\n    return context.aws_request_id\n")
-    name = f"f-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
-                        Code={"ZipFile": buf.getvalue()})
+    source = "def handler(event, context):\n    return context.aws_request_id\n"
+    name = _create(lam, role, source)["FunctionName"]
     out = lam.invoke(FunctionName=name, LogType="Tail")
     rid = json.loads(out["Payload"].read())
     assert out["ResponseMetadata"]["RequestId"] == rid
@@ -227,12 +210,8 @@ def test_invoke_answers_with_the_invocations_request_id_and_tab_ended_report(lam
 
 
 def test_a_handler_exiting_0_gave_no_reason(lam, role):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("h.py", "import sys\n\ndef handler(event, context):\n    sys.exit(0)\n")
-    name = f"f-{uuid.uuid4().hex[:8]}"
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="h.handler",
-                        Code={"ZipFile": buf.getvalue()})
+    source = "import sys\n\ndef handler(event, context):\n    sys.exit(0)\n"
+    name = _create(lam, role, source)["FunctionName"]
     out = lam.invoke(FunctionName=name)
     doc = json.loads(out["Payload"].read())
     assert out["FunctionError"] == "Unhandled" and doc["errorType"] == "Runtime.ExitError"

@@ -8,9 +8,9 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from localcloud.testing import client_error as _error
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +26,6 @@ def bucket(s3):
     name = f"tag-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-def _error(call, **kw):
-    with pytest.raises(ClientError) as exc:
-        call(**kw)
-    r = exc.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]
 
 
 def test_tag_grammar(s3, bucket):
