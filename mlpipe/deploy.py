@@ -28,13 +28,13 @@ from .stack import Stack
 
 
 def deploy_glue(stack: Stack, *, holdout_path: str | None = None) -> list:
-    """Part 1, planned then executed (reports)."""
-    return planner.execute(stack, planner.plan(stack, "glue"), variables={"holdout_path": holdout_path})
+    """Part 1: the planner's steps, executed (reports)."""
+    return planner.execute(stack, planner.steps_of(stack, "glue"), variables={"holdout_path": holdout_path})
 
 
 def deploy_backend(stack: Stack, *, layer_arns=None) -> list:
-    """Part 2, planned then executed. ``layer_arns`` skips building and publishing the layers (tests)."""
-    return planner.execute(stack, planner.plan(stack, "backend", layer_arns=layer_arns))
+    """Part 2: the planner's steps, executed. ``layer_arns`` skips building and publishing the layers (tests)."""
+    return planner.execute(stack, planner.steps_of(stack, "backend", layer_arns=layer_arns))
 
 
 def deploy(settings: Settings, part: str = "all", plan: bool = False, progress: Callable = print) -> list:
@@ -45,8 +45,9 @@ def deploy(settings: Settings, part: str = "all", plan: bool = False, progress: 
     stack = Stack.load(settings, progress=progress)
     if plan:
         return plan_deploy(stack, part=part)
-    steps = planner.plan(stack, part)
-    reports = planner.execute(stack, steps)
+    # The plan's steps without their read-only checks: each step's ensure finds what exists
+    # itself, so checking first would make every read call twice.
+    reports = planner.execute(stack, planner.steps_of(stack, part))
     stack.say(summarize(reports))
     return reports
 

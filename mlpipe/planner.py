@@ -8,8 +8,8 @@ executor, ``execute(stack, steps)``, runs those steps in order; values a later s
 (the subnet, the instance id, the roles' ARNs, the queue's ARN, the layers' ARNs, the
 function's ARN, the API's id) pass between them through one dict of variables, the way
 Chalice's executor resolves ``Variable``s. ``mlpipe deploy --plan`` prints the plan and stops;
-``mlpipe deploy`` plans and executes the same list, so what the plan says cannot drift from
-what deploy creates (tests/unit/test_mlpipe_deploy.py: a plan on an empty account against the
+``mlpipe deploy`` executes the same list of steps (without the read-only checks, which each
+step's ``ensure`` makes anyway), so what the plan says cannot drift from what deploy creates (tests/unit/test_mlpipe_deploy.py: a plan on an empty account against the
 reports of the deploy that follows).
 
 ``exists`` is what the step's ``ensure`` will find: a step that exists may still be updated
