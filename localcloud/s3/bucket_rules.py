@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from ..core.body import read_body, rewrite_response
-from .patches import is_s3_request
+from .requests import is_s3_request
 
 LOCKED_VERSIONING = ("An Object Lock configuration is present on this bucket, so the versioning "
                      "state cannot be changed.")

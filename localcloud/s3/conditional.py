@@ -30,7 +30,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
-from .patches import is_s3_request
+from .requests import is_s3_request
 
 PATCH_POINTS = (("moto.s3.models", "S3Backend", "put_object"),
                 ("moto.s3.models", "S3Backend", "delete_object"),

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from .patches import is_s3_request
+from .requests import is_s3_request
 
 ATTRIBUTE = "_localcloud_metrics_configurations"
 PAGE = 100

@@ -75,10 +75,10 @@ from typing import Any, Callable
 from xml.sax.saxutils import escape
 
 from ..core.body import rewrite_response
+from .requests import caller_key, is_s3_request
 
 DEFAULT_SSE = "AES256"
 FULL_OBJECT = "FULL_OBJECT"
-_S3_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/s3/aws4_request")
 
 
 def default_encryption(original: Callable) -> Callable:
@@ -155,8 +155,6 @@ _request = threading.local()
 # events about an object's subresources: eventVersion 2.3 and no size (AWS's recorded events)
 _SUBRESOURCE_EVENTS = ("ObjectTagging", "ObjectAcl")
 _sequence = itertools.count()
-_KEY_OF = re.compile(r"Credential=([^/]+)/")
-_PRESIGNED_KEY_OF = re.compile(r"X-Amz-Credential=([^/%&]+)(?:/|%2F)")
 
 
 def _principal_id(seed: str) -> str:
@@ -198,47 +196,6 @@ def event_record_fields(original: Callable) -> Callable:
         return event
 
     return get_s3_event
-
-
-_FORM_KEY_OF = re.compile(rb'name="(?:x-amz-credential|X-Amz-Credential)"\r?\n\r?\n([^/\r\n]+)/'
-                          rb'[^\r\n]*/s3/aws4_request')
-_FORM_V2_KEY_OF = re.compile(rb'name="AWSAccessKeyId"\r?\n\r?\n([^\r\n]+)')
-_SIGV2_KEY_OF = re.compile(r"(?:^|&)AWSAccessKeyId=([^&]+)")
-
-
-def _form_upload(environ: dict) -> bool:
-    return environ.get("REQUEST_METHOD") == "POST" and \
-        environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
-
-
-def _caller_key(environ: dict) -> str | None:
-    """The access key that signed the request: the Authorization header, a presigned URL's
-    query (SigV4 or SigV2), or a browser form upload's `x-amz-credential` (or SigV2
-    `AWSAccessKeyId`) field."""
-    found = _KEY_OF.search(environ.get("HTTP_AUTHORIZATION", "")) or \
-        _PRESIGNED_KEY_OF.search(environ.get("QUERY_STRING", "")) or \
-        _SIGV2_KEY_OF.search(environ.get("QUERY_STRING", ""))
-    if found:
-        return found.group(1)
-    if _form_upload(environ):
-        from ..core.body import read_body
-
-        head = read_body(environ)[:65536]
-        form = _FORM_KEY_OF.search(head) or _FORM_V2_KEY_OF.search(head)
-        if form:
-            return form.group(1).decode("ascii", "replace")
-    return None
-
-
-def is_s3_request(environ: dict) -> bool:
-    """An S3 request: signed for S3 (header, presigned SigV4 or SigV2) or a signed form upload."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth:
-        return _S3_SCOPE.search(auth) is not None
-    qs = environ.get("QUERY_STRING", "")
-    if "%2Fs3%2Faws4_request" in qs or ("AWSAccessKeyId=" in qs and "Signature=" in qs):
-        return True  # presigned, SigV4 or (S3 only) SigV2
-    return _form_upload(environ) and _caller_key(environ) is not None
 
 
 def _is_object_put(environ: dict) -> bool:
@@ -438,7 +395,7 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
         path = environ.get("PATH_INFO", "")
         if "\n" in path or "\r" in path:  # for moto's router; the key comes from RAW_URI
             environ["PATH_INFO"] = path.replace("\n", "%0A").replace("\r", "%0D")
-        _request.current = {"key": _caller_key(environ),
+        _request.current = {"key": caller_key(environ),
                             "ip": environ.get("REMOTE_ADDR", "127.0.0.1"),
                             "request_id": uuid.uuid4().hex[:16].upper(),
                             "id2": uuid.uuid4().hex}

@@ -83,7 +83,10 @@ def test_the_subnet_can_be_chosen(aws, monkeypatch):
     settings, names = aws
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
+    # In a zone that offers the instance type (moto otherwise picks a zone at random, and
+    # us-east-1e offers no t3 types: that is the clear error of the next test).
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24",
+                               AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
     chosen = load_settings({"MLPIPE_TARGET": "aws", "AWS_REGION": "us-east-1", "MLPIPE_SUBNET_ID": subnet,
                             "MLPIPE_READY_TIMEOUT": "60", "MLPIPE_WAITER_TIMEOUT": "30"})
     deploy_mod.deploy(chosen, part="glue", progress=quiet)
@@ -91,6 +94,17 @@ def test_the_subnet_can_be_chosen(aws, monkeypatch):
     teardown.destroy(chosen, progress=quiet)
     # A subnet the stack did not make is never deleted.
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
+
+
+def test_a_chosen_subnet_where_the_type_is_not_offered_is_a_clear_error(aws):
+    settings, _ = aws
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.51.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.51.1.0/24",
+                               AvailabilityZone="us-east-1e")["Subnet"]["SubnetId"]
+    with pytest.raises(MlpipeError, match=f"MLPIPE_SUBNET_ID={subnet} is in us-east-1e, where t3.small is not "
+                                          r"offered \(offered in: us-east-1a.*choose a subnet"):
+        network.ensure(Stack.load(settings.with_(subnet_id=subnet)))
 
 
 def test_a_missing_chosen_subnet_is_a_clear_error(aws):
