@@ -101,7 +101,9 @@ class Deviation:
     kind: str  # "offline": cannot match offline; "gap": the local cloud's own, to fix
 
     def covers(self, nodeid: str) -> bool:
-        return any(fnmatch.fnmatchcase(nodeid, p) for p in self.tests)
+        """Entries are node ids where `*` and `?` are wildcards; brackets are literal (a
+        parametrized id's `[param]`, never an fnmatch character class)."""
+        return any(fnmatch.fnmatchcase(nodeid, p.replace("[", "[[]")) for p in self.tests)
 
 
 def load_deviations(path: Path = DEVIATIONS_FILE) -> list[Deviation]:

@@ -37,6 +37,14 @@ def test_judge_finds_regressions_stale_entries_and_unlisted_failures():
     assert not v.ok
 
 
+def test_a_parametrized_id_written_in_full_matches_itself_not_as_a_character_class():
+    nodeid = f"{S}/lambda_/test_lambda_api.py::T::test_v[incomplete_arn-create_function]"
+    dev = gate.Deviation("skips", [nodeid], "skipped", "offline")
+    assert dev.covers(nodeid)
+    assert not dev.covers(f"{S}/lambda_/test_lambda_api.py::T::test_vi")
+    assert gate.Deviation("p", [f"{S}/lambda_/*::test_v?*"], "r", "gap").covers(nodeid)
+
+
 def test_a_partial_run_only_holds_the_selected_files_to_the_ratchet():
     results = {f"{S}/ssm/test_ssm.py::T::test_x": _rec(f"{S}/ssm/test_ssm.py::T::test_x")}
     passing = {f"{S}/ssm/test_ssm.py::T::test_x", f"{S}/s3/test_s3_api.py::T::test_a"}
