@@ -53,6 +53,7 @@ _EXTENSIONS = [
     "localcloud.s3.patches",
     "localcloud.ssm.commands",
     "localcloud.ssm.ops",
+    "localcloud.ssm.parameters",
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.events.patches",

@@ -19,6 +19,8 @@ PATCH_POINTS = [("moto.ssm.models", "SimpleSystemManagerBackend", "describe_para
                ("moto.ssm.models", "SimpleSystemManagerBackend", "get_parameter")]
 # and the instance attribute `_parameters` (a dict of name -> version list)
 PATCH_POINTS.append(("moto.ssm.models", "FakeMaintenanceWindow", "to_json"))
+# Secrets Manager references (parameters.py) read the secret through moto's backend
+PATCH_POINTS.append(("moto.secretsmanager.models", "SecretsManagerBackend", "get_secret_value"))
 
 # UpdateMaintenanceWindow member -> moto's FakeMaintenanceWindow attribute
 WINDOW_ATTRIBUTES = {"Name": "name", "Description": "description", "Duration": "duration",
@@ -58,6 +60,18 @@ def install_windows(cloud: Any) -> None:
         return to_json
 
     cloud.hook(FakeMaintenanceWindow, "to_json", flagged)
+
+
+def current_secret(account: str, region: str, secret_id: str) -> dict | None:
+    """The AWSCURRENT version of a secret as GetSecretValue answers it (ARN, Name, VersionId,
+    VersionStages, CreatedDate, SecretString), or None when there is none to read."""
+    from moto.secretsmanager.exceptions import SecretsManagerClientError
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    try:
+        return secretsmanager_backends[account][region].get_secret_value(secret_id, None, "AWSCURRENT")
+    except SecretsManagerClientError:
+        return None
 
 
 def _prune(backend: Any) -> None:

@@ -126,11 +126,11 @@ def _service_rule(service: str, call: Any) -> Refusal | None:
     op, params = call.operation, call.params
     if service == "ssm":
         if op in _SSM_NAMED and isinstance(params.get("Name"), str):
-            return rules.ssm_parameter_name(params["Name"], _SSM_NAMED[op])
+            return rules.ssm_parameter_name(params["Name"], _SSM_NAMED[op], read=op == "GetParameter")
         if op in ("GetParameters", "DeleteParameters") and isinstance(params.get("Names"), list):
             for name in params["Names"]:
                 if isinstance(name, str):
-                    refusal = rules.ssm_parameter_name(name, op == "GetParameters")
+                    refusal = rules.ssm_parameter_name(name, op == "GetParameters", read=op == "GetParameters")
                     if refusal:
                         return refusal
     elif service == "logs" and op == "StartQuery":

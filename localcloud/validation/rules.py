@@ -15,7 +15,7 @@
 | A method an S3 resource has no operation for (POST on an object without a subresource) | `MethodNotAllowed`, 405 | https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html |
 | Lambda code: `ZipFile`, `S3Bucket`+`S3Key` or `ImageUri` | `InvalidParameterValueException`, 400 | https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html |
 | API Gateway tag operations: a resource ARN | `BadRequestException`, 400 | https://docs.aws.amazon.com/apigateway/latest/api/API_TagResource.html |
-| SSM parameter names: letters, digits, `.-_`, `/`-separated paths | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
+| SSM parameter names: letters, digits, `.-_`, `/`-separated paths; a read of a path must begin with `/` (AWS's recorded answer) | `ValidationException`, 400 | https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html |
 | CloudWatch Logs StartQuery: one of `logGroupName`, `logGroupNames`, `logGroupIdentifiers` | `InvalidParameterException`, 400 | https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_StartQuery.html |
 | EventBridge event patterns: a JSON object | `InvalidEventPatternException`, 400 | https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html |
 | S3 tags: keys and values of letters, digits, spaces and `_ . : / = + - @`, no key twice, no `aws:` key; `x-amz-tagging` URL-encoded without duplicates | `InvalidTag` / `InvalidArgument`, 400 | https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectTagging.html , https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions |
@@ -555,9 +555,14 @@ _SSM_NAME_MSG = ('Parameter name: can\'t be prefixed with "aws" or "ssm" (case-i
                  "symbols .-_")
 
 
-def ssm_parameter_name(name: str, selector_allowed: bool) -> Refusal | None:
+def ssm_parameter_name(name: str, selector_allowed: bool, read: bool = False) -> Refusal | None:
+    """A parameter name as SSM takes it; `read` (GetParameter, GetParameters): a name with
+    a hierarchy must be fully qualified (`/a/b/c`, not `a/b/c`), as AWS answers a read (a
+    top-level name is found with or without its leading slash)."""
     if name.startswith("arn:"):
         name = name.split(":parameter", 1)[-1] or "x"
+    elif read and "/" in name.split(":", 1)[0] and not name.startswith("/"):
+        return Refusal("ValidationException", _SSM_NAME_MSG)
     if selector_allowed and ":" in name:
         # `name:version` or `name:label`; a malformed selector (`name:2:3`) is a parameter
         # that is not found (ParameterNotFound), which the service answers itself

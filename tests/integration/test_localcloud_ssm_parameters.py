@@ -1,0 +1,82 @@
+"""Parameter Store reads as AWS answers them (localcloud/ssm/parameters.py): a top-level name
+with or without its leading slash, a path only fully qualified, Secrets Manager references."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.integration
+REF = "/aws/reference/secretsmanager/"
+
+
+@pytest.fixture(scope="module")
+def clients(local_cloud):  # noqa: F811
+    def client(service):
+        return boto3.client(service, endpoint_url=local_cloud.endpoint_url, region_name="us-east-1")
+    return client("ssm"), client("secretsmanager")
+
+
+def _code(exc: pytest.ExceptionInfo) -> str:
+    return exc.value.response["Error"]["Code"]
+
+
+def test_a_top_level_name_is_found_with_or_without_its_slash_under_the_name_asked(clients):
+    ssm, _ = clients
+    name = f"param-{uuid.uuid4().hex[:8]}"
+    ssm.put_parameter(Name=name, Value="123", Type="String")
+    for asked in (name, "/" + name):
+        assert ssm.get_parameter(Name=asked)["Parameter"]["Name"] == asked
+        [got] = ssm.get_parameters(Names=[asked])["Parameters"]
+        assert (got["Name"], got["Value"]) == (asked, "123")
+
+
+def test_a_path_is_read_only_fully_qualified(clients):
+    ssm, _ = clients
+    top = uuid.uuid4().hex[:8]
+    ssm.put_parameter(Name=f"/{top}/b/c", Value="123", Type="String")
+    assert ssm.get_parameter(Name=f"/{top}/b/c")["Parameter"]["Value"] == "123"
+    for wrong in (f"{top}/b/c", f"/{top}//b//c"):
+        with pytest.raises(ClientError) as exc:
+            ssm.get_parameter(Name=wrong)
+        assert _code(exc) == "ValidationException"
+        assert "sub-paths divided by slash symbol" in str(exc.value)
+        with pytest.raises(ClientError) as exc:
+            ssm.get_parameters(Names=[wrong])
+        assert _code(exc) == "ValidationException"
+
+
+def test_a_secrets_manager_reference_reads_the_secret(clients):
+    ssm, secrets = clients
+    secret = f"test_secret-{uuid.uuid4().hex[:8]}"
+    arn = secrets.create_secret(Name=secret, SecretString="my_secret")["ARN"]
+    got = ssm.get_parameter(Name=REF + secret, WithDecryption=True)["Parameter"]
+    assert (got["Name"], got["Value"], got["Type"]) == (REF + secret, "my_secret", "SecureString")
+    source = json.loads(got["SourceResult"])
+    assert (source["name"], source["ARN"], source["secretString"]) == (secret, arn, "my_secret")
+    # the secret's own name is not a parameter
+    with pytest.raises(ClientError) as exc:
+        ssm.get_parameter(Name=secret, WithDecryption=True)
+    assert _code(exc) == "ParameterNotFound"
+    with pytest.raises(ClientError) as exc:
+        ssm.get_parameter(Name=REF + "no-such-secret", WithDecryption=True)
+    assert _code(exc) == "ParameterNotFound" and f"Secret {REF}no-such-secret not found" in str(exc.value)
+
+
+def test_get_parameters_mixes_parameters_and_secrets_and_lists_what_is_missing(clients):
+    ssm, secrets = clients
+    name, secret = f"param-{uuid.uuid4().hex[:8]}", f"secret-{uuid.uuid4().hex[:8]}"
+    ssm.put_parameter(Name=name, Value="123", Type="String")
+    secrets.create_secret(Name=secret, SecretString="s3cr3t")
+    answer = ssm.get_parameters(Names=[name, REF + secret, "inexistent_param", REF + "inexistent"],
+                                WithDecryption=True)
+    assert sorted((p["Name"], p["Value"]) for p in answer["Parameters"]) == \
+        sorted([(name, "123"), (REF + secret, "s3cr3t")])
+    assert sorted(answer["InvalidParameters"]) == sorted(["inexistent_param", REF + "inexistent"])
+    only_secrets = ssm.get_parameters(Names=[REF + "inexistent"])
+    assert (only_secrets["Parameters"], only_secrets["InvalidParameters"]) == ([], [REF + "inexistent"])
