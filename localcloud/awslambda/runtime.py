@@ -164,8 +164,8 @@ class LambdaRuntime(CodeCache, WorkerPool):
             "AWS_SESSION_TOKEN": "testing",
         }
         iam = getattr(self.cloud, "iam", None)
-        if iam is not None:  # the execution role's session, as Lambda sets it
-            reserved.update(iam.function_env(fn))
+        # the execution role's session, as Lambda sets it: one per environment (worker_pool)
+        credentials = None if iam is None else (lambda environment: iam.function_env(fn, environment))
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC",
                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                **self.cloud.env_for_compute(region)}
@@ -181,7 +181,8 @@ class LambdaRuntime(CodeCache, WorkerPool):
                             handler=fn.handler or "", timeout=float(fn.timeout),
                             memory_size=int(fn.memory_size), code_dir=code_dir,
                             ro_paths=(code_dir, *layer_dirs, self.runtime_dir),
-                            ephemeral_mb=ephemeral_mb, sys_path=sys_path, env=env_items)
+                            ephemeral_mb=ephemeral_mb, sys_path=sys_path, env=env_items,
+                            credentials=credentials)
 
     # ---- invoking ---------------------------------------------------------------------
     def invoke(self, fn: Any, payload: bytes, *, invocation_type: str = "RequestResponse",

@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from ..core import sandbox
 from ..logs import cloudwatch as logs
@@ -51,6 +52,9 @@ class FunctionSpec:
     ephemeral_mb: int
     sys_path: tuple
     env: tuple  # sorted (name, value) pairs
+    # the execution role's credentials for one environment (its id -> AWS_* variables):
+    # each environment gets a session of its own, as on AWS; not part of the spec's identity
+    credentials: Callable[[str], dict] | None = field(default=None, compare=False, repr=False)
 
     @property
     def log_group(self) -> str:
@@ -68,6 +72,8 @@ class Worker:
         self.log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{env_id}"
         env = dict(spec.env)
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.log_stream
+        if spec.credentials is not None:
+            env.update(spec.credentials(env_id))
         # Each execution environment has its own /tmp on AWS: never share the host's, where
         # two workers (or two clouds) would overwrite each other's files. Contained, /tmp is
         # the environment's own tmpfs of EphemeralStorage size.

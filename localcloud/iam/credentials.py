@@ -3,7 +3,7 @@
 `issue(...)` assumes a role through moto's STS backend, so the session is a real one of the
 cloud: `sts get-caller-identity` with its key answers
 `arn:aws:sts::<account>:assumed-role/<role>/<session>`. Credentials are cached per (role,
-session) and renewed an hour before they expire, so a warm invoke pays nothing.
+session, holder) and renewed an hour before they expire, so a warm invoke pays nothing.
 
 `principal_of(access_key)` is the reverse: the assumed-role session (or IAM user) a key was
 issued to, or None for any other key (the operator's dummy key: an administrator).
@@ -18,6 +18,7 @@ from .policy import Principal
 
 SESSION_SECONDS = 12 * 3600   # AWS's longest role session
 RENEW_BEFORE_S = 3600
+MAX_CACHED = 4096
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,11 @@ class CredentialStore:
         self._known: dict[str, Identity] = {}
         self._not_ours: set[str] = set()
 
-    def issue(self, role_arn: str, session_name: str, account: str, region: str) -> Credentials:
-        key = (role_arn, session_name)
+    def issue(self, role_arn: str, session_name: str, account: str, region: str,
+              holder: str = "") -> Credentials:
+        """The session's credentials, cached per (role, session, holder): a `holder` (a
+        function's execution environment) gets a session of its own."""
+        key = (role_arn, session_name, holder)
         now = time.time()
         hit = self._issued.get(key)
         if hit is not None and hit.expires_at - now > RENEW_BEFORE_S:
@@ -70,6 +74,9 @@ class CredentialStore:
         creds = Credentials(role.access_key_id, role.secret_access_key, role.session_token,
                             now + SESSION_SECONDS)
         with self._lock:
+            if len(self._issued) > MAX_CACHED:  # environments come and go: drop the expired
+                for k in [k for k, c in self._issued.items() if c.expires_at <= now]:
+                    del self._issued[k]
             self._issued[key] = creds
             self._not_ours.discard(role.access_key_id)
         return creds

@@ -54,13 +54,14 @@ class IamService:
         self.store = CredentialStore()
 
     # ---- credentials for compute ------------------------------------------------------
-    def function_env(self, fn: Any) -> dict[str, str]:
+    def function_env(self, fn: Any, environment: str = "") -> dict[str, str]:
         """AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN of the function's execution role, session
         named after the function (as Lambda does; a one-character name, shorter than a
-        session name may be, as `<name>@lambda_function`)."""
+        session name may be, as `<name>@lambda_function`); each execution `environment` has
+        credentials of its own, as on AWS."""
         session = fn.function_name if len(fn.function_name) > 1 else \
             f"{fn.function_name}@lambda_function"
-        creds = self.store.issue(fn.role, session, fn.account_id, fn.region)
+        creds = self.store.issue(fn.role, session, fn.account_id, fn.region, holder=environment)
         return creds.env()
 
     def instance_env(self, instance: Any) -> dict[str, str] | None:

@@ -96,8 +96,27 @@ def test_function_runs_as_its_role(aws):
     assert out["out"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{fn}"
     assert out["out"]["Account"] == ACCOUNT
     assert out["key"].startswith("ASIA")
-    # warm invokes keep the same session (cached per role)
+    # warm invokes keep the same session (the environment's own)
     assert call(aws, fn, "sts", "get_caller_identity")["key"] == out["key"]
+
+
+SLOW_CALLER = CALLER.replace("def handler(event, context):",
+                             "def handler(event, context):\n    import time; time.sleep(1.5)")
+
+
+def test_each_execution_environment_has_credentials_of_its_own(aws):
+    """Two invokes at once run in two environments; on AWS each environment gets its own
+    session of the execution role (LocalStack's AWS-validated
+    test_lambda_different_iam_keys_environment)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    role, role_arn = make_role(aws, [])
+    fn = deploy(aws, role_arn, code=SLOW_CALLER)
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: call(aws, fn, "sts", "get_caller_identity"), range(2)))
+    assert all(o["ok"] and o["out"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{fn}"
+               for o in outs), outs
+    assert outs[0]["key"] != outs[1]["key"]
 
 
 def test_missing_action_is_denied_as_s3_denies_and_changes_nothing(aws, bucket, local_cloud):  # noqa: F811
