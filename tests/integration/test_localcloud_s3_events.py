@@ -230,3 +230,38 @@ def test_every_destination_kind_gets_what_moto_delivers_and_lambda_runs_once(aws
                  for r in runs(aws, sink))
     assert ran == [("ObjectCreated:CompleteMultipartUpload", "data/big.csv"),
                    ("ObjectCreated:Put", "data/one.csv")]
+
+
+def test_eventbridge_rules_match_as_on_aws_and_a_broken_one_stops_no_other(aws, local_cloud):  # noqa: F811
+    """S3's events reach every enabled rule whose pattern matches, on the default bus:
+    not a scheduled rule (no pattern), not a disabled one, and a rule whose target is gone
+    costs the other rules nothing (moto stopped at the first rule that raised)."""
+    kw = dict(endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    sqs, events = boto3.client("sqs", **kw), boto3.client("events", **kw)
+    source = f"ebr-{uuid.uuid4().hex[:8]}"
+    aws["s3"].create_bucket(Bucket=source)
+    aws["s3"].put_bucket_notification_configuration(
+        Bucket=source, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    pattern = json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [source]}}})
+    queues = {}
+    for kind in ("gone", "scheduled", "disabled", "good"):
+        url = sqs.create_queue(QueueName=f"{source}-{kind}")["QueueUrl"]
+        queues[kind] = (url, sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    rules = {"gone": dict(EventPattern=pattern), "scheduled": dict(ScheduleExpression="rate(1 day)"),
+             "disabled": dict(EventPattern=pattern, State="DISABLED"), "good": dict(EventPattern=pattern)}
+    for kind, rule in rules.items():  # created in this order: the broken one comes first
+        events.put_rule(Name=f"{source}-{kind}", **rule)
+        events.put_targets(Rule=f"{source}-{kind}", Targets=[{"Id": "q", "Arn": queues[kind][1]}])
+    sqs.delete_queue(QueueUrl=queues["gone"][0])
+    try:
+        aws["s3"].put_object(Bucket=source, Key="data/one.csv", Body=b"1")
+        got = _drain(sqs, queues["good"][0], 1, timeout=20.0)
+        assert [e["detail"]["object"]["key"] for e in got if e["detail-type"] == "Object Created"] == \
+            ["data/one.csv"]
+        for kind in ("scheduled", "disabled"):
+            assert _drain(sqs, queues[kind][0], 1, timeout=1.0) == [], kind
+    finally:
+        for kind in rules:
+            events.remove_targets(Rule=f"{source}-{kind}", Ids=["q"])
+            events.delete_rule(Name=f"{source}-{kind}")
