@@ -8,14 +8,21 @@ tests (3 workers, one local cloud each) and every notebook through nbval (in ord
 cloud of their own) at the same time. Those two spend much of their time waiting on their
 clouds (instances starting, commands, S3 events), so together they finish about when the
 integration tests alone would. The notebooks' output goes to build/test/nbval.log and is
-printed when they finish; the integration tests print as they run.
+printed when they finish; the integration tests print as they run. Each test's time is in
+build/test/{unit,integration}.xml (JUnit XML), to see which files make a stage long.
 
 A failing stage before the pair stops the run (as make would); the pair always both finish.
 The exit status is 0 only when every stage that ran passed.
+
+The table gives each stage's wall time and CPU time (its processes and the processes they
+waited for, clouds and Lambda workers included): CPU seconds over wall seconds is how many of
+the machine's cores the stage kept busy, which says whether a stage is waiting (room to run
+something beside it) or computing (none).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -38,12 +45,13 @@ class Stage:
 
 STAGES = (
     # by file: a module's fixtures (trained models, a moto account) are set up once per worker
-    Stage("unit", (PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", "--durations=15", "tests/unit"),
+    Stage("unit", (PY, "-m", "pytest", "-n", "2", "--dist", "loadfile", "--durations=15",
+                   "--junitxml=build/test/unit.xml", "tests/unit"),
           "unit tests"),
     Stage("compat", (PY, "-m", "localcloud.compat", "run", "--fast"),
           "moto's own tests, fast subset, against the local cloud"),
     Stage("integration", (PY, "-m", "pytest", "-n", "3", "--dist", "loadfile", "--durations=15",
-                          "tests/integration"),
+                          "--junitxml=build/test/integration.xml", "tests/integration"),
           "integration tests against real local clouds"),
     Stage("nbval", (PY, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax",
                     "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "notebooks"),
@@ -57,13 +65,28 @@ class Outcome:
     stage: Stage
     status: int
     seconds: float
+    cpu_seconds: float = 0.0
+
+
+def wait_measured(proc: subprocess.Popen) -> tuple[int, float]:
+    """Wait for `proc`: its exit status and the CPU seconds (user + system) it and the
+    descendants it waited for used."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def run_in_foreground(stage: Stage) -> Outcome:
     print(f"\n=== {stage.name}: {stage.what}\n$ {' '.join(_short(stage.argv))}", flush=True)
     t0 = time.monotonic()
-    status = subprocess.call(stage.argv, cwd=REPO)
-    return Outcome(stage, status, time.monotonic() - t0)
+    proc = subprocess.Popen(stage.argv, cwd=REPO)
+    try:
+        status, cpu = wait_measured(proc)
+    except BaseException:
+        proc.terminate()
+        proc.wait()
+        raise
+    return Outcome(stage, status, time.monotonic() - t0, cpu)
 
 
 def start_logged(stage: Stage, log: Path) -> tuple[subprocess.Popen, float, object]:
@@ -104,21 +127,26 @@ def run_pair(foreground: Stage, background: Stage) -> list[Outcome]:
     stop = threading.Event()
     beat = threading.Thread(target=heartbeat, args=(proc, background, log, stop), daemon=True)
     beat.start()
-    ended: list[float] = []  # when the background stage itself ended, for the table
-    waiter = threading.Thread(target=lambda: (proc.wait(), ended.append(time.monotonic())), daemon=True)
+    ended: list[tuple[float, int, float]] = []  # (when, status, cpu) of the background stage
+
+    def wait_background() -> None:
+        status, cpu = wait_measured(proc)
+        ended.append((time.monotonic(), status, cpu))
+
+    waiter = threading.Thread(target=wait_background, daemon=True)
     waiter.start()
     try:
         first = run_in_foreground(foreground)
-        status = proc.wait()
         waiter.join()
     except BaseException:
         proc.terminate()
-        proc.wait()
+        waiter.join(timeout=30)
         raise
     finally:
         stop.set()
         handle.close()
-    second = Outcome(background, status, (ended[0] if ended else time.monotonic()) - started)
+    when, status, cpu = ended[0]
+    second = Outcome(background, status, when - started, cpu)
     print(f"\n=== {background.name}: its output ({log.relative_to(REPO)})", flush=True)
     sys.stdout.write(log.read_text(errors="replace"))
     sys.stdout.flush()
@@ -126,11 +154,13 @@ def run_pair(foreground: Stage, background: Stage) -> list[Outcome]:
 
 
 def table(outcomes: list[Outcome], wall: float) -> str:
-    rows = [f"{'stage':<12} {'result':<8} {'seconds':>8}  what"]
+    rows = [f"{'stage':<12} {'result':<8} {'seconds':>8} {'cpu s':>7} {'cores':>6}  what"]
     for o in outcomes:
-        rows.append(f"{o.stage.name:<12} {'passed' if o.status == 0 else 'FAILED':<8} {o.seconds:>8.0f}  {o.stage.what}")
+        rows.append(f"{o.stage.name:<12} {'passed' if o.status == 0 else 'FAILED':<8} {o.seconds:>8.0f} "
+                    f"{o.cpu_seconds:>7.0f} {o.cpu_seconds / max(o.seconds, 1e-9):>6.2f}  {o.stage.what}")
+    cpu = sum(o.cpu_seconds for o in outcomes)
     rows.append(f"{'all':<12} {'passed' if all(o.status == 0 for o in outcomes) else 'FAILED':<8} "
-                f"{wall:>8.0f}  ({', '.join(SIDE_BY_SIDE)} side by side)")
+                f"{wall:>8.0f} {cpu:>7.0f} {cpu / max(wall, 1e-9):>6.2f}  ({', '.join(SIDE_BY_SIDE)} side by side)")
     return "\n".join(rows)
 
 

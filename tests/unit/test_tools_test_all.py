@@ -72,3 +72,13 @@ def test_the_background_stage_is_timed_by_its_own_end(stages, capfd):
     rows = {line.split()[0]: line.split() for line in capfd.readouterr().out.splitlines()
             if line.split() and line.split()[0] in ("integration", "nbval")}
     assert float(rows["integration"][2]) >= 2 and float(rows["nbval"][2]) < 2
+
+
+def test_the_table_gives_each_stages_cpu_time(stages, capfd):
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    stages(_stage("unit", burn), _stage("compat", "import time; time.sleep(0.6)"))
+    assert test_all.main([]) == 0
+    rows = {line.split()[0]: line.split() for line in capfd.readouterr().out.splitlines()
+            if line.split() and line.split()[0] in ("unit", "compat", "all")}
+    assert float(rows["unit"][3]) >= 0.5 and float(rows["compat"][3]) < 0.3
+    assert float(rows["unit"][4]) > float(rows["compat"][4])
