@@ -158,11 +158,32 @@ def _config(settings: Settings, service: str = "") -> Config:
     return Config(**kwargs)
 
 
+_loader = None  # botocore's data loader, shared by every session made here
+
+
+def _botocore_session():
+    """A new botocore session reading AWS's service models through one shared loader: each
+    session would otherwise parse the models again (EC2's alone is megabytes of JSON), once
+    per client made, again after every clear_cache()."""
+    global _loader
+    import botocore.session
+
+    session = botocore.session.get_session()
+    if _loader is None:
+        _loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _loader)
+    return session
+
+
 def _session(settings: Settings):
     """The boto3 session of the target: the local cloud's credentials, or the standard chain."""
-    if settings.is_local:
-        return boto3.session.Session(region_name=settings.region, **local_credentials(settings.endpoint_url))
-    return boto3.session.Session(region_name=settings.region)
+    kwargs = local_credentials(settings.endpoint_url) if settings.is_local else {}
+    session = boto3.session.Session(botocore_session=_botocore_session(), region_name=settings.region,
+                                    **kwargs)
+    paths = session._loader.search_paths  # boto3 appends its own data directory each time
+    paths[:] = list(dict.fromkeys(paths))
+    return session
 
 
 def client(service: str, settings: Settings | None = None):

@@ -88,6 +88,20 @@ def test_local_client_uses_endpoint_and_dummy_credentials():
     assert clients.client("sqs", s) is not c
 
 
+def test_clients_share_one_model_loader_across_sessions():
+    """Each client has a session of its own, but AWS's service models are parsed once: a
+    client made after clear_cache() finds EC2's model already loaded."""
+    s = load_settings({"LOCALCLOUD_PORT": "4999"})
+    first = clients.client("ec2", s)
+    clients.clear_cache()
+    second = clients.client("ec2", s)
+    assert second is not first
+    loader = second._loader
+    assert loader is first._loader
+    assert any(key[0] == "load_service_model" for key in loader._cache)
+    assert len(loader.search_paths) == len(set(loader.search_paths))  # boto3's data dir once
+
+
 def test_aws_client_ignores_endpoint_variables(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     s = load_settings({"MLPIPE_TARGET": "aws", "AWS_REGION": "eu-central-1"})
