@@ -58,9 +58,10 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
     cloud.add_middleware(session_tokens.middleware_factory)  # inside IAM's check
+    from . import patches, service_credentials
+    cloud.iam_service_credentials = service_credentials.install(cloud)  # inside IAM's check
     cloud.add_middleware(middleware_factory)
-    from . import patches
-    patches.install(cloud)
+    patches.install(cloud, cloud.iam_service_credentials)
     auth.install(cloud)  # its middleware is localcloud.iam.auth_layer, installed last
     _warm_dataset()
 

@@ -12,6 +12,15 @@ been taken in this account, please try a different suffix.").
 DeleteServiceLinkedRole answers a DeletionTaskId `task/aws-service-role/<service>/<name>/<uuid>`.
 Hooks: `IAMBackend.create_service_linked_role`, `IAMBackend.delete_service_linked_role`.
 
+Service-specific credentials (service_credentials.py, which moto lacks): DeleteUser refuses a
+user who still has one, `DeleteConflict` "Cannot delete entity, must remove referenced objects
+first." (AWS's recorded answer, 409). Hook: `IAMBackend.delete_user`.
+
+CreateRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html, its
+example and AWS's recorded answers): the new role carries no `MaxSessionDuration` and no
+`RoleLastUsed` (GetRole answers both). Patched: moto's
+`IamResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER` (its table of members left out per operation).
+
 Errors: IAM and STS answer `<ErrorResponse><Error><Type/><Code/><Message/></Error>...`; moto's
 serializer adds a lower-case `<message>` copy (which botocore hands on as an extra `message`
 member); `error_middleware` drops it.
@@ -75,6 +84,30 @@ def delete_service_linked_role(original: Callable) -> Callable:
     return delete
 
 
+def delete_user(credentials: Any) -> Callable[[Callable], Callable]:
+    def make(original: Callable) -> Callable:
+        def delete(self: Any, user_name: str) -> None:
+            from moto.iam.exceptions import DeleteConflictException
+
+            self.get_user(user_name)  # NoSuchEntity first
+            if credentials.of_user(self.account_id, user_name):
+                raise DeleteConflictException(
+                    "Cannot delete entity, must remove referenced objects first.")
+            return original(self, user_name)
+        return delete
+    return make
+
+
+CREATE_ROLE_OMITS = ("CreateRoleResponse.Role.MaxSessionDuration",
+                     "CreateRoleResponse.Role.RoleLastUsed")
+
+
+def leave_out_of_create_role(original: dict) -> dict:
+    from moto.core.serialize import never_return
+
+    return {**original, **{key: never_return for key in CREATE_ROLE_OMITS}}
+
+
 _LOWER_MESSAGE = re.compile(rb"<message>[^<]*</message>")
 _QUERY_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(iam|sts)/aws4_request")
 
@@ -95,9 +128,13 @@ def error_middleware(app: Callable, _cloud: Any = None) -> Callable:
     return without_lower_message
 
 
-def install(cloud: Any) -> None:
+def install(cloud: Any, credentials: Any) -> None:
     from moto.iam.models import IAMBackend
 
     cloud.add_middleware(error_middleware)
+    cloud.hook(IAMBackend, "delete_user", delete_user(credentials))
+    from moto.iam.responses import IamResponse
+
+    cloud.hook(IamResponse, "RESPONSE_KEY_PATH_TO_TRANSFORMER", leave_out_of_create_role)
     cloud.hook(IAMBackend, "create_service_linked_role", create_service_linked_role)
     cloud.hook(IAMBackend, "delete_service_linked_role", delete_service_linked_role)

@@ -456,6 +456,8 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
                                       and "regular expression pattern" in e for e in errors):
             return service, protocol, Refusal("ValidationError", rules.IAM_PATH_INVALID)
         else:
+            if service == "iam":
+                errors = rules.iam_unquoted(call.operation, errors)
             code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
             code = _VALIDATION_CODE.get(service, code)
             return service, protocol, Refusal(code, model_checks.message(errors))

@@ -657,6 +657,25 @@ def openapi_document(body: bytes) -> Refusal | None:
 IAM_PATH_INVALID = ("The specified value for path is invalid. It must begin and end with / and "
                     "contain only alphanumeric characters and/or / characters.")
 
+# IAM's service-specific credential operations leave the value (and an enum's values) out of
+# their validation messages: "Value at 'serviceSpecificCredentialId' failed to satisfy
+# constraint: Member must satisfy regular expression pattern: [\w]+", "Value at 'status'
+# failed to satisfy constraint: Member must satisfy enum value set" (AWS's recorded answers,
+# LocalStack's test_iam.snapshot.json, TestIAMServiceSpecificCredentials).
+IAM_VALUE_UNQUOTED = ("UpdateServiceSpecificCredential", "ResetServiceSpecificCredential",
+                      "DeleteServiceSpecificCredential", "CreateServiceSpecificCredential",
+                      "ListServiceSpecificCredentials")
+_QUOTED_VALUE = re.compile(r"^Value '.*?' at '", re.S)
+_ENUM_VALUES = re.compile(r"enum value set: \[[^\]]*\]$")
+
+
+def iam_unquoted(operation: str | None, errors: list[str]) -> list[str]:
+    if operation not in IAM_VALUE_UNQUOTED:
+        return errors
+    return [_ENUM_VALUES.sub("enum value set", _QUOTED_VALUE.sub("Value at '", e))
+            for e in errors]
+
+
 LAMBDA_EPHEMERAL_MAX_MB = 10240
 
 

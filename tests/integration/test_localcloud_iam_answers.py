@@ -1,0 +1,123 @@
+"""IAM answers as AWS answers them where moto does not (service-specific credentials, role
+fields, the policy simulator, permissions boundaries), tried with plain boto3. Each expected
+answer is AWS's (the IAM API reference, or AWS's recorded answers in LocalStack's
+test_iam.snapshot.json)."""
+import json
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def iam(local_cloud):  # noqa: F811
+    return boto3.client("iam", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+
+
+@pytest.fixture
+def user(iam):
+    name = f"u-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    return name
+
+
+def _error(exc) -> tuple:
+    err = exc.value.response
+    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
+
+
+# ---- service-specific credentials ------------------------------------------------------------
+def test_service_specific_credential_lifecycle(iam, user):
+    account = boto3.client("sts", endpoint_url=iam.meta.endpoint_url,
+                           region_name=REGION).get_caller_identity()["Account"]
+    made = iam.create_service_specific_credential(
+        UserName=user, ServiceName="codecommit.amazonaws.com")["ServiceSpecificCredential"]
+    cred_id = made["ServiceSpecificCredentialId"]
+    assert made["Status"] == "Active" and made["UserName"] == user
+    assert made["ServiceUserName"] == f"{user}-at-{account}" and made["ServicePassword"]
+    listed = iam.list_service_specific_credentials(
+        UserName=user, ServiceName="codecommit.amazonaws.com")["ServiceSpecificCredentials"]
+    assert [c["ServiceSpecificCredentialId"] for c in listed] == [cred_id]
+    assert "ServicePassword" not in listed[0]
+    assert iam.list_service_specific_credentials(
+        UserName=user, ServiceName="cassandra.amazonaws.com")["ServiceSpecificCredentials"] == []
+    iam.update_service_specific_credential(UserName=user, ServiceSpecificCredentialId=cred_id,
+                                           Status="Inactive")
+    reset = iam.reset_service_specific_credential(
+        UserName=user, ServiceSpecificCredentialId=cred_id)["ServiceSpecificCredential"]
+    assert reset["Status"] == "Inactive" and reset["ServicePassword"] != made["ServicePassword"]
+    with pytest.raises(ClientError) as exc:
+        iam.delete_user(UserName=user)
+    assert _error(exc) == ("DeleteConflict",
+                           "Cannot delete entity, must remove referenced objects first.", 409)
+    iam.delete_service_specific_credential(UserName=user, ServiceSpecificCredentialId=cred_id)
+    assert iam.list_service_specific_credentials(UserName=user)["ServiceSpecificCredentials"] == []
+    iam.delete_user(UserName=user)
+
+
+def test_service_specific_credentials_refuse_what_aws_refuses(iam, user):
+    with pytest.raises(ClientError) as exc:
+        iam.create_service_specific_credential(UserName="nobody-here",
+                                               ServiceName="codecommit.amazonaws.com")
+    assert _error(exc) == ("NoSuchEntity", "The user with name nobody-here cannot be found.", 404)
+    for service in ("lambda.amazonaws.com", "o3on3n3onosneo"):
+        with pytest.raises(ClientError) as exc:
+            iam.create_service_specific_credential(UserName=user, ServiceName=service)
+        assert _error(exc) == ("NoSuchEntity", f"No such service {service} is supported for "
+                               "Service Specific Credentials", 404)
+    for _ in range(2):
+        cred_id = iam.create_service_specific_credential(
+            UserName=user, ServiceName="cassandra.amazonaws.com"
+        )["ServiceSpecificCredential"]["ServiceSpecificCredentialId"]
+    with pytest.raises(ClientError) as exc:
+        iam.create_service_specific_credential(UserName=user, ServiceName="cassandra.amazonaws.com")
+    assert _error(exc)[0] == "LimitExceeded"
+    with pytest.raises(ClientError) as exc:
+        iam.reset_service_specific_credential(UserName="wrong-user-name",
+                                              ServiceSpecificCredentialId=cred_id)
+    assert _error(exc) == ("NoSuchEntity", "The user with name wrong-user-name cannot be found.",
+                           404)
+    with pytest.raises(ClientError) as exc:
+        iam.delete_service_specific_credential(
+            UserName=user, ServiceSpecificCredentialId="satisfiesregexbutstillinvalid")
+    assert _error(exc) == ("NoSuchEntity",
+                           "No such credential satisfiesregexbutstillinvalid exists", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.delete_service_specific_credential(
+            UserName=user, ServiceSpecificCredentialId="totally-wrong-credential-id-with-hyphens")
+    assert _error(exc) == ("ValidationError", "1 validation error detected: Value at "
+                           "'serviceSpecificCredentialId' failed to satisfy constraint: Member "
+                           "must satisfy regular expression pattern: [\\w]+", 400)
+    with pytest.raises(ClientError) as exc:
+        iam.update_service_specific_credential(ServiceSpecificCredentialId=cred_id,
+                                               Status="Invalid")
+    assert _error(exc) == ("ValidationError", "1 validation error detected: Value at 'status' "
+                           "failed to satisfy constraint: Member must satisfy enum value set", 400)
+
+
+def test_bedrock_api_keys_carry_an_alias_a_secret_and_an_expiry(iam, user):
+    made = iam.create_service_specific_credential(
+        UserName=user, ServiceName="bedrock.amazonaws.com",
+        CredentialAgeDays=30)["ServiceSpecificCredential"]
+    assert made["ServiceCredentialAlias"] and made["ServiceCredentialSecret"]
+    assert (made["ExpirationDate"] - made["CreateDate"]).days == 30
+    assert "ServicePassword" not in made
+
+
+# ---- roles ----------------------------------------------------------------------------------
+def test_create_role_answers_what_aws_answers(iam):
+    name = f"r-{uuid.uuid4().hex[:8]}"
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"Service": "ec2.amazonaws.com"}}]}
+    ))["Role"]
+    assert "MaxSessionDuration" not in role and "RoleLastUsed" not in role
+    got = iam.get_role(RoleName=name)["Role"]
+    assert got["MaxSessionDuration"] == 3600 and got["RoleLastUsed"] == {}
