@@ -21,7 +21,7 @@ and the pages of the other four operations):
 - DeleteUser refuses a user who still has one (`DeleteConflict`, patches.py).
 
 The credentials live per account, kept across restarts with the cloud's state
-(`register_state("iam.service_specific_credentials", ...)`). The middleware serves the five
+(`register_state("iam.service_specific_credentials", ...)`); served.py answers the five
 operations inside the IAM check (so a caller needs `iam:CreateServiceSpecificCredential` and
 so on, as on AWS) and after the validation layer (the model's constraints).
 """
@@ -34,11 +34,9 @@ import string
 import threading
 import uuid
 from typing import Any, Callable
-from urllib.parse import parse_qs
-from xml.sax.saxutils import escape
 
-from ..core.body import read_body
 from ..core.moto_request import account_of
+from .served import ServiceError, members, result
 
 OPERATIONS = frozenset({
     "CreateServiceSpecificCredential", "ListServiceSpecificCredentials",
@@ -49,13 +47,6 @@ API_KEY_SERVICES = ("bedrock.amazonaws.com", "logs.amazonaws.com")
 SUPPORTED = PASSWORD_SERVICES + API_KEY_SERVICES
 PER_USER_AND_SERVICE = 2
 _ID_CHARS = string.ascii_uppercase + string.digits
-_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
-
-
-class ServiceError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 def _no_user(name: str) -> ServiceError:
@@ -186,37 +177,6 @@ _LISTED = ("UserName", "Status", "ServiceUserName", "ServiceCredentialAlias", "C
            "ExpirationDate", "ServiceSpecificCredentialId", "ServiceName")
 
 
-def _xml_value(value: Any) -> str:
-    if isinstance(value, _dt.datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return escape(str(value))
-
-
-def _members(cred: dict, names: Any = None) -> str:
-    return "".join(f"<{k}>{_xml_value(v)}</{k}>" for k, v in cred.items()
-                   if names is None or k in names)
-
-
-def _result(op: str, inner: str) -> bytes:
-    rid = str(uuid.uuid4())
-    result = f"<{op}Result>{inner}</{op}Result>" if inner else ""
-    return (f'<{op}Response xmlns="{_NS}">{result}<ResponseMetadata><RequestId>{rid}'
-            f"</RequestId></ResponseMetadata></{op}Response>").encode()
-
-
-def _error(exc: ServiceError) -> bytes:
-    return (f'<ErrorResponse xmlns="{_NS}"><Error><Type>Sender</Type><Code>{exc.code}</Code>'
-            f"<Message>{escape(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}"
-            "</RequestId></ErrorResponse>").encode()
-
-
-def _params(environ: dict) -> dict[str, str]:
-    raw = environ.get("QUERY_STRING", "")
-    if environ.get("REQUEST_METHOD") == "POST":
-        raw = read_body(environ).decode("utf-8", "replace") + "&" + raw
-    return {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-
-
 def _caller_user(environ: dict) -> str:
     caller = environ.get("localcloud.caller")
     arn = getattr(caller, "arn", "") or ""
@@ -235,57 +195,27 @@ def serve(store: ServiceCredentials, environ: dict, params: dict[str, str]) -> b
         age = params.get("CredentialAgeDays")
         cred = store.create(account, user or "", params.get("ServiceName", ""),
                             int(age) if age else None)
-        return _result(op, f"<ServiceSpecificCredential>{_members(cred)}"
+        return result(op, f"<ServiceSpecificCredential>{members(cred)}"
                            "</ServiceSpecificCredential>")
     if op == "ListServiceSpecificCredentials":
         all_users = params.get("AllUsers", "").lower() == "true"
         if user is None and not all_users:
             user = _caller_user(environ)
         creds = store.list(account, user, params.get("ServiceName") or None, all_users)
-        items = "".join(f"<member>{_members(c, _LISTED)}</member>" for c in creds)
-        return _result(op, f"<ServiceSpecificCredentials>{items}</ServiceSpecificCredentials>"
+        items = "".join(f"<member>{members(c, _LISTED)}</member>" for c in creds)
+        return result(op, f"<ServiceSpecificCredentials>{items}</ServiceSpecificCredentials>"
                            "<IsTruncated>false</IsTruncated>")
     user = user or _caller_user(environ)
     cred_id = params.get("ServiceSpecificCredentialId", "")
     if op == "UpdateServiceSpecificCredential":
         store.update(account, user, cred_id, params.get("Status", ""))
-        return _result(op, "")
+        return result(op, "")
     if op == "ResetServiceSpecificCredential":
         cred = store.reset(account, user, cred_id)
-        return _result(op, f"<ServiceSpecificCredential>{_members(cred)}"
+        return result(op, f"<ServiceSpecificCredential>{members(cred)}"
                            "</ServiceSpecificCredential>")
     store.delete(account, user, cred_id)
-    return _result(op, "")
-
-
-def middleware_factory(store: ServiceCredentials) -> Callable:
-    def factory(app: Callable, _cloud: Any) -> Callable:
-        def middleware(environ: dict, start_response: Callable) -> Any:
-            if "ServiceSpecificCredential" not in environ.get("QUERY_STRING", "") and \
-                    b"ServiceSpecificCredential" not in _peek(environ):
-                return app(environ, start_response)
-            params = _params(environ)
-            if params.get("Action") not in OPERATIONS:
-                return app(environ, start_response)
-            try:
-                body, status = serve(store, environ, params), "200 OK"
-            except ServiceError as exc:
-                body = _error(exc)
-                status = {400: "400 Bad Request", 404: "404 Not Found",
-                          409: "409 Conflict"}[exc.status]
-            start_response(status, [("Content-Type", "text/xml"),
-                                    ("Content-Length", str(len(body)))])
-            return [body]
-        return middleware
-    return factory
-
-
-def _peek(environ: dict) -> bytes:
-    """The body of a form-encoded POST (IAM's query protocol), else nothing."""
-    if environ.get("REQUEST_METHOD") != "POST" or \
-            "x-www-form-urlencoded" not in environ.get("CONTENT_TYPE", ""):
-        return b""
-    return read_body(environ)
+    return result(op, "")
 
 
 def user_exists(account: str, name: str) -> bool:
@@ -299,8 +229,9 @@ def user_exists(account: str, name: str) -> bool:
     return True
 
 
-def install(cloud: Any) -> ServiceCredentials:
+def install(cloud: Any) -> tuple[ServiceCredentials, dict[str, Callable]]:
+    """The store (kept with the cloud's state) and the handlers of OPERATIONS."""
     store = ServiceCredentials(user_exists)
     cloud.register_state("iam.service_specific_credentials", store.dump, store.load)
-    cloud.add_middleware(middleware_factory(store))
-    return store
+    return store, {op: lambda environ, params: serve(store, environ, params)
+                   for op in OPERATIONS}

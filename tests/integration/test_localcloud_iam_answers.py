@@ -121,3 +121,53 @@ def test_create_role_answers_what_aws_answers(iam):
     assert "MaxSessionDuration" not in role and "RoleLastUsed" not in role
     got = iam.get_role(RoleName=name)["Role"]
     assert got["MaxSessionDuration"] == 3600 and got["RoleLastUsed"] == {}
+
+
+# ---- the policy simulator -------------------------------------------------------------------
+def test_simulate_principal_policy_decides_with_the_clouds_evaluator(iam, user):
+    doc = json.dumps({"Version": "2012-10-17", "Statement": {
+        "Sid": "", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}})
+    arn = iam.create_policy(PolicyName=f"p-{uuid.uuid4().hex[:8]}", PolicyDocument=doc)["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=user, PolicyArn=arn)
+    iam.put_user_policy(UserName=user, PolicyName="deny-delete", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}}]}))
+    user_arn = iam.get_user(UserName=user)["User"]["Arn"]
+    results = iam.simulate_principal_policy(
+        PolicySourceArn=user_arn, ActionNames=["s3:PutObject", "s3:GetObjectVersion",
+                                               "s3:DeleteObject", "s3:GetObject"],
+        ResourceArns=["arn:aws:s3:::b"])["EvaluationResults"]
+    by_action = {r["EvalActionName"]: r for r in results}
+    put = by_action["s3:PutObject"]
+    assert put["EvalDecision"] == "allowed" and put["EvalResourceName"] == "arn:aws:s3:::b"
+    assert put["MatchedStatements"] == [{
+        "SourcePolicyId": arn.rsplit("/", 1)[1], "SourcePolicyType": "IAM Policy",
+        "StartPosition": {"Line": 1, "Column": 41}, "EndPosition": {"Line": 1, "Column": 113}}]
+    assert put["ResourceSpecificResults"][0]["EvalResourceDecision"] == "allowed"
+    assert put["OrganizationsDecisionDetail"] == {"AllowedByOrganizations": True}
+    assert by_action["s3:GetObjectVersion"]["EvalDecision"] == "implicitDeny"
+    assert by_action["s3:GetObjectVersion"]["MatchedStatements"] == []
+    assert by_action["s3:DeleteObject"]["EvalDecision"] == "explicitDeny"
+    assert by_action["s3:GetObject"]["EvalDecision"] == "implicitDeny"
+    assert by_action["s3:GetObject"]["MissingContextValues"] == ["aws:RequestedRegion"]
+    with_region = iam.simulate_principal_policy(
+        PolicySourceArn=user_arn, ActionNames=["s3:GetObject"], ContextEntries=[{
+            "ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": ["eu-west-1"],
+            "ContextKeyType": "string"}])["EvaluationResults"][0]
+    assert with_region["EvalDecision"] == "allowed" and with_region["EvalResourceName"] == "*"
+    with pytest.raises(ClientError) as exc:
+        iam.simulate_principal_policy(PolicySourceArn=user_arn.replace(user, "nobody-x"),
+                                      ActionNames=["s3:GetObject"])
+    assert _error(exc)[0] == "NoSuchEntity"
+
+
+def test_simulate_custom_policy_evaluates_the_given_documents(iam):
+    doc = '{\n  "Version": "2012-10-17",\n  "Statement": [\n    {"Effect": "Allow", ' \
+          '"Action": "sqs:*", "Resource": "*"}\n  ]\n}'
+    result = iam.simulate_custom_policy(PolicyInputList=[doc], ActionNames=["sqs:SendMessage"])
+    r = result["EvaluationResults"][0]
+    assert r["EvalDecision"] == "allowed"
+    assert r["MatchedStatements"][0]["SourcePolicyId"] == "PolicyInputList.1"
+    assert r["MatchedStatements"][0]["StartPosition"] == {"Line": 4, "Column": 6}
