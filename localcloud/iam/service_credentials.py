@@ -202,9 +202,15 @@ def serve(store: ServiceCredentials, environ: dict, params: dict[str, str]) -> b
         if user is None and not all_users:
             user = _caller_user(environ)
         creds = store.list(account, user, params.get("ServiceName") or None, all_users)
-        items = "".join(f"<member>{members(c, _LISTED)}</member>" for c in creds)
+        start = int(params["Marker"]) if params.get("Marker", "").isdigit() else 0
+        size = int(params.get("MaxItems") or 100)
+        page = creds[start:start + size]
+        items = "".join(f"<member>{members(c, _LISTED)}</member>" for c in page)
+        more = "" if start + size >= len(creds) else \
+            f"<IsTruncated>true</IsTruncated><Marker>{start + size}</Marker>"
+        # AWS leaves IsTruncated out of an answer that is complete (its recorded answers)
         return result(op, f"<ServiceSpecificCredentials>{items}</ServiceSpecificCredentials>"
-                           "<IsTruncated>false</IsTruncated>")
+                          f"{more}")
     user = user or _caller_user(environ)
     cred_id = params.get("ServiceSpecificCredentialId", "")
     if op == "UpdateServiceSpecificCredential":

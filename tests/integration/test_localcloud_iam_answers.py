@@ -171,3 +171,15 @@ def test_simulate_custom_policy_evaluates_the_given_documents(iam):
     assert r["EvalDecision"] == "allowed"
     assert r["MatchedStatements"][0]["SourcePolicyId"] == "PolicyInputList.1"
     assert r["MatchedStatements"][0]["StartPosition"] == {"Line": 4, "Column": 6}
+
+
+def test_service_specific_credentials_are_listed_in_pages(iam, user):
+    for service in ("codecommit.amazonaws.com", "cassandra.amazonaws.com"):
+        iam.create_service_specific_credential(UserName=user, ServiceName=service)
+    whole = iam.list_service_specific_credentials(UserName=user)
+    assert len(whole["ServiceSpecificCredentials"]) == 2 and "IsTruncated" not in whole
+    first = iam.list_service_specific_credentials(UserName=user, MaxItems=1)
+    assert first["IsTruncated"] is True and len(first["ServiceSpecificCredentials"]) == 1
+    rest = iam.list_service_specific_credentials(UserName=user, Marker=first["Marker"])
+    assert len(rest["ServiceSpecificCredentials"]) == 1
+    assert rest["ServiceSpecificCredentials"] != first["ServiceSpecificCredentials"]
