@@ -4,8 +4,8 @@ protocol: a form-encoded request with `Action=<Operation>`, answered
 `<ErrorResponse>`.
 
 `middleware_factory(handlers)` serves each `Action` in `handlers` (operation -> `handler(environ,
-params) -> XML body`, raising `ServiceError` for IAM's errors) and passes every other request
-on. It is installed inside the IAM check (the caller needs the operation's IAM action) and
+params) -> XML body`, raising `ServiceError` for IAM's errors; a handler that answers None
+passes the request on to moto) and passes every other request on. It is installed inside the IAM check (the caller needs the operation's IAM action) and
 after the validation layer (the botocore model's constraints are checked before).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 _STATUS = {400: "400 Bad Request", 404: "404 Not Found", 409: "409 Conflict",
            501: "501 Not Implemented"}
 
-Handler = Callable[[dict, dict], bytes]
+Handler = Callable[[dict, dict], "bytes | None"]
 
 
 class ServiceError(Exception):
@@ -106,6 +106,8 @@ def middleware_factory(handlers: dict[str, Handler]) -> Callable:
                 body, status = handler(environ, params), "200 OK"
             except ServiceError as exc:
                 body, status = error(exc), _STATUS[exc.status]
+            if body is None:  # a guard that lets this request through to moto
+                return app(environ, start_response)
             start_response(status, [("Content-Type", "text/xml"),
                                     ("Content-Length", str(len(body)))])
             return [body]

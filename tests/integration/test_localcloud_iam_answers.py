@@ -183,3 +183,41 @@ def test_service_specific_credentials_are_listed_in_pages(iam, user):
     rest = iam.list_service_specific_credentials(UserName=user, Marker=first["Marker"])
     assert len(rest["ServiceSpecificCredentials"]) == 1
     assert rest["ServiceSpecificCredentials"] != first["ServiceSpecificCredentials"]
+
+
+# ---- instance profiles, GetUser ---------------------------------------------------------------
+def test_instance_profile_tags_are_listed(iam):
+    name = f"ip-{uuid.uuid4().hex[:8]}"
+    iam.create_instance_profile(InstanceProfileName=name)
+    assert iam.list_instance_profile_tags(InstanceProfileName=name)["Tags"] == []
+    iam.tag_instance_profile(InstanceProfileName=name, Tags=[{"Key": "a", "Value": "1"},
+                                                             {"Key": "b", "Value": "2"}])
+    page = iam.list_instance_profile_tags(InstanceProfileName=name, MaxItems=1)
+    assert page["Tags"] == [{"Key": "a", "Value": "1"}] and page["IsTruncated"] is True
+    rest = iam.list_instance_profile_tags(InstanceProfileName=name, Marker=page["Marker"])
+    assert rest["Tags"] == [{"Key": "b", "Value": "2"}] and rest["IsTruncated"] is False
+    with pytest.raises(ClientError) as exc:
+        iam.list_instance_profile_tags(InstanceProfileName="no-such-profile")
+    assert _error(exc)[0] == "NoSuchEntity"
+
+
+def test_get_user_without_a_name_needs_user_credentials(iam, local_cloud):  # noqa: F811
+    sts = boto3.client("sts", endpoint_url=local_cloud.endpoint_url, region_name=REGION)
+    account = sts.get_caller_identity()["Account"]
+    name = f"r-{uuid.uuid4().hex[:8]}"
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]
+    }))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                                                "Resource": "*"}]}))
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="sess")["Credentials"]
+    as_role = boto3.client("iam", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
+                           aws_access_key_id=creds["AccessKeyId"],
+                           aws_secret_access_key=creds["SecretAccessKey"],
+                           aws_session_token=creds["SessionToken"])
+    with pytest.raises(ClientError) as exc:
+        as_role.get_user()
+    assert _error(exc) == ("ValidationError",
+                           "Must specify userName when calling with non-User credentials", 400)
