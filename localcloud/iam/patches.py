@@ -18,8 +18,12 @@ first." (AWS's recorded answer, 409). Hook: `IAMBackend.delete_user`.
 
 CreateRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html, its
 example and AWS's recorded answers): the new role carries no `MaxSessionDuration` and no
-`RoleLastUsed` (GetRole answers both). Patched: moto's
-`IamResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER` (its table of members left out per operation).
+`RoleLastUsed` (GetRole answers both); CreatePolicy answers `PermissionsBoundaryUsageCount`
+0 (API_Policy.html; moto leaves it out). Patched: moto's
+`IamResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER` (its table of members transformed per operation).
+
+DeletePolicy of a policy that does not exist: `NoSuchEntity` "Policy <arn> was not found."
+(AWS's recorded answer; moto words it "... not found"). Hook: `IAMBackend.delete_policy`.
 
 Errors: IAM and STS answer `<ErrorResponse><Error><Type/><Code/><Message/></Error>...`; moto's
 serializer adds a lower-case `<message>` copy (which botocore hands on as an extra `message`
@@ -100,12 +104,31 @@ def delete_user(credentials: Any) -> Callable[[Callable], Callable]:
 
 CREATE_ROLE_OMITS = ("CreateRoleResponse.Role.MaxSessionDuration",
                      "CreateRoleResponse.Role.RoleLastUsed")
+NEW_POLICY_BOUNDARY_COUNT = "CreatePolicyResponse.Policy.PermissionsBoundaryUsageCount"
 
 
-def leave_out_of_create_role(original: dict) -> dict:
+def _none_yet(value: Any) -> Any:
+    """A new policy is nobody's permissions boundary yet."""
+    return 0 if value is None else value
+
+
+def response_members(original: dict) -> dict:
     from moto.core.serialize import never_return
 
-    return {**original, **{key: never_return for key in CREATE_ROLE_OMITS}}
+    return {**original, **{key: never_return for key in CREATE_ROLE_OMITS},
+            NEW_POLICY_BOUNDARY_COUNT: _none_yet}
+
+
+def delete_policy(original: Callable) -> Callable:
+    def delete(self: Any, policy_arn: str) -> None:
+        from moto.iam.exceptions import NotFoundException
+
+        try:
+            self.get_policy(policy_arn)
+        except NotFoundException:
+            raise NotFoundException(f"Policy {policy_arn} was not found.") from None
+        return original(self, policy_arn)
+    return delete
 
 
 _LOWER_MESSAGE = re.compile(rb"<message>[^<]*</message>")
@@ -135,6 +158,7 @@ def install(cloud: Any, credentials: Any) -> None:
     cloud.hook(IAMBackend, "delete_user", delete_user(credentials))
     from moto.iam.responses import IamResponse
 
-    cloud.hook(IamResponse, "RESPONSE_KEY_PATH_TO_TRANSFORMER", leave_out_of_create_role)
+    cloud.hook(IamResponse, "RESPONSE_KEY_PATH_TO_TRANSFORMER", response_members)
+    cloud.hook(IAMBackend, "delete_policy", delete_policy)
     cloud.hook(IAMBackend, "create_service_linked_role", create_service_linked_role)
     cloud.hook(IAMBackend, "delete_service_linked_role", delete_service_linked_role)

@@ -334,6 +334,9 @@ _LAMBDA_EPHEMERAL = ("CreateFunction", "UpdateFunctionConfiguration")
 
 
 def _iam_rules(call: Any) -> Refusal | None:
+    refusal = rules.iam_policy_arn(call.operation, call.params.get("PolicyArn"))
+    if refusal:
+        return refusal
     member = rules.IAM_DOCUMENTS.get(call.operation or "")
     if member:
         doc = call.params.get(member)

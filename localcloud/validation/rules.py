@@ -657,6 +657,23 @@ def openapi_document(body: bytes) -> Refusal | None:
 IAM_PATH_INVALID = ("The specified value for path is invalid. It must begin and end with / and "
                     "contain only alphanumeric characters and/or / characters.")
 
+# AttachRolePolicy / AttachUserPolicy with a PolicyArn that is no ARN (a policy's bare name):
+# ValidationError "Invalid ARN:  Could not be parsed!" (two spaces; AWS's recorded answers,
+# LocalStack's test_iam.snapshot.json test_role_attach_policy / test_user_attach_policy), where
+# moto answers NoSuchEntity.
+IAM_ARN_CHECKED = ("AttachRolePolicy", "AttachUserPolicy")
+IAM_ARN_UNPARSABLE = "Invalid ARN:  Could not be parsed!"
+
+
+def iam_policy_arn(operation: str | None, arn: Any) -> Refusal | None:
+    if operation not in IAM_ARN_CHECKED or not isinstance(arn, str):
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn" or not parts[1] or not parts[2] or not parts[5]:
+        return Refusal("ValidationError", IAM_ARN_UNPARSABLE)
+    return None
+
+
 # IAM's service-specific credential operations leave the value (and an enum's values) out of
 # their validation messages: "Value at 'serviceSpecificCredentialId' failed to satisfy
 # constraint: Member must satisfy regular expression pattern: [\w]+", "Value at 'status'

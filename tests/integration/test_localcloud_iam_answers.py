@@ -221,3 +221,28 @@ def test_get_user_without_a_name_needs_user_credentials(iam, local_cloud):  # no
         as_role.get_user()
     assert _error(exc) == ("ValidationError",
                            "Must specify userName when calling with non-User credentials", 400)
+
+
+# ---- policies ---------------------------------------------------------------------------------
+def test_policies_answer_as_aws_does(iam, user):
+    name = f"policy-named-{uuid.uuid4().hex[:8]}"  # >= 20 characters, as a PolicyArn must be
+    made = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                                "Resource": "*"}]}))["Policy"]
+    assert made["PermissionsBoundaryUsageCount"] == 0
+    role = f"r-{uuid.uuid4().hex[:8]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    for attach, who in ((iam.attach_role_policy, {"RoleName": role}),
+                        (iam.attach_user_policy, {"UserName": user})):
+        with pytest.raises(ClientError) as exc:
+            attach(PolicyArn=name, **who)
+        assert _error(exc) == ("ValidationError", "Invalid ARN:  Could not be parsed!", 400)
+        with pytest.raises(ClientError) as exc:
+            attach(PolicyArn=made["Arn"] + "123", **who)
+        assert _error(exc)[0] == "NoSuchEntity"
+    missing = made["Arn"].replace(name, "no-such-policy")
+    with pytest.raises(ClientError) as exc:
+        iam.delete_policy(PolicyArn=missing)
+    assert _error(exc) == ("NoSuchEntity", f"Policy {missing} was not found.", 404)
