@@ -19,7 +19,10 @@ first." (AWS's recorded answer, 409). Hook: `IAMBackend.delete_user`.
 CreateRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html, its
 example and AWS's recorded answers): the new role carries no `MaxSessionDuration` and no
 `RoleLastUsed` (GetRole answers both); CreatePolicy answers `PermissionsBoundaryUsageCount`
-0 (API_Policy.html; moto leaves it out). Patched: moto's
+0 (API_Policy.html; moto leaves it out); ListRoles answers each role's
+AssumeRolePolicyDocument URL-encoded, as CreateRole and GetRole do (API_Role.html: "URL-encoded
+compliant with RFC 3986"; moto sends it raw, so a `%3A` inside the document reached the client
+decoded). Patched: moto's
 `IamResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER` (its table of members transformed per operation).
 
 DeletePolicy of a policy that does not exist: `NoSuchEntity` "Policy <arn> was not found."
@@ -112,11 +115,14 @@ def _none_yet(value: Any) -> Any:
     return 0 if value is None else value
 
 
+LIST_ROLES_DOCUMENT = "ListRolesResponse.Roles.Role.AssumeRolePolicyDocument"
+
+
 def response_members(original: dict) -> dict:
-    from moto.core.serialize import never_return
+    from moto.core.serialize import never_return, url_encode
 
     return {**original, **{key: never_return for key in CREATE_ROLE_OMITS},
-            NEW_POLICY_BOUNDARY_COUNT: _none_yet}
+            NEW_POLICY_BOUNDARY_COUNT: _none_yet, LIST_ROLES_DOCUMENT: url_encode}
 
 
 def delete_policy(original: Callable) -> Callable:

@@ -246,3 +246,17 @@ def test_policies_answer_as_aws_does(iam, user):
     with pytest.raises(ClientError) as exc:
         iam.delete_policy(PolicyArn=missing)
     assert _error(exc) == ("NoSuchEntity", f"Policy {missing} was not found.", 404)
+
+
+def test_list_roles_keeps_percent_signs_inside_trust_documents(iam):
+    quoted = "arn%3Aaws%3Aapigateway%3Aus-east-1%3A%3A%2Frestapis%2Fabc"
+    path = f"/{uuid.uuid4().hex[:8]}/"
+    iam.create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}", Path=path,
+                    AssumeRolePolicyDocument=json.dumps({
+                        "Version": "2012-10-17", "Statement": [{
+                            "Effect": "Allow", "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Condition": {"StringEquals": {"aws:SourceArn": quoted}}}]}))
+    role = iam.list_roles(PathPrefix=path)["Roles"][0]
+    condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert condition == {"StringEquals": {"aws:SourceArn": quoted}}
