@@ -8,10 +8,52 @@
   `ValidationError` "Must specify userName when calling with non-User credentials" (AWS's
   answer, LocalStack's AWS-validated test_get_user_without_username_as_role), where moto
   answers a made-up `default_user`. The operator's key keeps moto's answer.
+- PutUserPermissionsBoundary / DeleteUserPermissionsBoundary: a user's permissions boundary
+  (what is written on moto's user, and why, is in patches.py).
 """
 from __future__ import annotations
 
+from typing import Any
+
+from . import patches
 from .served import ServiceError, members, result
+
+
+def _backend(environ: dict) -> Any:
+    from moto.iam.models import iam_backends
+
+    from ..core.moto_request import account_of
+
+    return iam_backends[account_of(environ)]["aws"]
+
+
+def _user(backend: Any, name: str) -> Any:
+    from moto.iam.exceptions import NoSuchEntity
+
+    try:
+        return backend.get_user(name)
+    except NoSuchEntity as exc:
+        raise ServiceError("NoSuchEntity", exc.message, 404) from None
+
+
+def put_user_permissions_boundary(environ: dict, params: dict[str, str]) -> bytes:
+    from moto.iam.exceptions import IAMException
+
+    backend = _backend(environ)
+    user = _user(backend, params.get("UserName", ""))
+    arn = params.get("PermissionsBoundary", "")
+    try:
+        patches.check_boundary(backend, arn)
+    except IAMException as exc:
+        raise ServiceError(exc.code, exc.message,
+                           404 if exc.code == "NoSuchEntity" else 400) from None
+    patches.set_user_boundary(user, arn)
+    return result("PutUserPermissionsBoundary", "")
+
+
+def delete_user_permissions_boundary(environ: dict, params: dict[str, str]) -> bytes:
+    patches.set_user_boundary(_user(_backend(environ), params.get("UserName", "")), None)
+    return result("DeleteUserPermissionsBoundary", "")
 
 
 def list_instance_profile_tags(environ: dict, params: dict[str, str]) -> bytes:
@@ -46,4 +88,6 @@ def get_user_guard(environ: dict, params: dict[str, str]) -> None:
     return None
 
 
-HANDLERS = {"ListInstanceProfileTags": list_instance_profile_tags, "GetUser": get_user_guard}
+HANDLERS = {"ListInstanceProfileTags": list_instance_profile_tags, "GetUser": get_user_guard,
+            "PutUserPermissionsBoundary": put_user_permissions_boundary,
+            "DeleteUserPermissionsBoundary": delete_user_permissions_boundary}

@@ -28,6 +28,19 @@ decoded). Patched: moto's
 DeletePolicy of a policy that does not exist: `NoSuchEntity` "Policy <arn> was not found."
 (AWS's recorded answer; moto words it "... not found"). Hook: `IAMBackend.delete_policy`.
 
+Users' permissions boundaries
+(https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutUserPermissionsBoundary.html,
+API_CreateUser.html, API_User.html; moto has none): CreateUser takes `PermissionsBoundary`,
+PutUserPermissionsBoundary sets and DeleteUserPermissionsBoundary removes it (served in
+answers.py), and CreateUser/GetUser answer `PermissionsBoundary` {PermissionsBoundaryType
+`Policy`, PermissionsBoundaryArn} as they do for roles (ListUsers leaves it out, as AWS does).
+A policy that does not exist is `NoSuchEntity` "Scope ARN: <arn> does not exist or is not
+attachable."; a value that is no policy ARN is moto's role answer, `InvalidParameterValue`.
+Written: an attribute `permissions_boundary` on moto's `User` (moto's serializer reads it as it
+reads `Role.permissions_boundary`; it is pickled with the user). Hook: `IamResponse.create_user`.
+The boundary is recorded and answered; like roles' boundaries it is not yet part of the IAM
+check's decision (policy.py).
+
 Errors: IAM and STS answer `<ErrorResponse><Error><Type/><Code/><Message/></Error>...`; moto's
 serializer adds a lower-case `<message>` copy (which botocore hands on as an extra `message`
 member); `error_middleware` drops it.
@@ -116,13 +129,48 @@ def _none_yet(value: Any) -> Any:
 
 
 LIST_ROLES_DOCUMENT = "ListRolesResponse.Roles.Role.AssumeRolePolicyDocument"
+LIST_USERS_BOUNDARY = "ListUsersResponse.Users.User.PermissionsBoundary"
 
 
 def response_members(original: dict) -> dict:
     from moto.core.serialize import never_return, url_encode
 
     return {**original, **{key: never_return for key in CREATE_ROLE_OMITS},
-            NEW_POLICY_BOUNDARY_COUNT: _none_yet, LIST_ROLES_DOCUMENT: url_encode}
+            NEW_POLICY_BOUNDARY_COUNT: _none_yet, LIST_ROLES_DOCUMENT: url_encode,
+            LIST_USERS_BOUNDARY: never_return}
+
+
+USER_BOUNDARY_ATTRIBUTE = "permissions_boundary"
+
+
+def check_boundary(backend: Any, arn: str) -> None:
+    """Refuse a permissions boundary that is no policy ARN, or names no policy."""
+    from moto.iam.exceptions import IAMException, NoSuchEntity, NotFoundException
+
+    if not backend.policy_arn_regex.match(arn):
+        raise IAMException("InvalidParameterValue",
+                        f"Value ({arn}) for parameter PermissionsBoundary is invalid.")
+    try:
+        backend.get_policy(arn)
+    except NotFoundException:
+        raise NoSuchEntity(f"Scope ARN: {arn} does not exist or is not attachable.") from None
+
+
+def set_user_boundary(user: Any, arn: str | None) -> None:
+    setattr(user, USER_BOUNDARY_ATTRIBUTE,
+            {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn} if arn else None)
+
+
+def create_user(original: Callable) -> Callable:
+    def create(self: Any) -> Any:
+        boundary = self._get_param("PermissionsBoundary")
+        if boundary:
+            check_boundary(self.backend, boundary)
+        answer = original(self)
+        if boundary:
+            set_user_boundary(self.backend.get_user(self._get_param("UserName")), boundary)
+        return answer
+    return create
 
 
 def delete_policy(original: Callable) -> Callable:
@@ -166,5 +214,6 @@ def install(cloud: Any, credentials: Any) -> None:
 
     cloud.hook(IamResponse, "RESPONSE_KEY_PATH_TO_TRANSFORMER", response_members)
     cloud.hook(IAMBackend, "delete_policy", delete_policy)
+    cloud.hook(IamResponse, "create_user", create_user)
     cloud.hook(IAMBackend, "create_service_linked_role", create_service_linked_role)
     cloud.hook(IAMBackend, "delete_service_linked_role", delete_service_linked_role)

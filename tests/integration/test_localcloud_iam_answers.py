@@ -260,3 +260,33 @@ def test_list_roles_keeps_percent_signs_inside_trust_documents(iam):
     role = iam.list_roles(PathPrefix=path)["Roles"][0]
     condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
     assert condition == {"StringEquals": {"aws:SourceArn": quoted}}
+
+
+# ---- users' permissions boundaries --------------------------------------------------------------
+def test_users_carry_a_permissions_boundary(iam):
+    arn = iam.create_policy(PolicyName=f"boundary-{uuid.uuid4().hex[:12]}", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
+                                                "Resource": "*"}]}))["Policy"]["Arn"]
+    boundary = {"PermissionsBoundaryArn": arn, "PermissionsBoundaryType": "Policy"}
+    first, second = (f"u-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    assert iam.create_user(UserName=first, PermissionsBoundary=arn)["User"]["PermissionsBoundary"] \
+        == boundary
+    assert iam.get_user(UserName=first)["User"]["PermissionsBoundary"] == boundary
+    listed = [u for u in iam.list_users()["Users"] if u["UserName"] == first]
+    assert "PermissionsBoundary" not in listed[0]
+    iam.delete_user_permissions_boundary(UserName=first)
+    assert "PermissionsBoundary" not in iam.get_user(UserName=first)["User"]
+    assert "PermissionsBoundary" not in iam.create_user(UserName=second)["User"]
+    iam.put_user_permissions_boundary(UserName=second, PermissionsBoundary=arn)
+    assert iam.get_user(UserName=second)["User"]["PermissionsBoundary"] == boundary
+    missing = arn + "-gone"
+    with pytest.raises(ClientError) as exc:
+        iam.put_user_permissions_boundary(UserName=second, PermissionsBoundary=missing)
+    assert _error(exc) == ("NoSuchEntity",
+                           f"Scope ARN: {missing} does not exist or is not attachable.", 404)
+    with pytest.raises(ClientError) as exc:
+        iam.create_user(UserName=f"u-{uuid.uuid4().hex[:8]}", PermissionsBoundary=missing)
+    assert _error(exc)[0] == "NoSuchEntity"
+    with pytest.raises(ClientError) as exc:
+        iam.put_user_permissions_boundary(UserName="nobody-here", PermissionsBoundary=arn)
+    assert _error(exc)[0] == "NoSuchEntity"
