@@ -290,3 +290,39 @@ def test_users_carry_a_permissions_boundary(iam):
     with pytest.raises(ClientError) as exc:
         iam.put_user_permissions_boundary(UserName="nobody-here", PermissionsBoundary=arn)
     assert _error(exc)[0] == "NoSuchEntity"
+
+
+def test_service_specific_credentials_survive_a_restart(tmp_path, monkeypatch):
+    """Saved with the cloud's state, as its users are: `localcloud down` / `up` keeps them."""
+    import os
+    import subprocess
+    import sys
+
+    from localcloud.core import free_port
+    from localcloud.core.operator import for_port
+
+    port = free_port()
+    env = {**os.environ, "LOCALCLOUD_HOME": str(tmp_path), "LOCALCLOUD_PORT": str(port)}
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    cli("up", "--detach")
+    try:
+        monkeypatch.setenv("LOCALCLOUD_HOME", str(tmp_path))  # where the cloud wrote its key
+        key = for_port(port)
+        iam = boto3.client("iam", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
+                           aws_access_key_id=key.access_key_id,
+                           aws_secret_access_key=key.secret_access_key, aws_session_token=None)
+        iam.create_user(UserName="keeps-creds")
+        made = iam.create_service_specific_credential(
+            UserName="keeps-creds", ServiceName="codecommit.amazonaws.com")["ServiceSpecificCredential"]
+        cli("down")
+        cli("up", "--detach")
+        listed = iam.list_service_specific_credentials(UserName="keeps-creds")
+        assert [c["ServiceSpecificCredentialId"] for c in listed["ServiceSpecificCredentials"]] \
+            == [made["ServiceSpecificCredentialId"]]
+    finally:
+        cli("down")
