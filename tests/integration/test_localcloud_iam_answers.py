@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from localcloud.testing import session_client
 
 pytestmark = pytest.mark.integration
 
@@ -212,11 +213,8 @@ def test_get_user_without_a_name_needs_user_credentials(iam, local_cloud):  # no
     iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetUser",
                                                 "Resource": "*"}]}))
-    creds = sts.assume_role(RoleArn=arn, RoleSessionName="sess")["Credentials"]
-    as_role = boto3.client("iam", endpoint_url=local_cloud.endpoint_url, region_name=REGION,
-                           aws_access_key_id=creds["AccessKeyId"],
-                           aws_secret_access_key=creds["SecretAccessKey"],
-                           aws_session_token=creds["SessionToken"])
+    as_role = session_client("iam", local_cloud.endpoint_url,
+                             sts.assume_role(RoleArn=arn, RoleSessionName="sess")["Credentials"])
     with pytest.raises(ClientError) as exc:
         as_role.get_user()
     assert _error(exc) == ("ValidationError",
