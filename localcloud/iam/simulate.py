@@ -206,8 +206,10 @@ def simulate(policies: list[tuple[str, Any]], actions: list[str], resources: lis
     for policy_id, doc in policies:
         text = _text(doc)
         try:
+            if not isinstance(json.loads(text), dict):
+                raise PolicyError("a policy document is a JSON object")
             compiled.append((policy_id, text, compile_policy(text)))
-        except PolicyError as exc:
+        except (PolicyError, ValueError, RecursionError) as exc:
             raise ServiceError("MalformedPolicyDocument", f"{policy_id}: {exc}") from None
     results = []
     for action in actions:

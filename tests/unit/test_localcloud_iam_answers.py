@@ -76,8 +76,10 @@ def test_simulation_decides_each_action():
     assert decisions == ["allowed", "explicitDeny", "implicitDeny"]
     assert results[0]["EvalResourceName"] == "*" and len(results[0]["ResourceSpecificResults"]) == 2
     assert results[1]["MatchedStatements"][0]["SourcePolicyId"] == "d"
-    with pytest.raises(ServiceError):
-        simulate([("bad", "{not json")], ["s3:GetObject"], [], {})
+    for bad in ("{not json", "[]", '{"Statement": [1]}'):
+        with pytest.raises(ServiceError) as exc:
+            simulate([("bad", bad)], ["s3:GetObject"], [], {})
+        assert exc.value.code == "MalformedPolicyDocument"
 
 
 # ---- service-specific credentials -------------------------------------------------------------
