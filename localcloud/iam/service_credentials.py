@@ -7,8 +7,10 @@ and the pages of the other four operations):
   (`codecommit.amazonaws.com`, `cassandra.amazonaws.com`) get a `ServiceUserName`
   (`<user>-at-<account>`) and a `ServicePassword`; Amazon Bedrock and CloudWatch Logs
   (`bedrock.amazonaws.com`, `logs.amazonaws.com`) get an API key, `ServiceCredentialAlias` and
-  `ServiceCredentialSecret`, expiring after `CredentialAgeDays` when given (only those two
-  take it). The password or secret is answered only by Create and Reset, never by List;
+  `ServiceCredentialSecret` (the alias `<user>+<4 hex>-at-<account>`: AWS documents only that
+  it holds the user name and a suffix), expiring after `CredentialAgeDays` when given (only
+  those two take it; for the others the cloud refuses it with a ValidationError of its own
+  wording, AWS's is not recorded). The password or secret is answered only by Create and Reset, never by List;
 - any other service is `NoSuchEntity` "No such service <name> is supported for Service
   Specific Credentials" (Create and List), a missing user `NoSuchEntity` "The user with name
   <name> cannot be found.", an id the user does not have `NoSuchEntity` "No such credential
@@ -154,12 +156,6 @@ class ServiceCredentials:
         with self._lock:
             self._find(account, user, cred_id)
             del self._by_account[account][cred_id]
-
-    def forget_user(self, account: str, user: str) -> None:
-        with self._lock:
-            creds = self._by_account.get(account, {})
-            for cred_id in [i for i, c in creds.items() if c["UserName"] == user]:
-                del creds[cred_id]
 
 
 def _with_secret(cred: dict) -> dict:
