@@ -78,3 +78,14 @@ def client_error(call, **kw) -> tuple[int, dict]:
     except ClientError as exc:
         return exc.response["ResponseMetadata"]["HTTPStatusCode"], exc.response["Error"]
     raise AssertionError(f"{getattr(call, '__name__', call)} was not refused")
+
+
+def session_client(service: str, endpoint_url: str, credentials: dict,
+                   region: str = "us-east-1"):
+    """A boto3 client signing with STS `Credentials` (AssumeRole's AccessKeyId/...)."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region,
+                        aws_access_key_id=credentials["AccessKeyId"],
+                        aws_secret_access_key=credentials["SecretAccessKey"],
+                        aws_session_token=credentials["SessionToken"])

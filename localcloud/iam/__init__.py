@@ -58,9 +58,13 @@ def install(cloud: Any) -> Callable[[], None]:
     cloud.iam = IamService(cloud, denials, mode)
     restore = _load_managed_policies()
     cloud.add_middleware(session_tokens.middleware_factory)  # inside IAM's check
+    from . import answers, patches, served, service_credentials, simulate
+    cloud.iam_service_credentials, handlers = service_credentials.install(cloud)
+    handlers.update(simulate.HANDLERS)
+    handlers.update(answers.HANDLERS)
+    cloud.add_middleware(served.middleware_factory(handlers))  # inside IAM's check
     cloud.add_middleware(middleware_factory)
-    from . import patches
-    patches.install(cloud)
+    patches.install(cloud, cloud.iam_service_credentials)
     auth.install(cloud)  # its middleware is localcloud.iam.auth_layer, installed last
     _warm_dataset()
 

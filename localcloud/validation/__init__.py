@@ -334,6 +334,9 @@ _LAMBDA_EPHEMERAL = ("CreateFunction", "UpdateFunctionConfiguration")
 
 
 def _iam_rules(call: Any) -> Refusal | None:
+    refusal = rules.iam_policy_arn(call.operation, call.params.get("PolicyArn"))
+    if refusal:
+        return refusal
     member = rules.IAM_DOCUMENTS.get(call.operation or "")
     if member:
         doc = call.params.get(member)
@@ -456,6 +459,8 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
                                       and "regular expression pattern" in e for e in errors):
             return service, protocol, Refusal("ValidationError", rules.IAM_PATH_INVALID)
         else:
+            if service == "iam":
+                errors = rules.iam_unquoted(call.operation, errors)
             code = MODEL_CHECKED.get(service) or _VALIDATION_CODE.get(protocol, "ValidationException")
             code = _VALIDATION_CODE.get(service, code)
             return service, protocol, Refusal(code, model_checks.message(errors))

@@ -662,6 +662,42 @@ def openapi_document(body: bytes) -> Refusal | None:
 IAM_PATH_INVALID = ("The specified value for path is invalid. It must begin and end with / and "
                     "contain only alphanumeric characters and/or / characters.")
 
+# AttachRolePolicy / AttachUserPolicy with a PolicyArn that is no ARN (a policy's bare name):
+# ValidationError "Invalid ARN:  Could not be parsed!" (two spaces; AWS's recorded answers,
+# LocalStack's test_iam.snapshot.json test_role_attach_policy / test_user_attach_policy), where
+# moto answers NoSuchEntity.
+IAM_ARN_CHECKED = ("AttachRolePolicy", "AttachUserPolicy")
+IAM_ARN_UNPARSABLE = "Invalid ARN:  Could not be parsed!"
+
+
+def iam_policy_arn(operation: str | None, arn: Any) -> Refusal | None:
+    if operation not in IAM_ARN_CHECKED or not isinstance(arn, str):
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn" or not parts[1] or not parts[2] or not parts[5]:
+        return Refusal("ValidationError", IAM_ARN_UNPARSABLE)
+    return None
+
+
+# IAM's service-specific credential operations leave the value (and an enum's values) out of
+# their validation messages: "Value at 'serviceSpecificCredentialId' failed to satisfy
+# constraint: Member must satisfy regular expression pattern: [\w]+", "Value at 'status'
+# failed to satisfy constraint: Member must satisfy enum value set" (AWS's recorded answers,
+# LocalStack's test_iam.snapshot.json, TestIAMServiceSpecificCredentials).
+IAM_VALUE_UNQUOTED = ("UpdateServiceSpecificCredential", "ResetServiceSpecificCredential",
+                      "DeleteServiceSpecificCredential", "CreateServiceSpecificCredential",
+                      "ListServiceSpecificCredentials")
+_QUOTED_VALUE = re.compile(r"^Value '.*?' at '", re.S)
+_ENUM_VALUES = re.compile(r"enum value set: \[[^\]]*\]$")
+
+
+def iam_unquoted(operation: str | None, errors: list[str]) -> list[str]:
+    if operation not in IAM_VALUE_UNQUOTED:
+        return errors
+    return [_ENUM_VALUES.sub("enum value set", _QUOTED_VALUE.sub("Value at '", e))
+            for e in errors]
+
+
 LAMBDA_EPHEMERAL_MAX_MB = 10240
 
 
