@@ -13,12 +13,15 @@ which moto's `to_json` does not carry (it answers Enabled: true always), in the 
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 PATCH_POINTS = [("moto.ssm.models", "SimpleSystemManagerBackend", "describe_parameters"),
                ("moto.ssm.models", "SimpleSystemManagerBackend", "get_parameter")]
 # and the instance attribute `_parameters` (a dict of name -> version list)
 PATCH_POINTS.append(("moto.ssm.models", "FakeMaintenanceWindow", "to_json"))
+# GetPatchBaselineForPatchGroup: OperatingSystem defaults to WINDOWS (moto: KeyError None)
+PATCH_POINTS.append(("moto.ssm.models", "SimpleSystemManagerBackend", "get_patch_baseline_for_patch_group"))
 # Secrets Manager references (parameters.py) read the secret through moto's backend
 PATCH_POINTS.append(("moto.secretsmanager.models", "SecretsManagerBackend", "get_secret_value"))
 
@@ -80,6 +83,35 @@ def _prune(backend: Any) -> None:
         params.pop(name, None)
 
 
+@functools.lru_cache(maxsize=1)
+def _operating_systems() -> tuple[str, ...]:
+    import botocore.session
+
+    return tuple(botocore.session.get_session().get_service_model("ssm")
+                 .shape_for("OperatingSystem").enum)
+
+
+def patch_group_baseline(original):
+    """AWS's GetPatchBaselineForPatchGroup: `OperatingSystem` defaults to WINDOWS
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetPatchBaselineForPatchGroup.html);
+    an operating system outside the model's list is a ValidationException; one moto has no
+    default baseline for answers without a BaselineId (moto raised KeyError: a 500)."""
+    def get(self, patch_group, operating_system):
+        from moto.ssm.exceptions import ValidationException
+
+        operating_system = operating_system or "WINDOWS"
+        if operating_system not in _operating_systems():
+            raise ValidationException(
+                f"1 validation error detected: Value '{operating_system}' at 'operatingSystem' "
+                "failed to satisfy constraint: Member must satisfy enum value set: "
+                f"[{', '.join(_operating_systems())}]")
+        try:
+            return original(self, patch_group, operating_system)
+        except KeyError:
+            return None, patch_group, operating_system
+    return get
+
+
 def install(cloud: Any) -> None:
     from moto.ssm.models import SimpleSystemManagerBackend
 
@@ -91,3 +123,4 @@ def install(cloud: Any) -> None:
 
     cloud.hook(SimpleSystemManagerBackend, "describe_parameters", pruned)
     cloud.hook(SimpleSystemManagerBackend, "get_parameter", pruned)
+    cloud.hook(SimpleSystemManagerBackend, "get_patch_baseline_for_patch_group", patch_group_baseline)

@@ -127,6 +127,9 @@ def _service_rule(service: str, call: Any) -> Refusal | None:
     if service == "ssm":
         if op in _SSM_NAMED and isinstance(params.get("Name"), str):
             return rules.ssm_parameter_name(params["Name"], _SSM_NAMED[op], read=op == "GetParameter")
+        if op == "GetParametersByPath" and params.get("Path") == "":
+            return Refusal("ValidationException", "1 validation error detected: Value '' at 'path' "
+                           "failed to satisfy constraint: Member must have length greater than or equal to 1")
         if op in ("GetParameters", "DeleteParameters") and isinstance(params.get("Names"), list):
             for name in params["Names"]:
                 if isinstance(name, str):

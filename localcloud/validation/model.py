@@ -121,7 +121,10 @@ class Node:
                 return
             self._length(value, path, errors)
             for i, item in enumerate(value, 1):
-                if item is not None:
+                if item is None:  # lists are not sparse: each member must be there
+                    errors.append(f"Value null at '{path}.{i}.member' failed to satisfy "
+                                  "constraint: Member must not be null")
+                else:
                     self.member.check(item, f"{path}.{i}.member", errors)
         elif t == "map":
             if not isinstance(value, dict):

@@ -233,6 +233,10 @@ def _send(port: int, method: str, path: str, headers: dict, body: bytes,
         out = b""
         while chunk := s.recv(65536):
             out += chunk
+    if not out.startswith(b"HTTP/"):
+        # a request line without a target ("PUT  HTTP/1.1") reads as HTTP/0.9: the server
+        # refuses it (400) in HTTP/0.9's form, a body without a status line
+        return 0, out
     status_line = out.split(b"\r\n", 1)[0].split()
     return int(status_line[1]) if len(status_line) > 1 else 0, out.partition(b"\r\n\r\n")[2]
 

@@ -62,3 +62,13 @@ def test_ops_item_lifecycle_as_the_example_runs_it(ssm):
     with pytest.raises(ClientError) as exc:
         ssm.get_ops_item(OpsItemId=oid)
     assert exc.value.response["Error"]["Code"] == "OpsItemNotFoundException"
+
+
+def test_patch_baseline_for_a_patch_group_defaults_to_windows(ssm):
+    """AWS's OperatingSystem default is WINDOWS; moto answered a 500 without one."""
+    got = ssm.get_patch_baseline_for_patch_group(PatchGroup="no-such-group")
+    assert (got["PatchGroup"], got["OperatingSystem"]) == ("no-such-group", "WINDOWS")
+    assert got["BaselineId"].startswith("arn:aws:ssm:") or got["BaselineId"].startswith("pb-")
+    with pytest.raises(ClientError) as exc:
+        ssm.get_patch_baseline_for_patch_group(PatchGroup="g", OperatingSystem="PLAN9")
+    assert exc.value.response["Error"]["Code"] == "ValidationException"

@@ -7,9 +7,11 @@ import uuid
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud.pytest_plugin import local_cloud  # noqa: F401 - the fixture
+from localcloud.testing import client_error
 
 pytestmark = pytest.mark.integration
 REF = "/aws/reference/secretsmanager/"
@@ -80,3 +82,13 @@ def test_get_parameters_mixes_parameters_and_secrets_and_lists_what_is_missing(c
     assert sorted(answer["InvalidParameters"]) == sorted(["inexistent_param", REF + "inexistent"])
     only_secrets = ssm.get_parameters(Names=[REF + "inexistent"])
     assert (only_secrets["Parameters"], only_secrets["InvalidParameters"]) == ([], [REF + "inexistent"])
+
+
+def test_an_empty_path_is_refused_not_a_server_error(local_cloud):  # noqa: F811
+    """botocore refuses Path="" itself; sent raw (as the fuzz does), the cloud answers AWS's
+    ValidationException."""
+    ssm = boto3.client("ssm", endpoint_url=local_cloud.endpoint_url, region_name="us-east-1",
+                       config=Config(parameter_validation=False))
+    status, error = client_error(ssm.get_parameters_by_path, Path="")
+    assert (status, error["Code"]) == (400, "ValidationException")
+    assert "at 'path' failed to satisfy constraint" in error["Message"]

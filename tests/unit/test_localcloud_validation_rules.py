@@ -50,6 +50,14 @@ def test_required_members_are_not_null():
     assert "Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null" in errors
 
 
+def test_a_null_list_member_is_refused_not_passed_on():
+    """Lists are not sparse: `Entries: [null]` is refused (moto read null["Id"]: a 500)."""
+    checker = model.checker("sqs", _op("sqs", "ChangeMessageVisibilityBatch"), scalar_only=False,
+                            constraints=False)
+    errors = checker.errors({"QueueUrl": "q", "Entries": [None]})
+    assert "Value null at 'entries.1.member' failed to satisfy constraint: Member must not be null" in errors
+
+
 def test_wrong_json_type_is_a_serialization_error():
     checker = model.checker("ssm", _op("ssm", "PutParameter"), scalar_only=False)
     with pytest.raises(model.WrongType) as exc:
