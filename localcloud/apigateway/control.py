@@ -34,7 +34,7 @@ import re
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from . import docparts, gatewayresponses, restapis, updates
+from . import docparts, gatewayresponses, restapis, testinvoke, updates
 
 INTEGRATION_TYPES = ("HTTP", "MOCK", "AWS_PROXY", "HTTP_PROXY", "AWS")
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted"}
@@ -180,7 +180,7 @@ def _operations(body: bytes) -> list:
     return [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
 
 
-def middleware(app: Callable, _cloud: Any = None) -> Callable:
+def middleware(app: Callable, cloud: Any = None) -> Callable:
     from ..core.body import read_body
     from ..core.moto_request import backend_for
     from ..iam.requests import credential_of
@@ -216,6 +216,9 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
                 if len(segs) in (4, 5) and segs[0] == "restapis" and \
                         segs[2:4] == ["documentation", "parts"]:
                     served = docparts.serve(backend, verb, segs, body)
+                elif testinvoke.is_test_invoke(verb, segs) and \
+                        getattr(cloud, "apigateway", None) is not None:
+                    served = testinvoke.serve(cloud.apigateway, backend, segs, body)
                 elif len(segs) in (3, 4) and segs[0] == "restapis" and \
                         segs[2] == "gatewayresponses":
                     served = gatewayresponses.serve(backend, verb, segs, _operations(body))

@@ -69,6 +69,10 @@ class RouteTable:
                 self._patterns.append(r)
         self._patterns.sort(key=lambda r: r.rank)
 
+    def by_resource(self, resource_id: str) -> Route | None:
+        return next((r for r in list(self._exact.values()) + self._patterns
+                     if r.resource_id == resource_id), None)
+
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         segs = split_path(path)
         hit = self._exact.get(segs)
