@@ -49,7 +49,8 @@ def serve(plane: DataPlane, backend: Any, segs: list[str], body: bytes) -> tuple
     verb = segs[5].upper()
     routes = compile_api(api)  # as configured now, not as last deployed
     route = routes.by_resource(segs[3])
-    method = route.methods.get(verb) if route is not None else None
+    method = (route.methods.get(verb) or route.methods.get("ANY")) if route is not None \
+        else None
     if method is None:
         raise ApiError(404, "NotFoundException", "Invalid Method identifier specified")
     path_qs = str(doc.get("pathWithQueryString") or route.path)
