@@ -67,7 +67,8 @@ from ..core.moto_request import backend_for
 
 log = logging.getLogger("localcloud.apigateway")
 
-_INVOKE_RE = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
+# `//stage/path` on the API's host (AWS serves it as `/stage/path`) is `/restapis/id//stage/...`
+_INVOKE_RE = re.compile(r"^/restapis/([^/]+)/+([^/]+)/_user_request_(/.*)?$")
 _USAGE_RE = re.compile(r"^/usageplans/([^/]+)/usage/?$")
 
 MSG_MISSING_TOKEN = "Missing Authentication Token"
@@ -164,6 +165,7 @@ class Deployment:
     """What one deployment serves: its routes and its gateway responses (both frozen then)."""
     routes: RouteTable
     responses: dict[str, GatewayResponse] = field(default_factory=dict)
+    binary_types: list[str] = field(default_factory=list)  # the API's binaryMediaTypes
 
 
 def compile_responses(api: Any) -> dict[str, GatewayResponse]:
@@ -181,7 +183,8 @@ def compile_responses(api: Any) -> dict[str, GatewayResponse]:
 
 
 def compile_deployment(api: Any) -> Deployment:
-    return Deployment(compile_api(api), compile_responses(api))
+    return Deployment(compile_api(api), compile_responses(api),
+                      list(getattr(api, "binaryMediaTypes", None) or []))
 
 
 def _truthy(v: Any) -> bool:
@@ -477,7 +480,8 @@ class DataPlane:
             query_string=req.environ.get("QUERY_STRING", ""), path_params=req.path_params,
             stage_vars=req.stage_vars, body=req.body, api_id=req.api_id, stage=req.stage_name,
             account_id=backend.account_id, request_id=req.request_id,
-            source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"), api_key=req.api_key,
+            source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"),
+            api_key=req.api_key if method.api_key_required else None, api_key_id=req.key_id,
             resource_id=method.resource_id)
         req.integration_body = json.dumps(event).encode()
         result = self._call_lambda(req, arn, req.integration_body)
@@ -615,7 +619,8 @@ class DataPlane:
         hdrs = req.base_headers + resp.headers
         if not any(k.lower() == "content-type" for k, _ in resp.headers):
             hdrs.append(("Content-Type", "application/json"))
-        return resp.status, hdrs, resp.body
+        binary_types = req.deployment.binary_types if req.deployment else []
+        return resp.status, hdrs, resp.for_accept(req.environ.get("HTTP_ACCEPT"), binary_types)
 
     def error_response(self, req: "GatewayRequest", err: "GatewayError") -> tuple:
         """An error API Gateway produces: the deployment's gateway response for its type,

@@ -65,7 +65,8 @@ def serve(plane: DataPlane, backend: Any, segs: list[str], body: bytes) -> tuple
         body=text.encode("utf-8") if isinstance(text, str) else b"", too_large=False,
         api_key=None)
     req.backend = backend
-    req.deployment = Deployment(routes, compile_responses(api))
+    req.deployment = Deployment(routes, compile_responses(api),
+                                list(getattr(api, "binaryMediaTypes", None) or []))
     req.stage_vars = {str(k): str(v) for k, v in (doc.get("stageVariables") or {}).items()}
     req.method, req.resource_path = method, route.path
     req.path_params = hit[1] if hit is not None else {}

@@ -138,16 +138,33 @@ def test_happy_path_builds_the_rest_v1_proxy_event(api):
     assert ctx["resourcePath"] == "/predict" and ctx["httpMethod"] == "POST"
     assert ctx["path"] == "/production/predict" and ctx["accountId"] == "123456789012"
     assert ctx["identity"]["apiKey"] == api["key"] and ctx["identity"]["sourceIp"] == "127.0.0.1"
+    assert ctx["identity"]["apiKeyId"] == api["key_id"]
     assert ctx["requestId"] == headers["x-amzn-RequestId"]
     assert abs(ctx["requestTimeEpoch"] / 1000 - dt.datetime.now().timestamp()) < 60
 
 
-def test_multi_value_headers_and_binary_responses(api):
+def test_multi_value_headers_and_binary_responses(aws, api):
     status, headers, body = call(api["base"] + "/predict", body={"instances": [{}]}, key=api["key"])
     assert status == 200
-    status, headers, body = call(api["base"] + "/predict", body=b"binary", key=api["key"])
-    assert status == 201 and body == b"\x00\x01\xff"
+    # no binaryMediaTypes: the base64 text as the function sent it (AWS)
+    binary = base64.b64encode(b"\x00\x01\xff")
+    status, headers, body = call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                                 headers={"Accept": "application/octet-stream"})
+    assert status == 201 and body == binary
     assert headers["Content-Type"] == "application/octet-stream"
+    apigw = aws["apigateway"]
+    apigw.update_rest_api(restApiId=api["api"], patchOperations=[
+        {"op": "add", "path": "/binaryMediaTypes/application~1octet-stream"}])
+    status, _, body = call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                           headers={"Accept": "application/octet-stream"})
+    assert body == binary  # the stage still serves the old deployment
+    apigw.create_deployment(restApiId=api["api"], stageName="production")
+    status, _, body = call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                           headers={"Accept": "application/octet-stream"})
+    assert status == 201 and body == b"\x00\x01\xff"
+    for accept in ("*/*", "application/*", "text/plain"):  # the first Accept must be listed
+        assert call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                    headers={"Accept": accept})[2] == binary
 
 
 def test_path_parameters_and_greedy_proxy(api):
@@ -155,6 +172,13 @@ def test_path_parameters_and_greedy_proxy(api):
     assert status == 200
     ev = json.loads(body)["event"]
     assert ev["resource"] == "/items/{id}" and ev["pathParameters"] == {"id": "42"}
+    # no key required: AWS's identity has no apiKey/apiKeyId
+    assert "apiKey" not in ev["requestContext"]["identity"]
+    assert "apiKeyId" not in ev["requestContext"]["identity"]
+    # `//production/items/42` on the API's host: served as `/production/items/42`
+    doubled = api["base"].replace("/production/", "//production/")
+    status, _, body = call(doubled + "/items/42", method="GET")
+    assert status == 200 and json.loads(body)["event"]["path"] == "/items/42"
     status, _, body = call(api["base"] + "/a/b/c", method="DELETE")
     ev = json.loads(body)["event"]
     assert status == 200 and ev["resource"] == "/{proxy+}"
