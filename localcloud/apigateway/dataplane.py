@@ -620,7 +620,12 @@ class DataPlane:
         if not any(k.lower() == "content-type" for k, _ in resp.headers):
             hdrs.append(("Content-Type", "application/json"))
         binary_types = req.deployment.binary_types if req.deployment else []
-        return resp.status, hdrs, resp.for_accept(req.environ.get("HTTP_ACCEPT"), binary_types)
+        try:
+            body = resp.for_accept(req.environ.get("HTTP_ACCEPT"), binary_types)
+        except ValueError as exc:  # AWS: a body to convert that is not base64 is a 500
+            log.error("API %s %s %s: %s", req.api_id, req.verb, req.path, exc)
+            raise GatewayError("DEFAULT_5XX", 500, MSG_INTERNAL) from None
+        return resp.status, hdrs, body
 
     def error_response(self, req: "GatewayRequest", err: "GatewayError") -> tuple:
         """An error API Gateway produces: the deployment's gateway response for its type,

@@ -381,10 +381,18 @@ class ProxyResponse:
     # answers unless the request's Accept names one of the API's binaryMediaTypes
     base64_text: str | None = None
 
+    bad_base64: bool = False
+
     def for_accept(self, accept: str | None, binary_types: list[str]) -> bytes:
-        if self.base64_text is None or wants_binary(accept, binary_types):
+        """The body to send; ValueError when it is to be binary and is not valid base64
+        (AWS answers 500)."""
+        if self.base64_text is None:
             return self.body
-        return self.base64_text.encode()
+        if not wants_binary(accept, binary_types):
+            return self.base64_text.encode()
+        if self.bad_base64:
+            raise ValueError("the proxy response's body is not valid base64")
+        return self.body
 
 
 def wants_binary(accept: str | None, binary_types: list[str]) -> bool:
@@ -392,15 +400,21 @@ def wants_binary(accept: str | None, binary_types: list[str]) -> bool:
     first Accept media type is one of the API's binaryMediaTypes, as written (`*/*` there
     takes any; a wildcard on the left such as `*/test` matches nothing, and an Accept of
     `image/*` or `*/*` does not match `image/png`: AWS's recorded answers in LocalStack's
-    test_aws_proxy_binary_response; https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html)."""
+    test_aws_proxy_binary_response: `application/*` there takes `application/whatever`;
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html)."""
     if not binary_types:
         return False
     first = (accept or "").split(",")[0].split(";")[0].strip().lower()
     if not first:
         return False
-    types = {str(t).strip().lower() for t in binary_types}
-    return first in types and not (first.startswith("*/") and first != "*/*") \
-        or "*/*" in types
+    for t in (str(t).strip().lower() for t in binary_types):
+        if t.startswith("*/") and t != "*/*":
+            continue  # a wildcard on the left is not supported
+        if t in (first, "*/*"):
+            return True
+        if t.endswith("/*") and first.split("/")[0] == t[:-2] and "/" in first:
+            return True  # `application/*` takes any application/ type
+    return False
 
 
 def map_proxy_response(doc: Any) -> ProxyResponse:
@@ -438,6 +452,7 @@ def map_proxy_response(doc: Any) -> ProxyResponse:
     b64 = doc.get("isBase64Encoded", False)
     if not isinstance(b64, bool):
         raise MalformedProxyResponse("isBase64Encoded must be a boolean")
+    bad = False
     if body is None:
         raw = b""
     elif isinstance(body, str):
@@ -445,12 +460,13 @@ def map_proxy_response(doc: Any) -> ProxyResponse:
             try:
                 raw = base64.b64decode(body, validate=True)
             except ValueError:
-                raise MalformedProxyResponse("body is not valid base64") from None
+                raw, bad = b"", True
         else:
             raw = body.encode("utf-8")
     else:
         raise MalformedProxyResponse(f"body must be a string, got {type(body).__name__}")
-    return ProxyResponse(status, headers, raw, base64_text=body if b64 and body else None)
+    return ProxyResponse(status, headers, raw, base64_text=body if b64 and body else None,
+                         bad_base64=bad)
 
 
 def _header_value(v: Any) -> str:

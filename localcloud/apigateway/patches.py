@@ -14,7 +14,8 @@ A RestApi (API_RestApi) is answered without the members that were never set (`ve
 its endpoint's `ipAddressType` (`ipv4`, `dualstack` for a PRIVATE API, as AWS defaults it:
 https://docs.aws.amazon.com/apigateway/latest/api/API_EndpointConfiguration.html).
 CreateRestApi keeps the `binaryMediaTypes` and `version` it is given (moto drops them and
-answers a made-up `version: V1`).
+answers a made-up `version: V1`), and is created with AWS's two default models, `Empty` and
+`Error` (`DEFAULT_MODELS`, through moto's `RestAPI.add_model`).
 
 A Method, Integration and IntegrationResponse are answered as API_Method, API_Integration and
 API_IntegrationResponse show them: members never set are absent (moto sends them null or
@@ -31,7 +32,8 @@ use") from then on, with `tags` (`{}`; CreateVpcLink and GetVpcLinks omit empty 
 it).
 
 Calls naming something that does not exist are refused in AWS's words (`control.middleware`).
-Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`,
+Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`
+(calls `RestAPI.add_model`),
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
 `APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`, `VpcLink.to_json`,
 `APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`,
@@ -45,6 +47,19 @@ from ..iam.statuses import model_status_middleware
 
 VERSION_GIVEN = "localcloud_version_given"  # set on moto's RestAPI by create_rest_api below
 MOTO_DEFAULT_VERSION = "V1"
+
+
+# Every REST API AWS creates has these two models (recorded GetModels answers; the console's
+# "Empty" and "Error"), which a method's requestModels/responseModels may name at once.
+DEFAULT_MODELS = {
+    "Empty": ("This is a default empty schema model",
+              '{\n  "$schema": "http://json-schema.org/draft-04/schema#",\n'
+              '  "title" : "Empty Schema",\n  "type" : "object"\n}'),
+    "Error": ("This is a default error schema model",
+              '{\n  "$schema" : "http://json-schema.org/draft-04/schema#",\n'
+              '  "title" : "Error Schema",\n  "type" : "object",\n'
+              '  "properties" : {\n    "message" : { "type" : "string" }\n  }\n}'),
+}
 
 
 def create_rest_api(original: Callable) -> Callable:
@@ -61,6 +76,10 @@ def create_rest_api(original: Callable) -> Callable:
             api.version = version
         if media:
             api.binaryMediaTypes = list(media)
+        for name, (description, schema) in DEFAULT_MODELS.items():
+            if name not in api.models:
+                api.add_model(name=name, description=description, schema=schema,
+                              content_type="application/json")
         return status, headers, json.dumps(api.to_dict())
 
     return create

@@ -13,7 +13,7 @@ answers (recorded AWS responses):
 | UpdateMethodResponse | `add`/`replace`/`remove` `/responseParameters/<name>` (`true`/`false`), `/responseModels/<content type>` |
 | UpdateIntegrationResponse | `add`/`replace`/`remove` `/responseTemplates/<type>`, `/responseParameters/<name>`; `replace` `/selectionPattern`, `/contentHandling` |
 | UpdateIntegration | `replace` `/uri`, `/httpMethod`, `/type`, `/connectionId`, `/connectionType`, `/credentials`, `/passthroughBehavior`, `/timeoutInMillis`, `/contentHandling`, `/cacheNamespace`; `add`/`replace`/`remove` `/requestTemplates/<type>`, `/requestParameters/<name>` |
-| UpdateMethod | `replace` `/authorizationType`, `/authorizerId`, `/apiKeyRequired`, `/operationName`, `/requestValidatorId`; `add`/`remove` `/requestParameters/<name>`, `/requestModels/<type>` |
+| UpdateMethod | `replace` `/authorizationType`, `/authorizerId`, `/apiKeyRequired`, `/operationName`, `/requestValidatorId` (another op: `Invalid patch operation specified. Must be one of: [replace]`); `add`/`replace`/`remove` `/requestParameters/<name>`, `/requestModels/<type>` (a type's `/` written `~1`) |
 | UpdateModel | `replace` `/schema`, `/description` |
 | UpdateVpcLink | `replace` `/name`, `/description` |
 | UpdateRestApi | `replace` `/name`, `/description`, `/policy`, `/apiKeySource`, `/version`, `/disableExecuteApiEndpoint`, `/minimumCompressionSize` (0..10485760; empty: off), `/endpointConfiguration/types/0` (PRIVATE makes it dualstack), `/endpointConfiguration/ipAddressType`; `add`/`remove`/`replace` `/binaryMediaTypes/<type>`; `remove` `/description` |
@@ -268,16 +268,23 @@ def update_method(api: Any, method: Any, operations: list[dict]) -> dict:
                     value not in (api.request_validators or {}):
                 raise bad_request("Invalid Request Validator identifier specified")
             setattr(method, _METHOD_SCALARS[member], value)
-        elif member == "requestParameters" and key and kind in ("add", "remove"):
+        elif member in _METHOD_SCALARS and key is None:
+            raise bad_request(_ONLY_REPLACE)
+        elif member == "requestParameters" and key and kind in ("add", "remove", "replace"):
             _map_op(method, "request_parameters", kind, key, value,
                     "Invalid parameter name specified", _bool)
-        elif member == "requestModels" and key and kind in ("add", "remove"):
-            if kind == "add" and value not in (api.models or {}):
+        elif member == "requestModels" and key and \
+                "/" not in str(op.get("path")).lstrip("/").partition("/")[2] and \
+                kind in ("add", "remove", "replace"):
+            if kind != "remove" and value not in (api.models or {}):
                 raise bad_request(f"Invalid model identifier specified: {value}")
             _map_op(method, "request_models", kind, key, value,
                     "Content-Type specified was not found")
         else:
             raise bad_request(f"Invalid patch path {op.get('path')}")
+    if str(getattr(method, "authorization_type", "") or "").upper() not in (
+            "CUSTOM", "COGNITO_USER_POOLS"):
+        method.authorizer_id = None  # AWS ignores an authorizer for other types
     return method.to_json()
 
 

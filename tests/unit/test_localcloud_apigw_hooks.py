@@ -132,3 +132,12 @@ def test_hook_apigateway_vpc_links_and_put_integration():
         assert params(getattr(APIGatewayResponse, name)) == ["self"], name
     assert params(APIGatewayBackend.get_integration)[:4] == [
         "self", "function_id", "resource_id", "method_type"]
+
+
+def test_hook_apigateway_add_model_and_resource_parts():
+    # patches.create_rest_api adds AWS's default models; puts reads resources' parts
+    from moto.apigateway.models import Resource, RestAPI
+    assert params(RestAPI.add_model) == ["self", "name", "description", "schema", "content_type"]
+    src = inspect.getsource(Resource.__init__)
+    for attr in ("self.path_part", "self.parent_id", "self.resource_methods"):
+        assert attr in src, attr
