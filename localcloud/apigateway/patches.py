@@ -25,7 +25,8 @@ its `passthroughBehavior` to WHEN_NO_MATCH, and `cacheKeyParameters` is always a
 integration response's empty `selectionPattern` is kept (moto drops it).
 
 A request validator's flags never set are answered `false` (moto: null); GetStages filters
-by its `deploymentId` query parameter (moto ignores it).
+by its `deploymentId` query parameter (moto ignores it); a Stage is answered as API_Stage
+shows it (`stage_dict`: cacheClusterStatus, tracingEnabled, createdDate, lastUpdatedDate).
 
 A VPC link answers CreateVpcLink `PENDING` and is `AVAILABLE` ("Your vpc link is ready for
 use") from then on, with `tags` (`{}`; CreateVpcLink and GetVpcLinks omit empty ones); an integration keeps its `connectionId` (moto drops
@@ -36,7 +37,8 @@ Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest
 (calls `RestAPI.add_model`),
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
 `APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`, `VpcLink.to_json`,
-`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`,
+`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`, `Stage.to_json`,
+`Stage.apply_operations`,
 `APIGatewayResponse.put_integration`.
 """
 from __future__ import annotations
@@ -185,6 +187,45 @@ def get_stages(original: Callable) -> Callable:
     return stages
 
 
+STAGE_TIMES = "localcloud_stage_times"  # set on moto's Stage: (created, last updated), epoch s
+
+
+def stage_dict(original: Callable) -> Callable:
+    """A Stage as API_Stage shows it: `cacheClusterStatus` NOT_AVAILABLE without a cache,
+    `tracingEnabled` false, `createdDate` and `lastUpdatedDate`; no empty `description`,
+    `variables` or `accessLogSettings` (moto sends them "" / {} / null)."""
+    def to_json(self: Any) -> dict:
+        import time
+
+        doc = original(self)
+        times = getattr(self, STAGE_TIMES, None)
+        if times is None:
+            now = int(time.time())
+            times = (now, now)
+            setattr(self, STAGE_TIMES, times)
+        doc.setdefault("cacheClusterStatus", "NOT_AVAILABLE")
+        doc.setdefault("tracingEnabled", False)
+        doc["createdDate"], doc["lastUpdatedDate"] = times
+        for key in ("description", "variables", "accessLogSettings"):
+            if doc.get(key) in (None, "", {}):
+                doc.pop(key, None)
+        return doc
+
+    return to_json
+
+
+def stage_updated(original: Callable) -> Callable:
+    def apply(self: Any, *args: Any, **kwargs: Any) -> Any:
+        import time
+
+        out = original(self, *args, **kwargs)
+        created = (getattr(self, STAGE_TIMES, None) or (int(time.time()),))[0]
+        setattr(self, STAGE_TIMES, (created, int(time.time())))
+        return out
+
+    return apply
+
+
 VPC_LINK_READY = "Your vpc link is ready for use"
 CONNECTION_ID = "localcloud_connection_id"  # set on moto's Integration (moto drops it)
 
@@ -253,7 +294,8 @@ def put_integration_response(original: Callable) -> Callable:
 
 def install(cloud: Any) -> None:
     from moto.apigateway.models import (
-        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI, VpcLink,
+        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI, Stage,
+        VpcLink,
     )
     from moto.apigateway.responses import APIGatewayResponse
 
@@ -267,6 +309,8 @@ def install(cloud: Any) -> None:
     cloud.hook(APIGatewayBackend, "put_integration", put_integration)
     cloud.hook(RequestValidator, "to_dict", request_validator_dict)
     cloud.hook(APIGatewayResponse, "get_stages", get_stages)
+    cloud.hook(Stage, "to_json", stage_dict)
+    cloud.hook(Stage, "apply_operations", stage_updated)
     cloud.hook(VpcLink, "to_json", vpc_link_dict)
     cloud.hook(APIGatewayResponse, "create_vpc_link", create_vpc_link)
     cloud.hook(APIGatewayResponse, "get_vpc_links", get_vpc_links)

@@ -18,6 +18,7 @@ answers (recorded AWS responses):
 | UpdateVpcLink | `replace` `/name`, `/description` |
 | UpdateRestApi | `replace` `/name`, `/description`, `/policy`, `/apiKeySource`, `/version`, `/disableExecuteApiEndpoint`, `/minimumCompressionSize` (0..10485760; empty: off), `/endpointConfiguration/types/0` (PRIVATE makes it dualstack), `/endpointConfiguration/ipAddressType`; `add`/`remove`/`replace` `/binaryMediaTypes/<type>`; `remove` `/description` |
 | UpdateRequestValidator | `replace` `/name` (not blank), `/validateRequestParameters`, `/validateRequestBody` (no value: false) |
+| UpdateStage (with `/accessLogSettings` paths) | `add`/`replace` `/accessLogSettings/destinationArn`, `/accessLogSettings/format` (not empty); `remove` `/accessLogSettings`; other paths moto's |
 
 DeleteResource deletes the resource's descendants too (moto leaves them orphaned and
 GetResources then fails).
@@ -298,6 +299,37 @@ def update_model(model: Any, operations: list[dict]) -> dict:
     return model.to_json()
 
 
+_ACCESS_LOG_PATHS = ("/accessLogSettings/destinationArn", "/accessLogSettings/format")
+
+
+def update_stage(stage: Any, operations: list[dict]) -> dict:
+    """UpdateStage's `/accessLogSettings` paths as AWS answers them (recorded answers): `add`
+    or `replace` of `/destinationArn` or `/format` with a value, `remove` of the whole
+    `/accessLogSettings` only; the other paths are moto's (`Stage.apply_operations`)."""
+    settings = dict(stage.access_log_settings or {})
+    rest = []
+    for op in operations:
+        path, kind = str(op.get("path") or ""), op.get("op")
+        if not path.startswith("/accessLogSettings"):
+            rest.append(op)
+        elif kind == "remove":
+            if path != "/accessLogSettings":
+                raise bad_request(f"Cannot remove method setting {path[1:]} because there is no "
+                                  "method setting for this method ")
+            settings = {}
+        elif kind in ("add", "replace") and path in _ACCESS_LOG_PATHS:
+            if not op.get("value"):
+                raise bad_request("Access Log value must not be empty")
+            settings[path.rsplit("/", 1)[1]] = op["value"]
+        else:
+            raise bad_request("Invalid accessLogSettings path. Must be one of : ["
+                              + ", ".join(_ACCESS_LOG_PATHS) + "]")
+    if rest:
+        stage.apply_operations(rest)
+    stage.access_log_settings = settings or None
+    return stage.to_json()
+
+
 _VALIDATOR_PATHS = {"/name": "name", "/validateRequestParameters": "validate_request_parameters",
                     "/validateRequestBody": "validate_request_body"}
 
@@ -459,6 +491,12 @@ def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, A
         return 200, update_rest_api(api, operations)
     if n != 4 and not (n >= 6 and segs[2] == "resources"):
         return None
+    if segs[2] == "stages":
+        stage = _get(api.stages, segs[3])
+        if stage is None or not any(str(op.get("path") or "").startswith("/accessLogSettings")
+                                    for op in operations):
+            return None  # moto serves the other stage paths
+        return 200, update_stage(stage, operations)
     if segs[2] == "requestvalidators":
         validator = _get(api.request_validators, segs[3])
         return (200, update_request_validator(validator, operations)) if validator else None

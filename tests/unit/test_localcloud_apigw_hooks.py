@@ -141,3 +141,10 @@ def test_hook_apigateway_add_model_and_resource_parts():
     src = inspect.getsource(Resource.__init__)
     for attr in ("self.path_part", "self.parent_id", "self.resource_methods"):
         assert attr in src, attr
+
+
+def test_hook_apigateway_stage():
+    # patches.stage_dict / stage_updated; updates.update_stage sets access_log_settings
+    from moto.apigateway.models import Stage
+    assert params(Stage.apply_operations) == ["self", "patch_operations"]
+    assert "self.access_log_settings" in inspect.getsource(Stage.__init__)
