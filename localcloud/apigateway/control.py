@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from . import docparts, gatewayresponses, puts, restapis, testinvoke, updates
 
@@ -225,7 +225,9 @@ def middleware(app: Callable, cloud: Any = None) -> Callable:
             try:
                 if len(segs) in (4, 5) and segs[0] == "restapis" and \
                         segs[2:4] == ["documentation", "parts"]:
-                    served = docparts.serve(backend, verb, segs, body)
+                    mode = (parse_qs(environ.get("QUERY_STRING", "")).get("mode")
+                            or ["merge"])[0]
+                    served = docparts.serve(backend, verb, segs, body, mode)
                 elif testinvoke.is_test_invoke(verb, segs) and \
                         getattr(cloud, "apigateway", None) is not None:
                     served = testinvoke.serve(cloud.apigateway, backend, segs, body)

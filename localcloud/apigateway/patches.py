@@ -38,7 +38,8 @@ Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
 `APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`, `VpcLink.to_json`,
 `APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`, `Stage.to_json`,
-`Stage.apply_operations`,
+`Stage.apply_operations`, `APIGatewayBackend.import_rest_api` and `.put_rest_api` (their
+documentation parts),
 `APIGatewayResponse.put_integration`.
 """
 from __future__ import annotations
@@ -187,6 +188,31 @@ def get_stages(original: Callable) -> Callable:
     return stages
 
 
+def import_rest_api(original: Callable) -> Callable:
+    """ImportRestApi also imports the document's documentation parts."""
+    def imported(self: Any, api_doc: dict, fail_on_warnings: bool) -> Any:
+        from . import docparts
+
+        api = original(self, api_doc, fail_on_warnings)
+        docparts.import_parts(api, api_doc, "overwrite")
+        return api
+
+    return imported
+
+
+def put_rest_api(original: Callable) -> Callable:
+    """PutRestApi also imports the document's documentation parts (merged or overwritten)."""
+    def put(self: Any, function_id: str, api_doc: dict, fail_on_warnings: bool,
+            mode: str = "merge") -> Any:
+        from . import docparts
+
+        api = original(self, function_id, api_doc, fail_on_warnings, mode)
+        docparts.import_parts(api, api_doc, mode)
+        return api
+
+    return put
+
+
 STAGE_TIMES = "localcloud_stage_times"  # set on moto's Stage: (created, last updated), epoch s
 
 
@@ -310,6 +336,8 @@ def install(cloud: Any) -> None:
     cloud.hook(RequestValidator, "to_dict", request_validator_dict)
     cloud.hook(APIGatewayResponse, "get_stages", get_stages)
     cloud.hook(Stage, "to_json", stage_dict)
+    cloud.hook(APIGatewayBackend, "import_rest_api", import_rest_api)
+    cloud.hook(APIGatewayBackend, "put_rest_api", put_rest_api)
     cloud.hook(Stage, "apply_operations", stage_updated)
     cloud.hook(VpcLink, "to_json", vpc_link_dict)
     cloud.hook(APIGatewayResponse, "create_vpc_link", create_vpc_link)

@@ -148,3 +148,11 @@ def test_hook_apigateway_stage():
     from moto.apigateway.models import Stage
     assert params(Stage.apply_operations) == ["self", "patch_operations"]
     assert "self.access_log_settings" in inspect.getsource(Stage.__init__)
+
+
+def test_hook_apigateway_imports():
+    # patches.import_rest_api / put_rest_api add the document's documentation parts
+    from moto.apigateway.models import APIGatewayBackend
+    assert params(APIGatewayBackend.import_rest_api) == ["self", "api_doc", "fail_on_warnings"]
+    assert params(APIGatewayBackend.put_rest_api) == [
+        "self", "function_id", "api_doc", "fail_on_warnings", "mode"]

@@ -152,3 +152,33 @@ def test_update_stage_access_log_settings():
     assert e.value.message == "Access Log value must not be empty"
     assert updates.update_stage(stage, [{"op": "remove", "path": "/accessLogSettings"}]) == \
         {"accessLogSettings": None}
+
+
+def test_documentation_parts_import_from_openapi():
+    from localcloud.apigateway import docparts
+
+    api = NS()
+    doc = {"openapi": "3.0.1", "x-amazon-apigateway-documentation": {"documentationParts": [
+        {"location": {"type": "API"}, "properties": {"description": "d"}},
+        {"location": {"type": "METHOD", "method": "GET"}, "properties": {"description": "m"}},
+        {"location": {"type": "MODEL", "name": "Empty"}, "properties": {"title": "t"}}]}}
+    ids = docparts.import_parts(api, doc, "overwrite")
+    stored = docparts.parts(api)
+    assert list(stored) == ids and len(ids) == 3
+    assert [p["location"] for p in stored.values()] == [
+        {"type": "API"}, {"type": "METHOD", "method": "GET", "path": "/"},
+        {"type": "MODEL", "name": "Empty"}]
+    assert all(isinstance(p["properties"], str) for p in stored.values())  # JSON text, as AWS
+    # merge: the part at the same location is replaced, the others kept
+    again = docparts.import_parts(api, {"x-amazon-apigateway-documentation": {
+        "documentationParts": [{"location": {"type": "API"}, "properties": {"v": 2}}]}})
+    assert len(docparts.parts(api)) == 3 and again[0] in docparts.parts(api)
+    assert json.loads(docparts.parts(api)[again[0]]["properties"]) == {"v": 2}
+    status, answer = docparts.serve(NS(apis={"a": api}), "PUT",
+                                    ["restapis", "a", "documentation", "parts"],
+                                    json.dumps(doc).encode(), "overwrite")
+    assert status == 200 and len(answer["ids"]) == 3 and len(docparts.parts(api)) == 3
+    with pytest.raises(ApiError) as e:
+        docparts.serve(NS(apis={"a": api}), "PUT", ["restapis", "a", "documentation", "parts"],
+                       b"{not json", "merge")
+    assert e.value.message == "Unable to build importer with provided input."
