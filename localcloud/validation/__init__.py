@@ -135,6 +135,8 @@ def _service_rule(service: str, call: Any) -> Refusal | None:
                         return refusal
     elif service == "logs" and op == "StartQuery":
         return rules.logs_start_query(params)
+    elif service == "logs":
+        return rules.logs_names(op, params)
     elif service == "events" and op in ("PutRule", "TestEventPattern"):
         return rules.event_pattern(params.get("EventPattern"))
     elif service == "sts" and op in ("AssumeRole", "AssumeRoleWithSAML",
