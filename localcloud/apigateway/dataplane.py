@@ -373,6 +373,7 @@ class DataPlane:
                 raise GatewayError("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
             raise GatewayError("FORBIDDEN", 403, MSG_FORBIDDEN)
         req.backend, api = found
+        req.deployment_id = stage.deployment_id
         req.deployment = self.deployment(api, stage.deployment_id)
         req.stage_vars = dict(stage.variables or {})
         if req.too_large:
@@ -482,6 +483,7 @@ class DataPlane:
             account_id=backend.account_id, request_id=req.request_id,
             source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"),
             api_key=req.api_key if method.api_key_required else None, api_key_id=req.key_id,
+            deployment_id=req.deployment_id,
             resource_id=method.resource_id)
         req.integration_body = json.dumps(event).encode()
         result = self._call_lambda(req, arn, req.integration_body)
@@ -701,6 +703,7 @@ class GatewayRequest:
     path_params: dict = field(default_factory=dict)
     plan: Any = None
     key_id: str | None = None
+    deployment_id: str | None = None
     # what the integration was sent and answered (TestInvokeMethod's execution log)
     integration_body: bytes | None = None
     integration_status: int | None = None

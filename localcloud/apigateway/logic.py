@@ -306,7 +306,7 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
                 body: bytes, api_id: str, stage: str, account_id: str, request_id: str,
                 source_ip: str, api_key: str | None, now: float | None = None,
                 resource_id: str = "", binary: bool | None = None,
-                api_key_id: str | None = None) -> dict:
+                api_key_id: str | None = None, deployment_id: str | None = None) -> dict:
     now = time.time() if now is None else now
     hdrs, mhdrs = _multi(headers)
     qs, mqs = _multi(parse_qsl(query_string, keep_blank_values=True)) if query_string \
@@ -360,6 +360,8 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
         "body": body_value,
         "isBase64Encoded": bool(binary),
     }
+    if deployment_id:  # the stage's deployment (TestInvokeMethod has none)
+        event["requestContext"]["deploymentId"] = deployment_id
     if api_key is not None:  # a method that requires a key (AWS omits both otherwise)
         event["requestContext"]["identity"].update(apiKey=api_key, apiKeyId=api_key_id)
     return event

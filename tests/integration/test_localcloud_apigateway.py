@@ -121,7 +121,7 @@ def api(aws, local_cloud):  # noqa: F811
     return make_api(aws, local_cloud)
 
 
-def test_happy_path_builds_the_rest_v1_proxy_event(api):
+def test_happy_path_builds_the_rest_v1_proxy_event(aws, api):
     status, headers, body = call(api["base"] + "/predict?a=1&a=2&b=x", body={"instances": [{}]},
                                  key=api["key"], headers={"X-Trace": "t1"})
     assert status == 200, body
@@ -140,6 +140,8 @@ def test_happy_path_builds_the_rest_v1_proxy_event(api):
     assert ctx["identity"]["apiKey"] == api["key"] and ctx["identity"]["sourceIp"] == "127.0.0.1"
     assert ctx["identity"]["apiKeyId"] == api["key_id"]
     assert ctx["requestId"] == headers["x-amzn-RequestId"]
+    stage = aws["apigateway"].get_stage(restApiId=api["api"], stageName="production")
+    assert ctx["deploymentId"] == stage["deploymentId"]
     assert abs(ctx["requestTimeEpoch"] / 1000 - dt.datetime.now().timestamp()) < 60
 
 
