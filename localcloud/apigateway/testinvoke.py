@@ -67,7 +67,9 @@ def serve(plane: DataPlane, backend: Any, segs: list[str], body: bytes) -> tuple
     req.backend = backend
     req.deployment = Deployment(routes, compile_responses(api),
                                 list(getattr(api, "binaryMediaTypes", None) or []))
-    req.stage_vars = {str(k): str(v) for k, v in (doc.get("stageVariables") or {}).items()}
+    stage_vars = doc.get("stageVariables")
+    req.stage_vars = {str(k): str(v) for k, v in stage_vars.items()} \
+        if isinstance(stage_vars, dict) else {}
     req.method, req.resource_path = method, route.path
     req.path_params = hit[1] if hit is not None else {}
     started = time.monotonic()
