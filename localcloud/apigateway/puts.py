@@ -161,8 +161,7 @@ def _integration(doc: dict) -> None:
     if len(parts) < 6 or parts[0] != "arn":
         raise bad_request("Invalid ARN specified in the request")
     resource = parts[5]
-    if parts[2] == "apigateway" and not resource.startswith(("path/", "action/")) or \
-            parts[2] != "apigateway":
+    if parts[2] != "apigateway" or not resource.startswith(("path/", "action/")):
         raise bad_request("AWS ARN for integration must contain path or action")
     if kind == "AWS_PROXY" and not (parts[4] == "lambda" and _LAMBDA_PATH.fullmatch(resource)):
         raise bad_request("Integrations of type 'AWS_PROXY' currently only supports Lambda "
