@@ -155,8 +155,9 @@ def _method_update(api: Any, method: Any, doc: dict) -> None:
 def _integration(doc: dict) -> None:
     kind = str(doc.get("type") or "").upper()
     uri = doc.get("uri")
-    if kind not in ("AWS", "AWS_PROXY") or not isinstance(uri, str) or not uri:
-        return
+    if kind not in ("AWS", "AWS_PROXY") or not isinstance(uri, str) or not uri or \
+            not doc.get("integrationHttpMethod"):
+        return  # without integrationHttpMethod moto refuses it first (`Enumeration value ...`)
     parts = uri.split(":", 5)
     if len(parts) < 6 or parts[0] != "arn":
         raise bad_request("Invalid ARN specified in the request")
