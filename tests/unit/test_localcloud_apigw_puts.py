@@ -80,20 +80,23 @@ def test_update_method_authorizer_as_it_will_be():
 def test_put_integration_uris():
     i = "/restapis/api/resources/r0/methods/ANY/integration"
     fn = "arn:aws:lambda:us-east-1:111111111111:function:f"
-    assert refused("PUT", i, {"type": "AWS_PROXY", "uri": fn})[2] == \
+    assert refused("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": fn})[2] == \
         "AWS ARN for integration must contain path or action"
-    assert refused("PUT", i, {"type": "AWS_PROXY", "uri": f"bad-arn:lambda:path/x/{fn}"})[2] == \
+    assert refused("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": f"bad-arn:lambda:path/x/{fn}"})[2] == \
         "Invalid ARN specified in the request"
-    assert refused("PUT", i, {"type": "AWS", "uri": "arn:aws:apigateway:us-east-1:lambda:test/x"})[2] \
+    assert refused("PUT", i, {"type": "AWS", "integrationHttpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:test/x"})[2] \
         == "AWS ARN for integration must contain path or action"
     for uri in (f"arn:aws:apigateway:us-east-1:firehose:path/2015-03-31/functions/{fn}/invocations",
                 f"arn:aws:apigateway:us-east-1:lambda:path/random/value/{fn}/invocations"):
-        assert refused("PUT", i, {"type": "AWS_PROXY", "uri": uri})[2].startswith(
+        assert refused("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": uri})[2].startswith(
             "Integrations of type 'AWS_PROXY' currently only supports Lambda function")
-    accepted("PUT", i, {"type": "AWS_PROXY", "uri": f"arn:aws:apigateway:us-east-1:lambda:path"
+    accepted("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": f"arn:aws:apigateway:us-east-1:lambda:path"
                                                     f"/2015-03-31/functions/{fn}/invocations"})
-    accepted("PUT", i, {"type": "AWS", "uri": "arn:aws:apigateway:us-east-1:s3:path/b/k"})
+    accepted("PUT", i, {"type": "AWS", "integrationHttpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:s3:path/b/k"})
     accepted("PUT", i, {"type": "HTTP", "uri": "https://example.com"})
+    # no integrationHttpMethod: moto's own refusal (`Enumeration value for HttpMethod must be
+    # non-empty`) comes first
+    accepted("PUT", i, {"type": "AWS_PROXY", "uri": fn})
 
 
 def test_integration_response_content_types():
