@@ -143,9 +143,10 @@ def ensure_resource(stack, api_id: str, path_part: str) -> tuple:
 
 
 def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
-    """The request model (the dataset file's ``json_schema``, ``mlpipe.datasets.spec_of``): ``(method, created)``, where
-    ``method`` is the POST method as found, or None when it had to go (a model in use by a
-    method cannot be replaced: the method is dropped first, and ``ensure_method`` puts it back)."""
+    """The request model (the dataset file's ``json_schema``, ``mlpipe.datasets.spec_of``):
+    ``(method, changed)``, where ``method`` is the POST method as found. A changed schema is
+    replaced in place (UpdateModel): a model that a method names cannot be deleted (409
+    ConflictException), and both /predict and /predict-iam (``mlpipe.access``) name it."""
     from .datasets import spec_of
 
     apigw = stack.client("apigateway")
@@ -153,11 +154,9 @@ def ensure_request_model(stack, api_id: str, resource_id: str) -> tuple:
     method = get_method(stack, api_id, resource_id)
     current = get_or_none(apigw.get_model, restApiId=api_id, modelName=MODEL_NAME)
     if current is not None and json.loads(current.get("schema") or "null") != schema:
-        if method is not None:
-            apigw.delete_method(restApiId=api_id, resourceId=resource_id, httpMethod=HTTP_METHOD)
-            method = None
-        apigw.delete_model(restApiId=api_id, modelName=MODEL_NAME)
-        current = None
+        apigw.update_model(restApiId=api_id, modelName=MODEL_NAME, patchOperations=[
+            {"op": "replace", "path": "/schema", "value": json.dumps(schema)}])
+        return method, True
     if current is not None:
         return method, False
     apigw.create_model(restApiId=api_id, name=MODEL_NAME, contentType="application/json",

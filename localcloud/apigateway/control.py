@@ -18,7 +18,7 @@ Id specified" for all of them, and for some nothing at all):
 | the integration (all but PutIntegration) | 404 `Invalid Integration identifier specified` |
 | a method or integration response (Get/Update/Delete) | 404 `Invalid Response status code specified` |
 | a request validator | 404 `Invalid Request Validator identifier specified` |
-| a model (Get/Update/Delete) | 404 `Invalid model name specified: <name>` |
+| a model (Get/Update/Delete), also when the REST API is missing | 404 `Invalid model name specified: <name>` |
 | a VPC link (Get/Update/Delete) | 404 `Invalid Vpc Link identifier specified` |
 
 The check runs after the request's validation and IAM authorization (AWS's order) and
@@ -32,9 +32,9 @@ from __future__ import annotations
 import json
 import re
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
-from . import docparts, gatewayresponses, restapis, updates
+from . import docparts, gatewayresponses, puts, restapis, testinvoke, updates
 
 INTEGRATION_TYPES = ("HTTP", "MOCK", "AWS_PROXY", "HTTP_PROXY", "AWS")
 _REASONS = {200: "OK", 201: "Created", 202: "Accepted"}
@@ -137,6 +137,8 @@ def _api_missing(backend: Any, verb: str, segs: list[str]) -> tuple[int, str, st
         return 404, NOT_FOUND, VALIDATOR
     if n >= 5 and segs[2:4] == ["documentation", "parts"] and verb != "DELETE":
         return 404, NOT_FOUND, docparts.MISSING
+    if n == 4 and segs[2] == "models" and verb in ("GET", "PATCH", "DELETE"):
+        return 404, NOT_FOUND, f"Invalid model name specified: {segs[3]}"
     if n == 3 and verb == "POST" and segs[2] == "requestvalidators":
         return 400, "BadRequestException", "Invalid REST API identifier specified"
     if n == 3 and verb == "POST" and segs[2] == "authorizers":
@@ -147,7 +149,10 @@ def _api_missing(backend: Any, verb: str, segs: list[str]) -> tuple[int, str, st
 
 def _method_missing(resource: Any, verb: str, segs: list[str]) -> tuple[int, str, str] | None:
     n = len(segs)
-    method = (resource.resource_methods or {}).get(segs[5])
+    methods = resource.resource_methods or {}
+    method = methods.get(segs[5])
+    if method is None and n == 6 and verb == "POST" and "ANY" in methods:
+        return None  # TestInvokeMethod of a verb an ANY method serves
     integration_response = n == 9 and segs[6] == "integration" and segs[7] == "responses"
     if method is None:
         if n == 6 and verb == "PUT":
@@ -180,7 +185,7 @@ def _operations(body: bytes) -> list:
     return [op for op in ops if isinstance(op, dict)] if isinstance(ops, list) else []
 
 
-def middleware(app: Callable, _cloud: Any = None) -> Callable:
+def middleware(app: Callable, cloud: Any = None) -> Callable:
     from ..core.body import read_body
     from ..core.moto_request import backend_for
     from ..iam.requests import credential_of
@@ -189,8 +194,8 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
 
     def precheck(environ: dict, start_response: Callable) -> Any:
         path = environ.get("PATH_INFO", "")
-        if not (path.startswith(("/restapis/", "/vpclinks/")) or path in ("/restapis",
-                                                                            "/restapis/")) \
+        if not (path.startswith(("/restapis/", "/vpclinks/")) or path in (
+                "/restapis", "/restapis/", "/vpclinks")) \
                 or "/_user_request_" in path:
             return app(environ, start_response)
         cred = credential_of(environ)
@@ -213,9 +218,19 @@ def middleware(app: Callable, _cloud: Any = None) -> Callable:
             found = missing(backend, verb, path)
         if found is None:
             try:
+                puts.check(backend, verb, segs, body)
+            except updates.ApiError as err:
+                found = err.status, err.code, err.message
+        if found is None:
+            try:
                 if len(segs) in (4, 5) and segs[0] == "restapis" and \
                         segs[2:4] == ["documentation", "parts"]:
-                    served = docparts.serve(backend, verb, segs, body)
+                    mode = (parse_qs(environ.get("QUERY_STRING", "")).get("mode")
+                            or ["merge"])[0]
+                    served = docparts.serve(backend, verb, segs, body, mode)
+                elif testinvoke.is_test_invoke(verb, segs) and \
+                        getattr(cloud, "apigateway", None) is not None:
+                    served = testinvoke.serve(cloud.apigateway, backend, segs, body)
                 elif len(segs) in (3, 4) and segs[0] == "restapis" and \
                         segs[2] == "gatewayresponses":
                     served = gatewayresponses.serve(backend, verb, segs, _operations(body))

@@ -67,7 +67,8 @@ from ..core.moto_request import backend_for
 
 log = logging.getLogger("localcloud.apigateway")
 
-_INVOKE_RE = re.compile(r"^/restapis/([^/]+)/([^/]+)/_user_request_(/.*)?$")
+# `//stage/path` on the API's host (AWS serves it as `/stage/path`) is `/restapis/id//stage/...`
+_INVOKE_RE = re.compile(r"^/restapis/([^/]+)/+([^/]+)/_user_request_(/.*)?$")
 _USAGE_RE = re.compile(r"^/usageplans/([^/]+)/usage/?$")
 
 MSG_MISSING_TOKEN = "Missing Authentication Token"
@@ -164,6 +165,7 @@ class Deployment:
     """What one deployment serves: its routes and its gateway responses (both frozen then)."""
     routes: RouteTable
     responses: dict[str, GatewayResponse] = field(default_factory=dict)
+    binary_types: list[str] = field(default_factory=list)  # the API's binaryMediaTypes
 
 
 def compile_responses(api: Any) -> dict[str, GatewayResponse]:
@@ -181,7 +183,8 @@ def compile_responses(api: Any) -> dict[str, GatewayResponse]:
 
 
 def compile_deployment(api: Any) -> Deployment:
-    return Deployment(compile_api(api), compile_responses(api))
+    return Deployment(compile_api(api), compile_responses(api),
+                      list(getattr(api, "binaryMediaTypes", None) or []))
 
 
 def _truthy(v: Any) -> bool:
@@ -347,12 +350,18 @@ class DataPlane:
             self.key(req)
             self.throttle(req)
             self.validate(req)
-            if (req.method.integration_type or "").upper() == "AWS":
-                return self.invoke_aws(req)
-            result = self.invoke(req)
-            return self.map(req, result)
+            return self.integrate(req)
         except GatewayError as err:
             return self.error_response(req, err)
+
+    def integrate(self, req: "GatewayRequest") -> tuple:
+        """The method's integration: AWS (non-proxy Lambda), MOCK, AWS_PROXY."""
+        kind = (req.method.integration_type or "").upper()
+        if kind == "AWS":
+            return self.invoke_aws(req)
+        if kind == "MOCK":
+            return self.invoke_mock(req)
+        return self.map(req, self.invoke(req))
 
     def route(self, req: "GatewayRequest") -> None:
         """API and stage (403 Forbidden), body size (413), resource+method (403 Missing
@@ -364,6 +373,7 @@ class DataPlane:
                 raise GatewayError("REQUEST_TOO_LARGE", 413, MSG_TOO_LARGE)
             raise GatewayError("FORBIDDEN", 403, MSG_FORBIDDEN)
         req.backend, api = found
+        req.deployment_id = stage.deployment_id
         req.deployment = self.deployment(api, stage.deployment_id)
         req.stage_vars = dict(stage.variables or {})
         if req.too_large:
@@ -454,11 +464,15 @@ class DataPlane:
         """AWS_PROXY: the REST proxy event to the integration's function (500 when the
         integration cannot be served, 502 on a function error)."""
         method = req.method
-        if (method.integration_type or "").upper() != "AWS_PROXY":
-            log.error("API %s %s %s: integration type %s is not served locally (AWS_PROXY "
-                      "and AWS to Lambda are)", req.api_id, req.verb, req.resource_path,
-                      method.integration_type)
-            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL)
+        kind = (method.integration_type or "").upper()
+        if kind != "AWS_PROXY":
+            detail = f"integration type {kind or 'none'} is not served by the local cloud"
+            if kind in ("HTTP", "HTTP_PROXY") and not _endpoint_address(
+                    method.integration_uri or "", req.stage_vars):
+                detail = "Invalid endpoint address"  # AWS's words
+            log.error("API %s %s %s: %s (AWS_PROXY, AWS to Lambda and MOCK are)", req.api_id,
+                      req.verb, req.resource_path, detail)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL, detail=detail)
         arn = self._lambda_arn(req)
         backend = req.backend
         event = proxy_event(
@@ -467,9 +481,14 @@ class DataPlane:
             query_string=req.environ.get("QUERY_STRING", ""), path_params=req.path_params,
             stage_vars=req.stage_vars, body=req.body, api_id=req.api_id, stage=req.stage_name,
             account_id=backend.account_id, request_id=req.request_id,
-            source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"), api_key=req.api_key,
+            source_ip=req.environ.get("REMOTE_ADDR", "127.0.0.1"),
+            api_key=req.api_key if method.api_key_required else None, api_key_id=req.key_id,
+            deployment_id=req.deployment_id,
             resource_id=method.resource_id)
-        result = self._call_lambda(req, arn, json.dumps(event).encode())
+        req.integration_body = json.dumps(event).encode()
+        result = self._call_lambda(req, arn, req.integration_body)
+        req.integration_status = result.status_code
+        req.integration_response = result.payload
         if result.function_error or result.status_code >= 300:
             log.info("API %s %s %s: function error %s: %s", req.api_id, req.verb, req.path,
                      result.function_error, result.payload[:500])
@@ -496,29 +515,10 @@ class DataPlane:
         payload, the function's result (or its error's errorMessage) selects the
         integration response, whose template renders the answer
         (`localcloud.apigateway.mapping`)."""
-        method = req.method
         arn = self._lambda_arn(req)
-        env = req.environ
-        headers = dict(_request_headers(env))
-        info = mapping.RequestInfo(
-            api_id=req.api_id, account_id=req.backend.account_id, stage=req.stage_name,
-            http_method=req.verb, path=req.path or "/", resource_path=req.resource_path,
-            resource_id=method.resource_id, request_id=req.request_id,
-            source_ip=env.get("REMOTE_ADDR", "127.0.0.1"),
-            user_agent=env.get("HTTP_USER_AGENT", ""), domain_name=env.get("HTTP_HOST", ""),
-            path_params=dict(req.path_params),
-            query={k: v[-1] for k, v in parse_qs(env.get("QUERY_STRING", ""),
-                                                 keep_blank_values=True).items()},
-            headers=headers, stage_vars=dict(req.stage_vars))
-        try:
-            payload = mapping.request_body(method.request_templates, method.passthrough_behavior,
-                                           env.get("CONTENT_TYPE"), req.body, info)
-        except mapping.UnsupportedMediaType:
-            raise GatewayError("UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported Media Type") from None
-        except Exception as exc:  # noqa: BLE001 - a template that does not render
-            log.error("API %s %s %s: request template failed: %s", req.api_id, req.verb,
-                      req.path, exc)
-            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+        info = self._request_info(req)
+        payload = self._request_payload(req, info)
+        req.integration_body = payload
         result = self._call_lambda(req, arn, payload)
         error_message = None
         if result.function_error:
@@ -528,13 +528,58 @@ class DataPlane:
                 error_message = (result.payload or b"").decode("utf-8", "replace")
         outcome = mapping.IntegrationResult(body=result.payload or b"",
                                             error_message=error_message)
+        return self._respond(req, outcome, info)
+
+    def invoke_mock(self, req: "GatewayRequest") -> tuple:
+        """A MOCK integration: the request template's `statusCode` selects the integration
+        response (selection patterns match the status code), whose template renders the
+        answer; nothing is called."""
+        info = self._request_info(req)
+        payload = self._request_payload(req, info)
+        outcome = mapping.IntegrationResult(body=b"", status_code=mapping.mock_status(payload))
+        return self._respond(req, outcome, info)
+
+    def _request_info(self, req: "GatewayRequest") -> mapping.RequestInfo:
+        method = req.method
+        env = req.environ
+        return mapping.RequestInfo(
+            api_id=req.api_id, account_id=req.backend.account_id, stage=req.stage_name,
+            http_method=req.verb, path=req.path or "/", resource_path=req.resource_path,
+            resource_id=method.resource_id, request_id=req.request_id,
+            source_ip=env.get("REMOTE_ADDR", "127.0.0.1"),
+            user_agent=env.get("HTTP_USER_AGENT", ""), domain_name=env.get("HTTP_HOST", ""),
+            path_params=dict(req.path_params),
+            query={k: v[-1] for k, v in parse_qs(env.get("QUERY_STRING", ""),
+                                                 keep_blank_values=True).items()},
+            headers=dict(_request_headers(env)), stage_vars=dict(req.stage_vars))
+
+    def _request_payload(self, req: "GatewayRequest", info: mapping.RequestInfo) -> bytes:
+        method = req.method
         try:
-            chosen = mapping.select_response(method.integration_responses, outcome)
-            status, hdrs, body = mapping.response(chosen, outcome, info, env.get("HTTP_ACCEPT"))
+            return mapping.request_body(method.request_templates, method.passthrough_behavior,
+                                        req.environ.get("CONTENT_TYPE"), req.body, info)
+        except mapping.UnsupportedMediaType:
+            raise GatewayError("UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported Media Type") from None
+        except Exception as exc:  # noqa: BLE001 - a template that does not render
+            log.error("API %s %s %s: request template failed: %s", req.api_id, req.verb,
+                      req.path, exc)
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+
+    def _respond(self, req: "GatewayRequest", outcome: mapping.IntegrationResult,
+                 info: mapping.RequestInfo) -> tuple:
+        """The integration response the outcome selects, rendered."""
+        req.integration_status = outcome.status_code
+        req.integration_response = outcome.body
+        try:
+            chosen = mapping.select_response(req.method.integration_responses, outcome)
+            status, hdrs, body = mapping.response(chosen, outcome, info,
+                                                  req.environ.get("HTTP_ACCEPT"))
         except mapping.NoIntegrationResponse:
             log.error("API %s %s %s: no integration response applies", req.api_id, req.verb,
                       req.resource_path)
-            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL) from None
+            raise GatewayError("API_CONFIGURATION_ERROR", 500, MSG_INTERNAL,
+                               detail="No match for output mapping and no default output "
+                                      "mapping configured") from None
         except Exception as exc:  # noqa: BLE001 - a template that does not render
             log.error("API %s %s %s: response template failed: %s", req.api_id, req.verb,
                       req.path, exc)
@@ -576,7 +621,13 @@ class DataPlane:
         hdrs = req.base_headers + resp.headers
         if not any(k.lower() == "content-type" for k, _ in resp.headers):
             hdrs.append(("Content-Type", "application/json"))
-        return resp.status, hdrs, resp.body
+        binary_types = req.deployment.binary_types if req.deployment else []
+        try:
+            body = resp.for_accept(req.environ.get("HTTP_ACCEPT"), binary_types)
+        except ValueError as exc:  # AWS: a body to convert that is not base64 is a 500
+            log.error("API %s %s %s: %s", req.api_id, req.verb, req.path, exc)
+            raise GatewayError("DEFAULT_5XX", 500, MSG_INTERNAL) from None
+        return resp.status, hdrs, body
 
     def error_response(self, req: "GatewayRequest", err: "GatewayError") -> tuple:
         """An error API Gateway produces: the deployment's gateway response for its type,
@@ -602,16 +653,34 @@ class DataPlane:
         return code, req.base_headers + hdrs + [etype], body
 
 
+_STAGE_VAR = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.:/?#&=,-]+)\}")
+
+
+def _endpoint_address(uri: str, stage_vars: dict) -> str:
+    """An HTTP integration's URI with its `${stageVariables.x}` filled in; "" when what is
+    left names no host (AWS: `Invalid endpoint address`)."""
+    from urllib.parse import urlsplit
+
+    filled = _STAGE_VAR.sub(lambda m: str(stage_vars.get(m.group(1), "")), uri)
+    try:
+        parts = urlsplit(filled)
+    except ValueError:
+        return ""
+    return filled if parts.scheme in ("http", "https") and parts.hostname else ""
+
+
 class GatewayError(Exception):
     """What a data plane step refuses a request with: a gateway response type (AWS's names:
     FORBIDDEN, INVALID_API_KEY, THROTTLED, ...), the status and the built-in message."""
 
-    def __init__(self, response_type: str, status: int, message: str, validation: str = ""):
+    def __init__(self, response_type: str, status: int, message: str, validation: str = "",
+                 detail: str = ""):
         super().__init__(f"{status} {response_type}: {message}")
         self.response_type = response_type
         self.status = status
         self.message = message
         self.validation = validation  # $context.error.validationErrorString
+        self.detail = detail  # what the execution log says (TestInvokeMethod's `log`)
 
 
 @dataclass
@@ -634,6 +703,11 @@ class GatewayRequest:
     path_params: dict = field(default_factory=dict)
     plan: Any = None
     key_id: str | None = None
+    deployment_id: str | None = None
+    # what the integration was sent and answered (TestInvokeMethod's execution log)
+    integration_body: bytes | None = None
+    integration_status: int | None = None
+    integration_response: bytes | None = None
 
     @property
     def base_headers(self) -> list[tuple[str, str]]:

@@ -7,9 +7,10 @@ A part is `{id, location: {type, path?, method?, statusCode?, name?}, properties
 (https://docs.aws.amazon.com/apigateway/latest/api/API_DocumentationPartLocation.html).
 UpdateDocumentationPart accepts only `replace /properties`. The parts live on moto's RestAPI
 object (attribute `localcloud_documentation_parts`), so they are kept and deleted with it.
-Importing parts from an OpenAPI document (`x-amazon-apigateway-documentation`) is not
-served: such a request answers 501 NotImplemented unless the document cannot be read (400
-`Unable to build importer with provided input.`, as AWS answers).
+ImportDocumentationParts (and ImportRestApi/PutRestApi, through `patches.import_rest_api`)
+take the parts of an OpenAPI document's `x-amazon-apigateway-documentation` (a path-bound
+location without a path is `/`); a document that cannot be read is refused with 400
+`Unable to build importer with provided input.`, as AWS answers.
 """
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def update(part: dict, operations: list[dict]) -> dict:
     return dict(part)
 
 
-def _readable(body: bytes) -> bool:
+def _document(body: bytes) -> dict | None:
+    """The OpenAPI document in the body (JSON or YAML); None when it cannot be read."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -75,11 +77,40 @@ def _readable(body: bytes) -> bool:
             import yaml
             doc = yaml.safe_load(body)
         except Exception:  # noqa: BLE001 - yaml's errors are many; any is "cannot read"
-            return False
-    return isinstance(doc, dict) and ("openapi" in doc or "swagger" in doc)
+            return None
+    return doc if isinstance(doc, dict) and ("openapi" in doc or "swagger" in doc) else None
 
 
-def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, Any] | None:
+# location types whose part is about a path (AWS fills in "/" when the document names none)
+_PATH_TYPES = ("RESOURCE", "METHOD", "PATH_PARAMETER", "QUERY_PARAMETER", "REQUEST_HEADER",
+               "REQUEST_BODY", "RESPONSE", "RESPONSE_HEADER", "RESPONSE_BODY")
+
+
+def import_parts(api: Any, doc: dict, mode: str = "merge") -> list[str]:
+    """The document's `x-amazon-apigateway-documentation.documentationParts` as parts
+    (`overwrite`: they replace every part; `merge`: a part at the same location is replaced);
+    the new parts' ids in the document's order."""
+    section = doc.get("x-amazon-apigateway-documentation")
+    entries = section.get("documentationParts") if isinstance(section, dict) else None
+    store = parts(api)
+    if mode == "overwrite":
+        store.clear()
+    ids = []
+    for entry in entries if isinstance(entries, list) else []:
+        location = dict(entry.get("location") or {}) if isinstance(entry, dict) else {}
+        if location.get("type") in _PATH_TYPES:
+            location.setdefault("path", "/")
+        for pid in [k for k, p in store.items() if p["location"] == location]:
+            store.pop(pid)
+        properties = entry.get("properties") if isinstance(entry, dict) else None
+        ids.append(create(api, {"location": location,
+                                "properties": json.dumps(properties if properties is not None
+                                                         else {})})["id"])
+    return ids
+
+
+def serve(backend: Any, verb: str, segs: list[str], body: bytes,
+          mode: str = "merge") -> tuple[int, Any] | None:
     """(status, document) for /restapis/{id}/documentation/parts[/{part}]."""
     api = backend.apis.get(segs[1])
     if api is None:
@@ -95,9 +126,10 @@ def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, A
                 raise ApiError(400, "SerializationException", "Malformed request body") from None
             return 201, create(api, doc if isinstance(doc, dict) else {})
         if verb == "PUT":
-            if not _readable(body):
+            doc = _document(body)
+            if doc is None:
                 raise bad_request("Unable to build importer with provided input.")
-            return None  # importing parts is not served: moto answers NotImplemented
+            return 200, {"ids": import_parts(api, doc, mode)}
         return None
     part = store.get(segs[4])
     if part is None:

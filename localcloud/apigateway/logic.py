@@ -69,6 +69,10 @@ class RouteTable:
                 self._patterns.append(r)
         self._patterns.sort(key=lambda r: r.rank)
 
+    def by_resource(self, resource_id: str) -> Route | None:
+        return next((r for r in list(self._exact.values()) + self._patterns
+                     if r.resource_id == resource_id), None)
+
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         segs = split_path(path)
         hit = self._exact.get(segs)
@@ -301,7 +305,8 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
                 query_string: str, path_params: dict[str, str], stage_vars: dict[str, str],
                 body: bytes, api_id: str, stage: str, account_id: str, request_id: str,
                 source_ip: str, api_key: str | None, now: float | None = None,
-                resource_id: str = "", binary: bool | None = None) -> dict:
+                resource_id: str = "", binary: bool | None = None,
+                api_key_id: str | None = None, deployment_id: str | None = None) -> dict:
     now = time.time() if now is None else now
     hdrs, mhdrs = _multi(headers)
     qs, mqs = _multi(parse_qsl(query_string, keep_blank_values=True)) if query_string \
@@ -319,7 +324,7 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
     else:
         body_value, binary = None, False
     ts = _dt.datetime.fromtimestamp(now, _dt.timezone.utc)
-    return {
+    event = {
         "resource": resource_path,
         "path": path,
         "httpMethod": method,
@@ -348,7 +353,6 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
                 "accessKey": None, "cognitoAuthenticationType": None,
                 "cognitoAuthenticationProvider": None, "userArn": None,
                 "userAgent": _header(hdrs, "user-agent"), "user": None,
-                "apiKey": api_key, "apiKeyId": None,
             },
             "domainName": f"{api_id}.execute-api.localhost",
             "apiId": api_id,
@@ -356,6 +360,11 @@ def proxy_event(*, method: str, path: str, resource_path: str, headers: list[tup
         "body": body_value,
         "isBase64Encoded": bool(binary),
     }
+    if deployment_id:  # the stage's deployment (TestInvokeMethod has none)
+        event["requestContext"]["deploymentId"] = deployment_id
+    if api_key is not None:  # a method that requires a key (AWS omits both otherwise)
+        event["requestContext"]["identity"].update(apiKey=api_key, apiKeyId=api_key_id)
+    return event
 
 
 class MalformedProxyResponse(ValueError):
@@ -370,18 +379,57 @@ class ProxyResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # isBase64Encoded: the body as the function sent it (base64 text), which API Gateway
+    # answers unless the request's Accept names one of the API's binaryMediaTypes
+    base64_text: str | None = None
+
+    bad_base64: bool = False
+
+    def for_accept(self, accept: str | None, binary_types: list[str]) -> bytes:
+        """The body to send; ValueError when it is to be binary and is not valid base64
+        (AWS answers 500)."""
+        if self.base64_text is None:
+            return self.body
+        if not wants_binary(accept, binary_types):
+            return self.base64_text.encode()
+        if self.bad_base64:
+            raise ValueError("the proxy response's body is not valid base64")
+        return self.body
+
+
+def wants_binary(accept: str | None, binary_types: list[str]) -> bool:
+    """Whether API Gateway turns a proxy response's base64 body into binary: the request's
+    first Accept media type is one of the API's binaryMediaTypes, as written (`*/*` there
+    takes any; a wildcard on the left such as `*/test` matches nothing, and an Accept of
+    `image/*` or `*/*` does not match `image/png`: AWS's recorded answers in LocalStack's
+    test_aws_proxy_binary_response: `application/*` there takes `application/whatever`;
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html)."""
+    if not binary_types:
+        return False
+    first = (accept or "").split(",")[0].split(";")[0].strip().lower()
+    if not first:
+        return False
+    for t in (str(t).strip().lower() for t in binary_types):
+        if t.startswith("*/") and t != "*/*":
+            continue  # a wildcard on the left is not supported
+        if t in (first, "*/*"):
+            return True
+        if t.endswith("/*") and first.split("/")[0] == t[:-2] and "/" in first:
+            return True  # `application/*` takes any application/ type
+    return False
 
 
 def map_proxy_response(doc: Any) -> ProxyResponse:
-    """The Lambda's proxy result -> HTTP response; raises MalformedProxyResponse as AWS would 502."""
+    """The Lambda's proxy result -> HTTP response; raises MalformedProxyResponse as AWS would
+    502. AWS's recorded answers: no `statusCode` is a 200 (`{}` too); a key outside the five
+    is a 502; `headers` and `multiValueHeaders` merge (the multi-value name's spelling kept,
+    its values first)."""
     if not isinstance(doc, dict):
         raise MalformedProxyResponse(f"the result is a {type(doc).__name__}, not an object")
     extra = set(doc) - _PROXY_KEYS
     if extra:
         raise MalformedProxyResponse(f"unexpected fields {sorted(extra)}")
-    if "statusCode" not in doc:
-        raise MalformedProxyResponse("statusCode is missing")
-    code = doc["statusCode"]
+    code = doc.get("statusCode", 200)
     try:
         status = int(code)
     except (TypeError, ValueError):
@@ -393,21 +441,20 @@ def map_proxy_response(doc: Any) -> ProxyResponse:
     mh = doc.get("multiValueHeaders") or {}
     if not isinstance(h, dict) or not isinstance(mh, dict):
         raise MalformedProxyResponse("headers and multiValueHeaders must be objects")
-    seen = set()
+    names: dict[str, str] = {}
     for k, vs in mh.items():
         if not isinstance(vs, list):
             raise MalformedProxyResponse(f"multiValueHeaders[{k!r}] must be a list")
         for v in vs:
             headers.append((str(k), _header_value(v)))
-        seen.add(str(k).lower())
+        names[str(k).lower()] = str(k)
     for k, v in h.items():
-        if str(k).lower() in seen:
-            continue  # AWS: multiValueHeaders and headers merge; keep one copy
-        headers.append((str(k), _header_value(v)))
+        headers.append((names.get(str(k).lower(), str(k)), _header_value(v)))
     body = doc.get("body")
     b64 = doc.get("isBase64Encoded", False)
     if not isinstance(b64, bool):
         raise MalformedProxyResponse("isBase64Encoded must be a boolean")
+    bad = False
     if body is None:
         raw = b""
     elif isinstance(body, str):
@@ -415,12 +462,13 @@ def map_proxy_response(doc: Any) -> ProxyResponse:
             try:
                 raw = base64.b64decode(body, validate=True)
             except ValueError:
-                raise MalformedProxyResponse("body is not valid base64") from None
+                raw, bad = b"", True
         else:
             raw = body.encode("utf-8")
     else:
         raise MalformedProxyResponse(f"body must be a string, got {type(body).__name__}")
-    return ProxyResponse(status, headers, raw)
+    return ProxyResponse(status, headers, raw, base64_text=body if b64 and body else None,
+                         bad_base64=bad)
 
 
 def _header_value(v: Any) -> str:

@@ -248,11 +248,13 @@ class IntegrationResult:
     body: bytes
     error_message: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    status_code: int | None = None  # MOCK (and HTTP): what selection patterns match
 
 
 def select_response(responses: dict[str, Any], result: IntegrationResult) -> Any:
-    """The integration response for a Lambda integration's result (objects with
-    `status_code` and `selection_pattern`)."""
+    """The integration response for an integration's result (objects with `status_code`
+    and `selection_pattern`): a Lambda's patterns match its error's errorMessage, a MOCK
+    integration's its status code."""
     default = None
     ordered = sorted(responses.values(), key=lambda r: str(r.status_code))
     for resp in ordered:
@@ -260,16 +262,32 @@ def select_response(responses: dict[str, Any], result: IntegrationResult) -> Any
         if not pattern:
             default = default or resp
             continue
-        if result.error_message is None:
+        subject = str(result.status_code) if result.status_code is not None \
+            else result.error_message
+        if subject is None:
             continue
         try:
-            if re.fullmatch(pattern, result.error_message, flags=re.DOTALL):
+            if re.fullmatch(pattern, subject, flags=re.DOTALL):
                 return resp
         except re.error:
             continue
     if default is None:
         raise NoIntegrationResponse("no default integration response")
     return default
+
+
+def mock_status(rendered: bytes) -> int:
+    """A MOCK integration's status: the `statusCode` of its rendered request template (200
+    without one; https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-mock-integration.html)."""
+    try:
+        doc = json.loads(rendered) if rendered.strip() else {}
+    except ValueError:
+        return 200
+    code = doc.get("statusCode") if isinstance(doc, dict) else None
+    try:
+        return int(code) if code is not None else 200
+    except (TypeError, ValueError):
+        return 200
 
 
 def _header_value(expr: str, result: IntegrationResult, doc: Any) -> str | None:

@@ -14,7 +14,8 @@ A RestApi (API_RestApi) is answered without the members that were never set (`ve
 its endpoint's `ipAddressType` (`ipv4`, `dualstack` for a PRIVATE API, as AWS defaults it:
 https://docs.aws.amazon.com/apigateway/latest/api/API_EndpointConfiguration.html).
 CreateRestApi keeps the `binaryMediaTypes` and `version` it is given (moto drops them and
-answers a made-up `version: V1`).
+answers a made-up `version: V1`), and is created with AWS's two default models, `Empty` and
+`Error` (`DEFAULT_MODELS`, through moto's `RestAPI.add_model`).
 
 A Method, Integration and IntegrationResponse are answered as API_Method, API_Integration and
 API_IntegrationResponse show them: members never set are absent (moto sends them null or
@@ -24,17 +25,21 @@ its `passthroughBehavior` to WHEN_NO_MATCH, and `cacheKeyParameters` is always a
 integration response's empty `selectionPattern` is kept (moto drops it).
 
 A request validator's flags never set are answered `false` (moto: null); GetStages filters
-by its `deploymentId` query parameter (moto ignores it).
+by its `deploymentId` query parameter (moto ignores it); a Stage is answered as API_Stage
+shows it (`stage_dict`: cacheClusterStatus, tracingEnabled, createdDate, lastUpdatedDate).
 
 A VPC link answers CreateVpcLink `PENDING` and is `AVAILABLE` ("Your vpc link is ready for
 use") from then on, with `tags` (`{}`; CreateVpcLink and GetVpcLinks omit empty ones); an integration keeps its `connectionId` (moto drops
 it).
 
 Calls naming something that does not exist are refused in AWS's words (`control.middleware`).
-Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`,
+Hooks: `moto.apigateway.models.RestAPI.to_dict`, `APIGatewayResponse.create_rest_api`
+(calls `RestAPI.add_model`),
 `Method.to_json`, `Integration.to_json`, `IntegrationResponse.to_json`,
 `APIGatewayBackend.put_integration`, `RequestValidator.to_dict`, `APIGatewayResponse.get_stages`, `VpcLink.to_json`,
-`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`,
+`APIGatewayResponse.create_vpc_link`, `APIGatewayResponse.get_vpc_links`, `Stage.to_json`,
+`Stage.apply_operations`, `APIGatewayBackend.import_rest_api` and `.put_rest_api` (their
+documentation parts),
 `APIGatewayResponse.put_integration`.
 """
 from __future__ import annotations
@@ -45,6 +50,19 @@ from ..iam.statuses import model_status_middleware
 
 VERSION_GIVEN = "localcloud_version_given"  # set on moto's RestAPI by create_rest_api below
 MOTO_DEFAULT_VERSION = "V1"
+
+
+# Every REST API AWS creates has these two models (recorded GetModels answers; the console's
+# "Empty" and "Error"), which a method's requestModels/responseModels may name at once.
+DEFAULT_MODELS = {
+    "Empty": ("This is a default empty schema model",
+              '{\n  "$schema": "http://json-schema.org/draft-04/schema#",\n'
+              '  "title" : "Empty Schema",\n  "type" : "object"\n}'),
+    "Error": ("This is a default error schema model",
+              '{\n  "$schema" : "http://json-schema.org/draft-04/schema#",\n'
+              '  "title" : "Error Schema",\n  "type" : "object",\n'
+              '  "properties" : {\n    "message" : { "type" : "string" }\n  }\n}'),
+}
 
 
 def create_rest_api(original: Callable) -> Callable:
@@ -61,6 +79,10 @@ def create_rest_api(original: Callable) -> Callable:
             api.version = version
         if media:
             api.binaryMediaTypes = list(media)
+        for name, (description, schema) in DEFAULT_MODELS.items():
+            if name not in api.models:
+                api.add_model(name=name, description=description, schema=schema,
+                              content_type="application/json")
         return status, headers, json.dumps(api.to_dict())
 
     return create
@@ -166,6 +188,70 @@ def get_stages(original: Callable) -> Callable:
     return stages
 
 
+def import_rest_api(original: Callable) -> Callable:
+    """ImportRestApi also imports the document's documentation parts."""
+    def imported(self: Any, api_doc: dict, fail_on_warnings: bool) -> Any:
+        from . import docparts
+
+        api = original(self, api_doc, fail_on_warnings)
+        docparts.import_parts(api, api_doc, "overwrite")
+        return api
+
+    return imported
+
+
+def put_rest_api(original: Callable) -> Callable:
+    """PutRestApi also imports the document's documentation parts (merged or overwritten)."""
+    def put(self: Any, function_id: str, api_doc: dict, fail_on_warnings: bool,
+            mode: str = "merge") -> Any:
+        from . import docparts
+
+        api = original(self, function_id, api_doc, fail_on_warnings, mode)
+        docparts.import_parts(api, api_doc, mode)
+        return api
+
+    return put
+
+
+STAGE_TIMES = "localcloud_stage_times"  # set on moto's Stage: (created, last updated), epoch s
+
+
+def stage_dict(original: Callable) -> Callable:
+    """A Stage as API_Stage shows it: `cacheClusterStatus` NOT_AVAILABLE without a cache,
+    `tracingEnabled` false, `createdDate` and `lastUpdatedDate`; no empty `description`,
+    `variables` or `accessLogSettings` (moto sends them "" / {} / null)."""
+    def to_json(self: Any) -> dict:
+        import time
+
+        doc = original(self)
+        times = getattr(self, STAGE_TIMES, None)
+        if times is None:
+            now = int(time.time())
+            times = (now, now)
+            setattr(self, STAGE_TIMES, times)
+        doc.setdefault("cacheClusterStatus", "NOT_AVAILABLE")
+        doc.setdefault("tracingEnabled", False)
+        doc["createdDate"], doc["lastUpdatedDate"] = times
+        for key in ("description", "variables", "accessLogSettings"):
+            if doc.get(key) in (None, "", {}):
+                doc.pop(key, None)
+        return doc
+
+    return to_json
+
+
+def stage_updated(original: Callable) -> Callable:
+    def apply(self: Any, *args: Any, **kwargs: Any) -> Any:
+        import time
+
+        out = original(self, *args, **kwargs)
+        created = (getattr(self, STAGE_TIMES, None) or (int(time.time()),))[0]
+        setattr(self, STAGE_TIMES, (created, int(time.time())))
+        return out
+
+    return apply
+
+
 VPC_LINK_READY = "Your vpc link is ready for use"
 CONNECTION_ID = "localcloud_connection_id"  # set on moto's Integration (moto drops it)
 
@@ -234,7 +320,8 @@ def put_integration_response(original: Callable) -> Callable:
 
 def install(cloud: Any) -> None:
     from moto.apigateway.models import (
-        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI, VpcLink,
+        APIGatewayBackend, Integration, IntegrationResponse, Method, RequestValidator, RestAPI, Stage,
+        VpcLink,
     )
     from moto.apigateway.responses import APIGatewayResponse
 
@@ -248,6 +335,10 @@ def install(cloud: Any) -> None:
     cloud.hook(APIGatewayBackend, "put_integration", put_integration)
     cloud.hook(RequestValidator, "to_dict", request_validator_dict)
     cloud.hook(APIGatewayResponse, "get_stages", get_stages)
+    cloud.hook(Stage, "to_json", stage_dict)
+    cloud.hook(APIGatewayBackend, "import_rest_api", import_rest_api)
+    cloud.hook(APIGatewayBackend, "put_rest_api", put_rest_api)
+    cloud.hook(Stage, "apply_operations", stage_updated)
     cloud.hook(VpcLink, "to_json", vpc_link_dict)
     cloud.hook(APIGatewayResponse, "create_vpc_link", create_vpc_link)
     cloud.hook(APIGatewayResponse, "get_vpc_links", get_vpc_links)

@@ -13,11 +13,12 @@ answers (recorded AWS responses):
 | UpdateMethodResponse | `add`/`replace`/`remove` `/responseParameters/<name>` (`true`/`false`), `/responseModels/<content type>` |
 | UpdateIntegrationResponse | `add`/`replace`/`remove` `/responseTemplates/<type>`, `/responseParameters/<name>`; `replace` `/selectionPattern`, `/contentHandling` |
 | UpdateIntegration | `replace` `/uri`, `/httpMethod`, `/type`, `/connectionId`, `/connectionType`, `/credentials`, `/passthroughBehavior`, `/timeoutInMillis`, `/contentHandling`, `/cacheNamespace`; `add`/`replace`/`remove` `/requestTemplates/<type>`, `/requestParameters/<name>` |
-| UpdateMethod | `replace` `/authorizationType`, `/authorizerId`, `/apiKeyRequired`, `/operationName`, `/requestValidatorId`; `add`/`remove` `/requestParameters/<name>`, `/requestModels/<type>` |
+| UpdateMethod | `replace` `/authorizationType`, `/authorizerId`, `/apiKeyRequired`, `/operationName`, `/requestValidatorId` (another op: `Invalid patch operation specified. Must be one of: [replace]`); `add`/`replace`/`remove` `/requestParameters/<name>`, `/requestModels/<type>` (a type's `/` written `~1`) |
 | UpdateModel | `replace` `/schema`, `/description` |
 | UpdateVpcLink | `replace` `/name`, `/description` |
 | UpdateRestApi | `replace` `/name`, `/description`, `/policy`, `/apiKeySource`, `/version`, `/disableExecuteApiEndpoint`, `/minimumCompressionSize` (0..10485760; empty: off), `/endpointConfiguration/types/0` (PRIVATE makes it dualstack), `/endpointConfiguration/ipAddressType`; `add`/`remove`/`replace` `/binaryMediaTypes/<type>`; `remove` `/description` |
 | UpdateRequestValidator | `replace` `/name` (not blank), `/validateRequestParameters`, `/validateRequestBody` (no value: false) |
+| UpdateStage (with `/accessLogSettings` paths) | `add`/`replace` `/accessLogSettings/destinationArn`, `/accessLogSettings/format` (not empty); `remove` `/accessLogSettings`; other paths moto's |
 
 DeleteResource deletes the resource's descendants too (moto leaves them orphaned and
 GetResources then fails).
@@ -268,16 +269,23 @@ def update_method(api: Any, method: Any, operations: list[dict]) -> dict:
                     value not in (api.request_validators or {}):
                 raise bad_request("Invalid Request Validator identifier specified")
             setattr(method, _METHOD_SCALARS[member], value)
-        elif member == "requestParameters" and key and kind in ("add", "remove"):
+        elif member in _METHOD_SCALARS and key is None:
+            raise bad_request(_ONLY_REPLACE)
+        elif member == "requestParameters" and key and kind in ("add", "remove", "replace"):
             _map_op(method, "request_parameters", kind, key, value,
                     "Invalid parameter name specified", _bool)
-        elif member == "requestModels" and key and kind in ("add", "remove"):
-            if kind == "add" and value not in (api.models or {}):
+        elif member == "requestModels" and key and \
+                "/" not in str(op.get("path")).lstrip("/").partition("/")[2] and \
+                kind in ("add", "remove", "replace"):
+            if kind != "remove" and value not in (api.models or {}):
                 raise bad_request(f"Invalid model identifier specified: {value}")
             _map_op(method, "request_models", kind, key, value,
                     "Content-Type specified was not found")
         else:
             raise bad_request(f"Invalid patch path {op.get('path')}")
+    if str(getattr(method, "authorization_type", "") or "").upper() not in (
+            "CUSTOM", "COGNITO_USER_POOLS"):
+        method.authorizer_id = None  # AWS ignores an authorizer for other types
     return method.to_json()
 
 
@@ -289,6 +297,37 @@ def update_model(model: Any, operations: list[dict]) -> dict:
         else:
             model.description = op.get("value")
     return model.to_json()
+
+
+_ACCESS_LOG_PATHS = ("/accessLogSettings/destinationArn", "/accessLogSettings/format")
+
+
+def update_stage(stage: Any, operations: list[dict]) -> dict:
+    """UpdateStage's `/accessLogSettings` paths as AWS answers them (recorded answers): `add`
+    or `replace` of `/destinationArn` or `/format` with a value, `remove` of the whole
+    `/accessLogSettings` only; the other paths are moto's (`Stage.apply_operations`)."""
+    settings = dict(stage.access_log_settings or {})
+    rest = []
+    for op in operations:
+        path, kind = str(op.get("path") or ""), op.get("op")
+        if not path.startswith("/accessLogSettings"):
+            rest.append(op)
+        elif kind == "remove":
+            if path != "/accessLogSettings":
+                raise bad_request(f"Cannot remove method setting {path[1:]} because there is no "
+                                  "method setting for this method ")
+            settings = {}
+        elif kind in ("add", "replace") and path in _ACCESS_LOG_PATHS:
+            if not op.get("value"):
+                raise bad_request("Access Log value must not be empty")
+            settings[path.rsplit("/", 1)[1]] = op["value"]
+        else:
+            raise bad_request("Invalid accessLogSettings path. Must be one of : ["
+                              + ", ".join(_ACCESS_LOG_PATHS) + "]")
+    if rest:
+        stage.apply_operations(rest)
+    stage.access_log_settings = settings or None
+    return stage.to_json()
 
 
 _VALIDATOR_PATHS = {"/name": "name", "/validateRequestParameters": "validate_request_parameters",
@@ -452,6 +491,12 @@ def serve(backend: Any, verb: str, segs: list[str], body: bytes) -> tuple[int, A
         return 200, update_rest_api(api, operations)
     if n != 4 and not (n >= 6 and segs[2] == "resources"):
         return None
+    if segs[2] == "stages":
+        stage = _get(api.stages, segs[3])
+        if stage is None or not any(str(op.get("path") or "").startswith("/accessLogSettings")
+                                    for op in operations):
+            return None  # moto serves the other stage paths
+        return 200, update_stage(stage, operations)
     if segs[2] == "requestvalidators":
         validator = _get(api.request_validators, segs[3])
         return (200, update_request_validator(validator, operations)) if validator else None

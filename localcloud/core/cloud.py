@@ -57,6 +57,7 @@ _EXTENSIONS = [
     "localcloud.ec2.launch",  # after ssm.commands: its RunInstances checks run first
     "localcloud.events.schedules",
     "localcloud.events.patches",
+    "localcloud.logs.patches",
     "localcloud.apigateway.dataplane",
     # AWS's consistency under --like-aws (each off unless its profile field is set; s3.patches above)
     "localcloud.sqs.patches",

@@ -138,6 +138,8 @@ def _service_rule(service: str, call: Any) -> Refusal | None:
                         return refusal
     elif service == "logs" and op == "StartQuery":
         return rules.logs_start_query(params)
+    elif service == "logs":
+        return rules.logs_names(op, params)
     elif service == "events" and op in ("PutRule", "TestEventPattern"):
         return rules.event_pattern(params.get("EventPattern"))
     elif service == "sts" and op in ("AssumeRole", "AssumeRoleWithSAML",
@@ -167,6 +169,12 @@ def _normalize_json(environ: dict, doc: dict, body: bytes, service: str, op_mode
     a member left out; an API Gateway Update* without `patchOperations` patches nothing."""
     changed = False
     if b"null" in body:
+        if service == "apigateway":  # a template set to null is kept (AWS answers it null)
+            for key in ("requestTemplates", "responseTemplates"):
+                templates = doc.get(key)
+                if isinstance(templates, dict) and None in templates.values():
+                    doc = dict(doc, **{key: {k: "" if v is None else v
+                                             for k, v in templates.items()}})
         cleaned = _drop_nulls(doc)
         changed = cleaned != doc
         doc = cleaned
@@ -348,6 +356,20 @@ def _iam_rules(call: Any) -> Refusal | None:
     return None
 
 
+# API Gateway names the Java class it could not read as a string (recorded AWS answers,
+# LocalStack's test_apigateway_api.snapshot.json: PutIntegration, PutIntegrationResponse)
+_APIGATEWAY_JAVA_CLASSES = {bool: "java.lang.Boolean",
+                            int: "com.amazon.coral.value.json.numbers.TruncatingBigNumber",
+                            float: "com.amazon.coral.value.json.numbers.TruncatingBigNumber"}
+
+
+def _wrong_type_message(service: str, exc: model_checks.WrongType) -> str:
+    java = _APIGATEWAY_JAVA_CLASSES.get(type(exc.value)) if service == "apigateway" else None
+    if java is not None and exc.expected == "string":
+        return f"class {java} can not be converted to an String"
+    return f"Unexpected value type for '{exc.path}': expected {exc.expected}"
+
+
 def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] | None:
     """(service, protocol, refusal) if the request is refused, else None."""
     from localcloud.iam.requests import parse, service_model
@@ -446,8 +468,7 @@ def check(environ: dict, body: bytes, cred: tuple) -> tuple[str, str, Refusal] |
                 f"1 validation error detected: Value '{exc.value}' at '{exc.path}' failed to "
                 f"satisfy constraint: Member must be of type {exc.expected}")
         code = _BAD_JSON.get(service, ("SerializationException",))[0]
-        return service, protocol, Refusal(
-            code, f"Unexpected value type for '{exc.path}': expected {exc.expected}")
+        return service, protocol, Refusal(code, _wrong_type_message(service, exc))
     if service == "lambda" and call.operation in _LAMBDA_EPHEMERAL:
         errors = rules.lambda_ephemeral_storage(call.params, errors)
     if errors:

@@ -584,6 +584,27 @@ def logs_start_query(params: dict) -> Refusal | None:
     return None
 
 
+def logs_names(op: str, params: dict) -> Refusal | None:
+    """CloudWatch Logs' own refusals before its model's (recorded AWS answers, LocalStack's
+    test_logs_groups / test_logs_streams snapshots): a group or stream name over 512
+    characters; DescribeLogGroups with both a prefix and a pattern; DescribeLogStreams with
+    both a group name and a group identifier."""
+    if op in ("CreateLogGroup", "CreateLogStream") and any(
+            isinstance(params.get(k), str) and len(params[k]) > 512
+            for k in ("logGroupName", "logStreamName")):
+        return Refusal("InvalidParameterException", "Invalid LogGroup or LogStream, both must "
+                       "have length less than or equal to 512.")
+    if op == "DescribeLogGroups" and params.get("logGroupNamePrefix") and \
+            params.get("logGroupNamePattern"):
+        return Refusal("InvalidParameterException", "LogGroup name prefix and LogGroup name "
+                       "pattern are mutually exclusive parameters.")
+    if op == "DescribeLogStreams" and params.get("logGroupName") and \
+            params.get("logGroupIdentifier"):
+        return Refusal("ValidationException", "LogGroup name and LogGroup ARN are mutually "
+                       "exclusive parameters.")
+    return None
+
+
 def event_pattern(pattern: Any) -> Refusal | None:
     if pattern is None or pattern == "":  # an empty pattern is none (a scheduled rule's)
         return None

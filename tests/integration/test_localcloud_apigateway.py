@@ -121,7 +121,7 @@ def api(aws, local_cloud):  # noqa: F811
     return make_api(aws, local_cloud)
 
 
-def test_happy_path_builds_the_rest_v1_proxy_event(api):
+def test_happy_path_builds_the_rest_v1_proxy_event(aws, api):
     status, headers, body = call(api["base"] + "/predict?a=1&a=2&b=x", body={"instances": [{}]},
                                  key=api["key"], headers={"X-Trace": "t1"})
     assert status == 200, body
@@ -138,16 +138,35 @@ def test_happy_path_builds_the_rest_v1_proxy_event(api):
     assert ctx["resourcePath"] == "/predict" and ctx["httpMethod"] == "POST"
     assert ctx["path"] == "/production/predict" and ctx["accountId"] == "123456789012"
     assert ctx["identity"]["apiKey"] == api["key"] and ctx["identity"]["sourceIp"] == "127.0.0.1"
+    assert ctx["identity"]["apiKeyId"] == api["key_id"]
     assert ctx["requestId"] == headers["x-amzn-RequestId"]
+    stage = aws["apigateway"].get_stage(restApiId=api["api"], stageName="production")
+    assert ctx["deploymentId"] == stage["deploymentId"]
     assert abs(ctx["requestTimeEpoch"] / 1000 - dt.datetime.now().timestamp()) < 60
 
 
-def test_multi_value_headers_and_binary_responses(api):
+def test_multi_value_headers_and_binary_responses(aws, api):
     status, headers, body = call(api["base"] + "/predict", body={"instances": [{}]}, key=api["key"])
     assert status == 200
-    status, headers, body = call(api["base"] + "/predict", body=b"binary", key=api["key"])
-    assert status == 201 and body == b"\x00\x01\xff"
+    # no binaryMediaTypes: the base64 text as the function sent it (AWS)
+    binary = base64.b64encode(b"\x00\x01\xff")
+    status, headers, body = call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                                 headers={"Accept": "application/octet-stream"})
+    assert status == 201 and body == binary
     assert headers["Content-Type"] == "application/octet-stream"
+    apigw = aws["apigateway"]
+    apigw.update_rest_api(restApiId=api["api"], patchOperations=[
+        {"op": "add", "path": "/binaryMediaTypes/application~1octet-stream"}])
+    status, _, body = call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                           headers={"Accept": "application/octet-stream"})
+    assert body == binary  # the stage still serves the old deployment
+    apigw.create_deployment(restApiId=api["api"], stageName="production")
+    status, _, body = call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                           headers={"Accept": "application/octet-stream"})
+    assert status == 201 and body == b"\x00\x01\xff"
+    for accept in ("*/*", "application/*", "text/plain"):  # the first Accept must be listed
+        assert call(api["base"] + "/predict", body=b"binary", key=api["key"],
+                    headers={"Accept": accept})[2] == binary
 
 
 def test_path_parameters_and_greedy_proxy(api):
@@ -155,6 +174,13 @@ def test_path_parameters_and_greedy_proxy(api):
     assert status == 200
     ev = json.loads(body)["event"]
     assert ev["resource"] == "/items/{id}" and ev["pathParameters"] == {"id": "42"}
+    # no key required: AWS's identity has no apiKey/apiKeyId
+    assert "apiKey" not in ev["requestContext"]["identity"]
+    assert "apiKeyId" not in ev["requestContext"]["identity"]
+    # `//production/items/42` on the API's host: served as `/production/items/42`
+    doubled = api["base"].replace("/production/", "//production/")
+    status, _, body = call(doubled + "/items/42", method="GET")
+    assert status == 200 and json.loads(body)["event"]["path"] == "/items/42"
     status, _, body = call(api["base"] + "/a/b/c", method="DELETE")
     ev = json.loads(body)["event"]
     assert status == 200 and ev["resource"] == "/{proxy+}"
@@ -412,3 +438,92 @@ def test_control_plane_answers_as_aws(aws):
     link = apigw.create_vpc_link(name="l", targetArns=["arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/x/y"])
     assert link["status"] == "PENDING"
     assert apigw.get_vpc_link(vpcLinkId=link["id"])["statusMessage"] == "Your vpc link is ready for use"
+
+
+def _mock_api(apigw):
+    """GET /pets/{petId}: a MOCK integration whose response template echoes the path
+    parameter; the method requires an API key (TestInvokeMethod skips that check)."""
+    api = apigw.create_rest_api(name=f"mock-{uuid.uuid4().hex[:6]}")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    pets = apigw.create_resource(restApiId=api, parentId=root, pathPart="pets")["id"]
+    pet = apigw.create_resource(restApiId=api, parentId=pets, pathPart="{petId}")["id"]
+    apigw.put_method(restApiId=api, resourceId=pet, httpMethod="GET", authorizationType="NONE",
+                     apiKeyRequired=True)
+    apigw.put_method_response(restApiId=api, resourceId=pet, httpMethod="GET", statusCode="200")
+    apigw.put_integration(restApiId=api, resourceId=pet, httpMethod="GET", type="MOCK",
+                          requestTemplates={"application/json": '{"statusCode": 200}'})
+    apigw.put_integration_response(
+        restApiId=api, resourceId=pet, httpMethod="GET", statusCode="200",
+        responseTemplates={"application/json": '{"petId": "$input.params(\'petId\')"}'})
+    return api, root, pet
+
+
+def test_test_invoke_method_runs_the_integration_and_logs_it(aws):
+    from botocore.exceptions import ClientError
+
+    apigw = aws["apigateway"]
+    api, root, pet = _mock_api(apigw)
+    res = apigw.test_invoke_method(restApiId=api, resourceId=pet, httpMethod="GET",
+                                   pathWithQueryString="/pets/123?foo=bar")
+    assert res["status"] == 200 and json.loads(res["body"]) == {"petId": "123"}
+    assert res["headers"] == {"Content-Type": "application/json"}
+    assert res["multiValueHeaders"] == {"Content-Type": ["application/json"]}
+    assert isinstance(res["latency"], int)
+    lines = res["log"].split("\n")
+    assert lines[0].startswith("Execution log for request ") and lines[-1] == ""
+    stamp = lines[1].split(" : ")[0]
+    dt.datetime.strptime(stamp, "%a %b %d %H:%M:%S UTC %Y")
+    assert [line.split(" : ", 1)[1] for line in lines[2:-1]] == [
+        "HTTP Method: GET, Resource Path: /pets/123",
+        "Method request path: {petId=123}",
+        "Method request query string: {foo=bar}",
+        "Method request headers: {}",
+        "Method request body before transformations: ",
+        'Method response body after transformations: {"petId": "123"}',
+        "Method response headers: {Content-Type=application/json}",
+        "Successfully completed execution",
+        "Method completed with status: 200"]
+    # without a path: the resource's own path, its parameter unbound
+    res = apigw.test_invoke_method(restApiId=api, resourceId=pet, httpMethod="GET")
+    assert json.loads(res["body"]) == {"petId": "{petId}"}
+    with pytest.raises(ClientError) as e:
+        apigw.test_invoke_method(restApiId=api, resourceId=pet, httpMethod="HEAD")
+    assert e.value.response["Error"] == {"Code": "NotFoundException",
+                                         "Message": "Invalid Method identifier specified"}
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    # an HTTP_PROXY integration whose stage variable is not given: AWS's configuration error
+    apigw.put_method(restApiId=api, resourceId=root, httpMethod="ANY", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=root, httpMethod="ANY", type="HTTP_PROXY",
+                          uri="https://${stageVariables.testHost}", integrationHttpMethod="ANY")
+    res = apigw.test_invoke_method(restApiId=api, resourceId=root, httpMethod="GET")  # ANY's
+    assert res["status"] == 500 and json.loads(res["body"]) == {"message": "Internal server error"}
+    assert res["headers"] == {"x-amzn-ErrorType": "InternalServerErrorException"}
+    assert res["log"].split("\n")[-3].endswith(
+        " : Execution failed due to configuration error: Invalid endpoint address")
+
+
+def test_test_invoke_method_calls_the_lambda_without_an_api_key(api, aws):
+    apigw = aws["apigateway"]
+    predict = [r for r in apigw.get_resources(restApiId=api["api"])["items"]
+               if r["path"] == "/predict"][0]["id"]
+    res = apigw.test_invoke_method(restApiId=api["api"], resourceId=predict, httpMethod="POST",
+                                   body='{"instances": [{}]}', headers={"X-Trace": "t9"})
+    assert res["status"] == 200, res["log"]
+    event = json.loads(res["body"])["event"]
+    assert event["requestContext"]["stage"] == "test-invoke-stage"
+    assert event["headers"] == {"X-Trace": "t9"}
+    assert " : Endpoint request URI: https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/" \
+        in res["log"]
+    assert " : Received response. Status: 200, Integration latency: " in res["log"]
+
+
+def test_a_deployed_mock_integration_answers(aws):
+    apigw = aws["apigateway"]
+    api, _, pet = _mock_api(apigw)
+    apigw.update_method(restApiId=api, resourceId=pet, httpMethod="GET", patchOperations=[
+        {"op": "replace", "path": "/apiKeyRequired", "value": "false"}])
+    apigw.create_deployment(restApiId=api, stageName="dev")
+    status, headers, body = call(
+        f"{apigw.meta.endpoint_url}/restapis/{api}/dev/_user_request_/pets/7", method="GET")
+    assert status == 200 and json.loads(body) == {"petId": "7"}
+    assert headers["Content-Type"] == "application/json"

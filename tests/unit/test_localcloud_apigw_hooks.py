@@ -132,3 +132,27 @@ def test_hook_apigateway_vpc_links_and_put_integration():
         assert params(getattr(APIGatewayResponse, name)) == ["self"], name
     assert params(APIGatewayBackend.get_integration)[:4] == [
         "self", "function_id", "resource_id", "method_type"]
+
+
+def test_hook_apigateway_add_model_and_resource_parts():
+    # patches.create_rest_api adds AWS's default models; puts reads resources' parts
+    from moto.apigateway.models import Resource, RestAPI
+    assert params(RestAPI.add_model) == ["self", "name", "description", "schema", "content_type"]
+    src = inspect.getsource(Resource.__init__)
+    for attr in ("self.path_part", "self.parent_id", "self.resource_methods"):
+        assert attr in src, attr
+
+
+def test_hook_apigateway_stage():
+    # patches.stage_dict / stage_updated; updates.update_stage sets access_log_settings
+    from moto.apigateway.models import Stage
+    assert params(Stage.apply_operations) == ["self", "patch_operations"]
+    assert "self.access_log_settings" in inspect.getsource(Stage.__init__)
+
+
+def test_hook_apigateway_imports():
+    # patches.import_rest_api / put_rest_api add the document's documentation parts
+    from moto.apigateway.models import APIGatewayBackend
+    assert params(APIGatewayBackend.import_rest_api) == ["self", "api_doc", "fail_on_warnings"]
+    assert params(APIGatewayBackend.put_rest_api) == [
+        "self", "function_id", "api_doc", "fail_on_warnings", "mode"]

@@ -7,6 +7,7 @@ import pytest
 from localcloud.apigateway.logic import (
     MalformedProxyResponse, Route, RouteTable, TokenBucket, compile_schema,
     lambda_arn_from_uri, map_proxy_response, proxy_event, quota_window_start, schema_errors,
+    wants_binary,
 )
 
 UTC = dt.timezone.utc
@@ -110,26 +111,63 @@ def test_proxy_event_shape():
     ctx = ev["requestContext"]
     assert ctx["requestTimeEpoch"] == 1700000000500 and ctx["path"] == "/prod/items/1"
     assert ctx["identity"]["apiKey"] == "k" and ctx["resourcePath"] == "/items/{id}"
+    assert ctx["identity"]["apiKeyId"] is None
     empty = proxy_event(method="GET", path="/", resource_path="/", headers=[], query_string="",
                         path_params={}, stage_vars={"v": "1"}, body=b"", api_id="a", stage="s",
                         account_id="1", request_id="r", source_ip="ip", api_key=None)
     assert empty["body"] is None and empty["headers"] is None and empty["stageVariables"] == {"v": "1"}
+    assert "apiKey" not in empty["requestContext"]["identity"]  # AWS: only with a key required
+    assert "apiKeyId" not in empty["requestContext"]["identity"]
 
 
 def test_proxy_response_mapping():
     r = map_proxy_response({"statusCode": 201, "headers": {"A": "1", "Set-Cookie": "x"},
                             "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]}, "body": "hi"})
     assert r.status == 201 and r.body == b"hi"
-    assert sorted(r.headers) == [("A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]
+    assert sorted(r.headers) == [("A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"),
+                                 ("Set-Cookie", "x")]  # AWS merges both
     r = map_proxy_response({"statusCode": "200", "body": base64.b64encode(b"\x01").decode(),
                             "isBase64Encoded": True})
     assert r.status == 200 and r.body == b"\x01"
+    assert r.for_accept("image/png", ["image/png"]) == b"\x01"
+    assert r.for_accept("image/png", []) == base64.b64encode(b"\x01")
+    bad = map_proxy_response({"statusCode": 200, "body": "!!", "isBase64Encoded": True})
+    assert bad.for_accept(None, ["image/png"]) == b"!!"  # not converted: sent as it is
+    with pytest.raises(ValueError):  # to be converted: AWS answers 500
+        bad.for_accept("image/png", ["image/png"])
+
+
+def test_proxy_response_defaults_and_header_merge_as_aws_recorded():
+    assert map_proxy_response({}).status == 200
+    r = map_proxy_response({"headers": {"test-header": "value"}, "body": None})
+    assert (r.status, r.headers, r.body) == (200, [("test-header", "value")], b"")
+    r = map_proxy_response({"statusCode": 200, "multiValueHeaders": {"tesT-Multi": ["m"]},
+                            "headers": {"test-multi": "solo", "b": True}})
+    assert r.headers == [("tesT-Multi", "m"), ("tesT-Multi", "solo"), ("b", "true")]
+
+
+@pytest.mark.parametrize("accept,types,binary", [
+    ("image/png", ["image/png", "*/test"], True),
+    ("image/jpg", ["image/png"], False),
+    ("image/*", ["image/png"], False),
+    ("*/*", ["image/png"], False),
+    ("*/test", ["*/test"], False),
+    ("random/test", ["*/test"], False),
+    ("text/html, image/png", ["image/png"], False),
+    ("anything/x", ["*/*"], True),
+    ("application/whatever", ["application/*"], True),
+    ("application/*", ["application/*"], True),
+    ("application", ["application/*"], False),
+    (None, ["image/png"], False),
+])
+def test_binary_media_types_match_the_first_accept(accept, types, binary):
+    assert wants_binary(accept, types) is binary
 
 
 @pytest.mark.parametrize("doc", [
-    "text", None, [], {"body": "x"}, {"statusCode": "abc"}, {"statusCode": 200, "body": {"a": 1}},
+    "text", None, [], {"statusCode": "abc"}, {"statusCode": 200, "body": {"a": 1}},
     {"statusCode": 200, "extra": 1}, {"statusCode": 200, "headers": ["a"]},
-    {"statusCode": 200, "body": "!!", "isBase64Encoded": True}, {"statusCode": 999},
+    {"statusCode": 999},
     {"statusCode": 200, "isBase64Encoded": "yes"},
 ])
 def test_malformed_proxy_responses(doc):

@@ -23,9 +23,11 @@ ACCOUNT = "123456789012"
 def cloud(aws_credentials, monkeypatch):
     """Settings aimed at moto's in-process mock (target aws: no endpoint, dummy credentials)."""
     from moto.s3.models import FakeBucket
-    from test_mlpipe_support import _tls_aware_get_permission  # moto reads deny-non-TLS as deny
+    from moto.apigateway.responses import APIGatewayResponse
+    from test_mlpipe_support import _moto_update_model, _tls_aware_get_permission  # moto reads deny-non-TLS as deny
 
     monkeypatch.setattr(FakeBucket, "get_permission", _tls_aware_get_permission)
+    monkeypatch.setattr(APIGatewayResponse, "update_model", _moto_update_model, raising=False)
     clients.clear_cache()
     with mock_aws():
         settings = Settings(target="aws", region="us-east-1", endpoint_url=None, stack="apit",
@@ -165,6 +167,14 @@ def test_changed_limits_are_updated_in_place(cloud, layer_arns):
 def test_changed_schema_redeploys(cloud, layer_arns):
     settings, names = cloud
     first = by_kind(deploy_backend(Stack(settings, names), layer_arns=layer_arns))
+    # another method naming the model (as mlpipe.access's /predict-iam does): the model
+    # cannot be deleted now (AWS: 409 ConflictException), it is updated in place
+    apigw = clients.client("apigateway", settings)
+    api_id = first["rest api"].arn
+    root = [r for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/"][0]["id"]
+    other = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="predict-iam")["id"]
+    apigw.put_method(restApiId=api_id, resourceId=other, httpMethod="POST", authorizationType="AWS_IAM",
+                     requestModels={"application/json": "PredictRequest"})
     smaller = settings.with_(max_rows=10)
     reports = by_kind(deploy_backend(Stack(smaller, names), layer_arns=layer_arns))
     assert reports["api method"].action == "updated" and "request model" in reports["api method"].details["changes"]

@@ -29,6 +29,18 @@ def _tls_aware_get_permission(self, action, resource):
     return IAMPolicy(json.dumps({**policy, "Statement": kept})).is_action_permitted(action, resource)
 
 
+def _moto_update_model(self):
+    """UpdateModel's `replace /schema` and `/description`, which moto lacks (AWS:
+    https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateModel.html; the local cloud
+    serves it in localcloud/apigateway/updates.py)."""
+    parts = self.path.split("/")
+    model = self.backend.get_model(parts[2], parts[4])
+    for op in self._get_param("patchOperations") or []:
+        assert op["op"] == "replace" and op["path"] in ("/schema", "/description"), op
+        setattr(model, op["path"][1:], op["value"])
+    return 200, {}, json.dumps(model.to_json())
+
+
 @pytest.fixture
 def aws(monkeypatch, aws_credentials):
     """(settings, names) for MLPIPE_TARGET=aws inside mock_aws, with fresh client caches."""
