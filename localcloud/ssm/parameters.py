@@ -4,12 +4,13 @@
   for**: `param-1` read as `/param-1` answers `"Name": "/param-1"` (moto finds it but answers
   `param-1`). A path read without its leading slash (`a/b/c`) is refused by the validation
   layer (localcloud/validation/rules.py).
-- **Secrets Manager references** (`/aws/reference/secretsmanager/<secret>`): the parameter is
-  named by the reference, a `SecureString` whose value is the secret's current string, with
-  `SourceResult` (the secret's GetSecretValue answer as JSON, member names starting lower
-  case, `ARN` as is). In GetParameters, a secret that does not exist is one of the
-  `InvalidParameters` like any other missing name, not an error for the whole call; in
-  GetParameter it is `ParameterNotFound`.
+- **Secrets Manager references** (`/aws/reference/secretsmanager/<secret>[:<version id or
+  staging label>]`): read only `WithDecryption` (else `ValidationException`); the parameter
+  is named by the reference, a `SecureString` whose value is that version's string (the
+  current one without a selector), with `SourceResult` (the secret's GetSecretValue answer as
+  JSON, member names starting lower case, `ARN` as is). In GetParameters, a secret that does
+  not exist is one of the `InvalidParameters` like any other missing name, not an error for
+  the whole call; in GetParameter it is `ParameterNotFound`.
   (https://docs.aws.amazon.com/systems-manager/latest/userguide/integration-ps-secretsmanager.html;
   the shape is what LocalStack's AWS-validated test_ssm.py checks against AWS.)
 
@@ -19,6 +20,7 @@ A reference is read with the caller's `ssm:GetParameter(s)` permission only; AWS
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 from localcloud.core.body import read_json_object, replace_body, rewrite_response
@@ -34,9 +36,17 @@ def _lower_first(doc: dict) -> dict:
     return {(k if k == "ARN" else k[:1].lower() + k[1:]): v for k, v in doc.items()}
 
 
+NEEDS_DECRYPTION = "WithDecryption flag must be True for retrieving a Secret Manager secret."
+_VERSION_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def secret_parameter(account: str, region: str, name: str) -> dict | None:
-    """The parameter a Secrets Manager reference reads, or None when there is no such secret."""
-    secret = patches.current_secret(account, region, name[len(SECRET_PREFIX):])
+    """The parameter a Secrets Manager reference reads, or None when there is no such secret
+    (or no such version of it)."""
+    secret_id, _, selector = name[len(SECRET_PREFIX):].partition(":")
+    by_id = bool(_VERSION_ID.fullmatch(selector))
+    secret = patches.secret_value(account, region, secret_id, selector if by_id else None,
+                                  None if by_id else selector or None)
     if secret is None:
         return None
     created = secret["CreatedDate"]
@@ -70,6 +80,9 @@ def _json_ok(status: str, _headers: list) -> bool:
 def _get_one(app: Callable, environ: dict, start_response: Callable, req: dict) -> Any:
     name = req.get("Name")
     if isinstance(name, str) and name.startswith(SECRET_PREFIX):
+        if req.get("WithDecryption") is not True:
+            return _answer(start_response, "400 Bad Request",
+                           {"__type": "ValidationException", "message": NEEDS_DECRYPTION})
         found = secret_parameter(account_of(environ), region_of(environ), name)
         if found is None:
             return _answer(start_response, "400 Bad Request", {
@@ -92,6 +105,9 @@ def _get_many(app: Callable, environ: dict, start_response: Callable, req: dict)
         return app(environ, start_response)
     secrets = [n for n in names if n.startswith(SECRET_PREFIX)]
     others = [n for n in names if not n.startswith(SECRET_PREFIX)]
+    if secrets and req.get("WithDecryption") is not True:
+        return _answer(start_response, "400 Bad Request",
+                       {"__type": "ValidationException", "message": NEEDS_DECRYPTION})
     found, missing = [], []
     for name in secrets:
         parameter = secret_parameter(account_of(environ), region_of(environ), name)

@@ -65,14 +65,18 @@ def install_windows(cloud: Any) -> None:
     cloud.hook(FakeMaintenanceWindow, "to_json", flagged)
 
 
-def current_secret(account: str, region: str, secret_id: str) -> dict | None:
-    """The AWSCURRENT version of a secret as GetSecretValue answers it (ARN, Name, VersionId,
-    VersionStages, CreatedDate, SecretString), or None when there is none to read."""
+def secret_value(account: str, region: str, secret_id: str, version_id: str | None = None,
+                 stage: str | None = None) -> dict | None:
+    """A version of a secret as GetSecretValue answers it (ARN, Name, VersionId, VersionStages,
+    CreatedDate, SecretString): by version id, by staging label, else AWSCURRENT; None when
+    there is none to read."""
     from moto.secretsmanager.exceptions import SecretsManagerClientError
     from moto.secretsmanager.models import secretsmanager_backends
 
+    backend = secretsmanager_backends[account][region]
     try:
-        return secretsmanager_backends[account][region].get_secret_value(secret_id, None, "AWSCURRENT")
+        return backend.get_secret_value(secret_id, version_id,
+                                        None if version_id else (stage or "AWSCURRENT"))
     except SecretsManagerClientError:
         return None
 

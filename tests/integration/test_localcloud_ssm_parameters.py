@@ -80,7 +80,7 @@ def test_get_parameters_mixes_parameters_and_secrets_and_lists_what_is_missing(c
     assert sorted((p["Name"], p["Value"]) for p in answer["Parameters"]) == \
         sorted([(name, "123"), (REF + secret, "s3cr3t")])
     assert sorted(answer["InvalidParameters"]) == sorted(["inexistent_param", REF + "inexistent"])
-    only_secrets = ssm.get_parameters(Names=[REF + "inexistent"])
+    only_secrets = ssm.get_parameters(Names=[REF + "inexistent"], WithDecryption=True)
     assert (only_secrets["Parameters"], only_secrets["InvalidParameters"]) == ([], [REF + "inexistent"])
 
 
@@ -92,3 +92,21 @@ def test_an_empty_path_is_refused_not_a_server_error(local_cloud):  # noqa: F811
     status, error = client_error(ssm.get_parameters_by_path, Path="")
     assert (status, error["Code"]) == (400, "ValidationException")
     assert "at 'path' failed to satisfy constraint" in error["Message"]
+
+
+def test_a_secret_is_read_only_with_decryption_and_by_version_or_label(clients):
+    ssm, secrets = clients
+    secret = f"versions-{uuid.uuid4().hex[:8]}"
+    first = secrets.create_secret(Name=secret, SecretString="1st")["VersionId"]
+    secrets.put_secret_value(SecretId=secret, SecretString="2nd", VersionStages=["AWSCURRENT"])
+    for call in (lambda: ssm.get_parameter(Name=REF + secret),
+                 lambda: ssm.get_parameters(Names=[REF + secret], WithDecryption=False)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == "ValidationException" and "WithDecryption flag must be True" in str(exc.value)
+
+    def value(name):
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    assert value(REF + secret) == "2nd"
+    assert value(f"{REF}{secret}:{first}") == "1st"
+    assert value(f"{REF}{secret}:AWSPREVIOUS") == "1st"
