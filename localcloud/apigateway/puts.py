@@ -70,7 +70,7 @@ def check(backend: Any, verb: str, segs: list[str], body: bytes) -> None:
     elif n == 6 and segs[2] == "resources" and segs[4] == "methods" and verb == "PATCH":
         _method_update(api, api.resources[segs[3]].resource_methods[segs[5]], _doc(body))
     elif n == 7 and segs[6] == "integration" and verb == "PUT":
-        _integration(_doc(body))
+        _integration(_doc(body), backend.account_id)
     elif n == 9 and segs[6] == "integration" and segs[7] == "responses" and verb == "PUT":
         _integration_response(_doc(body))
     elif n == 3 and segs[2] == "models" and verb == "POST":
@@ -152,12 +152,18 @@ def _method_update(api: Any, method: Any, doc: dict) -> None:
         _authorizer(api, kind, authorizer)
 
 
-def _integration(doc: dict) -> None:
+def _integration(doc: dict, account: str = "") -> None:
     kind = str(doc.get("type") or "").upper()
     uri = doc.get("uri")
+    role = doc.get("credentials")
+    if isinstance(role, str) and role.startswith("arn:") and len(role.split(":")) > 4 and \
+            account and role.split(":")[4] not in (account, "*"):
+        return  # moto refuses a cross-account role first ("Cross-account pass role is not allowed.")
+    # integrationHttpMethod travels as `httpMethod` in the body (the model's locationName);
+    # without it moto refuses the call first (`Enumeration value ...`)
     if kind not in ("AWS", "AWS_PROXY") or not isinstance(uri, str) or not uri or \
-            not doc.get("integrationHttpMethod"):
-        return  # without integrationHttpMethod moto refuses it first (`Enumeration value ...`)
+            not (doc.get("httpMethod") or doc.get("integrationHttpMethod")):
+        return
     parts = uri.split(":", 5)
     if len(parts) < 6 or parts[0] != "arn":
         raise bad_request("Invalid ARN specified in the request")

@@ -25,7 +25,7 @@ def backend():
                                       authorization_type="NONE", authorizer_id=None)
     api = NS(resources={"r0": root, "r1": proxy, "r2": test}, models={"M": object()},
              request_validators={"v1": object()}, authorizers={"a1": object()})
-    return NS(apis={"api": api})
+    return NS(apis={"api": api}, account_id="111111111111")
 
 
 def refused(verb, path, doc):
@@ -80,20 +80,23 @@ def test_update_method_authorizer_as_it_will_be():
 def test_put_integration_uris():
     i = "/restapis/api/resources/r0/methods/ANY/integration"
     fn = "arn:aws:lambda:us-east-1:111111111111:function:f"
-    assert refused("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": fn})[2] == \
+    assert refused("PUT", i, {"type": "AWS_PROXY", "httpMethod": "POST", "uri": fn})[2] == \
         "AWS ARN for integration must contain path or action"
-    assert refused("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": f"bad-arn:lambda:path/x/{fn}"})[2] == \
+    assert refused("PUT", i, {"type": "AWS_PROXY", "httpMethod": "POST", "uri": f"bad-arn:lambda:path/x/{fn}"})[2] == \
         "Invalid ARN specified in the request"
-    assert refused("PUT", i, {"type": "AWS", "integrationHttpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:test/x"})[2] \
+    assert refused("PUT", i, {"type": "AWS", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:lambda:test/x"})[2] \
         == "AWS ARN for integration must contain path or action"
     for uri in (f"arn:aws:apigateway:us-east-1:firehose:path/2015-03-31/functions/{fn}/invocations",
                 f"arn:aws:apigateway:us-east-1:lambda:path/random/value/{fn}/invocations"):
-        assert refused("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": uri})[2].startswith(
+        assert refused("PUT", i, {"type": "AWS_PROXY", "httpMethod": "POST", "uri": uri})[2].startswith(
             "Integrations of type 'AWS_PROXY' currently only supports Lambda function")
-    accepted("PUT", i, {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": f"arn:aws:apigateway:us-east-1:lambda:path"
+    accepted("PUT", i, {"type": "AWS_PROXY", "httpMethod": "POST", "uri": f"arn:aws:apigateway:us-east-1:lambda:path"
                                                     f"/2015-03-31/functions/{fn}/invocations"})
-    accepted("PUT", i, {"type": "AWS", "integrationHttpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:s3:path/b/k"})
+    accepted("PUT", i, {"type": "AWS", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:s3:path/b/k"})
     accepted("PUT", i, {"type": "HTTP", "uri": "https://example.com"})
+    # a role of another account: moto's own refusal (cross-account pass role) comes first
+    accepted("PUT", i, {"type": "AWS_PROXY", "httpMethod": "POST", "uri": "arn:aws:apigateway:us-east-1:s3:path/b/k",
+                        "credentials": "arn:aws:iam::000000000000:role/r"})
     # no integrationHttpMethod: moto's own refusal (`Enumeration value for HttpMethod must be
     # non-empty`) comes first
     accepted("PUT", i, {"type": "AWS_PROXY", "uri": fn})
