@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import logfile, model_loader
+from . import logfile
 from .hooks import Hook, install_hook
 from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH  # noqa: F401 - re-exported
 from .profile import Profile, resolve_profile
@@ -209,7 +209,6 @@ class LocalCloud:
         from .server import QuietRequestHandler, make_moto_app
 
         _skip_unused_imports()
-        model_loader.share()  # before moto is imported: it builds sessions as it loads
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="localcloud-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
