@@ -81,8 +81,8 @@ def run(n: int = 300) -> list[dict]:
                        "Connection": "keep-alive"}
         inv_path = f"/2015-03-31/functions/{name}/invocations"
         from localcloud.testing import signed_headers
-        key = cloud._operator_key
-        inv_headers = signed_headers(key.access_key_id, key.secret_access_key, "POST",
+        operator = cloud._operator_key
+        inv_headers = signed_headers(operator.access_key_id, operator.secret_access_key, "POST",
                                      cloud.endpoint_url + inv_path, body.encode(),
                                      {"Content-Type": "application/json",
                                       "Connection": "keep-alive"})

@@ -102,7 +102,7 @@ def run(n: int = 300, n_cold: int = 10) -> list[dict]:
         cold = []
         for i in range(n_cold):
             lam.update_function_configuration(FunctionName=name,
-                                              Environment={"Variables": {"I": str(i)}})
+                                              Environment={"Variables": {"ROUND": str(i)}})
             t0 = time.perf_counter()
             boto3_invoke()
             cold.append((time.perf_counter() - t0) * 1000)
@@ -162,10 +162,20 @@ def _walkthrough_state(home: str, port: int) -> dict:
     endpoint = f"http://127.0.0.1:{port}"
     settings = load_settings({"MLPIPE_TARGET": "local", "AWS_ENDPOINT_URL": endpoint,
                               "MLPIPE_STACK": "benchstate", "MLPIPE_READY_TIMEOUT": "60"})
-    clients.clear_cache()
-    deploy.deploy(settings, part="all", progress=lambda m: None)
-    split = write_split(tempfile.mkdtemp(), n_batches=8)
-    watch.upload_and_wait(Stack.load(settings), split["batches"][:2], timeout=180, progress=lambda m: None)
+    before = os.environ.get("LOCALCLOUD_HOME")
+    os.environ["LOCALCLOUD_HOME"] = home  # where mlpipe finds this cloud's operator key
+    try:
+        clients.clear_cache()
+        deploy.deploy(settings, part="all", progress=lambda m: None)
+        split = write_split(tempfile.mkdtemp(), n_batches=8)
+        watch.upload_and_wait(Stack.load(settings), split["batches"][:2], timeout=180,
+                              progress=lambda m: None)
+    finally:
+        if before is None:
+            os.environ.pop("LOCALCLOUD_HOME", None)
+        else:
+            os.environ["LOCALCLOUD_HOME"] = before
+        clients.clear_cache()
     _cli(home, port, "down")
     meta = json.load(open(os.path.join(home, str(port), "state", "saved", "meta.json")))
     return meta

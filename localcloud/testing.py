@@ -53,6 +53,9 @@ def use_cloud(cloud) -> None:
     os.environ.update(cloud_env(cloud))
     for k in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(k, None)
+    import boto3
+
+    boto3.DEFAULT_SESSION = None  # it keeps the credentials it resolved first (another cloud's key)
 
 
 def signed_headers(key_id: str, secret: str, method: str, url: str, body: bytes = b"",
