@@ -46,9 +46,10 @@ figures: setup
 notebooks: setup
 	$(BIN)/python -m tools.walkthrough --in-place
 
-# Unit tests, the compatibility gate's fast subset, then side by side: the integration
-# tests (against real local clouds, one per test worker) and every notebook through nbval
-# (in order, on a local cloud of their own; outputs checked where a cell is marked).
+# Unit tests, then side by side: the integration tests (against real local clouds, one per
+# test worker) and, in the other lane, the compatibility gate's fast subset followed by every
+# notebook through nbval (in order, on a local cloud of their own; outputs checked where a
+# cell is marked).
 # tools/test_all.py runs them and ends with a table of the stages; STAGES="nbval" runs some.
 test: setup
 	$(BIN)/python -m tools.test_all $(if $(STAGES),--only $(STAGES))

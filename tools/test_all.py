@@ -1,17 +1,18 @@
-"""`make test`: every test stage in order, the last two side by side, then a table of them.
+"""`make test`: the unit tests, then two lanes side by side, then a table of the stages.
 
     python -m tools.test_all            # what `make test` runs
     python -m tools.test_all --only nbval integration
 
-Stages: unit tests (2 workers, by file), the compatibility gate's fast subset, then the integration
-tests (3 workers, one local cloud each) and every notebook through nbval (in order, on a local
-cloud of their own) at the same time. Those two spend much of their time waiting on their
-clouds (instances starting, commands, S3 events), so together they finish about when the
-integration tests alone would. The notebooks' output goes to build/test/nbval.log and is
-printed when they finish; the integration tests print as they run. Each test's time is in
-build/test/{unit,integration}.xml (JUnit XML), to see which files make a stage long.
+Stages: unit tests (2 workers, by file) first; then, side by side, the integration tests (3
+workers, one local cloud each) in one lane and, in the other, the compatibility gate's fast
+subset followed by every notebook through nbval (in order, on a local cloud of their own).
+The integration tests are the longest stage and spend much of their time waiting on their
+clouds (instances starting, commands, S3 events): the other lane's stages run in that time.
+The background lane's output goes to build/test/<stage>.log and is printed when it ends; the
+integration tests print as they run. Each test's time is in build/test/{unit,integration}.xml
+(JUnit XML), to see which files make a stage long.
 
-A failing stage before the pair stops the run (as make would); the pair always both finish.
+A failing unit stage stops the run (as make would); the two lanes always both finish.
 The exit status is 0 only when every stage that ran passed.
 
 The table gives each stage's wall time and CPU time (its processes and the processes they
@@ -57,7 +58,9 @@ STAGES = (
                     "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "notebooks"),
           "every notebook, in order, through nbval"),
 )
-SIDE_BY_SIDE = ("integration", "nbval")  # the second runs in the background, logged
+FIRST = ("unit",)                      # alone, before the lanes
+FOREGROUND_LANE = ("integration",)        # prints as it runs
+BACKGROUND_LANE = ("compat", "nbval")     # one after the other, logged, beside the foreground
 
 
 @dataclass
@@ -89,23 +92,34 @@ def run_in_foreground(stage: Stage) -> Outcome:
     return Outcome(stage, status, time.monotonic() - t0, cpu)
 
 
-def start_logged(stage: Stage, log: Path) -> tuple[subprocess.Popen, float, object]:
+def run_logged(stage: Stage, log: Path) -> Outcome:
+    """Run `stage` with its output in `log` (the background lane)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"\n=== {stage.name}: {stage.what} (in the background; output in "
-          f"{log.relative_to(REPO)}, printed when it ends)\n$ {' '.join(_short(stage.argv))}", flush=True)
-    handle = open(log, "w")
-    proc = subprocess.Popen(stage.argv, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
-    return proc, time.monotonic(), handle
+          f"{log.relative_to(REPO)}, printed when the lanes end)\n$ {' '.join(_short(stage.argv))}",
+          flush=True)
+    t0 = time.monotonic()
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(stage.argv, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            status, cpu = wait_measured(proc)
+        except BaseException:
+            proc.terminate()
+            proc.wait()
+            raise
+    return Outcome(stage, status, time.monotonic() - t0, cpu)
 
 
-def heartbeat(proc: subprocess.Popen, stage: Stage, log: Path, stop: threading.Event) -> None:
-    """Every 60 s while the background stage runs, one line: how many of its tests have run."""
+def heartbeat(current: list, stop: threading.Event) -> None:
+    """Every 60 s while the background lane runs, one line: its stage and how far it is."""
     t0 = time.monotonic()
     while not stop.wait(60):
-        if proc.poll() is not None:
-            return
+        if not current:
+            continue
+        stage, log = current[-1]
         text = log.read_text(errors="replace") if log.exists() else ""
-        print(f"--- {stage.name} (background): {progress(text)} after {time.monotonic() - t0:.0f} s", flush=True)
+        where = progress(text) if stage.name == "nbval" else (text.strip().splitlines() or ["starting"])[-1][:100]
+        print(f"--- {stage.name} (background): {where} after {time.monotonic() - t0:.0f} s", flush=True)
 
 
 def progress(pytest_output: str) -> str:
@@ -121,36 +135,40 @@ def progress(pytest_output: str) -> str:
     return f"{done} cells passed, {failed} failed, now in {where}"
 
 
-def run_pair(foreground: Stage, background: Stage) -> list[Outcome]:
-    log = LOGS / f"{background.name}.log"
-    proc, started, handle = start_logged(background, log)
+def run_lanes(foreground: list[Stage], background: list[Stage]) -> list[Outcome]:
+    """The foreground stages in order, printing; beside them, the background stages in order,
+    logged. Both lanes always run to their end."""
+    done: list[Outcome] = []
+    current: list = []
+    failure: list[BaseException] = []
+
+    def lane() -> None:
+        try:
+            for stage in background:
+                log = LOGS / f"{stage.name}.log"
+                current.append((stage, log))
+                done.append(run_logged(stage, log))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            failure.append(exc)
+
     stop = threading.Event()
-    beat = threading.Thread(target=heartbeat, args=(proc, background, log, stop), daemon=True)
+    beat = threading.Thread(target=heartbeat, args=(current, stop), daemon=True)
     beat.start()
-    ended: list[tuple[float, int, float]] = []  # (when, status, cpu) of the background stage
-
-    def wait_background() -> None:
-        status, cpu = wait_measured(proc)
-        ended.append((time.monotonic(), status, cpu))
-
-    waiter = threading.Thread(target=wait_background, daemon=True)
-    waiter.start()
+    worker = threading.Thread(target=lane, daemon=True)
+    worker.start()
     try:
-        first = run_in_foreground(foreground)
-        waiter.join()
-    except BaseException:
-        proc.terminate()
-        waiter.join(timeout=30)
-        raise
+        first = [run_in_foreground(stage) for stage in foreground]
+        worker.join()
     finally:
         stop.set()
-        handle.close()
-    when, status, cpu = ended[0]
-    second = Outcome(background, status, when - started, cpu)
-    print(f"\n=== {background.name}: its output ({log.relative_to(REPO)})", flush=True)
-    sys.stdout.write(log.read_text(errors="replace"))
-    sys.stdout.flush()
-    return [first, second]
+    if failure:
+        raise failure[0]
+    for outcome in done:
+        log = LOGS / f"{outcome.stage.name}.log"
+        print(f"\n=== {outcome.stage.name}: its output ({log.relative_to(REPO)})", flush=True)
+        sys.stdout.write(log.read_text(errors="replace"))
+        sys.stdout.flush()
+    return first + done
 
 
 def table(outcomes: list[Outcome], wall: float) -> str:
@@ -160,7 +178,8 @@ def table(outcomes: list[Outcome], wall: float) -> str:
                     f"{o.cpu_seconds:>7.0f} {o.cpu_seconds / max(o.seconds, 1e-9):>6.2f}  {o.stage.what}")
     cpu = sum(o.cpu_seconds for o in outcomes)
     rows.append(f"{'all':<12} {'passed' if all(o.status == 0 for o in outcomes) else 'FAILED':<8} "
-                f"{wall:>8.0f} {cpu:>7.0f} {cpu / max(wall, 1e-9):>6.2f}  ({', '.join(SIDE_BY_SIDE)} side by side)")
+                f"{wall:>8.0f} {cpu:>7.0f} {cpu / max(wall, 1e-9):>6.2f}  "
+                f"({' + '.join(FOREGROUND_LANE)} beside {' then '.join(BACKGROUND_LANE)})")
     return "\n".join(rows)
 
 
@@ -172,15 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in STAGES if not args.only or s.name in args.only]
     t0 = time.monotonic()
     outcomes: list[Outcome] = []
-    pair = [s for s in chosen if s.name in SIDE_BY_SIDE]
     for stage in chosen:
-        if stage.name in SIDE_BY_SIDE:
-            continue
-        outcomes.append(run_in_foreground(stage))
-        if outcomes[-1].status != 0:
-            break
-    if pair and all(o.status == 0 for o in outcomes):
-        outcomes += run_pair(*pair) if len(pair) == 2 else [run_in_foreground(pair[0])]
+        if stage.name in FIRST:
+            outcomes.append(run_in_foreground(stage))
+    if all(o.status == 0 for o in outcomes):
+        front = [s for s in chosen if s.name in FOREGROUND_LANE]
+        back = [s for s in chosen if s.name in BACKGROUND_LANE]
+        if front and back:
+            outcomes += run_lanes(front, back)
+        else:
+            outcomes += [run_in_foreground(s) for s in front + back]
+    order = [s.name for s in STAGES]
+    outcomes.sort(key=lambda o: order.index(o.stage.name))
     print("\n" + table(outcomes, time.monotonic() - t0), flush=True)
     return 0 if outcomes and all(o.status == 0 for o in outcomes) else 1
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -82,3 +83,16 @@ def test_the_table_gives_each_stages_cpu_time(stages, capfd):
             if line.split() and line.split()[0] in ("unit", "compat", "all")}
     assert float(rows["unit"][3]) >= 0.5 and float(rows["compat"][3]) < 0.3
     assert float(rows["unit"][4]) > float(rows["compat"][4])
+
+
+def test_compat_then_nbval_run_beside_the_integration_tests(stages, capfd):
+    nap = "import time; time.sleep(1.0)"
+    stages(_stage("unit", "pass"), _stage("compat", nap), _stage("integration", nap + "; print('integration ran')"),
+           _stage("nbval", "print('nbval ran')"))
+    t0 = time.monotonic()
+    assert test_all.main([]) == 0
+    assert time.monotonic() - t0 < 1.9  # the lanes overlap
+    out = capfd.readouterr().out
+    assert out.index("compat: its output") < out.index("nbval: its output")
+    table = out[out.rindex("stage "):]
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ["unit", "compat", "integration", "nbval", "all"]
