@@ -23,6 +23,7 @@ something beside it) or computing (none).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import subprocess
@@ -79,28 +80,17 @@ def wait_measured(proc: subprocess.Popen) -> tuple[int, float]:
     return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
-def run_in_foreground(stage: Stage) -> Outcome:
-    print(f"\n=== {stage.name}: {stage.what}\n$ {' '.join(_short(stage.argv))}", flush=True)
+def run_stage(stage: Stage, log: Path | None = None) -> Outcome:
+    """Run `stage`, printing as it runs, or with its output in `log` (the background lane)."""
+    where = ""
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        where = f" (in the background; output in {log.relative_to(REPO)}, printed when the lanes end)"
+    print(f"\n=== {stage.name}: {stage.what}{where}\n$ {' '.join(_short(stage.argv))}", flush=True)
     t0 = time.monotonic()
-    proc = subprocess.Popen(stage.argv, cwd=REPO)
-    try:
-        status, cpu = wait_measured(proc)
-    except BaseException:
-        proc.terminate()
-        proc.wait()
-        raise
-    return Outcome(stage, status, time.monotonic() - t0, cpu)
-
-
-def run_logged(stage: Stage, log: Path) -> Outcome:
-    """Run `stage` with its output in `log` (the background lane)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    print(f"\n=== {stage.name}: {stage.what} (in the background; output in "
-          f"{log.relative_to(REPO)}, printed when the lanes end)\n$ {' '.join(_short(stage.argv))}",
-          flush=True)
-    t0 = time.monotonic()
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(stage.argv, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+    with open(log, "w") if log is not None else contextlib.nullcontext() as handle:
+        proc = subprocess.Popen(stage.argv, cwd=REPO, stdout=handle,
+                                stderr=subprocess.STDOUT if handle is not None else None)
         try:
             status, cpu = wait_measured(proc)
         except BaseException:
@@ -147,7 +137,7 @@ def run_lanes(foreground: list[Stage], background: list[Stage]) -> list[Outcome]
             for stage in background:
                 log = LOGS / f"{stage.name}.log"
                 current.append((stage, log))
-                done.append(run_logged(stage, log))
+                done.append(run_stage(stage, log))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             failure.append(exc)
 
@@ -157,7 +147,7 @@ def run_lanes(foreground: list[Stage], background: list[Stage]) -> list[Outcome]
     worker = threading.Thread(target=lane, daemon=True)
     worker.start()
     try:
-        first = [run_in_foreground(stage) for stage in foreground]
+        first = [run_stage(stage) for stage in foreground]
         worker.join()
     finally:
         stop.set()
@@ -193,14 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     for stage in chosen:
         if stage.name in FIRST:
-            outcomes.append(run_in_foreground(stage))
+            outcomes.append(run_stage(stage))
     if all(o.status == 0 for o in outcomes):
         front = [s for s in chosen if s.name in FOREGROUND_LANE]
         back = [s for s in chosen if s.name in BACKGROUND_LANE]
         if front and back:
             outcomes += run_lanes(front, back)
         else:
-            outcomes += [run_in_foreground(s) for s in front + back]
+            outcomes += [run_stage(s) for s in front + back]
     order = [s.name for s in STAGES]
     outcomes.sort(key=lambda o: order.index(o.stage.name))
     print("\n" + table(outcomes, time.monotonic() - t0), flush=True)

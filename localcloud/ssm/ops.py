@@ -34,7 +34,7 @@ from typing import Any, Callable
 from localcloud.core.body import read_json_object
 from localcloud.core.moto_request import account_of, region_of
 
-from . import patches
+from . import patches, wire
 
 _PREFIX = "AmazonSSM."
 SERVED = frozenset(_PREFIX + op for op in (
@@ -218,8 +218,7 @@ def middleware_factory(store: OpsItems) -> Callable:
                 return app(environ, start_response)
             req = read_json_object(environ)
             if req is None:
-                return _answer(start_response, "400 Bad Request",
-                               {"__type": "SerializationException", "message": "body is not JSON"})
+                return wire.error(start_response, "SerializationException", "body is not JSON")
             account, region = account_of(environ), region_of(environ)
             op = target[len(_PREFIX):]
             try:
@@ -237,18 +236,10 @@ def middleware_factory(store: OpsItems) -> Callable:
                     from moto.ssm.models import ssm_backends
                     doc = update_maintenance_window(ssm_backends[account][region], req)
             except ServiceError as exc:
-                return _answer(start_response, "400 Bad Request",
-                               {"__type": exc.code, "message": exc.message})
-            return _answer(start_response, "200 OK", doc)
+                return wire.error(start_response, exc.code, exc.message)
+            return wire.answer(start_response, "200 OK", doc)
         return middleware
     return factory
-
-
-def _answer(start_response: Callable, status: str, doc: dict) -> list[bytes]:
-    body = json.dumps(doc).encode()
-    start_response(status, [("Content-Type", "application/x-amz-json-1.1"),
-                            ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def install(cloud: Any) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from localcloud.core.body import read_json_object, replace_body, rewrite_response
 from localcloud.core.moto_request import account_of, region_of
 
-from . import patches
+from . import patches, wire
 
 SECRET_PREFIX = "/aws/reference/secretsmanager/"
 _GET_ONE, _GET_MANY = "AmazonSSM.GetParameter", "AmazonSSM.GetParameters"
@@ -66,13 +66,6 @@ def _as_asked(parameter: dict, asked: Any) -> None:
         parameter["Name"] = asked
 
 
-def _answer(start_response: Callable, status: str, doc: dict) -> list[bytes]:
-    body = json.dumps(doc).encode()
-    start_response(status, [("Content-Type", "application/x-amz-json-1.1"),
-                            ("Content-Length", str(len(body)))])
-    return [body]
-
-
 def _json_ok(status: str, _headers: list) -> bool:
     return status.startswith("200")
 
@@ -81,15 +74,13 @@ def _get_one(app: Callable, environ: dict, start_response: Callable, req: dict) 
     name = req.get("Name")
     if isinstance(name, str) and name.startswith(SECRET_PREFIX):
         if req.get("WithDecryption") is not True:
-            return _answer(start_response, "400 Bad Request",
-                           {"__type": "ValidationException", "message": NEEDS_DECRYPTION})
+            return wire.error(start_response, "ValidationException", NEEDS_DECRYPTION)
         found = secret_parameter(account_of(environ), region_of(environ), name)
         if found is None:
-            return _answer(start_response, "400 Bad Request", {
-                "__type": "ParameterNotFound",
-                "message": f"An error occurred (ParameterNotFound) when referencing Secrets "
-                           f"Manager: Secret {name} not found."})
-        return _answer(start_response, "200 OK", {"Parameter": found})
+            return wire.error(start_response, "ParameterNotFound",
+                              f"An error occurred (ParameterNotFound) when referencing Secrets "
+                              f"Manager: Secret {name} not found.")
+        return wire.answer(start_response, "200 OK", {"Parameter": found})
 
     def rewrite(status: str, headers: list, body: bytes) -> tuple[str, list, bytes]:
         doc = json.loads(body)
@@ -106,14 +97,13 @@ def _get_many(app: Callable, environ: dict, start_response: Callable, req: dict)
     secrets = [n for n in names if n.startswith(SECRET_PREFIX)]
     others = [n for n in names if not n.startswith(SECRET_PREFIX)]
     if secrets and req.get("WithDecryption") is not True:
-        return _answer(start_response, "400 Bad Request",
-                       {"__type": "ValidationException", "message": NEEDS_DECRYPTION})
+        return wire.error(start_response, "ValidationException", NEEDS_DECRYPTION)
     found, missing = [], []
     for name in secrets:
         parameter = secret_parameter(account_of(environ), region_of(environ), name)
         (found.append(parameter) if parameter else missing.append(name))
     if secrets and not others:
-        return _answer(start_response, "200 OK", {"Parameters": found, "InvalidParameters": missing})
+        return wire.answer(start_response, "200 OK", {"Parameters": found, "InvalidParameters": missing})
     if secrets:
         replace_body(environ, json.dumps(dict(req, Names=others)).encode())
 

@@ -5,15 +5,16 @@ Targets) with its document's steps (commands.py says what the local cloud adds a
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from typing import Any, Callable
 
 from ..core.body import read_json_object
 from ..core.moto_request import backend_for
-from .documents import (RUN_SHELL_ACTION, RUN_SHELL_SCRIPT, RUN_SHELL_SCRIPT_CONTENT, DocumentError, Step, steps_for)
+from .documents import (RUN_SHELL_ACTION, RUN_SHELL_SCRIPT, RUN_SHELL_SCRIPT_CONTENT, DocumentError,
+                        Step, steps_for)
 from .hosts import InstanceHosts
 from .invocations import _now, _service_error, plugin_output
+from . import wire
 
 log = logging.getLogger("localcloud.ssm")
 
@@ -191,7 +192,7 @@ def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
                 return app(environ, start_response)
             req = read_json_object(environ)
             if req is None:
-                return _json_error(start_response, "ValidationException", "body is not JSON")
+                return wire.error(start_response, "ValidationException", "body is not JSON")
             backend = _ssm_backend_for(environ)
             try:
                 if target == "AmazonSSM.ListCommandInvocations":
@@ -207,20 +208,10 @@ def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
             except Exception as exc:  # noqa: BLE001 - moto's RESTError etc.
                 code = getattr(exc, "error_type", None) or getattr(exc, "code", None) \
                     or "InvalidCommandId"
-                return _json_error(start_response, str(code), getattr(exc, "message", str(exc)))
-            body = json.dumps(doc).encode()
-            start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
-                                      ("Content-Length", str(len(body)))])
-            return [body]
+                return wire.error(start_response, str(code), getattr(exc, "message", str(exc)))
+            return wire.answer(start_response, "200 OK", doc)
         return middleware
     return factory
-
-
-def _json_error(start_response: Callable, code: str, message: str) -> list[bytes]:
-    body = json.dumps({"__type": code, "message": message}).encode()
-    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
-                                       ("Content-Length", str(len(body)))])
-    return [body]
 
 
 # ---------------------------------------------------------------------------------------
