@@ -73,11 +73,17 @@ def service_model(name: str) -> Any | None:
     return _MODELS[name]
 
 
-def _rest_routes(model: Any) -> list:
-    """[(method, path regex, {query key: value or None}, operation, specificity,
-    required header environ names)], most specific first."""
-    if model.service_name in _ROUTES:
-        return _ROUTES[model.service_name]
+def _rest_routes(model: Any, method: str) -> list:
+    """The routes of one HTTP method: [(method, path regex, (required query keys, the
+    query keys with a fixed value as ((key, value), ...)), operation, specificity, required
+    header environ names)], most specific first."""
+    by_method = _ROUTES.get(model.service_name)
+    if by_method is None:
+        by_method = _ROUTES[model.service_name] = _routes_by_method(model)
+    return by_method.get(method, ())
+
+
+def _routes_by_method(model: Any) -> dict[str, list]:
     routes = []
     for op_name in model.operation_names:
         http = model.operation_model(op_name).http
@@ -114,8 +120,34 @@ def _rest_routes(model: Any) -> list:
         routes.append((http.get("method", "GET"), re.compile(regex + r"\Z"), qkeys, op_name,
                        (len(qkeys) + len(headers), literal), tuple(headers)))
     routes.sort(key=lambda r: r[4], reverse=True)
-    _ROUTES[model.service_name] = routes
-    return routes
+    by_method: dict[str, list] = {}
+    for method, regex, qkeys, op_name, specificity, headers in routes:
+        # the query keys as a set (one subset test per route) and the keys with a fixed value
+        valued = tuple((k, v) for k, v in qkeys.items() if v is not None)
+        by_method.setdefault(method, []).append(
+            (method, regex, (frozenset(qkeys), valued), op_name, specificity, headers))
+    return by_method
+
+
+_LOCATED: dict[tuple[str, str], tuple] = {}
+
+
+def _located_members(model: Any, op_name: str) -> tuple:
+    """The operation's input members carried in the query string or a header:
+    ((member, "querystring", query key) | (member, "header", environ key), ...)."""
+    key = (model.service_name, op_name)
+    got = _LOCATED.get(key)
+    if got is None:
+        shape = model.operation_model(op_name).input_shape
+        out = []
+        for name, member in (shape.members.items() if shape is not None else ()):
+            loc, loc_name = member.serialization.get("location"), member.serialization.get("name")
+            if loc == "querystring":
+                out.append((name, loc, loc_name))
+            elif loc == "header" and loc_name:
+                out.append((name, loc, "HTTP_" + loc_name.upper().replace("-", "_")))
+        got = _LOCATED[key] = tuple(out)
+    return got
 
 
 def _flatten_form(pairs: list[tuple[str, str]]) -> dict:
@@ -186,30 +218,25 @@ def parse(environ: dict, body: bytes, cred: tuple[str, str, str]) -> Call:
         call.operation = "PutObject"
         call.params = {"Bucket": path.strip("/"), "Key": post_key}
         return call
-    for r_method, regex, qkeys, op_name, _, need_headers in _rest_routes(model):
-        if r_method != method:
+    query = call.query
+    present = query.keys()
+    for _, regex, (need_keys, valued), op_name, _, need_headers in _rest_routes(model, method):
+        if not need_keys <= present or (valued and any(query[k] != v for k, v in valued)):
+            continue
+        if need_headers and any(h not in environ for h in need_headers):
             continue
         m = regex.match(path)
         if m is None:
-            continue
-        if any(k not in call.query or (v is not None and call.query[k] != v)
-               for k, v in qkeys.items()) or any(h not in environ for h in need_headers):
             continue
         call.operation = op_name
         call.params = {k: unquote(v) if service != "s3" else v for k, v in m.groupdict().items()}
         break
     if call.operation is None:
         return call
-    op = model.operation_model(call.operation)
-    if op.input_shape is not None:
-        for name, shape in op.input_shape.members.items():
-            loc, loc_name = shape.serialization.get("location"), shape.serialization.get("name")
-            if loc == "querystring" and loc_name in call.query:
-                call.params.setdefault(name, call.query[loc_name])
-            elif loc == "header" and loc_name:
-                v = environ.get("HTTP_" + loc_name.upper().replace("-", "_"))
-                if v is not None:
-                    call.params.setdefault(name, v)
+    for name, loc, where in _located_members(model, call.operation):
+        v = (call.query if loc == "querystring" else environ).get(where)
+        if v is not None:
+            call.params.setdefault(name, v)
     if protocol == "rest-json" and body:
         try:
             doc = json.loads(body)

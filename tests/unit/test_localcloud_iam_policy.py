@@ -172,6 +172,14 @@ def test_dataset_gives_resource_arns_from_aws_formats():
      "lambda", "Invoke", {"FunctionName": "f"}),
     ({"REQUEST_METHOD": "GET", "PATH_INFO": "/b", "QUERY_STRING": "list-type=2&prefix=data%2F"},
      b"", "s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "data/"}),
+    # a query key with a fixed value must have that value (list-type=1 is not V2)
+    ({"REQUEST_METHOD": "GET", "PATH_INFO": "/b", "QUERY_STRING": "list-type=1"},
+     b"", "s3", "ListObjects", {"Bucket": "b"}),
+    # every required query key, and the method, choose among routes of one path
+    ({"REQUEST_METHOD": "PUT", "PATH_INFO": "/b/k", "QUERY_STRING": "partNumber=2&uploadId=u"},
+     b"", "s3", "UploadPart", {"Bucket": "b", "Key": "k", "PartNumber": "2", "UploadId": "u"}),
+    ({"REQUEST_METHOD": "POST", "PATH_INFO": "/b/k", "QUERY_STRING": "uploadId=u"},
+     b"", "s3", "CompleteMultipartUpload", {"Bucket": "b", "Key": "k", "UploadId": "u"}),
     ({"REQUEST_METHOD": "PUT", "PATH_INFO": "/b/k", "HTTP_X_AMZ_COPY_SOURCE": "a/x"}, b"", "s3",
      "CopyObject", {"Bucket": "b", "Key": "k", "CopySource": "a/x"}),
     ({"REQUEST_METHOD": "GET", "PATH_INFO": "/k/x", "HTTP_HOST": "b.s3.localhost:4566"}, b"", "s3",
