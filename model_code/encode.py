@@ -25,12 +25,22 @@ class Encoder:
     def __init__(self, features):
         self.features = [dict(f) for f in features]
         names = []
+        # the number features' output columns and fills (NaN: a missing value is refused):
+        # transform imputes all of them at once
+        number_out, number_fill, number_names = [], [], []
         for f in self.features:
             if f["type"] == "category":
                 names += [f"{f['name']}={c}" for c in f["categories"]]
             else:
+                number_out.append(len(names))
+                number_fill.append(np.nan if f["fill"] is None else float(f["fill"]))
+                number_names.append(f["name"])
                 names.append(f["name"])
         self.output_names = tuple(names)
+        self._number_out = np.array(number_out, dtype=np.intp)
+        self._number_fill = np.array(number_fill, dtype=np.float64)
+        self._number_refused = np.isnan(self._number_fill)
+        self._number_names = tuple(number_names)
 
     @classmethod
     def fit(cls, spec, table) -> "Encoder":
@@ -83,13 +93,17 @@ class Encoder:
                     X[:, j] = col == c
                     j += 1
             else:
-                col = np.asarray(col, dtype=np.float64)
-                if f["fill"] is not None:
-                    col = np.where(np.isnan(col), f["fill"], col)
-                elif np.isnan(col).any():
-                    raise EncodeError(f"{f['name']!r} has a missing value and no fill")
                 X[:, j] = col
                 j += 1
+        if self._number_out.size:
+            numbers = X[:, self._number_out]
+            missing = np.isnan(numbers)
+            if missing.any():
+                refused = missing[:, self._number_refused].any(axis=0)
+                if refused.any():
+                    first = self._number_names[int(np.flatnonzero(self._number_refused)[refused.argmax()])]
+                    raise EncodeError(f"{first!r} has a missing value and no fill")
+                X[:, self._number_out] = np.where(missing, self._number_fill, numbers)
         return X
 
     def to_dict(self) -> dict:

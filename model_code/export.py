@@ -193,10 +193,11 @@ class ForestExport(_Rows):
         flat = Xs.ravel()
         base = (np.arange(n, dtype=np.intp) * n_feat)[None, :]
         node = np.broadcast_to(self.roots[:, None], (len(self.roots), n)).astype(np.intp)
+        feature, threshold, children = self._feature_safe, self.threshold, self._children
         for _ in range(self._depth):  # every tree one level down; a leaf stays where it is
             # rows are finite (the schema refuses NaN), so "not x <= threshold" is "x > threshold"
-            go_right = np.take(flat, base + np.take(self._feature_safe, node)) > np.take(self.threshold, node)
-            node = np.take(self._children, 2 * node + go_right)
+            go_right = flat.take(base + feature.take(node)) > threshold.take(node)
+            node = children.take(2 * node + go_right)
         return node
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

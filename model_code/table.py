@@ -217,43 +217,59 @@ def rows_from_request(instances: Any, spec: DatasetSpec, max_rows: int = MAX_ROW
         raise RequestError(f"'instances' has {len(instances)} rows; at most {max_rows} per request")
     names = spec.feature_names
     known = set(names)
-    cols = {f.name: [] for f in spec.features}
+    features = [(f, f.name, f.is_category, []) for f in spec.features]
     for i, row in enumerate(instances):
-        where = f"instances[{i}]"
         if not isinstance(row, dict):
-            raise RequestError(f"{where} must be an object of feature: value, got {type(row).__name__}")
+            raise RequestError(f"instances[{i}] must be an object of feature: value, got {type(row).__name__}")
         for k in row:
             if k not in known:
                 match = difflib.get_close_matches(str(k), names, n=1)
                 hint = f" (did you mean {match[0]!r}?)" if match else ""
-                raise RequestError(f"{where}: unknown feature {_describe(k)}{hint}")
-        for f in spec.features:
-            at = f"{where}[{f.name!r}]"
-            value = row.get(f.name)
+                raise RequestError(f"instances[{i}]: unknown feature {_describe(k)}{hint}")
+        for f, name, is_category, col in features:
+            value = row.get(name)
             if value is None:
                 if f.missing == "refuse":
-                    raise RequestError(f"{where}: missing feature {f.name!r}" if f.name not in row
-                                       else f"{at}: null is not allowed (the dataset refuses missing values)")
-                cols[f.name].append(None)
+                    raise RequestError(f"instances[{i}]: missing feature {name!r}" if name not in row
+                                       else f"instances[{i}][{name!r}]: null is not allowed (the dataset "
+                                       "refuses missing values)")
+                col.append(None)
                 continue
-            if f.is_category:
+            if is_category:
                 if not isinstance(value, str) or value not in f.categories:
-                    raise RequestError(f"{at}: {_describe(value)} is not an allowed value; allowed: "
-                                       f"{', '.join(map(repr, f.categories))}")
-                cols[f.name].append(value)
+                    raise RequestError(f"instances[{i}][{name!r}]: {_describe(value)} is not an allowed "
+                                       f"value; allowed: {', '.join(map(repr, f.categories))}")
+                col.append(value)
                 continue
-            if isinstance(value, bool):
-                raise RequestError(f"{at}: {value!r} is a boolean, not a number")
-            if isinstance(value, (dict, list, tuple)):
-                raise RequestError(f"{at}: nested {type(value).__name__} is not a number")
-            if not isinstance(value, (int, float)):
-                raise RequestError(f"{at}: {_describe(value)} is not a number")
-            try:
-                number = float(value)
-            except OverflowError:
-                raise RequestError(f"{at}: {_describe(value)} is too large") from None
+            if type(value) is float:  # the common case: a JSON number with a fraction
+                number = value
+            else:
+                number = _request_number(value, f"instances[{i}][{name!r}]")
             if not math.isfinite(number):
-                raise RequestError(f"{at}: {value!r} is not a finite number")
-            cols[f.name].append(number)
-    return Table({f.name: _column(f, cols[f.name]) for f in spec.features}, None, len(instances))
+                raise RequestError(f"instances[{i}][{name!r}]: {value!r} is not a finite number")
+            col.append(number)
+    # every number column converted at once (None -> NaN); each feature's column is a view
+    numbers = [col for _, _, is_category, col in features if not is_category]
+    matrix = np.array(numbers, dtype=np.float64).reshape(len(numbers), len(instances))
+    columns, k = {}, 0
+    for f, name, is_category, col in features:
+        if is_category:
+            columns[name] = _column(f, col)
+        else:
+            columns[name], k = matrix[k], k + 1
+    return Table(columns, None, len(instances))
+
+
+def _request_number(value: Any, at: str) -> float:
+    """A request cell that must be a number, as a float (``RequestError`` naming ``at``)."""
+    if isinstance(value, bool):
+        raise RequestError(f"{at}: {value!r} is a boolean, not a number")
+    if isinstance(value, (dict, list, tuple)):
+        raise RequestError(f"{at}: nested {type(value).__name__} is not a number")
+    if not isinstance(value, (int, float)):
+        raise RequestError(f"{at}: {_describe(value)} is not a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise RequestError(f"{at}: {_describe(value)} is too large") from None
 

@@ -116,6 +116,12 @@ def test_a_request_with_a_wrong_category_names_the_feature_and_the_allowed_value
     sp = S.parse(GOOD)
     t = rows_from_request([{"a": 1, "c": "x"}, {"a": 2}], sp)
     assert t.columns["c"].tolist() == ["x", None]
+    assert t.columns["a"].dtype == np.float64 and t.columns["a"].tolist() == [1.0, 2.0]
+    for value, msg in [(True, "True is a boolean, not a number"), (10 ** 400, "is too large"),
+                       (float("inf"), "inf is not a finite number"), ("1", "'1' is not a number"),
+                       ([1], "nested list is not a number")]:
+        with pytest.raises(RequestError, match=r"instances\[1\]\['a'\]: .*" + msg):
+            rows_from_request([{"a": 1}, {"a": value}], sp)
     with pytest.raises(RequestError, match=r"instances\[0\]\['c'\]: 'blue' is not an allowed value; allowed: 'x', 'z'"):
         rows_from_request([{"a": 1, "c": "blue"}], sp)
     with pytest.raises(RequestError, match=r"missing feature 'a'"):
@@ -185,3 +191,24 @@ def test_an_export_that_imputes_differently_is_caught(tmp_path):
     bad = export.export_model(fitted.pipeline, fitted.encoder.output_names, encoder=Encoder.from_dict(wrong),
                               task="regression")
     assert export.max_difference(bad, fitted.pipeline, fitted.encoder.transform(hold), hold) > 1e-6
+
+
+def test_encoder_imputes_numbers_one_hots_categories_and_names_a_refused_missing_value():
+    from model_code.encode import EncodeError, Encoder
+    from model_code.table import Table
+
+    enc = Encoder([{"name": "a", "type": "number", "fill": 1.5},
+                   {"name": "c", "type": "category", "categories": ["x", "y"], "fill": "y"},
+                   {"name": "b", "type": "number", "fill": None},
+                   {"name": "d", "type": "number", "fill": -2.0}])
+    assert enc.output_names == ("a", "c=x", "c=y", "b", "d")
+    cols = {"a": np.array([np.nan, 3.0]), "c": np.array(["x", None], dtype=object),
+            "b": np.array([4.0, 5.0]), "d": np.array([7.0, np.nan])}
+    X = enc.transform(Table(cols, None, 2))
+    assert X.tolist() == [[1.5, 1.0, 0.0, 4.0, 7.0], [3.0, 0.0, 1.0, 5.0, -2.0]]
+    assert np.isnan(cols["a"][0])  # the table's own columns are left as they were
+
+    cols["b"] = np.array([4.0, np.nan])
+    cols["a"] = np.array([np.nan, np.nan])  # has a fill: not the one named
+    with pytest.raises(EncodeError, match="'b' has a missing value and no fill"):
+        enc.transform(Table(cols, None, 2))
