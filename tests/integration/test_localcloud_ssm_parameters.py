@@ -110,3 +110,33 @@ def test_a_secret_is_read_only_with_decryption_and_by_version_or_label(clients):
     assert value(REF + secret) == "2nd"
     assert value(f"{REF}{secret}:{first}") == "1st"
     assert value(f"{REF}{secret}:AWSPREVIOUS") == "1st"
+
+
+def test_a_read_of_a_missing_name_never_poisons_later_reads(clients):
+    """moto leaves an empty version list behind a read of a missing name (a history, a
+    label); GetParameter, GetParameters and DescribeParameters still answer as AWS does."""
+    ssm, _ = clients
+    name = f"/missing-{uuid.uuid4().hex[:8]}"
+    for read in (lambda: ssm.get_parameter_history(Name=name),
+                 lambda: ssm.label_parameter_version(Name=name, ParameterVersion=1, Labels=["x"])):
+        with pytest.raises(ClientError) as exc:
+            read()
+        assert _code(exc) == "ParameterNotFound"
+    with pytest.raises(ClientError) as exc:
+        ssm.get_parameter(Name=name)
+    assert _code(exc) == "ParameterNotFound"
+    assert ssm.get_parameters(Names=[name])["InvalidParameters"] == [name]
+    listed = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])
+    assert listed["Parameters"] == []
+
+
+def test_aws_public_parameters_are_read_by_path_in_one_call(local_cloud):  # noqa: F811
+    """GetParametersByPath over moto's tens of thousands of global-infrastructure defaults
+    answered only after 40 s (a scan of every parameter per parameter read) and failed
+    botocore's default 60 s read timeout on a loaded machine."""
+    ssm = boto3.client("ssm", endpoint_url=local_cloud.endpoint_url, region_name="us-west-1",
+                       config=Config(read_timeout=20, retries={"max_attempts": 1}))
+    path = "/aws/service/global-infrastructure/services"
+    params = ssm.get_parameters_by_path(Path=path)["Parameters"]
+    assert params and all(p["Name"].startswith(path + "/") for p in params)
+    assert ssm.get_parameter(Name=f"{path}/ssm")["Parameter"]["Value"] == "ssm"
