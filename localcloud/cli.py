@@ -99,7 +99,7 @@ def start_detached(port: int, up_args: list[str] | None = None) -> str:
             proc.terminate()
             raise RuntimeError(f"local cloud on port {port} did not answer in "
                                f"{START_TIMEOUT_S:.0f}s; see {log_path}")
-        time.sleep(0.1)
+        time.sleep(0.05)
     return endpoint
 
 

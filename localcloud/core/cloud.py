@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import logfile
+from . import logfile, startup
 from .hooks import Hook, install_hook
 from .paths import HEALTH_PATH, RESET_PATH, SHUTDOWN_PATH  # noqa: F401 - re-exported
 from .profile import Profile, resolve_profile
@@ -95,17 +95,6 @@ class InvokeResult:
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None
-
-
-def _skip_unused_imports() -> None:
-    """moto's apigateway imports jsonschema, which imports `rfc3987_syntax` (when installed)
-    only for the optional `iri` format checks; that module compiles 39 lark grammars at
-    import (1-5 s, most of a start). Nothing here checks formats, so it is not imported:
-    jsonschema treats it as absent (its own ImportError path)."""
-    import sys
-
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def default_port() -> int:
@@ -208,7 +197,7 @@ class LocalCloud:
 
         from .server import QuietRequestHandler, make_moto_app
 
-        _skip_unused_imports()
+        startup.prepare_imports()
         if self.state_dir is None:
             self.state_dir = Path(tempfile.mkdtemp(prefix="localcloud-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
