@@ -201,7 +201,16 @@ def state_rows(n: int = 800, batches: int = 40, n_up: int = 3) -> list[dict]:
     home = tempfile.mkdtemp(prefix="bench-state-")
     port = free_port()
     try:
-        meta = _walkthrough_state(home, port)
+        try:
+            meta = _walkthrough_state(home, port)
+        except Exception:
+            # the cloud's saved state and logs stay for a look (`localcloud logs` with this home)
+            _cli(home, port, "down")
+            kept = tempfile.mkdtemp(prefix="bench-state-failed-")
+            shutil.copytree(home, kept, dirs_exist_ok=True)
+            print(f"bench: the walkthrough's run failed; its cloud's home is kept in {kept}",
+                  file=sys.stderr)
+            raise
         restored = [_time_up(home, port) for _ in range(n_up)]
         fresh_home = tempfile.mkdtemp(prefix="bench-empty-")
         empty = [_time_up(fresh_home, port) for _ in range(n_up)]

@@ -83,9 +83,33 @@ def wait_for_run(stack: Stack, since: datetime, *, expect_inputs: list[str] | No
         if elapsed > timeout:
             raise WaitTimeout(
                 f"after {timeout:.0f} s: instance {state}, {len(records)} run record(s) since "
-                f"{since.isoformat(timespec='seconds')}; see `mlpipe runs` and the Lambdas' logs "
-                f"(`localcloud logs {names.function('worker')}` locally, CloudWatch on AWS)")
+                f"{since.isoformat(timespec='seconds')}{runs_summary(records, wanted)}; see `mlpipe runs` "
+                f"and the Lambdas' logs (`localcloud logs {names.function('worker')}` locally, "
+                "CloudWatch on AWS)")
         time.sleep(poll)
+
+
+def runs_summary(records: list, wanted: set) -> str:
+    """What each run since the upload did with the files waited for, and the files no run
+    covered: the part of a timeout's message that says where to look. Pure."""
+    if not records and not wanted:
+        return ""
+    parts = []
+    covered: set = set()
+    for r in records:
+        seen = set(r.get("inputs") or []) | set(r.get("trigger_keys") or [])
+        covered |= seen & wanted
+        what = f"{r.get('run_id')} {r.get('status')}"
+        if wanted:
+            what += f", {len(seen & wanted)} of the {len(wanted)} uploaded file(s)"
+        if r.get("error"):
+            what += f": {str(r['error'])[:200]}"
+        parts.append(what)
+    missing = sorted(wanted - covered)
+    text = " (" + "; ".join(parts) + ")" if parts else ""
+    if missing:
+        text += f"; no run covered {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+    return text
 
 
 def upload_and_wait(stack: Stack, paths: list, *, timeout: float = 180, force: bool = False,
