@@ -186,6 +186,8 @@ _SERVED_TARGETS = ("AmazonSSM.ListCommandInvocations", "AmazonSSM.CancelCommand"
 
 def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
     def factory(app: Callable, cloud: Any) -> Callable:
+        from moto.core.exceptions import ServiceException
+
         def middleware(environ: dict, start_response: Callable) -> Any:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if target not in _SERVED_TARGETS:
@@ -205,10 +207,8 @@ def _ssm_middleware_factory(hosts: InstanceHosts) -> Callable:
                     cmd = backend.get_command_by_id(req.get("CommandId", ""))
                     hosts.cancel(cmd, req.get("InstanceIds"))
                     doc = {}
-            except Exception as exc:  # noqa: BLE001 - moto's RESTError etc.
-                code = getattr(exc, "error_type", None) or getattr(exc, "code", None) \
-                    or "InvalidCommandId"
-                return wire.error(start_response, str(code), getattr(exc, "message", str(exc)))
+            except ServiceException as exc:  # moto's SSM errors (InvalidCommandId) and ours
+                return wire.error(start_response, exc.code, exc.message)
             return wire.answer(start_response, "200 OK", doc)
         return middleware
     return factory

@@ -234,6 +234,23 @@ def test_cancel_command(aws, instance):
     assert aws["ssm"].list_commands(CommandId=cid)["Commands"][0]["Status"] == "Cancelled"
 
 
+def test_the_calls_the_cloud_serves_answer_ssms_errors(aws):
+    """CancelCommand of an unknown id is moto's InvalidCommandId; DescribeInstanceInformation
+    with both filter lists is SSM's InvalidFilter: each a 400 with its code."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as exc:
+        aws["ssm"].cancel_command(CommandId="00000000-0000-0000-0000-000000000000")
+    assert exc.value.response["Error"]["Code"] == "InvalidCommandId"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as exc:
+        aws["ssm"].describe_instance_information(
+            InstanceInformationFilterList=[{"key": "PingStatus", "valueSet": ["Online"]}],
+            Filters=[{"Key": "PingStatus", "Values": ["Online"]}])
+    assert exc.value.response["Error"]["Code"] == "InvalidFilter"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
 def test_output_is_truncated_like_aws(aws, instance):
     cid = send(aws, instance, ["python3 -c \"print('x' * 30000)\""])
     inv = wait_done(aws, cid, instance)
